@@ -1,0 +1,109 @@
+//! One instrument's order book: its definition, halt flag and two ladders,
+//! plus the level-list surgery (link at the tail, unlink anywhere) that
+//! every order movement goes through.
+
+use crate::command::InstrumentSpec;
+use crate::ladder::{Ladder, Level};
+use crate::pool::{Pool, NIL};
+use tonnex_protocol::Side;
+
+/// An instrument's book.
+#[derive(Clone, Debug)]
+pub struct Book {
+    /// The instrument's definition.
+    pub spec: InstrumentSpec,
+    /// Halted books take no new orders or replaces.
+    pub halted: bool,
+    /// Buy side, best (highest) first.
+    pub bids: Ladder,
+    /// Sell side, best (lowest) first.
+    pub asks: Ladder,
+}
+
+impl Book {
+    /// An empty, trading book.
+    #[must_use]
+    pub fn new(spec: InstrumentSpec) -> Book {
+        let (low, high) = (spec.min_price.ticks(), spec.max_price.ticks());
+        Book {
+            spec,
+            halted: false,
+            bids: Ladder::new(Side::Buy, low, high),
+            asks: Ladder::new(Side::Sell, low, high),
+        }
+    }
+
+    /// The ladder of `side`.
+    #[inline]
+    pub fn side_mut(&mut self, side: Side) -> &mut Ladder {
+        match side {
+            Side::Buy => &mut self.bids,
+            Side::Sell => &mut self.asks,
+        }
+    }
+
+    /// The ladder of `side`.
+    #[inline]
+    #[must_use]
+    pub fn side(&self, side: Side) -> &Ladder {
+        match side {
+            Side::Buy => &self.bids,
+            Side::Sell => &self.asks,
+        }
+    }
+
+    /// Whether `price` lies in the instrument's band (both ends allowed).
+    #[inline]
+    #[must_use]
+    pub fn in_band(&self, price: i64) -> bool {
+        price >= self.spec.min_price.ticks() && price <= self.spec.max_price.ticks()
+    }
+
+    /// Puts the order in slot `index` at the back of its price level.
+    #[inline]
+    pub fn link(&mut self, pool: &mut Pool, index: u32) {
+        let slot = pool.get(index);
+        let (side, price, qty) = (slot.side(), slot.price, slot.qty);
+        let level = self.side_mut(side).level_for_insert(price);
+        let tail = level.tail;
+        level.tail = index;
+        level.qty += qty;
+        if tail == NIL {
+            level.head = index;
+        }
+        let slot = pool.get_mut(index);
+        slot.prev = tail;
+        slot.next = NIL;
+        if tail != NIL {
+            pool.get_mut(tail).next = index;
+        }
+    }
+
+    /// Takes the order in slot `index` out of its level (the slot stays allocated).
+    #[inline]
+    pub fn unlink(&mut self, pool: &mut Pool, index: u32) {
+        let slot = *pool.get(index);
+        let ladder = self.side_mut(slot.side());
+        let level = ladder.level_mut(slot.price);
+        unlink_from(level, pool, &slot);
+        if level.is_empty() {
+            ladder.level_emptied(slot.price);
+        }
+    }
+}
+
+/// Unlinks `slot` (a copy of the slot's current contents) from `level`.
+#[inline]
+pub fn unlink_from(level: &mut Level, pool: &mut Pool, slot: &crate::pool::Slot) {
+    if slot.prev != NIL {
+        pool.get_mut(slot.prev).next = slot.next;
+    } else {
+        level.head = slot.next;
+    }
+    if slot.next != NIL {
+        pool.get_mut(slot.next).prev = slot.prev;
+    } else {
+        level.tail = slot.prev;
+    }
+    level.qty -= slot.qty;
+}

@@ -1,0 +1,155 @@
+//! What the engine is asked to do. Every command is complete: it carries what
+//! the gateway decided (account, instrument, compliance decision, timestamp),
+//! so replaying the journal never consults anything outside it.
+
+use tonnex_protocol::{Cash, OrderKind, Pathway, Price, Qty, Side, Symbol};
+
+/// Account 0 in a cancel or replace means "the operator": ownership is not checked.
+pub const OPERATOR: u64 = 0;
+
+/// The compliance pre-router's decision, carried by a buy order into the
+/// engine (and so into the journal). Sells and non-buyer accounts carry
+/// [`Compliance::NONE`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Compliance {
+    /// The OER pathway the order was routed to.
+    pub pathway: Pathway,
+    /// The pathway's internal carbon price floor in this instrument's ticks (0: none).
+    pub floor_ticks: u32,
+    /// The attestation backing a purchase below the floor (0: none).
+    pub attestation_id: u64,
+}
+
+impl Compliance {
+    /// Not a compliance-routed order.
+    pub const NONE: Compliance = Compliance {
+        pathway: Pathway::None,
+        floor_ticks: 0,
+        attestation_id: 0,
+    };
+
+    /// Whether an attestation lets the order trade below its floor.
+    #[inline]
+    #[must_use]
+    pub fn attested(&self) -> bool {
+        self.attestation_id != 0
+    }
+}
+
+/// A new order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewOrder {
+    /// Venue order id, unique among live orders.
+    pub id: u64,
+    /// Owning account.
+    pub account: u64,
+    /// Instrument index.
+    pub instrument: u32,
+    /// Buy or sell.
+    pub side: Side,
+    /// Execution kind.
+    pub kind: OrderKind,
+    /// Limit price in ticks; ignored for market orders.
+    pub price: Price,
+    /// Quantity in tonnes.
+    pub qty: Qty,
+    /// For a market buy with account holds on: the most cash it may spend.
+    pub cash_budget: Cash,
+    /// The pre-router's decision.
+    pub compliance: Compliance,
+    /// Gateway receive time, nanoseconds since the Unix epoch (informational:
+    /// the engine never reads a clock and never branches on this).
+    pub ts_ns: u64,
+}
+
+/// Cash or credits of one instrument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Asset {
+    /// Money, in micro-dollars.
+    Cash(Cash),
+    /// Tonnes of an instrument's credits.
+    Credits {
+        /// Instrument index.
+        instrument: u32,
+        /// Tonnes.
+        qty: Qty,
+    },
+}
+
+/// The static definition of an instrument (one book, one sub-ledger).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InstrumentSpec {
+    /// Ticker.
+    pub symbol: Symbol,
+    /// Value of one tick per tonne, in micro-dollars (0.01 USD: 10 000).
+    pub tick_micros: i64,
+    /// Lowest acceptable limit price in ticks (inclusive).
+    pub min_price: Price,
+    /// Highest acceptable limit price in ticks (inclusive).
+    pub max_price: Price,
+}
+
+/// Every input the engine applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// A new order.
+    New(NewOrder),
+    /// Cancel a live order.
+    Cancel {
+        /// The order.
+        order_id: u64,
+        /// The requesting account ([`OPERATOR`]: any).
+        account: u64,
+    },
+    /// Cancel/replace (FORMAT.md rule 9): `qty` is the new open quantity.
+    Replace {
+        /// The order.
+        order_id: u64,
+        /// The requesting account ([`OPERATOR`]: any).
+        account: u64,
+        /// New limit price.
+        price: Price,
+        /// New open quantity.
+        qty: Qty,
+    },
+    /// Cancel every resting order of an account, in one instrument or all.
+    MassCancel {
+        /// Whose orders.
+        account: u64,
+        /// Only this instrument, or all.
+        instrument: Option<u32>,
+    },
+    /// Define instrument number `instrument` (the next free index).
+    AddInstrument {
+        /// Index the instrument gets; must equal the number of instruments so far.
+        instrument: u32,
+        /// Its definition.
+        spec: InstrumentSpec,
+    },
+    /// Stop accepting orders and replaces in an instrument.
+    Halt {
+        /// Instrument index.
+        instrument: u32,
+        /// Also cancel every resting order.
+        cancel_resting: bool,
+    },
+    /// Accept orders again.
+    Resume {
+        /// Instrument index.
+        instrument: u32,
+    },
+    /// Credit an account's free balance.
+    Deposit {
+        /// Account.
+        account: u64,
+        /// What and how much.
+        asset: Asset,
+    },
+    /// Debit an account's free balance.
+    Withdraw {
+        /// Account.
+        account: u64,
+        /// What and how much.
+        asset: Asset,
+    },
+}

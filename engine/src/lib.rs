@@ -1,0 +1,24 @@
+//! The tonnex matching engine: a deterministic state machine over order
+//! books and account holds.
+//!
+//! [`State::apply`] is the whole core: a [`Command`] in, [`Event`]s out into a
+//! caller-owned buffer. No clock, randomness, I/O or hash-order iteration;
+//! orders live in a preallocated [`pool`], price levels in a dense tick-indexed
+//! [`ladder`], ids in an open-addressing [`idmap`]. The `tonnex-replay` binary
+//! drives it from workload files ([`workload`]) and writes the dump formats
+//! ([`dump`]).
+
+pub mod accounts;
+pub mod book;
+pub mod command;
+pub mod dump;
+pub mod event;
+pub mod idmap;
+pub mod ladder;
+pub mod pool;
+pub mod state;
+pub mod workload;
+
+pub use command::{Asset, Command, Compliance, InstrumentSpec, NewOrder, OPERATOR};
+pub use event::Event;
+pub use state::{EngineConfig, State, MAX_QTY};

@@ -1,0 +1,23 @@
+//! Wire-level vocabulary shared by every tonnex process: integer fixed-point
+//! numbers, sides, order kinds, OER pathways and the reason codes carried by
+//! rejections and cancellations. No I/O lives here.
+//!
+//! Framing and the message codec arrive with the gateway; the types below are
+//! already `bincode` 2 encodable with a fixed, little-endian layout.
+
+pub mod numeric;
+pub mod reason;
+pub mod types;
+
+pub use numeric::{Cash, Price, Qty};
+pub use reason::{CancelReason, RejectReason};
+pub use types::{OrderKind, Pathway, Side, Symbol};
+
+/// The bincode configuration every tonnex message uses: fixed-width,
+/// little-endian integers, so every message has a byte layout that can be drawn.
+#[must_use]
+pub fn codec_config() -> impl bincode::config::Config {
+    bincode::config::standard()
+        .with_fixed_int_encoding()
+        .with_little_endian()
+}

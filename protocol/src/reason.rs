@@ -1,0 +1,151 @@
+//! Reason codes: why an order was rejected or why a resting order left the
+//! book without trading. Rejections are data, not errors: every code has a
+//! precise name, a stable `u8` value on the wire and a stable text name.
+
+use bincode::{Decode, Encode};
+use std::fmt;
+
+/// Why a command was rejected. Nothing of a rejected command takes effect.
+///
+/// Values 1..=31 come from the engine, 64.. from the gateway's compliance
+/// pre-router (`COMPLIANCE.md`). The numbers are part of the wire protocol:
+/// never renumber, only append.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Encode, Decode)]
+pub enum RejectReason {
+    /// The instrument id is not known to the engine.
+    UnknownInstrument = 1,
+    /// The instrument is halted: no new orders or replaces.
+    InstrumentHalted = 2,
+    /// An order with this id is already live, or was seen before.
+    DuplicateOrderId = 3,
+    /// Quantity zero.
+    InvalidQuantity = 4,
+    /// A limit price outside the instrument's band (both ends allowed).
+    PriceOutsideBand = 5,
+    /// Cancel or replace of an order that is not live.
+    UnknownOrderId = 6,
+    /// Cancel or replace by an account that does not own the order.
+    NotOrderOwner = 7,
+    /// A post-only order (or its replace) would cross the opposite side.
+    PostOnlyWouldCross = 8,
+    /// The buyer's free cash does not cover the order's hold.
+    InsufficientFunds = 9,
+    /// The seller's free credits of this instrument do not cover the order.
+    InsufficientCredits = 10,
+    /// An unattested buy with a floor would trade (or rest) below its floor.
+    FloorNotMet = 11,
+    /// A market buy with account holds on and no cash budget.
+    MissingCashBudget = 12,
+    /// An instrument with this id already exists, or its definition is invalid.
+    InvalidInstrument = 13,
+    /// A deposit or withdrawal of zero, or one that would overflow a balance.
+    InvalidAmount = 14,
+    /// A market order with a limit price, or a limit order with none.
+    InvalidPrice = 15,
+    /// The account is not known to the pre-router.
+    UnknownAccount = 64,
+    /// The account is not `active`.
+    AccountNotActive = 65,
+    /// Malformed order (quantity, price, ticks, band, type).
+    InvalidOrder = 66,
+    /// A buyer account without a profile.
+    NoProfile = 67,
+    /// The instrument's sub-ledger is not open to the buyer's OER pathway.
+    SubledgerNotEligible = 68,
+    /// The declared internal carbon price is below the pathway floor.
+    InternalPriceBelowFloor = 69,
+    /// Scope allocation missing or inconsistent with the order.
+    ScopeMissing = 70,
+    /// The allocation exceeds the buyer's inventory for a scope or category.
+    ScopeExceedsInventory = 71,
+    /// Below the pathway floor with no attestation and `floor_policy = "reject"`.
+    PriceBelowFloor = 72,
+    /// Held: an attestation of internal carbon pricing is required.
+    AttestationRequired = 73,
+    /// A registry lot does not satisfy the instrument's eligibility predicate.
+    LotNotEligible = 74,
+}
+
+impl RejectReason {
+    /// The stable text name used in files, logs and JSON (`FLOOR_NOT_MET`).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::UnknownInstrument => "UNKNOWN_INSTRUMENT",
+            RejectReason::InstrumentHalted => "INSTRUMENT_HALTED",
+            RejectReason::DuplicateOrderId => "DUPLICATE_ORDER_ID",
+            RejectReason::InvalidQuantity => "INVALID_QUANTITY",
+            RejectReason::PriceOutsideBand => "PRICE_OUTSIDE_BAND",
+            RejectReason::UnknownOrderId => "UNKNOWN_ORDER_ID",
+            RejectReason::NotOrderOwner => "NOT_ORDER_OWNER",
+            RejectReason::PostOnlyWouldCross => "POST_ONLY_WOULD_CROSS",
+            RejectReason::InsufficientFunds => "INSUFFICIENT_FUNDS",
+            RejectReason::InsufficientCredits => "INSUFFICIENT_CREDITS",
+            RejectReason::FloorNotMet => "FLOOR_NOT_MET",
+            RejectReason::MissingCashBudget => "MISSING_CASH_BUDGET",
+            RejectReason::InvalidInstrument => "INVALID_INSTRUMENT",
+            RejectReason::InvalidAmount => "INVALID_AMOUNT",
+            RejectReason::InvalidPrice => "INVALID_PRICE",
+            RejectReason::UnknownAccount => "UNKNOWN_ACCOUNT",
+            RejectReason::AccountNotActive => "ACCOUNT_NOT_ACTIVE",
+            RejectReason::InvalidOrder => "INVALID_ORDER",
+            RejectReason::NoProfile => "NO_PROFILE",
+            RejectReason::SubledgerNotEligible => "SUBLEDGER_NOT_ELIGIBLE",
+            RejectReason::InternalPriceBelowFloor => "INTERNAL_PRICE_BELOW_FLOOR",
+            RejectReason::ScopeMissing => "SCOPE_MISSING",
+            RejectReason::ScopeExceedsInventory => "SCOPE_EXCEEDS_INVENTORY",
+            RejectReason::PriceBelowFloor => "PRICE_BELOW_FLOOR",
+            RejectReason::AttestationRequired => "ATTESTATION_REQUIRED",
+            RejectReason::LotNotEligible => "LOT_NOT_ELIGIBLE",
+        }
+    }
+}
+
+/// Why a live (or just-arrived) order left the book without trading.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Encode, Decode)]
+pub enum CancelReason {
+    /// The owner asked for it.
+    User = 1,
+    /// The unfilled remainder of a market or IOC order (or of an FOK that filled).
+    IocRemainder = 2,
+    /// A fill-or-kill order that could not be filled whole: nothing traded.
+    FokUnfilled = 3,
+    /// Self-trade prevention: an incoming order of the same account reached it.
+    SelfTrade = 4,
+    /// A mass cancel (by account, or account and instrument; or disconnect).
+    MassCancel = 5,
+    /// The instrument was halted with its resting orders cancelled.
+    Halt = 6,
+    /// A market buy stopped because its cash budget could not pay the next tonne.
+    BudgetExhausted = 7,
+}
+
+impl CancelReason {
+    /// The stable text name used in files, logs and JSON.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CancelReason::User => "USER",
+            CancelReason::IocRemainder => "IOC_REMAINDER",
+            CancelReason::FokUnfilled => "FOK_UNFILLED",
+            CancelReason::SelfTrade => "SELF_TRADE",
+            CancelReason::MassCancel => "MASS_CANCEL",
+            CancelReason::Halt => "HALT",
+            CancelReason::BudgetExhausted => "BUDGET_EXHAUSTED",
+        }
+    }
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for CancelReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
