@@ -44,6 +44,9 @@ pub struct State {
     ids: IdMap,
     accounts: Accounts,
     last_seq: u64,
+    /// Highest order id ever accepted: a new id above it cannot be a
+    /// duplicate, so the common case (venue ids only grow) skips a probe.
+    max_order_id: u64,
     /// Reused buffers for the rare walks over many orders (mass cancel, halt).
     scratch_slots: Vec<u32>,
     scratch_prices: Vec<i64>,
@@ -76,6 +79,7 @@ impl State {
             ids: IdMap::with_capacity(config.order_capacity),
             accounts: Accounts::default(),
             last_seq: 0,
+            max_order_id: 0,
             scratch_slots: Vec::new(),
             scratch_prices: Vec::new(),
         }
@@ -201,7 +205,7 @@ impl State {
         if !market && !book.in_band(price) {
             return reject(out, order.id, RejectReason::PriceOutsideBand);
         }
-        if self.ids.get(order.id, &self.pool).is_some() {
+        if order.id <= self.max_order_id && self.ids.get(order.id, &self.pool).is_some() {
             return reject(out, order.id, RejectReason::DuplicateOrderId);
         }
         let limit = if market { None } else { Some(price) };
@@ -224,6 +228,7 @@ impl State {
                 Err(reason) => return reject(out, order.id, reason),
             }
         }
+        self.max_order_id = self.max_order_id.max(order.id);
         out.push(Event::Accepted {
             order_id: order.id,
             account: order.account,
@@ -476,12 +481,18 @@ impl State {
         self.books[instrument].link(&mut self.pool, index);
     }
 
-    /// Removes resting order `index` from the book, releasing its hold.
-    fn remove_resting(&mut self, index: u32, reason: CancelReason, out: &mut Vec<Event>) {
+    /// Removes resting order `index` (in id bucket `bucket`, if known) from
+    /// the book, releasing its hold.
+    fn remove_resting(&mut self, index: u32, bucket: Option<usize>, reason: CancelReason, out: &mut Vec<Event>) {
         let slot = *self.pool.get(index);
         let book = &mut self.books[slot.instrument as usize];
         book.unlink(&mut self.pool, index);
-        self.ids.remove(slot.id, &self.pool);
+        match bucket {
+            Some(bucket) => self.ids.remove_at(bucket, &self.pool),
+            None => {
+                self.ids.remove(slot.id, &self.pool);
+            }
+        }
         self.pool.release(index);
         if self.config.holds {
             release_resting(&mut self.accounts, &slot, book.spec.tick_micros);
@@ -495,28 +506,29 @@ impl State {
         });
     }
 
-    /// The live order `order_id` that `account` may act on, or why not.
-    fn owned_order(&self, order_id: u64, account: u64) -> Result<u32, RejectReason> {
-        let index = self
+    /// The id bucket and slot of live order `order_id` that `account` may
+    /// act on, or why not.
+    fn owned_order(&self, order_id: u64, account: u64) -> Result<(usize, u32), RejectReason> {
+        let (bucket, index) = self
             .ids
-            .get(order_id, &self.pool)
+            .find(order_id, &self.pool)
             .ok_or(RejectReason::UnknownOrderId)?;
         if account != OPERATOR && self.pool.get(index).account != account {
             return Err(RejectReason::NotOrderOwner);
         }
-        Ok(index)
+        Ok((bucket, index))
     }
 
     fn cancel(&mut self, order_id: u64, account: u64, out: &mut Vec<Event>) {
         match self.owned_order(order_id, account) {
-            Ok(index) => self.remove_resting(index, CancelReason::User, out),
+            Ok((bucket, index)) => self.remove_resting(index, Some(bucket), CancelReason::User, out),
             Err(reason) => reject(out, order_id, reason),
         }
     }
 
     fn replace(&mut self, order_id: u64, account: u64, price: Price, qty: Qty, out: &mut Vec<Event>) {
         let index = match self.owned_order(order_id, account) {
-            Ok(index) => index,
+            Ok((_, index)) => index,
             Err(reason) => return reject(out, order_id, reason),
         };
         let slot = *self.pool.get(index);
@@ -618,6 +630,8 @@ impl State {
             cell.qty = taker.open;
             self.books[instrument as usize].link(&mut self.pool, index);
         } else {
+            // Filled whole on re-entry. (Its id bucket may have moved while
+            // other filled orders left the table, so it is looked up again.)
             self.ids.remove(order_id, &self.pool);
             self.pool.release(index);
         }
@@ -651,7 +665,7 @@ impl State {
     fn cancel_collected(&mut self, reason: CancelReason, out: &mut Vec<Event>) {
         let slots = std::mem::take(&mut self.scratch_slots);
         for &index in &slots {
-            self.remove_resting(index, reason, out);
+            self.remove_resting(index, None, reason, out);
         }
         self.scratch_slots = slots;
     }

@@ -77,11 +77,10 @@ struct Run {
     latencies: Vec<u64>,
 }
 
-fn fresh_state(commands: &[Command]) -> State {
-    let new_orders = commands.iter().filter(|c| matches!(c, Command::New(_))).count();
+fn fresh_state() -> State {
     let mut state = State::new(EngineConfig {
         holds: false,
-        order_capacity: new_orders.min(1 << 22),
+        order_capacity: 1 << 12,
     });
     let mut events = Vec::new();
     state.apply(
@@ -97,7 +96,7 @@ fn fresh_state(commands: &[Command]) -> State {
 }
 
 fn run(commands: &[Command], latency: bool) -> Run {
-    let mut state = fresh_state(commands);
+    let mut state = fresh_state();
     let mut events = Vec::with_capacity(1024);
     let (mut trades, mut volume) = (0u64, 0u64);
     let mut latencies = Vec::new();
@@ -142,7 +141,7 @@ fn tally(events: &[Event], trades: &mut u64, volume: &mut u64) {
 
 /// An untimed pass that writes the requested dumps.
 fn write_dumps(commands: &[Command], options: &Options) -> std::io::Result<()> {
-    let mut state = fresh_state(commands);
+    let mut state = fresh_state();
     let mut events = Vec::new();
     let mut fills = match &options.fills {
         Some(path) => Some(BufWriter::new(File::create(path)?)),

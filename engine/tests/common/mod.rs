@@ -1,0 +1,147 @@
+//! Test harness: a `State` with an automatic sequence number and helpers
+//! that speak in ticks, tonnes and workload letters.
+#![allow(dead_code, missing_docs)]
+
+use tonnex_engine::{
+    dump, Asset, Command, Compliance, EngineConfig, Event, InstrumentSpec, NewOrder, State, OPERATOR,
+};
+use tonnex_protocol::{Cash, OrderKind, Price, Qty, Side, Symbol};
+
+pub struct Engine {
+    pub state: State,
+    seq: u64,
+}
+
+pub fn kind(letter: char) -> OrderKind {
+    match letter {
+        'L' => OrderKind::Limit,
+        'M' => OrderKind::Market,
+        'I' => OrderKind::Ioc,
+        'F' => OrderKind::Fok,
+        'P' => OrderKind::PostOnly,
+        _ => panic!("kind {letter}"),
+    }
+}
+
+pub fn side(letter: char) -> Side {
+    match letter {
+        'B' => Side::Buy,
+        'S' => Side::Sell,
+        _ => panic!("side {letter}"),
+    }
+}
+
+/// 0.01 USD ticks, band 1..=100_000 ticks.
+pub fn spec(symbol: &str) -> InstrumentSpec {
+    InstrumentSpec {
+        symbol: Symbol::new(symbol).unwrap(),
+        tick_micros: 10_000,
+        min_price: Price(1),
+        max_price: Price(100_000),
+    }
+}
+
+pub fn order(id: u64, account: u64, side_letter: char, kind_letter: char, price: i64, qty: u64) -> NewOrder {
+    NewOrder {
+        id,
+        account,
+        instrument: 0,
+        side: side(side_letter),
+        kind: kind(kind_letter),
+        price: Price(price),
+        qty: Qty(qty),
+        cash_budget: Cash::ZERO,
+        compliance: Compliance::NONE,
+        ts_ns: 0,
+    }
+}
+
+impl Engine {
+    /// One instrument (index 0), holds as given.
+    pub fn new(holds: bool) -> Engine {
+        let mut engine = Engine {
+            state: State::new(EngineConfig {
+                holds,
+                order_capacity: 16,
+            }),
+            seq: 0,
+        };
+        engine.ok(Command::AddInstrument {
+            instrument: 0,
+            spec: spec("NBR-2024.CCP"),
+        });
+        engine
+    }
+
+    /// Applies a command, checks every invariant, returns its events.
+    pub fn apply(&mut self, command: Command) -> Vec<Event> {
+        self.seq += 1;
+        let mut out = Vec::new();
+        self.state.apply(self.seq, &command, &mut out);
+        self.state.check_invariants();
+        out
+    }
+
+    /// Applies an admin command that must succeed.
+    pub fn ok(&mut self, command: Command) {
+        assert_eq!(self.apply(command), [Event::Applied], "{command:?}");
+    }
+
+    pub fn new_order(&mut self, order: NewOrder) -> Vec<Event> {
+        self.apply(Command::New(order))
+    }
+
+    /// `N id account side kind price qty` as in a workload line.
+    pub fn n(&mut self, id: u64, account: u64, s: char, k: char, price: i64, qty: u64) -> Vec<Event> {
+        self.new_order(order(id, account, s, k, price, qty))
+    }
+
+    pub fn c(&mut self, id: u64) -> Vec<Event> {
+        self.apply(Command::Cancel {
+            order_id: id,
+            account: OPERATOR,
+        })
+    }
+
+    pub fn r(&mut self, id: u64, price: i64, qty: u64) -> Vec<Event> {
+        self.apply(Command::Replace {
+            order_id: id,
+            account: OPERATOR,
+            price: Price(price),
+            qty: Qty(qty),
+        })
+    }
+
+    pub fn deposit_cash(&mut self, account: u64, usd: i64) {
+        self.ok(Command::Deposit {
+            account,
+            asset: Asset::Cash(Cash(usd * 1_000_000)),
+        });
+    }
+
+    pub fn deposit_credits(&mut self, account: u64, tonnes: u64) {
+        self.ok(Command::Deposit {
+            account,
+            asset: Asset::Credits {
+                instrument: 0,
+                qty: Qty(tonnes),
+            },
+        });
+    }
+
+    /// The book in the FORMAT.md dump format.
+    pub fn book(&self) -> String {
+        let mut out = Vec::new();
+        dump::write_book(&mut out, &self.state, 0).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+}
+
+/// The fills among `events` as dump lines.
+pub fn fills(events: &[Event]) -> Vec<String> {
+    let mut out = Vec::new();
+    for event in events {
+        dump::write_fill(&mut out, event).unwrap();
+    }
+    String::from_utf8(out).unwrap().lines().map(str::to_string).collect()
+}
