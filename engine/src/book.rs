@@ -21,15 +21,16 @@ pub struct Book {
 }
 
 impl Book {
-    /// An empty, trading book.
+    /// An empty, trading book whose ladders keep at most `window_ticks`
+    /// prices in their dense windows.
     #[must_use]
-    pub fn new(spec: InstrumentSpec) -> Book {
+    pub fn new(spec: InstrumentSpec, window_ticks: i64) -> Book {
         let (low, high) = (spec.min_price.ticks(), spec.max_price.ticks());
         Book {
             spec,
             halted: false,
-            bids: Ladder::new(Side::Buy, low, high),
-            asks: Ladder::new(Side::Sell, low, high),
+            bids: Ladder::new(Side::Buy, low, high, window_ticks),
+            asks: Ladder::new(Side::Sell, low, high, window_ticks),
         }
     }
 

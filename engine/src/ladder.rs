@@ -15,8 +15,9 @@ use std::collections::BTreeMap;
 use crate::pool::NIL;
 use tonnex_protocol::Side;
 
-/// Widest dense window, in ticks (1 MiB of levels per side at 16 bytes each).
-pub const MAX_WINDOW_TICKS: i64 = 1 << 16;
+/// Default widest dense window, in ticks (1 MiB of levels per side at 16
+/// bytes each); `EngineConfig::window_ticks` sets it per engine.
+pub const DEFAULT_WINDOW_TICKS: i64 = 1 << 16;
 
 /// A price level: a FIFO of order slots, oldest at `head`, and their open total.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,11 +61,12 @@ pub struct Ladder {
 }
 
 impl Ladder {
-    /// An empty side for prices in `[band_low, band_high]`.
+    /// An empty side for prices in `[band_low, band_high]`, with a dense
+    /// window of at most `max_window` ticks (rounded up to a multiple of 64).
     #[must_use]
-    pub fn new(side: Side, band_low: i64, band_high: i64) -> Ladder {
+    pub fn new(side: Side, band_low: i64, band_high: i64, max_window: i64) -> Ladder {
         let span = band_high.saturating_sub(band_low).saturating_add(1);
-        let window = span.clamp(64, MAX_WINDOW_TICKS);
+        let window = span.min(max_window).max(64);
         let window = (window + 63) & !63;
         Ladder {
             side,
@@ -147,12 +149,21 @@ impl Ladder {
         }
     }
 
-    /// Moves the (empty) window so that `price` sits in its middle, inside the band.
+    /// Moves the (empty) window so that `price` sits in its middle, inside
+    /// the band, and pulls any far levels the window now covers into it.
     fn recentre(&mut self, price: i64) {
         debug_assert_eq!(self.dense_levels, 0);
         let window = self.dense.len() as i64;
         let highest_base = self.band_high.saturating_sub(window - 1).max(self.band_low);
         self.base = price.saturating_sub(window / 2).clamp(self.band_low, highest_base);
+        let end = self.base.saturating_add(window);
+        while let Some((&p, _)) = self.far.range(self.base..end).next() {
+            let level = self.far.remove(&p).expect("far level just seen");
+            let i = (p - self.base) as usize;
+            self.dense[i] = level;
+            self.bits[i >> 6] |= 1u64 << (i & 63);
+            self.dense_levels += 1;
+        }
     }
 
     /// Call after the level at `price` lost its last order: forgets it and,

@@ -24,6 +24,10 @@ pub struct EngineConfig {
     pub holds: bool,
     /// Resting orders to preallocate room for.
     pub order_capacity: usize,
+    /// Prices per book side kept in the dense, array-indexed window; prices
+    /// outside it use a slower ordered map. Instruments whose band is no
+    /// wider never leave the window.
+    pub window_ticks: i64,
 }
 
 impl Default for EngineConfig {
@@ -31,6 +35,7 @@ impl Default for EngineConfig {
         EngineConfig {
             holds: true,
             order_capacity: 1 << 16,
+            window_ticks: crate::ladder::DEFAULT_WINDOW_TICKS,
         }
     }
 }
@@ -699,11 +704,12 @@ impl State {
             && instrument < MAX_INSTRUMENTS
             && spec.tick_micros > 0
             && spec.min_price.ticks() > 0
-            && spec.min_price <= spec.max_price;
+            && spec.min_price <= spec.max_price
+            && self.config.window_ticks >= 64;
         if !valid {
             return reject(out, 0, RejectReason::InvalidInstrument);
         }
-        self.books.push(Book::new(spec));
+        self.books.push(Book::new(spec, self.config.window_ticks));
         out.push(Event::Applied);
     }
 

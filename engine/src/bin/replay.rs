@@ -81,6 +81,7 @@ fn fresh_state() -> State {
     let mut state = State::new(EngineConfig {
         holds: false,
         order_capacity: 1 << 12,
+        ..EngineConfig::default()
     });
     let mut events = Vec::new();
     state.apply(

@@ -59,13 +59,16 @@ pub fn order(id: u64, account: u64, side_letter: char, kind_letter: char, price:
 impl Engine {
     /// One instrument (index 0), holds as given.
     pub fn new(holds: bool) -> Engine {
-        let mut engine = Engine {
-            state: State::new(EngineConfig {
-                holds,
-                order_capacity: 16,
-            }),
-            seq: 0,
-        };
+        Engine::with_state(State::new(EngineConfig {
+            holds,
+            order_capacity: 16,
+            ..EngineConfig::default()
+        }))
+    }
+
+    /// An engine over `state`, with instrument 0 added.
+    pub fn with_state(state: State) -> Engine {
+        let mut engine = Engine { state, seq: 0 };
         engine.ok(Command::AddInstrument {
             instrument: 0,
             spec: spec("NBR-2024.CCP"),
