@@ -41,7 +41,10 @@ impl Balance {
     /// Moves `amount` from locked back to free.
     #[inline]
     pub fn release(&mut self, amount: i64) {
-        debug_assert!(amount >= 0 && self.locked >= amount, "release {amount} of {self:?}");
+        debug_assert!(
+            amount >= 0 && self.locked >= amount,
+            "release {amount} of {self:?}"
+        );
         self.locked -= amount;
         self.free += amount;
     }
@@ -49,7 +52,10 @@ impl Balance {
     /// Moves `amount` from locked to pending settlement (a fill's outgoing leg).
     #[inline]
     pub fn trade_out(&mut self, amount: i64) {
-        debug_assert!(amount >= 0 && self.locked >= amount, "trade_out {amount} of {self:?}");
+        debug_assert!(
+            amount >= 0 && self.locked >= amount,
+            "trade_out {amount} of {self:?}"
+        );
         self.locked -= amount;
         self.pending_out += amount;
     }
@@ -80,7 +86,10 @@ impl Account {
     /// The credit balance of `instrument` (zero if never used).
     #[must_use]
     pub fn credits(&self, instrument: u32) -> Balance {
-        self.credits.get(instrument as usize).copied().unwrap_or_default()
+        self.credits
+            .get(instrument as usize)
+            .copied()
+            .unwrap_or_default()
     }
 }
 

@@ -36,7 +36,14 @@ pub fn write_book(out: &mut impl Write, state: &State, instrument: usize) -> io:
             let mut cursor = ladder.level(price).head;
             while cursor != NIL {
                 let slot = state.slot(cursor);
-                writeln!(out, "O {} {} {} {}", slot.id, slot.side().letter(), price, slot.qty)?;
+                writeln!(
+                    out,
+                    "O {} {} {} {}",
+                    slot.id,
+                    slot.side().letter(),
+                    price,
+                    slot.qty
+                )?;
                 cursor = slot.next;
             }
         }

@@ -123,7 +123,10 @@ impl Ladder {
     pub fn level_mut(&mut self, price: i64) -> &mut Level {
         match self.window_index(price) {
             Some(i) => &mut self.dense[i],
-            None => self.far.get_mut(&price).expect("level_mut of a missing far level"),
+            None => self
+                .far
+                .get_mut(&price)
+                .expect("level_mut of a missing far level"),
         }
     }
 
@@ -155,7 +158,9 @@ impl Ladder {
         debug_assert_eq!(self.dense_levels, 0);
         let window = self.dense.len() as i64;
         let highest_base = self.band_high.saturating_sub(window - 1).max(self.band_low);
-        self.base = price.saturating_sub(window / 2).clamp(self.band_low, highest_base);
+        self.base = price
+            .saturating_sub(window / 2)
+            .clamp(self.band_low, highest_base);
         let end = self.base.saturating_add(window);
         while let Some((&p, _)) = self.far.range(self.base..end).next() {
             let level = self.far.remove(&p).expect("far level just seen");
@@ -216,7 +221,11 @@ impl Ladder {
         } else {
             match self.side {
                 Side::Buy => self.far.range(..price).next_back().map(|(&p, _)| p),
-                Side::Sell => self.far.range(price.saturating_add(1)..).next().map(|(&p, _)| p),
+                Side::Sell => self
+                    .far
+                    .range(price.saturating_add(1)..)
+                    .next()
+                    .map(|(&p, _)| p),
             }
         };
         match (dense, far) {
@@ -295,11 +304,19 @@ impl Ladder {
         let mut occupied = 0;
         for (i, level) in self.dense.iter().enumerate() {
             let bit = self.bits[i >> 6] >> (i & 63) & 1 == 1;
-            assert_eq!(bit, !level.is_empty(), "occupancy bit of tick {}", self.base + i as i64);
+            assert_eq!(
+                bit,
+                !level.is_empty(),
+                "occupancy bit of tick {}",
+                self.base + i as i64
+            );
             occupied += usize::from(bit);
         }
         assert_eq!(occupied, self.dense_levels, "dense level count");
-        assert!(self.far.values().all(|l| !l.is_empty()), "empty far level kept");
+        assert!(
+            self.far.values().all(|l| !l.is_empty()),
+            "empty far level kept"
+        );
         let mut prices = Vec::new();
         self.prices_best_first(&mut prices);
         assert_eq!(self.best, prices.first().copied(), "cached best price");
@@ -308,7 +325,9 @@ impl Ladder {
             "levels not in best-first order"
         );
         assert!(
-            prices.iter().all(|&p| p >= self.band_low && p <= self.band_high),
+            prices
+                .iter()
+                .all(|&p| p >= self.band_low && p <= self.band_high),
             "level outside the band"
         );
     }

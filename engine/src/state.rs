@@ -177,7 +177,9 @@ impl State {
                 account,
                 instrument,
             } => self.mass_cancel(account, instrument, out),
-            Command::AddInstrument { instrument, spec } => self.add_instrument(instrument, spec, out),
+            Command::AddInstrument { instrument, spec } => {
+                self.add_instrument(instrument, spec, out)
+            }
             Command::Halt {
                 instrument,
                 cancel_resting,
@@ -345,7 +347,10 @@ impl State {
     }
 
     fn release(&mut self, account: u64, instrument: u32, side: Side, amount: i64) {
-        let i = self.accounts.find(account).expect("release for an account with holds");
+        let i = self
+            .accounts
+            .find(account)
+            .expect("release for an account with holds");
         let account = self.accounts.at_mut(i);
         match side {
             Side::Buy => account.cash.release(amount),
@@ -357,12 +362,21 @@ impl State {
     /// remainder (if any) still needs.
     fn settle_taker_hold(&mut self, taker: &Taker, rests: bool) {
         let keep = if rests && taker.open > 0 {
-            resting_hold(&self.books[taker.instrument as usize], taker.side, taker.limit.unwrap_or(0), taker.open)
+            resting_hold(
+                &self.books[taker.instrument as usize],
+                taker.side,
+                taker.limit.unwrap_or(0),
+                taker.open,
+            )
         } else {
             0
         };
         let extra = taker.hold - keep;
-        debug_assert!(extra >= 0, "taker hold {} below what it keeps {keep}", taker.hold);
+        debug_assert!(
+            extra >= 0,
+            "taker hold {} below what it keeps {keep}",
+            taker.hold
+        );
         if extra > 0 {
             self.release(taker.account, taker.instrument, taker.side, extra);
         }
@@ -436,7 +450,8 @@ impl State {
                     Side::Buy => taker.floor_ticks,
                     Side::Sell => maker.floor_ticks,
                 };
-                let supplementary_ticks = (i64::from(buyer_floor) - best).max(0) * i64::from(buyer_floor > 0);
+                let supplementary_ticks =
+                    (i64::from(buyer_floor) - best).max(0) * i64::from(buyer_floor > 0);
                 out.push(Event::Fill {
                     instrument: taker.instrument,
                     taker_id: taker.id,
@@ -488,7 +503,13 @@ impl State {
 
     /// Removes resting order `index` (in id bucket `bucket`, if known) from
     /// the book, releasing its hold.
-    fn remove_resting(&mut self, index: u32, bucket: Option<usize>, reason: CancelReason, out: &mut Vec<Event>) {
+    fn remove_resting(
+        &mut self,
+        index: u32,
+        bucket: Option<usize>,
+        reason: CancelReason,
+        out: &mut Vec<Event>,
+    ) {
         let slot = *self.pool.get(index);
         let book = &mut self.books[slot.instrument as usize];
         book.unlink(&mut self.pool, index);
@@ -526,12 +547,21 @@ impl State {
 
     fn cancel(&mut self, order_id: u64, account: u64, out: &mut Vec<Event>) {
         match self.owned_order(order_id, account) {
-            Ok((bucket, index)) => self.remove_resting(index, Some(bucket), CancelReason::User, out),
+            Ok((bucket, index)) => {
+                self.remove_resting(index, Some(bucket), CancelReason::User, out)
+            }
             Err(reason) => reject(out, order_id, reason),
         }
     }
 
-    fn replace(&mut self, order_id: u64, account: u64, price: Price, qty: Qty, out: &mut Vec<Event>) {
+    fn replace(
+        &mut self,
+        order_id: u64,
+        account: u64,
+        price: Price,
+        qty: Qty,
+        out: &mut Vec<Event>,
+    ) {
         let index = match self.owned_order(order_id, account) {
             Ok((_, index)) => index,
             Err(reason) => return reject(out, order_id, reason),
@@ -588,7 +618,10 @@ impl State {
             let Some(need) = checked_resting_value(side, new_price, new_qty, tick_micros) else {
                 return reject(out, order_id, RejectReason::InsufficientFunds);
             };
-            let account = self.accounts.get(slot.account).expect("resting order's account");
+            let account = self
+                .accounts
+                .get(slot.account)
+                .expect("resting order's account");
             let free = match side {
                 Side::Buy => account.cash.free,
                 Side::Sell => account.credits(instrument).free,
@@ -783,7 +816,10 @@ impl State {
         let mut prices = Vec::new();
         for (instrument, book) in self.books.iter().enumerate() {
             if let (Some(bid), Some(ask)) = (book.bids.best(), book.asks.best()) {
-                assert!(bid < ask, "instrument {instrument} crossed: bid {bid} ask {ask}");
+                assert!(
+                    bid < ask,
+                    "instrument {instrument} crossed: bid {bid} ask {ask}"
+                );
             }
             for (side, ladder) in [(Side::Buy, &book.bids), (Side::Sell, &book.asks)] {
                 ladder.check();
@@ -797,16 +833,27 @@ impl State {
                         assert_eq!(slot.prev, prev, "order {} prev link", slot.id);
                         assert_eq!(slot.price, price, "order {} in level {price}", slot.id);
                         assert_eq!(slot.side(), side, "order {} on the wrong side", slot.id);
-                        assert_eq!(slot.instrument as usize, instrument, "order {} instrument", slot.id);
+                        assert_eq!(
+                            slot.instrument as usize, instrument,
+                            "order {} instrument",
+                            slot.id
+                        );
                         assert!(slot.qty > 0, "order {} rests with nothing open", slot.id);
-                        assert_eq!(self.ids.get(slot.id, &self.pool), Some(cursor), "id index of {}", slot.id);
+                        assert_eq!(
+                            self.ids.get(slot.id, &self.pool),
+                            Some(cursor),
+                            "id index of {}",
+                            slot.id
+                        );
                         sum += slot.qty;
                         resting += 1;
                         let value = resting_value(side, price, slot.qty, book.spec.tick_micros);
                         match side {
                             Side::Buy => *locked_cash.entry(slot.account).or_default() += value,
                             Side::Sell => {
-                                *locked_credits.entry((slot.account, instrument as u32)).or_default() += value
+                                *locked_credits
+                                    .entry((slot.account, instrument as u32))
+                                    .or_default() += value
                             }
                         }
                         prev = cursor;
@@ -822,12 +869,31 @@ impl State {
         if self.config.holds {
             for account in self.accounts.all() {
                 let want = locked_cash.get(&account.id).copied().unwrap_or(0);
-                assert_eq!(account.cash.locked, want, "account {} locked cash", account.id);
-                assert!(account.cash.free >= 0, "account {} free cash negative", account.id);
+                assert_eq!(
+                    account.cash.locked, want,
+                    "account {} locked cash",
+                    account.id
+                );
+                assert!(
+                    account.cash.free >= 0,
+                    "account {} free cash negative",
+                    account.id
+                );
                 for (instrument, balance) in account.credits.iter().enumerate() {
-                    let want = locked_credits.get(&(account.id, instrument as u32)).copied().unwrap_or(0);
-                    assert_eq!(balance.locked, want, "account {} locked credits of {instrument}", account.id);
-                    assert!(balance.free >= 0, "account {} free credits negative", account.id);
+                    let want = locked_credits
+                        .get(&(account.id, instrument as u32))
+                        .copied()
+                        .unwrap_or(0);
+                    assert_eq!(
+                        balance.locked, want,
+                        "account {} locked credits of {instrument}",
+                        account.id
+                    );
+                    assert!(
+                        balance.free >= 0,
+                        "account {} free credits negative",
+                        account.id
+                    );
                 }
             }
         }
@@ -912,17 +978,28 @@ fn resting_hold(book: &Book, side: Side, price: i64, qty: u64) -> i64 {
 fn release_resting(accounts: &mut Accounts, slot: &Slot, tick_micros: i64) {
     let side = slot.side();
     let amount = resting_value(side, slot.price, slot.qty, tick_micros);
-    let i = accounts.find(slot.account).expect("resting order's account");
+    let i = accounts
+        .find(slot.account)
+        .expect("resting order's account");
     let account = accounts.at_mut(i);
     match side {
         Side::Buy => account.cash.release(amount),
-        Side::Sell => account.credits_mut(u32::from(slot.instrument)).release(amount),
+        Side::Sell => account
+            .credits_mut(u32::from(slot.instrument))
+            .release(amount),
     }
 }
 
 /// A fill's effect on holds: the buyer's cash and the seller's credits go
 /// from locked to pending settlement; each side is due the other leg.
-fn book_trade(accounts: &mut Accounts, buyer: u64, seller: u64, instrument: u32, cash: i64, tonnes: i64) {
+fn book_trade(
+    accounts: &mut Accounts,
+    buyer: u64,
+    seller: u64,
+    instrument: u32,
+    cash: i64,
+    tonnes: i64,
+) {
     let b = accounts.find(buyer).expect("buyer has a hold");
     let buyer = accounts.at_mut(b);
     buyer.cash.trade_out(cash);

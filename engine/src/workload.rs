@@ -133,7 +133,9 @@ fn parse_line(line: &str) -> Result<Command, String> {
 
 fn number(text: &str, field: &str) -> Result<u64, String> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("{field} must be a non-negative integer, found '{text}'"));
+        return Err(format!(
+            "{field} must be a non-negative integer, found '{text}'"
+        ));
     }
     text.parse::<u64>()
         .map_err(|_| format!("{field} '{text}' does not fit in 64 bits"))
@@ -155,14 +157,28 @@ mod tests {
         assert_eq!(commands.len(), 4);
         match commands[1] {
             Command::New(order) => {
-                assert_eq!((order.id, order.account, order.side, order.kind), (2, 8, Side::Sell, OrderKind::Market));
+                assert_eq!(
+                    (order.id, order.account, order.side, order.kind),
+                    (2, 8, Side::Sell, OrderKind::Market)
+                );
             }
             ref other => panic!("unexpected {other:?}"),
         }
-        assert_eq!(commands[2], Command::Cancel { order_id: 1, account: OPERATOR });
+        assert_eq!(
+            commands[2],
+            Command::Cancel {
+                order_id: 1,
+                account: OPERATOR
+            }
+        );
         assert_eq!(
             commands[3],
-            Command::Replace { order_id: 3, account: OPERATOR, price: Price(2501), qty: Qty(4) }
+            Command::Replace {
+                order_id: 3,
+                account: OPERATOR,
+                price: Price(2501),
+                qty: Qty(4)
+            }
         );
     }
 
@@ -171,12 +187,21 @@ mod tests {
         let cases = [
             ("N 1 7 B L 2500\n", "'N' takes 6 fields, found 5"),
             ("N 1 7 X L 2500 10\n", "side must be B or S, found 'X'"),
-            ("N 1 7 B Q 2500 10\n", "type must be one of L M I F P, found 'Q'"),
-            ("N 1 7 B L -3 10\n", "price_ticks must be a non-negative integer, found '-3'"),
+            (
+                "N 1 7 B Q 2500 10\n",
+                "type must be one of L M I F P, found 'Q'",
+            ),
+            (
+                "N 1 7 B L -3 10\n",
+                "price_ticks must be a non-negative integer, found '-3'",
+            ),
             ("N 0 7 B L 3 10\n", "order_id must be positive"),
             ("X 1\n", "unknown command 'X' (expected N, C or R)"),
             ("C 1 2\n", "'C' takes 1 fields, found 2"),
-            ("R 1 2 x\n", "new_qty must be a non-negative integer, found 'x'"),
+            (
+                "R 1 2 x\n",
+                "new_qty must be a non-negative integer, found 'x'",
+            ),
             ("N  1 7 B L 3 10\n", "too many fields for 'N'"),
         ];
         for (text, message) in cases {

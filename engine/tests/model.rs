@@ -21,9 +21,22 @@ use tonnex_protocol::{Cash, Price, Qty};
 
 #[derive(Clone, Debug)]
 enum Op {
-    New { id: u64, account: u64, buy: bool, kind: char, price: i64, qty: u64 },
-    Cancel { id: u64 },
-    Replace { id: u64, price: i64, qty: u64 },
+    New {
+        id: u64,
+        account: u64,
+        buy: bool,
+        kind: char,
+        price: i64,
+        qty: u64,
+    },
+    Cancel {
+        id: u64,
+    },
+    Replace {
+        id: u64,
+        price: i64,
+        qty: u64,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -92,12 +105,22 @@ impl Model {
     }
 
     /// Matches an incoming order; returns its unfilled quantity.
-    fn sweep(&mut self, id: u64, account: u64, buy: bool, limit: Option<i64>, mut qty: u64, fills: &mut Vec<String>) -> u64 {
+    fn sweep(
+        &mut self,
+        id: u64,
+        account: u64,
+        buy: bool,
+        limit: Option<i64>,
+        mut qty: u64,
+        fills: &mut Vec<String>,
+    ) -> u64 {
         for price in self.reachable(buy, limit) {
             let side = if buy { &mut self.asks } else { &mut self.bids };
             let queue = side.get_mut(&price).unwrap();
             while qty > 0 {
-                let Some(front) = queue.front_mut() else { break };
+                let Some(front) = queue.front_mut() else {
+                    break;
+                };
                 if front.account == account {
                     queue.pop_front(); // self-trade prevention
                     continue;
@@ -129,18 +152,38 @@ impl Model {
         let mut fills = Vec::new();
         let mut rejected = false;
         match *op {
-            Op::New { id, account, buy, kind, price, qty } => {
+            Op::New {
+                id,
+                account,
+                buy,
+                kind,
+                price,
+                qty,
+            } => {
                 if self.find(id).is_some() {
                     rejected = true; // duplicate of a live id
                 } else {
                     match kind {
                         'P' if self.crosses(buy, price) => rejected = true,
-                        'P' => self.rest(buy, price, RefOrder { id, account, qty, post_only: true }),
+                        'P' => self.rest(
+                            buy,
+                            price,
+                            RefOrder {
+                                id,
+                                account,
+                                qty,
+                                post_only: true,
+                            },
+                        ),
                         'F' => {
                             let mut available = 0;
                             for p in self.reachable(buy, Some(price)) {
                                 let side = if buy { &self.asks } else { &self.bids };
-                                available += side[&p].iter().filter(|o| o.account != account).map(|o| o.qty).sum::<u64>();
+                                available += side[&p]
+                                    .iter()
+                                    .filter(|o| o.account != account)
+                                    .map(|o| o.qty)
+                                    .sum::<u64>();
                             }
                             if available >= qty {
                                 self.sweep(id, account, buy, Some(price), qty, &mut fills);
@@ -155,7 +198,16 @@ impl Model {
                         _ => {
                             let left = self.sweep(id, account, buy, Some(price), qty, &mut fills);
                             if left > 0 {
-                                self.rest(buy, price, RefOrder { id, account, qty: left, post_only: false });
+                                self.rest(
+                                    buy,
+                                    price,
+                                    RefOrder {
+                                        id,
+                                        account,
+                                        qty: left,
+                                        post_only: false,
+                                    },
+                                );
                             }
                         }
                     }
@@ -221,10 +273,16 @@ fn engine(holds: bool) -> Engine {
     }));
     if holds {
         for account in 1..=ACCOUNTS {
-            engine.ok(Command::Deposit { account, asset: Asset::Cash(Cash(1_000_000_000_000_000)) });
             engine.ok(Command::Deposit {
                 account,
-                asset: Asset::Credits { instrument: 0, qty: Qty(1_000_000_000_000) },
+                asset: Asset::Cash(Cash(1_000_000_000_000_000)),
+            });
+            engine.ok(Command::Deposit {
+                account,
+                asset: Asset::Credits {
+                    instrument: 0,
+                    qty: Qty(1_000_000_000_000),
+                },
             });
         }
     }
@@ -233,7 +291,14 @@ fn engine(holds: bool) -> Engine {
 
 fn to_command(op: &Op) -> Command {
     match *op {
-        Op::New { id, account, buy, kind, price, qty } => {
+        Op::New {
+            id,
+            account,
+            buy,
+            kind,
+            price,
+            qty,
+        } => {
             let mut o = order(id, account, if buy { 'B' } else { 'S' }, kind, price, qty);
             if kind == 'M' {
                 o.price = Price(0);
@@ -241,8 +306,16 @@ fn to_command(op: &Op) -> Command {
             }
             Command::New(o)
         }
-        Op::Cancel { id } => Command::Cancel { order_id: id, account: OPERATOR },
-        Op::Replace { id, price, qty } => Command::Replace { order_id: id, account: OPERATOR, price: Price(price), qty: Qty(qty) },
+        Op::Cancel { id } => Command::Cancel {
+            order_id: id,
+            account: OPERATOR,
+        },
+        Op::Replace { id, price, qty } => Command::Replace {
+            order_id: id,
+            account: OPERATOR,
+            price: Price(price),
+            qty: Qty(qty),
+        },
     }
 }
 
@@ -276,7 +349,11 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
             .map(|(choice, pick, account, buy, kind, price, qty)| {
                 // Cancels and replaces name any id issued so far (live or dead)
                 // or one never issued; new orders mostly take a fresh id.
-                let old_id = if next_id > 1 { pick % (next_id + 1) + 1 } else { 1 };
+                let old_id = if next_id > 1 {
+                    pick % (next_id + 1) + 1
+                } else {
+                    1
+                };
                 match choice {
                     0..=59 => {
                         let id = if choice < 57 {
@@ -285,10 +362,21 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
                         } else {
                             old_id
                         };
-                        Op::New { id, account, buy, kind, price, qty: qty.max(1) }
+                        Op::New {
+                            id,
+                            account,
+                            buy,
+                            kind,
+                            price,
+                            qty: qty.max(1),
+                        }
                     }
                     60..=84 => Op::Cancel { id: old_id },
-                    _ => Op::Replace { id: old_id, price, qty },
+                    _ => Op::Replace {
+                        id: old_id,
+                        price,
+                        qty,
+                    },
                 }
             })
             .collect()

@@ -107,9 +107,7 @@ impl Symbol {
     #[must_use]
     pub fn new(text: &str) -> Option<Symbol> {
         let raw = text.as_bytes();
-        if raw.is_empty()
-            || raw.len() > Self::CAPACITY
-            || !raw.iter().all(|b| b.is_ascii_graphic())
+        if raw.is_empty() || raw.len() > Self::CAPACITY || !raw.iter().all(|b| b.is_ascii_graphic())
         {
             return None;
         }
@@ -160,7 +158,10 @@ mod tests {
 
     #[test]
     fn symbol_accepts_ascii_and_refuses_empty_long_or_spaces() {
-        assert_eq!(Symbol::new("NBR-2024.CCP").unwrap().as_str(), "NBR-2024.CCP");
+        assert_eq!(
+            Symbol::new("NBR-2024.CCP").unwrap().as_str(),
+            "NBR-2024.CCP"
+        );
         assert!(Symbol::new("").is_none());
         assert!(Symbol::new("A B").is_none());
         assert!(Symbol::new(&"X".repeat(24)).is_none());

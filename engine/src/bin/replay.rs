@@ -15,7 +15,8 @@ use std::time::Instant;
 
 use tonnex_engine::{dump, workload, Command, EngineConfig, Event, State};
 
-const USAGE: &str = "usage: tonnex-replay WORKLOAD [--fills FILE] [--book FILE] [--latency] [--repeat N]";
+const USAGE: &str =
+    "usage: tonnex-replay WORKLOAD [--fills FILE] [--book FILE] [--latency] [--repeat N]";
 
 struct Options {
     workload: String,
@@ -201,11 +202,14 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    let mut runs: Vec<Run> = (0..options.repeat).map(|_| run(&commands, options.latency)).collect();
+    let mut runs: Vec<Run> = (0..options.repeat)
+        .map(|_| run(&commands, options.latency))
+        .collect();
     runs.sort_by_key(|r| r.elapsed_ns);
     let median = &mut runs[(options.repeat - 1) / 2];
     let ops = commands.len() as u64;
-    let ops_per_sec = (u128::from(ops) * 1_000_000_000 / u128::from(median.elapsed_ns.max(1))) as u64;
+    let ops_per_sec =
+        (u128::from(ops) * 1_000_000_000 / u128::from(median.elapsed_ns.max(1))) as u64;
     println!(
         "memory peak_resting={} bytes_per_resting_order={}",
         median.peak_resting, median.bytes_per_order

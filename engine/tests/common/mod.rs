@@ -3,7 +3,8 @@
 #![allow(dead_code, missing_docs)]
 
 use tonnex_engine::{
-    dump, Asset, Command, Compliance, EngineConfig, Event, InstrumentSpec, NewOrder, State, OPERATOR,
+    dump, Asset, Command, Compliance, EngineConfig, Event, InstrumentSpec, NewOrder, State,
+    OPERATOR,
 };
 use tonnex_protocol::{Cash, OrderKind, Price, Qty, Side, Symbol};
 
@@ -41,7 +42,14 @@ pub fn spec(symbol: &str) -> InstrumentSpec {
     }
 }
 
-pub fn order(id: u64, account: u64, side_letter: char, kind_letter: char, price: i64, qty: u64) -> NewOrder {
+pub fn order(
+    id: u64,
+    account: u64,
+    side_letter: char,
+    kind_letter: char,
+    price: i64,
+    qty: u64,
+) -> NewOrder {
     NewOrder {
         id,
         account,
@@ -95,7 +103,15 @@ impl Engine {
     }
 
     /// `N id account side kind price qty` as in a workload line.
-    pub fn n(&mut self, id: u64, account: u64, s: char, k: char, price: i64, qty: u64) -> Vec<Event> {
+    pub fn n(
+        &mut self,
+        id: u64,
+        account: u64,
+        s: char,
+        k: char,
+        price: i64,
+        qty: u64,
+    ) -> Vec<Event> {
         self.new_order(order(id, account, s, k, price, qty))
     }
 
@@ -146,5 +162,9 @@ pub fn fills(events: &[Event]) -> Vec<String> {
     for event in events {
         dump::write_fill(&mut out, event).unwrap();
     }
-    String::from_utf8(out).unwrap().lines().map(str::to_string).collect()
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
