@@ -159,6 +159,30 @@ impl State {
         self.pool.high_water()
     }
 
+    /// Hints the CPU to start loading what `command` will touch (its order's
+    /// id bucket and slot; for a new order, its id bucket and the order it
+    /// would queue behind), so that a caller holding a queue of commands can
+    /// overlap the next commands' cache misses with the current one's work.
+    /// Changes nothing.
+    #[inline]
+    pub fn prefetch(&self, command: &Command) {
+        match *command {
+            Command::Cancel { order_id, .. } | Command::Replace { order_id, .. } => {
+                self.ids.prefetch(order_id, &self.pool);
+            }
+            Command::New(ref order) => {
+                self.ids.prefetch_bucket(order.id);
+                if let Some(book) = self.books.get(order.instrument as usize) {
+                    let tail = book.side(order.side).level(order.price.ticks()).tail;
+                    if tail != NIL {
+                        crate::idmap::prefetch_line(std::ptr::from_ref(self.pool.get(tail)).cast());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Applies command `seq` (which must follow the last one) and appends its
     /// events to `out`.
     pub fn apply(&mut self, seq: u64, command: &Command, out: &mut Vec<Event>) {
