@@ -339,9 +339,13 @@ impl State {
                     }
                     order.cash_budget.0
                 } else {
-                    Cash::of(order.price, order.qty, book.spec.tick_micros)
-                        .ok_or(RejectReason::InsufficientFunds)?
-                        .0
+                    checked_resting_value(
+                        Side::Buy,
+                        order.price.ticks(),
+                        order.qty.tonnes(),
+                        book.spec.tick_micros,
+                    )
+                    .ok_or(RejectReason::InsufficientFunds)?
                 };
                 let free = account.map_or(0, |a| a.cash.free);
                 if free < need {
@@ -386,11 +390,12 @@ impl State {
     /// remainder (if any) still needs.
     fn settle_taker_hold(&mut self, taker: &Taker, rests: bool) {
         let keep = if rests && taker.open > 0 {
-            resting_hold(
-                &self.books[taker.instrument as usize],
+            let tick_micros = self.books[taker.instrument as usize].spec.tick_micros;
+            resting_value(
                 taker.side,
                 taker.limit.unwrap_or(0),
                 taker.open,
+                tick_micros,
             )
         } else {
             0
@@ -991,11 +996,6 @@ fn checked_resting_value(side: Side, price: i64, qty: u64, tick_micros: i64) -> 
         Side::Buy => Cash::of(Price(price), Qty(qty), tick_micros).map(|c| c.0),
         Side::Sell => Some(qty as i64),
     }
-}
-
-#[inline]
-fn resting_hold(book: &Book, side: Side, price: i64, qty: u64) -> i64 {
-    resting_value(side, price, qty, book.spec.tick_micros)
 }
 
 /// Releases everything a resting order held.
