@@ -4,7 +4,7 @@
 
 use crate::command::InstrumentSpec;
 use crate::ladder::{Ladder, Level};
-use crate::pool::{Pool, NIL};
+use crate::pool::{Pool, Slot, NIL};
 use tonnex_protocol::Side;
 
 /// An instrument's book.
@@ -60,10 +60,10 @@ impl Book {
         price >= self.spec.min_price.ticks() && price <= self.spec.max_price.ticks()
     }
 
-    /// Puts the order in slot `index` at the back of its price level.
+    /// Puts the order in slot `index` (whose contents are `slot`) at the
+    /// back of its price level.
     #[inline]
-    pub fn link(&mut self, pool: &mut Pool, index: u32) {
-        let slot = pool.get(index);
+    pub fn link(&mut self, pool: &mut Pool, index: u32, slot: &Slot) {
         let (side, price, qty) = (slot.side(), slot.price, slot.qty);
         let level = self.side_mut(side).level_for_insert(price);
         let tail = level.tail;
@@ -80,13 +80,13 @@ impl Book {
         }
     }
 
-    /// Takes the order in slot `index` out of its level (the slot stays allocated).
+    /// Takes the order `slot` (a copy of its pool slot's current contents)
+    /// out of its level; the pool slot stays allocated.
     #[inline]
-    pub fn unlink(&mut self, pool: &mut Pool, index: u32) {
-        let slot = *pool.get(index);
+    pub fn unlink(&mut self, pool: &mut Pool, slot: &Slot) {
         let ladder = self.side_mut(slot.side());
         let level = ladder.level_mut(slot.price);
-        unlink_from(level, pool, &slot);
+        unlink_from(level, pool, slot);
         if level.is_empty() {
             ladder.level_emptied(slot.price);
         }
@@ -95,7 +95,7 @@ impl Book {
 
 /// Unlinks `slot` (a copy of the slot's current contents) from `level`.
 #[inline]
-pub fn unlink_from(level: &mut Level, pool: &mut Pool, slot: &crate::pool::Slot) {
+pub fn unlink_from(level: &mut Level, pool: &mut Pool, slot: &Slot) {
     if slot.prev != NIL {
         pool.get_mut(slot.prev).next = slot.next;
     } else {

@@ -1,16 +1,36 @@
-//! Order id → pool slot index: an open-addressing table of bare `u32` slot
-//! indices with linear probing, the key read from the slot itself.
+//! Order id → pool slot index: an open-addressing table with linear
+//! probing whose buckets are single `u32`s: the slot index in the low 24
+//! bits and the entry's distance from its home bucket in the high 8. The
+//! key is read from the slot itself.
 //!
-//! Storing only the index keeps the table at 4 bytes a bucket (≤ 16 bytes per
-//! live order at the 25-50 % load it keeps), which is what holds the whole
-//! engine to ≤ 64 bytes per resting order. A lookup costs one probe of the
-//! table plus the slot read the caller needs anyway; deletion shifts the
-//! following cluster back (no tombstones), so the table never degrades.
+//! Four bytes a bucket (≤ 16 bytes per live order at the 25-50 % load the
+//! table keeps) is what holds the engine to ≤ 64 bytes per resting order. A
+//! lookup costs a probe of the table plus the slot read the caller needs
+//! anyway. Deletion shifts the rest of the cluster back (no tombstones, so
+//! the table never degrades), and thanks to the stored distances it does so
+//! without reading a single slot. Hashing is Fibonacci (multiplicative),
+//! which spreads sequential ids (the venue's, every workload's) evenly.
 
 use crate::pool::{Pool, NIL};
 
 /// Smallest table, in buckets.
 const MIN_BUCKETS: usize = 64;
+
+/// Bits of a bucket that hold the slot index.
+const SLOT_BITS: u32 = 24;
+
+/// Mask of the slot index in a bucket.
+const SLOT_MASK: u32 = (1 << SLOT_BITS) - 1;
+
+/// Longest probe distance a bucket can record.
+const MAX_DISTANCE: usize = (u32::MAX >> SLOT_BITS) as usize;
+
+/// The most slots the table can address: 16 777 214 resting orders (the
+/// all-ones bucket is `EMPTY`).
+pub const MAX_SLOTS: u32 = SLOT_MASK;
+
+/// An empty bucket.
+const EMPTY: u32 = NIL;
 
 /// The id → slot table. It does not own the slots: every call is given the pool.
 #[derive(Clone, Debug)]
@@ -21,22 +41,20 @@ pub struct IdMap {
     len: usize,
 }
 
-/// The bucket where `id`'s probe starts. Ids are hashed in runs of eight:
-/// the run number (`id >> 3`) is Fibonacci-hashed to a 16-bucket block (one
-/// 64-byte cache line) and the run's eight ids take its even buckets. So
-/// consecutive ids (the venue's, and every generated workload's) share a
-/// cache line instead of touching eight, yet leave gaps between them, which
-/// keeps clusters short for the backward shift of a deletion; strided or
-/// clustered ids are still scattered over the table by the multiply.
+/// The bucket where `id`'s probe starts.
 #[inline]
 fn home(id: u64, shift: u32) -> usize {
-    let block = ((id >> 3).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) as usize;
-    (block << 4) | ((id & 7) << 1) as usize
+    (id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) as usize
 }
 
-/// `home`'s shift for a table of `buckets` (a power of two, at least 32).
-fn shift_for(buckets: usize) -> u32 {
-    64 - (buckets.trailing_zeros() - 4)
+#[inline]
+fn slot_of(bucket: u32) -> u32 {
+    bucket & SLOT_MASK
+}
+
+#[inline]
+fn distance_of(bucket: u32) -> usize {
+    (bucket >> SLOT_BITS) as usize
 }
 
 impl IdMap {
@@ -47,9 +65,9 @@ impl IdMap {
             .next_power_of_two()
             .max(MIN_BUCKETS);
         IdMap {
-            buckets: vec![NIL; buckets],
+            buckets: vec![EMPTY; buckets],
             mask: buckets - 1,
-            shift: shift_for(buckets),
+            shift: 64 - buckets.trailing_zeros(),
             len: 0,
         }
     }
@@ -86,10 +104,11 @@ impl IdMap {
     pub fn find(&self, id: u64, pool: &Pool) -> Option<(usize, u32)> {
         let mut i = home(id, self.shift);
         loop {
-            let slot = self.buckets[i];
-            if slot == NIL {
+            let bucket = self.buckets[i];
+            if bucket == EMPTY {
                 return None;
             }
+            let slot = slot_of(bucket);
             if pool.get(slot).id == id {
                 return Some((i, slot));
             }
@@ -97,90 +116,133 @@ impl IdMap {
         }
     }
 
-    /// Hints the CPU to fetch the cache line where `id`'s probe starts, and,
-    /// if that bucket is already in cache and occupied, the slot it names.
+    /// Hints the CPU to fetch the cache line where `id`'s probe starts.
     /// Purely a performance hint: it changes nothing.
-    #[inline]
-    pub fn prefetch(&self, id: u64, pool: &Pool) {
-        let bucket = &self.buckets[home(id, self.shift)];
-        prefetch_line(std::ptr::from_ref(bucket).cast());
-        let slot = *bucket;
-        if slot != NIL {
-            prefetch_line(std::ptr::from_ref(pool.get(slot)).cast());
-        }
-    }
-
-    /// Hints the CPU to fetch the cache line where a new `id` will be inserted.
     #[inline]
     pub fn prefetch_bucket(&self, id: u64) {
         prefetch_line(std::ptr::from_ref(&self.buckets[home(id, self.shift)]).cast());
     }
 
+    /// Hints the CPU to fetch the slot named by `id`'s first bucket (read
+    /// now, so best called once [`IdMap::prefetch_bucket`] has brought it in).
+    #[inline]
+    pub fn prefetch_slot(&self, id: u64, pool: &Pool) {
+        let bucket = self.buckets[home(id, self.shift)];
+        if bucket != EMPTY {
+            prefetch_line(std::ptr::from_ref(pool.get(slot_of(bucket))).cast());
+        }
+    }
+
     /// Records that order `id` (not present) lives in `slot`.
     #[inline]
     pub fn insert(&mut self, id: u64, slot: u32, pool: &Pool) {
+        assert!(slot < MAX_SLOTS, "more than {MAX_SLOTS} resting orders");
         if (self.len + 1) * 2 > self.buckets.len() {
             self.grow(pool);
         }
-        let mut i = home(id, self.shift);
-        while self.buckets[i] != NIL {
-            debug_assert!(pool.get(self.buckets[i]).id != id, "duplicate id {id}");
-            i = (i + 1) & self.mask;
+        loop {
+            let mut i = home(id, self.shift);
+            let mut distance = 0;
+            while self.buckets[i] != EMPTY {
+                debug_assert!(
+                    pool.get(slot_of(self.buckets[i])).id != id,
+                    "duplicate id {id}"
+                );
+                i = (i + 1) & self.mask;
+                distance += 1;
+            }
+            if distance <= MAX_DISTANCE {
+                self.buckets[i] = ((distance as u32) << SLOT_BITS) | slot;
+                self.len += 1;
+                return;
+            }
+            // A cluster this long is (astronomically) unlikely from the hash;
+            // a bigger table breaks it up.
+            self.grow(pool);
         }
-        self.buckets[i] = slot;
-        self.len += 1;
     }
 
     /// Forgets order `id`; returns its slot if it was present.
     #[inline]
     pub fn remove(&mut self, id: u64, pool: &Pool) -> Option<u32> {
         let (bucket, slot) = self.find(id, pool)?;
-        self.remove_at(bucket, pool);
+        self.remove_at(bucket);
         Some(slot)
     }
 
     /// Empties `bucket` (from [`IdMap::find`], with no change since).
     #[inline]
-    pub fn remove_at(&mut self, bucket: usize, pool: &Pool) {
-        let i = bucket;
-        debug_assert!(self.buckets[i] != NIL, "remove_at an empty bucket");
+    pub fn remove_at(&mut self, bucket: usize) {
+        debug_assert!(self.buckets[bucket] != EMPTY, "remove_at an empty bucket");
         self.len -= 1;
-        // Backward-shift deletion: pull later members of the cluster into the
-        // hole unless their home lies cyclically in (hole, position].
-        let mut hole = i;
-        let mut j = i;
+        // Backward-shift deletion: pull each later member of the cluster into
+        // the hole when its home is at or before the hole, i.e. when its
+        // distance from home is at least its distance from the hole.
+        let mut hole = bucket;
+        let mut j = bucket;
         loop {
             j = (j + 1) & self.mask;
-            let slot = self.buckets[j];
-            if slot == NIL {
+            let entry = self.buckets[j];
+            if entry == EMPTY {
                 break;
             }
-            let k = home(pool.get(slot).id, self.shift);
-            let stays = if hole <= j {
-                hole < k && k <= j
-            } else {
-                hole < k || k <= j
-            };
-            if !stays {
-                self.buckets[hole] = slot;
+            let gap = j.wrapping_sub(hole) & self.mask;
+            let distance = distance_of(entry);
+            if distance >= gap {
+                self.buckets[hole] = entry - ((gap as u32) << SLOT_BITS);
                 hole = j;
             }
         }
-        self.buckets[hole] = NIL;
+        self.buckets[hole] = EMPTY;
+    }
+
+    /// Checks that every entry records its true distance from home and sits
+    /// where a probe from home reaches it. Panics with a message otherwise.
+    pub fn check(&self, pool: &Pool) {
+        let mut live = 0;
+        for (i, &bucket) in self.buckets.iter().enumerate() {
+            if bucket == EMPTY {
+                continue;
+            }
+            live += 1;
+            let id = pool.get(slot_of(bucket)).id;
+            let distance = i.wrapping_sub(home(id, self.shift)) & self.mask;
+            assert_eq!(
+                distance_of(bucket),
+                distance,
+                "id {id}: recorded probe distance"
+            );
+            for back in 1..=distance {
+                assert!(
+                    self.buckets[i.wrapping_sub(back) & self.mask] != EMPTY,
+                    "id {id}: gap in its probe"
+                );
+            }
+        }
+        assert_eq!(live, self.len, "id index entry count");
     }
 
     fn grow(&mut self, pool: &Pool) {
         let old = std::mem::take(&mut self.buckets);
-        let size = old.len() * 2;
-        self.buckets = vec![NIL; size];
-        self.mask = size - 1;
-        self.shift = shift_for(size);
-        for slot in old.into_iter().filter(|&s| s != NIL) {
-            let mut i = home(pool.get(slot).id, self.shift);
-            while self.buckets[i] != NIL {
-                i = (i + 1) & self.mask;
+        let mut size = old.len() * 2;
+        'rebuild: loop {
+            self.buckets = vec![EMPTY; size];
+            self.mask = size - 1;
+            self.shift = 64 - size.trailing_zeros();
+            for slot in old.iter().filter(|&&b| b != EMPTY).map(|&b| slot_of(b)) {
+                let mut i = home(pool.get(slot).id, self.shift);
+                let mut distance = 0;
+                while self.buckets[i] != EMPTY {
+                    i = (i + 1) & self.mask;
+                    distance += 1;
+                }
+                if distance > MAX_DISTANCE {
+                    size *= 2;
+                    continue 'rebuild;
+                }
+                self.buckets[i] = ((distance as u32) << SLOT_BITS) | slot;
             }
-            self.buckets[i] = slot;
+            return;
         }
     }
 }
@@ -235,6 +297,7 @@ mod tests {
                 reference.insert(id, s);
             }
             if step % 997 == 0 {
+                map.check(&pool);
                 for (&id, &s) in &reference {
                     assert_eq!(map.get(id, &pool), Some(s), "id {id}");
                 }

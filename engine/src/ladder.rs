@@ -114,8 +114,14 @@ impl Ladder {
     pub fn level(&self, price: i64) -> Level {
         match self.window_index(price) {
             Some(i) => self.dense[i],
-            None => self.far.get(&price).copied().unwrap_or(Level::EMPTY),
+            None => self.far_level(price),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn far_level(&self, price: i64) -> Level {
+        self.far.get(&price).copied().unwrap_or(Level::EMPTY)
     }
 
     /// The level at `price`, which must hold orders.
@@ -123,21 +129,27 @@ impl Ladder {
     pub fn level_mut(&mut self, price: i64) -> &mut Level {
         match self.window_index(price) {
             Some(i) => &mut self.dense[i],
-            None => self
-                .far
-                .get_mut(&price)
-                .expect("level_mut of a missing far level"),
+            None => self.far_level_mut(price),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn far_level_mut(&mut self, price: i64) -> &mut Level {
+        self.far
+            .get_mut(&price)
+            .expect("level_mut of a missing far level")
     }
 
     /// The level at `price`, created (empty, and made best if better) when absent.
     /// The caller must put an order in it before anything else reads the side.
     #[inline]
     pub fn level_for_insert(&mut self, price: i64) -> &mut Level {
-        if self.dense_levels == 0 && self.window_index(price).is_none() {
-            self.recentre(price);
-        }
-        if self.best.is_none_or(|b| self.is_better(price, b)) {
+        let better = match self.best {
+            None => true,
+            Some(best) => self.is_better(price, best),
+        };
+        if better {
             self.best = Some(price);
         }
         match self.window_index(price) {
@@ -148,8 +160,26 @@ impl Ladder {
                 }
                 &mut self.dense[i]
             }
-            None => self.far.entry(price).or_insert(Level::EMPTY),
+            None => self.far_level_for_insert(price),
         }
+    }
+
+    /// `level_for_insert` of a price outside the window: moves the window
+    /// there if it is empty, else uses the far map.
+    #[cold]
+    #[inline(never)]
+    fn far_level_for_insert(&mut self, price: i64) -> &mut Level {
+        if self.dense_levels == 0 {
+            self.recentre(price);
+            if let Some(i) = self.window_index(price) {
+                if self.dense[i].is_empty() {
+                    self.bits[i >> 6] |= 1u64 << (i & 63);
+                    self.dense_levels += 1;
+                }
+                return &mut self.dense[i];
+            }
+        }
+        self.far.entry(price).or_insert(Level::EMPTY)
     }
 
     /// Moves the (empty) window so that `price` sits in its middle, inside
@@ -180,13 +210,17 @@ impl Ladder {
                 self.bits[i >> 6] &= !(1u64 << (i & 63));
                 self.dense_levels -= 1;
             }
-            None => {
-                self.far.remove(&price);
-            }
+            None => self.far_level_emptied(price),
         }
         if self.best == Some(price) {
             self.best = self.next_worse(price);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn far_level_emptied(&mut self, price: i64) {
+        self.far.remove(&price);
     }
 
     /// The best non-empty price strictly worse than `price`.
@@ -219,18 +253,24 @@ impl Ladder {
         let far = if self.far.is_empty() {
             None
         } else {
-            match self.side {
-                Side::Buy => self.far.range(..price).next_back().map(|(&p, _)| p),
-                Side::Sell => self
-                    .far
-                    .range(price.saturating_add(1)..)
-                    .next()
-                    .map(|(&p, _)| p),
-            }
+            self.far_next_worse(price)
         };
         match (dense, far) {
             (Some(d), Some(f)) => Some(if self.is_better(f, d) { f } else { d }),
             (d, f) => d.or(f),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn far_next_worse(&self, price: i64) -> Option<i64> {
+        match self.side {
+            Side::Buy => self.far.range(..price).next_back().map(|(&p, _)| p),
+            Side::Sell => self
+                .far
+                .range(price.saturating_add(1)..)
+                .next()
+                .map(|(&p, _)| p),
         }
     }
 

@@ -21,4 +21,4 @@ pub mod workload;
 
 pub use command::{Asset, Command, Compliance, InstrumentSpec, NewOrder, OPERATOR};
 pub use event::Event;
-pub use state::{EngineConfig, State, MAX_QTY};
+pub use state::{EngineConfig, PrefetchStage, State, MAX_QTY};

@@ -146,7 +146,6 @@ impl Pool {
     pub fn release(&mut self, index: u32) {
         self.live -= 1;
         let cell = &mut self.slots[index as usize];
-        cell.qty = 0;
         cell.next = self.free_head;
         self.free_head = index;
     }

@@ -16,7 +16,7 @@ use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use tonnex_engine::{dump, workload, Command, EngineConfig, Event, State};
+use tonnex_engine::{dump, workload, Command, EngineConfig, Event, PrefetchStage, State};
 
 const USAGE: &str =
     "usage: tonnex-replay WORKLOAD [--fills FILE] [--book FILE] [--latency] [--repeat N]";
@@ -111,11 +111,9 @@ fn run(commands: &[Command], latency: bool) -> Run {
     }
     for (i, command) in commands.iter().enumerate() {
         let t0 = if latency { timer::now() } else { 0 };
-        // The engine thread sees its queue: start fetching what the command
-        // after next will touch while this one runs.
-        if let Some(ahead) = commands.get(i + 2) {
-            state.prefetch(ahead);
-        }
+        // The engine thread sees its queue: start fetching what the coming
+        // commands will touch while this one runs.
+        prefetch_ahead(&state, commands, i);
         events.clear();
         state.apply(i as u64 + 2, command, &mut events);
         if latency {
@@ -132,6 +130,20 @@ fn run(commands: &[Command], latency: bool) -> Run {
         bytes_per_order: state.bytes_per_resting_order(),
         peak_resting: state.peak_resting_orders(),
         latencies,
+    }
+}
+
+/// The three prefetch stages, each a few commands ahead of the next.
+#[inline]
+fn prefetch_ahead(state: &State, commands: &[Command], i: usize) {
+    if let Some(command) = commands.get(i + 6) {
+        state.prefetch(command, PrefetchStage::Index);
+    }
+    if let Some(command) = commands.get(i + 3) {
+        state.prefetch(command, PrefetchStage::Order);
+    }
+    if let Some(command) = commands.get(i + 1) {
+        state.prefetch(command, PrefetchStage::Links);
     }
 }
 
