@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// One balance, in micro-dollars (cash) or tonnes (credits).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, bincode::Encode, bincode::Decode)]
 pub struct Balance {
     /// Available to new orders and withdrawals.
     pub free: i64,
@@ -62,7 +62,7 @@ impl Balance {
 }
 
 /// Everything one account holds.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
 pub struct Account {
     /// Account id.
     pub id: u64,
@@ -158,5 +158,16 @@ impl Accounts {
     #[must_use]
     pub fn all(&self) -> &[Account] {
         &self.list
+    }
+
+    /// Accounts restored from a snapshot, in their first-seen order.
+    #[must_use]
+    pub fn from_list(list: Vec<Account>) -> Accounts {
+        let index = list
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.id, u32::try_from(i).expect("more than u32::MAX accounts")))
+            .collect();
+        Accounts { index, list }
     }
 }

@@ -2,6 +2,7 @@
 //! the gateway decided (account, instrument, compliance decision, timestamp),
 //! so replaying the journal never consults anything outside it.
 
+use bincode::{Decode, Encode};
 use tonnex_protocol::{Cash, OrderKind, Pathway, Price, Qty, Side, Symbol};
 
 /// Account 0 in a cancel or replace means "the operator": ownership is not checked.
@@ -10,7 +11,7 @@ pub const OPERATOR: u64 = 0;
 /// The compliance pre-router's decision, carried by a buy order into the
 /// engine (and so into the journal). Sells and non-buyer accounts carry
 /// [`Compliance::NONE`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct Compliance {
     /// The OER pathway the order was routed to.
     pub pathway: Pathway,
@@ -37,7 +38,7 @@ impl Compliance {
 }
 
 /// A new order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct NewOrder {
     /// Venue order id, unique among live orders.
     pub id: u64,
@@ -63,7 +64,7 @@ pub struct NewOrder {
 }
 
 /// Cash or credits of one instrument.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
 pub enum Asset {
     /// Money, in micro-dollars.
     Cash(Cash),
@@ -77,7 +78,7 @@ pub enum Asset {
 }
 
 /// The static definition of an instrument (one book, one sub-ledger).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct InstrumentSpec {
     /// Ticker.
     pub symbol: Symbol,
@@ -90,7 +91,7 @@ pub struct InstrumentSpec {
 }
 
 /// Every input the engine applies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
 pub enum Command {
     /// A new order.
     New(NewOrder),

@@ -14,11 +14,15 @@ pub mod command;
 pub mod dump;
 pub mod event;
 pub mod idmap;
+pub mod journal;
 pub mod ladder;
 pub mod pool;
+pub mod snapshot;
 pub mod state;
 pub mod workload;
 
 pub use command::{Asset, Command, Compliance, InstrumentSpec, NewOrder, OPERATOR};
 pub use event::Event;
-pub use state::{EngineConfig, PrefetchStage, State, MAX_QTY};
+pub use state::{
+    EngineConfig, InstrumentImage, OrderImage, PrefetchStage, State, StateImage, MAX_QTY,
+};

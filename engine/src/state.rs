@@ -17,6 +17,55 @@ pub const MAX_QTY: u64 = 1 << 48;
 /// Most instruments one engine holds (the slot stores the index in 16 bits).
 pub const MAX_INSTRUMENTS: u32 = 1 << 16;
 
+/// The canonical, serialisable form of a [`State`] (see [`State::image`]).
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct StateImage {
+    /// The engine's configuration.
+    pub config: EngineConfig,
+    /// Sequence number of the last command applied.
+    pub last_seq: u64,
+    /// Highest order id ever accepted.
+    pub max_order_id: u64,
+    /// Instruments, by index.
+    pub instruments: Vec<InstrumentImage>,
+    /// Resting orders, per instrument bids best first then asks, FIFO in a level.
+    pub orders: Vec<OrderImage>,
+    /// Accounts and their balances, in first-seen order.
+    pub accounts: Vec<crate::accounts::Account>,
+}
+
+/// An instrument in a [`StateImage`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct InstrumentImage {
+    /// Its definition.
+    pub spec: InstrumentSpec,
+    /// Whether it is halted.
+    pub halted: bool,
+}
+
+/// A resting order in a [`StateImage`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct OrderImage {
+    /// Order id.
+    pub id: u64,
+    /// Owning account.
+    pub account: u64,
+    /// Instrument index.
+    pub instrument: u32,
+    /// Side.
+    pub side: Side,
+    /// Limit price in ticks.
+    pub price: i64,
+    /// Open quantity in tonnes.
+    pub qty: u64,
+    /// Compliance floor in ticks.
+    pub floor_ticks: u32,
+    /// Entered post-only.
+    pub post_only: bool,
+    /// Carries an attestation.
+    pub attested: bool,
+}
+
 /// Below this many resting orders the books fit in the CPU's caches and
 /// [`State::prefetch`] does nothing (32 768 slots are 1.5 MiB).
 pub const PREFETCH_MIN_ORDERS: usize = 1 << 15;
@@ -42,7 +91,7 @@ fn prefetch_slot(slot: &Slot) {
 }
 
 /// How a `State` is set up.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
 pub struct EngineConfig {
     /// Enforce account holds (cash and credits). The replay tool runs without.
     pub holds: bool,
@@ -881,6 +930,115 @@ impl State {
         }
         balance.free -= amount;
         out.push(Event::Applied);
+    }
+
+    /// The whole logical state, in a canonical form: what a snapshot stores
+    /// and what two states are compared by. Orders are listed per
+    /// instrument, bids best first then asks, each level in time priority;
+    /// accounts in first-seen order. (Pool slot numbers and the dense
+    /// window's position are layout, not state, and are not included.)
+    #[must_use]
+    pub fn image(&self) -> StateImage {
+        let mut orders = Vec::with_capacity(self.pool.live());
+        let mut prices = Vec::new();
+        for book in &self.books {
+            for ladder in [&book.bids, &book.asks] {
+                prices.clear();
+                ladder.prices_best_first(&mut prices);
+                for &price in &prices {
+                    let mut cursor = ladder.level(price).head;
+                    while cursor != NIL {
+                        let slot = self.pool.get(cursor);
+                        orders.push(OrderImage {
+                            id: slot.id,
+                            account: slot.account,
+                            instrument: u32::from(slot.instrument),
+                            side: slot.side(),
+                            price: slot.price,
+                            qty: slot.qty,
+                            floor_ticks: slot.floor_ticks,
+                            post_only: slot.post_only(),
+                            attested: slot.attested(),
+                        });
+                        cursor = slot.next;
+                    }
+                }
+            }
+        }
+        StateImage {
+            config: self.config,
+            last_seq: self.last_seq,
+            max_order_id: self.max_order_id,
+            instruments: self
+                .books
+                .iter()
+                .map(|b| InstrumentImage {
+                    spec: b.spec,
+                    halted: b.halted,
+                })
+                .collect(),
+            orders,
+            accounts: self.accounts.all().to_vec(),
+        }
+    }
+
+    /// Rebuilds a state from its image. Fails, saying why, on an image no
+    /// state could have produced (an order in an unknown instrument or
+    /// outside its band, a duplicate id, a crossed book).
+    pub fn from_image(image: &StateImage) -> Result<State, String> {
+        let mut state = State::new(EngineConfig {
+            order_capacity: image.config.order_capacity.max(image.orders.len()),
+            ..image.config
+        });
+        for (i, instrument) in image.instruments.iter().enumerate() {
+            let mut events = Vec::new();
+            state.add_instrument(i as u32, instrument.spec, &mut events);
+            if events != [Event::Applied] {
+                return Err(format!(
+                    "instrument {i} ({}) is invalid",
+                    instrument.spec.symbol
+                ));
+            }
+            state.books[i].halted = instrument.halted;
+        }
+        for order in &image.orders {
+            let Some(book) = state.books.get(order.instrument as usize) else {
+                return Err(format!(
+                    "order {} in unknown instrument {}",
+                    order.id, order.instrument
+                ));
+            };
+            if !book.in_band(order.price) || order.qty == 0 || order.qty > MAX_QTY {
+                return Err(format!(
+                    "order {} has price {} or quantity {} out of range",
+                    order.id, order.price, order.qty
+                ));
+            }
+            if crosses(book, order.side, order.price) {
+                return Err(format!(
+                    "order {} at {} crosses its book",
+                    order.id, order.price
+                ));
+            }
+            if state.ids.get(order.id, &state.pool).is_some() {
+                return Err(format!("order {} appears twice", order.id));
+            }
+            state.rest(Slot::new(
+                order.id,
+                order.account,
+                order.instrument as u16,
+                order.side,
+                order.price,
+                order.qty,
+                order.floor_ticks,
+                order.post_only,
+                order.attested,
+            ));
+        }
+        state.accounts = Accounts::from_list(image.accounts.clone());
+        state.last_seq = image.last_seq;
+        state.max_order_id = image.max_order_id;
+        Ok(state)
     }
 
     /// Walks the whole state and panics, naming what is wrong, if any

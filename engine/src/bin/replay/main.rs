@@ -3,10 +3,15 @@
 //!
 //! ```text
 //! tonnex-replay WORKLOAD [--fills FILE] [--book FILE] [--latency] [--repeat N]
+//!               [--journal-out DIR [--durability POLICY] [--segment-mb N] [--snapshot-every N]]
+//! tonnex-replay --journal DIR [--book FILE] [--orders FILE] [--dump]
 //! ```
-//! The whole file is parsed first; only the applying of commands is timed.
+//! The whole file is parsed first; only the engine loop is timed (with
+//! `--journal-out`, journal appends included: each command is journaled
+//! before it is applied, as in the venue).
 //! Last line: `ops=N trades=N volume=N resting=N elapsed_ns=N ops_per_sec=N`,
 //! with `p50_ns=N p99_ns=N p999_ns=N max_ns=N` appended under `--latency`.
+//! `--journal` mode: see `journal_mode.rs`.
 
 // This tool times the engine from outside it; the engine itself never reads a clock.
 #![allow(clippy::disallowed_methods)]
@@ -16,10 +21,28 @@ use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use tonnex_engine::{dump, workload, Command, EngineConfig, Event, PrefetchStage, State};
+mod journal_mode;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use journal_mode::JournalOptions;
+use tonnex_engine::journal::{Durability, Journal, JournalConfig, RecoverOptions};
+use tonnex_engine::{dump, snapshot, workload, Command, EngineConfig, Event, PrefetchStage, State};
 
 const USAGE: &str =
-    "usage: tonnex-replay WORKLOAD [--fills FILE] [--book FILE] [--latency] [--repeat N]";
+    "usage: tonnex-replay WORKLOAD [--fills FILE] [--book FILE] [--latency] [--repeat N]
+                     [--journal-out DIR [--durability process|sync|batch:RECORDS:MICROS]
+                      [--segment-mb N] [--snapshot-every N]]
+       tonnex-replay --journal DIR [--book FILE] [--orders FILE] [--dump]";
+
+/// Journaling while replaying a workload.
+struct JournalOut {
+    dir: PathBuf,
+    durability: Durability,
+    segment_bytes: u64,
+    snapshot_every: Option<u64>,
+}
 
 struct Options {
     workload: String,
@@ -27,6 +50,17 @@ struct Options {
     book: Option<String>,
     latency: bool,
     repeat: usize,
+    journal: Option<String>,
+    orders: Option<String>,
+    dump: bool,
+    journal_out: Option<JournalOut>,
+}
+
+fn positive(text: &str, flag: &str) -> Result<u64, String> {
+    text.parse()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or(format!("{flag} needs a positive integer, found '{text}'"))
 }
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
@@ -36,7 +70,13 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         book: None,
         latency: false,
         repeat: 1,
+        journal: None,
+        orders: None,
+        dump: false,
+        journal_out: None,
     };
+    let (mut durability, mut segment_mb, mut snapshot_every, mut journal_out) =
+        (None, None, None, None);
     let mut i = 0;
     while i < args.len() {
         let arg = args[i].as_str();
@@ -48,14 +88,14 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             "--fills" => options.fills = Some(value()?),
             "--book" => options.book = Some(value()?),
             "--latency" => options.latency = true,
-            "--repeat" => {
-                let text = value()?;
-                options.repeat = text
-                    .parse()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or(format!("--repeat needs a positive integer, found '{text}'"))?;
-            }
+            "--repeat" => options.repeat = positive(&value()?, "--repeat")? as usize,
+            "--journal" => options.journal = Some(value()?),
+            "--orders" => options.orders = Some(value()?),
+            "--dump" => options.dump = true,
+            "--journal-out" => journal_out = Some(PathBuf::from(value()?)),
+            "--durability" => durability = Some(Durability::parse(&value()?)?),
+            "--segment-mb" => segment_mb = Some(positive(&value()?, "--segment-mb")?),
+            "--snapshot-every" => snapshot_every = Some(positive(&value()?, "--snapshot-every")?),
             "-h" | "--help" => return Err(String::new()),
             flag if flag.starts_with("--") => return Err(format!("unknown option '{flag}'")),
             path if options.workload.is_empty() => options.workload = path.to_string(),
@@ -63,8 +103,39 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         }
         i += 1;
     }
+    if options.journal.is_some() {
+        if !options.workload.is_empty()
+            || options.fills.is_some()
+            || options.latency
+            || journal_out.is_some()
+        {
+            return Err("--journal DIR takes only --book, --orders and --dump".to_string());
+        }
+        return Ok(options);
+    }
+    if options.orders.is_some() || options.dump {
+        return Err("--orders and --dump go with --journal DIR".to_string());
+    }
     if options.workload.is_empty() {
         return Err("missing WORKLOAD".to_string());
+    }
+    match journal_out {
+        Some(dir) => {
+            options.journal_out = Some(JournalOut {
+                dir,
+                durability: durability.unwrap_or(Durability::Process),
+                segment_bytes: segment_mb
+                    .map_or(tonnex_engine::journal::DEFAULT_SEGMENT_BYTES, |mb| mb << 20),
+                snapshot_every,
+            });
+        }
+        None if durability.is_some() || segment_mb.is_some() || snapshot_every.is_some() => {
+            return Err(
+                "--durability, --segment-mb and --snapshot-every go with --journal-out DIR"
+                    .to_string(),
+            );
+        }
+        None => {}
     }
     Ok(options)
 }
@@ -79,28 +150,80 @@ struct Run {
     peak_resting: usize,
     /// Per-command latencies in timer ticks (only with `--latency`).
     latencies: Vec<u64>,
+    /// How long each snapshot held up the engine loop.
+    snapshot_pauses: Vec<Duration>,
 }
 
-fn fresh_state() -> State {
-    let mut state = State::new(EngineConfig {
+/// The replay engine's configuration: no holds (workloads carry no balances).
+fn replay_config() -> EngineConfig {
+    EngineConfig {
         holds: false,
         order_capacity: 1 << 12,
         ..EngineConfig::default()
-    });
+    }
+}
+
+/// The command (sequence 1) that defines the workload's instrument.
+fn instrument_command() -> Command {
+    Command::AddInstrument {
+        instrument: 0,
+        spec: workload::instrument(),
+    }
+}
+
+fn fresh_state() -> State {
+    let mut state = State::new(replay_config());
     let mut events = Vec::new();
-    state.apply(
-        1,
-        &Command::AddInstrument {
-            instrument: 0,
-            spec: workload::instrument(),
-        },
-        &mut events,
-    );
+    state.apply(1, &instrument_command(), &mut events);
     assert_eq!(events, [Event::Applied], "workload instrument");
     state
 }
 
-fn run(commands: &[Command], latency: bool) -> Run {
+/// An empty journal in `out.dir` (earlier segments and snapshots removed),
+/// holding sequence 1, the instrument.
+fn fresh_journal(out: &JournalOut) -> Result<Journal, String> {
+    std::fs::create_dir_all(&out.dir).map_err(|e| format!("{}: {e}", out.dir.display()))?;
+    for entry in std::fs::read_dir(&out.dir)
+        .map_err(|e| format!("{}: {e}", out.dir.display()))?
+        .flatten()
+    {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if (name.starts_with("journal-") && name.ends_with(".seg")) || name.starts_with("snapshot-")
+        {
+            std::fs::remove_file(entry.path())
+                .map_err(|e| format!("{}: {e}", entry.path().display()))?;
+        }
+    }
+    let empty = tonnex_engine::journal::recover(
+        &out.dir,
+        RecoverOptions {
+            use_snapshot: false,
+            track_orders: false,
+            config: replay_config(),
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let config = JournalConfig {
+        dir: out.dir.clone(),
+        segment_bytes: out.segment_bytes,
+        durability: out.durability,
+    };
+    let mut journal = Journal::open(config, replay_config(), &empty).map_err(|e| e.to_string())?;
+    journal
+        .append(1, &instrument_command())
+        .map_err(|e| e.to_string())?;
+    Ok(journal)
+}
+
+fn run(
+    commands: &[Command],
+    latency: bool,
+    journal_out: Option<&JournalOut>,
+) -> Result<Run, String> {
+    let mut journal = journal_out.map(fresh_journal).transpose()?;
+    let mut snapshots = Vec::new();
+    let mut snapshot_pauses = Vec::new();
     let mut state = fresh_state();
     let mut events = Vec::with_capacity(1024);
     let (mut trades, mut volume) = (0u64, 0u64);
@@ -114,15 +237,46 @@ fn run(commands: &[Command], latency: bool) -> Run {
         // The engine thread sees its queue: start fetching what the coming
         // commands will touch while this one runs.
         prefetch_ahead(&state, commands, i);
+        let seq = i as u64 + 2;
+        if let Some(journal) = journal.as_mut() {
+            journal.append(seq, command).map_err(|e| e.to_string())?;
+            if let Some(every) = journal_out.and_then(|o| o.snapshot_every) {
+                if (seq - 1).is_multiple_of(every) {
+                    // The snapshot waits for this command's effects: apply first.
+                    events.clear();
+                    state.apply(seq, command, &mut events);
+                    let paused = Instant::now();
+                    snapshots.push(snapshot::write_in_background(
+                        &state,
+                        &journal_out.expect("journaling").dir,
+                    ));
+                    snapshot_pauses.push(paused.elapsed());
+                    if latency {
+                        latencies.push(timer::now().wrapping_sub(t0));
+                    }
+                    tally(&events, &mut trades, &mut volume);
+                    continue;
+                }
+            }
+        }
         events.clear();
-        state.apply(i as u64 + 2, command, &mut events);
+        state.apply(seq, command, &mut events);
         if latency {
             latencies.push(timer::now().wrapping_sub(t0));
         }
         tally(&events, &mut trades, &mut volume);
     }
+    if let Some(journal) = journal.as_mut() {
+        journal.sync().map_err(|e| e.to_string())?;
+    }
     let elapsed_ns = started.elapsed().as_nanos() as u64;
-    Run {
+    for handle in snapshots {
+        handle
+            .join()
+            .map_err(|_| "snapshot thread panicked".to_string())?
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(Run {
         elapsed_ns,
         trades,
         volume,
@@ -130,7 +284,8 @@ fn run(commands: &[Command], latency: bool) -> Run {
         bytes_per_order: state.bytes_per_resting_order(),
         peak_resting: state.peak_resting_orders(),
         latencies,
-    }
+        snapshot_pauses,
+    })
 }
 
 /// The three prefetch stages, each a few commands ahead of the next.
@@ -197,6 +352,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(dir) = &options.journal {
+        return journal_mode::run(&JournalOptions {
+            dir: dir.clone(),
+            book: options.book.clone(),
+            orders: options.orders.clone(),
+            dump: options.dump,
+        });
+    }
     let text = match std::fs::read_to_string(&options.workload) {
         Ok(text) => text,
         Err(error) => {
@@ -218,9 +381,16 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    let mut runs: Vec<Run> = (0..options.repeat)
-        .map(|_| run(&commands, options.latency))
-        .collect();
+    let mut runs = Vec::with_capacity(options.repeat);
+    for _ in 0..options.repeat {
+        match run(&commands, options.latency, options.journal_out.as_ref()) {
+            Ok(result) => runs.push(result),
+            Err(message) => {
+                eprintln!("tonnex-replay: journal: {message}");
+                return ExitCode::from(1);
+            }
+        }
+    }
     runs.sort_by_key(|r| r.elapsed_ns);
     let median = &mut runs[(options.repeat - 1) / 2];
     let ops = commands.len() as u64;
@@ -230,6 +400,16 @@ fn main() -> ExitCode {
         "memory peak_resting={} bytes_per_resting_order={}",
         median.peak_resting, median.bytes_per_order
     );
+    if let Some(out) = &options.journal_out {
+        let pauses = &median.snapshot_pauses;
+        let max_pause_us = pauses.iter().max().map_or(0, Duration::as_micros);
+        println!(
+            "journal dir={} durability={:?} snapshots={} snapshot_pause_max_us={max_pause_us}",
+            out.dir.display(),
+            out.durability,
+            pauses.len()
+        );
+    }
     let mut line = format!(
         "ops={ops} trades={} volume={} resting={} elapsed_ns={} ops_per_sec={ops_per_sec}",
         median.trades, median.volume, median.resting, median.elapsed_ns
