@@ -253,6 +253,39 @@ fn recovery_rebuilds_exactly_the_live_state_with_and_without_snapshots() {
 }
 
 #[test]
+fn batch_durability_syncs_by_count_or_by_age() {
+    let dir = scratch("batch");
+    let empty = recover(&dir, true).unwrap();
+    let config = JournalConfig {
+        dir: dir.clone(),
+        segment_bytes: 1 << 20,
+        durability: Durability::Batch {
+            records: 4,
+            micros: 50,
+        },
+    };
+    let mut journal = Journal::open(config, engine_config(), &empty).unwrap();
+    let flow = commands(20, 4);
+    for seq in 1..=4 {
+        journal.append(seq, &flow[seq as usize - 1]).unwrap();
+    }
+    assert_eq!(
+        journal.durable_seq(),
+        4,
+        "the fourth record completes a group"
+    );
+    journal.append(5, &flow[4]).unwrap();
+    journal.append(6, &flow[5]).unwrap();
+    assert_eq!(journal.durable_seq(), 4, "a partial group waits");
+    journal.tick(1_000_000).unwrap(); // the oldest pending record is first seen waiting now
+    journal.tick(1_040_000).unwrap();
+    assert_eq!(journal.durable_seq(), 4, "40 us < 50 us");
+    journal.tick(1_050_000).unwrap();
+    assert_eq!(journal.durable_seq(), 6, "50 us: the group commits");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
 fn the_journal_refuses_a_sequence_gap() {
     let dir = scratch("gap");
     let empty = recover(&dir, true).unwrap();
