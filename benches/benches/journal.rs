@@ -39,7 +39,11 @@ fn append(c: &mut Criterion) {
                 id: seq,
                 account: 1 + seq % 50,
                 instrument: 0,
-                side: if seq % 2 == 0 { Side::Buy } else { Side::Sell },
+                side: if seq.is_multiple_of(2) {
+                    Side::Buy
+                } else {
+                    Side::Sell
+                },
                 kind: OrderKind::Limit,
                 price: Price(2_500 + (seq % 40) as i64),
                 qty: Qty(1 + seq % 100),
