@@ -464,6 +464,62 @@ fn a_bad_snapshot_falls_back_and_a_missing_start_is_an_error() {
     assert_eq!(recovered.snapshot_seq, Some(500));
     assert_eq!(recovered.warnings.len(), 1, "{:?}", recovered.warnings);
     assert_eq!(recovered.state.image(), live.image());
+    // A journal that lost records the newest snapshot holds: recovery uses
+    // the snapshot and appends go to a new segment, without a gap.
+    let segments: Vec<PathBuf> = {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with(".seg"))
+            .collect();
+        v.sort();
+        v
+    };
+    let tail_dir = dir.join("lost-tail");
+    copy_dir(&dir, &tail_dir);
+    let good = snapshot::read(&dir.join(snapshot::snapshot_name(500))).unwrap();
+    let mut state = State::from_image(&good).unwrap();
+    let mut events = Vec::new();
+    for (seq, command) in (501..).zip(&flow[500..1_000]) {
+        state.apply(seq, command, &mut events);
+    }
+    std::fs::remove_file(tail_dir.join(snapshot::snapshot_name(1_000))).unwrap();
+    snapshot::write(&tail_dir, &state.image()).unwrap();
+    // Lose every segment that starts after sequence 600 (one holds ~170 records).
+    for segment in &segments {
+        let name = segment.file_name().unwrap().to_string_lossy().into_owned();
+        let first: u64 = name["journal-".len()..name.len() - ".seg".len()]
+            .parse()
+            .unwrap();
+        if first > 600 {
+            std::fs::remove_file(tail_dir.join(&name)).unwrap();
+        }
+    }
+    let recovered = recover(&tail_dir, true).unwrap();
+    assert_eq!(recovered.last_seq, 1_000);
+    assert!(
+        recovered
+            .warnings
+            .iter()
+            .any(|w| w.contains("snapshot reaches 1000")),
+        "{:?}",
+        recovered.warnings
+    );
+    let config = JournalConfig {
+        dir: tail_dir.clone(),
+        segment_bytes: 16 << 10,
+        durability: Durability::Process,
+    };
+    let mut journal = Journal::open(config, engine_config(), &recovered).unwrap();
+    for (seq, command) in (1_001..).zip(&flow[1_000..1_100]) {
+        journal.append(seq, command).unwrap();
+        state.apply(seq, command, &mut events);
+    }
+    drop(journal);
+    assert!(tail_dir.join(journal::segment_name(1_001)).exists());
+    let again = recover(&tail_dir, true).unwrap();
+    assert_eq!(again.state.image(), state.image());
+    assert!(again.warnings.is_empty(), "{:?}", again.warnings);
     // Without its first segment, and no usable snapshot, the journal cannot be replayed.
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();

@@ -200,9 +200,13 @@ pub fn recover(dir: &Path, options: RecoverOptions) -> Result<Recovered, Recover
     }
     if next_seq <= covered && count > 0 {
         warnings.push(format!(
-            "the journal ends at sequence {} but the snapshot reaches {covered}",
+            "the journal ends at sequence {} but the snapshot reaches {covered}: appends start a new segment",
             next_seq - 1
         ));
+        // Appending after the old end would leave a gap inside a segment;
+        // a new segment named covered + 1 continues where the snapshot is.
+        append_at = None;
+        torn = None;
     }
     Ok(Recovered {
         last_seq: state.last_seq(),
