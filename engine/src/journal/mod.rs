@@ -11,7 +11,7 @@
 //!      0     4  payload length in bytes, u32 LE (0: end of the log)
 //!      4     8  sequence number, u64 LE
 //!     12     4  CRC32C of bytes 0..12 and the payload, u32 LE
-//!     16     n  payload: the `Command`, bincode 2, fixed-width little-endian
+//!     16     n  payload: the `Command`, in the fixed layout of `codec.rs`
 //!   16+n     p  zero padding to a multiple of 8
 //! ```
 //!
@@ -33,6 +33,7 @@
 //! * `Sync`: `msync` after every record: power-loss safe, one system call
 //!   (and a device flush) per command.
 
+pub mod codec;
 pub mod crc;
 mod reader;
 mod recover;
@@ -112,14 +113,6 @@ pub enum AppendError {
         path: PathBuf,
         /// What the system said.
         source: std::io::Error,
-    },
-    /// The command did not encode (it cannot happen for a valid command).
-    #[error("journal record {seq}: encoding failed: {what}")]
-    Encode {
-        /// Its sequence number.
-        seq: u64,
-        /// The codec's message.
-        what: String,
     },
     /// An earlier write or sync failed; nothing more is accepted.
     #[error("journal is poisoned by an earlier failed write")]

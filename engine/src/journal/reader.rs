@@ -258,11 +258,8 @@ pub(crate) fn decode(
     payload: &[u8],
     offset: usize,
 ) -> Result<Command, RecoverError> {
-    match bincode::decode_from_slice::<Command, _>(payload, tonnex_protocol::codec_config()) {
-        Ok((command, used)) if used == payload.len() => Ok(command),
-        Ok(_) => Err(segment.corrupt(offset, "payload longer than its command")),
-        Err(e) => Err(segment.corrupt(offset, format!("payload does not decode: {e}"))),
-    }
+    super::codec::decode(payload)
+        .map_err(|what| segment.corrupt(offset, format!("payload does not decode: {what}")))
 }
 
 /// A one-line, human-readable description of a command.

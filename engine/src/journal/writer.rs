@@ -164,15 +164,10 @@ impl Journal {
         }
         let segment = self.segment.as_mut().expect("a segment after roll");
         let record = &mut segment.map[self.pos..self.pos + record_bytes(MAX_PAYLOAD)];
-        let len = bincode::encode_into_slice(
+        let len = super::codec::encode(
             command,
             &mut record[RECORD_HEADER_BYTES..RECORD_HEADER_BYTES + MAX_PAYLOAD],
-            tonnex_protocol::codec_config(),
-        )
-        .map_err(|e| AppendError::Encode {
-            seq,
-            what: e.to_string(),
-        })?;
+        );
         let size = record_bytes(len);
         let mut len_and_seq = [0u8; 12];
         len_and_seq[0..4].copy_from_slice(&(len as u32).to_le_bytes());
