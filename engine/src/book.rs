@@ -93,6 +93,27 @@ impl Book {
     }
 }
 
+impl Book {
+    /// Visits every resting order in book order: bids best price first,
+    /// then asks best price first, each level in time priority. `prices` is
+    /// scratch space the caller may reuse across calls. Not for the hot path
+    /// (mass cancels, halts, dumps, snapshots).
+    pub fn walk(&self, pool: &Pool, prices: &mut Vec<i64>, mut visit: impl FnMut(u32, &Slot)) {
+        for ladder in [&self.bids, &self.asks] {
+            prices.clear();
+            ladder.prices_best_first(prices);
+            for &price in prices.iter() {
+                let mut cursor = ladder.level(price).head;
+                while cursor != NIL {
+                    let slot = pool.get(cursor);
+                    visit(cursor, slot);
+                    cursor = slot.next;
+                }
+            }
+        }
+    }
+}
+
 /// Unlinks `slot` (a copy of the slot's current contents) from `level`.
 #[inline]
 pub fn unlink_from(level: &mut Level, pool: &mut Pool, slot: &Slot) {

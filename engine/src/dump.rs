@@ -7,7 +7,6 @@
 use std::io::{self, Write};
 
 use crate::event::Event;
-use crate::pool::NIL;
 use crate::state::State;
 
 /// Writes the fill line of `event` if it is a fill.
@@ -27,26 +26,18 @@ pub fn write_fill(out: &mut impl Write, event: &Event) -> io::Result<()> {
 
 /// Writes instrument `instrument`'s book.
 pub fn write_book(out: &mut impl Write, state: &State, instrument: usize) -> io::Result<()> {
-    let book = &state.books()[instrument];
-    let mut prices = Vec::new();
-    for ladder in [&book.bids, &book.asks] {
-        prices.clear();
-        ladder.prices_best_first(&mut prices);
-        for &price in &prices {
-            let mut cursor = ladder.level(price).head;
-            while cursor != NIL {
-                let slot = state.slot(cursor);
-                writeln!(
-                    out,
-                    "O {} {} {} {}",
-                    slot.id,
-                    slot.side().letter(),
-                    price,
-                    slot.qty
-                )?;
-                cursor = slot.next;
-            }
+    let mut result = Ok(());
+    state.walk_book(instrument, |_, slot| {
+        if result.is_ok() {
+            result = writeln!(
+                out,
+                "O {} {} {} {}",
+                slot.id,
+                slot.side().letter(),
+                slot.price,
+                slot.qty
+            );
         }
-    }
-    Ok(())
+    });
+    result
 }

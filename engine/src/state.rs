@@ -205,6 +205,11 @@ impl State {
         self.pool.get(index)
     }
 
+    /// Visits instrument `instrument`'s resting orders in book order (see [`Book::walk`]).
+    pub fn walk_book(&self, instrument: usize, visit: impl FnMut(u32, &Slot)) {
+        self.books[instrument].walk(&self.pool, &mut Vec::new(), visit);
+    }
+
     /// Bytes reserved by the order pool, id index and price levels.
     #[must_use]
     pub fn reserved_bytes(&self) -> usize {
@@ -809,22 +814,20 @@ impl State {
     /// Collects resting orders best-first per side (bids, then asks), each
     /// level in time priority, of the given instruments, filtered by account.
     fn collect_resting(&mut self, instruments: std::ops::Range<usize>, account: Option<u64>) {
-        self.scratch_slots.clear();
-        for book in &self.books[instruments] {
-            for ladder in [&book.bids, &book.asks] {
-                self.scratch_prices.clear();
-                ladder.prices_best_first(&mut self.scratch_prices);
-                for &price in &self.scratch_prices {
-                    let mut cursor = ladder.level(price).head;
-                    while cursor != NIL {
-                        let slot = self.pool.get(cursor);
-                        if account.is_none_or(|a| a == slot.account) {
-                            self.scratch_slots.push(cursor);
-                        }
-                        cursor = slot.next;
-                    }
+        let State {
+            books,
+            pool,
+            scratch_slots,
+            scratch_prices,
+            ..
+        } = self;
+        scratch_slots.clear();
+        for book in &books[instruments] {
+            book.walk(pool, scratch_prices, |index, slot| {
+                if account.is_none_or(|a| a == slot.account) {
+                    scratch_slots.push(index);
                 }
-            }
+            });
         }
     }
 
@@ -942,28 +945,19 @@ impl State {
         let mut orders = Vec::with_capacity(self.pool.live());
         let mut prices = Vec::new();
         for book in &self.books {
-            for ladder in [&book.bids, &book.asks] {
-                prices.clear();
-                ladder.prices_best_first(&mut prices);
-                for &price in &prices {
-                    let mut cursor = ladder.level(price).head;
-                    while cursor != NIL {
-                        let slot = self.pool.get(cursor);
-                        orders.push(OrderImage {
-                            id: slot.id,
-                            account: slot.account,
-                            instrument: u32::from(slot.instrument),
-                            side: slot.side(),
-                            price: slot.price,
-                            qty: slot.qty,
-                            floor_ticks: slot.floor_ticks,
-                            post_only: slot.post_only(),
-                            attested: slot.attested(),
-                        });
-                        cursor = slot.next;
-                    }
-                }
-            }
+            book.walk(&self.pool, &mut prices, |_, slot| {
+                orders.push(OrderImage {
+                    id: slot.id,
+                    account: slot.account,
+                    instrument: u32::from(slot.instrument),
+                    side: slot.side(),
+                    price: slot.price,
+                    qty: slot.qty,
+                    floor_ticks: slot.floor_ticks,
+                    post_only: slot.post_only(),
+                    attested: slot.attested(),
+                });
+            });
         }
         StateImage {
             config: self.config,
