@@ -1,0 +1,37 @@
+//! The compliance pre-router (COMPLIANCE.md): rules, buyer profiles, the
+//! decision function and the `check` tool. Decisions do no I/O.
+
+pub mod check;
+pub mod profiles;
+pub mod router;
+pub mod rules;
+
+pub use profiles::{Attestation, BuyerProfile, Inventory};
+pub use router::{Decision, OrderRequest, Outcome, RawScopeLine, Router, ScopeLine};
+pub use rules::{FloorPolicy, PathwayRule, Rules};
+
+use crate::config::VenueConfig;
+use crate::values::LoadError;
+
+/// Loads the venue file and the rules and profiles it names, and builds a router.
+pub fn load_router(venue_file: &std::path::Path) -> Result<(VenueConfig, Router), LoadError> {
+    let venue = VenueConfig::load(venue_file)?;
+    let rules = Rules::load(&venue.rules)?;
+    let profiles = profiles::load(&venue.profiles)?;
+    for profile in profiles.values() {
+        let buyer = venue.accounts.iter().find(|a| a.id == profile.account);
+        if buyer.is_none() {
+            return Err(LoadError {
+                file: venue.profiles.clone(),
+                location: format!("account {}", profile.account),
+                message: format!(
+                    "a profile for account {}, which {} does not define",
+                    profile.account,
+                    venue.path.display()
+                ),
+            });
+        }
+    }
+    let router = Router::new(&venue, rules, profiles);
+    Ok((venue, router))
+}

@@ -1,0 +1,352 @@
+//! The venue configuration file (CONTRACTS.md, "Venue configuration"):
+//! addresses, the journal folder, the compliance files, accounts and
+//! instruments. Paths inside it are relative to its folder.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use rust_decimal::Decimal;
+
+use crate::values::{Ctx, LoadError, TomlRecord};
+
+/// What an account does on the venue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// A corporate buyer: every buy goes through the full pre-router.
+    Buyer,
+    /// Sells credits it deposited.
+    Seller,
+    /// Quotes both sides.
+    MarketMaker,
+}
+
+/// Whether an account may trade.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccountStatus {
+    /// Trades.
+    Active,
+    /// Waiting for know-your-customer checks.
+    PendingKyc,
+    /// Suspended.
+    Suspended,
+}
+
+/// One `[[account]]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountConfig {
+    /// Account id.
+    pub id: u64,
+    /// Display name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Status.
+    pub status: AccountStatus,
+    /// Login credential for the binary protocol.
+    pub secret: String,
+}
+
+/// An instrument's eligibility predicate over credit-lot attributes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Eligibility {
+    /// Required CCP label value, if constrained.
+    pub ccp: Option<bool>,
+    /// Allowed categories (`removal`, `avoidance`), if constrained.
+    pub categories: Option<Vec<String>>,
+    /// Allowed natures (`nature-based`, `technological`), if constrained.
+    pub nature: Option<Vec<String>>,
+    /// Oldest allowed vintage, if constrained.
+    pub min_vintage: Option<i64>,
+}
+
+/// One `[[instrument]]`: one order book, one sub-ledger of one product.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstrumentConfig {
+    /// Ticker.
+    pub symbol: String,
+    /// The CCP sub-ledger it belongs to (`ccp`, `ccp_removal`, `general`, ...).
+    pub sub_ledger: String,
+    /// Tick size in USD per tonne.
+    pub tick_usd: Decimal,
+    /// Lowest price in USD (inclusive).
+    pub min_price_usd: Decimal,
+    /// Highest price in USD (inclusive).
+    pub max_price_usd: Decimal,
+    /// Which credit lots may be deposited into it.
+    pub eligibility: Eligibility,
+}
+
+/// The whole venue file.
+#[derive(Clone, Debug)]
+pub struct VenueConfig {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Order entry listen address.
+    pub order_entry: String,
+    /// Fill stream listen address.
+    pub fill_stream: String,
+    /// Journal folder (resolved against the file's folder).
+    pub journal_dir: PathBuf,
+    /// Compliance rules file (resolved).
+    pub rules: PathBuf,
+    /// Buyer profiles file (resolved).
+    pub profiles: PathBuf,
+    /// Accounts in file order.
+    pub accounts: Vec<AccountConfig>,
+    /// Instruments in file order.
+    pub instruments: Vec<InstrumentConfig>,
+}
+
+impl VenueConfig {
+    /// Reads and checks a venue file.
+    pub fn load(path: &Path) -> Result<VenueConfig, LoadError> {
+        let top = Ctx {
+            file: path,
+            record: String::new(),
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| top.error("", format!("cannot read: {e}")))?;
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            let line = e.span().map(|s| text[..s.start].lines().count().max(1));
+            LoadError {
+                file: path.to_path_buf(),
+                location: line.map(|l| format!("line {l}")).unwrap_or_default(),
+                message: e.message().to_string(),
+            }
+        })?;
+        let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let root = TomlRecord {
+            table: &table,
+            ctx: &top,
+        };
+
+        let venue_ctx = Ctx {
+            file: path,
+            record: "venue".to_string(),
+        };
+        let empty = toml::Table::new();
+        let venue = match table.get("venue") {
+            Some(_) => root.table("venue")?,
+            None => &empty,
+        };
+        let venue = TomlRecord {
+            table: venue,
+            ctx: &venue_ctx,
+        };
+        let order_entry = venue
+            .opt_string("order_entry")?
+            .unwrap_or_else(|| "127.0.0.1:7001".to_string());
+        let fill_stream = venue
+            .opt_string("fill_stream")?
+            .unwrap_or_else(|| "127.0.0.1:7002".to_string());
+        let journal_dir = dir.join(
+            venue
+                .opt_string("journal_dir")?
+                .unwrap_or_else(|| "journal".to_string()),
+        );
+
+        let compliance_ctx = Ctx {
+            file: path,
+            record: "compliance".to_string(),
+        };
+        let compliance = TomlRecord {
+            table: root.table("compliance")?,
+            ctx: &compliance_ctx,
+        };
+        let rules = dir.join(compliance.string("rules")?);
+        let profiles = dir.join(compliance.string("profiles")?);
+
+        let mut accounts = Vec::new();
+        let mut ids = HashSet::new();
+        for (i, item) in array_of_tables(&table, "account", path)?
+            .into_iter()
+            .enumerate()
+        {
+            let ctx = Ctx {
+                file: path,
+                record: format!("account[{}]", i + 1),
+            };
+            let record = TomlRecord {
+                table: item,
+                ctx: &ctx,
+            };
+            let id = u64::try_from(record.integer("id")?)
+                .map_err(|_| ctx.error("id", "must not be negative"))?;
+            if id == 0 {
+                return Err(ctx.error("id", "must be positive (0 is the operator)"));
+            }
+            if !ids.insert(id) {
+                return Err(ctx.error("id", format!("account {id} is defined twice")));
+            }
+            let role = match record.string("role")?.as_str() {
+                "buyer" => Role::Buyer,
+                "seller" => Role::Seller,
+                "market_maker" => Role::MarketMaker,
+                other => {
+                    return Err(ctx.error(
+                        "role",
+                        format!("'{other}' is not buyer, seller or market_maker"),
+                    ))
+                }
+            };
+            let status = match record.string("status")?.as_str() {
+                "active" => AccountStatus::Active,
+                "pending_kyc" => AccountStatus::PendingKyc,
+                "suspended" => AccountStatus::Suspended,
+                other => {
+                    return Err(ctx.error(
+                        "status",
+                        format!("'{other}' is not active, pending_kyc or suspended"),
+                    ))
+                }
+            };
+            accounts.push(AccountConfig {
+                id,
+                name: record.opt_string("name")?.unwrap_or_default(),
+                role,
+                status,
+                secret: record.opt_string("secret")?.unwrap_or_default(),
+            });
+        }
+
+        let mut instruments = Vec::new();
+        let mut symbols = HashSet::new();
+        for (i, item) in array_of_tables(&table, "instrument", path)?
+            .into_iter()
+            .enumerate()
+        {
+            let ctx = Ctx {
+                file: path,
+                record: format!("instrument[{}]", i + 1),
+            };
+            let record = TomlRecord {
+                table: item,
+                ctx: &ctx,
+            };
+            let symbol = record.string("symbol")?;
+            if tonnex_protocol::Symbol::new(&symbol).is_none() {
+                return Err(ctx.error(
+                    "symbol",
+                    format!("'{symbol}' must be 1-23 printable ASCII characters"),
+                ));
+            }
+            if !symbols.insert(symbol.clone()) {
+                return Err(ctx.error("symbol", format!("{symbol} is defined twice")));
+            }
+            let tick_usd = record.decimal("tick_usd")?;
+            let min_price_usd = record.decimal("min_price_usd")?;
+            let max_price_usd = record.decimal("max_price_usd")?;
+            if tick_usd <= Decimal::ZERO {
+                return Err(ctx.error("tick_usd", "must be positive"));
+            }
+            if min_price_usd <= Decimal::ZERO || min_price_usd > max_price_usd {
+                return Err(ctx.error(
+                    "min_price_usd",
+                    "must be positive and at most max_price_usd",
+                ));
+            }
+            for (field, price) in [
+                ("min_price_usd", min_price_usd),
+                ("max_price_usd", max_price_usd),
+            ] {
+                if !(price % tick_usd).is_zero() {
+                    return Err(ctx.error(
+                        field,
+                        format!("{price} is not a whole number of {tick_usd} ticks"),
+                    ));
+                }
+            }
+            let eligibility = match item.get("eligibility") {
+                None => Eligibility::default(),
+                Some(toml::Value::Table(e)) => {
+                    let ectx = Ctx {
+                        file: path,
+                        record: format!("instrument[{}].eligibility", i + 1),
+                    };
+                    let e = TomlRecord {
+                        table: e,
+                        ctx: &ectx,
+                    };
+                    Eligibility {
+                        ccp: match e.table.get("ccp") {
+                            None => None,
+                            Some(toml::Value::Boolean(b)) => Some(*b),
+                            Some(other) => {
+                                return Err(ectx.error(
+                                    "ccp",
+                                    format!("expected a boolean, found {}", other.type_str()),
+                                ))
+                            }
+                        },
+                        categories: e
+                            .table
+                            .contains_key("categories")
+                            .then(|| e.strings("categories"))
+                            .transpose()?,
+                        nature: e
+                            .table
+                            .contains_key("nature")
+                            .then(|| e.strings("nature"))
+                            .transpose()?,
+                        min_vintage: e
+                            .table
+                            .contains_key("min_vintage")
+                            .then(|| e.integer("min_vintage"))
+                            .transpose()?,
+                    }
+                }
+                Some(other) => {
+                    return Err(ctx.error(
+                        "eligibility",
+                        format!("expected a table, found {}", other.type_str()),
+                    ))
+                }
+            };
+            instruments.push(InstrumentConfig {
+                symbol,
+                sub_ledger: record.string("sub_ledger")?,
+                tick_usd,
+                min_price_usd,
+                max_price_usd,
+                eligibility,
+            });
+        }
+        Ok(VenueConfig {
+            path: path.to_path_buf(),
+            order_entry,
+            fill_stream,
+            journal_dir,
+            rules,
+            profiles,
+            accounts,
+            instruments,
+        })
+    }
+}
+
+fn array_of_tables<'a>(
+    table: &'a toml::Table,
+    key: &str,
+    path: &Path,
+) -> Result<Vec<&'a toml::Table>, LoadError> {
+    match table.get(key) {
+        None => Ok(Vec::new()),
+        Some(toml::Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| match item {
+                toml::Value::Table(t) => Ok(t),
+                other => Err(LoadError {
+                    file: path.to_path_buf(),
+                    location: format!("{key}[{}]", i + 1),
+                    message: format!("expected a table, found {}", other.type_str()),
+                }),
+            })
+            .collect(),
+        Some(other) => Err(LoadError {
+            file: path.to_path_buf(),
+            location: key.to_string(),
+            message: format!("expected [[{key}]] tables, found {}", other.type_str()),
+        }),
+    }
+}
