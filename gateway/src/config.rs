@@ -76,6 +76,15 @@ pub struct InstrumentConfig {
     pub eligibility: Eligibility,
 }
 
+/// One `[[lots]]`: a registry export (CSV) whose lots go into one instrument.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LotFile {
+    /// The CSV file (resolved).
+    pub file: PathBuf,
+    /// The instrument's symbol.
+    pub instrument: String,
+}
+
 /// The whole venue file.
 #[derive(Clone, Debug)]
 pub struct VenueConfig {
@@ -91,6 +100,10 @@ pub struct VenueConfig {
     pub rules: PathBuf,
     /// Buyer profiles file (resolved).
     pub profiles: PathBuf,
+    /// Optional GHG inventory export (CSV) replacing the profiles' inventories.
+    pub inventory: Option<PathBuf>,
+    /// Registry lot exports to ingest, each into one instrument.
+    pub lots: Vec<LotFile>,
     /// Accounts in file order.
     pub accounts: Vec<AccountConfig>,
     /// Instruments in file order.
@@ -155,6 +168,7 @@ impl VenueConfig {
         };
         let rules = dir.join(compliance.string("rules")?);
         let profiles = dir.join(compliance.string("profiles")?);
+        let inventory = compliance.opt_string("inventory")?.map(|f| dir.join(f));
 
         let mut accounts = Vec::new();
         let mut ids = HashSet::new();
@@ -311,8 +325,35 @@ impl VenueConfig {
                 eligibility,
             });
         }
+        let mut lots = Vec::new();
+        for (i, item) in array_of_tables(&table, "lots", path)?
+            .into_iter()
+            .enumerate()
+        {
+            let ctx = Ctx {
+                file: path,
+                record: format!("lots[{}]", i + 1),
+            };
+            let record = TomlRecord {
+                table: item,
+                ctx: &ctx,
+            };
+            let instrument = record.string("instrument")?;
+            if !symbols.contains(&instrument) {
+                return Err(ctx.error(
+                    "instrument",
+                    format!("{instrument} is not an instrument of this venue"),
+                ));
+            }
+            lots.push(LotFile {
+                file: dir.join(record.string("file")?),
+                instrument,
+            });
+        }
         Ok(VenueConfig {
             path: path.to_path_buf(),
+            inventory,
+            lots,
             order_entry,
             fill_stream,
             journal_dir,

@@ -4,6 +4,7 @@
 
 pub mod compliance;
 pub mod config;
+pub mod csv;
 pub mod values;
 
 pub use tonnex_engine as engine;

@@ -226,6 +226,46 @@ fn claims_count_until_released_and_release_frees_the_inventory() {
 }
 
 #[test]
+fn a_held_order_is_accepted_once_the_buyer_attests_or_expires() {
+    let (_, mut router) = compliance::load_router(&scenarios().join("basic/venue.toml")).unwrap();
+    let mut held = compliance::HeldOrders::default();
+    let mut order = buy(7, "79.99", 10, &[(1, None, 10)]);
+    order.account = 1002;
+    order.instrument = "DAC-2025.REM".to_string();
+    let mut other = order.clone();
+    other.id = 8;
+    for o in [&order, &other] {
+        assert_eq!(router.decide(o).outcome, Outcome::Hold);
+        held.hold(o.clone(), if o.id == 7 { 1_000 } else { 5_000 });
+    }
+    // An attestation below the floor changes nothing; the orders keep waiting.
+    let weak = compliance::Attestation {
+        id: "B-1".into(),
+        internal_price_usd: "70.00".parse().unwrap(),
+        reporting_year: 2026,
+    };
+    assert!(held.attest(&mut router, 1002, weak).is_empty());
+    assert_eq!(held.len(), 2);
+    // Order 7 expires first.
+    let expired = held.expire(1_000);
+    assert_eq!(expired.iter().map(|o| o.id).collect::<Vec<_>>(), [7]);
+    // A valid attestation releases order 8: accepted, attested, claimed.
+    let valid = compliance::Attestation {
+        id: "B-2".into(),
+        internal_price_usd: "85.00".parse().unwrap(),
+        reporting_year: 2026,
+    };
+    let decided = held.attest(&mut router, 1002, valid);
+    assert_eq!(decided.len(), 1);
+    let (order, decision) = &decided[0];
+    assert_eq!(order.id, 8);
+    assert_eq!(decision.outcome, Outcome::Accept);
+    assert_eq!(decision.attestation.as_deref(), Some("B-2"));
+    assert_eq!(router.claimed_tonnes(1002), 10);
+    assert!(held.is_empty());
+}
+
+#[test]
 fn a_hold_claims_nothing() {
     let (_, mut router) = compliance::load_router(&scenarios().join("basic/venue.toml")).unwrap();
     let mut order = buy(1, "79.99", 10, &[(1, None, 10)]);
@@ -237,4 +277,139 @@ fn a_hold_claims_nothing() {
         (Outcome::Hold, Some(RejectReason::AttestationRequired))
     );
     assert_eq!(router.claimed_tonnes(1002), 0);
+}
+
+#[test]
+fn an_inventory_export_replaces_the_profiles_figures_for_their_reporting_year() {
+    let dir = scratch("inventory");
+    let venue_text = std::fs::read_to_string(dir.join("venue.toml")).unwrap();
+    write(
+        &dir,
+        "venue.toml",
+        &venue_text.replacen(
+            "profiles = \"profiles.json\"",
+            "profiles = \"profiles.json\"\ninventory = \"inventory.csv\"",
+            1,
+        ),
+    );
+    // Acme (1001, reporting 2026): scope 3 category 4 now 700 t (two facilities), 2025 rows are history.
+    write(
+        &dir,
+        "inventory.csv",
+        "account,reporting_year,scope,category,tonnes\n1001,2026,1,,1000\n1001,2026,3,4,400\n1001,2026,3,4,300.5\n1001,2025,3,4,9999\n",
+    );
+    write(
+        &dir,
+        "orders.jsonl",
+        "{\"id\": 1, \"account\": 1001, \"side\": \"buy\", \"instrument\": \"NBR-2024.CCP\", \"type\": \"limit\", \"price_usd\": \"25.00\", \"qty\": 700, \"scope\": [{\"scope\": 3, \"category\": 4, \"qty\": 700}]}\n\
+         {\"id\": 2, \"account\": 1001, \"side\": \"buy\", \"instrument\": \"NBR-2024.CCP\", \"type\": \"limit\", \"price_usd\": \"25.00\", \"qty\": 1, \"scope\": [{\"scope\": 3, \"category\": 4, \"qty\": 1}]}\n\
+         {\"id\": 3, \"account\": 1001, \"side\": \"buy\", \"instrument\": \"NBR-2024.CCP\", \"type\": \"limit\", \"price_usd\": \"25.00\", \"qty\": 1, \"scope\": [{\"scope\": 2, \"qty\": 1}]}\n",
+    );
+    let output = venue(&[
+        "check",
+        "--config",
+        dir.join("venue.toml").to_str().unwrap(),
+        "--orders",
+        dir.join("orders.jsonl").to_str().unwrap(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<String> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(
+        lines[0].contains("\"decision\": \"accept\""),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[1].contains("SCOPE_EXCEEDS_INVENTORY"), "{}", lines[1]); // 700 + 1 > 700.5
+    assert!(lines[2].contains("SCOPE_EXCEEDS_INVENTORY"), "{}", lines[2]); // scope 2 not in the export: 0
+                                                                           // A bad row names the file, the line and the field.
+    write(
+        &dir,
+        "inventory.csv",
+        "account,reporting_year,scope,category,tonnes\n1001,2026,3,17,5\n",
+    );
+    let error = check_error(&dir);
+    assert!(
+        error
+            .contains("inventory.csv: line 2: category: scope 3 needs a category 1-15, found '17'"),
+        "{error}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn registry_lots_are_deposited_only_where_eligible_naming_the_failing_attribute() {
+    let dir = scratch("lots");
+    let venue_text = std::fs::read_to_string(dir.join("venue.toml")).unwrap();
+    write(
+        &dir,
+        "venue.toml",
+        &format!("{venue_text}\n[[lots]]\nfile = \"lots.csv\"\ninstrument = \"NBR-2024.CCP\"\n"),
+    );
+    let header = "registry,project_id,serial_start,serial_end,quantity,vintage,methodology,category,nature,ccp,corresponding_adjustment,corsia,owner_account";
+    write(
+        &dir,
+        "lots.csv",
+        &format!(
+            "{header}\n\
+             Verra,VCS-1001,VCS-1001-2022-0001,VCS-1001-2022-0500,500,2022,VM0047,removal,nature-based,true,false,false,2001\n\
+             Verra,VCS-1002,VCS-1002-2022-0001,VCS-1002-2022-0100,100,2022,VM0047,removal,nature-based,false,false,false,2001\n\
+             Verra,VCS-1003,A,B,100,2022,VM0042,avoidance,nature-based,true,false,false,2001\n\
+             Gold Standard,GS-7,\"GS-7-1,a\",GS-7-9,9,2020,GS-AR,removal,nature-based,true,true,true,3001\n"
+        ),
+    );
+    let output = venue(&["lots", "--config", dir.join("venue.toml").to_str().unwrap()]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<String> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(lines.len(), 4);
+    assert!(
+        lines[0].contains("\"decision\": \"deposit\"") && lines[0].contains("\"quantity\": 500"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains("\"reason\": \"LOT_NOT_ELIGIBLE\", \"attribute\": \"ccp\""),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[2].contains("\"attribute\": \"category\""),
+        "{}",
+        lines[2]
+    );
+    assert!(
+        lines[3].contains("\"attribute\": \"vintage\"")
+            && lines[3].contains("\"serial_start\": \"GS-7-1,a\""),
+        "{}",
+        lines[3]
+    );
+    // An unknown owner is a loading error naming the line and the field.
+    write(
+        &dir,
+        "lots.csv",
+        &format!("{header}\nVerra,P,1,2,2,2022,M,removal,nature-based,true,false,false,4242\n"),
+    );
+    let output = venue(&["lots", "--config", dir.join("venue.toml").to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let error = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        error.contains("lots.csv: line 2: owner_account: account 4242 is not defined"),
+        "{error}"
+    );
+    std::fs::remove_dir_all(dir).ok();
 }

@@ -2,11 +2,14 @@
 //!
 //! ```text
 //! tonnex-venue check --config FILE --orders ORDERS.jsonl
+//! tonnex-venue lots --config FILE
 //! tonnex-venue run --config FILE [--listen ADDR] [--fills-listen ADDR] [--journal-dir DIR]
 //! ```
 //! `check` runs the compliance pre-router alone (no engine, no network) and
-//! prints one JSON decision per order line. `run` (the TCP venue) comes with
-//! the gateway issue.
+//! prints one JSON decision per order line. `lots` checks the registry
+//! exports named by the venue file's `[[lots]]` against their instruments'
+//! eligibility and prints one JSON line per lot. `run` (the TCP venue) comes
+//! with the gateway issue.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,12 +17,14 @@ use std::process::ExitCode;
 use tonnex_gateway::compliance::{self, check};
 
 const USAGE: &str = "usage: tonnex-venue check --config FILE --orders ORDERS.jsonl
+       tonnex-venue lots --config FILE
        tonnex-venue run --config FILE [--listen ADDR] [--fills-listen ADDR] [--journal-dir DIR]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("check") => run_check(&args[1..]),
+        Some("lots") => run_lots(&args[1..]),
         Some("run") => {
             eprintln!(
                 "tonnex-venue run: the TCP venue is not built yet (gateway issue); `check` works"
@@ -73,6 +78,46 @@ fn run_check(args: &[String]) -> ExitCode {
     for line in check::run(&mut router, &text) {
         out.push_str(&line);
         out.push('\n');
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().write_all(out.as_bytes());
+    ExitCode::SUCCESS
+}
+
+fn run_lots(args: &[String]) -> ExitCode {
+    let config = match args {
+        [flag, path] if flag == "--config" => PathBuf::from(path),
+        _ => {
+            eprintln!("tonnex-venue lots: --config FILE is required\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let decisions = tonnex_gateway::config::VenueConfig::load(&config)
+        .and_then(|venue| compliance::lots::ingest_all(&venue));
+    let decisions = match decisions {
+        Ok(decisions) => decisions,
+        Err(error) => {
+            eprintln!("tonnex-venue lots: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut out = String::new();
+    for d in &decisions {
+        let json = |s: &str| serde_json::to_string(s).expect("a string serialises");
+        let (decision, reason, attribute) = match d.failing {
+            None => ("deposit", "null".to_string(), "null".to_string()),
+            Some(attribute) => ("reject", json("LOT_NOT_ELIGIBLE"), json(attribute)),
+        };
+        out.push_str(&format!(
+            "{{\"line\": {}, \"instrument\": {}, \"decision\": \"{decision}\", \"reason\": {reason}, \"attribute\": {attribute}, \"owner_account\": {}, \"quantity\": {}, \"registry\": {}, \"serial_start\": {}, \"serial_end\": {}}}\n",
+            d.line,
+            json(&d.instrument),
+            d.lot.owner_account,
+            d.lot.quantity,
+            json(&d.lot.registry),
+            json(&d.lot.serial_start),
+            json(&d.lot.serial_end),
+        ));
     }
     use std::io::Write;
     let _ = std::io::stdout().write_all(out.as_bytes());

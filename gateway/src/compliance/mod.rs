@@ -2,10 +2,14 @@
 //! decision function and the `check` tool. Decisions do no I/O.
 
 pub mod check;
+pub mod held;
+pub mod inventory;
+pub mod lots;
 pub mod profiles;
 pub mod router;
 pub mod rules;
 
+pub use held::HeldOrders;
 pub use profiles::{Attestation, BuyerProfile, Inventory};
 pub use router::{Decision, OrderRequest, Outcome, RawScopeLine, Router, ScopeLine};
 pub use rules::{FloorPolicy, PathwayRule, Rules};
@@ -17,7 +21,10 @@ use crate::values::LoadError;
 pub fn load_router(venue_file: &std::path::Path) -> Result<(VenueConfig, Router), LoadError> {
     let venue = VenueConfig::load(venue_file)?;
     let rules = Rules::load(&venue.rules)?;
-    let profiles = profiles::load(&venue.profiles)?;
+    let mut profiles = profiles::load(&venue.profiles)?;
+    if let Some(export) = &venue.inventory {
+        inventory::apply(export, &mut profiles)?;
+    }
     for profile in profiles.values() {
         let buyer = venue.accounts.iter().find(|a| a.id == profile.account);
         if buyer.is_none() {

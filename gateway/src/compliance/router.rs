@@ -171,6 +171,22 @@ impl Router {
         }
     }
 
+    /// Appends an attestation to the buyer's profile (attestations are
+    /// considered in the order they arrived). False if the account has no profile.
+    pub fn add_attestation(
+        &mut self,
+        account: u64,
+        attestation: super::profiles::Attestation,
+    ) -> bool {
+        match self.profiles.get_mut(&account) {
+            Some(profile) => {
+                profile.attestations.push(attestation);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Tonnes `account` has claimed against its inventory, all scopes.
     #[must_use]
     pub fn claimed_tonnes(&self, account: u64) -> u64 {
