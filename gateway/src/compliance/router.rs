@@ -4,6 +4,7 @@
 //! failure decides. Pure: no I/O, no clock.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -92,7 +93,7 @@ pub struct Decision {
     /// The OER pathway (`None` for orders that stop at step 4), once known.
     pub pathway: Option<Pathway>,
     /// The instrument's sub-ledger, once known.
-    pub sub_ledger: Option<String>,
+    pub sub_ledger: Option<Arc<str>>,
     /// The pathway's floor in USD, once known ("0" for pathway none).
     pub floor_usd: Option<Decimal>,
     /// The floor in the instrument's ticks, rounded up (0: none).
@@ -147,27 +148,98 @@ struct Claims {
 #[derive(Clone, Debug)]
 pub struct Router {
     rules: Rules,
-    accounts: HashMap<u64, AccountConfig>,
-    instruments: HashMap<String, (usize, InstrumentConfig)>,
-    profiles: HashMap<u64, BuyerProfile>,
-    claims: HashMap<u64, Claims>,
+    accounts: IdMap<AccountConfig>,
+    /// Each pathway's coverage threshold (copied out of the rules for the hot path).
+    thresholds: [Decimal; 3],
+    /// Symbol → the instrument as the router needs it.
+    instruments: HashMap<String, RoutedInstrument>,
+    buyers: IdMap<Buyer>,
+}
+
+/// A `HashMap` keyed by account id with a fast, fixed hasher (lookups only).
+type IdMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<tonnex_engine::accounts::IntHasher>>;
+
+/// An instrument, with what the router derives from it once.
+#[derive(Clone, Debug)]
+struct RoutedInstrument {
+    index: usize,
+    config: InstrumentConfig,
+    sub_ledger: Arc<str>,
+    /// Each pathway's floor in this instrument's ticks, rounded up.
+    floor_ticks: [u32; 3],
+    /// Whether each pathway may buy from this instrument's sub-ledger.
+    eligible: [bool; 3],
+}
+
+/// A buyer: its profile, its inventory in whole tonnes (claims are whole
+/// tonnes, so `claims + order <= inventory` exactly when it is `<=` the
+/// inventory's floor), and what it has claimed.
+#[derive(Clone, Debug)]
+struct Buyer {
+    profile: BuyerProfile,
+    limits: [u64; 17],
+    claims: Claims,
+}
+
+fn pathway_index(pathway: Pathway) -> usize {
+    match pathway {
+        Pathway::Engaged => 0,
+        Pathway::Recognised => 1,
+        Pathway::Leadership | Pathway::None => 2,
+    }
+}
+
+fn whole_tonnes(tonnes: Decimal) -> u64 {
+    tonnes.floor().to_u64().unwrap_or(u64::MAX)
 }
 
 impl Router {
     /// A router over the venue's accounts and instruments, the rules and the profiles.
     #[must_use]
     pub fn new(venue: &VenueConfig, rules: Rules, profiles: HashMap<u64, BuyerProfile>) -> Router {
+        let instruments = venue
+            .instruments
+            .iter()
+            .enumerate()
+            .map(|(index, inst)| {
+                let routed = RoutedInstrument {
+                    index,
+                    config: inst.clone(),
+                    sub_ledger: Arc::from(inst.sub_ledger.as_str()),
+                    floor_ticks: [0, 1, 2]
+                        .map(|p| floor_ticks(rules.pathways[p].floor_usd, inst.tick_usd)),
+                    eligible: [0, 1, 2]
+                        .map(|p| rules.pathways[p].sub_ledgers.contains(&inst.sub_ledger)),
+                };
+                (inst.symbol.clone(), routed)
+            })
+            .collect();
+        let buyers = profiles
+            .into_iter()
+            .map(|(account, profile)| {
+                let inv = &profile.inventory;
+                let mut limits = [0u64; 17];
+                limits[0] = whole_tonnes(inv.scope1);
+                limits[1] = whole_tonnes(inv.scope2);
+                for category in 1..=15 {
+                    limits[1 + category] = whole_tonnes(inv.scope3[category]);
+                }
+                (
+                    account,
+                    Buyer {
+                        profile,
+                        limits,
+                        claims: Claims::default(),
+                    },
+                )
+            })
+            .collect();
         Router {
+            thresholds: [0, 1, 2].map(|p| rules.pathways[p].coverage_threshold_pct),
             rules,
             accounts: venue.accounts.iter().map(|a| (a.id, a.clone())).collect(),
-            instruments: venue
-                .instruments
-                .iter()
-                .enumerate()
-                .map(|(i, inst)| (inst.symbol.clone(), (i, inst.clone())))
-                .collect(),
-            profiles,
-            claims: HashMap::new(),
+            instruments,
+            buyers,
         }
     }
 
@@ -178,9 +250,9 @@ impl Router {
         account: u64,
         attestation: super::profiles::Attestation,
     ) -> bool {
-        match self.profiles.get_mut(&account) {
-            Some(profile) => {
-                profile.attestations.push(attestation);
+        match self.buyers.get_mut(&account) {
+            Some(buyer) => {
+                buyer.profile.attestations.push(attestation);
                 true
             }
             None => false,
@@ -190,7 +262,7 @@ impl Router {
     /// Tonnes `account` has claimed against its inventory, all scopes.
     #[must_use]
     pub fn claimed_tonnes(&self, account: u64) -> u64 {
-        self.claims.get(&account).map_or(0, |c| c.total)
+        self.buyers.get(&account).map_or(0, |b| b.claims.total)
     }
 
     /// Runs the eleven checks. An accepted buyer buy's allocation counts as
@@ -204,12 +276,13 @@ impl Router {
         if account.status != AccountStatus::Active {
             return decision.reject(RejectReason::AccountNotActive);
         }
-        let Some((index, instrument)) = self.instruments.get(&order.instrument) else {
+        let Some(routed) = self.instruments.get(&order.instrument) else {
             return decision.reject(RejectReason::UnknownInstrument);
         };
+        let instrument = &routed.config;
         let mut decision = decision;
-        decision.instrument = Some(*index);
-        decision.sub_ledger = Some(instrument.sub_ledger.clone());
+        decision.instrument = Some(routed.index);
+        decision.sub_ledger = Some(Arc::clone(&routed.sub_ledger));
         // 4: a well-formed order.
         let market = order.kind == OrderKind::Market;
         if order.qty <= 0 {
@@ -219,14 +292,10 @@ impl Router {
             (true, Some(_)) | (false, None) => return decision.reject(RejectReason::InvalidOrder),
             (true, None) => {}
             (false, Some(price)) => {
-                let whole_ticks = (price % instrument.tick_usd).is_zero();
-                if !whole_ticks
-                    || price < instrument.min_price_usd
-                    || price > instrument.max_price_usd
-                {
+                if price < instrument.min_price_usd || price > instrument.max_price_usd {
                     return decision.reject(RejectReason::InvalidOrder);
                 }
-                match (price / instrument.tick_usd).to_i64() {
+                match to_ticks(price, instrument.tick_usd) {
                     Some(ticks) => decision.price_ticks = Some(ticks),
                     None => return decision.reject(RejectReason::InvalidOrder),
                 }
@@ -239,14 +308,16 @@ impl Router {
             return decision;
         }
         // 5-7: the buyer's pathway admits this purchase.
-        let Some(profile) = self.profiles.get(&order.account) else {
+        let Some(buyer) = self.buyers.get_mut(&order.account) else {
             return decision.reject(RejectReason::NoProfile);
         };
+        let profile = &buyer.profile;
         let rule = self.rules.pathway(profile.pathway);
+        let pathway = pathway_index(profile.pathway);
         decision.pathway = Some(profile.pathway);
         decision.floor_usd = Some(rule.floor_usd);
-        decision.floor_ticks = floor_ticks(rule.floor_usd, instrument.tick_usd);
-        if !rule.sub_ledgers.contains(&instrument.sub_ledger) {
+        decision.floor_ticks = routed.floor_ticks[pathway];
+        if !routed.eligible[pathway] {
             return decision.reject(RejectReason::SubledgerNotEligible);
         }
         if profile.internal_carbon_price_usd < rule.floor_usd {
@@ -257,27 +328,23 @@ impl Router {
             return decision.reject(RejectReason::ScopeMissing);
         };
         // 9: within the inventory, counting what is already claimed.
-        let claims = self.claims.get(&order.account).copied().unwrap_or_default();
         let mut wanted = [0u64; 17];
         for line in &allocation {
             wanted[line.slot()] += line.qty;
         }
-        for (slot, &tonnes) in wanted.iter().enumerate() {
-            if tonnes == 0 {
-                continue;
-            }
-            let inventory = match slot {
-                0 => profile.inventory.scope1,
-                1 => profile.inventory.scope2,
-                category => profile.inventory.scope3[category - 1],
-            };
-            if Decimal::from(claims.by_slot[slot]) + Decimal::from(tonnes) > inventory {
-                return decision.reject(RejectReason::ScopeExceedsInventory);
-            }
+        let exceeds = (0..17).any(|slot| {
+            wanted[slot] > 0 && buyer.claims.by_slot[slot] + wanted[slot] > buyer.limits[slot]
+        });
+        if exceeds {
+            return decision.reject(RejectReason::ScopeExceedsInventory);
         }
         decision.allocation = allocation;
         // 10: the price floor, where the pathway has one.
-        let below_floor = market || order.price_usd.is_some_and(|p| p < rule.floor_usd);
+        // Prices are whole ticks, so "below the floor" is "below its ticks, rounded up".
+        let below_floor = market
+            || decision
+                .price_ticks
+                .is_some_and(|t| t < i64::from(decision.floor_ticks));
         if rule.floor_usd > Decimal::ZERO && below_floor {
             let valid = profile.attestations.iter().find(|a| {
                 a.internal_price_usd >= rule.floor_usd && a.reporting_year == profile.reporting_year
@@ -295,17 +362,14 @@ impl Router {
             }
         }
         // 11: accept; the allocation is now claimed.
-        let claims = self.claims.entry(order.account).or_default();
+        let claims = &mut buyer.claims;
         for (slot, &tonnes) in wanted.iter().enumerate() {
             claims.by_slot[slot] += tonnes;
         }
         claims.total += order.qty as u64;
-        let mut coverage = (Decimal::ONE_HUNDRED * Decimal::from(claims.total)
-            / profile.ongoing_emissions_tonnes)
-            .round_dp_with_strategy(2, RoundingStrategy::ToZero);
-        coverage.rescale(2);
+        let coverage = coverage_pct(claims.total, buyer.profile.ongoing_emissions_tonnes);
         decision.coverage_pct = Some(coverage);
-        decision.tier_threshold_met = Some(coverage >= rule.coverage_threshold_pct);
+        decision.tier_threshold_met = Some(coverage >= self.thresholds[pathway]);
         decision.outcome = Outcome::Accept;
         decision
     }
@@ -315,7 +379,7 @@ impl Router {
     /// allocation's lines in order, so the unfilled part is released from
     /// the last lines first.
     pub fn release(&mut self, account: u64, allocation: &[ScopeLine], unfilled: u64) {
-        let Some(claims) = self.claims.get_mut(&account) else {
+        let Some(claims) = self.buyers.get_mut(&account).map(|b| &mut b.claims) else {
             return;
         };
         let mut left = unfilled;
@@ -330,6 +394,50 @@ impl Router {
             }
         }
     }
+}
+
+/// 100 × `claimed` ÷ `ongoing`, truncated to 2 decimals, computed exactly in
+/// integers: with `ongoing` = m × 10^-s, it is ⌊10⁴ · claimed · 10^s ÷ m⌋ hundredths.
+fn coverage_pct(claimed: u64, ongoing: Decimal) -> Decimal {
+    let (m, s) = (ongoing.mantissa(), ongoing.scale());
+    let hundredths = 10i64
+        .checked_pow(s)
+        .and_then(|p| {
+            i64::try_from(claimed)
+                .ok()?
+                .checked_mul(10_000)?
+                .checked_mul(p)
+        })
+        .zip(i64::try_from(m).ok().filter(|&m| m > 0))
+        .map(|(n, m)| n / m);
+    match hundredths {
+        Some(h) => Decimal::new(h, 2),
+        // Out of integer range: the slower decimal path gives the same digits.
+        None => {
+            let mut pct = (Decimal::ONE_HUNDRED * Decimal::from(claimed) / ongoing)
+                .round_dp_with_strategy(2, RoundingStrategy::ToZero);
+            pct.rescale(2);
+            pct
+        }
+    }
+}
+
+/// `price` in whole ticks of `tick`, or `None` if it is not a whole number
+/// of them; exact integer arithmetic on the decimals' mantissas (cheaper
+/// than a decimal division).
+fn to_ticks(price: Decimal, tick: Decimal) -> Option<i64> {
+    let scale = price.scale().max(tick.scale());
+    let p = price
+        .mantissa()
+        .checked_mul(10i128.checked_pow(scale - price.scale())?)?;
+    let t = tick
+        .mantissa()
+        .checked_mul(10i128.checked_pow(scale - tick.scale())?)?;
+    let (p, t) = (i64::try_from(p).ok()?, i64::try_from(t).ok()?);
+    if t <= 0 || p % t != 0 {
+        return None;
+    }
+    Some(p / t)
 }
 
 /// The floor in ticks, rounded up: a price in whole ticks is at or above the
