@@ -117,16 +117,7 @@ impl VenueConfig {
             file: path,
             record: String::new(),
         };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| top.error("", format!("cannot read: {e}")))?;
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            let line = e.span().map(|s| text[..s.start].lines().count().max(1));
-            LoadError {
-                file: path.to_path_buf(),
-                location: line.map(|l| format!("line {l}")).unwrap_or_default(),
-                message: e.message().to_string(),
-            }
-        })?;
+        let table = crate::values::read_toml(path)?;
         let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let root = TomlRecord {
             table: &table,

@@ -45,6 +45,38 @@ pub fn split(line: &str) -> Result<Vec<String>, String> {
     Ok(fields)
 }
 
+/// An error about `field` (empty: the whole row) on `line` of `file`.
+#[must_use]
+pub fn error(
+    file: &std::path::Path,
+    line: usize,
+    field: &str,
+    message: String,
+) -> crate::values::LoadError {
+    crate::values::LoadError {
+        file: file.to_path_buf(),
+        location: if field.is_empty() {
+            format!("line {line}")
+        } else {
+            format!("line {line}: {field}")
+        },
+        message,
+    }
+}
+
+/// Reads a CSV file with exactly `columns`, errors naming the file and line.
+pub fn read(
+    file: &std::path::Path,
+    columns: &[&str],
+) -> Result<Vec<Row>, crate::values::LoadError> {
+    let text = std::fs::read_to_string(file).map_err(|e| crate::values::LoadError {
+        file: file.to_path_buf(),
+        location: String::new(),
+        message: format!("cannot read: {e}"),
+    })?;
+    parse(&text, columns).map_err(|(line, message)| error(file, line, "", message))
+}
+
 /// Parses a file's text: checks the header has exactly `columns` (in that
 /// order) and returns the data rows. Blank lines are skipped. Errors are
 /// `(line, message)`.

@@ -62,6 +62,23 @@ impl Ctx<'_> {
     }
 }
 
+/// Reads and parses a TOML file; syntax errors name the line.
+pub fn read_toml(path: &Path) -> Result<toml::Table, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|e| LoadError {
+        file: path.to_path_buf(),
+        location: String::new(),
+        message: format!("cannot read: {e}"),
+    })?;
+    text.parse().map_err(|e: toml::de::Error| LoadError {
+        file: path.to_path_buf(),
+        location: e
+            .span()
+            .map(|s| format!("line {}", text[..s.start].lines().count().max(1)))
+            .unwrap_or_default(),
+        message: e.message().to_string(),
+    })
+}
+
 /// A decimal from text, refusing exponents and anything but plain digits.
 pub fn parse_decimal(text: &str) -> Result<Decimal, String> {
     let plain = text.strip_prefix('-').unwrap_or(text);

@@ -16,21 +16,9 @@ pub const COLUMNS: [&str; 5] = ["account", "reporting_year", "scope", "category"
 
 /// Reads an export: (account, reporting year) → inventory.
 pub fn load(path: &Path) -> Result<HashMap<(u64, i64), Inventory>, LoadError> {
-    let error = |line: usize, field: &str, message: String| LoadError {
-        file: path.to_path_buf(),
-        location: if field.is_empty() {
-            format!("line {line}")
-        } else {
-            format!("line {line}: {field}")
-        },
-        message,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| LoadError {
-        file: path.to_path_buf(),
-        location: String::new(),
-        message: format!("cannot read: {e}"),
-    })?;
-    let rows = crate::csv::parse(&text, &COLUMNS).map_err(|(line, m)| error(line, "", m))?;
+    let error =
+        |line: usize, field: &str, message: String| crate::csv::error(path, line, field, message);
+    let rows = crate::csv::read(path, &COLUMNS)?;
     let mut inventories: HashMap<(u64, i64), Inventory> = HashMap::new();
     for row in rows {
         let int = |i: usize| -> Result<i64, LoadError> {

@@ -108,21 +108,9 @@ pub fn ingest(
     instrument: &InstrumentConfig,
     venue: &VenueConfig,
 ) -> Result<Vec<LotDecision>, LoadError> {
-    let error = |line: usize, field: &str, message: String| LoadError {
-        file: path.to_path_buf(),
-        location: if field.is_empty() {
-            format!("line {line}")
-        } else {
-            format!("line {line}: {field}")
-        },
-        message,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| LoadError {
-        file: path.to_path_buf(),
-        location: String::new(),
-        message: format!("cannot read: {e}"),
-    })?;
-    let rows = crate::csv::parse(&text, &COLUMNS).map_err(|(line, m)| error(line, "", m))?;
+    let error =
+        |line: usize, field: &str, message: String| crate::csv::error(path, line, field, message);
+    let rows = crate::csv::read(path, &COLUMNS)?;
     let mut decisions = Vec::with_capacity(rows.len());
     for row in rows {
         let field = |i: usize| row.field(i).to_string();

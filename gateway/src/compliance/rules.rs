@@ -59,16 +59,7 @@ impl Rules {
             file: path,
             record: String::new(),
         };
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| top.error("", format!("cannot read: {e}")))?;
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| LoadError {
-            file: path.to_path_buf(),
-            location: e
-                .span()
-                .map(|s| format!("line {}", text[..s.start].lines().count().max(1)))
-                .unwrap_or_default(),
-            message: e.message().to_string(),
-        })?;
+        let table = crate::values::read_toml(path)?;
         let root = TomlRecord {
             table: &table,
             ctx: &top,
