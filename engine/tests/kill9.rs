@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+mod common;
+use common::synthetic_workload;
+
 fn replay() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tonnex-replay"))
 }
@@ -17,43 +20,6 @@ fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// A workload long enough to be killed mid-way (xorshift, every command kind).
-fn workload(ops: usize) -> String {
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    let mut out = String::new();
-    let mut id = 0u64;
-    for _ in 0..ops {
-        let r = next() % 100;
-        if r < 60 || id == 0 {
-            id += 1;
-            let side = if next() % 2 == 0 { 'B' } else { 'S' };
-            let kind = ['L', 'L', 'L', 'M', 'I', 'F', 'P'][(next() % 7) as usize];
-            let price = if kind == 'M' { 0 } else { 2_480 + next() % 40 };
-            out.push_str(&format!(
-                "N {id} {} {side} {kind} {price} {}\n",
-                1 + next() % 9,
-                1 + next() % 50
-            ));
-        } else if r < 85 {
-            out.push_str(&format!("C {}\n", 1 + next() % id));
-        } else {
-            out.push_str(&format!(
-                "R {} {} {}\n",
-                1 + next() % id,
-                2_480 + next() % 40,
-                1 + next() % 50
-            ));
-        }
-    }
-    out
 }
 
 fn book_after_journal(dir: &Path, book: &Path) -> u64 {
@@ -83,7 +49,7 @@ fn book_after_journal(dir: &Path, book: &Path) -> u64 {
 #[test]
 fn sigkill_while_journaling_loses_nothing_written_and_invents_nothing() {
     let dir = scratch("run");
-    let text = workload(400_000);
+    let text = synthetic_workload(400_000, 0x9E37_79B9_7F4A_7C15);
     let lines: Vec<&str> = text.lines().collect();
     let full = dir.join("workload.txt");
     std::fs::write(&full, &text).unwrap();

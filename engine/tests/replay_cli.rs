@@ -6,6 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+use common::synthetic_workload;
+
 fn replay(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tonnex-replay"))
         .args(args)
@@ -18,44 +21,6 @@ fn scratch(name: &str) -> PathBuf {
         std::env::temp_dir().join(format!("tonnex-replay-test-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// A deterministic workload with every command kind (xorshift; not gen.py,
-/// so this test needs nothing outside the repository).
-fn synthetic_workload(ops: usize, seed: u64) -> String {
-    let mut x = seed | 1;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    let mut out = String::from("# synthetic\n");
-    let mut id = 0u64;
-    for _ in 0..ops {
-        let r = next() % 100;
-        if r < 60 || id == 0 {
-            id += 1;
-            let side = if next() % 2 == 0 { 'B' } else { 'S' };
-            let kind = ['L', 'L', 'L', 'M', 'I', 'F', 'P'][(next() % 7) as usize];
-            let price = if kind == 'M' { 0 } else { 2480 + next() % 40 };
-            out.push_str(&format!(
-                "N {id} {} {side} {kind} {price} {}\n",
-                1 + next() % 9,
-                1 + next() % 50
-            ));
-        } else if r < 85 {
-            out.push_str(&format!("C {}\n", 1 + next() % id));
-        } else {
-            out.push_str(&format!(
-                "R {} {} {}\n",
-                1 + next() % id,
-                2480 + next() % 40,
-                1 + next() % 50
-            ));
-        }
-    }
-    out
 }
 
 fn last_line(output: &Output) -> String {
