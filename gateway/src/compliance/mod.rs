@@ -11,7 +11,7 @@ pub mod rules;
 
 pub use held::HeldOrders;
 pub use profiles::{Attestation, BuyerProfile, Inventory};
-pub use router::{Decision, OrderRequest, Outcome, RawScopeLine, Router, ScopeLine};
+pub use router::{Allocation, Decision, OrderRequest, Outcome, RawScopeLine, Router, ScopeLine};
 pub use rules::{FloorPolicy, PathwayRule, Rules};
 
 use crate::config::VenueConfig;

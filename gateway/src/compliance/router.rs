@@ -12,7 +12,7 @@ use tonnex_protocol::{OrderKind, Pathway, RejectReason, Side};
 
 use super::profiles::BuyerProfile;
 use super::rules::{FloorPolicy, Rules};
-use crate::config::{AccountConfig, AccountStatus, InstrumentConfig, Role, VenueConfig};
+use crate::config::{AccountStatus, InstrumentConfig, Role, VenueConfig};
 
 /// One line of a scope allocation as the client sent it; checked in step 8.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -40,14 +40,36 @@ pub struct ScopeLine {
     pub qty: u64,
 }
 
-impl ScopeLine {
-    /// Index into a per-scope tally: 0 scope 1, 1 scope 2, 2-16 scope 3 categories 1-15.
-    fn slot(self) -> usize {
-        match self.scope {
-            1 => 0,
-            2 => 1,
-            _ => 1 + usize::from(self.category),
-        }
+/// A checked scope allocation: tonnes per scope slot (0 scope 1, 1 scope 2,
+/// 2-16 scope 3 categories 1-15); lines of the same scope and category are
+/// summed. Fixed-size, so deciding allocates nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Allocation(pub [u64; 17]);
+
+impl Allocation {
+    /// The allocation as lines, in slot order, skipping empty slots.
+    pub fn lines(&self) -> impl Iterator<Item = ScopeLine> + '_ {
+        self.0
+            .iter()
+            .enumerate()
+            .filter(|(_, &qty)| qty > 0)
+            .map(|(slot, &qty)| match slot {
+                0 => ScopeLine {
+                    scope: 1,
+                    category: 0,
+                    qty,
+                },
+                1 => ScopeLine {
+                    scope: 2,
+                    category: 0,
+                    qty,
+                },
+                category => ScopeLine {
+                    scope: 3,
+                    category: (category - 1) as u8,
+                    qty,
+                },
+            })
     }
 }
 
@@ -109,7 +131,7 @@ pub struct Decision {
     /// The limit price in ticks (None for market orders or before step 4).
     pub price_ticks: Option<i64>,
     /// The checked scope allocation (accepted and held buyer buys).
-    pub allocation: Vec<ScopeLine>,
+    pub allocation: Allocation,
 }
 
 impl Decision {
@@ -126,7 +148,7 @@ impl Decision {
             tier_threshold_met: None,
             instrument: None,
             price_ticks: None,
-            allocation: Vec::new(),
+            allocation: Allocation::default(),
         }
     }
 
@@ -137,7 +159,7 @@ impl Decision {
     }
 }
 
-/// Tonnes a buyer has claimed, per scope slot (see `ScopeLine::slot`).
+/// Tonnes a buyer has claimed, per scope slot (as in [`Allocation`]).
 #[derive(Clone, Copy, Debug, Default)]
 struct Claims {
     by_slot: [u64; 17],
@@ -148,12 +170,21 @@ struct Claims {
 #[derive(Clone, Debug)]
 pub struct Router {
     rules: Rules,
-    accounts: IdMap<AccountConfig>,
+    /// Account → (role, status): all steps 1-4 need, kept small so 10,000s
+    /// of accounts stay in cache.
+    accounts: IdMap<(Role, AccountStatus)>,
     /// Each pathway's coverage threshold (copied out of the rules for the hot path).
     thresholds: [Decimal; 3],
     /// Symbol → the instrument as the router needs it.
-    instruments: HashMap<String, RoutedInstrument>,
+    instruments: HashMap<
+        String,
+        RoutedInstrument,
+        std::hash::BuildHasherDefault<tonnex_engine::accounts::IntHasher>,
+    >,
+    /// Buyer account → its hot record.
     buyers: IdMap<Buyer>,
+    /// Full profiles (attestations, names), read only below the floor.
+    profiles: Vec<BuyerProfile>,
 }
 
 /// A `HashMap` keyed by account id with a fast, fixed hasher (lookups only).
@@ -171,14 +202,19 @@ struct RoutedInstrument {
     eligible: [bool; 3],
 }
 
-/// A buyer: its profile, its inventory in whole tonnes (claims are whole
+/// What every buyer decision reads: the pathway, whether the declared
+/// internal price meets it, the inventory in whole tonnes (claims are whole
 /// tonnes, so `claims + order <= inventory` exactly when it is `<=` the
-/// inventory's floor), and what it has claimed.
+/// inventory's floor), ongoing emissions, and what is claimed. The full
+/// profile sits apart (`profile` indexes `Router::profiles`).
 #[derive(Clone, Debug)]
 struct Buyer {
-    profile: BuyerProfile,
+    pathway: Pathway,
+    internal_price_ok: bool,
+    ongoing_emissions_tonnes: Decimal,
     limits: [u64; 17],
     claims: Claims,
+    profile: usize,
 }
 
 fn pathway_index(pathway: Pathway) -> usize {
@@ -214,32 +250,41 @@ impl Router {
                 (inst.symbol.clone(), routed)
             })
             .collect();
-        let buyers = profiles
-            .into_iter()
-            .map(|(account, profile)| {
-                let inv = &profile.inventory;
-                let mut limits = [0u64; 17];
-                limits[0] = whole_tonnes(inv.scope1);
-                limits[1] = whole_tonnes(inv.scope2);
-                for category in 1..=15 {
-                    limits[1 + category] = whole_tonnes(inv.scope3[category]);
-                }
-                (
-                    account,
-                    Buyer {
-                        profile,
-                        limits,
-                        claims: Claims::default(),
-                    },
-                )
-            })
-            .collect();
+        let mut accounts_with_profiles: Vec<(u64, BuyerProfile)> = profiles.into_iter().collect();
+        accounts_with_profiles.sort_by_key(|(account, _)| *account);
+        let mut buyers = IdMap::default();
+        let mut profile_list = Vec::with_capacity(accounts_with_profiles.len());
+        for (account, profile) in accounts_with_profiles {
+            let inv = &profile.inventory;
+            let mut limits = [0u64; 17];
+            limits[0] = whole_tonnes(inv.scope1);
+            limits[1] = whole_tonnes(inv.scope2);
+            for category in 1..=15 {
+                limits[1 + category] = whole_tonnes(inv.scope3[category]);
+            }
+            let buyer = Buyer {
+                pathway: profile.pathway,
+                internal_price_ok: profile.internal_carbon_price_usd
+                    >= rules.pathway(profile.pathway).floor_usd,
+                ongoing_emissions_tonnes: profile.ongoing_emissions_tonnes,
+                limits,
+                claims: Claims::default(),
+                profile: profile_list.len(),
+            };
+            buyers.insert(account, buyer);
+            profile_list.push(profile);
+        }
         Router {
             thresholds: [0, 1, 2].map(|p| rules.pathways[p].coverage_threshold_pct),
             rules,
-            accounts: venue.accounts.iter().map(|a| (a.id, a.clone())).collect(),
+            accounts: venue
+                .accounts
+                .iter()
+                .map(|a| (a.id, (a.role, a.status)))
+                .collect(),
             instruments,
             buyers,
+            profiles: profile_list,
         }
     }
 
@@ -250,9 +295,9 @@ impl Router {
         account: u64,
         attestation: super::profiles::Attestation,
     ) -> bool {
-        match self.buyers.get_mut(&account) {
+        match self.buyers.get(&account) {
             Some(buyer) => {
-                buyer.profile.attestations.push(attestation);
+                self.profiles[buyer.profile].attestations.push(attestation);
                 true
             }
             None => false,
@@ -270,10 +315,10 @@ impl Router {
     pub fn decide(&mut self, order: &OrderRequest) -> Decision {
         let decision = Decision::new();
         // 1-3: who and what.
-        let Some(account) = self.accounts.get(&order.account) else {
+        let Some(&(role, status)) = self.accounts.get(&order.account) else {
             return decision.reject(RejectReason::UnknownAccount);
         };
-        if account.status != AccountStatus::Active {
+        if status != AccountStatus::Active {
             return decision.reject(RejectReason::AccountNotActive);
         }
         let Some(routed) = self.instruments.get(&order.instrument) else {
@@ -301,7 +346,7 @@ impl Router {
                 }
             }
         }
-        if order.side == Side::Sell || account.role != Role::Buyer {
+        if order.side == Side::Sell || role != Role::Buyer {
             decision.outcome = Outcome::Accept;
             decision.pathway = Some(Pathway::None);
             decision.floor_usd = Some(Decimal::ZERO);
@@ -311,16 +356,15 @@ impl Router {
         let Some(buyer) = self.buyers.get_mut(&order.account) else {
             return decision.reject(RejectReason::NoProfile);
         };
-        let profile = &buyer.profile;
-        let rule = self.rules.pathway(profile.pathway);
-        let pathway = pathway_index(profile.pathway);
-        decision.pathway = Some(profile.pathway);
+        let rule = self.rules.pathway(buyer.pathway);
+        let pathway = pathway_index(buyer.pathway);
+        decision.pathway = Some(buyer.pathway);
         decision.floor_usd = Some(rule.floor_usd);
         decision.floor_ticks = routed.floor_ticks[pathway];
         if !routed.eligible[pathway] {
             return decision.reject(RejectReason::SubledgerNotEligible);
         }
-        if profile.internal_carbon_price_usd < rule.floor_usd {
+        if !buyer.internal_price_ok {
             return decision.reject(RejectReason::InternalPriceBelowFloor);
         }
         // 8: a scope allocation that accounts for the order exactly.
@@ -328,10 +372,7 @@ impl Router {
             return decision.reject(RejectReason::ScopeMissing);
         };
         // 9: within the inventory, counting what is already claimed.
-        let mut wanted = [0u64; 17];
-        for line in &allocation {
-            wanted[line.slot()] += line.qty;
-        }
+        let wanted = allocation.0;
         let exceeds = (0..17).any(|slot| {
             wanted[slot] > 0 && buyer.claims.by_slot[slot] + wanted[slot] > buyer.limits[slot]
         });
@@ -346,6 +387,7 @@ impl Router {
                 .price_ticks
                 .is_some_and(|t| t < i64::from(decision.floor_ticks));
         if rule.floor_usd > Decimal::ZERO && below_floor {
+            let profile = &self.profiles[buyer.profile];
             let valid = profile.attestations.iter().find(|a| {
                 a.internal_price_usd >= rule.floor_usd && a.reporting_year == profile.reporting_year
             });
@@ -367,7 +409,7 @@ impl Router {
             claims.by_slot[slot] += tonnes;
         }
         claims.total += order.qty as u64;
-        let coverage = coverage_pct(claims.total, buyer.profile.ongoing_emissions_tonnes);
+        let coverage = coverage_pct(claims.total, buyer.ongoing_emissions_tonnes);
         decision.coverage_pct = Some(coverage);
         decision.tier_threshold_met = Some(coverage >= self.thresholds[pathway]);
         decision.outcome = Outcome::Accept;
@@ -376,16 +418,16 @@ impl Router {
 
     /// Stops counting `unfilled` tonnes of an accepted order's allocation as
     /// claimed (it was cancelled or expired unfilled). Fills consume an
-    /// allocation's lines in order, so the unfilled part is released from
-    /// the last lines first.
-    pub fn release(&mut self, account: u64, allocation: &[ScopeLine], unfilled: u64) {
+    /// allocation in slot order (scope 1, scope 2, scope 3 by category), so
+    /// the unfilled part is released from the last slots first.
+    pub fn release(&mut self, account: u64, allocation: &Allocation, unfilled: u64) {
         let Some(claims) = self.buyers.get_mut(&account).map(|b| &mut b.claims) else {
             return;
         };
         let mut left = unfilled;
-        for line in allocation.iter().rev() {
-            let take = left.min(line.qty);
-            let slot = &mut claims.by_slot[line.slot()];
+        for (index, &qty) in allocation.0.iter().enumerate().rev() {
+            let take = left.min(qty);
+            let slot = &mut claims.by_slot[index];
             *slot = slot.saturating_sub(take);
             claims.total = claims.total.saturating_sub(take);
             left -= take;
@@ -446,13 +488,13 @@ fn floor_ticks(floor_usd: Decimal, tick_usd: Decimal) -> u32 {
     (floor_usd / tick_usd).ceil().to_u32().unwrap_or(u32::MAX)
 }
 
-/// Step 8: the allocation's lines, or `None` if it is missing or inconsistent.
-fn check_allocation(order: &OrderRequest) -> Option<Vec<ScopeLine>> {
+/// Step 8: the allocation, or `None` if it is missing or inconsistent.
+fn check_allocation(order: &OrderRequest) -> Option<Allocation> {
     let raw = order.scope.as_ref()?;
     if raw.is_empty() {
         return None;
     }
-    let mut lines = Vec::with_capacity(raw.len());
+    let mut allocation = Allocation::default();
     let mut sum: i64 = 0;
     for line in raw {
         if line.malformed {
@@ -462,17 +504,14 @@ fn check_allocation(order: &OrderRequest) -> Option<Vec<ScopeLine>> {
         if qty <= 0 {
             return None;
         }
-        let category = match (line.scope?, line.category_given, line.category) {
-            (1 | 2, false, _) => 0,
-            (3, true, Some(c)) if (1..=15).contains(&c) => c as u8,
+        let slot = match (line.scope?, line.category_given, line.category) {
+            (1, false, _) => 0,
+            (2, false, _) => 1,
+            (3, true, Some(c)) if (1..=15).contains(&c) => 1 + c as usize,
             _ => return None,
         };
-        lines.push(ScopeLine {
-            scope: line.scope? as u8,
-            category,
-            qty: qty as u64,
-        });
+        allocation.0[slot] += qty as u64;
         sum = sum.checked_add(qty)?;
     }
-    (sum == order.qty).then_some(lines)
+    (sum == order.qty).then_some(allocation)
 }
