@@ -1,0 +1,160 @@
+//! The canonical image of a [`State`]: what a snapshot stores and what two
+//! states are compared by.
+
+use super::{crosses, EngineConfig, State, MAX_QTY};
+use crate::accounts::Accounts;
+use crate::command::InstrumentSpec;
+use crate::event::Event;
+use crate::pool::Slot;
+use tonnex_protocol::Side;
+
+/// The canonical, serialisable form of a [`State`] (see [`State::image`]).
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct StateImage {
+    /// The engine's configuration.
+    pub config: EngineConfig,
+    /// Sequence number of the last command applied.
+    pub last_seq: u64,
+    /// Highest order id ever accepted.
+    pub max_order_id: u64,
+    /// Instruments, by index.
+    pub instruments: Vec<InstrumentImage>,
+    /// Resting orders, per instrument bids best first then asks, FIFO in a level.
+    pub orders: Vec<OrderImage>,
+    /// Accounts and their balances, in first-seen order.
+    pub accounts: Vec<crate::accounts::Account>,
+}
+
+/// An instrument in a [`StateImage`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct InstrumentImage {
+    /// Its definition.
+    pub spec: InstrumentSpec,
+    /// Whether it is halted.
+    pub halted: bool,
+}
+
+/// A resting order in a [`StateImage`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct OrderImage {
+    /// Order id.
+    pub id: u64,
+    /// Owning account.
+    pub account: u64,
+    /// Instrument index.
+    pub instrument: u32,
+    /// Side.
+    pub side: Side,
+    /// Limit price in ticks.
+    pub price: i64,
+    /// Open quantity in tonnes.
+    pub qty: u64,
+    /// Compliance floor in ticks.
+    pub floor_ticks: u32,
+    /// Entered post-only.
+    pub post_only: bool,
+    /// Carries an attestation.
+    pub attested: bool,
+}
+
+impl State {
+    /// The whole logical state, in a canonical form: what a snapshot stores
+    /// and what two states are compared by. Orders are listed per
+    /// instrument, bids best first then asks, each level in time priority;
+    /// accounts in first-seen order. (Pool slot numbers and the dense
+    /// window's position are layout, not state, and are not included.)
+    #[must_use]
+    pub fn image(&self) -> StateImage {
+        let mut orders = Vec::with_capacity(self.pool.live());
+        let mut prices = Vec::new();
+        for book in &self.books {
+            book.walk(&self.pool, &mut prices, |_, slot| {
+                orders.push(OrderImage {
+                    id: slot.id,
+                    account: slot.account,
+                    instrument: u32::from(slot.instrument),
+                    side: slot.side(),
+                    price: slot.price,
+                    qty: slot.qty,
+                    floor_ticks: slot.floor_ticks,
+                    post_only: slot.post_only(),
+                    attested: slot.attested(),
+                });
+            });
+        }
+        StateImage {
+            config: self.config,
+            last_seq: self.last_seq,
+            max_order_id: self.max_order_id,
+            instruments: self
+                .books
+                .iter()
+                .map(|b| InstrumentImage {
+                    spec: b.spec,
+                    halted: b.halted,
+                })
+                .collect(),
+            orders,
+            accounts: self.accounts.all().to_vec(),
+        }
+    }
+
+    /// Rebuilds a state from its image. Fails, saying why, on an image no
+    /// state could have produced (an order in an unknown instrument or
+    /// outside its band, a duplicate id, a crossed book).
+    pub fn from_image(image: &StateImage) -> Result<State, String> {
+        let mut state = State::new(EngineConfig {
+            order_capacity: image.config.order_capacity.max(image.orders.len()),
+            ..image.config
+        });
+        for (i, instrument) in image.instruments.iter().enumerate() {
+            let mut events = Vec::new();
+            state.add_instrument(i as u32, instrument.spec, &mut events);
+            if events != [Event::Applied] {
+                return Err(format!(
+                    "instrument {i} ({}) is invalid",
+                    instrument.spec.symbol
+                ));
+            }
+            state.books[i].halted = instrument.halted;
+        }
+        for order in &image.orders {
+            let Some(book) = state.books.get(order.instrument as usize) else {
+                return Err(format!(
+                    "order {} in unknown instrument {}",
+                    order.id, order.instrument
+                ));
+            };
+            if !book.in_band(order.price) || order.qty == 0 || order.qty > MAX_QTY {
+                return Err(format!(
+                    "order {} has price {} or quantity {} out of range",
+                    order.id, order.price, order.qty
+                ));
+            }
+            if crosses(book, order.side, order.price) {
+                return Err(format!(
+                    "order {} at {} crosses its book",
+                    order.id, order.price
+                ));
+            }
+            if state.ids.get(order.id, &state.pool).is_some() {
+                return Err(format!("order {} appears twice", order.id));
+            }
+            state.rest(Slot::new(
+                order.id,
+                order.account,
+                order.instrument as u16,
+                order.side,
+                order.price,
+                order.qty,
+                order.floor_ticks,
+                order.post_only,
+                order.attested,
+            ));
+        }
+        state.accounts = Accounts::from_list(image.accounts.clone());
+        state.last_seq = image.last_seq;
+        state.max_order_id = image.max_order_id;
+        Ok(state)
+    }
+}

@@ -1,0 +1,104 @@
+//! The invariant checker: a full walk of the state after every command in
+//! tests and the property test.
+
+use super::{resting_value, State};
+use crate::pool::NIL;
+use tonnex_protocol::Side;
+
+impl State {
+    /// Walks the whole state and panics, naming what is wrong, if any
+    /// invariant is broken: a crossed book, a level whose total is not the
+    /// sum of its orders, a broken FIFO link, an order in the wrong level, an
+    /// id index that does not match the resting orders, or (with holds) a
+    /// locked balance that is not exactly the value of the account's open orders.
+    pub fn check_invariants(&self) {
+        let mut resting = 0;
+        let mut locked_cash: std::collections::BTreeMap<u64, i64> = Default::default();
+        let mut locked_credits: std::collections::BTreeMap<(u64, u32), i64> = Default::default();
+        let mut prices = Vec::new();
+        for (instrument, book) in self.books.iter().enumerate() {
+            if let (Some(bid), Some(ask)) = (book.bids.best(), book.asks.best()) {
+                assert!(
+                    bid < ask,
+                    "instrument {instrument} crossed: bid {bid} ask {ask}"
+                );
+            }
+            for (side, ladder) in [(Side::Buy, &book.bids), (Side::Sell, &book.asks)] {
+                ladder.check();
+                prices.clear();
+                ladder.prices_best_first(&mut prices);
+                for &price in &prices {
+                    let level = ladder.level(price);
+                    let (mut sum, mut prev, mut cursor) = (0, NIL, level.head);
+                    while cursor != NIL {
+                        let slot = self.pool.get(cursor);
+                        assert_eq!(slot.prev, prev, "order {} prev link", slot.id);
+                        assert_eq!(slot.price, price, "order {} in level {price}", slot.id);
+                        assert_eq!(slot.side(), side, "order {} on the wrong side", slot.id);
+                        assert_eq!(
+                            slot.instrument as usize, instrument,
+                            "order {} instrument",
+                            slot.id
+                        );
+                        assert!(slot.qty > 0, "order {} rests with nothing open", slot.id);
+                        assert_eq!(
+                            self.ids.get(slot.id, &self.pool),
+                            Some(cursor),
+                            "id index of {}",
+                            slot.id
+                        );
+                        sum += slot.qty;
+                        resting += 1;
+                        let value = resting_value(side, price, slot.qty, book.spec.tick_micros);
+                        match side {
+                            Side::Buy => *locked_cash.entry(slot.account).or_default() += value,
+                            Side::Sell => {
+                                *locked_credits
+                                    .entry((slot.account, instrument as u32))
+                                    .or_default() += value
+                            }
+                        }
+                        prev = cursor;
+                        cursor = slot.next;
+                    }
+                    assert_eq!(level.tail, prev, "level {price} tail");
+                    assert_eq!(level.qty, sum, "level {price} total");
+                }
+            }
+        }
+        assert_eq!(resting, self.pool.live(), "pool live count");
+        assert_eq!(resting, self.ids.len(), "id index size");
+        self.ids.check(&self.pool);
+        if self.config.holds {
+            for account in self.accounts.all() {
+                let want = locked_cash.get(&account.id).copied().unwrap_or(0);
+                assert_eq!(
+                    account.cash.locked, want,
+                    "account {} locked cash",
+                    account.id
+                );
+                assert!(
+                    account.cash.free >= 0,
+                    "account {} free cash negative",
+                    account.id
+                );
+                for (instrument, balance) in account.credits.iter().enumerate() {
+                    let want = locked_credits
+                        .get(&(account.id, instrument as u32))
+                        .copied()
+                        .unwrap_or(0);
+                    assert_eq!(
+                        balance.locked, want,
+                        "account {} locked credits of {instrument}",
+                        account.id
+                    );
+                    assert!(
+                        balance.free >= 0,
+                        "account {} free credits negative",
+                        account.id
+                    );
+                }
+            }
+        }
+    }
+}
