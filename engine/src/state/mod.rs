@@ -200,9 +200,14 @@ impl State {
     /// current one's work. Changes nothing.
     #[inline]
     pub fn prefetch(&self, command: &Command, stage: PrefetchStage) {
-        if self.pool.live() < PREFETCH_MIN_ORDERS {
-            return; // the book fits in cache: the hints would only cost time
+        // The books fit in cache: the hints would only cost time.
+        if self.pool.live() >= PREFETCH_MIN_ORDERS {
+            self.prefetch_stage(command, stage);
         }
+    }
+
+    #[inline(never)]
+    fn prefetch_stage(&self, command: &Command, stage: PrefetchStage) {
         let (order_id, new) = match *command {
             Command::New(ref order) => (order.id, Some(order)),
             Command::Cancel { order_id, .. } | Command::Replace { order_id, .. } => {
@@ -355,8 +360,8 @@ impl State {
                     && crosses(book_of(&self.books, order.instrument), order.side, price)
             }
         };
-        let exhausted = reaches && self.sweep(&mut taker, out);
         let rests = matches!(order.kind, OrderKind::Limit | OrderKind::PostOnly);
+        let exhausted = reaches && self.sweep(&mut taker, out);
         if taker.open > 0 && rests {
             let slot = Slot::new(
                 order.id,
