@@ -647,6 +647,7 @@ impl State {
         }
     }
 
+    #[inline(never)]
     fn replace(
         &mut self,
         order_id: u64,
@@ -800,6 +801,7 @@ impl State {
         self.scratch_slots = slots;
     }
 
+    #[inline(never)]
     fn mass_cancel(&mut self, account: u64, instrument: Option<u32>, out: &mut Vec<Event>) {
         let range = match instrument {
             None => 0..self.books.len(),
@@ -811,6 +813,7 @@ impl State {
         out.push(Event::Applied);
     }
 
+    #[inline(never)]
     fn halt(&mut self, instrument: u32, cancel_resting: bool, out: &mut Vec<Event>) {
         let i = instrument as usize;
         let Some(book) = self.books.get_mut(i) else {
@@ -824,6 +827,7 @@ impl State {
         out.push(Event::Applied);
     }
 
+    #[inline(never)]
     fn add_instrument(&mut self, instrument: u32, spec: InstrumentSpec, out: &mut Vec<Event>) {
         let valid = instrument as usize == self.books.len()
             && instrument < MAX_INSTRUMENTS
@@ -852,6 +856,7 @@ impl State {
         }
     }
 
+    #[inline(never)]
     fn deposit(&mut self, account: u64, asset: Asset, out: &mut Vec<Event>) {
         let (instrument, amount) = match self.checked_asset(asset) {
             Ok(x) => x,
@@ -872,6 +877,7 @@ impl State {
         }
     }
 
+    #[inline(never)]
     fn withdraw(&mut self, account: u64, asset: Asset, out: &mut Vec<Event>) {
         let (instrument, amount) = match self.checked_asset(asset) {
             Ok(x) => x,
