@@ -47,8 +47,22 @@ pub fn crc32c_append(crc: u32, data: &[u8]) -> u32 {
     software(crc, data)
 }
 
+/// CRC32C of `first` followed by `second` (a record's header fields and its
+/// payload), with one feature check.
+#[inline]
+#[must_use]
+pub fn crc32c_two(first: &[u8], second: &[u8]) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("sse4.2") {
+        // SAFETY: the CPU supports SSE4.2, checked just above.
+        return unsafe { hardware(hardware(0, first), second) };
+    }
+    software(software(0, first), second)
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sse4.2")]
+#[inline]
 unsafe fn hardware(crc: u32, data: &[u8]) -> u32 {
     use core::arch::x86_64::{_mm_crc32_u32, _mm_crc32_u64, _mm_crc32_u8};
     let mut state = u64::from(!crc);
@@ -102,5 +116,9 @@ mod tests {
         for len in 0..64 {
             assert_eq!(crc32c(&data[..len]), software(0, &data[..len]), "len {len}");
         }
+        assert_eq!(
+            crc32c_two(&data[..12], &data[12..100]),
+            crc32c(&data[..100])
+        );
     }
 }

@@ -100,7 +100,7 @@ pub fn record_bytes(payload: usize) -> usize {
 #[inline]
 #[must_use]
 pub fn record_crc(len_and_seq: &[u8], payload: &[u8]) -> u32 {
-    super::crc::crc32c_append(super::crc::crc32c(len_and_seq), payload)
+    super::crc::crc32c_two(len_and_seq, payload)
 }
 
 #[cfg(test)]
