@@ -16,6 +16,17 @@ fn venue(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `tonnex-venue check` on the `venue.toml` and `orders.jsonl` of `dir`.
+fn check_dir(dir: &Path) -> Output {
+    venue(&[
+        "check",
+        "--config",
+        dir.join("venue.toml").to_str().unwrap(),
+        "--orders",
+        dir.join("orders.jsonl").to_str().unwrap(),
+    ])
+}
+
 fn scenarios() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios")
 }
@@ -24,13 +35,7 @@ fn scenarios() -> PathBuf {
 fn golden_scenarios_give_exactly_their_expected_lines() {
     for name in ["basic", "reject-policy"] {
         let dir = scenarios().join(name);
-        let output = venue(&[
-            "check",
-            "--config",
-            dir.join("venue.toml").to_str().unwrap(),
-            "--orders",
-            dir.join("orders.jsonl").to_str().unwrap(),
-        ]);
+        let output = check_dir(&dir);
         assert!(
             output.status.success(),
             "{name}: {}",
@@ -99,13 +104,7 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn check_error(dir: &Path) -> String {
-    let output = venue(&[
-        "check",
-        "--config",
-        dir.join("venue.toml").to_str().unwrap(),
-        "--orders",
-        dir.join("orders.jsonl").to_str().unwrap(),
-    ]);
+    let output = check_dir(dir);
     assert_eq!(output.status.code(), Some(2));
     assert!(output.stdout.is_empty());
     String::from_utf8(output.stderr).unwrap()
@@ -305,13 +304,7 @@ fn an_inventory_export_replaces_the_profiles_figures_for_their_reporting_year() 
          {\"id\": 2, \"account\": 1001, \"side\": \"buy\", \"instrument\": \"NBR-2024.CCP\", \"type\": \"limit\", \"price_usd\": \"25.00\", \"qty\": 1, \"scope\": [{\"scope\": 3, \"category\": 4, \"qty\": 1}]}\n\
          {\"id\": 3, \"account\": 1001, \"side\": \"buy\", \"instrument\": \"NBR-2024.CCP\", \"type\": \"limit\", \"price_usd\": \"25.00\", \"qty\": 1, \"scope\": [{\"scope\": 2, \"qty\": 1}]}\n",
     );
-    let output = venue(&[
-        "check",
-        "--config",
-        dir.join("venue.toml").to_str().unwrap(),
-        "--orders",
-        dir.join("orders.jsonl").to_str().unwrap(),
-    ]);
+    let output = check_dir(&dir);
     assert!(
         output.status.success(),
         "{}",
