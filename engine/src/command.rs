@@ -11,7 +11,7 @@ pub const OPERATOR: u64 = 0;
 /// The compliance pre-router's decision, carried by a buy order into the
 /// engine (and so into the journal). Sells and non-buyer accounts carry
 /// [`Compliance::NONE`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Compliance {
     /// The OER pathway the order was routed to.
     pub pathway: Pathway,
@@ -38,7 +38,7 @@ impl Compliance {
 }
 
 /// A new order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NewOrder {
     /// Venue order id, unique among live orders.
     pub id: u64,
@@ -64,7 +64,7 @@ pub struct NewOrder {
 }
 
 /// Cash or credits of one instrument.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Asset {
     /// Money, in micro-dollars.
     Cash(Cash),
@@ -91,7 +91,7 @@ pub struct InstrumentSpec {
 }
 
 /// Every input the engine applies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Command {
     /// A new order.
     New(NewOrder),

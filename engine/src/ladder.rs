@@ -324,20 +324,6 @@ impl Ladder {
         }
     }
 
-    /// Number of non-empty levels.
-    #[must_use]
-    pub fn level_count(&self) -> usize {
-        self.dense_levels + self.far.len()
-    }
-
-    /// Bytes this side reserves for its levels.
-    #[must_use]
-    pub fn reserved_bytes(&self) -> usize {
-        self.dense.len() * std::mem::size_of::<Level>()
-            + self.bits.len() * 8
-            + self.far.len() * (std::mem::size_of::<Level>() + 8)
-    }
-
     /// Checks the side's own bookkeeping: occupancy bits match non-empty
     /// levels, and the cached best is the true best. Panics with a message.
     pub fn check(&self) {

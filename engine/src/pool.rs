@@ -174,10 +174,4 @@ impl Pool {
     pub fn high_water(&self) -> usize {
         self.slots.len()
     }
-
-    /// Bytes reserved for slots (capacity, not just use).
-    #[must_use]
-    pub fn reserved_bytes(&self) -> usize {
-        self.slots.capacity() * std::mem::size_of::<Slot>()
-    }
 }

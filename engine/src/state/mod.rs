@@ -166,18 +166,6 @@ impl State {
         self.books[instrument].walk(&self.pool, &mut Vec::new(), visit);
     }
 
-    /// Bytes reserved by the order pool, id index and price levels.
-    #[must_use]
-    pub fn reserved_bytes(&self) -> usize {
-        self.pool.reserved_bytes()
-            + self.ids.reserved_bytes()
-            + self
-                .books
-                .iter()
-                .map(|b| b.bids.reserved_bytes() + b.asks.reserved_bytes())
-                .sum::<usize>()
-    }
-
     /// Memory per resting order at the pool's high-water mark: one 48-byte
     /// slot per order plus the id index's buckets, divided by the orders
     /// resting at that mark. (Price levels scale with prices, not orders.)
@@ -357,7 +345,7 @@ impl State {
             None => true,
             Some(price) => {
                 order.kind != OrderKind::PostOnly
-                    && crosses(book_of(&self.books, order.instrument), order.side, price)
+                    && crosses(&self.books[order.instrument as usize], order.side, price)
             }
         };
         let rests = matches!(order.kind, OrderKind::Limit | OrderKind::PostOnly);
@@ -901,11 +889,6 @@ impl State {
         balance.free -= amount;
         out.push(Event::Applied);
     }
-}
-
-#[inline]
-fn book_of(books: &[Book], instrument: u32) -> &Book {
-    &books[instrument as usize]
 }
 
 #[inline]
