@@ -25,9 +25,9 @@ pub fn load_router(venue_file: &std::path::Path) -> Result<(VenueConfig, Router)
     if let Some(export) = &venue.inventory {
         inventory::apply(export, &mut profiles)?;
     }
+    let accounts: std::collections::HashSet<u64> = venue.accounts.iter().map(|a| a.id).collect();
     for profile in profiles.values() {
-        let buyer = venue.accounts.iter().find(|a| a.id == profile.account);
-        if buyer.is_none() {
+        if !accounts.contains(&profile.account) {
             return Err(LoadError {
                 file: venue.profiles.clone(),
                 location: format!("account {}", profile.account),
