@@ -111,6 +111,7 @@ pub fn ingest(
     let error =
         |line: usize, field: &str, message: String| crate::csv::error(path, line, field, message);
     let rows = crate::csv::read(path, &COLUMNS)?;
+    let accounts: std::collections::HashSet<u64> = venue.accounts.iter().map(|a| a.id).collect();
     let mut decisions = Vec::with_capacity(rows.len());
     for row in rows {
         let field = |i: usize| row.field(i).to_string();
@@ -151,7 +152,7 @@ pub fn ingest(
                 format!("'{}' is not an account id", row.field(12)),
             )
         })?;
-        if !venue.accounts.iter().any(|a| a.id == owner_account) {
+        if !accounts.contains(&owner_account) {
             return Err(error(
                 row.line,
                 "owner_account",
