@@ -1,13 +1,15 @@
 //! Wire-level vocabulary shared by every tonnex process: integer fixed-point
 //! numbers, sides, order kinds, OER pathways and the reason codes carried by
 //! rejections and cancellations. No I/O lives here.
-//!
-//! Framing and the message codec arrive with the gateway; the types below are
-//! already `bincode` 2 encodable with a fixed, little-endian layout.
+//! [`frame`] and [`wire`] are the order-entry and fill-stream protocol:
+//! length-prefixed bincode 2 frames with fixed-width little-endian integers,
+//! drawn byte by byte in `docs/protocol.md`.
 
+pub mod frame;
 pub mod numeric;
 pub mod reason;
 pub mod types;
+pub mod wire;
 
 pub use numeric::{Cash, Price, Qty};
 pub use reason::{CancelReason, RejectReason};

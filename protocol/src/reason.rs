@@ -65,6 +65,19 @@ pub enum RejectReason {
     AttestationRequired = 73,
     /// A registry lot does not satisfy the instrument's eligibility predicate.
     LotNotEligible = 74,
+    /// The session sent more messages this second than its throttle allows.
+    Throttled = 96,
+    /// A client order id not greater than the session's last one: a resent
+    /// duplicate, answered and never executed twice.
+    DuplicateClientOrderId = 97,
+    /// Quantity above the account's `max_order_qty`.
+    RiskMaxQty = 98,
+    /// Price x quantity above the account's `max_notional_usd`.
+    RiskMaxNotional = 99,
+    /// Limit price outside the account's collar around the last trade price.
+    RiskPriceCollar = 100,
+    /// The venue is shutting down and accepts no new orders.
+    VenueClosing = 101,
 }
 
 impl RejectReason {
@@ -98,7 +111,61 @@ impl RejectReason {
             RejectReason::PriceBelowFloor => "PRICE_BELOW_FLOOR",
             RejectReason::AttestationRequired => "ATTESTATION_REQUIRED",
             RejectReason::LotNotEligible => "LOT_NOT_ELIGIBLE",
+            RejectReason::Throttled => "THROTTLED",
+            RejectReason::DuplicateClientOrderId => "DUPLICATE_CLIENT_ORDER_ID",
+            RejectReason::RiskMaxQty => "RISK_MAX_QTY",
+            RejectReason::RiskMaxNotional => "RISK_MAX_NOTIONAL",
+            RejectReason::RiskPriceCollar => "RISK_PRICE_COLLAR",
+            RejectReason::VenueClosing => "VENUE_CLOSING",
         }
+    }
+
+    /// Every reason, in code order.
+    pub const ALL: [RejectReason; 32] = [
+        RejectReason::UnknownInstrument,
+        RejectReason::InstrumentHalted,
+        RejectReason::DuplicateOrderId,
+        RejectReason::InvalidQuantity,
+        RejectReason::PriceOutsideBand,
+        RejectReason::UnknownOrderId,
+        RejectReason::NotOrderOwner,
+        RejectReason::PostOnlyWouldCross,
+        RejectReason::InsufficientFunds,
+        RejectReason::InsufficientCredits,
+        RejectReason::FloorNotMet,
+        RejectReason::MissingCashBudget,
+        RejectReason::InvalidInstrument,
+        RejectReason::InvalidAmount,
+        RejectReason::InvalidPrice,
+        RejectReason::UnknownAccount,
+        RejectReason::AccountNotActive,
+        RejectReason::InvalidOrder,
+        RejectReason::NoProfile,
+        RejectReason::SubledgerNotEligible,
+        RejectReason::InternalPriceBelowFloor,
+        RejectReason::ScopeMissing,
+        RejectReason::ScopeExceedsInventory,
+        RejectReason::PriceBelowFloor,
+        RejectReason::AttestationRequired,
+        RejectReason::LotNotEligible,
+        RejectReason::Throttled,
+        RejectReason::DuplicateClientOrderId,
+        RejectReason::RiskMaxQty,
+        RejectReason::RiskMaxNotional,
+        RejectReason::RiskPriceCollar,
+        RejectReason::VenueClosing,
+    ];
+
+    /// The wire code.
+    #[must_use]
+    pub const fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The reason with wire code `code`, if any.
+    #[must_use]
+    pub fn from_code(code: u8) -> Option<RejectReason> {
+        Self::ALL.into_iter().find(|r| r.code() == code)
     }
 }
 
@@ -135,6 +202,28 @@ impl CancelReason {
             CancelReason::Halt => "HALT",
             CancelReason::BudgetExhausted => "BUDGET_EXHAUSTED",
         }
+    }
+
+    /// The wire code.
+    #[must_use]
+    pub const fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The reason with wire code `code`, if any.
+    #[must_use]
+    pub fn from_code(code: u8) -> Option<CancelReason> {
+        [
+            CancelReason::User,
+            CancelReason::IocRemainder,
+            CancelReason::FokUnfilled,
+            CancelReason::SelfTrade,
+            CancelReason::MassCancel,
+            CancelReason::Halt,
+            CancelReason::BudgetExhausted,
+        ]
+        .into_iter()
+        .find(|r| r.code() == code)
     }
 }
 
