@@ -44,6 +44,54 @@ pub struct AccountConfig {
     pub status: AccountStatus,
     /// Login credential for the binary protocol.
     pub secret: String,
+    /// Cash deposited when the venue starts on an empty journal (USD).
+    pub cash_usd: Decimal,
+    /// Risk: largest quantity of one order, tonnes.
+    pub max_order_qty: Option<u64>,
+    /// Risk: largest price x quantity of one order (USD; market orders use
+    /// their cash budget).
+    pub max_notional_usd: Option<Decimal>,
+    /// Risk: a limit price may differ from the instrument's last trade price
+    /// by at most this percentage.
+    pub price_collar_pct: Option<Decimal>,
+}
+
+/// The `[session]` table: limits of the order-entry session layer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionSettings {
+    /// The venue sends a heartbeat after this long without traffic and closes
+    /// a session silent for three times as long.
+    pub heartbeat_ms: u32,
+    /// A connection that has not logged in after this long is closed.
+    pub login_timeout_ms: u32,
+    /// Messages a session may send per second; over it requests are rejected
+    /// `THROTTLED`, over 1.5 times it the session is disconnected.
+    pub throttle_per_s: u32,
+    /// Largest inbound frame payload.
+    pub max_frame_bytes: usize,
+    /// Most simultaneous order-entry connections.
+    pub max_connections: usize,
+    /// Outbound messages kept per account for replay after a reconnect.
+    pub replay_capacity: usize,
+    /// How long an order held for an attestation waits.
+    pub hold_expiry_ms: u64,
+    /// Order pool capacity of the engine.
+    pub order_capacity: usize,
+}
+
+impl Default for SessionSettings {
+    fn default() -> SessionSettings {
+        SessionSettings {
+            heartbeat_ms: 1000,
+            login_timeout_ms: 2000,
+            throttle_per_s: 200_000,
+            max_frame_bytes: tonnex_protocol::frame::DEFAULT_MAX_FRAME_BYTES,
+            max_connections: 1024,
+            replay_capacity: 100_000,
+            hold_expiry_ms: 300_000,
+            order_capacity: 1 << 20,
+        }
+    }
 }
 
 /// An instrument's eligibility predicate over credit-lot attributes.
@@ -106,6 +154,8 @@ pub struct VenueConfig {
     pub lots: Vec<LotFile>,
     /// Accounts in file order.
     pub accounts: Vec<AccountConfig>,
+    /// The `[session]` limits (defaults where absent).
+    pub session: SessionSettings,
     /// Instruments in file order.
     pub instruments: Vec<InstrumentConfig>,
 }
@@ -211,6 +261,33 @@ impl VenueConfig {
                 role,
                 status,
                 secret: record.opt_string("secret")?.unwrap_or_default(),
+                cash_usd: match item.get("cash_usd") {
+                    Some(_) => {
+                        let cash = record.decimal("cash_usd")?;
+                        if cash.is_sign_negative() {
+                            return Err(ctx.error("cash_usd", "must not be negative"));
+                        }
+                        cash
+                    }
+                    None => Decimal::ZERO,
+                },
+                max_order_qty: match item.get("max_order_qty") {
+                    Some(_) => Some(
+                        u64::try_from(record.integer("max_order_qty")?)
+                            .ok()
+                            .filter(|q| *q > 0)
+                            .ok_or_else(|| ctx.error("max_order_qty", "must be positive"))?,
+                    ),
+                    None => None,
+                },
+                max_notional_usd: match item.get("max_notional_usd") {
+                    Some(_) => Some(record.decimal("max_notional_usd")?),
+                    None => None,
+                },
+                price_collar_pct: match item.get("price_collar_pct") {
+                    Some(_) => Some(record.decimal("price_collar_pct")?),
+                    None => None,
+                },
             });
         }
 
@@ -341,8 +418,10 @@ impl VenueConfig {
                 instrument,
             });
         }
+        let session = read_session(&table, path)?;
         Ok(VenueConfig {
             path: path.to_path_buf(),
+            session,
             inventory,
             lots,
             order_entry,
@@ -354,6 +433,59 @@ impl VenueConfig {
             instruments,
         })
     }
+}
+
+fn read_session(table: &toml::Table, path: &Path) -> Result<SessionSettings, LoadError> {
+    let mut settings = SessionSettings::default();
+    let Some(value) = table.get("session") else {
+        return Ok(settings);
+    };
+    let ctx = Ctx {
+        file: path,
+        record: "session".to_string(),
+    };
+    let toml::Value::Table(session) = value else {
+        return Err(ctx.error("session", "expected a [session] table"));
+    };
+    let record = TomlRecord {
+        table: session,
+        ctx: &ctx,
+    };
+    let positive = |key: &str| -> Result<Option<u64>, LoadError> {
+        match session.get(key) {
+            None => Ok(None),
+            Some(_) => u64::try_from(record.integer(key)?)
+                .ok()
+                .filter(|v| *v > 0 && *v <= u64::from(u32::MAX))
+                .map(Some)
+                .ok_or_else(|| ctx.error(key, "must be a positive integer below 2^32")),
+        }
+    };
+    if let Some(v) = positive("heartbeat_ms")? {
+        settings.heartbeat_ms = v as u32;
+    }
+    if let Some(v) = positive("login_timeout_ms")? {
+        settings.login_timeout_ms = v as u32;
+    }
+    if let Some(v) = positive("throttle_per_s")? {
+        settings.throttle_per_s = v as u32;
+    }
+    if let Some(v) = positive("max_frame_bytes")? {
+        settings.max_frame_bytes = v as usize;
+    }
+    if let Some(v) = positive("max_connections")? {
+        settings.max_connections = v as usize;
+    }
+    if let Some(v) = positive("replay_capacity")? {
+        settings.replay_capacity = v as usize;
+    }
+    if let Some(v) = positive("hold_expiry_ms")? {
+        settings.hold_expiry_ms = v;
+    }
+    if let Some(v) = positive("order_capacity")? {
+        settings.order_capacity = v as usize;
+    }
+    Ok(settings)
 }
 
 fn array_of_tables<'a>(

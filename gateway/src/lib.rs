@@ -1,10 +1,11 @@
-//! The tonnex venue: configuration, the compliance pre-router and (with the
-//! gateway issue) the mio event loop for every client session, with the
-//! engine thread behind two SPSC rings.
+//! The tonnex venue: configuration, the compliance pre-router, and
+//! [`venue`]: the mio event loop for every client session, with the engine
+//! thread behind two bounded rings, the fill log and the fill-stream server.
 
 pub mod compliance;
 pub mod config;
 pub mod csv;
 pub mod values;
+pub mod venue;
 
 pub use tonnex_engine as engine;

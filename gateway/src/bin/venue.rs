@@ -8,13 +8,17 @@
 //! `check` runs the compliance pre-router alone (no engine, no network) and
 //! prints one JSON decision per order line. `lots` checks the registry
 //! exports named by the venue file's `[[lots]]` against their instruments'
-//! eligibility and prints one JSON line per lot. `run` (the TCP venue) comes
-//! with the gateway issue.
+//! eligibility and prints one JSON line per lot. `run` recovers the journal
+//! and serves order entry and the fill stream until SIGTERM or SIGINT, then
+//! drains, syncs the journal and exits 0.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use tonnex_gateway::compliance::{self, check};
+use tonnex_gateway::venue;
 
 const USAGE: &str = "usage: tonnex-venue check --config FILE --orders ORDERS.jsonl
        tonnex-venue lots --config FILE
@@ -25,12 +29,7 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("check") => run_check(&args[1..]),
         Some("lots") => run_lots(&args[1..]),
-        Some("run") => {
-            eprintln!(
-                "tonnex-venue run: the TCP venue is not built yet (gateway issue); `check` works"
-            );
-            ExitCode::from(2)
-        }
+        Some("run") => run_venue(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             ExitCode::from(2)
@@ -82,6 +81,50 @@ fn run_check(args: &[String]) -> ExitCode {
     use std::io::Write;
     let _ = std::io::stdout().write_all(out.as_bytes());
     ExitCode::SUCCESS
+}
+
+fn run_venue(args: &[String]) -> ExitCode {
+    let mut options = venue::RunOptions::default();
+    let mut config = None;
+    let mut i = 0;
+    while i < args.len() {
+        let value = args.get(i + 1).cloned();
+        match (args[i].as_str(), value) {
+            ("--config", Some(v)) => config = Some(PathBuf::from(v)),
+            ("--listen", Some(v)) => options.listen = Some(v),
+            ("--fills-listen", Some(v)) => options.fills_listen = Some(v),
+            ("--journal-dir", Some(v)) => options.journal_dir = Some(PathBuf::from(v)),
+            (flag, _) => {
+                eprintln!("tonnex-venue run: unexpected argument '{flag}'\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+        i += 2;
+    }
+    let Some(config) = config else {
+        eprintln!("tonnex-venue run: --config is required\n{USAGE}");
+        return ExitCode::from(2);
+    };
+    options.config = config;
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .init();
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
+            eprintln!("tonnex-venue run: cannot handle signal {signal}: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    match venue::run(&options, stop) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("tonnex-venue run: {error}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn run_lots(args: &[String]) -> ExitCode {

@@ -304,6 +304,12 @@ impl Router {
         }
     }
 
+    /// The buyer profile of `account`, if it has one.
+    #[must_use]
+    pub fn profile(&self, account: u64) -> Option<&super::profiles::BuyerProfile> {
+        self.buyers.get(&account).map(|b| &self.profiles[b.profile])
+    }
+
     /// Tonnes `account` has claimed against its inventory, all scopes.
     #[must_use]
     pub fn claimed_tonnes(&self, account: u64) -> u64 {

@@ -1,0 +1,453 @@
+//! The engine thread's work: sequence each command, apply it to the state,
+//! record its settlement-relevant events in the fill log, journal it, and
+//! only then let its outputs leave the thread.
+//!
+//! Per batch the order is apply → fill log written (to the page cache) →
+//! journal appended → outputs pushed. So after a crash the fill log holds at
+//! least every journaled command's events; records beyond the journal's end
+//! were never acknowledged and are cut at the next start ([`super::fills`]).
+
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+
+use tonnex_engine::journal::{AppendError, Journal};
+use tonnex_engine::snapshot::{self, SnapshotError};
+use tonnex_engine::{Asset, Command, Event, State};
+use tonnex_protocol::wire::{side_code, BuyDecision, Level, StreamEvent};
+use tonnex_protocol::Side;
+
+use super::fills::FillLog;
+
+/// Levels a book snapshot shows per side.
+pub const BOOK_DEPTH: usize = 10;
+
+/// Fills of one command get trade ids `seq << TRADE_SHIFT | n`.
+pub const TRADE_SHIFT: u32 = 20;
+
+/// What the gateway thread hands the engine thread.
+pub enum Input {
+    /// A command to sequence and apply, with what the fill stream should say
+    /// about it beyond what the engine knows.
+    Command {
+        /// The command (a new order's id is replaced by its sequence number).
+        command: Command,
+        /// Settlement detail the engine does not hold.
+        annotation: Option<Box<Annotation>>,
+    },
+    /// A depth snapshot of one instrument for one account's subscription.
+    Book {
+        /// Instrument index.
+        instrument: u32,
+        /// The subscribing account.
+        account: u64,
+    },
+    /// Finish the queue, sync the journal and stop.
+    Shutdown,
+}
+
+/// Fill-stream detail the gateway decided.
+pub enum Annotation {
+    /// A buyer's buy: its compliance decision, written if it is accepted.
+    Buy(BuyDecision),
+    /// An admin command's event, written if it applies (deposits with their
+    /// registry lot, instruments with their sub-ledger).
+    Event(StreamEvent),
+}
+
+/// What the engine thread hands back, in command order.
+pub enum Output {
+    /// The start of a command's results.
+    Begin {
+        /// Its journal sequence number.
+        seq: u64,
+        /// The command as applied (new orders carry their assigned id).
+        command: Command,
+    },
+    /// One engine event of the current command.
+    Event(Event),
+    /// A price level's new total after the current command.
+    Level {
+        /// Instrument index.
+        instrument: u32,
+        /// Side.
+        side: Side,
+        /// Price in ticks.
+        price: i64,
+        /// Tonnes now resting there.
+        qty: u64,
+    },
+    /// A depth snapshot, for `account` (0: everyone subscribed).
+    Book(Box<BookSnapshot>),
+    /// The engine thread has stopped.
+    Stopped,
+}
+
+/// Best levels of an instrument.
+pub struct BookSnapshot {
+    /// Instrument index.
+    pub instrument: u32,
+    /// Who asked (0: every subscriber, after a mass change).
+    pub account: u64,
+    /// Bids, best first.
+    pub bids: Vec<Level>,
+    /// Asks, best first.
+    pub asks: Vec<Level>,
+}
+
+/// Why the engine thread had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// The journal refused a record: nothing more may be acknowledged.
+    #[error(transparent)]
+    Journal(#[from] AppendError),
+    /// The fill log could not be written.
+    #[error("fill log {path}: {source}")]
+    FillLog {
+        /// The file.
+        path: PathBuf,
+        /// The failure.
+        source: std::io::Error,
+    },
+}
+
+/// State, journal and fill log, owned by the engine thread.
+pub struct Core {
+    state: State,
+    journal: Journal,
+    fills: FillLog,
+    journal_dir: PathBuf,
+    snapshot_every: u64,
+    last_snapshot_seq: u64,
+    snapshot_job: Option<JoinHandle<Result<PathBuf, SnapshotError>>>,
+    events: Vec<Event>,
+    touched: Vec<(u32, Side, i64)>,
+    applied: Vec<(u64, Command)>,
+    pending: Vec<Output>,
+}
+
+impl Core {
+    /// A core continuing from `state`, the recovered journal and fill log.
+    pub fn new(
+        state: State,
+        journal: Journal,
+        fills: FillLog,
+        journal_dir: PathBuf,
+        snapshot_every: u64,
+    ) -> Core {
+        let last_snapshot_seq = state.last_seq();
+        Core {
+            state,
+            journal,
+            fills,
+            journal_dir,
+            snapshot_every,
+            last_snapshot_seq,
+            snapshot_job: None,
+            events: Vec::with_capacity(1024),
+            touched: Vec::with_capacity(64),
+            applied: Vec::with_capacity(256),
+            pending: Vec::with_capacity(4096),
+        }
+    }
+
+    /// The engine state (read-only).
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Applies a batch of inputs and journals it; its outputs are handed to
+    /// `emit` only once the journal holds every command of the batch.
+    pub fn process(
+        &mut self,
+        batch: &mut Vec<Input>,
+        emit: &mut dyn FnMut(Output),
+    ) -> Result<bool, CoreError> {
+        let mut stop = false;
+        for input in batch.drain(..) {
+            match input {
+                Input::Command {
+                    command,
+                    annotation,
+                } => self.apply(command, annotation.as_deref()),
+                Input::Book {
+                    instrument,
+                    account,
+                } => {
+                    let snapshot = self.book(instrument, account);
+                    self.pending.push(Output::Book(Box::new(snapshot)));
+                }
+                Input::Shutdown => stop = true,
+            }
+        }
+        self.fills.flush().map_err(|source| CoreError::FillLog {
+            path: self.fills.path().to_path_buf(),
+            source,
+        })?;
+        for (seq, command) in self.applied.drain(..) {
+            self.journal.append(seq, &command)?;
+        }
+        for output in self.pending.drain(..) {
+            emit(output);
+        }
+        if self.state.last_seq() >= self.last_snapshot_seq + self.snapshot_every {
+            self.snapshot();
+        }
+        if stop {
+            self.close()?;
+        }
+        Ok(stop)
+    }
+
+    /// Periodic work while idle: batched syncs, finished snapshots.
+    pub fn idle(&mut self, now_ns: u64) -> Result<(), CoreError> {
+        self.journal.tick(now_ns)?;
+        if self
+            .snapshot_job
+            .as_ref()
+            .is_some_and(JoinHandle::is_finished)
+        {
+            self.reap_snapshot();
+        }
+        Ok(())
+    }
+
+    /// Syncs the journal and waits for a snapshot in progress.
+    pub fn close(&mut self) -> Result<(), CoreError> {
+        self.journal.sync()?;
+        self.reap_snapshot();
+        Ok(())
+    }
+
+    fn snapshot(&mut self) {
+        if self.snapshot_job.is_some() {
+            return;
+        }
+        self.last_snapshot_seq = self.state.last_seq();
+        self.snapshot_job = Some(snapshot::write_in_background(
+            &self.state,
+            &self.journal_dir,
+        ));
+    }
+
+    fn reap_snapshot(&mut self) {
+        if let Some(job) = self.snapshot_job.take() {
+            match job.join() {
+                Ok(Ok(path)) => tracing::info!(path = %path.display(), "snapshot written"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "snapshot failed"),
+                Err(_) => tracing::warn!("snapshot thread panicked"),
+            }
+        }
+    }
+
+    fn apply(&mut self, mut command: Command, annotation: Option<&Annotation>) {
+        let seq = self.state.last_seq() + 1;
+        self.touched.clear();
+        let mut whole_books: Option<Option<u32>> = None;
+        match &mut command {
+            Command::New(order) => {
+                order.id = seq;
+                if order.kind != tonnex_protocol::OrderKind::Market {
+                    self.touched
+                        .push((order.instrument, order.side, order.price.ticks()));
+                }
+            }
+            Command::Cancel { order_id, .. } | Command::Replace { order_id, .. } => {
+                if let Some(slot) = self.state.order(*order_id) {
+                    self.touched
+                        .push((u32::from(slot.instrument), slot.side(), slot.price));
+                }
+                if let Command::Replace { price, .. } = command {
+                    if let Some(&(instrument, side, _)) = self.touched.first() {
+                        self.touched.push((instrument, side, price.ticks()));
+                    }
+                }
+            }
+            Command::MassCancel { instrument, .. } => whole_books = Some(*instrument),
+            Command::Halt { instrument, .. } => whole_books = Some(Some(*instrument)),
+            _ => {}
+        }
+        self.events.clear();
+        self.state.apply(seq, &command, &mut self.events);
+        self.applied.push((seq, command));
+        self.pending.push(Output::Begin { seq, command });
+
+        let mut fill_index = 0u64;
+        for event in &self.events {
+            self.pending.push(Output::Event(*event));
+            match *event {
+                Event::Accepted { order_id, account, instrument } => {
+                    if let (Some(Annotation::Buy(decision)), Command::New(order)) =
+                        (annotation, &command)
+                    {
+                        self.fills.push(
+                            seq,
+                            StreamEvent::BuyAccepted {
+                                order_id,
+                                account,
+                                instrument,
+                                price_ticks: order.price.ticks(),
+                                qty: order.qty.tonnes(),
+                                decision: decision.clone(),
+                            },
+                        );
+                    }
+                }
+                Event::Fill {
+                    instrument,
+                    taker_id,
+                    maker_id,
+                    taker_account,
+                    maker_account,
+                    taker_side,
+                    price,
+                    qty,
+                    supplementary_ticks,
+                    ..
+                } => {
+                    let trade_id = (seq << TRADE_SHIFT) | fill_index;
+                    fill_index += 1;
+                    let (buy_order_id, sell_order_id, buyer, seller) = match taker_side {
+                        Side::Buy => (taker_id, maker_id, taker_account, maker_account),
+                        Side::Sell => (maker_id, taker_id, maker_account, taker_account),
+                    };
+                    self.fills.push(
+                        seq,
+                        StreamEvent::Trade {
+                            trade_id,
+                            instrument,
+                            buy_order_id,
+                            sell_order_id,
+                            buyer,
+                            seller,
+                            price_ticks: price.ticks(),
+                            qty: qty.tonnes(),
+                            supplementary_ticks,
+                        },
+                    );
+                    self.touched
+                        .push((instrument, taker_side.opposite(), price.ticks()));
+                }
+                Event::Cancelled {
+                    order_id,
+                    account,
+                    instrument,
+                    open_qty,
+                    reason,
+                } => self.fills.push(
+                    seq,
+                    StreamEvent::Cancelled {
+                        order_id,
+                        account,
+                        instrument,
+                        open_qty: open_qty.tonnes(),
+                        reason: reason.code(),
+                    },
+                ),
+                Event::Applied => {
+                    let event = match annotation {
+                        Some(Annotation::Event(event)) => Some(event.clone()),
+                        _ => admin_event(&command),
+                    };
+                    if let Some(event) = event {
+                        self.fills.push(seq, event);
+                    }
+                }
+                Event::Rejected { .. } | Event::Replaced { .. } => {}
+            }
+        }
+        // Market data: each touched level's new total, once.
+        self.touched.sort_unstable_by_key(|&(i, s, p)| (i, side_code(s), p));
+        self.touched.dedup();
+        for &(instrument, side, price) in &self.touched {
+            let Some(book) = self.state.books().get(instrument as usize) else {
+                continue;
+            };
+            if !book.in_band(price) {
+                continue;
+            }
+            let qty = book.side(side).level(price).qty;
+            self.pending.push(Output::Level {
+                instrument,
+                side,
+                price,
+                qty,
+            });
+        }
+        if let Some(scope) = whole_books {
+            let count = self.state.books().len() as u32;
+            let instruments: Vec<u32> = match scope {
+                Some(i) if i < count => vec![i],
+                Some(_) => Vec::new(),
+                None => (0..count).collect(),
+            };
+            for instrument in instruments {
+                let snapshot = self.book(instrument, 0);
+                self.pending.push(Output::Book(Box::new(snapshot)));
+            }
+        }
+    }
+
+    /// The best [`BOOK_DEPTH`] levels of each side.
+    fn book(&self, instrument: u32, account: u64) -> BookSnapshot {
+        let mut snapshot = BookSnapshot {
+            instrument,
+            account,
+            bids: Vec::new(),
+            asks: Vec::new(),
+        };
+        if let Some(book) = self.state.books().get(instrument as usize) {
+            for (side, levels) in [(Side::Buy, &mut snapshot.bids), (Side::Sell, &mut snapshot.asks)]
+            {
+                let ladder = book.side(side);
+                let mut price = ladder.best();
+                while let Some(p) = price {
+                    if levels.len() == BOOK_DEPTH {
+                        break;
+                    }
+                    levels.push(Level {
+                        price_ticks: p,
+                        qty: ladder.level(p).qty,
+                    });
+                    price = ladder.next_worse(p);
+                }
+            }
+        }
+        snapshot
+    }
+}
+
+/// The fill-stream event of an admin command with no annotation.
+fn admin_event(command: &Command) -> Option<StreamEvent> {
+    match *command {
+        Command::Deposit { account, asset } => Some(match asset {
+            Asset::Cash(cash) => StreamEvent::CashDeposit {
+                account,
+                amount_micros: cash.0,
+            },
+            Asset::Credits { instrument, qty } => StreamEvent::CreditDeposit {
+                account,
+                instrument,
+                qty: qty.tonnes(),
+                lot: None,
+            },
+        }),
+        Command::Withdraw { account, asset } => Some(match asset {
+            Asset::Cash(cash) => StreamEvent::CashWithdrawal {
+                account,
+                amount_micros: cash.0,
+            },
+            Asset::Credits { instrument, qty } => StreamEvent::CreditWithdrawal {
+                account,
+                instrument,
+                qty: qty.tonnes(),
+            },
+        }),
+        Command::AddInstrument { instrument, spec } => Some(StreamEvent::Instrument {
+            instrument,
+            symbol: spec.symbol.as_str().to_string(),
+            sub_ledger: String::new(),
+            tick_micros: spec.tick_micros,
+        }),
+        _ => None,
+    }
+}

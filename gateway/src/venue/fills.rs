@@ -1,0 +1,329 @@
+//! The fill log and the fill-stream server.
+//!
+//! `fills.log` in the journal folder holds every settlement-relevant event
+//! the engine produced, each a bincode [`StreamRecord`]. The engine thread appends (see
+//! [`super::core`] for the ordering that makes the log a superset of the
+//! journal); subscribers are served by one thread each, reading the file from
+//! the sequence number they ask for and then following it live, so a slow or
+//! restarting subscriber never holds up the engine and loses nothing.
+//!
+//! Record layout: `u32 CRC32C of the payload | u32 length | payload`; the last
+//! two fields are exactly the frame a subscriber receives.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tonnex_engine::journal::crc::crc32c;
+use tonnex_protocol::frame;
+use tonnex_protocol::wire::{StreamEvent, StreamRecord, StreamSubscribe};
+
+/// The fill log's file name inside the journal folder.
+pub const FILE_NAME: &str = "fills.log";
+
+/// A sparse index entry every this many records.
+const INDEX_EVERY: u64 = 4096;
+
+/// Largest record payload accepted when reading the log back.
+const MAX_RECORD: usize = 1 << 20;
+
+/// What the writer publishes to the stream threads.
+#[derive(Default)]
+pub struct Shared {
+    /// Bytes of whole records in the file.
+    committed: AtomicU64,
+    /// `(seq, offset)` of every `INDEX_EVERY`-th record, for subscribers
+    /// starting mid-stream.
+    index: Mutex<Vec<(u64, u64)>>,
+}
+
+/// The appending side, owned by the engine thread.
+pub struct FillLog {
+    path: PathBuf,
+    file: File,
+    buffer: Vec<u8>,
+    next_seq: u64,
+    bytes: u64,
+    shared: Arc<Shared>,
+}
+
+/// Why the fill log could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum FillLogError {
+    /// I/O.
+    #[error("fill log {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// The journal has records but the fill log is gone.
+    #[error("fill log {path} is missing but the journal holds {records} commands: restore it from a backup (settlement would miss their events)")]
+    Missing {
+        /// The expected file.
+        path: PathBuf,
+        /// Journal records.
+        records: u64,
+    },
+}
+
+/// One record read back.
+struct Scanned {
+    record: StreamRecord,
+    offset: u64,
+    end: u64,
+}
+
+/// Reads whole records from `reader` starting at `offset`, stopping at the
+/// end, a torn record or a corrupt one.
+fn read_record(reader: &mut impl Read, offset: u64) -> Option<Scanned> {
+    let mut header = [0u8; 8];
+    reader.read_exact(&mut header).ok()?;
+    let crc = u32::from_le_bytes(header[..4].try_into().ok()?);
+    let length = u32::from_le_bytes(header[4..].try_into().ok()?) as usize;
+    if length == 0 || length > MAX_RECORD {
+        return None;
+    }
+    let mut payload = vec![0u8; length];
+    reader.read_exact(&mut payload).ok()?;
+    if crc32c(&payload) != crc {
+        return None;
+    }
+    let record = frame::decode::<StreamRecord>(&payload).ok()?;
+    Some(Scanned {
+        record,
+        offset,
+        end: offset + 8 + length as u64,
+    })
+}
+
+impl FillLog {
+    /// Opens (or creates) the log in `dir` and cuts it back to the journal:
+    /// a torn tail, and records of commands after `journal_last_seq` (never
+    /// acknowledged), are removed.
+    pub fn open(
+        dir: &Path,
+        journal_last_seq: u64,
+        journal_records: u64,
+    ) -> Result<FillLog, FillLogError> {
+        let path = dir.join(FILE_NAME);
+        let io = |source| FillLogError::Io {
+            path: path.clone(),
+            source,
+        };
+        if !path.exists() && journal_records > 0 {
+            return Err(FillLogError::Missing {
+                path,
+                records: journal_records,
+            });
+        }
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        let shared = Arc::new(Shared::default());
+        let mut keep = 0u64;
+        let mut next_seq = 1u64;
+        {
+            let mut reader = BufReader::with_capacity(1 << 20, &mut file);
+            let mut index = shared.index.lock().expect("fresh lock");
+            while let Some(scanned) = read_record(&mut reader, keep) {
+                if scanned.record.journal_seq > journal_last_seq
+                    || scanned.record.seq != next_seq
+                {
+                    break;
+                }
+                if (scanned.record.seq - 1) % INDEX_EVERY == 0 {
+                    index.push((scanned.record.seq, scanned.offset));
+                }
+                next_seq += 1;
+                keep = scanned.end;
+            }
+        }
+        let length = file.metadata().map_err(io)?.len();
+        if length != keep {
+            tracing::warn!(
+                path = %path.display(),
+                kept = keep,
+                cut = length - keep,
+                "fill log cut back to the journal"
+            );
+            file.set_len(keep).map_err(io)?;
+        }
+        file.seek(SeekFrom::Start(keep)).map_err(io)?;
+        shared.committed.store(keep, Ordering::Release);
+        Ok(FillLog {
+            path,
+            file,
+            buffer: Vec::with_capacity(1 << 16),
+            next_seq,
+            bytes: keep,
+            shared,
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What the stream threads need.
+    pub fn shared(&self) -> Arc<Shared> {
+        Arc::clone(&self.shared)
+    }
+
+    /// Sequence number the next record gets.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Buffers one record for command `journal_seq`.
+    pub fn push(&mut self, journal_seq: u64, event: StreamEvent) {
+        let record = StreamRecord {
+            seq: self.next_seq,
+            journal_seq,
+            event,
+        };
+        // CRC first, then the frame exactly as subscribers receive it.
+        let start = self.buffer.len();
+        self.buffer.extend_from_slice(&[0; 4]);
+        frame::encode_into(&record, &mut self.buffer);
+        let crc = crc32c(&self.buffer[start + 8..]);
+        self.buffer[start..start + 4].copy_from_slice(&crc.to_le_bytes());
+        if (self.next_seq - 1) % INDEX_EVERY == 0 {
+            let offset = self.bytes + start as u64;
+            self.shared
+                .index
+                .lock()
+                .expect("index lock")
+                .push((self.next_seq, offset));
+        }
+        self.next_seq += 1;
+    }
+
+    /// Writes buffered records to the file (the page cache: they survive a
+    /// crash of the process) and publishes them to subscribers.
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        self.file.write_all(&self.buffer)?;
+        self.bytes += self.buffer.len() as u64;
+        self.buffer.clear();
+        self.shared.committed.store(self.bytes, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// Serves the fill stream on `listener` until `stop` is set: one thread per
+/// subscriber.
+pub fn serve(listener: TcpListener, path: PathBuf, shared: Arc<Shared>, stop: Arc<AtomicBool>) {
+    listener
+        .set_nonblocking(true)
+        .expect("listener to non-blocking");
+    while !stop.load(Ordering::Acquire) {
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                let (path, shared, stop) = (path.clone(), Arc::clone(&shared), Arc::clone(&stop));
+                std::thread::spawn(move || {
+                    if let Err(e) = follow(stream, &path, &shared, &stop) {
+                        tracing::info!(%peer, error = %e, "fill-stream subscriber gone");
+                    }
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "fill-stream accept failed");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// One subscriber: reads its `StreamSubscribe`, then sends every record from
+/// that sequence on, following the file as it grows.
+fn follow(
+    mut stream: TcpStream,
+    path: &Path,
+    shared: &Shared,
+    stop: &AtomicBool,
+) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut header = [0u8; 4];
+    stream.read_exact(&mut header)?;
+    let length = u32::from_le_bytes(header) as usize;
+    if length == 0 || length > 64 {
+        return Err(std::io::Error::other(format!(
+            "subscription frame of {length} bytes"
+        )));
+    }
+    let mut payload = vec![0u8; length];
+    stream.read_exact(&mut payload)?;
+    let from_seq = frame::decode::<StreamSubscribe>(&payload)
+        .map_err(|e| std::io::Error::other(e.to_string()))?
+        .from_seq
+        .max(1);
+
+    // Start at the last indexed record at or before the one wanted.
+    let start_offset = {
+        let index = shared.index.lock().expect("index lock");
+        let at = index.partition_point(|&(seq, _)| seq <= from_seq);
+        at.checked_sub(1).map_or(0, |i| index[i].1)
+    };
+    let mut file = File::open(path)?;
+    file.seek(SeekFrom::Start(start_offset))?;
+    let mut offset = start_offset;
+    let mut out = Vec::with_capacity(1 << 16);
+    let mut pending = Vec::new();
+    while !stop.load(Ordering::Acquire) {
+        let committed = shared.committed.load(Ordering::Acquire);
+        if offset >= committed {
+            if !out.is_empty() {
+                stream.write_all(&out)?;
+                out.clear();
+            }
+            std::thread::sleep(Duration::from_micros(500));
+            continue;
+        }
+        // Read only whole, committed records.
+        let want = (committed - offset).min(1 << 20) as usize;
+        pending.resize(want, 0);
+        file.read_exact(&mut pending)?;
+        let mut at = 0usize;
+        while at + 8 <= pending.len() {
+            let length =
+                u32::from_le_bytes(pending[at + 4..at + 8].try_into().expect("4")) as usize;
+            if at + 8 + length > pending.len() {
+                break;
+            }
+            let payload = &pending[at + 8..at + 8 + length];
+            // seq is the first field of the payload.
+            let seq = u64::from_le_bytes(payload[..8].try_into().expect("8"));
+            if seq >= from_seq {
+                out.extend_from_slice(&(length as u32).to_le_bytes());
+                out.extend_from_slice(payload);
+            }
+            at += 8 + length;
+        }
+        offset += at as u64;
+        file.seek(SeekFrom::Start(offset))?;
+        if out.len() >= 1 << 15 {
+            stream.write_all(&out)?;
+            out.clear();
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,396 @@
+//! `tonnex-venue run`: recover the engine from the journal, list the
+//! configured instruments (and, on an empty journal, deposit the configured
+//! cash and credit lots), then serve order entry and the fill stream until
+//! SIGTERM/SIGINT.
+//!
+//! Threads: the gateway (mio event loop, this thread), the engine (state,
+//! journal, fill log), the fill-stream acceptor and one per subscriber.
+
+pub mod core;
+pub mod fills;
+pub mod server;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_queue::ArrayQueue;
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+use tonnex_engine::journal::{recover, Journal, JournalConfig, RecoverOptions};
+use tonnex_engine::{Asset, Command, EngineConfig, Event, InstrumentSpec};
+use tonnex_protocol::wire::{LotInfo, StreamEvent};
+use tonnex_protocol::{Cash, Price, Qty, Symbol};
+
+use self::core::{Annotation, Core, Input, Output};
+use self::server::{Gateway, InstrumentRef};
+use crate::compliance::lots;
+use crate::config::{InstrumentConfig, VenueConfig};
+
+/// Capacity of each ring between the gateway and engine threads.
+pub const RING_CAPACITY: usize = 1 << 16;
+
+/// Commands between automatic snapshots.
+pub const SNAPSHOT_EVERY: u64 = 1_000_000;
+
+/// `run`'s options beyond the config file.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// The venue file.
+    pub config: PathBuf,
+    /// Overrides `[venue] order_entry`.
+    pub listen: Option<String>,
+    /// Overrides `[venue] fill_stream`.
+    pub fills_listen: Option<String>,
+    /// Overrides `[venue] journal_dir`.
+    pub journal_dir: Option<PathBuf>,
+}
+
+/// Why the venue could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum VenueError {
+    /// Configuration.
+    #[error(transparent)]
+    Config(#[from] crate::values::LoadError),
+    /// Anything else, already worded.
+    #[error("{0}")]
+    Start(String),
+}
+
+fn start_error(what: impl std::fmt::Display) -> VenueError {
+    VenueError::Start(what.to_string())
+}
+
+/// An instrument's engine definition from its configuration.
+pub fn instrument_spec(config: &InstrumentConfig) -> Result<InstrumentSpec, String> {
+    let symbol = Symbol::new(&config.symbol)
+        .ok_or_else(|| format!("{}: not a valid symbol (1-23 printable ASCII)", config.symbol))?;
+    let tick_micros = (config.tick_usd * Decimal::from(1_000_000))
+        .to_i64()
+        .filter(|t| *t > 0 && Decimal::from(*t) == config.tick_usd * Decimal::from(1_000_000))
+        .ok_or_else(|| {
+            format!(
+                "{}: tick_usd {} is not a positive whole number of micro-dollars",
+                config.symbol, config.tick_usd
+            )
+        })?;
+    let ticks = |usd: Decimal, what: &str| {
+        let t = usd / config.tick_usd;
+        (t.fract().is_zero())
+            .then(|| t.to_i64())
+            .flatten()
+            .ok_or_else(|| format!("{}: {what} {usd} is not a whole number of ticks", config.symbol))
+    };
+    Ok(InstrumentSpec {
+        symbol,
+        tick_micros,
+        min_price: Price(ticks(config.min_price_usd, "min_price_usd")?),
+        max_price: Price(ticks(config.max_price_usd, "max_price_usd")?),
+    })
+}
+
+/// Starts the venue and serves until SIGTERM/SIGINT (or `stop` is set).
+pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError> {
+    let (mut config, router) = crate::compliance::load_router(&options.config)?;
+    if let Some(listen) = &options.listen {
+        config.order_entry.clone_from(listen);
+    }
+    if let Some(fills) = &options.fills_listen {
+        config.fill_stream.clone_from(fills);
+    }
+    if let Some(dir) = &options.journal_dir {
+        config.journal_dir.clone_from(dir);
+    }
+    let specs = config
+        .instruments
+        .iter()
+        .map(instrument_spec)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| start_error(format!("{}: {e}", config.path.display())))?;
+
+    // Recover.
+    let started = Instant::now();
+    let dir = config.journal_dir.clone();
+    let engine_config = EngineConfig {
+        holds: true,
+        order_capacity: config.session.order_capacity,
+        ..EngineConfig::default()
+    };
+    let recovered = recover(
+        &dir,
+        RecoverOptions {
+            use_snapshot: true,
+            track_orders: false,
+            config: engine_config,
+        },
+    )
+    .map_err(start_error)?;
+    for warning in &recovered.warnings {
+        eprintln!("tonnex-venue: {warning}");
+    }
+    let fill_log = fills::FillLog::open(&dir, recovered.last_seq, recovered.last_seq)
+        .map_err(start_error)?;
+    let journal = Journal::open(JournalConfig::new(&dir), engine_config, &recovered)
+        .map_err(start_error)?;
+    let records = recovered.records;
+    let fresh = recovered.last_seq == 0;
+    let fill_shared = fill_log.shared();
+    let fill_path = fill_log.path().to_path_buf();
+    let mut core = Core::new(recovered.state, journal, fill_log, dir.clone(), SNAPSHOT_EVERY);
+    genesis(&mut core, &config, &specs, fresh)?;
+    tracing::info!(
+        records,
+        ms = started.elapsed().as_millis() as u64,
+        "recovered"
+    );
+
+    // Listen.
+    let entry_addr: SocketAddr = config
+        .order_entry
+        .parse()
+        .map_err(|e| start_error(format!("order_entry '{}': {e}", config.order_entry)))?;
+    let listener = mio::net::TcpListener::bind(entry_addr)
+        .map_err(|e| start_error(format!("cannot listen on {entry_addr}: {e}")))?;
+    let fills_listener = std::net::TcpListener::bind(&config.fill_stream)
+        .map_err(|e| start_error(format!("cannot listen on {}: {e}", config.fill_stream)))?;
+    let entry_local = listener.local_addr().map_err(start_error)?;
+    let fills_local = fills_listener.local_addr().map_err(start_error)?;
+
+    let poll = mio::Poll::new().map_err(start_error)?;
+    let waker = Arc::new(mio::Waker::new(poll.registry(), server::WAKER).map_err(start_error)?);
+    let to_engine = Arc::new(ArrayQueue::new(RING_CAPACITY));
+    let from_engine = Arc::new(ArrayQueue::new(RING_CAPACITY));
+
+    let stop_fills = Arc::new(AtomicBool::new(false));
+    let fill_server = {
+        let stop_fills = Arc::clone(&stop_fills);
+        std::thread::Builder::new()
+            .name("fill-stream".into())
+            .spawn(move || fills::serve(fills_listener, fill_path, fill_shared, stop_fills))
+            .map_err(start_error)?
+    };
+    let engine = {
+        let (input, output, waker) = (
+            Arc::clone(&to_engine),
+            Arc::clone(&from_engine),
+            Arc::clone(&waker),
+        );
+        std::thread::Builder::new()
+            .name("engine".into())
+            .spawn(move || engine_loop(core, &input, &output, &waker))
+            .map_err(start_error)?
+    };
+    let instruments = config
+        .instruments
+        .iter()
+        .zip(&specs)
+        .map(|(c, s)| InstrumentRef {
+            symbol: c.symbol.clone(),
+            sub_ledger: Arc::from(c.sub_ledger.as_str()),
+            tick_usd: c.tick_usd,
+            tick_micros: s.tick_micros,
+            min_price: s.min_price.ticks(),
+            max_price: s.max_price.ticks(),
+        })
+        .collect();
+    let gateway = Gateway::new(
+        poll,
+        listener,
+        &config,
+        router,
+        instruments,
+        to_engine,
+        from_engine,
+        engine.thread().clone(),
+    )
+    .map_err(start_error)?;
+
+    println!("ready order_entry={entry_local} fill_stream={fills_local} recovered_records={records}");
+    let _ = std::io::stdout().flush();
+
+    let served = gateway.run(&stop);
+    let engine_result = engine.join();
+    stop_fills.store(true, Ordering::Release);
+    let _ = fill_server.join();
+    served.map_err(start_error)?;
+    engine_result.map_err(|_| start_error("the engine thread panicked"))?;
+    Ok(())
+}
+
+/// Lists configured instruments the journal does not have yet and, on an
+/// empty journal, deposits the configured cash and eligible credit lots.
+fn genesis(
+    core: &mut Core,
+    config: &VenueConfig,
+    specs: &[InstrumentSpec],
+    fresh: bool,
+) -> Result<(), VenueError> {
+    let mut batch = Vec::new();
+    let existing = core.state().books().len();
+    for (i, (instrument, spec)) in config.instruments.iter().zip(specs).enumerate() {
+        if i < existing {
+            let listed = core.state().books()[i].spec.symbol;
+            if listed != spec.symbol {
+                return Err(start_error(format!(
+                    "{}: instrument {} is {} in the journal but {} in the config: instruments may only be appended",
+                    config.path.display(),
+                    i + 1,
+                    listed,
+                    spec.symbol
+                )));
+            }
+            continue;
+        }
+        batch.push(Input::Command {
+            command: Command::AddInstrument {
+                instrument: i as u32,
+                spec: *spec,
+            },
+            annotation: Some(Box::new(Annotation::Event(StreamEvent::Instrument {
+                instrument: i as u32,
+                symbol: instrument.symbol.clone(),
+                sub_ledger: instrument.sub_ledger.clone(),
+                tick_micros: spec.tick_micros,
+            }))),
+        });
+    }
+    if fresh {
+        for account in &config.accounts {
+            let micros = (account.cash_usd * Decimal::from(1_000_000))
+                .trunc()
+                .to_i64()
+                .ok_or_else(|| start_error(format!("account {}: cash_usd too large", account.id)))?;
+            if micros > 0 {
+                batch.push(Input::Command {
+                    command: Command::Deposit {
+                        account: account.id,
+                        asset: Asset::Cash(Cash(micros)),
+                    },
+                    annotation: None,
+                });
+            }
+        }
+        for decision in lots::ingest_all(config)? {
+            if decision.failing.is_some() {
+                continue;
+            }
+            let lot = &decision.lot;
+            let index = config
+                .instruments
+                .iter()
+                .position(|i| i.symbol == decision.instrument)
+                .expect("ingest checks instruments") as u32;
+            batch.push(Input::Command {
+                command: Command::Deposit {
+                    account: lot.owner_account,
+                    asset: Asset::Credits {
+                        instrument: index,
+                        qty: Qty(lot.quantity),
+                    },
+                },
+                annotation: Some(Box::new(Annotation::Event(StreamEvent::CreditDeposit {
+                    account: lot.owner_account,
+                    instrument: index,
+                    qty: lot.quantity,
+                    lot: Some(LotInfo {
+                        registry: lot.registry.clone(),
+                        project_id: lot.project_id.clone(),
+                        serial_start: lot.serial_start.clone(),
+                        serial_end: lot.serial_end.clone(),
+                        vintage: u16::try_from(lot.vintage).unwrap_or(0),
+                        ccp: lot.ccp,
+                    }),
+                }))),
+            });
+        }
+    }
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let mut refused = Vec::new();
+    let mut current = None;
+    core.process(&mut batch, &mut |output| match output {
+        Output::Begin { command, .. } => current = Some(command),
+        Output::Event(Event::Rejected { reason, .. }) => {
+            refused.push(format!("{:?}: {reason}", current));
+        }
+        _ => {}
+    })
+    .map_err(start_error)?;
+    if !refused.is_empty() {
+        return Err(start_error(format!(
+            "{}: the engine refused start-up commands: {}",
+            config.path.display(),
+            refused.join("; ")
+        )));
+    }
+    Ok(())
+}
+
+/// The engine thread: batches from the input ring, process, outputs to the
+/// gateway. A journal or fill-log failure ends the process: nothing more may
+/// be acknowledged (the journal is poisoned).
+fn engine_loop(
+    mut core: Core,
+    input: &ArrayQueue<Input>,
+    output: &ArrayQueue<Output>,
+    waker: &mio::Waker,
+) {
+    let clock = Instant::now();
+    let mut batch = Vec::with_capacity(256);
+    let mut idle_rounds = 0u32;
+    loop {
+        while batch.len() < 256 {
+            match input.pop() {
+                Some(item) => batch.push(item),
+                None => break,
+            }
+        }
+        if batch.is_empty() {
+            if let Err(e) = core.idle(clock.elapsed().as_nanos() as u64) {
+                fatal(&e);
+            }
+            idle_rounds += 1;
+            if idle_rounds < 200 {
+                std::thread::yield_now();
+            } else {
+                std::thread::park_timeout(Duration::from_millis(1));
+            }
+            continue;
+        }
+        idle_rounds = 0;
+        let mut emit = |item: Output| {
+            let mut item = item;
+            while let Err(back) = output.push(item) {
+                item = back;
+                let _ = waker.wake();
+                std::thread::yield_now();
+            }
+        };
+        match core.process(&mut batch, &mut emit) {
+            Ok(false) => {
+                let _ = waker.wake();
+            }
+            Ok(true) => {
+                emit(Output::Stopped);
+                let _ = waker.wake();
+                return;
+            }
+            Err(e) => fatal(&e),
+        }
+    }
+}
+
+fn fatal(error: &dyn std::fmt::Display) -> ! {
+    eprintln!("tonnex-venue: fatal: {error}; stopping without acknowledging more");
+    std::process::exit(70);
+}
+
+/// The journal folder a config names (for tools).
+#[must_use]
+pub fn journal_dir(config: &VenueConfig) -> &Path {
+    &config.journal_dir
+}

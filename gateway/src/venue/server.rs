@@ -1,0 +1,1450 @@
+//! The gateway thread: one mio event loop for every order-entry session.
+//!
+//! Inbound: frames are split and decoded per connection (a malformed one
+//! ends that session only, nothing of it reaches the engine), checked by the
+//! session layer (login, throttle, client order ids), risk limits and the
+//! compliance pre-router, then pushed onto the engine ring. Outbound: engine
+//! outputs become execution reports and market data, each numbered in its
+//! account's session sequence and kept for replay after a reconnect.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{ErrorKind, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_queue::ArrayQueue;
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+use tonnex_engine::{Command, Compliance, Event, NewOrder as EngineOrder};
+use tonnex_protocol::frame::{self, DecodeError};
+use tonnex_protocol::wire::{
+    self, pathway_code, side_code, BuyDecision, ClientMessage, InstrumentInfo, NewOrder,
+    Sequenced, VenueMessage,
+};
+use tonnex_protocol::{Cash, OrderKind, Pathway, Price, Qty, RejectReason, Side};
+
+use super::core::{Annotation, BookSnapshot, Input, Output, TRADE_SHIFT};
+use crate::compliance::profiles::Attestation;
+use crate::compliance::router::{Allocation, Decision, OrderRequest, Outcome, RawScopeLine};
+use crate::compliance::{HeldOrders, Router};
+use crate::config::{Role, SessionSettings, VenueConfig};
+
+/// The listener's token; the waker's; connections count up from `FIRST`.
+const LISTENER: Token = Token(0);
+/// The engine thread wakes the loop through this token.
+pub const WAKER: Token = Token(1);
+const FIRST: usize = 2;
+
+/// Outbound bytes a connection may have queued before it is dropped as a
+/// slow consumer (it can reconnect and replay).
+const MAX_QUEUED_BYTES: usize = 32 << 20;
+
+/// An account's risk limits, in engine units.
+#[derive(Clone, Copy, Debug, Default)]
+struct Risk {
+    max_qty: Option<u64>,
+    max_notional_micros: Option<i128>,
+    /// Collar in hundredths of a percent.
+    collar_bp: Option<i128>,
+}
+
+/// What the venue keeps per account across connections.
+struct AccountState {
+    secret: String,
+    role: Role,
+    risk: Risk,
+    conn: Option<Token>,
+    /// Encoded frames of sequenced messages, oldest first.
+    log: VecDeque<Vec<u8>>,
+    /// Sequence number of `log[0]`.
+    log_first_seq: u64,
+    next_seq: u64,
+    last_client_order_id: u64,
+}
+
+/// One TCP connection.
+struct Conn {
+    stream: TcpStream,
+    read: Vec<u8>,
+    write: Vec<u8>,
+    written: usize,
+    account: Option<u64>,
+    opened_ns: u64,
+    last_recv_ns: u64,
+    last_send_ns: u64,
+    window_s: u64,
+    window_count: u32,
+    cancel_on_disconnect: bool,
+    subscriptions: Vec<u32>,
+    /// Close once the queued bytes are out.
+    closing: bool,
+}
+
+/// A live order's owner, as the gateway knows it.
+struct OrderInfo {
+    account: u64,
+    client_order_id: u64,
+    instrument: u32,
+    allocation: Option<Box<Allocation>>,
+}
+
+/// A command on its way through the engine, in submission order.
+struct Inflight {
+    account: u64,
+    client_order_id: u64,
+    pathway: Pathway,
+    sub_ledger: Arc<str>,
+    floor_ticks: u32,
+    attestation: Option<String>,
+    allocation: Option<Box<Allocation>>,
+}
+
+/// An instrument as the gateway needs it.
+pub struct InstrumentRef {
+    /// Ticker.
+    pub symbol: String,
+    /// Sub-ledger.
+    pub sub_ledger: Arc<str>,
+    /// Tick in USD.
+    pub tick_usd: Decimal,
+    /// Tick in micro-dollars.
+    pub tick_micros: i64,
+    /// Band in ticks.
+    pub min_price: i64,
+    /// Band in ticks.
+    pub max_price: i64,
+}
+
+/// The gateway thread's whole state.
+pub struct Gateway {
+    poll: Poll,
+    listener: Option<TcpListener>,
+    conns: Vec<Option<Conn>>,
+    free: Vec<usize>,
+    open_conns: usize,
+    accounts: HashMap<u64, AccountState>,
+    instruments: Vec<InstrumentRef>,
+    reference: VenueMessage,
+    router: Router,
+    held: HeldOrders,
+    held_budgets: HashMap<(u64, u64), i64>,
+    attestation_ids: HashMap<String, u64>,
+    attestation_names: Vec<String>,
+    orders: HashMap<u64, OrderInfo>,
+    inflight: VecDeque<Inflight>,
+    current: Option<Inflight>,
+    current_seq: u64,
+    current_command: Option<Command>,
+    fill_index: u64,
+    md_seq: Vec<u64>,
+    subscribers: Vec<Vec<u64>>,
+    last_trade: Vec<Option<i64>>,
+    to_engine: Arc<ArrayQueue<Input>>,
+    from_engine: Arc<ArrayQueue<Output>>,
+    engine: std::thread::Thread,
+    settings: SessionSettings,
+    dirty: Vec<Token>,
+    started: Instant,
+    closing: bool,
+    engine_stopped: bool,
+}
+
+impl Gateway {
+    /// A gateway for `config`, serving `listener`, feeding the engine thread.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        poll: Poll,
+        mut listener: TcpListener,
+        config: &VenueConfig,
+        router: Router,
+        instruments: Vec<InstrumentRef>,
+        to_engine: Arc<ArrayQueue<Input>>,
+        from_engine: Arc<ArrayQueue<Output>>,
+        engine: std::thread::Thread,
+    ) -> std::io::Result<Gateway> {
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let accounts = config
+            .accounts
+            .iter()
+            .map(|a| {
+                let risk = Risk {
+                    max_qty: a.max_order_qty,
+                    max_notional_micros: a
+                        .max_notional_usd
+                        .and_then(|d| (d * Decimal::from(1_000_000)).trunc().to_i128()),
+                    collar_bp: a
+                        .price_collar_pct
+                        .and_then(|d| (d * Decimal::from(100)).trunc().to_i128()),
+                };
+                (
+                    a.id,
+                    AccountState {
+                        secret: a.secret.clone(),
+                        role: a.role,
+                        risk,
+                        conn: None,
+                        log: VecDeque::new(),
+                        log_first_seq: 1,
+                        next_seq: 1,
+                        last_client_order_id: 0,
+                    },
+                )
+            })
+            .collect();
+        let reference = VenueMessage::ReferenceData {
+            instruments: instruments
+                .iter()
+                .enumerate()
+                .map(|(i, r)| InstrumentInfo {
+                    instrument: i as u32,
+                    symbol: r.symbol.clone(),
+                    sub_ledger: r.sub_ledger.to_string(),
+                    tick_micros: r.tick_micros,
+                    min_price_ticks: r.min_price,
+                    max_price_ticks: r.max_price,
+                })
+                .collect(),
+        };
+        let count = instruments.len();
+        Ok(Gateway {
+            poll,
+            listener: Some(listener),
+            conns: Vec::new(),
+            free: Vec::new(),
+            open_conns: 0,
+            accounts,
+            instruments,
+            reference,
+            router,
+            held: HeldOrders::default(),
+            held_budgets: HashMap::new(),
+            attestation_ids: HashMap::new(),
+            attestation_names: Vec::new(),
+            orders: HashMap::new(),
+            inflight: VecDeque::new(),
+            current: None,
+            current_seq: 0,
+            current_command: None,
+            fill_index: 0,
+            md_seq: vec![0; count],
+            subscribers: vec![Vec::new(); count],
+            last_trade: vec![None; count],
+            to_engine,
+            from_engine,
+            engine,
+            settings: config.session.clone(),
+            dirty: Vec::new(),
+            started: Instant::now(),
+            closing: false,
+            engine_stopped: false,
+        })
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.started.elapsed().as_nanos() as u64
+    }
+
+    /// Runs until `stop` is set and the engine has drained.
+    pub fn run(mut self, stop: &AtomicBool) -> std::io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        let mut last_timers = 0u64;
+        let mut shutdown_started: Option<Instant> = None;
+        loop {
+            match self
+                .poll
+                .poll(&mut events, Some(Duration::from_millis(5)))
+            {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+            for event in &events {
+                match event.token() {
+                    LISTENER => self.accept(),
+                    WAKER => {}
+                    token => {
+                        if event.is_readable() || event.is_read_closed() {
+                            self.on_readable(token);
+                        }
+                        if event.is_writable() {
+                            self.dirty.push(token);
+                        }
+                    }
+                }
+            }
+            self.drain_engine();
+            self.flush_dirty();
+            let now = self.now_ns();
+            if now - last_timers >= 10_000_000 {
+                last_timers = now;
+                self.timers(now);
+                self.flush_dirty();
+            }
+            if stop.load(Ordering::Acquire) && shutdown_started.is_none() {
+                tracing::info!("shutting down: no new connections or orders; draining");
+                shutdown_started = Some(Instant::now());
+                self.closing = true;
+                if let Some(mut listener) = self.listener.take() {
+                    let _ = self.poll.registry().deregister(&mut listener);
+                }
+                self.submit(Input::Shutdown);
+            }
+            if self.engine_stopped {
+                // Give clients a moment to receive their last reports.
+                let deadline = Instant::now() + Duration::from_secs(1);
+                while Instant::now() < deadline && self.pending_writes() {
+                    self.flush_all();
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                return Ok(());
+            }
+        }
+    }
+
+    fn pending_writes(&self) -> bool {
+        self.conns
+            .iter()
+            .flatten()
+            .any(|c| c.written < c.write.len())
+    }
+
+    fn flush_all(&mut self) {
+        for i in 0..self.conns.len() {
+            if self.conns[i].is_some() {
+                self.dirty.push(Token(i + FIRST));
+            }
+        }
+        self.flush_dirty();
+    }
+
+    fn conn(&mut self, token: Token) -> Option<&mut Conn> {
+        self.conns.get_mut(token.0.checked_sub(FIRST)?)?.as_mut()
+    }
+
+    fn accept(&mut self) {
+        loop {
+            let Some(listener) = &self.listener else {
+                return;
+            };
+            match listener.accept() {
+                Ok((mut stream, peer)) => {
+                    if self.open_conns >= self.settings.max_connections {
+                        tracing::warn!(%peer, "connection refused: at max_connections");
+                        let mut bytes = Vec::new();
+                        frame::encode_into(
+                            &Sequenced {
+                                seq: 0,
+                                message: VenueMessage::SessionError {
+                                    text: "too many connections".into(),
+                                },
+                            },
+                            &mut bytes,
+                        );
+                        let _ = stream.write(&bytes);
+                        continue;
+                    }
+                    let _ = stream.set_nodelay(true);
+                    let index = self.free.pop().unwrap_or_else(|| {
+                        self.conns.push(None);
+                        self.conns.len() - 1
+                    });
+                    let token = Token(index + FIRST);
+                    if let Err(e) = self.poll.registry().register(
+                        &mut stream,
+                        token,
+                        Interest::READABLE | Interest::WRITABLE,
+                    ) {
+                        tracing::warn!(%peer, error = %e, "register failed");
+                        self.free.push(index);
+                        continue;
+                    }
+                    let now = self.now_ns();
+                    self.conns[index] = Some(Conn {
+                        stream,
+                        read: Vec::with_capacity(4096),
+                        write: Vec::with_capacity(4096),
+                        written: 0,
+                        account: None,
+                        opened_ns: now,
+                        last_recv_ns: now,
+                        last_send_ns: now,
+                        window_s: 0,
+                        window_count: 0,
+                        cancel_on_disconnect: false,
+                        subscriptions: Vec::new(),
+                        closing: false,
+                    });
+                    self.open_conns += 1;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_readable(&mut self, token: Token) {
+        let max = self.settings.max_frame_bytes;
+        let mut chunk = [0u8; 65536];
+        loop {
+            let Some(conn) = self.conn(token) else {
+                return;
+            };
+            if conn.closing {
+                return;
+            }
+            let read = conn.stream.read(&mut chunk);
+            match read {
+                Ok(0) => {
+                    self.close(token, "peer closed the connection");
+                    return;
+                }
+                Ok(n) => {
+                    let now = self.now_ns();
+                    let conn = self.conn(token).expect("conn");
+                    conn.read.extend_from_slice(&chunk[..n]);
+                    conn.last_recv_ns = now;
+                    let mut buffer = std::mem::take(&mut conn.read);
+                    let mut at = 0;
+                    let mut failed = None;
+                    loop {
+                        match frame::split(&buffer[at..], max) {
+                            Ok(Some((payload, used))) => {
+                                match frame::decode::<ClientMessage>(payload) {
+                                    Ok(message) => {
+                                        at += used;
+                                        self.on_message(token, message);
+                                        if self.conn(token).is_none_or(|c| c.closing) {
+                                            return;
+                                        }
+                                    }
+                                    Err(e) => {
+                                        failed = Some(e);
+                                        break;
+                                    }
+                                }
+                            }
+                            Ok(None) => break,
+                            Err(e) => {
+                                failed = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    if let Some(e) = failed {
+                        self.protocol_error(token, &e);
+                        return;
+                    }
+                    buffer.drain(..at);
+                    if let Some(conn) = self.conn(token) {
+                        conn.read = buffer;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.close(token, &format!("read failed: {e}"));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn protocol_error(&mut self, token: Token, error: &DecodeError) {
+        tracing::warn!(token = token.0, %error, "malformed frame: closing the session");
+        self.send_conn(
+            token,
+            VenueMessage::SessionError {
+                text: format!("malformed frame: {error}"),
+            },
+        );
+        self.close_after_flush(token);
+    }
+
+    fn close_after_flush(&mut self, token: Token) {
+        if let Some(conn) = self.conn(token) {
+            conn.closing = true;
+        }
+        self.dirty.push(token);
+    }
+
+    /// Drops a connection; its account's cancel-on-disconnect applies.
+    fn close(&mut self, token: Token, why: &str) {
+        let Some(index) = token.0.checked_sub(FIRST) else {
+            return;
+        };
+        let Some(mut conn) = self.conns.get_mut(index).and_then(Option::take) else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut conn.stream);
+        self.free.push(index);
+        self.open_conns -= 1;
+        let Some(account) = conn.account else {
+            return;
+        };
+        tracing::info!(account, why, "session closed");
+        for instrument in conn.subscriptions {
+            if let Some(list) = self.subscribers.get_mut(instrument as usize) {
+                list.retain(|a| *a != account);
+            }
+        }
+        if let Some(state) = self.accounts.get_mut(&account) {
+            if state.conn == Some(token) {
+                state.conn = None;
+            }
+        }
+        if conn.cancel_on_disconnect && !self.engine_stopped {
+            self.submit_command(
+                Command::MassCancel {
+                    account,
+                    instrument: None,
+                },
+                account,
+                0,
+            );
+        }
+    }
+
+    /// A message outside the session sequence (before login, heartbeats).
+    fn send_conn(&mut self, token: Token, message: VenueMessage) {
+        let now = self.now_ns();
+        if let Some(conn) = self.conn(token) {
+            frame::encode_into(&Sequenced { seq: 0, message }, &mut conn.write);
+            conn.last_send_ns = now;
+            self.dirty.push(token);
+        }
+    }
+
+    /// A sequenced message to an account: kept for replay, sent if connected.
+    fn send(&mut self, account: u64, message: VenueMessage) {
+        let Some(state) = self.accounts.get_mut(&account) else {
+            return;
+        };
+        let seq = state.next_seq;
+        state.next_seq += 1;
+        let bytes = frame::encode(&Sequenced { seq, message });
+        if let Some(token) = state.conn {
+            if let Some(conn) = self
+                .conns
+                .get_mut(token.0 - FIRST)
+                .and_then(Option::as_mut)
+            {
+                conn.write.extend_from_slice(&bytes);
+                conn.last_send_ns = self.started.elapsed().as_nanos() as u64;
+                self.dirty.push(token);
+            }
+        }
+        state.log.push_back(bytes);
+        if state.log.len() > self.settings.replay_capacity {
+            state.log.pop_front();
+            state.log_first_seq += 1;
+        }
+    }
+
+    fn flush_dirty(&mut self) {
+        let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.sort_unstable();
+        dirty.dedup();
+        for &token in &dirty {
+            let Some(conn) = self.conn(token) else {
+                continue;
+            };
+            let mut failed = None;
+            while conn.written < conn.write.len() {
+                match conn.stream.write(&conn.write[conn.written..]) {
+                    Ok(0) => {
+                        failed = Some("peer stopped reading".to_string());
+                        break;
+                    }
+                    Ok(n) => conn.written += n,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        failed = Some(format!("write failed: {e}"));
+                        break;
+                    }
+                }
+            }
+            if conn.written == conn.write.len() {
+                conn.write.clear();
+                conn.written = 0;
+            } else if conn.write.len() - conn.written > MAX_QUEUED_BYTES {
+                failed = Some("slow consumer: too much output queued".to_string());
+            } else if conn.written > 1 << 20 {
+                conn.write.drain(..conn.written);
+                conn.written = 0;
+            }
+            let done_closing = conn.closing && conn.write.is_empty();
+            if let Some(why) = failed {
+                self.close(token, &why);
+            } else if done_closing {
+                self.close(token, "closed by the venue");
+            }
+        }
+        dirty.clear();
+        if self.dirty.is_empty() {
+            self.dirty = dirty;
+        }
+    }
+
+    fn timers(&mut self, now: u64) {
+        let heartbeat = u64::from(self.settings.heartbeat_ms) * 1_000_000;
+        let login = u64::from(self.settings.login_timeout_ms) * 1_000_000;
+        for index in 0..self.conns.len() {
+            let token = Token(index + FIRST);
+            let Some(conn) = self.conns[index].as_ref() else {
+                continue;
+            };
+            if conn.closing {
+                continue;
+            }
+            if conn.account.is_none() {
+                if now.saturating_sub(conn.opened_ns) > login {
+                    self.send_conn(
+                        token,
+                        VenueMessage::SessionError {
+                            text: "no login before the deadline".into(),
+                        },
+                    );
+                    self.close_after_flush(token);
+                }
+            } else if now.saturating_sub(conn.last_recv_ns) > 3 * heartbeat {
+                self.send_conn(
+                    token,
+                    VenueMessage::SessionError {
+                        text: "idle timeout: no message for three heartbeat intervals".into(),
+                    },
+                );
+                self.close_after_flush(token);
+            } else if now.saturating_sub(conn.last_send_ns) >= heartbeat {
+                self.send_conn(token, VenueMessage::Heartbeat);
+            }
+        }
+        for order in self.held.expire(now) {
+            self.held_budgets.remove(&(order.account, order.id));
+            self.send(
+                order.account,
+                VenueMessage::OrderRejected {
+                    client_order_id: order.id,
+                    order_id: 0,
+                    reason: RejectReason::AttestationRequired.code(),
+                },
+            );
+        }
+    }
+
+    fn on_message(&mut self, token: Token, message: ClientMessage) {
+        let Some(conn) = self.conn(token) else {
+            return;
+        };
+        let Some(account) = conn.account else {
+            match message {
+                ClientMessage::Login {
+                    account,
+                    secret,
+                    last_seen_seq,
+                    cancel_on_disconnect,
+                } => self.login(token, account, &secret, last_seen_seq, cancel_on_disconnect),
+                _ => {
+                    self.send_conn(
+                        token,
+                        VenueMessage::SessionError {
+                            text: "the first message must be Login".into(),
+                        },
+                    );
+                    self.close_after_flush(token);
+                }
+            }
+            return;
+        };
+        // Throttle: a fixed one-second window per connection.
+        let second = self.started.elapsed().as_secs();
+        let limit = self.settings.throttle_per_s;
+        let conn = self.conn(token).expect("conn");
+        if conn.window_s != second {
+            conn.window_s = second;
+            conn.window_count = 0;
+        }
+        conn.window_count += 1;
+        let count = conn.window_count;
+        if u64::from(count) * 2 > u64::from(limit) * 3 {
+            tracing::warn!(account, "throttle exceeded 1.5x: disconnecting");
+            self.send_conn(
+                token,
+                VenueMessage::SessionError {
+                    text: format!("more than 1.5 x {limit} messages in one second"),
+                },
+            );
+            self.close_after_flush(token);
+            return;
+        }
+        let throttled = count > limit;
+        match message {
+            ClientMessage::Heartbeat => {}
+            ClientMessage::Logout => {
+                self.close_after_flush(token);
+            }
+            ClientMessage::Login { .. } => {
+                self.send_conn(
+                    token,
+                    VenueMessage::SessionError {
+                        text: "already logged in".into(),
+                    },
+                );
+                self.close_after_flush(token);
+            }
+            ClientMessage::NewOrder(order) => {
+                if throttled {
+                    self.send(
+                        account,
+                        VenueMessage::OrderRejected {
+                            client_order_id: order.client_order_id,
+                            order_id: 0,
+                            reason: RejectReason::Throttled.code(),
+                        },
+                    );
+                } else {
+                    self.new_order(account, order);
+                }
+            }
+            ClientMessage::Cancel { order_id } => {
+                if self.refuse(account, order_id, throttled) {
+                    return;
+                }
+                self.submit_command(Command::Cancel { order_id, account }, account, 0);
+            }
+            ClientMessage::Replace {
+                order_id,
+                price_ticks,
+                qty,
+            } => {
+                if self.refuse(account, order_id, throttled) {
+                    return;
+                }
+                if let Some(instrument) = self.orders.get(&order_id).map(|o| o.instrument) {
+                    if let Some(reason) =
+                        self.risk(account, instrument, OrderKind::Limit, price_ticks, qty, 0)
+                    {
+                        self.reject(account, 0, order_id, reason);
+                        return;
+                    }
+                }
+                self.submit_command(
+                    Command::Replace {
+                        order_id,
+                        account,
+                        price: Price(price_ticks),
+                        qty: Qty(qty),
+                    },
+                    account,
+                    0,
+                );
+            }
+            ClientMessage::MassCancel { instrument } => {
+                if self.refuse(account, 0, throttled) {
+                    return;
+                }
+                self.submit_command(Command::MassCancel { account, instrument }, account, 0);
+            }
+            ClientMessage::SubmitAttestation {
+                id,
+                internal_price_micros,
+                reporting_year,
+            } => self.attest(account, id, internal_price_micros, reporting_year),
+            ClientMessage::Subscribe { instrument } => {
+                if (instrument as usize) >= self.instruments.len() {
+                    self.reject(account, 0, 0, RejectReason::UnknownInstrument);
+                    return;
+                }
+                let conn = self.conn(token).expect("conn");
+                if !conn.subscriptions.contains(&instrument) {
+                    conn.subscriptions.push(instrument);
+                    self.subscribers[instrument as usize].push(account);
+                }
+                self.submit(Input::Book {
+                    instrument,
+                    account,
+                });
+            }
+        }
+    }
+
+    /// Rejects a cancel, replace or mass cancel when throttled or closing.
+    fn refuse(&mut self, account: u64, order_id: u64, throttled: bool) -> bool {
+        let reason = if throttled {
+            RejectReason::Throttled
+        } else if self.closing {
+            RejectReason::VenueClosing
+        } else {
+            return false;
+        };
+        self.reject(account, 0, order_id, reason);
+        true
+    }
+
+    fn reject(&mut self, account: u64, client_order_id: u64, order_id: u64, reason: RejectReason) {
+        self.send(
+            account,
+            VenueMessage::OrderRejected {
+                client_order_id,
+                order_id,
+                reason: reason.code(),
+            },
+        );
+    }
+
+    fn login(
+        &mut self,
+        token: Token,
+        account: u64,
+        secret: &str,
+        last_seen_seq: u64,
+        cancel_on_disconnect: bool,
+    ) {
+        let verdict = match self.accounts.get(&account) {
+            Some(state) if constant_time_eq(state.secret.as_bytes(), secret.as_bytes()) => {
+                if state.conn.is_some() {
+                    Err("the account already has a session")
+                } else {
+                    Ok(())
+                }
+            }
+            _ => Err("unknown account or wrong secret"),
+        };
+        if let Err(text) = verdict {
+            tracing::warn!(account, text, "login rejected");
+            self.send_conn(token, VenueMessage::LoginRejected { text: text.into() });
+            self.close_after_flush(token);
+            return;
+        }
+        tracing::info!(account, last_seen_seq, "login");
+        let heartbeat_ms = self.settings.heartbeat_ms;
+        let state = self.accounts.get_mut(&account).expect("checked");
+        state.conn = Some(token);
+        let next_seq = state.next_seq;
+        let first_held = state.log_first_seq;
+        let conn = self.conns[token.0 - FIRST].as_mut().expect("conn");
+        conn.account = Some(account);
+        conn.cancel_on_disconnect = cancel_on_disconnect;
+        frame::encode_into(
+            &Sequenced {
+                seq: 0,
+                message: VenueMessage::LoginAccepted {
+                    account,
+                    next_seq,
+                    heartbeat_ms,
+                },
+            },
+            &mut conn.write,
+        );
+        let from = last_seen_seq + 1;
+        if from < first_held && from < next_seq {
+            frame::encode_into(
+                &Sequenced {
+                    seq: 0,
+                    message: VenueMessage::SessionError {
+                        text: format!(
+                            "messages {from}..{} are no longer held; replay starts at {first_held}",
+                            first_held - 1
+                        ),
+                    },
+                },
+                &mut conn.write,
+            );
+        }
+        let skip = from.saturating_sub(first_held) as usize;
+        for bytes in state.log.iter().skip(skip) {
+            conn.write.extend_from_slice(bytes);
+        }
+        frame::encode_into(
+            &Sequenced {
+                seq: 0,
+                message: self.reference.clone(),
+            },
+            &mut conn.write,
+        );
+        self.dirty.push(token);
+    }
+
+    fn risk(
+        &self,
+        account: u64,
+        instrument: u32,
+        kind: OrderKind,
+        price_ticks: i64,
+        qty: u64,
+        cash_budget_micros: i64,
+    ) -> Option<RejectReason> {
+        let risk = self.accounts.get(&account)?.risk;
+        let reference = self.instruments.get(instrument as usize)?;
+        if risk.max_qty.is_some_and(|max| qty > max) {
+            return Some(RejectReason::RiskMaxQty);
+        }
+        if let Some(max) = risk.max_notional_micros {
+            let notional = if kind == OrderKind::Market {
+                i128::from(cash_budget_micros)
+            } else {
+                i128::from(price_ticks) * i128::from(qty) * i128::from(reference.tick_micros)
+            };
+            if notional > max {
+                return Some(RejectReason::RiskMaxNotional);
+            }
+        }
+        if let (Some(collar), Some(last)) = (
+            risk.collar_bp,
+            self.last_trade.get(instrument as usize).copied().flatten(),
+        ) {
+            if kind != OrderKind::Market
+                && i128::from((price_ticks - last).abs()) * 10_000 > collar * i128::from(last)
+            {
+                return Some(RejectReason::RiskPriceCollar);
+            }
+        }
+        None
+    }
+
+    fn new_order(&mut self, account: u64, order: NewOrder) {
+        let client_order_id = order.client_order_id;
+        let state = self.accounts.get_mut(&account).expect("logged in");
+        if client_order_id <= state.last_client_order_id {
+            self.reject(
+                account,
+                client_order_id,
+                0,
+                RejectReason::DuplicateClientOrderId,
+            );
+            return;
+        }
+        state.last_client_order_id = client_order_id;
+        if self.closing {
+            self.reject(account, client_order_id, 0, RejectReason::VenueClosing);
+            return;
+        }
+        let (Some(kind), Some(side)) = (order.kind(), order.side()) else {
+            self.reject(account, client_order_id, 0, RejectReason::InvalidOrder);
+            return;
+        };
+        let Some(reference) = self.instruments.get(order.instrument as usize) else {
+            self.reject(account, client_order_id, 0, RejectReason::UnknownInstrument);
+            return;
+        };
+        let Ok(qty) = i64::try_from(order.qty) else {
+            self.reject(account, client_order_id, 0, RejectReason::InvalidOrder);
+            return;
+        };
+        if let Some(reason) = self.risk(
+            account,
+            order.instrument,
+            kind,
+            order.price_ticks,
+            order.qty,
+            order.cash_budget_micros,
+        ) {
+            self.reject(account, client_order_id, 0, reason);
+            return;
+        }
+        let price_usd = match kind {
+            OrderKind::Market if order.price_ticks == 0 => None,
+            _ => Some(Decimal::from(order.price_ticks) * reference.tick_usd),
+        };
+        let request = OrderRequest {
+            id: client_order_id,
+            account,
+            side,
+            instrument: reference.symbol.clone(),
+            kind,
+            price_usd,
+            qty,
+            scope: (!order.scope.is_empty()).then(|| {
+                order
+                    .scope
+                    .iter()
+                    .map(|line| RawScopeLine {
+                        scope: Some(i64::from(line.scope)),
+                        category: (line.category != 0).then_some(i64::from(line.category)),
+                        category_given: line.category != 0,
+                        qty: i64::try_from(line.qty).ok(),
+                        malformed: i64::try_from(line.qty).is_err(),
+                    })
+                    .collect()
+            }),
+        };
+        let decision = self.router.decide(&request);
+        match decision.outcome {
+            Outcome::Reject => {
+                let reason = decision.reason.unwrap_or(RejectReason::InvalidOrder);
+                self.reject(account, client_order_id, 0, reason);
+            }
+            Outcome::Hold => {
+                let expires = self.now_ns() + self.settings.hold_expiry_ms * 1_000_000;
+                self.held_budgets
+                    .insert((account, client_order_id), order.cash_budget_micros);
+                self.held.hold(request, expires);
+                self.send(
+                    account,
+                    VenueMessage::OrderHeld {
+                        client_order_id,
+                        reason: RejectReason::AttestationRequired.code(),
+                    },
+                );
+            }
+            Outcome::Accept => self.submit_order(
+                account,
+                &request,
+                &decision,
+                order.instrument,
+                order.price_ticks,
+                order.cash_budget_micros,
+            ),
+        }
+    }
+
+    fn submit_order(
+        &mut self,
+        account: u64,
+        request: &OrderRequest,
+        decision: &Decision,
+        instrument: u32,
+        price_ticks: i64,
+        cash_budget_micros: i64,
+    ) {
+        let pathway = decision.pathway.unwrap_or(Pathway::None);
+        let attestation_id = match &decision.attestation {
+            Some(name) => match self.attestation_ids.get(name) {
+                Some(&id) => id,
+                None => {
+                    self.attestation_names.push(name.clone());
+                    let id = self.attestation_names.len() as u64;
+                    self.attestation_ids.insert(name.clone(), id);
+                    id
+                }
+            },
+            None => 0,
+        };
+        let buyer_buy = request.side == Side::Buy
+            && pathway != Pathway::None
+            && self
+                .accounts
+                .get(&account)
+                .is_some_and(|a| a.role == Role::Buyer);
+        let annotation = if buyer_buy {
+            self.router.profile(account).map(|profile| {
+                Box::new(Annotation::Buy(BuyDecision {
+                    company: profile.company.clone(),
+                    reporting_year: u16::try_from(profile.reporting_year).unwrap_or(0),
+                    pathway: pathway_code(pathway),
+                    sub_ledger: decision
+                        .sub_ledger
+                        .as_deref()
+                        .unwrap_or_default()
+                        .to_string(),
+                    floor_micros: micros(decision.floor_usd.unwrap_or_default()),
+                    floor_ticks: decision.floor_ticks,
+                    internal_price_micros: micros(profile.internal_carbon_price_usd),
+                    attestation: decision.attestation.clone(),
+                    scope: decision
+                        .allocation
+                        .lines()
+                        .map(|l| wire::ScopeLine {
+                            scope: l.scope,
+                            category: l.category,
+                            qty: l.qty,
+                        })
+                        .collect(),
+                    coverage_bp: decision
+                        .coverage_pct
+                        .and_then(|c| (c * Decimal::from(100)).trunc().to_u32())
+                        .unwrap_or(0),
+                    tier_threshold_met: decision.tier_threshold_met.unwrap_or(false),
+                }))
+            })
+        } else {
+            None
+        };
+        let price = if request.kind == OrderKind::Market {
+            0
+        } else {
+            decision.price_ticks.unwrap_or(price_ticks)
+        };
+        let command = Command::New(EngineOrder {
+            id: 0,
+            account,
+            instrument,
+            side: request.side,
+            kind: request.kind,
+            price: Price(price),
+            qty: Qty(request.qty as u64),
+            cash_budget: Cash(cash_budget_micros),
+            compliance: Compliance {
+                pathway,
+                floor_ticks: decision.floor_ticks,
+                attestation_id,
+            },
+            ts_ns: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64),
+        });
+        self.inflight.push_back(Inflight {
+            account,
+            client_order_id: request.id,
+            pathway,
+            sub_ledger: decision
+                .sub_ledger
+                .clone()
+                .unwrap_or_else(|| Arc::from("")),
+            floor_ticks: decision.floor_ticks,
+            attestation: decision.attestation.clone(),
+            allocation: buyer_buy.then(|| Box::new(decision.allocation)),
+        });
+        self.submit(Input::Command {
+            command,
+            annotation,
+        });
+    }
+
+    fn attest(&mut self, account: u64, id: String, internal_price_micros: i64, year: u16) {
+        let attestation = Attestation {
+            id: id.clone(),
+            internal_price_usd: Decimal::new(internal_price_micros, 6),
+            reporting_year: i64::from(year),
+        };
+        if self.router.profile(account).is_none() {
+            self.reject(account, 0, 0, RejectReason::NoProfile);
+            return;
+        }
+        let decided = self.held.attest(&mut self.router, account, attestation);
+        self.send(
+            account,
+            VenueMessage::AttestationAccepted {
+                id,
+                rechecked: decided.len() as u32,
+            },
+        );
+        for (request, decision) in decided {
+            let budget = self
+                .held_budgets
+                .remove(&(account, request.id))
+                .unwrap_or(0);
+            match decision.outcome {
+                Outcome::Accept => {
+                    let instrument = decision.instrument.unwrap_or(0) as u32;
+                    let price = decision.price_ticks.unwrap_or(0);
+                    self.submit_order(account, &request, &decision, instrument, price, budget);
+                }
+                _ => {
+                    let reason = decision.reason.unwrap_or(RejectReason::InvalidOrder);
+                    self.reject(account, request.id, 0, reason);
+                }
+            }
+        }
+    }
+
+    /// A non-order command on behalf of `account`.
+    fn submit_command(&mut self, command: Command, account: u64, client_order_id: u64) {
+        self.inflight.push_back(Inflight {
+            account,
+            client_order_id,
+            pathway: Pathway::None,
+            sub_ledger: Arc::from(""),
+            floor_ticks: 0,
+            attestation: None,
+            allocation: None,
+        });
+        self.submit(Input::Command {
+            command,
+            annotation: None,
+        });
+    }
+
+    /// Pushes onto the engine ring; when it is full, drains the engine's
+    /// outputs while waiting (back-pressure, never an unbounded queue).
+    fn submit(&mut self, input: Input) {
+        let mut item = input;
+        loop {
+            match self.to_engine.push(item) {
+                Ok(()) => break,
+                Err(back) => {
+                    item = back;
+                    self.engine.unpark();
+                    self.drain_engine();
+                    std::thread::yield_now();
+                }
+            }
+        }
+        self.engine.unpark();
+    }
+
+    fn drain_engine(&mut self) {
+        while let Some(output) = self.from_engine.pop() {
+            self.on_output(output);
+        }
+    }
+
+    fn on_output(&mut self, output: Output) {
+        match output {
+            Output::Begin { seq, command } => {
+                self.current = self.inflight.pop_front();
+                self.current_seq = seq;
+                self.current_command = Some(command);
+                self.fill_index = 0;
+            }
+            Output::Event(event) => self.on_event(event),
+            Output::Level {
+                instrument,
+                side,
+                price,
+                qty,
+            } => {
+                let i = instrument as usize;
+                if self.subscribers.get(i).is_none_or(Vec::is_empty) {
+                    self.md_seq[i] += 1;
+                    return;
+                }
+                self.md_seq[i] += 1;
+                let md_seq = self.md_seq[i];
+                for account in self.subscribers[i].clone() {
+                    self.send(
+                        account,
+                        VenueMessage::LevelUpdate {
+                            instrument,
+                            md_seq,
+                            side: side_code(side),
+                            price_ticks: price,
+                            qty,
+                        },
+                    );
+                }
+            }
+            Output::Book(snapshot) => self.on_book(*snapshot),
+            Output::Stopped => self.engine_stopped = true,
+        }
+    }
+
+    fn on_book(&mut self, snapshot: BookSnapshot) {
+        let i = snapshot.instrument as usize;
+        let Some(&md_seq) = self.md_seq.get(i) else {
+            return;
+        };
+        let targets = if snapshot.account == 0 {
+            self.subscribers[i].clone()
+        } else {
+            vec![snapshot.account]
+        };
+        for account in targets {
+            self.send(
+                account,
+                VenueMessage::BookSnapshot {
+                    instrument: snapshot.instrument,
+                    md_seq,
+                    bids: snapshot.bids.clone(),
+                    asks: snapshot.asks.clone(),
+                },
+            );
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        let (account, client_order_id) = self
+            .current
+            .as_ref()
+            .map_or((0, 0), |c| (c.account, c.client_order_id));
+        match event {
+            Event::Accepted {
+                order_id,
+                account,
+                instrument,
+            } => {
+                let Some(Command::New(order)) = self.current_command else {
+                    return;
+                };
+                let current = self.current.as_mut();
+                let (pathway, sub_ledger, floor_ticks, attestation, allocation) = match current {
+                    Some(c) => (
+                        c.pathway,
+                        c.sub_ledger.to_string(),
+                        c.floor_ticks,
+                        c.attestation.clone(),
+                        c.allocation.take(),
+                    ),
+                    None => (Pathway::None, String::new(), 0, None, None),
+                };
+                self.orders.insert(
+                    order_id,
+                    OrderInfo {
+                        account,
+                        client_order_id,
+                        instrument,
+                        allocation,
+                    },
+                );
+                self.send(
+                    account,
+                    VenueMessage::OrderAccepted {
+                        client_order_id,
+                        order_id,
+                        instrument,
+                        side: side_code(order.side),
+                        price_ticks: order.price.ticks(),
+                        qty: order.qty.tonnes(),
+                        pathway: pathway_code(pathway),
+                        sub_ledger,
+                        floor_ticks,
+                        attestation,
+                    },
+                );
+            }
+            Event::Rejected { order_id, reason } => {
+                let (client_order_id, order_id) = match self.current_command {
+                    Some(Command::New(order)) => {
+                        if let Some(allocation) =
+                            self.current.as_mut().and_then(|c| c.allocation.take())
+                        {
+                            self.router
+                                .release(account, &allocation, order.qty.tonnes());
+                        }
+                        (client_order_id, 0)
+                    }
+                    _ => (0, order_id),
+                };
+                if account != 0 {
+                    self.send(
+                        account,
+                        VenueMessage::OrderRejected {
+                            client_order_id,
+                            order_id,
+                            reason: reason.code(),
+                        },
+                    );
+                }
+            }
+            Event::Fill {
+                instrument,
+                taker_id,
+                maker_id,
+                taker_account,
+                maker_account,
+                taker_side,
+                price,
+                qty,
+                taker_open,
+                maker_open,
+                supplementary_ticks,
+            } => {
+                let trade_id = (self.current_seq << TRADE_SHIFT) | self.fill_index;
+                self.fill_index += 1;
+                if let Some(last) = self.last_trade.get_mut(instrument as usize) {
+                    *last = Some(price.ticks());
+                }
+                for (order_id, owner, side, open, aggressor) in [
+                    (taker_id, taker_account, taker_side, taker_open, true),
+                    (maker_id, maker_account, taker_side.opposite(), maker_open, false),
+                ] {
+                    let client_order_id = self.orders.get(&order_id).map_or(0, |o| o.client_order_id);
+                    if open.tonnes() == 0 {
+                        self.orders.remove(&order_id);
+                    }
+                    self.send(
+                        owner,
+                        VenueMessage::Fill {
+                            client_order_id,
+                            order_id,
+                            trade_id,
+                            instrument,
+                            side: side_code(side),
+                            price_ticks: price.ticks(),
+                            qty: qty.tonnes(),
+                            leaves_qty: open.tonnes(),
+                            aggressor,
+                            supplementary_ticks: if side == Side::Buy {
+                                supplementary_ticks
+                            } else {
+                                0
+                            },
+                        },
+                    );
+                }
+                let i = instrument as usize;
+                self.md_seq[i] += 1;
+                let md_seq = self.md_seq[i];
+                for subscriber in self.subscribers[i].clone() {
+                    self.send(
+                        subscriber,
+                        VenueMessage::Trade {
+                            instrument,
+                            md_seq,
+                            trade_id,
+                            price_ticks: price.ticks(),
+                            qty: qty.tonnes(),
+                            aggressor_side: side_code(taker_side),
+                        },
+                    );
+                }
+            }
+            Event::Cancelled {
+                order_id,
+                account,
+                instrument,
+                open_qty,
+                reason,
+            } => {
+                let info = self.orders.remove(&order_id);
+                let client_order_id = info.as_ref().map_or(0, |o| o.client_order_id);
+                if let Some(allocation) = info.and_then(|o| o.allocation) {
+                    self.router
+                        .release(account, &allocation, open_qty.tonnes());
+                }
+                self.send(
+                    account,
+                    VenueMessage::Cancelled {
+                        client_order_id,
+                        order_id,
+                        instrument,
+                        open_qty: open_qty.tonnes(),
+                        reason: reason.code(),
+                    },
+                );
+            }
+            Event::Replaced {
+                order_id,
+                price,
+                qty,
+                priority_kept,
+            } => {
+                let (owner, client_order_id) = self
+                    .orders
+                    .get(&order_id)
+                    .map_or((account, 0), |o| (o.account, o.client_order_id));
+                self.send(
+                    owner,
+                    VenueMessage::Replaced {
+                        client_order_id,
+                        order_id,
+                        price_ticks: price.ticks(),
+                        qty: qty.tonnes(),
+                        priority_kept,
+                    },
+                );
+            }
+            Event::Applied => {}
+        }
+    }
+}
+
+/// USD to micro-dollars, truncated.
+fn micros(usd: Decimal) -> i64 {
+    (usd * Decimal::from(1_000_000)).trunc().to_i64().unwrap_or(0)
+}
+
+/// Compares secrets without stopping at the first differing byte.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
