@@ -109,7 +109,10 @@ mod tests {
         assert_eq!(bytes, [4, 0, 0, 0, 2, 0, 0, 0]);
         let (payload, used) = split(&bytes, 64).unwrap().unwrap();
         assert_eq!(used, 8);
-        assert_eq!(decode::<ClientMessage>(payload), Ok(ClientMessage::Heartbeat));
+        assert_eq!(
+            decode::<ClientMessage>(payload),
+            Ok(ClientMessage::Heartbeat)
+        );
     }
 
     #[test]

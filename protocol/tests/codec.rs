@@ -235,7 +235,16 @@ fn arb_order() -> impl Strategy<Value = NewOrder> {
         prop::option::of(arb_string()),
     )
         .prop_map(
-            |(client_order_id, instrument, (side, order_type, tif), price, qty, cash, lines, att)| {
+            |(
+                client_order_id,
+                instrument,
+                (side, order_type, tif),
+                price,
+                qty,
+                cash,
+                lines,
+                att,
+            )| {
                 NewOrder {
                     client_order_id,
                     instrument,
@@ -280,7 +289,8 @@ fn arb_client_message() -> impl Strategy<Value = ClientMessage> {
                 qty,
             }
         }),
-        prop::option::of(any::<u32>()).prop_map(|instrument| ClientMessage::MassCancel { instrument }),
+        prop::option::of(any::<u32>())
+            .prop_map(|instrument| ClientMessage::MassCancel { instrument }),
         (arb_string(), any::<i64>(), any::<u16>()).prop_map(|(id, p, y)| {
             ClientMessage::SubmitAttestation {
                 id,

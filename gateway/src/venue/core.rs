@@ -275,7 +275,11 @@ impl Core {
         for event in &self.events {
             self.pending.push(Output::Event(*event));
             match *event {
-                Event::Accepted { order_id, account, instrument } => {
+                Event::Accepted {
+                    order_id,
+                    account,
+                    instrument,
+                } => {
                     if let (Some(Annotation::Buy(decision)), Command::New(order)) =
                         (annotation, &command)
                     {
@@ -356,7 +360,8 @@ impl Core {
             }
         }
         // Market data: each touched level's new total, once.
-        self.touched.sort_unstable_by_key(|&(i, s, p)| (i, side_code(s), p));
+        self.touched
+            .sort_unstable_by_key(|&(i, s, p)| (i, side_code(s), p));
         self.touched.dedup();
         for &(instrument, side, price) in &self.touched {
             let Some(book) = self.state.books().get(instrument as usize) else {
@@ -396,8 +401,10 @@ impl Core {
             asks: Vec::new(),
         };
         if let Some(book) = self.state.books().get(instrument as usize) {
-            for (side, levels) in [(Side::Buy, &mut snapshot.bids), (Side::Sell, &mut snapshot.asks)]
-            {
+            for (side, levels) in [
+                (Side::Buy, &mut snapshot.bids),
+                (Side::Sell, &mut snapshot.asks),
+            ] {
                 let ladder = book.side(side);
                 let mut price = ladder.best();
                 while let Some(p) = price {

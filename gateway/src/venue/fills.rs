@@ -137,12 +137,10 @@ impl FillLog {
             let mut reader = BufReader::with_capacity(1 << 20, &mut file);
             let mut index = shared.index.lock().expect("fresh lock");
             while let Some(scanned) = read_record(&mut reader, keep) {
-                if scanned.record.journal_seq > journal_last_seq
-                    || scanned.record.seq != next_seq
-                {
+                if scanned.record.journal_seq > journal_last_seq || scanned.record.seq != next_seq {
                     break;
                 }
-                if (scanned.record.seq - 1) % INDEX_EVERY == 0 {
+                if (scanned.record.seq - 1).is_multiple_of(INDEX_EVERY) {
                     index.push((scanned.record.seq, scanned.offset));
                 }
                 next_seq += 1;
@@ -199,7 +197,7 @@ impl FillLog {
         frame::encode_into(&record, &mut self.buffer);
         let crc = crc32c(&self.buffer[start + 8..]);
         self.buffer[start..start + 4].copy_from_slice(&crc.to_le_bytes());
-        if (self.next_seq - 1) % INDEX_EVERY == 0 {
+        if (self.next_seq - 1).is_multiple_of(INDEX_EVERY) {
             let offset = self.bytes + start as u64;
             self.shared
                 .index

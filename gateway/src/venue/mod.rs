@@ -66,8 +66,12 @@ fn start_error(what: impl std::fmt::Display) -> VenueError {
 
 /// An instrument's engine definition from its configuration.
 pub fn instrument_spec(config: &InstrumentConfig) -> Result<InstrumentSpec, String> {
-    let symbol = Symbol::new(&config.symbol)
-        .ok_or_else(|| format!("{}: not a valid symbol (1-23 printable ASCII)", config.symbol))?;
+    let symbol = Symbol::new(&config.symbol).ok_or_else(|| {
+        format!(
+            "{}: not a valid symbol (1-23 printable ASCII)",
+            config.symbol
+        )
+    })?;
     let tick_micros = (config.tick_usd * Decimal::from(1_000_000))
         .to_i64()
         .filter(|t| *t > 0 && Decimal::from(*t) == config.tick_usd * Decimal::from(1_000_000))
@@ -82,7 +86,12 @@ pub fn instrument_spec(config: &InstrumentConfig) -> Result<InstrumentSpec, Stri
         (t.fract().is_zero())
             .then(|| t.to_i64())
             .flatten()
-            .ok_or_else(|| format!("{}: {what} {usd} is not a whole number of ticks", config.symbol))
+            .ok_or_else(|| {
+                format!(
+                    "{}: {what} {usd} is not a whole number of ticks",
+                    config.symbol
+                )
+            })
     };
     Ok(InstrumentSpec {
         symbol,
@@ -131,15 +140,21 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
     for warning in &recovered.warnings {
         eprintln!("tonnex-venue: {warning}");
     }
-    let fill_log = fills::FillLog::open(&dir, recovered.last_seq, recovered.last_seq)
-        .map_err(start_error)?;
-    let journal = Journal::open(JournalConfig::new(&dir), engine_config, &recovered)
-        .map_err(start_error)?;
+    let fill_log =
+        fills::FillLog::open(&dir, recovered.last_seq, recovered.last_seq).map_err(start_error)?;
+    let journal =
+        Journal::open(JournalConfig::new(&dir), engine_config, &recovered).map_err(start_error)?;
     let records = recovered.records;
     let fresh = recovered.last_seq == 0;
     let fill_shared = fill_log.shared();
     let fill_path = fill_log.path().to_path_buf();
-    let mut core = Core::new(recovered.state, journal, fill_log, dir.clone(), SNAPSHOT_EVERY);
+    let mut core = Core::new(
+        recovered.state,
+        journal,
+        fill_log,
+        dir.clone(),
+        SNAPSHOT_EVERY,
+    );
     genesis(&mut core, &config, &specs, fresh)?;
     tracing::info!(
         records,
@@ -208,7 +223,9 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
     )
     .map_err(start_error)?;
 
-    println!("ready order_entry={entry_local} fill_stream={fills_local} recovered_records={records}");
+    println!(
+        "ready order_entry={entry_local} fill_stream={fills_local} recovered_records={records}"
+    );
     let _ = std::io::stdout().flush();
 
     let served = gateway.run(&stop);
@@ -262,7 +279,9 @@ fn genesis(
             let micros = (account.cash_usd * Decimal::from(1_000_000))
                 .trunc()
                 .to_i64()
-                .ok_or_else(|| start_error(format!("account {}: cash_usd too large", account.id)))?;
+                .ok_or_else(|| {
+                    start_error(format!("account {}: cash_usd too large", account.id))
+                })?;
             if micros > 0 {
                 batch.push(Input::Command {
                     command: Command::Deposit {

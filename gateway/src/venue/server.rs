@@ -21,8 +21,8 @@ use rust_decimal::Decimal;
 use tonnex_engine::{Command, Compliance, Event, NewOrder as EngineOrder};
 use tonnex_protocol::frame::{self, DecodeError};
 use tonnex_protocol::wire::{
-    self, pathway_code, side_code, BuyDecision, ClientMessage, InstrumentInfo, NewOrder,
-    Sequenced, VenueMessage,
+    self, pathway_code, side_code, BuyDecision, ClientMessage, InstrumentInfo, NewOrder, Sequenced,
+    VenueMessage,
 };
 use tonnex_protocol::{Cash, OrderKind, Pathway, Price, Qty, RejectReason, Side};
 
@@ -76,7 +76,8 @@ struct Conn {
     last_recv_ns: u64,
     last_send_ns: u64,
     window_s: u64,
-    window_count: u32,
+    window_count: u64,
+    window_previous: u64,
     cancel_on_disconnect: bool,
     subscriptions: Vec<u32>,
     /// Close once the queued bytes are out.
@@ -254,10 +255,7 @@ impl Gateway {
         let mut last_timers = 0u64;
         let mut shutdown_started: Option<Instant> = None;
         loop {
-            match self
-                .poll
-                .poll(&mut events, Some(Duration::from_millis(5)))
-            {
+            match self.poll.poll(&mut events, Some(Duration::from_millis(5))) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
@@ -374,6 +372,7 @@ impl Gateway {
                         last_send_ns: now,
                         window_s: 0,
                         window_count: 0,
+                        window_previous: 0,
                         cancel_on_disconnect: false,
                         subscriptions: Vec::new(),
                         closing: false,
@@ -530,11 +529,7 @@ impl Gateway {
         state.next_seq += 1;
         let bytes = frame::encode(&Sequenced { seq, message });
         if let Some(token) = state.conn {
-            if let Some(conn) = self
-                .conns
-                .get_mut(token.0 - FIRST)
-                .and_then(Option::as_mut)
-            {
+            if let Some(conn) = self.conns.get_mut(token.0 - FIRST).and_then(Option::as_mut) {
                 conn.write.extend_from_slice(&bytes);
                 conn.last_send_ns = self.started.elapsed().as_nanos() as u64;
                 self.dirty.push(token);
@@ -663,17 +658,25 @@ impl Gateway {
             }
             return;
         };
-        // Throttle: a fixed one-second window per connection.
-        let second = self.started.elapsed().as_secs();
-        let limit = self.settings.throttle_per_s;
+        // Throttle: a sliding one-second window, estimated from this
+        // second's count and the previous second's, weighted by overlap.
+        let now = self.now_ns();
+        let second = now / 1_000_000_000;
+        let limit = u64::from(self.settings.throttle_per_s);
         let conn = self.conn(token).expect("conn");
         if conn.window_s != second {
+            conn.window_previous = if conn.window_s + 1 == second {
+                conn.window_count
+            } else {
+                0
+            };
             conn.window_s = second;
             conn.window_count = 0;
         }
         conn.window_count += 1;
-        let count = conn.window_count;
-        if u64::from(count) * 2 > u64::from(limit) * 3 {
+        let overlap_ns = 1_000_000_000 - now % 1_000_000_000;
+        let count = conn.window_count + conn.window_previous * overlap_ns / 1_000_000_000;
+        if count * 2 > limit * 3 {
             tracing::warn!(account, "throttle exceeded 1.5x: disconnecting");
             self.send_conn(
                 token,
@@ -750,7 +753,14 @@ impl Gateway {
                 if self.refuse(account, 0, throttled) {
                     return;
                 }
-                self.submit_command(Command::MassCancel { account, instrument }, account, 0);
+                self.submit_command(
+                    Command::MassCancel {
+                        account,
+                        instrument,
+                    },
+                    account,
+                    0,
+                );
             }
             ClientMessage::SubmitAttestation {
                 id,
@@ -1094,10 +1104,7 @@ impl Gateway {
             account,
             client_order_id: request.id,
             pathway,
-            sub_ledger: decision
-                .sub_ledger
-                .clone()
-                .unwrap_or_else(|| Arc::from("")),
+            sub_ledger: decision.sub_ledger.clone().unwrap_or_else(|| Arc::from("")),
             floor_ticks: decision.floor_ticks,
             attestation: decision.attestation.clone(),
             allocation: buyer_buy.then(|| Box::new(decision.allocation)),
@@ -1343,9 +1350,16 @@ impl Gateway {
                 }
                 for (order_id, owner, side, open, aggressor) in [
                     (taker_id, taker_account, taker_side, taker_open, true),
-                    (maker_id, maker_account, taker_side.opposite(), maker_open, false),
+                    (
+                        maker_id,
+                        maker_account,
+                        taker_side.opposite(),
+                        maker_open,
+                        false,
+                    ),
                 ] {
-                    let client_order_id = self.orders.get(&order_id).map_or(0, |o| o.client_order_id);
+                    let client_order_id =
+                        self.orders.get(&order_id).map_or(0, |o| o.client_order_id);
                     if open.tonnes() == 0 {
                         self.orders.remove(&order_id);
                     }
@@ -1396,8 +1410,7 @@ impl Gateway {
                 let info = self.orders.remove(&order_id);
                 let client_order_id = info.as_ref().map_or(0, |o| o.client_order_id);
                 if let Some(allocation) = info.and_then(|o| o.allocation) {
-                    self.router
-                        .release(account, &allocation, open_qty.tonnes());
+                    self.router.release(account, &allocation, open_qty.tonnes());
                 }
                 self.send(
                     account,
@@ -1438,7 +1451,10 @@ impl Gateway {
 
 /// USD to micro-dollars, truncated.
 fn micros(usd: Decimal) -> i64 {
-    (usd * Decimal::from(1_000_000)).trunc().to_i64().unwrap_or(0)
+    (usd * Decimal::from(1_000_000))
+        .trunc()
+        .to_i64()
+        .unwrap_or(0)
 }
 
 /// Compares secrets without stopping at the first differing byte.

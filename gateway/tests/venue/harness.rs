@@ -1,0 +1,315 @@
+//! A real venue process on loopback ports and a blocking test client.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tonnex_protocol::frame;
+use tonnex_protocol::wire::*;
+
+/// A scratch copy of `config/demo` with its journal inside and `extra`
+/// replacing the `[session]` table.
+pub fn scratch(name: &str, session: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tonnex-venue-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/demo");
+    for entry in std::fs::read_dir(&demo).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+    }
+    let venue = std::fs::read_to_string(dir.join("venue.toml")).unwrap();
+    let start = venue.find("[session]").unwrap();
+    let end = start + venue[start..].find("[[account]]").unwrap();
+    let venue = format!(
+        "{}[session]\n{session}\n\n{}",
+        &venue[..start],
+        &venue[end..]
+    )
+    .replace("../../target/demo-journal", "journal")
+    .replace("127.0.0.1:7001", "127.0.0.1:0")
+    .replace("127.0.0.1:7002", "127.0.0.1:0");
+    std::fs::write(dir.join("venue.toml"), venue).unwrap();
+    dir
+}
+
+/// Default session settings for tests: quick heartbeats and deadlines.
+pub const QUICK: &str = "heartbeat_ms = 300\nlogin_timeout_ms = 400\nthrottle_per_s = 100000";
+
+/// A running `tonnex-venue run`.
+pub struct Venue {
+    pub child: Child,
+    pub order_entry: String,
+    pub fill_stream: String,
+    pub recovered_records: u64,
+}
+
+impl Venue {
+    pub fn start(dir: &Path) -> Venue {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tonnex-venue"))
+            .args(["run", "--config"])
+            .arg(dir.join("venue.toml"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with("ready "), "venue did not start: {line:?}");
+        let field = |key: &str| {
+            line.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+                .unwrap()
+                .to_string()
+        };
+        Venue {
+            order_entry: field("order_entry"),
+            fill_stream: field("fill_stream"),
+            recovered_records: field("recovered_records").parse().unwrap(),
+            child,
+        }
+    }
+
+    pub fn connect(&self) -> Client {
+        Client::connect(&self.order_entry)
+    }
+
+    /// Logs in as a demo account (secret `demo-<id>`).
+    pub fn login(&self, account: u64) -> Client {
+        let mut client = self.connect();
+        client.login(account, &format!("demo-{account}"), 0, false);
+        client
+    }
+
+    pub fn sigterm(&mut self) -> std::process::ExitStatus {
+        send_signal(self.child.id(), "TERM");
+        self.child.wait().unwrap()
+    }
+
+    pub fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Venue {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// A blocking client speaking the wire protocol.
+pub struct Client {
+    pub stream: TcpStream,
+    buffer: Vec<u8>,
+    pub last_seq: u64,
+    next_client_order_id: u64,
+}
+
+impl Client {
+    pub fn connect(addr: &str) -> Client {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Client {
+            stream,
+            buffer: Vec::new(),
+            last_seq: 0,
+            next_client_order_id: 1,
+        }
+    }
+
+    pub fn send(&mut self, message: &ClientMessage) {
+        self.stream.write_all(&frame::encode(message)).unwrap();
+    }
+
+    /// Logs in and reads up to ReferenceData; returns what came between
+    /// (replayed messages).
+    pub fn login(
+        &mut self,
+        account: u64,
+        secret: &str,
+        last_seen_seq: u64,
+        cancel_on_disconnect: bool,
+    ) -> Vec<VenueMessage> {
+        self.last_seq = last_seen_seq;
+        self.send(&ClientMessage::Login {
+            account,
+            secret: secret.into(),
+            last_seen_seq,
+            cancel_on_disconnect,
+        });
+        let first = self.recv().expect("a login answer");
+        assert!(
+            matches!(first, VenueMessage::LoginAccepted { .. }),
+            "{first:?}"
+        );
+        let mut between = Vec::new();
+        loop {
+            match self.recv().expect("reference data") {
+                VenueMessage::ReferenceData { .. } => return between,
+                other => between.push(other),
+            }
+        }
+    }
+
+    /// The next message other than a heartbeat, or `None` if the venue
+    /// closed the connection or nothing came within 5 s.
+    pub fn recv(&mut self) -> Option<VenueMessage> {
+        self.recv_within(Duration::from_secs(5))
+    }
+
+    pub fn recv_within(&mut self, wait: Duration) -> Option<VenueMessage> {
+        let deadline = Instant::now() + wait;
+        loop {
+            if let Ok(Some((payload, used))) = frame::split(&self.buffer, 1 << 20) {
+                let message: Sequenced = frame::decode(payload).unwrap();
+                self.buffer.drain(..used);
+                if message.seq != 0 {
+                    assert_eq!(message.seq, self.last_seq + 1, "session sequence gap");
+                    self.last_seq = message.seq;
+                }
+                if message.message == VenueMessage::Heartbeat {
+                    continue;
+                }
+                return Some(message.message);
+            }
+            let left = deadline.checked_duration_since(Instant::now())?;
+            self.stream
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .unwrap();
+            let mut chunk = [0u8; 65536];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return None,
+                Ok(n) => self.buffer.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    return None
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Reads until `pick` accepts a message; panics after 5 s.
+    pub fn expect<T>(&mut self, what: &str, mut pick: impl FnMut(&VenueMessage) -> Option<T>) -> T {
+        let mut seen = Vec::new();
+        while let Some(message) = self.recv() {
+            if let Some(found) = pick(&message) {
+                return found;
+            }
+            seen.push(message);
+        }
+        panic!("no {what}; saw {seen:#?}");
+    }
+
+    /// Whether the venue closes the connection within `wait`.
+    pub fn closed_within(&mut self, wait: Duration) -> bool {
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            self.stream
+                .set_read_timeout(Some(Duration::from_millis(50)))
+                .unwrap();
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return true,
+                Ok(n) => self.buffer.extend_from_slice(&chunk[..n]),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => return true,
+            }
+        }
+        false
+    }
+
+    pub fn next_id(&mut self) -> u64 {
+        let id = self.next_client_order_id;
+        self.next_client_order_id += 1;
+        id
+    }
+
+    /// Sends a GTC limit order and returns its client order id.
+    pub fn limit(&mut self, instrument: u32, side: u8, price_ticks: i64, qty: u64) -> u64 {
+        let id = self.next_id();
+        self.send(&ClientMessage::NewOrder(NewOrder {
+            client_order_id: id,
+            instrument,
+            side,
+            order_type: TYPE_LIMIT,
+            time_in_force: TIF_GTC,
+            price_ticks,
+            qty,
+            cash_budget_micros: 0,
+            scope: vec![],
+            attestation: None,
+        }));
+        id
+    }
+
+    /// Sends a limit order and waits for its acceptance: the venue order id.
+    pub fn rest(&mut self, instrument: u32, side: u8, price_ticks: i64, qty: u64) -> u64 {
+        let id = self.limit(instrument, side, price_ticks, qty);
+        self.accepted(id)
+    }
+
+    pub fn accepted(&mut self, client_order_id: u64) -> u64 {
+        self.expect("OrderAccepted", |m| match m {
+            VenueMessage::OrderAccepted {
+                client_order_id: c,
+                order_id,
+                ..
+            } if *c == client_order_id => Some(*order_id),
+            _ => None,
+        })
+    }
+
+    pub fn rejected(&mut self) -> (u64, u64, &'static str) {
+        self.expect("OrderRejected", |m| match m {
+            VenueMessage::OrderRejected {
+                client_order_id,
+                order_id,
+                reason,
+            } => Some((*client_order_id, *order_id, reject_name(*reason))),
+            _ => None,
+        })
+    }
+}
+
+/// Reads the fill stream from `from_seq` until `count` records arrived.
+pub fn read_stream(addr: &str, from_seq: u64, count: usize) -> Vec<StreamRecord> {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(&frame::encode(&StreamSubscribe { from_seq }))
+        .unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buffer = Vec::new();
+    let mut records = Vec::new();
+    while records.len() < count {
+        let mut chunk = [0u8; 65536];
+        let n = stream.read(&mut chunk).expect("fill stream records");
+        assert!(n > 0, "fill stream closed after {} records", records.len());
+        buffer.extend_from_slice(&chunk[..n]);
+        while let Ok(Some((payload, used))) = frame::split(&buffer, 1 << 20) {
+            records.push(frame::decode::<StreamRecord>(payload).unwrap());
+            buffer.drain(..used);
+        }
+    }
+    records
+}
