@@ -1,0 +1,309 @@
+//! docs/protocol.md stays true: every hex example in it is the exact frame
+//! the codec produces for the message it describes.
+
+use tonnex_protocol::frame;
+use tonnex_protocol::wire::*;
+
+fn samples() -> Vec<(&'static str, Vec<u8>)> {
+    let venue = |seq: u64, message: VenueMessage| frame::encode(&Sequenced { seq, message });
+    vec![
+        (
+            "login",
+            frame::encode(&ClientMessage::Login {
+                account: 3001,
+                secret: "demo-3001".into(),
+                last_seen_seq: 0,
+                cancel_on_disconnect: true,
+            }),
+        ),
+        ("logout", frame::encode(&ClientMessage::Logout)),
+        ("heartbeat", frame::encode(&ClientMessage::Heartbeat)),
+        (
+            "new-order",
+            frame::encode(&ClientMessage::NewOrder(NewOrder {
+                client_order_id: 1,
+                instrument: 0,
+                side: SIDE_BUY,
+                order_type: TYPE_LIMIT,
+                time_in_force: TIF_GTC,
+                price_ticks: 2450,
+                qty: 500,
+                cash_budget_micros: 0,
+                scope: vec![ScopeLine {
+                    scope: 3,
+                    category: 1,
+                    qty: 500,
+                }],
+                attestation: None,
+            })),
+        ),
+        ("cancel", frame::encode(&ClientMessage::Cancel { order_id: 42 })),
+        (
+            "replace",
+            frame::encode(&ClientMessage::Replace {
+                order_id: 42,
+                price_ticks: 2440,
+                qty: 300,
+            }),
+        ),
+        (
+            "mass-cancel",
+            frame::encode(&ClientMessage::MassCancel {
+                instrument: Some(0),
+            }),
+        ),
+        (
+            "submit-attestation",
+            frame::encode(&ClientMessage::SubmitAttestation {
+                id: "ATT-7".into(),
+                internal_price_micros: 25_000_000,
+                reporting_year: 2026,
+            }),
+        ),
+        (
+            "subscribe",
+            frame::encode(&ClientMessage::Subscribe { instrument: 0 }),
+        ),
+        (
+            "login-accepted",
+            venue(
+                0,
+                VenueMessage::LoginAccepted {
+                    account: 3001,
+                    next_seq: 1,
+                    heartbeat_ms: 1000,
+                },
+            ),
+        ),
+        (
+            "login-rejected",
+            venue(
+                0,
+                VenueMessage::LoginRejected {
+                    text: "wrong".into(),
+                },
+            ),
+        ),
+        ("venue-heartbeat", venue(0, VenueMessage::Heartbeat)),
+        (
+            "order-accepted",
+            venue(
+                1,
+                VenueMessage::OrderAccepted {
+                    client_order_id: 1,
+                    order_id: 42,
+                    instrument: 0,
+                    side: SIDE_BUY,
+                    price_ticks: 2450,
+                    qty: 500,
+                    pathway: 2,
+                    sub_ledger: "ccp".into(),
+                    floor_ticks: 2000,
+                    attestation: None,
+                },
+            ),
+        ),
+        (
+            "order-rejected",
+            venue(
+                2,
+                VenueMessage::OrderRejected {
+                    client_order_id: 2,
+                    order_id: 0,
+                    reason: 71,
+                },
+            ),
+        ),
+        (
+            "order-held",
+            venue(
+                3,
+                VenueMessage::OrderHeld {
+                    client_order_id: 3,
+                    reason: 73,
+                },
+            ),
+        ),
+        (
+            "fill",
+            venue(
+                4,
+                VenueMessage::Fill {
+                    client_order_id: 1,
+                    order_id: 42,
+                    trade_id: 44 << 20,
+                    instrument: 0,
+                    side: SIDE_BUY,
+                    price_ticks: 2400,
+                    qty: 100,
+                    leaves_qty: 400,
+                    aggressor: false,
+                    supplementary_ticks: 0,
+                },
+            ),
+        ),
+        (
+            "cancelled",
+            venue(
+                5,
+                VenueMessage::Cancelled {
+                    client_order_id: 1,
+                    order_id: 42,
+                    instrument: 0,
+                    open_qty: 400,
+                    reason: 1,
+                },
+            ),
+        ),
+        (
+            "replaced",
+            venue(
+                6,
+                VenueMessage::Replaced {
+                    client_order_id: 1,
+                    order_id: 42,
+                    price_ticks: 2440,
+                    qty: 300,
+                    priority_kept: true,
+                },
+            ),
+        ),
+        (
+            "reference-data",
+            venue(
+                0,
+                VenueMessage::ReferenceData {
+                    instruments: vec![InstrumentInfo {
+                        instrument: 0,
+                        symbol: "NBR".into(),
+                        sub_ledger: "ccp".into(),
+                        tick_micros: 10_000,
+                        min_price_ticks: 1,
+                        max_price_ticks: 100_000,
+                    }],
+                },
+            ),
+        ),
+        (
+            "book-snapshot",
+            venue(
+                7,
+                VenueMessage::BookSnapshot {
+                    instrument: 0,
+                    md_seq: 9,
+                    bids: vec![Level {
+                        price_ticks: 2400,
+                        qty: 10,
+                    }],
+                    asks: vec![],
+                },
+            ),
+        ),
+        (
+            "level-update",
+            venue(
+                8,
+                VenueMessage::LevelUpdate {
+                    instrument: 0,
+                    md_seq: 10,
+                    side: SIDE_SELL,
+                    price_ticks: 2500,
+                    qty: 0,
+                },
+            ),
+        ),
+        (
+            "trade",
+            venue(
+                9,
+                VenueMessage::Trade {
+                    instrument: 0,
+                    md_seq: 11,
+                    trade_id: 44 << 20,
+                    price_ticks: 2400,
+                    qty: 100,
+                    aggressor_side: SIDE_SELL,
+                },
+            ),
+        ),
+        (
+            "attestation-accepted",
+            venue(
+                10,
+                VenueMessage::AttestationAccepted {
+                    id: "ATT-7".into(),
+                    rechecked: 1,
+                },
+            ),
+        ),
+        (
+            "session-error",
+            venue(
+                0,
+                VenueMessage::SessionError {
+                    text: "bad".into(),
+                },
+            ),
+        ),
+        (
+            "stream-subscribe",
+            frame::encode(&StreamSubscribe { from_seq: 1 }),
+        ),
+        (
+            "stream-trade",
+            frame::encode(&StreamRecord {
+                seq: 27,
+                journal_seq: 44,
+                event: StreamEvent::Trade {
+                    trade_id: 44 << 20,
+                    instrument: 0,
+                    buy_order_id: 42,
+                    sell_order_id: 44,
+                    buyer: 1001,
+                    seller: 3001,
+                    price_ticks: 1500,
+                    qty: 40,
+                    supplementary_ticks: 500,
+                },
+            }),
+        ),
+    ]
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .chunks(16)
+        .map(|row| {
+            row.iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn every_hex_example_in_docs_protocol_md_is_what_the_codec_writes() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md");
+    let doc = std::fs::read_to_string(path).expect("docs/protocol.md");
+    let mut wrong = Vec::new();
+    for (name, bytes) in samples() {
+        let marker = format!("<!-- example: {name} -->");
+        let documented = doc.find(&marker).and_then(|at| {
+            let rest = &doc[at + marker.len()..];
+            let start = rest.find("```text\n")? + 8;
+            let end = start + rest[start..].find("```")?;
+            Some(rest[start..end].split_whitespace().collect::<Vec<_>>().join(" "))
+        });
+        let expected = hex(&bytes);
+        if documented.as_deref() != Some(&expected.split_whitespace().collect::<Vec<_>>().join(" ")) {
+            wrong.push(format!("{marker}\n```text\n{expected}\n```"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "docs/protocol.md examples missing or wrong; the codec writes:\n\n{}",
+        wrong.join("\n\n")
+    );
+}
