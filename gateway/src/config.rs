@@ -77,6 +77,9 @@ pub struct SessionSettings {
     pub hold_expiry_ms: u64,
     /// Order pool capacity of the engine.
     pub order_capacity: usize,
+    /// Microseconds the engine thread spins on an empty ring before it
+    /// sleeps (waking a sleeping thread costs tens of microseconds).
+    pub engine_spin_us: u64,
 }
 
 impl Default for SessionSettings {
@@ -90,6 +93,7 @@ impl Default for SessionSettings {
             replay_capacity: 100_000,
             hold_expiry_ms: 300_000,
             order_capacity: 1 << 20,
+            engine_spin_us: 50,
         }
     }
 }
@@ -484,6 +488,10 @@ fn read_session(table: &toml::Table, path: &Path) -> Result<SessionSettings, Loa
     }
     if let Some(v) = positive("order_capacity")? {
         settings.order_capacity = v as usize;
+    }
+    if session.contains_key("engine_spin_us") {
+        settings.engine_spin_us = u64::try_from(record.integer("engine_spin_us")?)
+            .map_err(|_| ctx.error("engine_spin_us", "must not be negative"))?;
     }
     Ok(settings)
 }

@@ -37,7 +37,10 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
                 attestation: None,
             })),
         ),
-        ("cancel", frame::encode(&ClientMessage::Cancel { order_id: 42 })),
+        (
+            "cancel",
+            frame::encode(&ClientMessage::Cancel { order_id: 42 }),
+        ),
         (
             "replace",
             frame::encode(&ClientMessage::Replace {
@@ -238,12 +241,7 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
         ),
         (
             "session-error",
-            venue(
-                0,
-                VenueMessage::SessionError {
-                    text: "bad".into(),
-                },
-            ),
+            venue(0, VenueMessage::SessionError { text: "bad".into() }),
         ),
         (
             "stream-subscribe",
@@ -294,10 +292,16 @@ fn every_hex_example_in_docs_protocol_md_is_what_the_codec_writes() {
             let rest = &doc[at + marker.len()..];
             let start = rest.find("```text\n")? + 8;
             let end = start + rest[start..].find("```")?;
-            Some(rest[start..end].split_whitespace().collect::<Vec<_>>().join(" "))
+            Some(
+                rest[start..end]
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
         });
         let expected = hex(&bytes);
-        if documented.as_deref() != Some(&expected.split_whitespace().collect::<Vec<_>>().join(" ")) {
+        if documented.as_deref() != Some(&expected.split_whitespace().collect::<Vec<_>>().join(" "))
+        {
             wrong.push(format!("{marker}\n```text\n{expected}\n```"));
         }
     }

@@ -187,15 +187,18 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
             .spawn(move || fills::serve(fills_listener, fill_path, fill_shared, stop_fills))
             .map_err(start_error)?
     };
+    let spin = Duration::from_micros(config.session.engine_spin_us);
+    let gateway_sleeping = Arc::new(AtomicBool::new(false));
     let engine = {
-        let (input, output, waker) = (
+        let (input, output, waker, sleeping) = (
             Arc::clone(&to_engine),
             Arc::clone(&from_engine),
             Arc::clone(&waker),
+            Arc::clone(&gateway_sleeping),
         );
         std::thread::Builder::new()
             .name("engine".into())
-            .spawn(move || engine_loop(core, &input, &output, &waker))
+            .spawn(move || engine_loop(core, &input, &output, &waker, &sleeping, spin))
             .map_err(start_error)?
     };
     let instruments = config
@@ -220,6 +223,7 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
         to_engine,
         from_engine,
         engine.thread().clone(),
+        gateway_sleeping,
     )
     .map_err(start_error)?;
 
@@ -357,9 +361,12 @@ fn engine_loop(
     input: &ArrayQueue<Input>,
     output: &ArrayQueue<Output>,
     waker: &mio::Waker,
+    gateway_sleeping: &AtomicBool,
+    spin: Duration,
 ) {
     let clock = Instant::now();
     let mut batch = Vec::with_capacity(256);
+    let mut idle_since: Option<Instant> = None;
     let mut idle_rounds = 0u32;
     loop {
         while batch.len() < 256 {
@@ -372,14 +379,19 @@ fn engine_loop(
             if let Err(e) = core.idle(clock.elapsed().as_nanos() as u64) {
                 fatal(&e);
             }
+            // Spin briefly (a waking thread costs tens of microseconds),
+            // then sleep until the gateway unparks us. The clock is read
+            // every 64 rounds only: reading it was most of the spin's cost.
+            let since = *idle_since.get_or_insert_with(Instant::now);
             idle_rounds += 1;
-            if idle_rounds < 200 {
-                std::thread::yield_now();
+            if !idle_rounds.is_multiple_of(64) || since.elapsed() < spin {
+                std::hint::spin_loop();
             } else {
                 std::thread::park_timeout(Duration::from_millis(1));
             }
             continue;
         }
+        idle_since = None;
         idle_rounds = 0;
         let mut emit = |item: Output| {
             let mut item = item;
@@ -391,7 +403,9 @@ fn engine_loop(
         };
         match core.process(&mut batch, &mut emit) {
             Ok(false) => {
-                let _ = waker.wake();
+                if gateway_sleeping.load(Ordering::SeqCst) {
+                    let _ = waker.wake();
+                }
             }
             Ok(true) => {
                 emit(Output::Stopped);

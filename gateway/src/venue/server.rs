@@ -146,6 +146,8 @@ pub struct Gateway {
     to_engine: Arc<ArrayQueue<Input>>,
     from_engine: Arc<ArrayQueue<Output>>,
     engine: std::thread::Thread,
+    sleeping: Arc<AtomicBool>,
+    chunk: Vec<u8>,
     settings: SessionSettings,
     dirty: Vec<Token>,
     started: Instant,
@@ -165,6 +167,7 @@ impl Gateway {
         to_engine: Arc<ArrayQueue<Input>>,
         from_engine: Arc<ArrayQueue<Output>>,
         engine: std::thread::Thread,
+        sleeping: Arc<AtomicBool>,
     ) -> std::io::Result<Gateway> {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
@@ -237,6 +240,8 @@ impl Gateway {
             to_engine,
             from_engine,
             engine,
+            sleeping,
+            chunk: vec![0; 1 << 16],
             settings: config.session.clone(),
             dirty: Vec::new(),
             started: Instant::now(),
@@ -255,7 +260,17 @@ impl Gateway {
         let mut last_timers = 0u64;
         let mut shutdown_started: Option<Instant> = None;
         loop {
-            match self.poll.poll(&mut events, Some(Duration::from_millis(5))) {
+            // The engine wakes this loop only while it sleeps (`sleeping`):
+            // a busy gateway drains the ring without an eventfd per batch.
+            self.sleeping.store(true, Ordering::SeqCst);
+            let timeout = if self.from_engine.is_empty() {
+                Duration::from_millis(5)
+            } else {
+                Duration::ZERO
+            };
+            let polled = self.poll.poll(&mut events, Some(timeout));
+            self.sleeping.store(false, Ordering::SeqCst);
+            match polled {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
@@ -266,7 +281,8 @@ impl Gateway {
                     WAKER => {}
                     token => {
                         if event.is_readable() || event.is_read_closed() {
-                            self.on_readable(token);
+                            let to_the_end = event.is_read_closed() || event.is_error();
+                            self.on_readable(token, to_the_end);
                         }
                         if event.is_writable() {
                             self.dirty.push(token);
@@ -388,9 +404,19 @@ impl Gateway {
         }
     }
 
-    fn on_readable(&mut self, token: Token) {
+    /// Reads and handles what `token` sent. A read shorter than the buffer
+    /// emptied the socket (a later arrival raises a new edge), so the loop
+    /// stops there instead of paying a second `read` for `WouldBlock`;
+    /// `to_the_end` (the peer half-closed) reads on to the end of stream.
+    fn on_readable(&mut self, token: Token, to_the_end: bool) {
         let max = self.settings.max_frame_bytes;
-        let mut chunk = [0u8; 65536];
+        // One read buffer for every connection, allocated once.
+        let mut chunk = std::mem::take(&mut self.chunk);
+        self.read_into(token, to_the_end, max, &mut chunk);
+        self.chunk = chunk;
+    }
+
+    fn read_into(&mut self, token: Token, to_the_end: bool, max: usize, chunk: &mut [u8]) {
         loop {
             let Some(conn) = self.conn(token) else {
                 return;
@@ -398,7 +424,7 @@ impl Gateway {
             if conn.closing {
                 return;
             }
-            let read = conn.stream.read(&mut chunk);
+            let read = conn.stream.read(chunk);
             match read {
                 Ok(0) => {
                     self.close(token, "peer closed the connection");
@@ -443,6 +469,9 @@ impl Gateway {
                     buffer.drain(..at);
                     if let Some(conn) = self.conn(token) {
                         conn.read = buffer;
+                    }
+                    if n < chunk.len() && !to_the_end {
+                        return;
                     }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
@@ -853,7 +882,7 @@ impl Gateway {
             },
             &mut conn.write,
         );
-        let from = last_seen_seq + 1;
+        let from = last_seen_seq.saturating_add(1);
         if from < first_held && from < next_seq {
             frame::encode_into(
                 &Sequenced {

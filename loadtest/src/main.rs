@@ -1,0 +1,153 @@
+//! `tonnex-loadtest`: see CONTRACTS.md.
+//!
+//! ```text
+//! tonnex-loadtest --venue ADDR --sessions N --rate R --duration SECONDS
+//!                 [--out REPORT.json] [--svg CHART.svg] [--acked-log FILE]
+//!                 [--seed N] [--accounts ID:SECRET,...] [--instruments 0,1]
+//!                 [--mid TICKS] [--mix quote=55,cancel=20,replace=10,take=15]
+//!                 [--window N] [--hostile N] [--quiet]
+//! ```
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use tonnex_loadtest::run::{run, Options};
+use tonnex_loadtest::sim::Mix;
+
+const USAGE: &str = "usage: tonnex-loadtest --venue ADDR --sessions N --rate R --duration SECONDS
+                       [--out REPORT.json] [--svg CHART.svg] [--acked-log FILE] [--seed N]
+                       [--accounts ID:SECRET,...] [--instruments 0,1] [--mid TICKS]
+                       [--mix quote=55,cancel=20,replace=10,take=15] [--window N]
+                       [--hostile N] [--quiet]";
+
+fn main() -> ExitCode {
+    match parse(std::env::args().skip(1).collect()) {
+        Ok((options, out, svg)) => match run(&options) {
+            Ok(report) => {
+                if let Some(path) = &out {
+                    if let Err(e) = std::fs::write(path, report.json()) {
+                        eprintln!("tonnex-loadtest: {}: {e}", path.display());
+                        return ExitCode::from(1);
+                    }
+                }
+                let svg = svg.or_else(|| out.as_ref().map(|p| p.with_extension("svg")));
+                if let Some(path) = &svg {
+                    if let Err(e) = std::fs::write(path, report.svg()) {
+                        eprintln!("tonnex-loadtest: {}: {e}", path.display());
+                        return ExitCode::from(1);
+                    }
+                }
+                if !report.rejects_by_reason.is_empty() {
+                    let reasons: Vec<String> = report
+                        .rejects_by_reason
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect();
+                    println!("rejects {}", reasons.join(" "));
+                }
+                for note in &report.error_notes {
+                    println!("error {note}");
+                }
+                println!(
+                    "fill_latency p50_us={:.1} p99_us={:.1} count={}",
+                    report.fill.p50_us, report.fill.p99_us, report.fill.count
+                );
+                println!("{}", report.last_line());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("tonnex-loadtest: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Err(e) => {
+            eprintln!("tonnex-loadtest: {e}\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+type Parsed = (Options, Option<PathBuf>, Option<PathBuf>);
+
+fn parse(args: Vec<String>) -> Result<Parsed, String> {
+    let mut options = Options {
+        venue: "127.0.0.1:7001".into(),
+        sessions: 4,
+        rate: 50_000,
+        duration: Duration::from_secs(10),
+        // The demo market makers of config/demo/venue.toml.
+        accounts: (3001..=3004).map(|a| (a, format!("demo-{a}"))).collect(),
+        instruments: vec![0],
+        mid: 2500,
+        mix: Mix::default(),
+        seed: 1,
+        window: 64,
+        acked_log: None,
+        hostile: 0,
+        progress: std::io::stderr().is_terminal(),
+    };
+    let (mut out, mut svg) = (None, None);
+    let mut i = 0;
+    let number = |flag: &str, v: &str| -> Result<u64, String> {
+        v.parse()
+            .map_err(|_| format!("{flag}: '{v}' is not a whole number"))
+    };
+    while i < args.len() {
+        let flag = args[i].as_str();
+        if flag == "--quiet" {
+            options.progress = false;
+            i += 1;
+            continue;
+        }
+        let value = args
+            .get(i + 1)
+            .ok_or_else(|| format!("{flag} needs a value"))?;
+        match flag {
+            "--venue" => options.venue.clone_from(value),
+            "--sessions" => options.sessions = number(flag, value)? as usize,
+            "--rate" => options.rate = number(flag, value)?,
+            "--duration" => {
+                let seconds: f64 = value
+                    .parse()
+                    .map_err(|_| format!("--duration: '{value}' is not a number of seconds"))?;
+                if !(seconds > 0.0 && seconds.is_finite()) {
+                    return Err("--duration must be positive".into());
+                }
+                options.duration = Duration::from_secs_f64(seconds);
+            }
+            "--out" => out = Some(PathBuf::from(value)),
+            "--svg" => svg = Some(PathBuf::from(value)),
+            "--acked-log" => options.acked_log = Some(PathBuf::from(value)),
+            "--seed" => options.seed = number(flag, value)?,
+            "--mid" => options.mid = number(flag, value)? as i64,
+            "--window" => options.window = number(flag, value)?.max(1) as usize,
+            "--hostile" => options.hostile = number(flag, value)? as usize,
+            "--mix" => options.mix = Mix::parse(value)?,
+            "--instruments" => {
+                options.instruments = value
+                    .split(',')
+                    .map(|v| number(flag, v).map(|n| n as u32))
+                    .collect::<Result<_, _>>()?;
+            }
+            "--accounts" => {
+                options.accounts = value
+                    .split(',')
+                    .map(|pair| {
+                        let (id, secret) = pair
+                            .split_once(':')
+                            .ok_or_else(|| format!("--accounts: '{pair}' is not ID:SECRET"))?;
+                        Ok((number(flag, id)?, secret.to_string()))
+                    })
+                    .collect::<Result<_, String>>()?;
+            }
+            other => return Err(format!("unknown flag '{other}'")),
+        }
+        i += 2;
+    }
+    if options.sessions == 0 {
+        return Err("--sessions must be at least 1".into());
+    }
+    Ok((options, out, svg))
+}
