@@ -4,6 +4,7 @@
 //! (floor 20.00 USD = 2000 ticks on instrument 0), secrets `demo-<id>`.
 
 mod harness;
+mod load;
 
 use std::io::Write;
 use std::time::Duration;
