@@ -1,31 +1,115 @@
 #!/usr/bin/env bash
-# The README's main command. Builds tonnex in release mode and runs the demo.
+# The README's main command. Builds tonnex in release mode, starts a venue on
+# the embedded demo configuration (config/demo/: instruments for each CCP
+# sub-ledger, buyers on each OER pathway, a seller with registry lots, four
+# market makers), runs a 10-second load test against it over the binary
+# protocol, sends a compliance-routed buyer order with the reference Python
+# client, reads the fill stream, stops the venue with SIGTERM, and then shows
+# the engine on its own: a gen.py workload replayed, its fills checked
+# against gen.py's reference book, journaled and recovered.
 #
-# Until the TCP venue (gateway issue) lands, the demo drives the parts that
-# exist directly: it generates a workload with shared/workloads/gen.py,
-# replays it through tonnex-replay (throughput and per-command latency),
-# checks the fills against gen.py's independent reference book, replays the
-# same flow through the plain BTreeMap baseline book for comparison,
-# journals it and recovers the journal, and runs the compliance pre-router
-# over the golden scenario.
+# The settlement process (tonnex-settlement) is not built yet (settlement
+# issue): the demo prints the fill stream a settlement process would consume.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 gen="$root/../shared/workloads/gen.py"
-ops=${TONNEX_DEMO_OPS:-500000}
+ops=${TONNEX_DEMO_OPS:-300000}
+load_seconds=${TONNEX_DEMO_SECONDS:-10}
 
 echo "== building (cargo build --release)"
 cargo build --release --quiet
 
-echo "== the TCP venue (tonnex-venue run) is not built yet (gateway issue): demonstrating the engine, journal and compliance check"
+work=$(mktemp -d)
+venue_pid=""
+stop_all() {
+  if [ -n "$venue_pid" ]; then kill -9 "$venue_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap stop_all EXIT
+trap 'exit 130' INT TERM
 
+echo "== starting the venue: tonnex-venue run --config config/demo/venue.toml (fresh journal in $work/journal)"
+target/release/tonnex-venue run --config config/demo/venue.toml --journal-dir "$work/journal" \
+  --listen 127.0.0.1:0 --fills-listen 127.0.0.1:0 > "$work/venue.out" 2> "$work/venue.log" &
+venue_pid=$!
+for _ in $(seq 1 200); do
+  grep -q '^ready ' "$work/venue.out" 2>/dev/null && break
+  sleep 0.05
+done
+ready=$(grep '^ready ' "$work/venue.out") || { echo "the venue did not start:" >&2; cat "$work/venue.log" >&2; exit 1; }
+echo "$ready"
+entry=$(sed -E 's/.*order_entry=([^ ]+).*/\1/' <<<"$ready")
+fills=$(sed -E 's/.*fill_stream=([^ ]+).*/\1/' <<<"$ready")
+
+echo "== load test: 4 market-maker sessions, 50,000 order messages/s, ${load_seconds} s (tonnex-loadtest)"
+target/release/tonnex-loadtest --venue "$entry" --sessions 4 --rate 50000 --duration "$load_seconds" \
+  --instruments 0,1,2 --out "$root/target/demo-load-report.json" --svg "$root/target/demo-load-report.svg"
+echo "report: target/demo-load-report.json, chart: target/demo-load-report.svg"
+
+echo "== the seller (account 2001) offers 10 t of its registry lot at 24.50 USD (scripts/client.py)"
+python3 scripts/client.py --venue "$entry" --account 2001 --secret demo-2001 --instrument 0 \
+  --side sell --price-ticks 2450 --qty 10 | grep -v ReferenceData
+echo "== a recognised-pathway buyer (account 1001) buys them at up to 26.00 USD, scope 3 category 1"
+python3 scripts/client.py --venue "$entry" --account 1001 --secret demo-1001 --instrument 0 \
+  --side buy --price-ticks 2600 --qty 10 --scope 3:1:10 | grep -v ReferenceData
+
+echo "== the fill stream a settlement process follows (first and last records)"
+python3 - "$fills" <<'PY'
+import socket, struct, sys
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.create_connection((host, int(port)), timeout=1)
+s.sendall(struct.pack("<IQ", 8, 1))
+data = bytearray()
+try:
+    while True:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            break
+        data += chunk
+except socket.timeout:
+    pass
+names = ["Instrument", "CashDeposit", "CreditDeposit", "CashWithdrawal", "CreditWithdrawal",
+         "BuyAccepted", "Trade", "Cancelled"]
+records, at = [], 0
+while at + 4 <= len(data):
+    (n,) = struct.unpack_from("<I", data, at)
+    if at + 4 + n > len(data):
+        break
+    seq, journal_seq, tag = struct.unpack_from("<QQI", data, at + 4)
+    records.append((seq, journal_seq, names[tag] if tag < len(names) else tag))
+    at += 4 + n
+counts = {}
+for _, _, name in records:
+    counts[name] = counts.get(name, 0) + 1
+print(f"{len(records)} records: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+for seq, journal_seq, name in records[:3] + [("...", "", "")] + records[-3:]:
+    print(f"  seq={seq} journal_seq={journal_seq} {name}")
+PY
+
+echo "== stopping the venue (SIGTERM: drain, sync the journal, exit 0)"
+kill -TERM "$venue_pid"
+wait "$venue_pid"
+venue_pid=""
+echo "venue exited 0; journal: $(ls "$work/journal" | tr '\n' ' ')"
+echo "== restarting it recovers the journal"
+target/release/tonnex-venue run --config config/demo/venue.toml --journal-dir "$work/journal" \
+  --listen 127.0.0.1:0 --fills-listen 127.0.0.1:0 > "$work/venue2.out" 2>> "$work/venue.log" &
+venue_pid=$!
+for _ in $(seq 1 400); do
+  grep -q '^ready ' "$work/venue2.out" 2>/dev/null && break
+  sleep 0.05
+done
+grep '^ready ' "$work/venue2.out"
+kill -TERM "$venue_pid"
+wait "$venue_pid"
+venue_pid=""
+
+echo "== the engine alone: gen.py workload ($ops commands) through tonnex-replay"
 if [ ! -f "$gen" ]; then
   echo "demo: $gen not found (the workload generator lives in shared/ beside the repository)" >&2
   exit 1
 fi
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT INT TERM
 
 echo "== generating $ops commands (gen.py --profile steady --seed 7)"
 python3 "$gen" --ops "$ops" --seed 7 --profile steady --fills "$work/want.fills" > "$work/steady.txt"

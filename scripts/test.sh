@@ -8,3 +8,5 @@ echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test --workspace"
 cargo test --workspace
+echo "== scripts/crash-test.sh (release build, kill -9 under load)"
+scripts/crash-test.sh 6

@@ -525,6 +525,46 @@ fn read_stream_some(addr: &str, from_seq: u64) -> usize {
 }
 
 #[test]
+fn a_cancelled_buy_releases_its_claim_on_the_buyers_inventory() {
+    // Buyer 1003 (engaged pathway) has 800 t of scope 1 inventory.
+    let dir = scratch("claims", QUICK);
+    let venue = Venue::start(&dir);
+    let mut buyer = venue.login(1003);
+    let scope1 = |qty| ScopeLine {
+        scope: 1,
+        category: 0,
+        qty,
+    };
+    let order = |client: &mut harness::Client, qty: u64| {
+        let id = client.next_id();
+        client.send(&ClientMessage::NewOrder(NewOrder {
+            client_order_id: id,
+            instrument: NBR,
+            side: SIDE_BUY,
+            order_type: TYPE_LIMIT,
+            time_in_force: TIF_GTC,
+            price_ticks: 100,
+            qty,
+            cash_budget_micros: 0,
+            scope: vec![scope1(qty)],
+            attestation: None,
+        }));
+        id
+    };
+    let first = order(&mut buyer, 800);
+    let resting = buyer.accepted(first);
+    let second = order(&mut buyer, 1);
+    assert_eq!(buyer.rejected(), (second, 0, "SCOPE_EXCEEDS_INVENTORY"));
+    buyer.send(&ClientMessage::Cancel { order_id: resting });
+    buyer.expect("cancelled", |m| match m {
+        VenueMessage::Cancelled { order_id, .. } if *order_id == resting => Some(()),
+        _ => None,
+    });
+    let third = order(&mut buyer, 800);
+    buyer.accepted(third);
+}
+
+#[test]
 fn market_data_gives_a_snapshot_then_level_updates_and_trades() {
     let dir = scratch("md", QUICK);
     let venue = Venue::start(&dir);
