@@ -1,0 +1,279 @@
+//! `tonnex-settlement audit` and `report`: the ledger's invariants, and
+//! balances per account and instrument.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+use serde_json::{json, Value};
+
+use crate::certificate::digest;
+use crate::ledger::{CASH, ESCROW, RETIRED};
+
+/// What the audit found.
+pub struct Audit {
+    /// Every check passed.
+    pub ok: bool,
+    /// Trades in the ledger.
+    pub trades: u64,
+    /// Trades settled or retired.
+    pub settled: u64,
+    /// Certificates issued.
+    pub certificates: u64,
+    /// The JSON report.
+    pub json: Value,
+}
+
+fn count(conn: &Connection, query: &str) -> rusqlite::Result<i64> {
+    conn.query_row(query, [], |r| r.get::<_, Option<i64>>(0).map(Option::unwrap_or_default))
+}
+
+fn problems_of(conn: &Connection, query: &str, what: &str, problems: &mut Vec<String>) -> rusqlite::Result<u64> {
+    let mut stmt = conn.prepare(query)?;
+    let rows: Vec<String> = stmt
+        .query_map([], |r| r.get::<_, i64>(0).map(|v| v.to_string()))?
+        .collect::<Result<_, _>>()?;
+    for row in rows.iter().take(10) {
+        problems.push(format!("{what}: {row}"));
+    }
+    Ok(rows.len() as u64)
+}
+
+/// Checks the ledger in `dir`.
+pub fn audit(conn: &Connection, dir: &Path) -> rusqlite::Result<Audit> {
+    let mut problems = Vec::new();
+
+    // 1. Conservation: every movement, and so every asset, sums to zero.
+    let unbalanced = problems_of(
+        conn,
+        "SELECT movement_id FROM postings GROUP BY movement_id, asset HAVING SUM(amount) != 0",
+        "unbalanced movement",
+        &mut problems,
+    )?;
+    let assets_off = problems_of(conn, "SELECT asset FROM postings GROUP BY asset HAVING SUM(amount) != 0", "asset not conserved", &mut problems)?;
+    let negative = problems_of(
+        conn,
+        &format!("SELECT account FROM postings WHERE account > 0 OR account = {ESCROW} GROUP BY account, asset HAVING SUM(amount) < 0"),
+        "negative balance, account",
+        &mut problems,
+    )?;
+    // Escrow holds exactly the legs of trades in flight.
+    let escrow_cash = count(conn, &format!("SELECT SUM(amount) FROM postings WHERE account = {ESCROW} AND asset = {CASH}"))?;
+    let in_flight_cash = count(conn, "SELECT SUM(amount_micros) FROM trades WHERE state IN ('locked', 'awaiting_confirmations', 'failed')")?;
+    if escrow_cash != in_flight_cash {
+        problems.push(format!("escrow holds {escrow_cash} micro-USD, trades in flight {in_flight_cash}"));
+    }
+    let escrow_credits = count(conn, &format!("SELECT SUM(amount) FROM postings WHERE account = {ESCROW} AND asset >= 0"))?;
+    let in_flight_credits = count(conn, "SELECT SUM(qty) FROM trades WHERE state IN ('locked', 'awaiting_confirmations', 'failed')")?;
+    if escrow_credits != in_flight_credits {
+        problems.push(format!("escrow holds {escrow_credits} t, trades in flight {in_flight_credits}"));
+    }
+
+    // 2. Every settled trade has both legs confirmed and its swap posted;
+    //    every retired one its retirement.
+    let one_legged = problems_of(
+        conn,
+        "SELECT trade_id FROM trades t WHERE state IN ('settled', 'retired') AND (payment = 0 OR transfer = 0
+           OR (SELECT COUNT(*) FROM movements m WHERE m.trade_id = t.trade_id AND m.kind = 'settle') != 1)",
+        "settled trade without both legs",
+        &mut problems,
+    )?;
+    let unretired = problems_of(
+        conn,
+        "SELECT trade_id FROM trades t WHERE state = 'retired'
+           AND (SELECT COUNT(*) FROM movements m WHERE m.trade_id = t.trade_id AND m.kind = 'retire') != 1",
+        "retired trade without its retirement posting",
+        &mut problems,
+    )?;
+    let retired_credits = count(conn, &format!("SELECT SUM(amount) FROM postings WHERE account = {RETIRED}"))?;
+    let retired_trades = count(conn, "SELECT SUM(qty) FROM trades WHERE state = 'retired'")?;
+    if retired_credits != retired_trades {
+        problems.push(format!("{retired_credits} t retired in postings, {retired_trades} t in retired trades"));
+    }
+
+    // 3. Serials: each delivered tonne is delivered once; each trade got its quantity.
+    let mut overlaps = 0u64;
+    {
+        let mut stmt = conn.prepare(
+            "SELECT b.prefix, s.first, s.last, s.trade_id FROM trade_serials s JOIN serial_blocks b ON b.id = s.block_id
+             JOIN trades t ON t.trade_id = s.trade_id WHERE s.returned = 0 AND t.state != 'unwound' ORDER BY b.prefix, s.first",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?)))?;
+        let mut previous: Option<(String, i64, i64)> = None;
+        for row in rows {
+            let (prefix, first, last, trade) = row?;
+            if let Some((p, _, end)) = &previous {
+                if *p == prefix && first <= *end {
+                    overlaps += 1;
+                    if overlaps <= 10 {
+                        problems.push(format!("serial {prefix}{first} delivered twice (trade {trade})"));
+                    }
+                }
+            }
+            if previous.as_ref().is_none_or(|(p, _, end)| *p != prefix || last > *end) {
+                previous = Some((prefix, first, last));
+            }
+        }
+    }
+    let short = problems_of(
+        conn,
+        "SELECT t.trade_id FROM trades t WHERE t.state != 'unwound'
+           AND t.qty != (SELECT COALESCE(SUM(last - first + 1), 0) FROM trade_serials s WHERE s.trade_id = t.trade_id AND s.returned = 0)",
+        "trade without serials for its whole quantity",
+        &mut problems,
+    )?;
+
+    // 4. Certificates: file present, hash right, trades those of the ledger.
+    let mut bad_certificates = 0u64;
+    {
+        let mut stmt = conn.prepare("SELECT certificate_id, order_id, sha256 FROM certificates")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)))?;
+        for row in rows {
+            let (id, order_id, stored) = row?;
+            let path = dir.join("certificates").join(format!("{id}.json"));
+            let problem = match std::fs::read_to_string(&path).map(|t| serde_json::from_str::<Value>(&t)) {
+                Err(e) => Some(format!("{}: {e}", path.display())),
+                Ok(Err(e)) => Some(format!("{}: not JSON: {e}", path.display())),
+                Ok(Ok(value)) => {
+                    let hash = digest(&value);
+                    if value["sha256"].as_str() != Some(hash.as_str()) || hash != stored {
+                        Some(format!("certificate {id}: sha256 does not match its content"))
+                    } else {
+                        let listed: Vec<(i64, i64)> = value["trades"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(|t| (t["trade_id"].as_i64().unwrap_or(-1), t["qty"].as_i64().unwrap_or(-1)))
+                            .collect();
+                        let mut stmt = conn.prepare_cached(
+                            "SELECT trade_id, qty FROM trades WHERE buy_order_id = ?1 AND state = 'retired' ORDER BY trade_id",
+                        )?;
+                        let ledger: Vec<(i64, i64)> = stmt
+                            .query_map([order_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                            .collect::<Result<_, _>>()?;
+                        let missing_fields: Vec<&str> = crate::CERTIFICATE_FIELDS
+                            .iter()
+                            .copied()
+                            .filter(|f| value.get(*f).is_none())
+                            .collect();
+                        if listed != ledger {
+                            Some(format!("certificate {id}: trades {listed:?} but the ledger has {ledger:?}"))
+                        } else if !missing_fields.is_empty() {
+                            Some(format!("certificate {id}: missing {missing_fields:?}"))
+                        } else {
+                            None
+                        }
+                    }
+                }
+            };
+            if let Some(problem) = problem {
+                bad_certificates += 1;
+                if bad_certificates <= 10 {
+                    problems.push(problem);
+                }
+            }
+        }
+    }
+
+    let trades = count(conn, "SELECT COUNT(*) FROM trades")? as u64;
+    let settled = count(conn, "SELECT COUNT(*) FROM trades WHERE state IN ('settled', 'retired')")? as u64;
+    let certificates = count(conn, "SELECT COUNT(*) FROM certificates")? as u64;
+    let by_state: Value = {
+        let mut stmt = conn.prepare("SELECT state, COUNT(*) FROM trades GROUP BY state ORDER BY state")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut map = serde_json::Map::new();
+        for row in rows {
+            let (state, n) = row?;
+            map.insert(state, n.into());
+        }
+        Value::Object(map)
+    };
+    let ok = problems.is_empty();
+    let json = json!({
+        "ok": ok,
+        "trades": trades,
+        "settled": settled,
+        "certificates": certificates,
+        "trades_by_state": by_state,
+        "checks": {
+            "movements_balanced": unbalanced == 0,
+            "assets_conserved": assets_off == 0,
+            "no_negative_balances": negative == 0,
+            "escrow_matches_trades_in_flight": escrow_cash == in_flight_cash && escrow_credits == in_flight_credits,
+            "settled_trades_have_both_legs": one_legged == 0,
+            "retirements_posted": unretired == 0 && retired_credits == retired_trades,
+            "no_serial_delivered_twice": overlaps == 0,
+            "serials_cover_every_trade": short == 0,
+            "certificates_match_ledger": bad_certificates == 0,
+        },
+        "problems": problems,
+        "last_stream_seq": count(conn, "SELECT value FROM meta WHERE key = 'last_stream_seq'")?,
+    });
+    Ok(Audit {
+        ok,
+        trades,
+        settled,
+        certificates,
+        json,
+    })
+}
+
+/// The reconciliation report: per account, cash and credits free, in
+/// escrow (pending), settled and retired; per instrument, volume and open
+/// settlements.
+pub fn report(conn: &Connection) -> rusqlite::Result<Value> {
+    let mut accounts = serde_json::Map::new();
+    {
+        let mut stmt = conn.prepare(
+            "SELECT account, asset, SUM(amount) FROM postings WHERE account > 0 GROUP BY account, asset ORDER BY account, asset",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))?;
+        for row in rows {
+            let (account, asset, amount) = row?;
+            let entry = accounts
+                .entry(account.to_string())
+                .or_insert_with(|| json!({"cash_micros": 0, "credits": {}, "pending_buy_micros": 0, "pending_sell_tonnes": 0, "settled_trades": 0, "retired_tonnes": 0}));
+            if asset == CASH {
+                entry["cash_micros"] = amount.into();
+            } else {
+                entry["credits"][asset.to_string()] = amount.into();
+            }
+        }
+        let mut stmt = conn.prepare(
+            "SELECT buyer, seller, amount_micros, qty, state FROM trades",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get::<_, String>(4)?)))?;
+        for row in rows {
+            let (buyer, seller, amount, qty, state) = row?;
+            let pending = matches!(state.as_str(), "locked" | "awaiting_confirmations" | "failed");
+            for (account, is_buyer) in [(buyer, true), (seller, false)] {
+                let Some(entry) = accounts.get_mut(&account.to_string()) else { continue };
+                if pending && is_buyer {
+                    entry["pending_buy_micros"] = (entry["pending_buy_micros"].as_i64().unwrap_or(0) + amount).into();
+                } else if pending {
+                    entry["pending_sell_tonnes"] = (entry["pending_sell_tonnes"].as_i64().unwrap_or(0) + qty).into();
+                } else if state == "settled" || state == "retired" {
+                    entry["settled_trades"] = (entry["settled_trades"].as_i64().unwrap_or(0) + 1).into();
+                }
+                if is_buyer && state == "retired" {
+                    entry["retired_tonnes"] = (entry["retired_tonnes"].as_i64().unwrap_or(0) + qty).into();
+                }
+            }
+        }
+    }
+    let mut instruments = Vec::new();
+    {
+        let mut stmt = conn.prepare(
+            "SELECT i.id, i.symbol, i.sub_ledger, COALESCE(SUM(t.qty), 0), COUNT(t.trade_id),
+                    COALESCE(SUM(t.state IN ('locked', 'awaiting_confirmations', 'failed')), 0)
+             FROM instruments i LEFT JOIN trades t ON t.instrument = i.id GROUP BY i.id ORDER BY i.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(json!({"instrument": r.get::<_, i64>(0)?, "symbol": r.get::<_, String>(1)?, "sub_ledger": r.get::<_, String>(2)?,
+                      "volume_tonnes": r.get::<_, i64>(3)?, "trades": r.get::<_, i64>(4)?, "open_settlements": r.get::<_, i64>(5)?}))
+        })?;
+        for row in rows {
+            instruments.push(row?);
+        }
+    }
+    Ok(json!({"accounts": accounts, "instruments": instruments}))
+}

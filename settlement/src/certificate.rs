@@ -1,0 +1,326 @@
+//! Settlement certificates: for each settled buyer order, the trace from
+//! order to scope, OER pathway, price floor and attestation, sub-ledger,
+//! fills, registry serials and retirement (COMPLIANCE.md). JSON with the
+//! SHA-256 of its canonical form, and an HTML page beside it.
+//!
+//! Canonical JSON: object keys in byte order, no whitespace, numbers as
+//! integers, money as decimal strings (what `serde_json` writes for a
+//! `Value`, whose maps are ordered by key).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use rusqlite::{params, Transaction};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::ledger::serial;
+use crate::registry::hex;
+
+/// A certificate as stored.
+pub struct Certificate {
+    /// `TNX-<order id>`.
+    pub id: String,
+    /// SHA-256 of the canonical JSON of every other field.
+    pub sha256: String,
+    /// The canonical JSON including `sha256`.
+    pub json: String,
+}
+
+/// Micro-dollars as a decimal string with at least two decimals.
+#[must_use]
+pub fn usd(micros: i64) -> String {
+    let sign = if micros < 0 { "-" } else { "" };
+    let m = micros.unsigned_abs();
+    let mut fraction = format!("{:06}", m % 1_000_000);
+    while fraction.len() > 2 && fraction.ends_with('0') {
+        fraction.pop();
+    }
+    format!("{sign}{}.{fraction}", m / 1_000_000)
+}
+
+/// Hundredths of a percent as a decimal string ("12.34").
+fn percent(basis_points: i64) -> String {
+    format!("{}.{:02}", basis_points / 100, basis_points % 100)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` for milliseconds since the Unix epoch.
+#[must_use]
+pub fn rfc3339(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
+/// SHA-256 (hex) of the canonical JSON of `certificate` without its `sha256`.
+#[must_use]
+pub fn digest(certificate: &Value) -> String {
+    let mut body = certificate.clone();
+    if let Some(map) = body.as_object_mut() {
+        map.remove("sha256");
+    }
+    hex(&Sha256::digest(body.to_string().as_bytes()))
+}
+
+/// Builds the certificate of buyer order `order_id` from the ledger.
+pub fn build(tx: &Transaction, order_id: u64, now_ms: u64) -> rusqlite::Result<Certificate> {
+    let (account, decision): (i64, String) = tx
+        .prepare_cached("SELECT account, decision FROM buy_orders WHERE order_id = ?1")?
+        .query_row([order_id as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let decision: Value = serde_json::from_str(&decision).unwrap_or(Value::Null);
+    let int = |key: &str| decision.get(key).and_then(Value::as_i64).unwrap_or(0);
+
+    let mut trades = Vec::new();
+    let mut credits = Vec::new();
+    let mut supplementary_total = 0i64;
+    let retirement;
+    {
+        let mut stmt = tx.prepare_cached(
+            "SELECT t.trade_id, t.journal_seq, i.symbol, i.sub_ledger, t.price_ticks, i.tick_micros, t.qty, t.seller,
+                    t.supplementary_ticks, t.retirement_ref, t.retired_ms
+             FROM trades t JOIN instruments i ON i.id = t.instrument
+             WHERE t.buy_order_id = ?1 AND t.state = 'retired' ORDER BY t.trade_id",
+        )?;
+        let rows = stmt.query_map([order_id as i64], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, i64>(6)?,
+                r.get::<_, i64>(7)?,
+                r.get::<_, i64>(8)?,
+                r.get::<_, Option<String>>(9)?,
+                r.get::<_, Option<i64>>(10)?,
+            ))
+        })?;
+        let mut references = Vec::new();
+        let mut last_retired = 0;
+        for row in rows {
+            let (trade_id, journal_seq, symbol, sub_ledger, price, tick, qty, seller, supplementary, reference, retired_ms) = row?;
+            supplementary_total += supplementary * tick * qty;
+            trades.push(json!({
+                "trade_id": trade_id,
+                "journal_seq": journal_seq,
+                "instrument": symbol,
+                "sub_ledger": sub_ledger,
+                "price_usd": usd(price * tick),
+                "qty": qty,
+                "seller_account": seller,
+                "supplementary_usd_per_t": usd(supplementary * tick),
+            }));
+            references.extend(reference);
+            last_retired = last_retired.max(retired_ms.unwrap_or(0));
+        }
+        let company = decision.get("company").cloned().unwrap_or(Value::Null);
+        retirement = json!({
+            "status": "retired",
+            "beneficiary": company,
+            "reason": format!(
+                "Ongoing emissions responsibility, reporting year {}, SBTi Corporate Net-Zero Standard V2.0",
+                int("reporting_year")
+            ),
+            "registry_reference": references.join(","),
+            "retired_at": rfc3339(last_retired as u64),
+        });
+    }
+    {
+        let mut stmt = tx.prepare_cached(
+            "SELECT b.registry, b.project_id, b.prefix, b.width, s.first, s.last, b.vintage, b.ccp
+             FROM trade_serials s JOIN serial_blocks b ON b.id = s.block_id JOIN trades t ON t.trade_id = s.trade_id
+             WHERE t.buy_order_id = ?1 AND t.state = 'retired' AND s.returned = 0 ORDER BY s.trade_id, s.first",
+        )?;
+        let rows = stmt.query_map([order_id as i64], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?,
+                r.get::<_, i64>(6)?,
+                r.get::<_, bool>(7)?,
+            ))
+        })?;
+        for row in rows {
+            let (registry, project_id, prefix, width, first, last, vintage, ccp) = row?;
+            credits.push(json!({
+                "registry": registry,
+                "project_id": project_id,
+                "serial_start": serial(&prefix, first, width as usize),
+                "serial_end": serial(&prefix, last, width as usize),
+                "vintage": vintage,
+                "ccp": ccp,
+            }));
+        }
+    }
+    let coverage = int("coverage_bp");
+    let id = format!("TNX-{order_id}");
+    let mut certificate = json!({
+        "certificate_id": id,
+        "issued_at": rfc3339(now_ms),
+        "account": account,
+        "company": decision.get("company").cloned().unwrap_or(Value::Null),
+        "reporting_year": int("reporting_year"),
+        "pathway": decision.get("pathway").cloned().unwrap_or(Value::Null),
+        "floor_usd": usd(int("floor_micros")),
+        "internal_carbon_price_usd": usd(int("internal_price_micros")),
+        "attestation": decision.get("attestation").cloned().unwrap_or(Value::Null),
+        "scope_allocation": decision.get("scope").cloned().unwrap_or(Value::Array(vec![])),
+        "trades": trades,
+        "supplementary_pricing_total_usd": usd(supplementary_total),
+        "credits": credits,
+        "retirement": retirement,
+        "coverage_pct": percent(coverage),
+        "tier_threshold_met": decision.get("tier_threshold_met").cloned().unwrap_or(Value::Bool(false)),
+        "order_id": order_id,
+    });
+    let sha256 = digest(&certificate);
+    certificate["sha256"] = Value::String(sha256.clone());
+    Ok(Certificate {
+        id,
+        sha256,
+        json: certificate.to_string(),
+    })
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// The printable page of a certificate.
+#[must_use]
+pub fn html(certificate: &Value) -> String {
+    let field = |key: &str| match certificate.get(key) {
+        Some(Value::String(s)) => escape(s),
+        Some(Value::Null) | None => "none".to_string(),
+        Some(other) => escape(&other.to_string()),
+    };
+    let mut page = String::new();
+    let _ = write!(
+        page,
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Certificate {id}</title>\
+         <style>body{{font-family:sans-serif;max-width:960px;margin:2em auto}}table{{border-collapse:collapse;width:100%}}\
+         td,th{{border:1px solid #bbb;padding:4px 8px;text-align:left}}th{{background:#eef}}code{{font-size:11px}}</style></head><body>\
+         <h1>Carbon credit retirement certificate</h1><p>Certificate <b>{id}</b>, issued {issued}</p>\
+         <h2>Buyer</h2><table><tr><th>Company</th><td>{company}</td></tr><tr><th>Account</th><td>{account}</td></tr>\
+         <tr><th>Reporting year</th><td>{year}</td></tr><tr><th>OER pathway</th><td>{pathway}</td></tr>\
+         <tr><th>Pathway price floor (USD/t)</th><td>{floor}</td></tr><tr><th>Declared internal carbon price (USD/t)</th><td>{icp}</td></tr>\
+         <tr><th>Attestation</th><td>{attestation}</td></tr><tr><th>Coverage of ongoing emissions</th><td>{coverage} % (tier threshold met: {tier})</td></tr></table>",
+        id = field("certificate_id"),
+        issued = field("issued_at"),
+        company = field("company"),
+        account = field("account"),
+        year = field("reporting_year"),
+        pathway = field("pathway"),
+        floor = field("floor_usd"),
+        icp = field("internal_carbon_price_usd"),
+        attestation = field("attestation"),
+        coverage = field("coverage_pct"),
+        tier = field("tier_threshold_met"),
+    );
+    page.push_str("<h2>Scope allocation</h2><table><tr><th>Scope</th><th>Category</th><th>Tonnes</th></tr>");
+    for line in certificate["scope_allocation"].as_array().into_iter().flatten() {
+        let _ = write!(page, "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", line["scope"], line["category"], line["tonnes"]);
+    }
+    page.push_str("</table><h2>Trades</h2><table><tr><th>Trade</th><th>Journal seq</th><th>Instrument</th><th>Sub-ledger</th><th>Price (USD/t)</th><th>Tonnes</th><th>Seller</th><th>Supplementary (USD/t)</th></tr>");
+    for t in certificate["trades"].as_array().into_iter().flatten() {
+        let s = |k: &str| escape(t[k].as_str().map_or_else(|| t[k].to_string(), str::to_string).as_str());
+        let _ = write!(
+            page,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            s("trade_id"), s("journal_seq"), s("instrument"), s("sub_ledger"), s("price_usd"), s("qty"), s("seller_account"), s("supplementary_usd_per_t")
+        );
+    }
+    let _ = write!(page, "</table><p>Supplementary carbon pricing total: USD {}</p>", field("supplementary_pricing_total_usd"));
+    page.push_str("<h2>Credits retired</h2><table><tr><th>Registry</th><th>Project</th><th>Serial start</th><th>Serial end</th><th>Vintage</th><th>CCP</th></tr>");
+    for c in certificate["credits"].as_array().into_iter().flatten() {
+        let s = |k: &str| escape(c[k].as_str().map_or_else(|| c[k].to_string(), str::to_string).as_str());
+        let _ = write!(
+            page,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            s("registry"), s("project_id"), s("serial_start"), s("serial_end"), s("vintage"), s("ccp")
+        );
+    }
+    let r = &certificate["retirement"];
+    let s = |k: &str| escape(r[k].as_str().unwrap_or(""));
+    let _ = write!(
+        page,
+        "</table><h2>Retirement</h2><table><tr><th>Status</th><td>{}</td></tr><tr><th>Beneficiary</th><td>{}</td></tr>\
+         <tr><th>Reason</th><td>{}</td></tr><tr><th>Registry reference</th><td>{}</td></tr><tr><th>Retired at</th><td>{}</td></tr></table>\
+         <p>SHA-256 of the canonical JSON: <code>{}</code></p></body></html>\n",
+        s("status"), s("beneficiary"), s("reason"), s("registry_reference"), s("retired_at"), field("sha256")
+    );
+    page
+}
+
+/// Writes `DIR/certificates/<id>.json` and `.html` for every certificate in
+/// the ledger that has no file yet (after a commit, and at start in case
+/// the process died between the commit and the write).
+pub fn write_missing(conn: &rusqlite::Connection, dir: &Path) -> Result<usize, String> {
+    let folder = dir.join("certificates");
+    std::fs::create_dir_all(&folder).map_err(|e| format!("{}: {e}", folder.display()))?;
+    let mut stmt = conn
+        .prepare("SELECT certificate_id, json FROM certificates")
+        .map_err(|e| e.to_string())?;
+    let rows = stmt
+        .query_map(params![], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .map_err(|e| e.to_string())?;
+    let mut written = 0;
+    for row in rows {
+        let (id, text) = row.map_err(|e| e.to_string())?;
+        let path = folder.join(format!("{id}.json"));
+        if path.exists() {
+            continue;
+        }
+        let value: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        let pretty = serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?;
+        std::fs::write(folder.join(format!("{id}.html")), html(&value)).map_err(|e| format!("{id}.html: {e}"))?;
+        let tmp = folder.join(format!("{id}.json.tmp"));
+        std::fs::write(&tmp, pretty + "\n").map_err(|e| format!("{}: {e}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+        written += 1;
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_and_dates_format_for_people() {
+        assert_eq!(usd(24_500_000), "24.50");
+        assert_eq!(usd(1_234_567), "1.234567");
+        assert_eq!(usd(-5_000_000), "-5.00");
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_795_924_549_888), "2026-11-29T03:55:49.888Z");
+    }
+
+    #[test]
+    fn the_digest_ignores_its_own_field_and_key_order() {
+        let a = json!({"b": 1, "a": [1, 2], "sha256": "x"});
+        let b: Value = serde_json::from_str(r#"{"a":[1,2],"b":1}"#).unwrap();
+        assert_eq!(digest(&a), digest(&b));
+        assert_ne!(digest(&a), digest(&json!({"a": [2, 1], "b": 1})));
+    }
+}

@@ -1,0 +1,235 @@
+//! `tonnex-settlement run`: follow the venue's fill stream from the last
+//! applied sequence number (reconnecting with back-off), apply records and
+//! registry confirmations in batched transactions, send the requests they
+//! produce, expire trades that wait too long, poll the registry for what
+//! its callbacks may have missed, and write certificates.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tonnex_protocol::frame;
+use tonnex_protocol::wire::{StreamRecord, StreamSubscribe};
+
+use crate::certificate;
+use crate::ledger::{Ledger, Outbox};
+use crate::registry::{now_ms, Embedded, Registry, Remote, Sim, SimConfig};
+
+/// How to run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The venue's fill-stream address.
+    pub venue: String,
+    /// Ledger and certificates folder.
+    pub data_dir: PathBuf,
+    /// Where registry callbacks are received.
+    pub webhook_listen: String,
+    /// A registry process (`registry-sim`); `None`: the embedded simulator.
+    pub registry: Option<SocketAddr>,
+    /// Webhook secret shared with the registry.
+    pub secret: Vec<u8>,
+    /// Embedded simulator: confirmation delay.
+    pub confirm_delay: Duration,
+    /// Embedded simulator: share of transfers refused, percent.
+    pub fail_pct: u64,
+    /// A trade unconfirmed for this long is failed and unwound.
+    pub timeout: Duration,
+    /// How often pending trades are polled at the registry.
+    pub poll_every: Duration,
+    /// Most stream records per transaction.
+    pub batch: usize,
+}
+
+fn note(outbox: &Outbox) {
+    for line in outbox.notes.iter().take(5) {
+        eprintln!("tonnex-settlement: {line}");
+    }
+    if outbox.notes.len() > 5 {
+        eprintln!("tonnex-settlement: ... and {} more notes", outbox.notes.len() - 5);
+    }
+}
+
+/// Runs until `stop` is set.
+pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
+    let mut ledger = Ledger::open(&options.data_dir).map_err(|e| e.to_string())?;
+    certificate::write_missing(ledger.connection(), &options.data_dir)?;
+
+    let (sender, events) = mpsc::channel();
+    let server = tiny_http::Server::http(&options.webhook_listen)
+        .map_err(|e| format!("webhook listener {}: {e}", options.webhook_listen))?;
+    let webhook = server
+        .server_addr()
+        .to_ip()
+        .ok_or("the webhook listener has no IP address")?;
+    let listener = {
+        let (path, secret, stop) = (ledger.path().to_path_buf(), options.secret.clone(), Arc::clone(stop));
+        std::thread::Builder::new()
+            .name("webhook".into())
+            .spawn(move || crate::webhook::serve(server, path, secret, sender, stop))
+            .map_err(|e| e.to_string())?
+    };
+    let mut sim = None;
+    let mut registry: Box<dyn Registry> = match options.registry {
+        Some(addr) => Box::new(Remote { addr }),
+        None => {
+            let embedded = Sim::new(SimConfig {
+                delay: options.confirm_delay,
+                fail_pct: options.fail_pct,
+                callback: Some(webhook),
+                secret: options.secret.clone(),
+            });
+            let worker = embedded.spawn();
+            sim = Some((Arc::clone(&embedded), worker));
+            Box::new(Embedded(embedded))
+        }
+    };
+    // Anything requested before a crash and still unanswered is asked again
+    // (the registry ignores repeats).
+    let pending = ledger.pending_requests().map_err(|e| e.to_string())?;
+    if !pending.is_empty() {
+        registry.submit(&pending)?;
+    }
+    let mut last_seq = ledger.last_seq().map_err(|e| e.to_string())?;
+    println!("ready venue={} webhook={webhook} last_seq={last_seq}", options.venue);
+    let _ = std::io::stdout().flush();
+
+    let mut stream: Option<TcpStream> = None;
+    let mut backoff = Duration::from_millis(100);
+    let mut next_connect = Instant::now();
+    let mut buffer = Vec::with_capacity(1 << 20);
+    let mut chunk = vec![0u8; 1 << 20];
+    let mut last_maintenance = Instant::now();
+    let mut last_poll = Instant::now();
+    let mut last_stats = (Instant::now(), 0u64);
+    let mut applied_trades = 0u64;
+    while !stop.load(Ordering::Acquire) {
+        if stream.is_none() && Instant::now() >= next_connect {
+            match subscribe(&options.venue, last_seq + 1) {
+                Ok(s) => {
+                    eprintln!("tonnex-settlement: following {} from record {}", options.venue, last_seq + 1);
+                    stream = Some(s);
+                    buffer.clear();
+                    backoff = Duration::from_millis(100);
+                }
+                Err(e) => {
+                    eprintln!("tonnex-settlement: {e}; retrying in {} ms", backoff.as_millis());
+                    next_connect = Instant::now() + backoff;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+        // Read what the venue has sent (up to a batch).
+        let mut records: Vec<StreamRecord> = Vec::new();
+        if let Some(s) = &mut stream {
+            match s.read(&mut chunk) {
+                Ok(0) => {
+                    eprintln!("tonnex-settlement: the venue closed the fill stream");
+                    stream = None;
+                }
+                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {}
+                Err(e) => {
+                    eprintln!("tonnex-settlement: fill stream: {e}");
+                    stream = None;
+                }
+            }
+            let mut at = 0;
+            while records.len() < options.batch {
+                match frame::split(&buffer[at..], 1 << 20) {
+                    Ok(Some((payload, used))) => {
+                        let record = frame::decode::<StreamRecord>(payload).map_err(|e| format!("fill stream: {e}"))?;
+                        at += used;
+                        records.push(record);
+                    }
+                    Ok(None) => break,
+                    Err(e) => return Err(format!("fill stream: {e}")),
+                }
+            }
+            buffer.drain(..at);
+        } else {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let confirmations: Vec<_> = events.try_iter().take(50_000).collect();
+        if !records.is_empty() || !confirmations.is_empty() {
+            applied_trades += records
+                .iter()
+                .filter(|r| matches!(r.event, tonnex_protocol::wire::StreamEvent::Trade { .. }))
+                .count() as u64;
+            let outbox = ledger
+                .apply(&records, &confirmations, now_ms())
+                .map_err(|e| e.to_string())?;
+            last_seq += records.len() as u64;
+            finish(&outbox, registry.as_mut(), &ledger, options)?;
+        }
+        if last_maintenance.elapsed() >= Duration::from_millis(200) {
+            last_maintenance = Instant::now();
+            let outbox = ledger
+                .expire(now_ms(), options.timeout.as_millis() as u64)
+                .map_err(|e| e.to_string())?;
+            finish(&outbox, registry.as_mut(), &ledger, options)?;
+        }
+        if last_poll.elapsed() >= options.poll_every {
+            last_poll = Instant::now();
+            let trades = ledger.pending_trades(20_000).map_err(|e| e.to_string())?;
+            if !trades.is_empty() {
+                match registry.status(&trades) {
+                    Ok(found) => {
+                        let fresh: Vec<_> = found
+                            .into_iter()
+                            .filter(|e| !ledger.event_seen(&e.event_id).unwrap_or(true))
+                            .collect();
+                        if !fresh.is_empty() {
+                            let outbox = ledger.apply(&[], &fresh, now_ms()).map_err(|e| e.to_string())?;
+                            finish(&outbox, registry.as_mut(), &ledger, options)?;
+                        }
+                    }
+                    Err(e) => eprintln!("tonnex-settlement: registry status: {e}"),
+                }
+            }
+        }
+        if last_stats.0.elapsed() >= Duration::from_secs(5) {
+            let seconds = last_stats.0.elapsed().as_secs_f64();
+            eprintln!(
+                "tonnex-settlement: applied up to record {last_seq}, {:.0} trades/s",
+                (applied_trades - last_stats.1) as f64 / seconds
+            );
+            last_stats = (Instant::now(), applied_trades);
+        }
+    }
+    if let Some((sim, worker)) = sim {
+        sim.stop();
+        let _ = worker.join();
+    }
+    let _ = listener.join();
+    Ok(())
+}
+
+fn finish(outbox: &Outbox, registry: &mut dyn Registry, ledger: &Ledger, options: &Options) -> Result<(), String> {
+    note(outbox);
+    if !outbox.requests.is_empty() {
+        if let Err(e) = registry.submit(&outbox.requests) {
+            // Asked again at the next start; the timeout unwinds what never gets an answer.
+            eprintln!("tonnex-settlement: registry submit: {e}");
+        }
+    }
+    if !outbox.certificates.is_empty() {
+        certificate::write_missing(ledger.connection(), &options.data_dir)?;
+    }
+    Ok(())
+}
+
+fn subscribe(venue: &str, from_seq: u64) -> Result<TcpStream, String> {
+    let addr: SocketAddr = venue.parse().map_err(|e| format!("--venue '{venue}': {e}"))?;
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).map_err(|e| format!("fill stream {addr}: {e}"))?;
+    stream
+        .write_all(&frame::encode(&StreamSubscribe { from_seq }))
+        .map_err(|e| format!("fill stream {addr}: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_millis(5)))
+        .map_err(|e| e.to_string())?;
+    Ok(stream)
+}

@@ -1,0 +1,157 @@
+//! `tonnex-settlement`: see CONTRACTS.md.
+//!
+//! ```text
+//! tonnex-settlement run --venue ADDR --data-dir DIR [--webhook-listen ADDR] [--registry ADDR]
+//!                       [--secret S] [--confirm-delay-ms N] [--fail-pct P] [--timeout-ms N] [--poll-ms N]
+//! tonnex-settlement audit --data-dir DIR
+//! tonnex-settlement report --data-dir DIR
+//! tonnex-settlement registry-sim --listen ADDR --callback ADDR [--secret S] [--confirm-delay-ms N] [--fail-pct P]
+//! ```
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tonnex_settlement::{audit, follow, ledger::Ledger, registry};
+
+const USAGE: &str = "usage: tonnex-settlement run --venue ADDR --data-dir DIR [--webhook-listen ADDR] [--registry ADDR]
+                             [--secret S] [--confirm-delay-ms N] [--fail-pct P] [--timeout-ms N] [--poll-ms N]
+       tonnex-settlement audit --data-dir DIR
+       tonnex-settlement report --data-dir DIR
+       tonnex-settlement registry-sim --listen ADDR --callback ADDR [--secret S] [--confirm-delay-ms N] [--fail-pct P]";
+
+/// The shared webhook secret when neither --secret nor TONNEX_WEBHOOK_SECRET says.
+const DEMO_SECRET: &str = "tonnex-demo-webhook-secret";
+
+fn flags(args: &[String], allowed: &[&str]) -> Result<HashMap<String, String>, String> {
+    let mut map = HashMap::new();
+    let mut i = 0;
+    while i < args.len() {
+        let flag = args[i].as_str();
+        if !allowed.contains(&flag) {
+            return Err(format!("unexpected argument '{flag}'"));
+        }
+        let value = args.get(i + 1).ok_or_else(|| format!("{flag} needs a value"))?;
+        map.insert(flag.trim_start_matches("--").to_string(), value.clone());
+        i += 2;
+    }
+    Ok(map)
+}
+
+fn number(map: &HashMap<String, String>, key: &str, default: u64) -> Result<u64, String> {
+    map.get(key).map_or(Ok(default), |v| v.parse().map_err(|_| format!("--{key}: '{v}' is not a whole number")))
+}
+
+fn secret(map: &HashMap<String, String>) -> Vec<u8> {
+    map.get("secret")
+        .cloned()
+        .or_else(|| std::env::var("TONNEX_WEBHOOK_SECRET").ok())
+        .unwrap_or_else(|| DEMO_SECRET.to_string())
+        .into_bytes()
+}
+
+fn stop_flag() -> Result<Arc<AtomicBool>, String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(|e| format!("signal {signal}: {e}"))?;
+    }
+    Ok(stop)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("run") => run(&args[1..]),
+        Some("audit") => audit_command(&args[1..]),
+        Some("report") => report(&args[1..]),
+        Some("registry-sim") => registry_sim(&args[1..]),
+        _ => Err(String::new()),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) if e.is_empty() => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("tonnex-settlement: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<ExitCode, String> {
+    let map = flags(
+        args,
+        &["--venue", "--data-dir", "--webhook-listen", "--registry", "--secret", "--confirm-delay-ms", "--fail-pct", "--timeout-ms", "--poll-ms"],
+    )?;
+    let (Some(venue), Some(dir)) = (map.get("venue"), map.get("data-dir")) else {
+        return Err(format!("run: --venue and --data-dir are required\n{USAGE}"));
+    };
+    let options = follow::Options {
+        venue: venue.clone(),
+        data_dir: PathBuf::from(dir),
+        webhook_listen: map.get("webhook-listen").cloned().unwrap_or_else(|| "127.0.0.1:0".into()),
+        registry: match map.get("registry") {
+            Some(addr) => Some(addr.parse().map_err(|e| format!("--registry '{addr}': {e}"))?),
+            None => None,
+        },
+        secret: secret(&map),
+        confirm_delay: Duration::from_millis(number(&map, "confirm-delay-ms", 20)?),
+        fail_pct: number(&map, "fail-pct", 0)?.min(100),
+        timeout: Duration::from_millis(number(&map, "timeout-ms", 30_000)?),
+        poll_every: Duration::from_millis(number(&map, "poll-ms", 2_000)?.max(10)),
+        batch: 20_000,
+    };
+    follow::run(&options, &stop_flag()?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn open(args: &[String]) -> Result<(Ledger, PathBuf), String> {
+    let map = flags(args, &["--data-dir"])?;
+    let dir = PathBuf::from(map.get("data-dir").ok_or("--data-dir is required")?);
+    if !dir.join("ledger.sqlite").exists() {
+        return Err(format!("{}: no ledger.sqlite here", dir.display()));
+    }
+    let ledger = Ledger::open(&dir).map_err(|e| e.to_string())?;
+    Ok((ledger, dir))
+}
+
+fn audit_command(args: &[String]) -> Result<ExitCode, String> {
+    let (ledger, dir) = open(args)?;
+    let audit = audit::audit(ledger.connection(), &dir).map_err(|e| e.to_string())?;
+    println!("{}", audit.json);
+    println!(
+        "audit ok={} trades={} settled={} certificates={}",
+        audit.ok, audit.trades, audit.settled, audit.certificates
+    );
+    Ok(if audit.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn report(args: &[String]) -> Result<ExitCode, String> {
+    let (ledger, _) = open(args)?;
+    let report = audit::report(ledger.connection()).map_err(|e| e.to_string())?;
+    println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn registry_sim(args: &[String]) -> Result<ExitCode, String> {
+    let map = flags(args, &["--listen", "--callback", "--secret", "--confirm-delay-ms", "--fail-pct"])?;
+    let listen = map.get("listen").cloned().unwrap_or_else(|| "127.0.0.1:0".into());
+    let callback = match map.get("callback") {
+        Some(addr) => Some(addr.parse().map_err(|e| format!("--callback '{addr}': {e}"))?),
+        None => None,
+    };
+    let config = registry::SimConfig {
+        delay: Duration::from_millis(number(&map, "confirm-delay-ms", 20)?),
+        fail_pct: number(&map, "fail-pct", 0)?.min(100),
+        callback,
+        secret: secret(&map),
+    };
+    let stop = stop_flag()?;
+    registry::serve_sim(&listen, config, &stop)?;
+    Ok(ExitCode::SUCCESS)
+}
