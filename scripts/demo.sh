@@ -8,8 +8,10 @@
 # the engine on its own: a gen.py workload replayed, its fills checked
 # against gen.py's reference book, journaled and recovered.
 #
-# The settlement process (tonnex-settlement) is not built yet (settlement
-# issue): the demo prints the fill stream a settlement process would consume.
+# A settlement process follows the venue's fill stream throughout, with the
+# embedded registry simulator confirming payments, transfers and
+# retirements over signed webhooks; its audit and certificates are printed
+# at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -22,8 +24,10 @@ cargo build --release --quiet
 
 work=$(mktemp -d)
 venue_pid=""
+settlement_pid=""
 stop_all() {
   if [ -n "$venue_pid" ]; then kill -9 "$venue_pid" 2>/dev/null || true; fi
+  if [ -n "$settlement_pid" ]; then kill -9 "$settlement_pid" 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap stop_all EXIT
@@ -42,6 +46,17 @@ echo "$ready"
 entry=$(sed -E 's/.*order_entry=([^ ]+).*/\1/' <<<"$ready")
 fills=$(sed -E 's/.*fill_stream=([^ ]+).*/\1/' <<<"$ready")
 
+settlement_dir="$root/target/demo-settlement"
+rm -rf "$settlement_dir"
+echo "== starting settlement: tonnex-settlement run --venue $fills --data-dir target/demo-settlement"
+target/release/tonnex-settlement run --venue "$fills" --data-dir "$settlement_dir" > "$work/settlement.out" 2> "$work/settlement.log" &
+settlement_pid=$!
+for _ in $(seq 1 200); do
+  grep -q '^ready ' "$work/settlement.out" 2>/dev/null && break
+  sleep 0.05
+done
+grep '^ready ' "$work/settlement.out" || { echo "settlement did not start:" >&2; cat "$work/settlement.log" >&2; exit 1; }
+
 echo "== load test: 4 market-maker sessions, 50,000 order messages/s, ${load_seconds} s (tonnex-loadtest)"
 target/release/tonnex-loadtest --venue "$entry" --sessions 4 --rate 50000 --duration "$load_seconds" \
   --instruments 0,1,2 --out "$root/target/demo-load-report.json" --svg "$root/target/demo-load-report.svg"
@@ -54,7 +69,7 @@ echo "== a recognised-pathway buyer (account 1001) buys them at up to 26.00 USD,
 python3 scripts/client.py --venue "$entry" --account 1001 --secret demo-1001 --instrument 0 \
   --side buy --price-ticks 2600 --qty 10 --scope 3:1:10 | grep -v ReferenceData
 
-echo "== the fill stream a settlement process follows (first and last records)"
+echo "== the fill stream settlement follows (first and last records)"
 python3 - "$fills" <<'PY'
 import socket, struct, sys
 host, port = sys.argv[1].rsplit(":", 1)
@@ -86,6 +101,28 @@ print(f"{len(records)} records: " + ", ".join(f"{k}={v}" for k, v in sorted(coun
 for seq, journal_seq, name in records[:3] + [("...", "", "")] + records[-3:]:
     print(f"  seq={seq} journal_seq={journal_seq} {name}")
 PY
+
+echo "== settlement: waiting until every trade is settled, then the audit (tonnex-settlement audit)"
+python3 - "$settlement_dir/ledger.sqlite" <<'PY'
+import sqlite3, sys, time
+# Read-only: the settlement process keeps writing (WAL allows a reader).
+db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+deadline = time.time() + 120
+while time.time() < deadline:
+    in_flight, certificates = db.execute(
+        "SELECT (SELECT COUNT(*) FROM trades WHERE state IN ('locked', 'awaiting_confirmations', 'failed')),"
+        " (SELECT COUNT(*) FROM certificates)").fetchone()
+    if in_flight == 0 and certificates > 0:
+        break
+    time.sleep(0.2)
+PY
+target/release/tonnex-settlement audit --data-dir "$settlement_dir" > "$work/audit.txt" || true
+kill -TERM "$settlement_pid"
+wait "$settlement_pid" || true
+settlement_pid=""
+tail -1 "$work/audit.txt"
+echo "certificates: $(ls "$settlement_dir"/certificates/*.json | wc -l) in target/demo-settlement/certificates/, e.g. $(ls "$settlement_dir"/certificates/*.html | head -1 | sed "s#$root/##")"
+echo "load-test chart: target/demo-load-report.svg"
 
 echo "== stopping the venue (SIGTERM: drain, sync the journal, exit 0)"
 kill -TERM "$venue_pid"

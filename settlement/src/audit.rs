@@ -72,15 +72,17 @@ pub fn audit(conn: &Connection, dir: &Path) -> rusqlite::Result<Audit> {
     //    every retired one its retirement.
     let one_legged = problems_of(
         conn,
-        "SELECT trade_id FROM trades t WHERE state IN ('settled', 'retired') AND (payment = 0 OR transfer = 0
-           OR (SELECT COUNT(*) FROM movements m WHERE m.trade_id = t.trade_id AND m.kind = 'settle') != 1)",
+        "SELECT t.trade_id FROM trades t LEFT JOIN
+           (SELECT trade_id, COUNT(*) AS n FROM movements WHERE kind = 'settle' GROUP BY trade_id) m ON m.trade_id = t.trade_id
+         WHERE t.state IN ('settled', 'retired') AND (t.payment = 0 OR t.transfer = 0 OR COALESCE(m.n, 0) != 1)",
         "settled trade without both legs",
         &mut problems,
     )?;
     let unretired = problems_of(
         conn,
-        "SELECT trade_id FROM trades t WHERE state = 'retired'
-           AND (SELECT COUNT(*) FROM movements m WHERE m.trade_id = t.trade_id AND m.kind = 'retire') != 1",
+        "SELECT t.trade_id FROM trades t LEFT JOIN
+           (SELECT trade_id, COUNT(*) AS n FROM movements WHERE kind = 'retire' GROUP BY trade_id) m ON m.trade_id = t.trade_id
+         WHERE t.state = 'retired' AND COALESCE(m.n, 0) != 1",
         "retired trade without its retirement posting",
         &mut problems,
     )?;
@@ -116,8 +118,9 @@ pub fn audit(conn: &Connection, dir: &Path) -> rusqlite::Result<Audit> {
     }
     let short = problems_of(
         conn,
-        "SELECT t.trade_id FROM trades t WHERE t.state != 'unwound'
-           AND t.qty != (SELECT COALESCE(SUM(last - first + 1), 0) FROM trade_serials s WHERE s.trade_id = t.trade_id AND s.returned = 0)",
+        "SELECT t.trade_id FROM trades t LEFT JOIN
+           (SELECT trade_id, SUM(last - first + 1) AS n FROM trade_serials WHERE returned = 0 GROUP BY trade_id) s ON s.trade_id = t.trade_id
+         WHERE t.state != 'unwound' AND t.qty != COALESCE(s.n, 0)",
         "trade without serials for its whole quantity",
         &mut problems,
     )?;

@@ -191,7 +191,7 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
                 }
             }
         }
-        if last_stats.0.elapsed() >= Duration::from_secs(5) {
+        if last_stats.0.elapsed() >= Duration::from_secs(5) && applied_trades != last_stats.1 {
             let seconds = last_stats.0.elapsed().as_secs_f64();
             eprintln!(
                 "tonnex-settlement: applied up to record {last_seq}, {:.0} trades/s",

@@ -26,9 +26,9 @@ pub const RETIRED: i64 = -2;
 /// The cash asset (micro-dollars); credits use their instrument number.
 pub const CASH: i64 = -1;
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
-const MIGRATIONS: [&str; 1] = ["
+const MIGRATIONS: [&str; 2] = ["
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE instruments (id INTEGER PRIMARY KEY, symbol TEXT NOT NULL, sub_ledger TEXT NOT NULL, tick_micros INTEGER NOT NULL);
 CREATE TABLE movements (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, trade_id INTEGER, stream_seq INTEGER);
@@ -56,6 +56,8 @@ CREATE TABLE registry_events (event_id TEXT PRIMARY KEY, trade_id INTEGER NOT NU
 CREATE TABLE supplementary (trade_id INTEGER PRIMARY KEY, buyer INTEGER NOT NULL, ticks_per_t INTEGER NOT NULL,
     qty INTEGER NOT NULL, amount_micros INTEGER NOT NULL);
 CREATE TABLE certificates (certificate_id TEXT PRIMARY KEY, order_id INTEGER NOT NULL, sha256 TEXT NOT NULL, json TEXT NOT NULL);
+", "
+CREATE INDEX movements_by_trade ON movements (trade_id, kind);
 "];
 
 /// Why the ledger failed.
@@ -682,11 +684,12 @@ fn apply_event(tx: &Transaction, event: &RegistryEvent, now_ms: u64, outbox: &mu
             return Ok(());
         }
     };
-    let applied = transition(tx, event.trade_id, signal, now_ms, outbox)?;
-    if applied && event.kind == Kind::Retirement {
-        tx.prepare_cached("UPDATE trades SET retirement_ref = ?2, retired_ms = ?3 WHERE trade_id = ?1")?
+    if event.kind == Kind::Retirement {
+        // Recorded before the transition, whose certificate quotes them.
+        tx.prepare_cached("UPDATE trades SET retirement_ref = ?2, retired_ms = ?3 WHERE trade_id = ?1 AND state = 'settled'")?
             .execute(params![event.trade_id as i64, event.reference, now_ms as i64])?;
     }
+    let applied = transition(tx, event.trade_id, signal, now_ms, outbox)?;
     tx.prepare_cached("UPDATE registry_events SET applied = ?2 WHERE event_id = ?1")?
         .execute(params![event.event_id, if applied { "yes" } else { "ignored" }])?;
     Ok(())

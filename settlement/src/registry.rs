@@ -300,7 +300,7 @@ impl Sim {
         let event_id = format!("sim-{}-{}", now_ms(), *next);
         *next += 1;
         // Deterministic per trade: the same trade always fails or succeeds.
-        let roll = request.trade_id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 57;
+        let roll = (request.trade_id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) % 100;
         let refused = request.kind == Kind::Transfer && roll % 100 < self.config.fail_pct;
         RegistryEvent {
             event_id,
