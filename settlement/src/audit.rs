@@ -24,10 +24,17 @@ pub struct Audit {
 }
 
 fn count(conn: &Connection, query: &str) -> rusqlite::Result<i64> {
-    conn.query_row(query, [], |r| r.get::<_, Option<i64>>(0).map(Option::unwrap_or_default))
+    conn.query_row(query, [], |r| {
+        r.get::<_, Option<i64>>(0).map(Option::unwrap_or_default)
+    })
 }
 
-fn problems_of(conn: &Connection, query: &str, what: &str, problems: &mut Vec<String>) -> rusqlite::Result<u64> {
+fn problems_of(
+    conn: &Connection,
+    query: &str,
+    what: &str,
+    problems: &mut Vec<String>,
+) -> rusqlite::Result<u64> {
     let mut stmt = conn.prepare(query)?;
     let rows: Vec<String> = stmt
         .query_map([], |r| r.get::<_, i64>(0).map(|v| v.to_string()))?
@@ -49,7 +56,12 @@ pub fn audit(conn: &Connection, dir: &Path) -> rusqlite::Result<Audit> {
         "unbalanced movement",
         &mut problems,
     )?;
-    let assets_off = problems_of(conn, "SELECT asset FROM postings GROUP BY asset HAVING SUM(amount) != 0", "asset not conserved", &mut problems)?;
+    let assets_off = problems_of(
+        conn,
+        "SELECT asset FROM postings GROUP BY asset HAVING SUM(amount) != 0",
+        "asset not conserved",
+        &mut problems,
+    )?;
     let negative = problems_of(
         conn,
         &format!("SELECT account FROM postings WHERE account > 0 OR account = {ESCROW} GROUP BY account, asset HAVING SUM(amount) < 0"),
@@ -57,15 +69,28 @@ pub fn audit(conn: &Connection, dir: &Path) -> rusqlite::Result<Audit> {
         &mut problems,
     )?;
     // Escrow holds exactly the legs of trades in flight.
-    let escrow_cash = count(conn, &format!("SELECT SUM(amount) FROM postings WHERE account = {ESCROW} AND asset = {CASH}"))?;
+    let escrow_cash = count(
+        conn,
+        &format!("SELECT SUM(amount) FROM postings WHERE account = {ESCROW} AND asset = {CASH}"),
+    )?;
     let in_flight_cash = count(conn, "SELECT SUM(amount_micros) FROM trades WHERE state IN ('locked', 'awaiting_confirmations', 'failed')")?;
     if escrow_cash != in_flight_cash {
-        problems.push(format!("escrow holds {escrow_cash} micro-USD, trades in flight {in_flight_cash}"));
+        problems.push(format!(
+            "escrow holds {escrow_cash} micro-USD, trades in flight {in_flight_cash}"
+        ));
     }
-    let escrow_credits = count(conn, &format!("SELECT SUM(amount) FROM postings WHERE account = {ESCROW} AND asset >= 0"))?;
-    let in_flight_credits = count(conn, "SELECT SUM(qty) FROM trades WHERE state IN ('locked', 'awaiting_confirmations', 'failed')")?;
+    let escrow_credits = count(
+        conn,
+        &format!("SELECT SUM(amount) FROM postings WHERE account = {ESCROW} AND asset >= 0"),
+    )?;
+    let in_flight_credits = count(
+        conn,
+        "SELECT SUM(qty) FROM trades WHERE state IN ('locked', 'awaiting_confirmations', 'failed')",
+    )?;
     if escrow_credits != in_flight_credits {
-        problems.push(format!("escrow holds {escrow_credits} t, trades in flight {in_flight_credits}"));
+        problems.push(format!(
+            "escrow holds {escrow_credits} t, trades in flight {in_flight_credits}"
+        ));
     }
 
     // 2. Every settled trade has both legs confirmed and its swap posted;
@@ -86,10 +111,15 @@ pub fn audit(conn: &Connection, dir: &Path) -> rusqlite::Result<Audit> {
         "retired trade without its retirement posting",
         &mut problems,
     )?;
-    let retired_credits = count(conn, &format!("SELECT SUM(amount) FROM postings WHERE account = {RETIRED}"))?;
+    let retired_credits = count(
+        conn,
+        &format!("SELECT SUM(amount) FROM postings WHERE account = {RETIRED}"),
+    )?;
     let retired_trades = count(conn, "SELECT SUM(qty) FROM trades WHERE state = 'retired'")?;
     if retired_credits != retired_trades {
-        problems.push(format!("{retired_credits} t retired in postings, {retired_trades} t in retired trades"));
+        problems.push(format!(
+            "{retired_credits} t retired in postings, {retired_trades} t in retired trades"
+        ));
     }
 
     // 3. Serials: each delivered tonne is delivered once; each trade got its quantity.
@@ -99,7 +129,14 @@ pub fn audit(conn: &Connection, dir: &Path) -> rusqlite::Result<Audit> {
             "SELECT b.prefix, s.first, s.last, s.trade_id FROM trade_serials s JOIN serial_blocks b ON b.id = s.block_id
              JOIN trades t ON t.trade_id = s.trade_id WHERE s.returned = 0 AND t.state != 'unwound' ORDER BY b.prefix, s.first",
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?)))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?;
         let mut previous: Option<(String, i64, i64)> = None;
         for row in rows {
             let (prefix, first, last, trade) = row?;
@@ -107,11 +144,16 @@ pub fn audit(conn: &Connection, dir: &Path) -> rusqlite::Result<Audit> {
                 if *p == prefix && first <= *end {
                     overlaps += 1;
                     if overlaps <= 10 {
-                        problems.push(format!("serial {prefix}{first} delivered twice (trade {trade})"));
+                        problems.push(format!(
+                            "serial {prefix}{first} delivered twice (trade {trade})"
+                        ));
                     }
                 }
             }
-            if previous.as_ref().is_none_or(|(p, _, end)| *p != prefix || last > *end) {
+            if previous
+                .as_ref()
+                .is_none_or(|(p, _, end)| *p != prefix || last > *end)
+            {
                 previous = Some((prefix, first, last));
             }
         }
@@ -129,23 +171,38 @@ pub fn audit(conn: &Connection, dir: &Path) -> rusqlite::Result<Audit> {
     let mut bad_certificates = 0u64;
     {
         let mut stmt = conn.prepare("SELECT certificate_id, order_id, sha256 FROM certificates")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
         for row in rows {
             let (id, order_id, stored) = row?;
             let path = dir.join("certificates").join(format!("{id}.json"));
-            let problem = match std::fs::read_to_string(&path).map(|t| serde_json::from_str::<Value>(&t)) {
+            let problem = match std::fs::read_to_string(&path)
+                .map(|t| serde_json::from_str::<Value>(&t))
+            {
                 Err(e) => Some(format!("{}: {e}", path.display())),
                 Ok(Err(e)) => Some(format!("{}: not JSON: {e}", path.display())),
                 Ok(Ok(value)) => {
                     let hash = digest(&value);
                     if value["sha256"].as_str() != Some(hash.as_str()) || hash != stored {
-                        Some(format!("certificate {id}: sha256 does not match its content"))
+                        Some(format!(
+                            "certificate {id}: sha256 does not match its content"
+                        ))
                     } else {
                         let listed: Vec<(i64, i64)> = value["trades"]
                             .as_array()
                             .into_iter()
                             .flatten()
-                            .map(|t| (t["trade_id"].as_i64().unwrap_or(-1), t["qty"].as_i64().unwrap_or(-1)))
+                            .map(|t| {
+                                (
+                                    t["trade_id"].as_i64().unwrap_or(-1),
+                                    t["qty"].as_i64().unwrap_or(-1),
+                                )
+                            })
                             .collect();
                         let mut stmt = conn.prepare_cached(
                             "SELECT trade_id, qty FROM trades WHERE buy_order_id = ?1 AND state = 'retired' ORDER BY trade_id",
@@ -159,7 +216,9 @@ pub fn audit(conn: &Connection, dir: &Path) -> rusqlite::Result<Audit> {
                             .filter(|f| value.get(*f).is_none())
                             .collect();
                         if listed != ledger {
-                            Some(format!("certificate {id}: trades {listed:?} but the ledger has {ledger:?}"))
+                            Some(format!(
+                                "certificate {id}: trades {listed:?} but the ledger has {ledger:?}"
+                            ))
                         } else if !missing_fields.is_empty() {
                             Some(format!("certificate {id}: missing {missing_fields:?}"))
                         } else {
@@ -178,10 +237,14 @@ pub fn audit(conn: &Connection, dir: &Path) -> rusqlite::Result<Audit> {
     }
 
     let trades = count(conn, "SELECT COUNT(*) FROM trades")? as u64;
-    let settled = count(conn, "SELECT COUNT(*) FROM trades WHERE state IN ('settled', 'retired')")? as u64;
+    let settled = count(
+        conn,
+        "SELECT COUNT(*) FROM trades WHERE state IN ('settled', 'retired')",
+    )? as u64;
     let certificates = count(conn, "SELECT COUNT(*) FROM certificates")? as u64;
     let by_state: Value = {
-        let mut stmt = conn.prepare("SELECT state, COUNT(*) FROM trades GROUP BY state ORDER BY state")?;
+        let mut stmt =
+            conn.prepare("SELECT state, COUNT(*) FROM trades GROUP BY state ORDER BY state")?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
         let mut map = serde_json::Map::new();
         for row in rows {
@@ -229,7 +292,13 @@ pub fn report(conn: &Connection) -> rusqlite::Result<Value> {
         let mut stmt = conn.prepare(
             "SELECT account, asset, SUM(amount) FROM postings WHERE account > 0 GROUP BY account, asset ORDER BY account, asset",
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
         for row in rows {
             let (account, asset, amount) = row?;
             let entry = accounts
@@ -241,24 +310,40 @@ pub fn report(conn: &Connection) -> rusqlite::Result<Value> {
                 entry["credits"][asset.to_string()] = amount.into();
             }
         }
-        let mut stmt = conn.prepare(
-            "SELECT buyer, seller, amount_micros, qty, state FROM trades",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get::<_, String>(4)?)))?;
+        let mut stmt =
+            conn.prepare("SELECT buyer, seller, amount_micros, qty, state FROM trades")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })?;
         for row in rows {
             let (buyer, seller, amount, qty, state) = row?;
-            let pending = matches!(state.as_str(), "locked" | "awaiting_confirmations" | "failed");
+            let pending = matches!(
+                state.as_str(),
+                "locked" | "awaiting_confirmations" | "failed"
+            );
             for (account, is_buyer) in [(buyer, true), (seller, false)] {
-                let Some(entry) = accounts.get_mut(&account.to_string()) else { continue };
+                let Some(entry) = accounts.get_mut(&account.to_string()) else {
+                    continue;
+                };
                 if pending && is_buyer {
-                    entry["pending_buy_micros"] = (entry["pending_buy_micros"].as_i64().unwrap_or(0) + amount).into();
+                    entry["pending_buy_micros"] =
+                        (entry["pending_buy_micros"].as_i64().unwrap_or(0) + amount).into();
                 } else if pending {
-                    entry["pending_sell_tonnes"] = (entry["pending_sell_tonnes"].as_i64().unwrap_or(0) + qty).into();
+                    entry["pending_sell_tonnes"] =
+                        (entry["pending_sell_tonnes"].as_i64().unwrap_or(0) + qty).into();
                 } else if state == "settled" || state == "retired" {
-                    entry["settled_trades"] = (entry["settled_trades"].as_i64().unwrap_or(0) + 1).into();
+                    entry["settled_trades"] =
+                        (entry["settled_trades"].as_i64().unwrap_or(0) + 1).into();
                 }
                 if is_buyer && state == "retired" {
-                    entry["retired_tonnes"] = (entry["retired_tonnes"].as_i64().unwrap_or(0) + qty).into();
+                    entry["retired_tonnes"] =
+                        (entry["retired_tonnes"].as_i64().unwrap_or(0) + qty).into();
                 }
             }
         }

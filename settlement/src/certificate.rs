@@ -116,7 +116,19 @@ pub fn build(tx: &Transaction, order_id: u64, now_ms: u64) -> rusqlite::Result<C
         let mut references = Vec::new();
         let mut last_retired = 0;
         for row in rows {
-            let (trade_id, journal_seq, symbol, sub_ledger, price, tick, qty, seller, supplementary, reference, retired_ms) = row?;
+            let (
+                trade_id,
+                journal_seq,
+                symbol,
+                sub_ledger,
+                price,
+                tick,
+                qty,
+                seller,
+                supplementary,
+                reference,
+                retired_ms,
+            ) = row?;
             supplementary_total += supplementary * tick * qty;
             trades.push(json!({
                 "trade_id": trade_id,
@@ -204,7 +216,10 @@ pub fn build(tx: &Transaction, order_id: u64, now_ms: u64) -> rusqlite::Result<C
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// The printable page of a certificate.
@@ -238,27 +253,58 @@ pub fn html(certificate: &Value) -> String {
         coverage = field("coverage_pct"),
         tier = field("tier_threshold_met"),
     );
-    page.push_str("<h2>Scope allocation</h2><table><tr><th>Scope</th><th>Category</th><th>Tonnes</th></tr>");
-    for line in certificate["scope_allocation"].as_array().into_iter().flatten() {
-        let _ = write!(page, "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", line["scope"], line["category"], line["tonnes"]);
+    page.push_str(
+        "<h2>Scope allocation</h2><table><tr><th>Scope</th><th>Category</th><th>Tonnes</th></tr>",
+    );
+    for line in certificate["scope_allocation"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let _ = write!(
+            page,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            line["scope"], line["category"], line["tonnes"]
+        );
     }
     page.push_str("</table><h2>Trades</h2><table><tr><th>Trade</th><th>Journal seq</th><th>Instrument</th><th>Sub-ledger</th><th>Price (USD/t)</th><th>Tonnes</th><th>Seller</th><th>Supplementary (USD/t)</th></tr>");
     for t in certificate["trades"].as_array().into_iter().flatten() {
-        let s = |k: &str| escape(t[k].as_str().map_or_else(|| t[k].to_string(), str::to_string).as_str());
+        let s = |k: &str| {
+            escape(
+                t[k].as_str()
+                    .map_or_else(|| t[k].to_string(), str::to_string)
+                    .as_str(),
+            )
+        };
         let _ = write!(
             page,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             s("trade_id"), s("journal_seq"), s("instrument"), s("sub_ledger"), s("price_usd"), s("qty"), s("seller_account"), s("supplementary_usd_per_t")
         );
     }
-    let _ = write!(page, "</table><p>Supplementary carbon pricing total: USD {}</p>", field("supplementary_pricing_total_usd"));
+    let _ = write!(
+        page,
+        "</table><p>Supplementary carbon pricing total: USD {}</p>",
+        field("supplementary_pricing_total_usd")
+    );
     page.push_str("<h2>Credits retired</h2><table><tr><th>Registry</th><th>Project</th><th>Serial start</th><th>Serial end</th><th>Vintage</th><th>CCP</th></tr>");
     for c in certificate["credits"].as_array().into_iter().flatten() {
-        let s = |k: &str| escape(c[k].as_str().map_or_else(|| c[k].to_string(), str::to_string).as_str());
+        let s = |k: &str| {
+            escape(
+                c[k].as_str()
+                    .map_or_else(|| c[k].to_string(), str::to_string)
+                    .as_str(),
+            )
+        };
         let _ = write!(
             page,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            s("registry"), s("project_id"), s("serial_start"), s("serial_end"), s("vintage"), s("ccp")
+            s("registry"),
+            s("project_id"),
+            s("serial_start"),
+            s("serial_end"),
+            s("vintage"),
+            s("ccp")
         );
     }
     let r = &certificate["retirement"];
@@ -267,9 +313,10 @@ pub fn html(certificate: &Value) -> String {
         page,
         "</table><h2>Retirement</h2><table><tr><th>Status</th><td>{}</td></tr><tr><th>Beneficiary</th><td>{}</td></tr>\
          <tr><th>Reason</th><td>{}</td></tr><tr><th>Registry reference</th><td>{}</td></tr><tr><th>Retired at</th><td>{}</td></tr></table>\
-         <p>SHA-256 of the canonical JSON: <code>{}</code></p></body></html>\n",
+         <p>SHA-256 of the canonical JSON: <code>{}</code></p></body></html>",
         s("status"), s("beneficiary"), s("reason"), s("registry_reference"), s("retired_at"), field("sha256")
     );
+    page.push('\n');
     page
 }
 
@@ -283,7 +330,9 @@ pub fn write_missing(conn: &rusqlite::Connection, dir: &Path) -> Result<usize, S
         .prepare("SELECT certificate_id, json FROM certificates")
         .map_err(|e| e.to_string())?;
     let rows = stmt
-        .query_map(params![], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .query_map(params![], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
         .map_err(|e| e.to_string())?;
     let mut written = 0;
     for row in rows {
@@ -294,7 +343,8 @@ pub fn write_missing(conn: &rusqlite::Connection, dir: &Path) -> Result<usize, S
         }
         let value: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
         let pretty = serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?;
-        std::fs::write(folder.join(format!("{id}.html")), html(&value)).map_err(|e| format!("{id}.html: {e}"))?;
+        std::fs::write(folder.join(format!("{id}.html")), html(&value))
+            .map_err(|e| format!("{id}.html: {e}"))?;
         let tmp = folder.join(format!("{id}.json.tmp"));
         std::fs::write(&tmp, pretty + "\n").map_err(|e| format!("{}: {e}", tmp.display()))?;
         std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;

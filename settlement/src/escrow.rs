@@ -108,7 +108,12 @@ pub struct Illegal {
 
 impl fmt::Display for Illegal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?} is not possible in state {}", self.signal, self.state.as_str())
+        write!(
+            f,
+            "{:?} is not possible in state {}",
+            self.signal,
+            self.state.as_str()
+        )
     }
 }
 
@@ -188,15 +193,35 @@ mod tests {
     fn every_legal_path_ends_where_the_diagram_says() {
         use Leg::*;
         use Signal::*;
-        assert_eq!(run(&[Submitted, Confirmed(Payment), Confirmed(Transfer)]), Ok(State::Settled));
-        assert_eq!(run(&[Submitted, Confirmed(Transfer), Confirmed(Payment)]), Ok(State::Settled));
         assert_eq!(
-            run(&[Submitted, Confirmed(Payment), Confirmed(Transfer), RetirementConfirmed]),
+            run(&[Submitted, Confirmed(Payment), Confirmed(Transfer)]),
+            Ok(State::Settled)
+        );
+        assert_eq!(
+            run(&[Submitted, Confirmed(Transfer), Confirmed(Payment)]),
+            Ok(State::Settled)
+        );
+        assert_eq!(
+            run(&[
+                Submitted,
+                Confirmed(Payment),
+                Confirmed(Transfer),
+                RetirementConfirmed
+            ]),
             Ok(State::Retired)
         );
-        assert_eq!(run(&[Submitted, Refused(Transfer), Unwind]), Ok(State::Unwound));
-        assert_eq!(run(&[Submitted, Confirmed(Payment), Refused(Transfer), Unwind]), Ok(State::Unwound));
-        assert_eq!(run(&[Submitted, Confirmed(Transfer), TimedOut, Unwind]), Ok(State::Unwound));
+        assert_eq!(
+            run(&[Submitted, Refused(Transfer), Unwind]),
+            Ok(State::Unwound)
+        );
+        assert_eq!(
+            run(&[Submitted, Confirmed(Payment), Refused(Transfer), Unwind]),
+            Ok(State::Unwound)
+        );
+        assert_eq!(
+            run(&[Submitted, Confirmed(Transfer), TimedOut, Unwind]),
+            Ok(State::Unwound)
+        );
         assert_eq!(run(&[Submitted, TimedOut, Unwind]), Ok(State::Unwound));
     }
 
@@ -227,7 +252,12 @@ mod tests {
             payment: true,
             transfer: false,
         };
-        assert!(next(State::AwaitingConfirmations, legs, Signal::Confirmed(Leg::Payment)).is_err());
+        assert!(next(
+            State::AwaitingConfirmations,
+            legs,
+            Signal::Confirmed(Leg::Payment)
+        )
+        .is_err());
         for signal in ALL_SIGNALS {
             assert!(next(State::Retired, legs, signal).is_err());
             assert!(next(State::Unwound, legs, signal).is_err());

@@ -49,7 +49,10 @@ fn note(outbox: &Outbox) {
         eprintln!("tonnex-settlement: {line}");
     }
     if outbox.notes.len() > 5 {
-        eprintln!("tonnex-settlement: ... and {} more notes", outbox.notes.len() - 5);
+        eprintln!(
+            "tonnex-settlement: ... and {} more notes",
+            outbox.notes.len() - 5
+        );
     }
 }
 
@@ -66,7 +69,11 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
         .to_ip()
         .ok_or("the webhook listener has no IP address")?;
     let listener = {
-        let (path, secret, stop) = (ledger.path().to_path_buf(), options.secret.clone(), Arc::clone(stop));
+        let (path, secret, stop) = (
+            ledger.path().to_path_buf(),
+            options.secret.clone(),
+            Arc::clone(stop),
+        );
         std::thread::Builder::new()
             .name("webhook".into())
             .spawn(move || crate::webhook::serve(server, path, secret, sender, stop))
@@ -94,7 +101,10 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
         registry.submit(&pending)?;
     }
     let mut last_seq = ledger.last_seq().map_err(|e| e.to_string())?;
-    println!("ready venue={} webhook={webhook} last_seq={last_seq}", options.venue);
+    println!(
+        "ready venue={} webhook={webhook} last_seq={last_seq}",
+        options.venue
+    );
     let _ = std::io::stdout().flush();
 
     let mut stream: Option<TcpStream> = None;
@@ -110,13 +120,20 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
         if stream.is_none() && Instant::now() >= next_connect {
             match subscribe(&options.venue, last_seq + 1) {
                 Ok(s) => {
-                    eprintln!("tonnex-settlement: following {} from record {}", options.venue, last_seq + 1);
+                    eprintln!(
+                        "tonnex-settlement: following {} from record {}",
+                        options.venue,
+                        last_seq + 1
+                    );
                     stream = Some(s);
                     buffer.clear();
                     backoff = Duration::from_millis(100);
                 }
                 Err(e) => {
-                    eprintln!("tonnex-settlement: {e}; retrying in {} ms", backoff.as_millis());
+                    eprintln!(
+                        "tonnex-settlement: {e}; retrying in {} ms",
+                        backoff.as_millis()
+                    );
                     next_connect = Instant::now() + backoff;
                     backoff = (backoff * 2).min(Duration::from_secs(2));
                 }
@@ -131,7 +148,11 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
                     stream = None;
                 }
                 Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                    ) => {}
                 Err(e) => {
                     eprintln!("tonnex-settlement: fill stream: {e}");
                     stream = None;
@@ -141,7 +162,8 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
             while records.len() < options.batch {
                 match frame::split(&buffer[at..], 1 << 20) {
                     Ok(Some((payload, used))) => {
-                        let record = frame::decode::<StreamRecord>(payload).map_err(|e| format!("fill stream: {e}"))?;
+                        let record = frame::decode::<StreamRecord>(payload)
+                            .map_err(|e| format!("fill stream: {e}"))?;
                         at += used;
                         records.push(record);
                     }
@@ -183,7 +205,9 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
                             .filter(|e| !ledger.event_seen(&e.event_id).unwrap_or(true))
                             .collect();
                         if !fresh.is_empty() {
-                            let outbox = ledger.apply(&[], &fresh, now_ms()).map_err(|e| e.to_string())?;
+                            let outbox = ledger
+                                .apply(&[], &fresh, now_ms())
+                                .map_err(|e| e.to_string())?;
                             finish(&outbox, registry.as_mut(), &ledger, options)?;
                         }
                     }
@@ -208,7 +232,12 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
     Ok(())
 }
 
-fn finish(outbox: &Outbox, registry: &mut dyn Registry, ledger: &Ledger, options: &Options) -> Result<(), String> {
+fn finish(
+    outbox: &Outbox,
+    registry: &mut dyn Registry,
+    ledger: &Ledger,
+    options: &Options,
+) -> Result<(), String> {
     note(outbox);
     if !outbox.requests.is_empty() {
         if let Err(e) = registry.submit(&outbox.requests) {
@@ -223,8 +252,11 @@ fn finish(outbox: &Outbox, registry: &mut dyn Registry, ledger: &Ledger, options
 }
 
 fn subscribe(venue: &str, from_seq: u64) -> Result<TcpStream, String> {
-    let addr: SocketAddr = venue.parse().map_err(|e| format!("--venue '{venue}': {e}"))?;
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).map_err(|e| format!("fill stream {addr}: {e}"))?;
+    let addr: SocketAddr = venue
+        .parse()
+        .map_err(|e| format!("--venue '{venue}': {e}"))?;
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1))
+        .map_err(|e| format!("fill stream {addr}: {e}"))?;
     stream
         .write_all(&frame::encode(&StreamSubscribe { from_seq }))
         .map_err(|e| format!("fill stream {addr}: {e}"))?;

@@ -128,19 +128,27 @@ impl Ledger {
             source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
         })?;
         let conn = Connection::open(&path).map_err(&error)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(&error)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(&error)?;
         // Durable at each commit against process crashes; WAL + NORMAL may
         // lose the last commits on power loss only, which replay from the
         // venue's fill stream restores (the sequence number commits with them).
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(&error)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(&error)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(&error)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(&error)?;
+        conn.pragma_update(None, "cache_size", -65_536)
+            .map_err(&error)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")
+            .map_err(&error)?;
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(&error)?;
         for (i, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             let tx = conn.unchecked_transaction().map_err(&error)?;
             tx.execute_batch(migration).map_err(&error)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64).map_err(&error)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .map_err(&error)?;
             tx.commit().map_err(&error)?;
         }
         debug_assert_eq!(MIGRATIONS.len() as i64, SCHEMA_VERSION);
@@ -164,7 +172,11 @@ impl Ledger {
     pub fn last_seq(&self) -> Result<u64, LedgerError> {
         let seq: Option<i64> = self
             .conn
-            .query_row("SELECT value FROM meta WHERE key = 'last_stream_seq'", [], |r| r.get(0))
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'last_stream_seq'",
+                [],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(sql(&self.path))?;
         Ok(seq.unwrap_or(0) as u64)
@@ -173,7 +185,11 @@ impl Ledger {
     /// Whether registry event `event_id` was already applied.
     pub fn event_seen(&self, event_id: &str) -> Result<bool, LedgerError> {
         self.conn
-            .query_row("SELECT 1 FROM registry_events WHERE event_id = ?1", [event_id], |_| Ok(()))
+            .query_row(
+                "SELECT 1 FROM registry_events WHERE event_id = ?1",
+                [event_id],
+                |_| Ok(()),
+            )
             .optional()
             .map(|r| r.is_some())
             .map_err(sql(&self.path))
@@ -234,8 +250,11 @@ impl Ledger {
             rows.collect::<Result<_, _>>().map_err(&error)?
         };
         for trade_id in late {
-            transition(&tx, trade_id as u64, Signal::TimedOut, now_ms, &mut outbox).map_err(&error)?;
-            outbox.notes.push(format!("trade {trade_id}: no confirmation in time: unwound"));
+            transition(&tx, trade_id as u64, Signal::TimedOut, now_ms, &mut outbox)
+                .map_err(&error)?;
+            outbox.notes.push(format!(
+                "trade {trade_id}: no confirmation in time: unwound"
+            ));
         }
         tx.commit().map_err(&error)?;
         Ok(outbox)
@@ -256,7 +275,12 @@ impl Ledger {
         let mut requests = Vec::new();
         let rows = stmt
             .query_map([], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, bool>(2)?, r.get::<_, bool>(3)?))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, bool>(2)?,
+                    r.get::<_, bool>(3)?,
+                ))
             })
             .map_err(&error)?;
         for row in rows {
@@ -298,33 +322,70 @@ impl Ledger {
         let rows = stmt
             .query_map([limit as i64], |r| r.get::<_, i64>(0))
             .map_err(&error)?;
-        rows.map(|r| r.map(|v| v as u64)).collect::<Result<_, _>>().map_err(&error)
+        rows.map(|r| r.map(|v| v as u64))
+            .collect::<Result<_, _>>()
+            .map_err(&error)
     }
 
     /// Whether the ledger knows trade `trade_id`.
     pub fn has_trade(&self, trade_id: u64) -> Result<bool, LedgerError> {
         self.conn
-            .query_row("SELECT 1 FROM trades WHERE trade_id = ?1", [trade_id as i64], |_| Ok(()))
+            .query_row(
+                "SELECT 1 FROM trades WHERE trade_id = ?1",
+                [trade_id as i64],
+                |_| Ok(()),
+            )
             .optional()
             .map(|r| r.is_some())
             .map_err(sql(&self.path))
     }
 }
 
-fn movement(tx: &Transaction, kind: &str, trade_id: Option<u64>, postings: &[(i64, i64, i64)]) -> rusqlite::Result<()> {
+fn movement(
+    tx: &Transaction,
+    kind: &str,
+    trade_id: Option<u64>,
+    postings: &[(i64, i64, i64)],
+) -> rusqlite::Result<()> {
     debug_assert!(
-        postings.iter().map(|p| (p.1, p.2)).fold(std::collections::BTreeMap::new(), |mut m, (asset, amount)| {
-            *m.entry(asset).or_insert(0i64) += amount;
-            m
-        }).values().all(|&sum| sum == 0),
+        postings
+            .iter()
+            .map(|p| (p.1, p.2))
+            .fold(
+                std::collections::BTreeMap::new(),
+                |mut m, (asset, amount)| {
+                    *m.entry(asset).or_insert(0i64) += amount;
+                    m
+                }
+            )
+            .values()
+            .all(|&sum| sum == 0),
         "unbalanced movement {kind}"
     );
     tx.prepare_cached("INSERT INTO movements (kind, trade_id) VALUES (?1, ?2)")?
         .execute(params![kind, trade_id.map(|t| t as i64)])?;
     let id = tx.last_insert_rowid();
-    let mut insert = tx.prepare_cached("INSERT INTO postings (movement_id, account, asset, amount) VALUES (?1, ?2, ?3, ?4)")?;
-    for &(account, asset, amount) in postings {
-        insert.execute(params![id, account, asset, amount])?;
+    // One statement for a movement's postings (two or four of them).
+    match postings {
+        [a, b] => {
+            tx.prepare_cached("INSERT INTO postings (movement_id, account, asset, amount) VALUES (?1, ?2, ?3, ?4), (?1, ?5, ?6, ?7)")?
+                .execute(params![id, a.0, a.1, a.2, b.0, b.1, b.2])?;
+        }
+        [a, b, c, d] => {
+            tx.prepare_cached(
+                "INSERT INTO postings (movement_id, account, asset, amount)
+                 VALUES (?1, ?2, ?3, ?4), (?1, ?5, ?6, ?7), (?1, ?8, ?9, ?10), (?1, ?11, ?12, ?13)",
+            )?
+            .execute(params![
+                id, a.0, a.1, a.2, b.0, b.1, b.2, c.0, c.1, c.2, d.0, d.1, d.2
+            ])?;
+        }
+        _ => {
+            let mut insert = tx.prepare_cached("INSERT INTO postings (movement_id, account, asset, amount) VALUES (?1, ?2, ?3, ?4)")?;
+            for &(account, asset, amount) in postings {
+                insert.execute(params![id, account, asset, amount])?;
+            }
+        }
     }
     Ok(())
 }
@@ -346,7 +407,13 @@ pub fn serial(prefix: &str, number: i64, width: usize) -> String {
     format!("{prefix}{number:0width$}")
 }
 
-fn insert_block(tx: &Transaction, account: u64, instrument: u32, qty: u64, lot: Option<&LotInfo>) -> rusqlite::Result<()> {
+fn insert_block(
+    tx: &Transaction,
+    account: u64,
+    instrument: u32,
+    qty: u64,
+    lot: Option<&LotInfo>,
+) -> rusqlite::Result<()> {
     // A lot whose serials are `prefix + number` with first..=last spanning
     // its quantity is cut serial by serial; anything else is numbered
     // `<serial_start>#1..#qty` so every tonne still has one identity.
@@ -357,9 +424,25 @@ fn insert_block(tx: &Transaction, account: u64, instrument: u32, qty: u64, lot: 
                 Some(((p1, a, w), (p2, b, _))) if p1 == p2 && b - a + 1 == qty as i64 => (p1, w, a),
                 _ => (format!("{}#", lot.serial_start), 0, 1),
             };
-            (lot.registry.clone(), lot.project_id.clone(), prefix, width, first, i64::from(lot.vintage), lot.ccp)
+            (
+                lot.registry.clone(),
+                lot.project_id.clone(),
+                prefix,
+                width,
+                first,
+                i64::from(lot.vintage),
+                lot.ccp,
+            )
         }
-        None => ("venue".to_string(), String::new(), format!("UNSERIALISED-{account}-{instrument}#"), 0, 1, 0, false),
+        None => (
+            "venue".to_string(),
+            String::new(),
+            format!("UNSERIALISED-{account}-{instrument}#"),
+            0,
+            1,
+            0,
+            false,
+        ),
     };
     tx.prepare_cached(
         "INSERT INTO serial_blocks (account, instrument, registry, project_id, prefix, width, first, last, next, vintage, ccp)
@@ -390,7 +473,12 @@ fn decision_json(decision: &BuyDecision) -> String {
     .to_string()
 }
 
-fn apply_record(tx: &Transaction, record: &StreamRecord, now_ms: u64, outbox: &mut Outbox) -> rusqlite::Result<()> {
+fn apply_record(
+    tx: &Transaction,
+    record: &StreamRecord,
+    now_ms: u64,
+    outbox: &mut Outbox,
+) -> rusqlite::Result<()> {
     match &record.event {
         StreamEvent::Instrument {
             instrument,
@@ -403,11 +491,33 @@ fn apply_record(tx: &Transaction, record: &StreamRecord, now_ms: u64, outbox: &m
                 params![instrument, symbol, sub_ledger, tick_micros],
             )?;
         }
-        StreamEvent::CashDeposit { account, amount_micros } => {
-            movement(tx, "deposit", None, &[(EXTERNAL, CASH, -amount_micros), (*account as i64, CASH, *amount_micros)])?;
+        StreamEvent::CashDeposit {
+            account,
+            amount_micros,
+        } => {
+            movement(
+                tx,
+                "deposit",
+                None,
+                &[
+                    (EXTERNAL, CASH, -amount_micros),
+                    (*account as i64, CASH, *amount_micros),
+                ],
+            )?;
         }
-        StreamEvent::CashWithdrawal { account, amount_micros } => {
-            movement(tx, "withdrawal", None, &[(*account as i64, CASH, -amount_micros), (EXTERNAL, CASH, *amount_micros)])?;
+        StreamEvent::CashWithdrawal {
+            account,
+            amount_micros,
+        } => {
+            movement(
+                tx,
+                "withdrawal",
+                None,
+                &[
+                    (*account as i64, CASH, -amount_micros),
+                    (EXTERNAL, CASH, *amount_micros),
+                ],
+            )?;
         }
         StreamEvent::CreditDeposit {
             account,
@@ -417,7 +527,12 @@ fn apply_record(tx: &Transaction, record: &StreamRecord, now_ms: u64, outbox: &m
         } => {
             let q = *qty as i64;
             let asset = i64::from(*instrument);
-            movement(tx, "deposit", None, &[(EXTERNAL, asset, -q), (*account as i64, asset, q)])?;
+            movement(
+                tx,
+                "deposit",
+                None,
+                &[(EXTERNAL, asset, -q), (*account as i64, asset, q)],
+            )?;
             insert_block(tx, *account, *instrument, *qty, lot.as_ref())?;
         }
         StreamEvent::CreditWithdrawal {
@@ -427,7 +542,12 @@ fn apply_record(tx: &Transaction, record: &StreamRecord, now_ms: u64, outbox: &m
         } => {
             let q = *qty as i64;
             let asset = i64::from(*instrument);
-            movement(tx, "withdrawal", None, &[(*account as i64, asset, -q), (EXTERNAL, asset, q)])?;
+            movement(
+                tx,
+                "withdrawal",
+                None,
+                &[(*account as i64, asset, -q), (EXTERNAL, asset, q)],
+            )?;
         }
         StreamEvent::BuyAccepted {
             order_id,
@@ -463,7 +583,8 @@ fn apply_record(tx: &Transaction, record: &StreamRecord, now_ms: u64, outbox: &m
                 .query_row([*buy_order_id as i64], |_| Ok(()))
                 .optional()?
                 .is_some();
-            let (state, _) = escrow::next(State::Locked, Legs::default(), Signal::Submitted).expect("locked -> awaiting is drawn");
+            let (state, _) = escrow::next(State::Locked, Legs::default(), Signal::Submitted)
+                .expect("locked -> awaiting is drawn");
             tx.prepare_cached(
                 "INSERT INTO trades (trade_id, journal_seq, instrument, buy_order_id, sell_order_id, buyer, seller, price_ticks, qty,
                     amount_micros, supplementary_ticks, state, retire, submitted_ms)
@@ -490,7 +611,12 @@ fn apply_record(tx: &Transaction, record: &StreamRecord, now_ms: u64, outbox: &m
                 tx,
                 "lock",
                 Some(*trade_id),
-                &[(*buyer as i64, CASH, -amount), (ESCROW, CASH, amount), (*seller as i64, asset, -q), (ESCROW, asset, q)],
+                &[
+                    (*buyer as i64, CASH, -amount),
+                    (ESCROW, CASH, amount),
+                    (*seller as i64, asset, -q),
+                    (ESCROW, asset, q),
+                ],
             )?;
             allocate_serials(tx, *trade_id, *seller, *instrument, q, outbox)?;
             if *supplementary_ticks > 0 {
@@ -498,8 +624,10 @@ fn apply_record(tx: &Transaction, record: &StreamRecord, now_ms: u64, outbox: &m
                     .execute(params![*trade_id as i64, *buyer as i64, supplementary_ticks, q, supplementary_ticks * q * tick])?;
             }
             if retire {
-                tx.prepare_cached("UPDATE buy_orders SET filled = filled + ?2 WHERE order_id = ?1")?
-                    .execute(params![*buy_order_id as i64, q])?;
+                tx.prepare_cached(
+                    "UPDATE buy_orders SET filled = filled + ?2 WHERE order_id = ?1",
+                )?
+                .execute(params![*buy_order_id as i64, q])?;
             }
             for kind in [Kind::Payment, Kind::Transfer] {
                 outbox.requests.push(Request {
@@ -508,7 +636,9 @@ fn apply_record(tx: &Transaction, record: &StreamRecord, now_ms: u64, outbox: &m
                 });
             }
         }
-        StreamEvent::Cancelled { order_id, open_qty, .. } => {
+        StreamEvent::Cancelled {
+            order_id, open_qty, ..
+        } => {
             let changed = tx
                 .prepare_cached("UPDATE buy_orders SET closed = closed + ?2 WHERE order_id = ?1")?
                 .execute(params![*order_id as i64, *open_qty as i64])?;
@@ -521,13 +651,22 @@ fn apply_record(tx: &Transaction, record: &StreamRecord, now_ms: u64, outbox: &m
 }
 
 /// Cuts `qty` serials from the seller's blocks of `instrument`, oldest first.
-fn allocate_serials(tx: &Transaction, trade_id: u64, seller: u64, instrument: u32, qty: i64, outbox: &mut Outbox) -> rusqlite::Result<()> {
+fn allocate_serials(
+    tx: &Transaction,
+    trade_id: u64,
+    seller: u64,
+    instrument: u32,
+    qty: i64,
+    outbox: &mut Outbox,
+) -> rusqlite::Result<()> {
     let mut left = qty;
     let blocks: Vec<(i64, i64, i64)> = {
         let mut stmt = tx.prepare_cached(
             "SELECT id, next, last FROM serial_blocks WHERE account = ?1 AND instrument = ?2 AND next <= last ORDER BY id",
         )?;
-        let rows = stmt.query_map(params![seller as i64, instrument], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let rows = stmt.query_map(params![seller as i64, instrument], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
         let mut out = Vec::new();
         let mut available = 0;
         for row in rows {
@@ -545,16 +684,18 @@ fn allocate_serials(tx: &Transaction, trade_id: u64, seller: u64, instrument: u3
             break;
         }
         let take = left.min(last - next + 1);
-        tx.prepare_cached("INSERT INTO trade_serials (trade_id, block_id, first, last) VALUES (?1, ?2, ?3, ?4)")?
-            .execute(params![trade_id as i64, block_id, next, next + take - 1])?;
+        tx.prepare_cached(
+            "INSERT INTO trade_serials (trade_id, block_id, first, last) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![trade_id as i64, block_id, next, next + take - 1])?;
         tx.prepare_cached("UPDATE serial_blocks SET next = ?2 WHERE id = ?1")?
             .execute(params![block_id, next + take])?;
         left -= take;
     }
     if left > 0 {
-        outbox
-            .notes
-            .push(format!("trade {trade_id}: seller {seller} has {left} t without registry serials"));
+        outbox.notes.push(format!(
+            "trade {trade_id}: seller {seller} has {left} t without registry serials"
+        ));
     }
     Ok(())
 }
@@ -585,20 +726,39 @@ fn load_trade(tx: &Transaction, trade_id: u64) -> rusqlite::Result<Option<TradeR
 
 /// Applies `signal` to a trade with its ledger effects; an illegal
 /// transition changes nothing and is noted.
-fn transition(tx: &Transaction, trade_id: u64, signal: Signal, now_ms: u64, outbox: &mut Outbox) -> rusqlite::Result<bool> {
+fn transition(
+    tx: &Transaction,
+    trade_id: u64,
+    signal: Signal,
+    now_ms: u64,
+    outbox: &mut Outbox,
+) -> rusqlite::Result<bool> {
     let Some(trade) = load_trade(tx, trade_id)? else {
-        outbox.notes.push(format!("trade {trade_id}: unknown: {signal:?} ignored"));
+        outbox
+            .notes
+            .push(format!("trade {trade_id}: unknown: {signal:?} ignored"));
         return Ok(false);
     };
     let (state, legs) = match escrow::next(trade.state, trade.legs, signal) {
         Ok(next) => next,
         Err(illegal) => {
-            outbox.notes.push(format!("trade {trade_id}: {illegal}: ignored"));
+            outbox
+                .notes
+                .push(format!("trade {trade_id}: {illegal}: ignored"));
             return Ok(false);
         }
     };
-    tx.prepare_cached("UPDATE trades SET state = ?2, payment = ?3, transfer = ?4 WHERE trade_id = ?1")?
-        .execute(params![trade_id as i64, state.as_str(), legs.payment, legs.transfer])?;
+    tx.prepare_cached(
+        "UPDATE trades SET state = ?2, payment = ?3, transfer = ?4,
+            settled_ms = CASE WHEN ?2 = 'settled' THEN ?5 ELSE settled_ms END WHERE trade_id = ?1",
+    )?
+    .execute(params![
+        trade_id as i64,
+        state.as_str(),
+        legs.payment,
+        legs.transfer,
+        now_ms as i64
+    ])?;
     let asset = trade.instrument;
     match state {
         State::Settled => {
@@ -607,10 +767,13 @@ fn transition(tx: &Transaction, trade_id: u64, signal: Signal, now_ms: u64, outb
                 tx,
                 "settle",
                 Some(trade_id),
-                &[(ESCROW, CASH, -trade.amount), (trade.seller, CASH, trade.amount), (ESCROW, asset, -trade.qty), (trade.buyer, asset, trade.qty)],
+                &[
+                    (ESCROW, CASH, -trade.amount),
+                    (trade.seller, CASH, trade.amount),
+                    (ESCROW, asset, -trade.qty),
+                    (trade.buyer, asset, trade.qty),
+                ],
             )?;
-            tx.prepare_cached("UPDATE trades SET settled_ms = ?2 WHERE trade_id = ?1")?
-                .execute(params![trade_id as i64, now_ms as i64])?;
             if trade.retire {
                 outbox.requests.push(Request {
                     trade_id,
@@ -624,10 +787,16 @@ fn transition(tx: &Transaction, trade_id: u64, signal: Signal, now_ms: u64, outb
                 tx,
                 "unwind",
                 Some(trade_id),
-                &[(ESCROW, CASH, -trade.amount), (trade.buyer, CASH, trade.amount), (ESCROW, asset, -trade.qty), (trade.seller, asset, trade.qty)],
+                &[
+                    (ESCROW, CASH, -trade.amount),
+                    (trade.buyer, CASH, trade.amount),
+                    (ESCROW, asset, -trade.qty),
+                    (trade.seller, asset, trade.qty),
+                ],
             )?;
             return_serials(tx, trade_id, trade.seller)?;
-            let (unwound, _) = escrow::next(State::Failed, legs, Signal::Unwind).expect("failed -> unwound is drawn");
+            let (unwound, _) = escrow::next(State::Failed, legs, Signal::Unwind)
+                .expect("failed -> unwound is drawn");
             tx.prepare_cached("UPDATE trades SET state = ?2 WHERE trade_id = ?1")?
                 .execute(params![trade_id as i64, unwound.as_str()])?;
             if trade.retire {
@@ -637,7 +806,15 @@ fn transition(tx: &Transaction, trade_id: u64, signal: Signal, now_ms: u64, outb
             }
         }
         State::Retired => {
-            movement(tx, "retire", Some(trade_id), &[(trade.buyer, asset, -trade.qty), (RETIRED, asset, trade.qty)])?;
+            movement(
+                tx,
+                "retire",
+                Some(trade_id),
+                &[
+                    (trade.buyer, asset, -trade.qty),
+                    (RETIRED, asset, trade.qty),
+                ],
+            )?;
             maybe_certify(tx, trade.buy_order_id, now_ms, outbox)?;
         }
         _ => {}
@@ -649,7 +826,9 @@ fn transition(tx: &Transaction, trade_id: u64, signal: Signal, now_ms: u64, outb
 /// (at the end of its FIFO order).
 fn return_serials(tx: &Transaction, trade_id: u64, seller: i64) -> rusqlite::Result<()> {
     let ranges: Vec<(i64, i64, i64)> = {
-        let mut stmt = tx.prepare_cached("SELECT block_id, first, last FROM trade_serials WHERE trade_id = ?1 AND returned = 0")?;
+        let mut stmt = tx.prepare_cached(
+            "SELECT block_id, first, last FROM trade_serials WHERE trade_id = ?1 AND returned = 0",
+        )?;
         let rows = stmt.query_map([trade_id as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         rows.collect::<Result<_, _>>()?
     };
@@ -665,12 +844,20 @@ fn return_serials(tx: &Transaction, trade_id: u64, seller: i64) -> rusqlite::Res
     Ok(())
 }
 
-fn apply_event(tx: &Transaction, event: &RegistryEvent, now_ms: u64, outbox: &mut Outbox) -> rusqlite::Result<()> {
+fn apply_event(
+    tx: &Transaction,
+    event: &RegistryEvent,
+    now_ms: u64,
+    outbox: &mut Outbox,
+) -> rusqlite::Result<()> {
     let inserted = tx
-        .prepare_cached("INSERT OR IGNORE INTO registry_events (event_id, trade_id, kind, confirmed, reference, applied) VALUES (?1, ?2, ?3, ?4, ?5, '')")?
+        .prepare_cached("INSERT OR IGNORE INTO registry_events (event_id, trade_id, kind, confirmed, reference, applied) VALUES (?1, ?2, ?3, ?4, ?5, 'yes')")?
         .execute(params![event.event_id, event.trade_id as i64, event.kind.as_str(), event.confirmed, event.reference])?;
     if inserted == 0 {
-        outbox.notes.push(format!("registry event {} seen before: ignored", event.event_id));
+        outbox.notes.push(format!(
+            "registry event {} seen before: ignored",
+            event.event_id
+        ));
         return Ok(());
     }
     let signal = match (event.kind, event.confirmed) {
@@ -680,7 +867,10 @@ fn apply_event(tx: &Transaction, event: &RegistryEvent, now_ms: u64, outbox: &mu
         (Kind::Transfer, false) => Signal::Refused(Leg::Transfer),
         (Kind::Retirement, true) => Signal::RetirementConfirmed,
         (Kind::Retirement, false) => {
-            outbox.notes.push(format!("trade {}: the registry refused the retirement", event.trade_id));
+            outbox.notes.push(format!(
+                "trade {}: the registry refused the retirement",
+                event.trade_id
+            ));
             return Ok(());
         }
     };
@@ -690,18 +880,29 @@ fn apply_event(tx: &Transaction, event: &RegistryEvent, now_ms: u64, outbox: &mu
             .execute(params![event.trade_id as i64, event.reference, now_ms as i64])?;
     }
     let applied = transition(tx, event.trade_id, signal, now_ms, outbox)?;
-    tx.prepare_cached("UPDATE registry_events SET applied = ?2 WHERE event_id = ?1")?
-        .execute(params![event.event_id, if applied { "yes" } else { "ignored" }])?;
+    if !applied {
+        tx.prepare_cached("UPDATE registry_events SET applied = 'ignored' WHERE event_id = ?1")?
+            .execute([&event.event_id])?;
+    }
     Ok(())
 }
 
 /// Issues the certificate of a buyer order once nothing of it can change:
 /// every tonne filled or closed, every trade retired or unwound, and at
 /// least one retired.
-fn maybe_certify(tx: &Transaction, order_id: u64, now_ms: u64, outbox: &mut Outbox) -> rusqlite::Result<()> {
+fn maybe_certify(
+    tx: &Transaction,
+    order_id: u64,
+    now_ms: u64,
+    outbox: &mut Outbox,
+) -> rusqlite::Result<()> {
     let Some((qty, filled, closed, done)): Option<(i64, i64, i64, Option<String>)> = tx
-        .prepare_cached("SELECT qty, filled, closed, certificate FROM buy_orders WHERE order_id = ?1")?
-        .query_row([order_id as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .prepare_cached(
+            "SELECT qty, filled, closed, certificate FROM buy_orders WHERE order_id = ?1",
+        )?
+        .query_row([order_id as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .optional()?
     else {
         return Ok(());
@@ -718,8 +919,15 @@ fn maybe_certify(tx: &Transaction, order_id: u64, now_ms: u64, outbox: &mut Outb
         return Ok(());
     }
     let certificate = crate::certificate::build(tx, order_id, now_ms)?;
-    tx.prepare_cached("INSERT INTO certificates (certificate_id, order_id, sha256, json) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![certificate.id, order_id as i64, certificate.sha256, certificate.json])?;
+    tx.prepare_cached(
+        "INSERT INTO certificates (certificate_id, order_id, sha256, json) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        certificate.id,
+        order_id as i64,
+        certificate.sha256,
+        certificate.json
+    ])?;
     tx.prepare_cached("UPDATE buy_orders SET certificate = ?2 WHERE order_id = ?1")?
         .execute(params![order_id as i64, certificate.id])?;
     outbox.certificates.push(certificate.id);
@@ -732,7 +940,10 @@ mod tests {
 
     #[test]
     fn serials_split_into_prefix_number_and_width() {
-        assert_eq!(split_serial("VCS-2451-2023-000000001"), Some(("VCS-2451-2023-".into(), 1, 9)));
+        assert_eq!(
+            split_serial("VCS-2451-2023-000000001"),
+            Some(("VCS-2451-2023-".into(), 1, 9))
+        );
         assert_eq!(serial("VCS-2451-2023-", 42, 9), "VCS-2451-2023-000000042");
         assert_eq!(split_serial("ABC"), None);
     }

@@ -34,7 +34,9 @@ fn flags(args: &[String], allowed: &[&str]) -> Result<HashMap<String, String>, S
         if !allowed.contains(&flag) {
             return Err(format!("unexpected argument '{flag}'"));
         }
-        let value = args.get(i + 1).ok_or_else(|| format!("{flag} needs a value"))?;
+        let value = args
+            .get(i + 1)
+            .ok_or_else(|| format!("{flag} needs a value"))?;
         map.insert(flag.trim_start_matches("--").to_string(), value.clone());
         i += 2;
     }
@@ -42,7 +44,10 @@ fn flags(args: &[String], allowed: &[&str]) -> Result<HashMap<String, String>, S
 }
 
 fn number(map: &HashMap<String, String>, key: &str, default: u64) -> Result<u64, String> {
-    map.get(key).map_or(Ok(default), |v| v.parse().map_err(|_| format!("--{key}: '{v}' is not a whole number")))
+    map.get(key).map_or(Ok(default), |v| {
+        v.parse()
+            .map_err(|_| format!("--{key}: '{v}' is not a whole number"))
+    })
 }
 
 fn secret(map: &HashMap<String, String>) -> Vec<u8> {
@@ -56,7 +61,8 @@ fn secret(map: &HashMap<String, String>) -> Vec<u8> {
 fn stop_flag() -> Result<Arc<AtomicBool>, String> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(|e| format!("signal {signal}: {e}"))?;
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .map_err(|e| format!("signal {signal}: {e}"))?;
     }
     Ok(stop)
 }
@@ -86,7 +92,17 @@ fn main() -> ExitCode {
 fn run(args: &[String]) -> Result<ExitCode, String> {
     let map = flags(
         args,
-        &["--venue", "--data-dir", "--webhook-listen", "--registry", "--secret", "--confirm-delay-ms", "--fail-pct", "--timeout-ms", "--poll-ms"],
+        &[
+            "--venue",
+            "--data-dir",
+            "--webhook-listen",
+            "--registry",
+            "--secret",
+            "--confirm-delay-ms",
+            "--fail-pct",
+            "--timeout-ms",
+            "--poll-ms",
+        ],
     )?;
     let (Some(venue), Some(dir)) = (map.get("venue"), map.get("data-dir")) else {
         return Err(format!("run: --venue and --data-dir are required\n{USAGE}"));
@@ -94,9 +110,15 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
     let options = follow::Options {
         venue: venue.clone(),
         data_dir: PathBuf::from(dir),
-        webhook_listen: map.get("webhook-listen").cloned().unwrap_or_else(|| "127.0.0.1:0".into()),
+        webhook_listen: map
+            .get("webhook-listen")
+            .cloned()
+            .unwrap_or_else(|| "127.0.0.1:0".into()),
         registry: match map.get("registry") {
-            Some(addr) => Some(addr.parse().map_err(|e| format!("--registry '{addr}': {e}"))?),
+            Some(addr) => Some(
+                addr.parse()
+                    .map_err(|e| format!("--registry '{addr}': {e}"))?,
+            ),
             None => None,
         },
         secret: secret(&map),
@@ -128,21 +150,43 @@ fn audit_command(args: &[String]) -> Result<ExitCode, String> {
         "audit ok={} trades={} settled={} certificates={}",
         audit.ok, audit.trades, audit.settled, audit.certificates
     );
-    Ok(if audit.ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if audit.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn report(args: &[String]) -> Result<ExitCode, String> {
     let (ledger, _) = open(args)?;
     let report = audit::report(ledger.connection()).map_err(|e| e.to_string())?;
-    println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 fn registry_sim(args: &[String]) -> Result<ExitCode, String> {
-    let map = flags(args, &["--listen", "--callback", "--secret", "--confirm-delay-ms", "--fail-pct"])?;
-    let listen = map.get("listen").cloned().unwrap_or_else(|| "127.0.0.1:0".into());
+    let map = flags(
+        args,
+        &[
+            "--listen",
+            "--callback",
+            "--secret",
+            "--confirm-delay-ms",
+            "--fail-pct",
+        ],
+    )?;
+    let listen = map
+        .get("listen")
+        .cloned()
+        .unwrap_or_else(|| "127.0.0.1:0".into());
     let callback = match map.get("callback") {
-        Some(addr) => Some(addr.parse().map_err(|e| format!("--callback '{addr}': {e}"))?),
+        Some(addr) => Some(
+            addr.parse()
+                .map_err(|e| format!("--callback '{addr}': {e}"))?,
+        ),
         None => None,
     };
     let config = registry::SimConfig {

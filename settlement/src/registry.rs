@@ -169,7 +169,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
@@ -180,8 +180,14 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
 
 /// POSTs `body` to `http://addr/path`, signed when `secret` is given;
 /// returns the status code.
-pub fn post(addr: SocketAddr, path: &str, body: &[u8], secret: Option<&[u8]>) -> Result<(u16, Vec<u8>), String> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| format!("{addr}: {e}"))?;
+pub fn post(
+    addr: SocketAddr,
+    path: &str,
+    body: &[u8],
+    secret: Option<&[u8]>,
+) -> Result<(u16, Vec<u8>), String> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+        .map_err(|e| format!("{addr}: {e}"))?;
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .map_err(|e| e.to_string())?;
@@ -307,7 +313,11 @@ impl Sim {
             trade_id: request.trade_id,
             kind: request.kind,
             confirmed: !refused,
-            reference: format!("SIM-{}-{}", request.kind.as_str().to_uppercase(), request.trade_id),
+            reference: format!(
+                "SIM-{}-{}",
+                request.kind.as_str().to_uppercase(),
+                request.trade_id
+            ),
         }
     }
 
@@ -328,7 +338,10 @@ impl Sim {
                 let mut outcomes = self.outcomes.lock().expect("sim lock");
                 for request in &due {
                     let event = self.decide(request);
-                    outcomes.entry(request.trade_id).or_default().push(event.clone());
+                    outcomes
+                        .entry(request.trade_id)
+                        .or_default()
+                        .push(event.clone());
                     undelivered.push(event);
                 }
             }
@@ -341,10 +354,18 @@ impl Sim {
             while !undelivered.is_empty() {
                 let take = undelivered.len().min(2000);
                 let body = serde_json::Value::Array(
-                    undelivered[..take].iter().map(RegistryEvent::to_json).collect(),
+                    undelivered[..take]
+                        .iter()
+                        .map(RegistryEvent::to_json)
+                        .collect(),
                 )
                 .to_string();
-                match post(callback, "/registry/events", body.as_bytes(), Some(&self.config.secret)) {
+                match post(
+                    callback,
+                    "/registry/events",
+                    body.as_bytes(),
+                    Some(&self.config.secret),
+                ) {
                     Ok((status, _)) if status < 500 => {
                         undelivered.drain(..take);
                     }
@@ -424,12 +445,14 @@ impl Registry for Remote {
     }
 
     fn status(&mut self, trade_ids: &[u64]) -> Result<Vec<RegistryEvent>, String> {
-        let body = serde_json::Value::Array(trade_ids.iter().map(|&t| t.into()).collect()).to_string();
+        let body =
+            serde_json::Value::Array(trade_ids.iter().map(|&t| t.into()).collect()).to_string();
         let (status, answer) = post(self.addr, "/status", body.as_bytes(), None)?;
         if status != 200 {
             return Err(format!("registry {}: /status answered {status}", self.addr));
         }
-        let value: serde_json::Value = serde_json::from_slice(&answer).map_err(|e| e.to_string())?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&answer).map_err(|e| e.to_string())?;
         value
             .as_array()
             .ok_or("status: expected an array")?
@@ -445,7 +468,10 @@ pub fn serve_sim(listen: &str, config: SimConfig, stop: &AtomicBool) -> Result<(
     let server = tiny_http::Server::http(listen).map_err(|e| format!("{listen}: {e}"))?;
     println!(
         "ready registry={}",
-        server.server_addr().to_ip().map_or_else(String::new, |a| a.to_string())
+        server
+            .server_addr()
+            .to_ip()
+            .map_or_else(String::new, |a| a.to_string())
     );
     let sim = Sim::new(config);
     let worker = sim.spawn();
@@ -463,8 +489,13 @@ pub fn serve_sim(listen: &str, config: SimConfig, stop: &AtomicBool) -> Result<(
             "/status" => serde_json::from_slice::<Vec<u64>>(&body)
                 .map_err(|e| e.to_string())
                 .map(|ids| {
-                    serde_json::Value::Array(sim.outcomes(&ids).iter().map(RegistryEvent::to_json).collect())
-                        .to_string()
+                    serde_json::Value::Array(
+                        sim.outcomes(&ids)
+                            .iter()
+                            .map(RegistryEvent::to_json)
+                            .collect(),
+                    )
+                    .to_string()
                 }),
             other => Err(format!("no such endpoint {other}")),
         };
@@ -516,7 +547,18 @@ mod tests {
         });
         let worker = sim.spawn();
         let requests: Vec<Request> = (1..=200)
-            .flat_map(|t| [Request { trade_id: t, kind: Kind::Payment }, Request { trade_id: t, kind: Kind::Transfer }])
+            .flat_map(|t| {
+                [
+                    Request {
+                        trade_id: t,
+                        kind: Kind::Payment,
+                    },
+                    Request {
+                        trade_id: t,
+                        kind: Kind::Transfer,
+                    },
+                ]
+            })
             .collect();
         sim.accept(&requests);
         sim.accept(&requests); // repeated: ignored
@@ -528,7 +570,13 @@ mod tests {
         worker.join().unwrap();
         assert_eq!(outcomes.len(), 400);
         let refused = outcomes.iter().filter(|e| !e.confirmed).count();
-        assert!(outcomes.iter().filter(|e| e.kind == Kind::Payment).all(|e| e.confirmed));
-        assert!((60..=140).contains(&refused), "{refused} of 200 transfers refused");
+        assert!(outcomes
+            .iter()
+            .filter(|e| e.kind == Kind::Payment)
+            .all(|e| e.confirmed));
+        assert!(
+            (60..=140).contains(&refused),
+            "{refused} of 200 transfers refused"
+        );
     }
 }

@@ -57,10 +57,16 @@ pub fn judge(
         return refuse(401, "forged callback: signature does not match".into());
     }
     if timestamp_ms.abs_diff(now_ms) > MAX_SKEW_MS {
-        return refuse(401, format!("stale callback: signed at {timestamp_ms}, now {now_ms}"));
+        return refuse(
+            401,
+            format!("stale callback: signed at {timestamp_ms}, now {now_ms}"),
+        );
     }
     let events = match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(serde_json::Value::Array(items)) => items.iter().map(RegistryEvent::from_json).collect::<Result<Vec<_>, _>>(),
+        Ok(serde_json::Value::Array(items)) => items
+            .iter()
+            .map(RegistryEvent::from_json)
+            .collect::<Result<Vec<_>, _>>(),
         Ok(_) => Err("expected an array of events".to_string()),
         Err(e) => Err(e.to_string()),
     };
@@ -88,7 +94,10 @@ pub fn judge(
     };
     Verdict {
         status,
-        text: format!("accepted {} replayed {replayed} unknown trade {unknown}", accepted.len()),
+        text: format!(
+            "accepted {} replayed {replayed} unknown trade {unknown}",
+            accepted.len()
+        ),
         accepted,
     }
 }
@@ -108,7 +117,8 @@ pub fn serve(
             continue;
         };
         if request.url() != "/registry/events" || *request.method() != tiny_http::Method::Post {
-            let _ = request.respond(tiny_http::Response::from_string("not found").with_status_code(404));
+            let _ = request
+                .respond(tiny_http::Response::from_string("not found").with_status_code(404));
             continue;
         }
         let header = |name: &'static str| {
@@ -120,8 +130,14 @@ pub fn serve(
         };
         let (timestamp, signature) = (header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER));
         let mut body = Vec::new();
-        if request.as_reader().take(64 << 20).read_to_end(&mut body).is_err() {
-            let _ = request.respond(tiny_http::Response::from_string("unreadable body").with_status_code(400));
+        if request
+            .as_reader()
+            .take(64 << 20)
+            .read_to_end(&mut body)
+            .is_err()
+        {
+            let _ = request
+                .respond(tiny_http::Response::from_string("unreadable body").with_status_code(400));
             continue;
         }
         if reader.is_none() {
@@ -130,13 +146,21 @@ pub fn serve(
         let mut known = |event: &RegistryEvent| match &reader {
             Some(conn) => {
                 let trade = conn
-                    .query_row("SELECT 1 FROM trades WHERE trade_id = ?1", [event.trade_id as i64], |_| Ok(()))
+                    .query_row(
+                        "SELECT 1 FROM trades WHERE trade_id = ?1",
+                        [event.trade_id as i64],
+                        |_| Ok(()),
+                    )
                     .optional()
                     .ok()
                     .flatten()
                     .is_some();
                 let applied = conn
-                    .query_row("SELECT 1 FROM registry_events WHERE event_id = ?1", [&event.event_id], |_| Ok(()))
+                    .query_row(
+                        "SELECT 1 FROM registry_events WHERE event_id = ?1",
+                        [&event.event_id],
+                        |_| Ok(()),
+                    )
                     .optional()
                     .ok()
                     .flatten()
@@ -145,14 +169,27 @@ pub fn serve(
             }
             None => (false, false),
         };
-        let verdict = judge(&secret, timestamp.as_deref(), signature.as_deref(), &body, now_ms(), &mut seen, &mut known);
+        let verdict = judge(
+            &secret,
+            timestamp.as_deref(),
+            signature.as_deref(),
+            &body,
+            now_ms(),
+            &mut seen,
+            &mut known,
+        );
         if verdict.status != 200 {
-            eprintln!("tonnex-settlement: webhook refused ({}): {}", verdict.status, verdict.text);
+            eprintln!(
+                "tonnex-settlement: webhook refused ({}): {}",
+                verdict.status, verdict.text
+            );
         }
         for event in verdict.accepted {
             let _ = events.send(event);
         }
-        let _ = request.respond(tiny_http::Response::from_string(verdict.text).with_status_code(verdict.status));
+        let _ = request.respond(
+            tiny_http::Response::from_string(verdict.text).with_status_code(verdict.status),
+        );
     }
 }
 
@@ -184,27 +221,83 @@ mod tests {
         let signature = sign(secret, now, &good);
         let ts = now.to_string();
 
-        let forged = judge(b"wrong", Some(&ts), Some(&signature), &good, now, &mut seen, &mut known);
+        let forged = judge(
+            b"wrong",
+            Some(&ts),
+            Some(&signature),
+            &good,
+            now,
+            &mut seen,
+            &mut known,
+        );
         assert_eq!(forged.status, 401);
-        let tampered = judge(secret, Some(&ts), Some(&signature), &body("e-1", 8), now, &mut seen, &mut known);
+        let tampered = judge(
+            secret,
+            Some(&ts),
+            Some(&signature),
+            &body("e-1", 8),
+            now,
+            &mut seen,
+            &mut known,
+        );
         assert_eq!(tampered.status, 401);
         let unsigned = judge(secret, None, None, &good, now, &mut seen, &mut known);
         assert_eq!(unsigned.status, 401);
-        let stale = judge(secret, Some(&ts), Some(&signature), &good, now + MAX_SKEW_MS + 1, &mut seen, &mut known);
+        let stale = judge(
+            secret,
+            Some(&ts),
+            Some(&signature),
+            &good,
+            now + MAX_SKEW_MS + 1,
+            &mut seen,
+            &mut known,
+        );
         assert_eq!(stale.status, 401);
         assert!(stale.text.contains("stale"));
 
-        let accepted = judge(secret, Some(&ts), Some(&signature), &good, now, &mut seen, &mut known);
+        let accepted = judge(
+            secret,
+            Some(&ts),
+            Some(&signature),
+            &good,
+            now,
+            &mut seen,
+            &mut known,
+        );
         assert_eq!((accepted.status, accepted.accepted.len()), (200, 1));
-        let replayed = judge(secret, Some(&ts), Some(&signature), &good, now, &mut seen, &mut known);
+        let replayed = judge(
+            secret,
+            Some(&ts),
+            Some(&signature),
+            &good,
+            now,
+            &mut seen,
+            &mut known,
+        );
         assert_eq!((replayed.status, replayed.accepted.len()), (409, 0));
 
         let stranger = body("e-2", 99);
-        let unknown = judge(secret, Some(&ts), Some(&sign(secret, now, &stranger)), &stranger, now, &mut seen, &mut known);
+        let unknown = judge(
+            secret,
+            Some(&ts),
+            Some(&sign(secret, now, &stranger)),
+            &stranger,
+            now,
+            &mut seen,
+            &mut known,
+        );
         assert_eq!((unknown.status, unknown.accepted.len()), (404, 0));
 
         let garbage = b"{not json";
-        let malformed = judge(secret, Some(&ts), Some(&sign(secret, now, garbage)), garbage, now, &mut seen, &mut known);
+        let malformed = judge(
+            secret,
+            Some(&ts),
+            Some(&sign(secret, now, garbage)),
+            garbage,
+            now,
+            &mut seen,
+            &mut known,
+        );
         assert_eq!(malformed.status, 400);
     }
 }

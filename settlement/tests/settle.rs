@@ -113,7 +113,11 @@ fn stream(buyer_qty: u64, mm_trades: u64) -> Vec<StreamRecord> {
         });
     }
     for i in 0..mm_trades {
-        let (buyer, seller) = if i % 2 == 0 { (MM_A, MM_B) } else { (MM_B, MM_A) };
+        let (buyer, seller) = if i % 2 == 0 {
+            (MM_A, MM_B)
+        } else {
+            (MM_B, MM_A)
+        };
         events.push(StreamEvent::Trade {
             trade_id: ((1000 + i) << 20) | 1,
             instrument: 0,
@@ -156,7 +160,10 @@ fn fake_venue(records: Vec<StreamRecord>) -> String {
                 if stream.read_exact(&mut payload).is_err() {
                     return;
                 }
-                let from = frame::decode::<StreamSubscribe>(&payload).unwrap().from_seq.max(1);
+                let from = frame::decode::<StreamSubscribe>(&payload)
+                    .unwrap()
+                    .from_seq
+                    .max(1);
                 for bytes in frames.iter().skip(from as usize - 1) {
                     if stream.write_all(bytes).is_err() {
                         return;
@@ -251,9 +258,17 @@ fn trades_in(dir: &Path, states: &[&str]) -> u64 {
     ) else {
         return 0;
     };
-    let list = states.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(",");
-    conn.query_row(&format!("SELECT COUNT(*) FROM trades WHERE state IN ({list})"), [], |r| r.get::<_, i64>(0))
-        .map_or(0, |n| n as u64)
+    let list = states
+        .iter()
+        .map(|s| format!("'{s}'"))
+        .collect::<Vec<_>>()
+        .join(",");
+    conn.query_row(
+        &format!("SELECT COUNT(*) FROM trades WHERE state IN ({list})"),
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map_or(0, |n| n as u64)
 }
 
 #[test]
@@ -265,13 +280,16 @@ fn a_buyer_order_settles_delivery_versus_payment_retires_and_gets_a_certificate(
     let _settlement = Settlement::start(&venue, &dir, &[]);
     let certificate = dir.join("certificates/TNX-100.json");
     wait_for(20, "the certificate", || certificate.exists());
-    wait_for(10, "every trade settled", || trades_in(&dir, &["settled", "retired"]) == 12);
+    wait_for(10, "every trade settled", || {
+        trades_in(&dir, &["settled", "retired"]) == 12
+    });
     assert_eq!(last_seq(&dir), total);
     let (ok, json, last) = audit(&dir);
     assert!(ok, "{json:#}");
     assert_eq!(last, "audit ok=true trades=12 settled=12 certificates=1");
 
-    let value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&certificate).unwrap()).unwrap();
+    let value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&certificate).unwrap()).unwrap();
     for field in tonnex_settlement::CERTIFICATE_FIELDS {
         assert!(value.get(field).is_some(), "certificate lacks {field}");
     }
@@ -287,15 +305,26 @@ fn a_buyer_order_settles_delivery_versus_payment_retires_and_gets_a_certificate(
     assert_eq!(value["credits"][0]["serial_start"], "VCS-2451-2023-000001");
     assert_eq!(value["credits"][1]["serial_end"], "VCS-2451-2023-000040");
     assert_eq!(value["retirement"]["status"], "retired");
-    assert!(value["retirement"]["registry_reference"].as_str().unwrap().contains("SIM-RETIREMENT"));
-    assert_eq!(value["sha256"].as_str().unwrap(), tonnex_settlement::certificate::digest(&value));
+    assert!(value["retirement"]["registry_reference"]
+        .as_str()
+        .unwrap()
+        .contains("SIM-RETIREMENT"));
+    assert_eq!(
+        value["sha256"].as_str().unwrap(),
+        tonnex_settlement::certificate::digest(&value)
+    );
     assert!(dir.join("certificates/TNX-100.html").exists());
 
     // Tampering with a certificate is caught by the audit.
-    let tampered = std::fs::read_to_string(&certificate).unwrap().replace("\"15.00\"", "\"14.00\"");
+    let tampered = std::fs::read_to_string(&certificate)
+        .unwrap()
+        .replace("\"15.00\"", "\"14.00\"");
     std::fs::write(&certificate, tampered).unwrap();
     let (ok, json, _) = audit(&dir);
-    assert!(!ok && json["checks"]["certificates_match_ledger"] == false, "{json:#}");
+    assert!(
+        !ok && json["checks"]["certificates_match_ledger"] == false,
+        "{json:#}"
+    );
 }
 
 #[test]
@@ -311,7 +340,9 @@ fn kill_9_mid_stream_loses_nothing_and_applies_nothing_twice() {
     assert!(at_kill < total, "the kill came after the end ({at_kill})");
     let _settlement = Settlement::start(&venue, &dir, &[]);
     wait_for(60, "the rest of the stream", || last_seq(&dir) == total);
-    wait_for(30, "every trade settled", || trades_in(&dir, &["settled", "retired"]) == 20_002);
+    wait_for(30, "every trade settled", || {
+        trades_in(&dir, &["settled", "retired"]) == 20_002
+    });
     let (ok, json, _) = audit(&dir);
     assert!(ok, "{json:#}");
     assert_eq!(json["trades"], 20_002);
@@ -322,7 +353,9 @@ fn refused_transfers_and_timeouts_unwind_both_legs() {
     let dir = scratch("unwind");
     let venue = fake_venue(stream(20, 400));
     let _settlement = Settlement::start(&venue, &dir, &["--fail-pct", "25"]);
-    wait_for(20, "every trade final", || trades_in(&dir, &["settled", "retired", "unwound"]) == 402);
+    wait_for(20, "every trade final", || {
+        trades_in(&dir, &["settled", "retired", "unwound"]) == 402
+    });
     let (ok, json, _) = audit(&dir);
     assert!(ok, "{json:#}");
     let unwound = state_count(&json, "unwound");
@@ -331,17 +364,27 @@ fn refused_transfers_and_timeouts_unwind_both_legs() {
     // A registry that never answers: every trade times out and unwinds.
     let silent = scratch("timeout");
     let venue = fake_venue(stream(20, 5));
-    let _settlement = Settlement::start(&venue, &silent, &["--confirm-delay-ms", "600000", "--timeout-ms", "300"]);
+    let _settlement = Settlement::start(
+        &venue,
+        &silent,
+        &["--confirm-delay-ms", "600000", "--timeout-ms", "300"],
+    );
     wait_for(20, "timeouts", || trades_in(&silent, &["unwound"]) == 7);
     let (ok, json, _) = audit(&silent);
     assert!(ok, "{json:#}");
 }
 
 fn post_events(webhook: &str, events: &[RegistryEvent], secret: &[u8]) -> u16 {
-    let body = serde_json::Value::Array(events.iter().map(RegistryEvent::to_json).collect()).to_string();
-    registry::post(webhook.parse().unwrap(), "/registry/events", body.as_bytes(), Some(secret))
-        .unwrap()
-        .0
+    let body =
+        serde_json::Value::Array(events.iter().map(RegistryEvent::to_json).collect()).to_string();
+    registry::post(
+        webhook.parse().unwrap(),
+        "/registry/events",
+        body.as_bytes(),
+        Some(secret),
+    )
+    .unwrap()
+    .0
 }
 
 #[test]
@@ -351,7 +394,9 @@ fn forged_replayed_and_unknown_callbacks_are_refused_over_http() {
     // The simulator waits ten minutes: only this test's callbacks arrive.
     let settlement = Settlement::start(&venue, &dir, &["--confirm-delay-ms", "600000"]);
     let trade = 200 << 20;
-    wait_for(10, "the trades", || trades_in(&dir, &["awaiting_confirmations"]) == 2);
+    wait_for(10, "the trades", || {
+        trades_in(&dir, &["awaiting_confirmations"]) == 2
+    });
     let event = |id: &str, trade_id: u64, kind: Kind| RegistryEvent {
         event_id: id.into(),
         trade_id,
@@ -359,20 +404,53 @@ fn forged_replayed_and_unknown_callbacks_are_refused_over_http() {
         confirmed: true,
         reference: "TEST".into(),
     };
-    assert_eq!(post_events(&settlement.webhook, &[event("f-1", trade, Kind::Payment)], b"not-the-secret"), 401);
+    assert_eq!(
+        post_events(
+            &settlement.webhook,
+            &[event("f-1", trade, Kind::Payment)],
+            b"not-the-secret"
+        ),
+        401
+    );
     let mut raw = TcpStream::connect(&settlement.webhook).unwrap();
     let body = "[]";
     write!(raw, "POST /registry/events HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
     let mut answer = String::new();
     raw.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 401"), "unsigned: {answer}");
-    assert_eq!(post_events(&settlement.webhook, &[event("u-1", 999, Kind::Payment)], b"test-secret"), 404);
+    assert_eq!(
+        post_events(
+            &settlement.webhook,
+            &[event("u-1", 999, Kind::Payment)],
+            b"test-secret"
+        ),
+        404
+    );
 
     let payment = event("ok-1", trade, Kind::Payment);
-    assert_eq!(post_events(&settlement.webhook, std::slice::from_ref(&payment), b"test-secret"), 200);
-    assert_eq!(post_events(&settlement.webhook, &[payment], b"test-secret"), 409);
-    assert_eq!(post_events(&settlement.webhook, &[event("ok-2", trade, Kind::Transfer)], b"test-secret"), 200);
-    wait_for(10, "the trade settled by the callbacks", || trades_in(&dir, &["settled"]) == 1);
+    assert_eq!(
+        post_events(
+            &settlement.webhook,
+            std::slice::from_ref(&payment),
+            b"test-secret"
+        ),
+        200
+    );
+    assert_eq!(
+        post_events(&settlement.webhook, &[payment], b"test-secret"),
+        409
+    );
+    assert_eq!(
+        post_events(
+            &settlement.webhook,
+            &[event("ok-2", trade, Kind::Transfer)],
+            b"test-secret"
+        ),
+        200
+    );
+    wait_for(10, "the trade settled by the callbacks", || {
+        trades_in(&dir, &["settled"]) == 1
+    });
     let (ok, json, _) = audit(&dir);
     assert!(ok, "{json:#}");
     assert_eq!(state_count(&json, "awaiting_confirmations"), 1);
@@ -382,21 +460,47 @@ fn forged_replayed_and_unknown_callbacks_are_refused_over_http() {
 fn the_registry_simulator_as_its_own_process_confirms_over_real_sockets() {
     let dir = scratch("remote");
     // The settlement's webhook port must be known to the simulator first.
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let webhook = format!("127.0.0.1:{port}");
     let mut sim = Command::new(env!("CARGO_BIN_EXE_tonnex-settlement"))
-        .args(["registry-sim", "--listen", "127.0.0.1:0", "--callback", &webhook, "--secret", "test-secret"])
+        .args([
+            "registry-sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--callback",
+            &webhook,
+            "--secret",
+            "test-secret",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(sim.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let registry_addr = line.trim().strip_prefix("ready registry=").unwrap().to_string();
+    BufReader::new(sim.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let registry_addr = line
+        .trim()
+        .strip_prefix("ready registry=")
+        .unwrap()
+        .to_string();
     let venue = fake_venue(stream(30, 100));
-    let _settlement = Settlement::start(&venue, &dir, &["--registry", &registry_addr, "--webhook-listen", &webhook]);
-    wait_for(30, "the certificate", || dir.join("certificates/TNX-100.json").exists());
-    wait_for(20, "every trade settled", || trades_in(&dir, &["settled", "retired"]) == 102);
+    let _settlement = Settlement::start(
+        &venue,
+        &dir,
+        &["--registry", &registry_addr, "--webhook-listen", &webhook],
+    );
+    wait_for(30, "the certificate", || {
+        dir.join("certificates/TNX-100.json").exists()
+    });
+    wait_for(20, "every trade settled", || {
+        trades_in(&dir, &["settled", "retired"]) == 102
+    });
     let (ok, json, _) = audit(&dir);
     let _ = sim.kill();
     let _ = sim.wait();
