@@ -144,8 +144,8 @@ venue_pid=""
 
 echo "== the engine alone: gen.py workload ($ops commands) through tonnex-replay"
 if [ ! -f "$gen" ]; then
-  echo "demo: $gen not found (the workload generator lives in shared/ beside the repository)" >&2
-  exit 1
+  echo "demo: $gen not found (the workload generator lives in shared/ beside the repository): skipping the engine-alone part"
+  exit 0
 fi
 
 echo "== generating $ops commands (gen.py --profile steady --seed 7)"

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Settlement crash test: venue + settlement + load test, the settlement
+# process killed with SIGKILL mid-run and restarted. When it has caught up
+# with the whole fill stream, `tonnex-settlement audit` must pass and every
+# certificate must carry the fields of COMPLIANCE.md.
+#
+#   scripts/settlement-crash-test.sh [SECONDS_OF_LOAD]     (default 8)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LOAD_SECONDS=${1:-8}
+cargo build --release --quiet --bin tonnex-venue --bin tonnex-loadtest --bin tonnex-settlement
+BIN=target/release
+WORK=$(mktemp -d /tmp/tonnex-settle-crash.XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+wait_ready() { # file
+    for _ in $(seq 1 200); do grep -q '^ready ' "$1" 2>/dev/null && return 0; sleep 0.05; done
+    echo "no ready line in $1" >&2; exit 1
+}
+
+$BIN/tonnex-venue run --config config/demo/venue.toml --journal-dir "$WORK/journal" \
+    --listen 127.0.0.1:0 --fills-listen 127.0.0.1:0 >"$WORK/venue.out" 2>"$WORK/venue.err" &
+PIDS+=($!)
+wait_ready "$WORK/venue.out"
+ENTRY=$(sed -E 's/.*order_entry=([^ ]+).*/\1/' "$WORK/venue.out")
+FILLS=$(sed -E 's/.*fill_stream=([^ ]+).*/\1/' "$WORK/venue.out")
+
+start_settlement() {
+    : >"$WORK/settlement.out"
+    $BIN/tonnex-settlement run --venue "$FILLS" --data-dir "$WORK/settlement" >"$WORK/settlement.out" 2>>"$WORK/settlement.err" &
+    SETTLEMENT=$!
+    PIDS+=($SETTLEMENT)
+    wait_ready "$WORK/settlement.out"
+}
+start_settlement
+
+$BIN/tonnex-loadtest --venue "$ENTRY" --sessions 4 --rate 30000 --duration "$LOAD_SECONDS" --instruments 0,1,2 --quiet >"$WORK/load.out" &
+LOAD=$!
+# Buyer orders, each retired and certified once settled.
+for i in 1 2 3; do
+    python3 scripts/client.py --venue "$ENTRY" --account 2001 --secret demo-2001 --instrument 0 --side sell --price-ticks 2450 --qty 5 >/dev/null
+    python3 scripts/client.py --venue "$ENTRY" --account 1001 --secret demo-1001 --instrument 0 --side buy --price-ticks 2600 --qty 5 --scope 1:0:5 >/dev/null
+done
+sleep $((LOAD_SECONDS / 2))
+kill -9 "$SETTLEMENT"
+echo "killed settlement mid-run at record $(python3 -c "
+import sqlite3; db = sqlite3.connect('file:$WORK/settlement/ledger.sqlite?mode=ro', uri=True)
+print(db.execute(\"SELECT value FROM meta WHERE key = 'last_stream_seq'\").fetchone()[0])")"
+start_settlement
+wait "$LOAD"
+tail -1 "$WORK/load.out"
+
+# Caught up: the ledger has applied every record the venue streamed, and nothing is in flight.
+python3 - "$FILLS" "$WORK/settlement/ledger.sqlite" <<'PY'
+import socket, sqlite3, struct, sys, time
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.create_connection((host, int(port)), timeout=2)
+s.sendall(struct.pack("<IQ", 8, 1))
+count, data = 0, bytearray()
+try:
+    while True:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            break
+        data += chunk
+        while len(data) >= 4:
+            (n,) = struct.unpack_from("<I", data)
+            if len(data) < 4 + n:
+                break
+            del data[:4 + n]
+            count += 1
+except socket.timeout:
+    pass
+db = sqlite3.connect(f"file:{sys.argv[2]}?mode=ro", uri=True)
+deadline = time.time() + 180
+while time.time() < deadline:
+    seq = db.execute("SELECT value FROM meta WHERE key = 'last_stream_seq'").fetchone()[0]
+    in_flight = db.execute("SELECT COUNT(*) FROM trades WHERE state IN ('locked', 'awaiting_confirmations', 'failed')").fetchone()[0]
+    if seq == count and in_flight == 0:
+        print(f"settlement caught up: {count} stream records applied")
+        break
+    time.sleep(0.5)
+else:
+    sys.exit(f"settlement did not catch up: {seq} of {count} records, {in_flight} trades in flight")
+PY
+$BIN/tonnex-settlement audit --data-dir "$WORK/settlement" >"$WORK/audit.txt" || { head -c 3000 "$WORK/audit.txt"; echo; echo "FAIL: audit"; exit 1; }
+tail -1 "$WORK/audit.txt"
+python3 - "$WORK/settlement/certificates" <<'PY'
+import json, pathlib, sys
+fields = ["certificate_id", "issued_at", "account", "company", "reporting_year", "pathway", "floor_usd",
+          "internal_carbon_price_usd", "attestation", "scope_allocation", "trades",
+          "supplementary_pricing_total_usd", "credits", "retirement", "coverage_pct",
+          "tier_threshold_met", "sha256"]
+certificates = sorted(pathlib.Path(sys.argv[1]).glob("*.json"))
+if not certificates:
+    sys.exit("FAIL: no certificates")
+for path in certificates:
+    c = json.loads(path.read_text())
+    missing = [f for f in fields if f not in c]
+    if missing:
+        sys.exit(f"FAIL: {path.name} lacks {missing}")
+print(f"{len(certificates)} certificates carry every field")
+PY
+rm -rf "$WORK"
+echo "settlement-crash-test ok"
