@@ -36,18 +36,19 @@ start_settlement() {
 }
 start_settlement
 
-$BIN/tonnex-loadtest --venue "$ENTRY" --sessions 4 --rate 30000 --duration "$LOAD_SECONDS" --instruments 0,1,2 --quiet >"$WORK/load.out" &
-LOAD=$!
 # Buyer orders, each retired and certified once settled.
 for i in 1 2 3; do
     python3 scripts/client.py --venue "$ENTRY" --account 2001 --secret demo-2001 --instrument 0 --side sell --price-ticks 2450 --qty 5 >/dev/null
     python3 scripts/client.py --venue "$ENTRY" --account 1001 --secret demo-1001 --instrument 0 --side buy --price-ticks 2600 --qty 5 --scope 1:0:5 >/dev/null
 done
-sleep $((LOAD_SECONDS / 2))
+$BIN/tonnex-loadtest --venue "$ENTRY" --sessions 4 --rate 30000 --duration "$LOAD_SECONDS" --instruments 0,1,2 --quiet >"$WORK/load.out" &
+LOAD=$!
+sleep "$(python3 -c "import random; print(round(random.uniform(1.5, max(2.0, $LOAD_SECONDS - 3)), 2))")"
 kill -9 "$SETTLEMENT"
 echo "killed settlement mid-run at record $(python3 -c "
 import sqlite3; db = sqlite3.connect('file:$WORK/settlement/ledger.sqlite?mode=ro', uri=True)
 print(db.execute(\"SELECT value FROM meta WHERE key = 'last_stream_seq'\").fetchone()[0])")"
+sleep 1   # settlement stays down for a second while the venue trades on
 start_settlement
 wait "$LOAD"
 tail -1 "$WORK/load.out"
