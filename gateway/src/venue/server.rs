@@ -1236,29 +1236,29 @@ impl Gateway {
                 side,
                 price,
                 qty,
-            } => {
-                let i = instrument as usize;
-                if self.subscribers.get(i).is_none_or(Vec::is_empty) {
-                    self.md_seq[i] += 1;
-                    return;
-                }
-                self.md_seq[i] += 1;
-                let md_seq = self.md_seq[i];
-                for account in self.subscribers[i].clone() {
-                    self.send(
-                        account,
-                        VenueMessage::LevelUpdate {
-                            instrument,
-                            md_seq,
-                            side: side_code(side),
-                            price_ticks: price,
-                            qty,
-                        },
-                    );
-                }
-            }
+            } => self.publish(instrument, |md_seq| VenueMessage::LevelUpdate {
+                instrument,
+                md_seq,
+                side: side_code(side),
+                price_ticks: price,
+                qty,
+            }),
             Output::Book(snapshot) => self.on_book(*snapshot),
             Output::Stopped => self.engine_stopped = true,
+        }
+    }
+
+    /// Numbers a market-data message in its instrument's sequence (every
+    /// update counts, subscribed or not) and sends it to each subscriber.
+    fn publish(&mut self, instrument: u32, message: impl Fn(u64) -> VenueMessage) {
+        let i = instrument as usize;
+        let Some(seq) = self.md_seq.get_mut(i) else {
+            return;
+        };
+        *seq += 1;
+        let md_seq = *seq;
+        for account in self.subscribers[i].clone() {
+            self.send(account, message(md_seq));
         }
     }
 
@@ -1412,22 +1412,14 @@ impl Gateway {
                         },
                     );
                 }
-                let i = instrument as usize;
-                self.md_seq[i] += 1;
-                let md_seq = self.md_seq[i];
-                for subscriber in self.subscribers[i].clone() {
-                    self.send(
-                        subscriber,
-                        VenueMessage::Trade {
-                            instrument,
-                            md_seq,
-                            trade_id,
-                            price_ticks: price.ticks(),
-                            qty: qty.tonnes(),
-                            aggressor_side: side_code(taker_side),
-                        },
-                    );
-                }
+                self.publish(instrument, |md_seq| VenueMessage::Trade {
+                    instrument,
+                    md_seq,
+                    trade_id,
+                    price_ticks: price.ticks(),
+                    qty: qty.tonnes(),
+                    aggressor_side: side_code(taker_side),
+                });
             }
             Event::Cancelled {
                 order_id,
