@@ -26,9 +26,9 @@ pub const RETIRED: i64 = -2;
 /// The cash asset (micro-dollars); credits use their instrument number.
 pub const CASH: i64 = -1;
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
-const MIGRATIONS: [&str; 2] = ["
+const MIGRATIONS: [&str; 3] = ["
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE instruments (id INTEGER PRIMARY KEY, symbol TEXT NOT NULL, sub_ledger TEXT NOT NULL, tick_micros INTEGER NOT NULL);
 CREATE TABLE movements (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, trade_id INTEGER, stream_seq INTEGER);
@@ -58,6 +58,11 @@ CREATE TABLE supplementary (trade_id INTEGER PRIMARY KEY, buyer INTEGER NOT NULL
 CREATE TABLE certificates (certificate_id TEXT PRIMARY KEY, order_id INTEGER NOT NULL, sha256 TEXT NOT NULL, json TEXT NOT NULL);
 ", "
 CREATE INDEX movements_by_trade ON movements (trade_id, kind);
+", "
+-- Pending work is 'awaiting_confirmations', or 'settled' with a retirement
+-- owed: by (state, retire), so the poll does not walk every settled trade.
+DROP INDEX trades_by_state;
+CREATE INDEX trades_by_state ON trades (state, retire, trade_id);
 "];
 
 /// Why the ledger failed.
@@ -268,8 +273,8 @@ impl Ledger {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT trade_id, state, payment, transfer FROM trades
-                 WHERE state = 'awaiting_confirmations' OR (state = 'settled' AND retire = 1)",
+                "SELECT trade_id, state, payment, transfer FROM trades WHERE state = 'awaiting_confirmations'
+                 UNION ALL SELECT trade_id, state, payment, transfer FROM trades WHERE state = 'settled' AND retire = 1",
             )
             .map_err(&error)?;
         let mut requests = Vec::new();
@@ -315,8 +320,8 @@ impl Ledger {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT trade_id FROM trades WHERE state = 'awaiting_confirmations'
-                 OR (state = 'settled' AND retire = 1) ORDER BY trade_id LIMIT ?1",
+                "SELECT trade_id FROM trades WHERE state = 'awaiting_confirmations' AND retire IN (0, 1)
+                 UNION ALL SELECT trade_id FROM trades WHERE state = 'settled' AND retire = 1 LIMIT ?1",
             )
             .map_err(&error)?;
         let rows = stmt

@@ -155,17 +155,10 @@ pub fn serve(
                     .ok()
                     .flatten()
                     .is_some();
-                let applied = conn
-                    .query_row(
-                        "SELECT 1 FROM registry_events WHERE event_id = ?1",
-                        [&event.event_id],
-                        |_| Ok(()),
-                    )
-                    .optional()
-                    .ok()
-                    .flatten()
-                    .is_some();
-                (trade, applied)
+                // Replays within this process are caught by `seen`; an event
+                // applied before a restart is recognised by the ledger, which
+                // ignores it (its id is the primary key of registry_events).
+                (trade, false)
             }
             None => (false, false),
         };
