@@ -200,6 +200,9 @@ struct RoutedInstrument {
     floor_ticks: [u32; 3],
     /// Whether each pathway may buy from this instrument's sub-ledger.
     eligible: [bool; 3],
+    /// The band in whole ticks: a whole-tick price is inside the USD band
+    /// exactly when it is inside this (min rounded up, max rounded down).
+    band_ticks: (i64, i64),
 }
 
 /// What every buyer decision reads: the pathway, whether the declared
@@ -246,6 +249,16 @@ impl Router {
                         .map(|p| floor_ticks(rules.pathways[p].floor_usd, inst.tick_usd)),
                     eligible: [0, 1, 2]
                         .map(|p| rules.pathways[p].sub_ledgers.contains(&inst.sub_ledger)),
+                    band_ticks: (
+                        (inst.min_price_usd / inst.tick_usd)
+                            .ceil()
+                            .to_i64()
+                            .unwrap_or(i64::MAX),
+                        (inst.max_price_usd / inst.tick_usd)
+                            .floor()
+                            .to_i64()
+                            .unwrap_or(i64::MIN),
+                    ),
                 };
                 (inst.symbol.clone(), routed)
             })
@@ -342,15 +355,12 @@ impl Router {
         match (market, order.price_usd) {
             (true, Some(_)) | (false, None) => return decision.reject(RejectReason::InvalidOrder),
             (true, None) => {}
-            (false, Some(price)) => {
-                if price < instrument.min_price_usd || price > instrument.max_price_usd {
-                    return decision.reject(RejectReason::InvalidOrder);
+            (false, Some(price)) => match to_ticks(price, instrument.tick_usd) {
+                Some(ticks) if ticks >= routed.band_ticks.0 && ticks <= routed.band_ticks.1 => {
+                    decision.price_ticks = Some(ticks);
                 }
-                match to_ticks(price, instrument.tick_usd) {
-                    Some(ticks) => decision.price_ticks = Some(ticks),
-                    None => return decision.reject(RejectReason::InvalidOrder),
-                }
-            }
+                _ => return decision.reject(RejectReason::InvalidOrder),
+            },
         }
         if order.side == Side::Sell || role != Role::Buyer {
             decision.outcome = Outcome::Accept;
