@@ -175,6 +175,8 @@ pub struct Router {
     accounts: IdMap<(Role, AccountStatus)>,
     /// Each pathway's coverage threshold (copied out of the rules for the hot path).
     thresholds: [Decimal; 3],
+    /// Whether each pathway has a floor above zero (step 10 applies).
+    floor_positive: [bool; 3],
     /// Symbol → the instrument as the router needs it.
     instruments: HashMap<
         String,
@@ -289,6 +291,7 @@ impl Router {
         }
         Router {
             thresholds: [0, 1, 2].map(|p| rules.pathways[p].coverage_threshold_pct),
+            floor_positive: [0, 1, 2].map(|p| rules.pathways[p].floor_usd > Decimal::ZERO),
             rules,
             accounts: venue
                 .accounts
@@ -389,9 +392,12 @@ impl Router {
         };
         // 9: within the inventory, counting what is already claimed.
         let wanted = allocation.0;
-        let exceeds = (0..17).any(|slot| {
-            wanted[slot] > 0 && buyer.claims.by_slot[slot] + wanted[slot] > buyer.limits[slot]
-        });
+        // Every slot, without branching: 17 compares the compiler vectorises.
+        let mut exceeds = false;
+        for slot in 0..17 {
+            exceeds |=
+                wanted[slot] > 0 && buyer.claims.by_slot[slot] + wanted[slot] > buyer.limits[slot];
+        }
         if exceeds {
             return decision.reject(RejectReason::ScopeExceedsInventory);
         }
@@ -402,7 +408,7 @@ impl Router {
             || decision
                 .price_ticks
                 .is_some_and(|t| t < i64::from(decision.floor_ticks));
-        if rule.floor_usd > Decimal::ZERO && below_floor {
+        if self.floor_positive[pathway] && below_floor {
             let profile = &self.profiles[buyer.profile];
             let valid = profile.attestations.iter().find(|a| {
                 a.internal_price_usd >= rule.floor_usd && a.reporting_year == profile.reporting_year
