@@ -392,12 +392,14 @@ impl Router {
         };
         // 9: within the inventory, counting what is already claimed.
         let wanted = allocation.0;
-        // Every slot, without branching: 17 compares the compiler vectorises.
-        let mut exceeds = false;
-        for slot in 0..17 {
-            exceeds |=
-                wanted[slot] > 0 && buyer.claims.by_slot[slot] + wanted[slot] > buyer.limits[slot];
-        }
+        // Every slot, without stopping early: 17 compares and no branches.
+        let exceeds = wanted
+            .iter()
+            .zip(&buyer.claims.by_slot)
+            .zip(&buyer.limits)
+            .fold(false, |any, ((&want, &claimed), &limit)| {
+                any | ((want > 0) & (claimed + want > limit))
+            });
         if exceeds {
             return decision.reject(RejectReason::ScopeExceedsInventory);
         }
