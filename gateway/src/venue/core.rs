@@ -24,6 +24,13 @@ pub const BOOK_DEPTH: usize = 10;
 /// Fills of one command get trade ids `seq << TRADE_SHIFT | n`.
 pub const TRADE_SHIFT: u32 = 20;
 
+/// The trade id of the `n`-th fill (from 0) of journal command `seq`: the
+/// fill stream and the execution reports both derive it, so they agree.
+#[must_use]
+pub const fn trade_id(seq: u64, n: u64) -> u64 {
+    (seq << TRADE_SHIFT) | n
+}
+
 /// What the gateway thread hands the engine thread.
 pub enum Input {
     /// A command to sequence and apply, with what the fill stream should say
@@ -308,7 +315,7 @@ impl Core {
                     supplementary_ticks,
                     ..
                 } => {
-                    let trade_id = (seq << TRADE_SHIFT) | fill_index;
+                    let trade_id = trade_id(seq, fill_index);
                     fill_index += 1;
                     let (buy_order_id, sell_order_id, buyer, seller) = match taker_side {
                         Side::Buy => (taker_id, maker_id, taker_account, maker_account),

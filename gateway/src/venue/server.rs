@@ -26,7 +26,7 @@ use tonnex_protocol::wire::{
 };
 use tonnex_protocol::{Cash, OrderKind, Pathway, Price, Qty, RejectReason, Side};
 
-use super::core::{Annotation, BookSnapshot, Input, Output, TRADE_SHIFT};
+use super::core::{trade_id, Annotation, BookSnapshot, Input, Output};
 use crate::compliance::profiles::Attestation;
 use crate::compliance::router::{Allocation, Decision, OrderRequest, Outcome, RawScopeLine};
 use crate::compliance::{HeldOrders, Router};
@@ -1372,7 +1372,7 @@ impl Gateway {
                 maker_open,
                 supplementary_ticks,
             } => {
-                let trade_id = (self.current_seq << TRADE_SHIFT) | self.fill_index;
+                let trade_id = trade_id(self.current_seq, self.fill_index);
                 self.fill_index += 1;
                 if let Some(last) = self.last_trade.get_mut(instrument as usize) {
                     *last = Some(price.ticks());
