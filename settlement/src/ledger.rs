@@ -331,19 +331,6 @@ impl Ledger {
             .collect::<Result<_, _>>()
             .map_err(&error)
     }
-
-    /// Whether the ledger knows trade `trade_id`.
-    pub fn has_trade(&self, trade_id: u64) -> Result<bool, LedgerError> {
-        self.conn
-            .query_row(
-                "SELECT 1 FROM trades WHERE trade_id = ?1",
-                [trade_id as i64],
-                |_| Ok(()),
-            )
-            .optional()
-            .map(|r| r.is_some())
-            .map_err(sql(&self.path))
-    }
 }
 
 fn movement(

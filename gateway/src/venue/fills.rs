@@ -179,11 +179,6 @@ impl FillLog {
         Arc::clone(&self.shared)
     }
 
-    /// Sequence number the next record gets.
-    pub fn next_seq(&self) -> u64 {
-        self.next_seq
-    }
-
     /// Buffers one record for command `journal_seq`.
     pub fn push(&mut self, journal_seq: u64, event: StreamEvent) {
         let record = StreamRecord {

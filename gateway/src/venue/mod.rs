@@ -12,7 +12,7 @@ pub mod server;
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -420,10 +420,4 @@ fn engine_loop(
 fn fatal(error: &dyn std::fmt::Display) -> ! {
     eprintln!("tonnex-venue: fatal: {error}; stopping without acknowledging more");
     std::process::exit(70);
-}
-
-/// The journal folder a config names (for tools).
-#[must_use]
-pub fn journal_dir(config: &VenueConfig) -> &Path {
-    &config.journal_dir
 }
