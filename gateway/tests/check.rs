@@ -27,6 +27,20 @@ fn check_dir(dir: &Path) -> Output {
     ])
 }
 
+/// The standard output lines of a run that must have succeeded.
+fn successful_lines(output: Output) -> Vec<String> {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
 fn scenarios() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scenarios")
 }
@@ -305,16 +319,7 @@ fn an_inventory_export_replaces_the_profiles_figures_for_their_reporting_year() 
          {\"id\": 3, \"account\": 1001, \"side\": \"buy\", \"instrument\": \"NBR-2024.CCP\", \"type\": \"limit\", \"price_usd\": \"25.00\", \"qty\": 1, \"scope\": [{\"scope\": 2, \"qty\": 1}]}\n",
     );
     let output = check_dir(&dir);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let lines: Vec<String> = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let lines = successful_lines(output);
     assert!(
         lines[0].contains("\"decision\": \"accept\""),
         "{}",
@@ -359,16 +364,7 @@ fn registry_lots_are_deposited_only_where_eligible_naming_the_failing_attribute(
         ),
     );
     let output = venue(&["lots", "--config", dir.join("venue.toml").to_str().unwrap()]);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let lines: Vec<String> = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let lines = successful_lines(output);
     assert_eq!(lines.len(), 4);
     assert!(
         lines[0].contains("\"decision\": \"deposit\"") && lines[0].contains("\"quantity\": 500"),
