@@ -70,37 +70,7 @@ python3 scripts/client.py --venue "$entry" --account 1001 --secret demo-1001 --i
   --side buy --price-ticks 2600 --qty 10 --scope 3:1:10 | grep -v ReferenceData
 
 echo "== the fill stream settlement follows (first and last records)"
-python3 - "$fills" <<'PY'
-import socket, struct, sys
-host, port = sys.argv[1].rsplit(":", 1)
-s = socket.create_connection((host, int(port)), timeout=1)
-s.sendall(struct.pack("<IQ", 8, 1))
-data = bytearray()
-try:
-    while True:
-        chunk = s.recv(1 << 20)
-        if not chunk:
-            break
-        data += chunk
-except socket.timeout:
-    pass
-names = ["Instrument", "CashDeposit", "CreditDeposit", "CashWithdrawal", "CreditWithdrawal",
-         "BuyAccepted", "Trade", "Cancelled"]
-records, at = [], 0
-while at + 4 <= len(data):
-    (n,) = struct.unpack_from("<I", data, at)
-    if at + 4 + n > len(data):
-        break
-    seq, journal_seq, tag = struct.unpack_from("<QQI", data, at + 4)
-    records.append((seq, journal_seq, names[tag] if tag < len(names) else tag))
-    at += 4 + n
-counts = {}
-for _, _, name in records:
-    counts[name] = counts.get(name, 0) + 1
-print(f"{len(records)} records: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
-for seq, journal_seq, name in records[:3] + [("...", "", "")] + records[-3:]:
-    print(f"  seq={seq} journal_seq={journal_seq} {name}")
-PY
+python3 scripts/fillstream.py "$fills" --summary
 
 echo "== settlement: waiting until every trade is settled, then the audit (tonnex-settlement audit)"
 python3 - "$settlement_dir/ledger.sqlite" <<'PY'

@@ -15,17 +15,8 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-wait_ready() { # file
-    for _ in $(seq 1 200); do grep -q '^ready ' "$1" 2>/dev/null && return 0; sleep 0.05; done
-    echo "no ready line in $1" >&2; exit 1
-}
-
-$BIN/tonnex-venue run --config config/demo/venue.toml --journal-dir "$WORK/journal" \
-    --listen 127.0.0.1:0 --fills-listen 127.0.0.1:0 >"$WORK/venue.out" 2>"$WORK/venue.err" &
-PIDS+=($!)
-wait_ready "$WORK/venue.out"
-ENTRY=$(sed -E 's/.*order_entry=([^ ]+).*/\1/' "$WORK/venue.out")
-FILLS=$(sed -E 's/.*fill_stream=([^ ]+).*/\1/' "$WORK/venue.out")
+source scripts/lib.sh
+start_demo_venue "$WORK/journal" "$WORK"
 
 start_settlement() {
     : >"$WORK/settlement.out"
@@ -54,26 +45,10 @@ wait "$LOAD"
 tail -1 "$WORK/load.out"
 
 # Caught up: the ledger has applied every record the venue streamed, and nothing is in flight.
-python3 - "$FILLS" "$WORK/settlement/ledger.sqlite" <<'PY'
-import socket, sqlite3, struct, sys, time
-host, port = sys.argv[1].rsplit(":", 1)
-s = socket.create_connection((host, int(port)), timeout=2)
-s.sendall(struct.pack("<IQ", 8, 1))
-count, data = 0, bytearray()
-try:
-    while True:
-        chunk = s.recv(1 << 20)
-        if not chunk:
-            break
-        data += chunk
-        while len(data) >= 4:
-            (n,) = struct.unpack_from("<I", data)
-            if len(data) < 4 + n:
-                break
-            del data[:4 + n]
-            count += 1
-except socket.timeout:
-    pass
+RECORDS=$(python3 scripts/fillstream.py "$FILLS")
+python3 - "$RECORDS" "$WORK/settlement/ledger.sqlite" <<'PY'
+import sqlite3, sys, time
+count = int(sys.argv[1])
 db = sqlite3.connect(f"file:{sys.argv[2]}?mode=ro", uri=True)
 deadline = time.time() + 180
 while time.time() < deadline:

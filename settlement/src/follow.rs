@@ -113,6 +113,10 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
     let mut buffer = Vec::with_capacity(1 << 20);
     let mut chunk = vec![0u8; 1 << 20];
     let mut last_maintenance = Instant::now();
+    // Expiry walks every trade in flight: a tenth of the timeout is fine
+    // grained enough, and a second at most keeps the walk off the hot path.
+    let maintenance_every =
+        (options.timeout / 10).clamp(Duration::from_millis(20), Duration::from_secs(1));
     let mut last_poll = Instant::now();
     let mut last_stats = (Instant::now(), 0u64);
     let mut applied_trades = 0u64;
@@ -187,7 +191,7 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
             last_seq += records.len() as u64;
             finish(&outbox, registry.as_mut(), &ledger, options)?;
         }
-        if last_maintenance.elapsed() >= Duration::from_millis(200) {
+        if last_maintenance.elapsed() >= maintenance_every {
             last_maintenance = Instant::now();
             let outbox = ledger
                 .expire(now_ms(), options.timeout.as_millis() as u64)
@@ -196,7 +200,12 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
         }
         if last_poll.elapsed() >= options.poll_every {
             last_poll = Instant::now();
-            let trades = ledger.pending_trades(20_000).map_err(|e| e.to_string())?;
+            // Only what has waited a whole poll interval: a callback for
+            // anything younger is most likely on its way.
+            let before = now_ms().saturating_sub(options.poll_every.as_millis() as u64);
+            let trades = ledger
+                .pending_trades(20_000, before)
+                .map_err(|e| e.to_string())?;
             if !trades.is_empty() {
                 match registry.status(&trades) {
                     Ok(found) => {

@@ -26,9 +26,9 @@ pub const RETIRED: i64 = -2;
 /// The cash asset (micro-dollars); credits use their instrument number.
 pub const CASH: i64 = -1;
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
-const MIGRATIONS: [&str; 3] = ["
+const MIGRATIONS: [&str; 4] = ["
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE instruments (id INTEGER PRIMARY KEY, symbol TEXT NOT NULL, sub_ledger TEXT NOT NULL, tick_micros INTEGER NOT NULL);
 CREATE TABLE movements (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, trade_id INTEGER, stream_seq INTEGER);
@@ -63,6 +63,17 @@ CREATE INDEX movements_by_trade ON movements (trade_id, kind);
 -- owed: by (state, retire), so the poll does not walk every settled trade.
 DROP INDEX trades_by_state;
 CREATE INDEX trades_by_state ON trades (state, retire, trade_id);
+", "
+-- Settlement speed: every posting and movement paid for an index entry that
+-- only the off-line audit and report read (they scan and group instead), and
+-- registry events kept their text key twice (rowid table + its index).
+DROP INDEX postings_by_account;
+DROP INDEX movements_by_trade;
+CREATE TABLE registry_events_by_id (event_id TEXT PRIMARY KEY, trade_id INTEGER NOT NULL, kind TEXT NOT NULL,
+    confirmed INTEGER NOT NULL, reference TEXT NOT NULL, applied TEXT NOT NULL) WITHOUT ROWID;
+INSERT INTO registry_events_by_id SELECT event_id, trade_id, kind, confirmed, reference, applied FROM registry_events;
+DROP TABLE registry_events;
+ALTER TABLE registry_events_by_id RENAME TO registry_events;
 "];
 
 /// Why the ledger failed.
@@ -146,6 +157,9 @@ impl Ledger {
             .map_err(&error)?;
         conn.pragma_update(None, "temp_store", "MEMORY")
             .map_err(&error)?;
+        // Every statement of the hot path stays prepared (rusqlite keeps 16
+        // by default; a trade and its confirmations use more than that).
+        conn.set_prepared_statement_cache_capacity(64);
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(&error)?;
@@ -314,18 +328,21 @@ impl Ledger {
         Ok(requests)
     }
 
-    /// Trades whose answers are still awaited (for polling).
-    pub fn pending_trades(&self, limit: usize) -> Result<Vec<u64>, LedgerError> {
+    /// Trades whose answers have been awaited since before `before_ms`
+    /// (for polling; younger ones are still expected by webhook), oldest first.
+    pub fn pending_trades(&self, limit: usize, before_ms: u64) -> Result<Vec<u64>, LedgerError> {
         let error = sql(&self.path);
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT trade_id FROM trades WHERE state = 'awaiting_confirmations' AND retire IN (0, 1)
-                 UNION ALL SELECT trade_id FROM trades WHERE state = 'settled' AND retire = 1 LIMIT ?1",
+                "SELECT trade_id FROM trades WHERE state = 'awaiting_confirmations' AND retire IN (0, 1) AND submitted_ms < ?2
+                 UNION ALL SELECT trade_id FROM trades WHERE state = 'settled' AND retire = 1 AND settled_ms < ?2 LIMIT ?1",
             )
             .map_err(&error)?;
         let rows = stmt
-            .query_map([limit as i64], |r| r.get::<_, i64>(0))
+            .query_map(params![limit as i64, before_ms as i64], |r| {
+                r.get::<_, i64>(0)
+            })
             .map_err(&error)?;
         rows.map(|r| r.map(|v| v as u64))
             .collect::<Result<_, _>>()
@@ -360,12 +377,12 @@ fn movement(
     // One statement for a movement's postings (two or four of them).
     match postings {
         [a, b] => {
-            tx.prepare_cached("INSERT INTO postings (movement_id, account, asset, amount) VALUES (?1, ?2, ?3, ?4), (?1, ?5, ?6, ?7)")?
+            tx.prepare_cached("INSERT OR FAIL INTO postings (movement_id, account, asset, amount) VALUES (?1, ?2, ?3, ?4), (?1, ?5, ?6, ?7)")?
                 .execute(params![id, a.0, a.1, a.2, b.0, b.1, b.2])?;
         }
         [a, b, c, d] => {
             tx.prepare_cached(
-                "INSERT INTO postings (movement_id, account, asset, amount)
+                "INSERT OR FAIL INTO postings (movement_id, account, asset, amount)
                  VALUES (?1, ?2, ?3, ?4), (?1, ?5, ?6, ?7), (?1, ?8, ?9, ?10), (?1, ?11, ?12, ?13)",
             )?
             .execute(params![
@@ -938,5 +955,45 @@ mod tests {
         );
         assert_eq!(serial("VCS-2451-2023-", 42, 9), "VCS-2451-2023-000000042");
         assert_eq!(split_serial("ABC"), None);
+    }
+
+    #[test]
+    fn a_version_3_ledger_is_migrated_keeping_its_registry_events() {
+        let dir =
+            std::env::temp_dir().join(format!("tonnex-ledger-migrate-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        {
+            // A ledger as the previous release left it.
+            let conn = Connection::open(dir.join("ledger.sqlite")).unwrap();
+            for migration in &MIGRATIONS[..3] {
+                conn.execute_batch(migration).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 3).unwrap();
+            conn.execute(
+                "INSERT INTO registry_events VALUES ('sim-1-1', 7, 'payment', 1, 'PAY-7', 'yes')",
+                [],
+            )
+            .unwrap();
+        }
+        let ledger = Ledger::open(&dir).unwrap();
+        let version: i64 = ledger
+            .connection()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        assert!(ledger.event_seen("sim-1-1").unwrap());
+        assert!(!ledger.event_seen("sim-1-2").unwrap());
+        let indexes: i64 = ledger
+            .connection()
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('postings_by_account', 'movements_by_trade')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 0);
+        drop(ledger);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -456,23 +456,25 @@ fn forged_replayed_and_unknown_callbacks_are_refused_over_http() {
     assert_eq!(state_count(&json, "awaiting_confirmations"), 1);
 }
 
-#[test]
-fn the_registry_simulator_as_its_own_process_confirms_over_real_sockets() {
-    let dir = scratch("remote");
-    // The settlement's webhook port must be known to the simulator first.
-    let port = TcpListener::bind("127.0.0.1:0")
+/// A free loopback port (nothing listens on it once this returns).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
-    let webhook = format!("127.0.0.1:{port}");
+        .port()
+}
+
+/// `tonnex-settlement registry-sim` sending its callbacks to `callback`;
+/// returns the process and its address.
+fn registry_sim(callback: &str) -> (Child, String) {
     let mut sim = Command::new(env!("CARGO_BIN_EXE_tonnex-settlement"))
         .args([
             "registry-sim",
             "--listen",
             "127.0.0.1:0",
             "--callback",
-            &webhook,
+            callback,
             "--secret",
             "test-secret",
         ])
@@ -484,11 +486,20 @@ fn the_registry_simulator_as_its_own_process_confirms_over_real_sockets() {
     BufReader::new(sim.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let registry_addr = line
+    let addr = line
         .trim()
         .strip_prefix("ready registry=")
         .unwrap()
         .to_string();
+    (sim, addr)
+}
+
+#[test]
+fn the_registry_simulator_as_its_own_process_confirms_over_real_sockets() {
+    let dir = scratch("remote");
+    // The settlement's webhook port must be known to the simulator first.
+    let webhook = format!("127.0.0.1:{}", free_port());
+    let (mut sim, registry_addr) = registry_sim(&webhook);
     let venue = fake_venue(stream(30, 100));
     let _settlement = Settlement::start(
         &venue,
@@ -505,4 +516,26 @@ fn the_registry_simulator_as_its_own_process_confirms_over_real_sockets() {
     let _ = sim.kill();
     let _ = sim.wait();
     assert!(ok, "{json:#}");
+}
+
+#[test]
+fn polling_alone_settles_when_no_callback_ever_arrives() {
+    let dir = scratch("poll-only");
+    // The simulator's callbacks go to a port nobody listens on: every
+    // confirmation and retirement has to come in through the poll path.
+    let nowhere = format!("127.0.0.1:{}", free_port());
+    let (mut sim, registry_addr) = registry_sim(&nowhere);
+    let venue = fake_venue(stream(30, 100));
+    let _settlement = Settlement::start(&venue, &dir, &["--registry", &registry_addr]);
+    wait_for(30, "the certificate", || {
+        dir.join("certificates/TNX-100.json").exists()
+    });
+    wait_for(20, "every trade settled", || {
+        trades_in(&dir, &["settled", "retired"]) == 102
+    });
+    let (ok, json, _) = audit(&dir);
+    let _ = sim.kill();
+    let _ = sim.wait();
+    assert!(ok, "{json:#}");
+    assert_eq!(state_count(&json, "retired"), 2, "{json:#}");
 }
