@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use tonnex_gateway::compliance::{self, OrderRequest, Outcome, RawScopeLine};
+use tonnex_gateway::compliance::{self, Decision, OrderRequest, Outcome, RawScopeLine};
 use tonnex_protocol::{OrderKind, Side};
 
 const BUYERS: u64 = 10_000;
@@ -86,12 +86,14 @@ fn decide(c: &mut Criterion) {
         .collect();
     let mut i = 0usize;
     let mut group = c.benchmark_group("router");
+    // As the venue calls it: into the decision it then reads.
+    let mut decision = Decision::default();
     group.bench_function("buyer_limit_all_11_checks_10k_profiles", |b| {
         b.iter(|| {
             i = (i + 1) % orders.len();
-            let decision = router.decide(black_box(&orders[i]));
+            router.decide_into(black_box(&orders[i]), &mut decision);
             debug_assert_eq!(decision.outcome, Outcome::Accept);
-            decision
+            black_box(&decision);
         })
     });
     let maker = order(1, 99999);

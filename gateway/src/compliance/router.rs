@@ -134,8 +134,9 @@ pub struct Decision {
     pub allocation: Allocation,
 }
 
-impl Decision {
-    fn new() -> Decision {
+impl Default for Decision {
+    /// A rejection without a reason yet, nothing decided.
+    fn default() -> Decision {
         Decision {
             outcome: Outcome::Reject,
             reason: None,
@@ -151,30 +152,28 @@ impl Decision {
             allocation: Allocation::default(),
         }
     }
-
-    fn reject(mut self, reason: RejectReason) -> Decision {
-        self.outcome = Outcome::Reject;
-        self.reason = Some(reason);
-        self
-    }
 }
 
-/// Tonnes a buyer has claimed, per scope slot (as in [`Allocation`]).
-#[derive(Clone, Copy, Debug, Default)]
-struct Claims {
-    by_slot: [u64; 17],
-    total: u64,
+impl Decision {
+    fn reject(&mut self, reason: RejectReason) {
+        self.outcome = Outcome::Reject;
+        self.reason = Some(reason);
+    }
 }
 
 /// The pre-router and its state: the tonnes each buyer has claimed.
 #[derive(Clone, Debug)]
 pub struct Router {
     rules: Rules,
-    /// Account → (role, status): all steps 1-4 need, kept small so 10,000s
-    /// of accounts stay in cache.
-    accounts: IdMap<(Role, AccountStatus)>,
+    /// Account → what steps 1-4 need and where its buyer record is: one
+    /// small entry, so 10,000s of accounts stay in cache and a buyer costs
+    /// one hash probe.
+    accounts: IdMap<AccountEntry>,
     /// Each pathway's coverage threshold (copied out of the rules for the hot path).
     thresholds: [Decimal; 3],
+    /// The same thresholds in hundredths of a percent, rounded up: a coverage
+    /// of `h` hundredths meets a threshold exactly when `h` is at least this.
+    threshold_hundredths: [i64; 3],
     /// Whether each pathway has a floor above zero (step 10 applies).
     floor_positive: [bool; 3],
     /// Symbol → the instrument as the router needs it.
@@ -183,11 +182,22 @@ pub struct Router {
         RoutedInstrument,
         std::hash::BuildHasherDefault<tonnex_engine::accounts::IntHasher>,
     >,
-    /// Buyer account → its hot record.
-    buyers: IdMap<Buyer>,
-    /// Full profiles (attestations, names), read only below the floor.
+    /// Buyers' hot records, indexed by [`AccountEntry::buyer`].
+    buyers: Vec<Buyer>,
+    /// Full profiles (attestations, names), read only below the floor; same index.
     profiles: Vec<BuyerProfile>,
 }
+
+/// An account as the router keeps it.
+#[derive(Clone, Copy, Debug)]
+struct AccountEntry {
+    role: Role,
+    status: AccountStatus,
+    /// Index of its buyer record and profile; [`NO_PROFILE`] if it has none.
+    buyer: u32,
+}
+
+const NO_PROFILE: u32 = u32::MAX;
 
 /// A `HashMap` keyed by account id with a fast, fixed hasher (lookups only).
 type IdMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<tonnex_engine::accounts::IntHasher>>;
@@ -208,18 +218,29 @@ struct RoutedInstrument {
 }
 
 /// What every buyer decision reads: the pathway, whether the declared
-/// internal price meets it, the inventory in whole tonnes (claims are whole
-/// tonnes, so `claims + order <= inventory` exactly when it is `<=` the
-/// inventory's floor), ongoing emissions, and what is claimed. The full
-/// profile sits apart (`profile` indexes `Router::profiles`).
+/// internal price meets it, ongoing emissions, tonnes claimed in all, and
+/// per scope slot the inventory in whole tonnes (claims are whole tonnes,
+/// so `claims + order <= inventory` exactly when it is `<=` the
+/// inventory's floor) beside what is claimed of it: a decision touches the
+/// first cache line and the lines of the slots its order allocates, never
+/// the other slots. The full profile sits apart in `Router::profiles`.
+/// Laid out in this order and cache-line aligned: the header and scopes 1
+/// and 2 share the first line.
 #[derive(Clone, Debug)]
+#[repr(C, align(64))]
 struct Buyer {
     pathway: Pathway,
     internal_price_ok: bool,
     ongoing_emissions_tonnes: Decimal,
-    limits: [u64; 17],
-    claims: Claims,
-    profile: usize,
+    claimed_total: u64,
+    slots: [Slot; 17],
+}
+
+/// One scope slot of a buyer: inventory and claimed tonnes.
+#[derive(Clone, Copy, Debug, Default)]
+struct Slot {
+    limit: u64,
+    claimed: u64,
 }
 
 fn pathway_index(pathway: Pathway) -> usize {
@@ -267,37 +288,56 @@ impl Router {
             .collect();
         let mut accounts_with_profiles: Vec<(u64, BuyerProfile)> = profiles.into_iter().collect();
         accounts_with_profiles.sort_by_key(|(account, _)| *account);
-        let mut buyers = IdMap::default();
+        let mut accounts: IdMap<AccountEntry> = venue
+            .accounts
+            .iter()
+            .map(|a| {
+                let entry = AccountEntry {
+                    role: a.role,
+                    status: a.status,
+                    buyer: NO_PROFILE,
+                };
+                (a.id, entry)
+            })
+            .collect();
+        let mut buyers = Vec::with_capacity(accounts_with_profiles.len());
         let mut profile_list = Vec::with_capacity(accounts_with_profiles.len());
         for (account, profile) in accounts_with_profiles {
+            // A profile of an account the venue does not list can never be
+            // reached (step 1 rejects first); the loaders refuse one anyway.
+            let Some(entry) = accounts.get_mut(&account) else {
+                continue;
+            };
             let inv = &profile.inventory;
-            let mut limits = [0u64; 17];
-            limits[0] = whole_tonnes(inv.scope1);
-            limits[1] = whole_tonnes(inv.scope2);
+            let mut slots = [Slot::default(); 17];
+            slots[0].limit = whole_tonnes(inv.scope1);
+            slots[1].limit = whole_tonnes(inv.scope2);
             for category in 1..=15 {
-                limits[1 + category] = whole_tonnes(inv.scope3[category]);
+                slots[1 + category].limit = whole_tonnes(inv.scope3[category]);
             }
-            let buyer = Buyer {
+            entry.buyer = u32::try_from(buyers.len()).expect("fewer than 4 billion buyers");
+            buyers.push(Buyer {
                 pathway: profile.pathway,
                 internal_price_ok: profile.internal_carbon_price_usd
                     >= rules.pathway(profile.pathway).floor_usd,
                 ongoing_emissions_tonnes: profile.ongoing_emissions_tonnes,
-                limits,
-                claims: Claims::default(),
-                profile: profile_list.len(),
-            };
-            buyers.insert(account, buyer);
+                claimed_total: 0,
+                slots,
+            });
             profile_list.push(profile);
         }
+        let thresholds = [0, 1, 2].map(|p| rules.pathways[p].coverage_threshold_pct);
         Router {
-            thresholds: [0, 1, 2].map(|p| rules.pathways[p].coverage_threshold_pct),
+            thresholds,
+            threshold_hundredths: thresholds.map(|t| {
+                (t * Decimal::ONE_HUNDRED)
+                    .ceil()
+                    .to_i64()
+                    .unwrap_or(i64::MAX)
+            }),
             floor_positive: [0, 1, 2].map(|p| rules.pathways[p].floor_usd > Decimal::ZERO),
             rules,
-            accounts: venue
-                .accounts
-                .iter()
-                .map(|a| (a.id, (a.role, a.status)))
-                .collect(),
+            accounts,
             instruments,
             buyers,
             profiles: profile_list,
@@ -311,99 +351,138 @@ impl Router {
         account: u64,
         attestation: super::profiles::Attestation,
     ) -> bool {
-        match self.buyers.get(&account) {
-            Some(buyer) => {
-                self.profiles[buyer.profile].attestations.push(attestation);
+        match self.buyer_index(account) {
+            Some(index) => {
+                self.profiles[index].attestations.push(attestation);
                 true
             }
             None => false,
         }
     }
 
+    fn buyer_index(&self, account: u64) -> Option<usize> {
+        self.accounts
+            .get(&account)
+            .filter(|a| a.buyer != NO_PROFILE)
+            .map(|a| a.buyer as usize)
+    }
+
     /// The buyer profile of `account`, if it has one.
     #[must_use]
     pub fn profile(&self, account: u64) -> Option<&super::profiles::BuyerProfile> {
-        self.buyers.get(&account).map(|b| &self.profiles[b.profile])
+        self.buyer_index(account).map(|i| &self.profiles[i])
     }
 
     /// Tonnes `account` has claimed against its inventory, all scopes.
     #[must_use]
     pub fn claimed_tonnes(&self, account: u64) -> u64 {
-        self.buyers.get(&account).map_or(0, |b| b.claims.total)
+        self.buyer_index(account)
+            .map_or(0, |i| self.buyers[i].claimed_total)
     }
 
     /// Runs the eleven checks. An accepted buyer buy's allocation counts as
     /// claimed from now on (until [`Router::release`]).
     pub fn decide(&mut self, order: &OrderRequest) -> Decision {
-        let decision = Decision::new();
+        let mut decision = Decision::default();
+        self.decide_into(order, &mut decision);
+        decision
+    }
+
+    /// [`Router::decide`] writing into `decision` (whatever it held is
+    /// replaced): every early exit is a write in place, so the 256-byte
+    /// decision is never copied on the way out.
+    #[inline]
+    pub fn decide_into(&mut self, order: &OrderRequest, decision: &mut Decision) {
+        *decision = Decision::default();
         // 1-3: who and what.
-        let Some(&(role, status)) = self.accounts.get(&order.account) else {
-            return decision.reject(RejectReason::UnknownAccount);
+        let Some(&AccountEntry {
+            role,
+            status,
+            buyer: buyer_index,
+        }) = self.accounts.get(&order.account)
+        else {
+            decision.reject(RejectReason::UnknownAccount);
+            return;
         };
         if status != AccountStatus::Active {
-            return decision.reject(RejectReason::AccountNotActive);
+            decision.reject(RejectReason::AccountNotActive);
+            return;
         }
         let Some(routed) = self.instruments.get(&order.instrument) else {
-            return decision.reject(RejectReason::UnknownInstrument);
+            decision.reject(RejectReason::UnknownInstrument);
+            return;
         };
         let instrument = &routed.config;
-        let mut decision = decision;
         decision.instrument = Some(routed.index);
         decision.sub_ledger = Some(Arc::clone(&routed.sub_ledger));
         // 4: a well-formed order.
         let market = order.kind == OrderKind::Market;
         if order.qty <= 0 {
-            return decision.reject(RejectReason::InvalidOrder);
+            decision.reject(RejectReason::InvalidOrder);
+            return;
         }
         match (market, order.price_usd) {
-            (true, Some(_)) | (false, None) => return decision.reject(RejectReason::InvalidOrder),
+            (true, Some(_)) | (false, None) => {
+                decision.reject(RejectReason::InvalidOrder);
+                return;
+            }
             (true, None) => {}
             (false, Some(price)) => match to_ticks(price, instrument.tick_usd) {
                 Some(ticks) if ticks >= routed.band_ticks.0 && ticks <= routed.band_ticks.1 => {
                     decision.price_ticks = Some(ticks);
                 }
-                _ => return decision.reject(RejectReason::InvalidOrder),
+                _ => {
+                    decision.reject(RejectReason::InvalidOrder);
+                    return;
+                }
             },
         }
         if order.side == Side::Sell || role != Role::Buyer {
             decision.outcome = Outcome::Accept;
             decision.pathway = Some(Pathway::None);
             decision.floor_usd = Some(Decimal::ZERO);
-            return decision;
+            return;
         }
         // 5-7: the buyer's pathway admits this purchase.
-        let Some(buyer) = self.buyers.get_mut(&order.account) else {
-            return decision.reject(RejectReason::NoProfile);
-        };
+        if buyer_index == NO_PROFILE {
+            decision.reject(RejectReason::NoProfile);
+            return;
+        }
+        let buyer = &mut self.buyers[buyer_index as usize];
         let rule = self.rules.pathway(buyer.pathway);
         let pathway = pathway_index(buyer.pathway);
         decision.pathway = Some(buyer.pathway);
         decision.floor_usd = Some(rule.floor_usd);
         decision.floor_ticks = routed.floor_ticks[pathway];
         if !routed.eligible[pathway] {
-            return decision.reject(RejectReason::SubledgerNotEligible);
+            decision.reject(RejectReason::SubledgerNotEligible);
+            return;
         }
         if !buyer.internal_price_ok {
-            return decision.reject(RejectReason::InternalPriceBelowFloor);
+            decision.reject(RejectReason::InternalPriceBelowFloor);
+            return;
         }
         // 8: a scope allocation that accounts for the order exactly.
-        let Some(allocation) = check_allocation(order) else {
-            return decision.reject(RejectReason::ScopeMissing);
+        // (Checked in place: the decision is returned by value, and one
+        // copy of its 136-byte allocation less is measurable here.)
+        let Some(used) = check_allocation(order, &mut decision.allocation) else {
+            decision.allocation = Allocation::default();
+            decision.reject(RejectReason::ScopeMissing);
+            return;
         };
-        // 9: within the inventory, counting what is already claimed.
-        let wanted = allocation.0;
-        // Every slot, without stopping early: 17 compares and no branches.
-        let exceeds = wanted
-            .iter()
-            .zip(&buyer.claims.by_slot)
-            .zip(&buyer.limits)
-            .fold(false, |any, ((&want, &claimed), &limit)| {
-                any | ((want > 0) & (claimed + want > limit))
-            });
-        if exceeds {
-            return decision.reject(RejectReason::ScopeExceedsInventory);
+        // 9: within the inventory, counting what is already claimed: only
+        // the slots the order allocates (`used`, one bit each) are read.
+        let wanted = &decision.allocation.0;
+        let mut exceeds = false;
+        for slot in slots_of(used) {
+            let Slot { limit, claimed } = buyer.slots[slot];
+            exceeds |= claimed.saturating_add(wanted[slot]) > limit;
         }
-        decision.allocation = allocation;
+        if exceeds {
+            decision.allocation = Allocation::default();
+            decision.reject(RejectReason::ScopeExceedsInventory);
+            return;
+        }
         // 10: the price floor, where the pathway has one.
         // Prices are whole ticks, so "below the floor" is "below its ticks, rounded up".
         let below_floor = market
@@ -411,33 +490,40 @@ impl Router {
                 .price_ticks
                 .is_some_and(|t| t < i64::from(decision.floor_ticks));
         if self.floor_positive[pathway] && below_floor {
-            let profile = &self.profiles[buyer.profile];
+            let profile = &self.profiles[buyer_index as usize];
             let valid = profile.attestations.iter().find(|a| {
                 a.internal_price_usd >= rule.floor_usd && a.reporting_year == profile.reporting_year
             });
             match (valid, self.rules.floor_policy) {
                 (Some(attestation), _) => decision.attestation = Some(attestation.id.clone()),
                 (None, FloorPolicy::Reject) => {
-                    return decision.reject(RejectReason::PriceBelowFloor)
+                    decision.reject(RejectReason::PriceBelowFloor);
+                    return;
                 }
                 (None, FloorPolicy::Attest) => {
                     decision.outcome = Outcome::Hold;
                     decision.reason = Some(RejectReason::AttestationRequired);
-                    return decision;
+                    return;
                 }
             }
         }
         // 11: accept; the allocation is now claimed.
-        let claims = &mut buyer.claims;
-        for (slot, &tonnes) in wanted.iter().enumerate() {
-            claims.by_slot[slot] += tonnes;
+        for slot in slots_of(used) {
+            buyer.slots[slot].claimed += decision.allocation.0[slot];
         }
-        claims.total += order.qty as u64;
-        let coverage = coverage_pct(claims.total, buyer.ongoing_emissions_tonnes);
+        buyer.claimed_total += order.qty as u64;
+        let (coverage, met) =
+            match coverage_hundredths(buyer.claimed_total, buyer.ongoing_emissions_tonnes) {
+                Some(h) => (Decimal::new(h, 2), h >= self.threshold_hundredths[pathway]),
+                None => {
+                    let pct =
+                        coverage_pct_decimal(buyer.claimed_total, buyer.ongoing_emissions_tonnes);
+                    (pct, pct >= self.thresholds[pathway])
+                }
+            };
         decision.coverage_pct = Some(coverage);
-        decision.tier_threshold_met = Some(coverage >= self.thresholds[pathway]);
+        decision.tier_threshold_met = Some(met);
         decision.outcome = Outcome::Accept;
-        decision
     }
 
     /// Stops counting `unfilled` tonnes of an accepted order's allocation as
@@ -445,15 +531,16 @@ impl Router {
     /// allocation in slot order (scope 1, scope 2, scope 3 by category), so
     /// the unfilled part is released from the last slots first.
     pub fn release(&mut self, account: u64, allocation: &Allocation, unfilled: u64) {
-        let Some(claims) = self.buyers.get_mut(&account).map(|b| &mut b.claims) else {
+        let Some(index) = self.buyer_index(account) else {
             return;
         };
+        let buyer = &mut self.buyers[index];
         let mut left = unfilled;
         for (index, &qty) in allocation.0.iter().enumerate().rev() {
             let take = left.min(qty);
-            let slot = &mut claims.by_slot[index];
+            let slot = &mut buyer.slots[index].claimed;
             *slot = slot.saturating_sub(take);
-            claims.total = claims.total.saturating_sub(take);
+            buyer.claimed_total = buyer.claimed_total.saturating_sub(take);
             left -= take;
             if left == 0 {
                 break;
@@ -462,11 +549,12 @@ impl Router {
     }
 }
 
-/// 100 × `claimed` ÷ `ongoing`, truncated to 2 decimals, computed exactly in
-/// integers: with `ongoing` = m × 10^-s, it is ⌊10⁴ · claimed · 10^s ÷ m⌋ hundredths.
-fn coverage_pct(claimed: u64, ongoing: Decimal) -> Decimal {
+/// 100 × `claimed` ÷ `ongoing` in hundredths of a percent, truncated,
+/// computed exactly in integers: with `ongoing` = m × 10^-s, it is
+/// ⌊10⁴ · claimed · 10^s ÷ m⌋. `None` when out of integer range.
+fn coverage_hundredths(claimed: u64, ongoing: Decimal) -> Option<i64> {
     let (m, s) = (ongoing.mantissa(), ongoing.scale());
-    let hundredths = 10i64
+    10i64
         .checked_pow(s)
         .and_then(|p| {
             i64::try_from(claimed)
@@ -475,17 +563,27 @@ fn coverage_pct(claimed: u64, ongoing: Decimal) -> Decimal {
                 .checked_mul(p)
         })
         .zip(i64::try_from(m).ok().filter(|&m| m > 0))
-        .map(|(n, m)| n / m);
-    match hundredths {
-        Some(h) => Decimal::new(h, 2),
-        // Out of integer range: the slower decimal path gives the same digits.
-        None => {
-            let mut pct = (Decimal::ONE_HUNDRED * Decimal::from(claimed) / ongoing)
-                .round_dp_with_strategy(2, RoundingStrategy::ToZero);
-            pct.rescale(2);
-            pct
-        }
-    }
+        .map(|(n, m)| n / m)
+}
+
+/// The coverage in percent, truncated to 2 decimals, by decimal division
+/// (where [`coverage_hundredths`] is out of range: the same digits).
+fn coverage_pct_decimal(claimed: u64, ongoing: Decimal) -> Decimal {
+    let mut pct = (Decimal::ONE_HUNDRED * Decimal::from(claimed) / ongoing)
+        .round_dp_with_strategy(2, RoundingStrategy::ToZero);
+    pct.rescale(2);
+    pct
+}
+
+/// The slot indexes whose bits are set in `used`, lowest first.
+fn slots_of(mut used: u32) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (used != 0).then(|| {
+            let slot = used.trailing_zeros() as usize;
+            used &= used - 1;
+            slot
+        })
+    })
 }
 
 /// `price` in whole ticks of `tick`, or `None` if it is not a whole number
@@ -512,13 +610,15 @@ fn floor_ticks(floor_usd: Decimal, tick_usd: Decimal) -> u32 {
     (floor_usd / tick_usd).ceil().to_u32().unwrap_or(u32::MAX)
 }
 
-/// Step 8: the allocation, or `None` if it is missing or inconsistent.
-fn check_allocation(order: &OrderRequest) -> Option<Allocation> {
+/// Step 8: fills `allocation` (empty on entry) and returns the slots it uses
+/// (bit `i` for slot `i`), or `None` if the allocation is missing or
+/// inconsistent (`allocation` then holds a part of it).
+fn check_allocation(order: &OrderRequest, allocation: &mut Allocation) -> Option<u32> {
     let raw = order.scope.as_ref()?;
     if raw.is_empty() {
         return None;
     }
-    let mut allocation = Allocation::default();
+    let mut used = 0u32;
     let mut sum: i64 = 0;
     for line in raw {
         if line.malformed {
@@ -535,7 +635,49 @@ fn check_allocation(order: &OrderRequest) -> Option<Allocation> {
             _ => return None,
         };
         allocation.0[slot] += qty as u64;
+        used |= 1 << slot;
         sum = sum.checked_add(qty)?;
     }
-    (sum == order.qty).then_some(allocation)
+    (sum == order.qty).then_some(used)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The integer coverage and threshold test agree with decimal arithmetic
+    /// (truncate 100 × claimed ÷ ongoing to 2 decimals, compare to the
+    /// threshold) over thresholds with 0-3 decimals and ongoing emissions
+    /// with 0-3 decimals.
+    #[test]
+    fn integer_coverage_and_threshold_agree_with_decimals() {
+        let thresholds = ["0", "1", "40", "33.33", "33.335", "12.5", "99.999"];
+        let ongoing = ["1", "3", "7.5", "123.457", "5000000", "0.001"];
+        for t in thresholds {
+            let threshold: Decimal = t.parse().unwrap();
+            let rounded_up = (threshold * Decimal::ONE_HUNDRED).ceil().to_i64().unwrap();
+            for o in ongoing {
+                let ongoing: Decimal = o.parse().unwrap();
+                for claimed in [0u64, 1, 2, 3, 7, 10, 333, 1_000, 999_999, 5_000_000] {
+                    let exact = coverage_pct_decimal(claimed, ongoing);
+                    let h = coverage_hundredths(claimed, ongoing).unwrap();
+                    assert_eq!(Decimal::new(h, 2), exact, "{claimed} / {o}");
+                    assert_eq!(
+                        h >= rounded_up,
+                        exact >= threshold,
+                        "{claimed} / {o} vs {t}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn slots_of_lists_set_bits_lowest_first() {
+        assert_eq!(slots_of(0).count(), 0);
+        assert_eq!(
+            slots_of(0b1_0000_0000_0000_0101).collect::<Vec<_>>(),
+            [0, 2, 16]
+        );
+    }
 }

@@ -1014,7 +1014,8 @@ impl Gateway {
                     .collect()
             }),
         };
-        let decision = self.router.decide(&request);
+        let mut decision = Decision::default();
+        self.router.decide_into(&request, &mut decision);
         match decision.outcome {
             Outcome::Reject => {
                 let reason = decision.reason.unwrap_or(RejectReason::InvalidOrder);
