@@ -9,6 +9,11 @@
 //!                1 engaged, 2 recognised, 3 leadership), price i64, qty u64,
 //!                cash_budget i64, floor_ticks u32, attestation_id u64, ts_ns u64
 //!                (68 bytes in all)
+//! 10 New, plain  a New with no cash budget and no compliance (pathway none,
+//!                no floor, no attestation): the commonest command, a market
+//!                maker's order, without its 21 zero bytes: id u64, account
+//!                u64, instrument u32, side u8, kind u8, price i64, qty u64,
+//!                ts_ns u64                    (47; 64 with the record header)
 //! 2 Cancel       order_id u64, account u64                              (17)
 //! 3 Replace      order_id u64, account u64, price i64, qty u64           (33)
 //! 4 MassCancel   account u64, has_instrument u8, instrument u32         (14)
@@ -27,9 +32,10 @@ use tonnex_protocol::{Cash, OrderKind, Pathway, Price, Qty, Side, Symbol};
 /// The longest encoded command.
 pub const MAX_ENCODED: usize = 68;
 
-/// Appends little-endian fields to a byte slice known to be long enough.
+/// Appends little-endian fields to a buffer of [`MAX_ENCODED`] bytes (a
+/// fixed size, so that after inlining every bounds check folds away).
 struct Out<'a> {
-    buf: &'a mut [u8],
+    buf: &'a mut [u8; MAX_ENCODED],
     at: usize,
 }
 
@@ -57,13 +63,23 @@ impl Out<'_> {
     }
 }
 
-/// Encodes `command` at the start of `buf` (at least [`MAX_ENCODED`] bytes
-/// long) and returns the number of bytes written.
+/// Encodes `command` at the start of `buf` and returns the number of bytes
+/// written.
 #[inline]
-pub fn encode(command: &Command, buf: &mut [u8]) -> usize {
-    assert!(buf.len() >= MAX_ENCODED, "encode buffer too short");
+pub fn encode(command: &Command, buf: &mut [u8; MAX_ENCODED]) -> usize {
     let mut out = Out { buf, at: 0 };
     match *command {
+        Command::New(ref o) if o.cash_budget.0 == 0 && o.compliance == Compliance::NONE => {
+            out.u8(10);
+            out.u64(o.id);
+            out.u64(o.account);
+            out.u32(o.instrument);
+            out.u8(o.side as u8);
+            out.u8(o.kind as u8);
+            out.i64(o.price.ticks());
+            out.u64(o.qty.tonnes());
+            out.u64(o.ts_ns);
+        }
         Command::New(ref o) => {
             out.u8(1);
             out.u64(o.id);
@@ -195,7 +211,7 @@ pub fn decode(payload: &[u8]) -> Result<Command, String> {
         at: 0,
     };
     let command = match r.u8()? {
-        1 => {
+        tag @ (1 | 10) => {
             let (id, account, instrument) = (r.u64()?, r.u64()?, r.u32()?);
             let side = match r.u8()? {
                 0 => Side::Buy,
@@ -210,31 +226,40 @@ pub fn decode(payload: &[u8]) -> Result<Command, String> {
                 4 => OrderKind::PostOnly,
                 other => return Err(format!("order kind {other}")),
             };
-            let pathway = match r.u8()? {
-                0 => Pathway::None,
-                1 => Pathway::Engaged,
-                2 => Pathway::Recognised,
-                3 => Pathway::Leadership,
-                other => return Err(format!("pathway {other}")),
+            let order = |price, qty, cash_budget, compliance, ts_ns| {
+                Command::New(NewOrder {
+                    id,
+                    account,
+                    instrument,
+                    side,
+                    kind,
+                    price,
+                    qty,
+                    cash_budget,
+                    compliance,
+                    ts_ns,
+                })
             };
-            let (price, qty, cash_budget) = (Price(r.i64()?), Qty(r.u64()?), Cash(r.i64()?));
-            let (floor_ticks, attestation_id, ts_ns) = (r.u32()?, r.u64()?, r.u64()?);
-            Command::New(NewOrder {
-                id,
-                account,
-                instrument,
-                side,
-                kind,
-                price,
-                qty,
-                cash_budget,
-                compliance: Compliance {
+            if tag == 10 {
+                let (price, qty, ts_ns) = (Price(r.i64()?), Qty(r.u64()?), r.u64()?);
+                order(price, qty, Cash::ZERO, Compliance::NONE, ts_ns)
+            } else {
+                let pathway = match r.u8()? {
+                    0 => Pathway::None,
+                    1 => Pathway::Engaged,
+                    2 => Pathway::Recognised,
+                    3 => Pathway::Leadership,
+                    other => return Err(format!("pathway {other}")),
+                };
+                let (price, qty, cash_budget) = (Price(r.i64()?), Qty(r.u64()?), Cash(r.i64()?));
+                let (floor_ticks, attestation_id, ts_ns) = (r.u32()?, r.u64()?, r.u64()?);
+                let compliance = Compliance {
                     pathway,
                     floor_ticks,
                     attestation_id,
-                },
-                ts_ns,
-            })
+                };
+                order(price, qty, cash_budget, compliance, ts_ns)
+            }
         }
         2 => Command::Cancel {
             order_id: r.u64()?,
@@ -327,8 +352,26 @@ mod tests {
             },
             ts_ns: 1_700_000_000_123_456_789,
         };
+        let plain = NewOrder {
+            cash_budget: Cash::ZERO,
+            compliance: Compliance::NONE,
+            ..order
+        };
+        // Compliance without a budget, and a budget without compliance:
+        // both need the full form.
+        let floor_only = NewOrder {
+            cash_budget: Cash::ZERO,
+            ..order
+        };
+        let budget_only = NewOrder {
+            compliance: Compliance::NONE,
+            ..order
+        };
         vec![
             Command::New(order),
+            Command::New(plain),
+            Command::New(floor_only),
+            Command::New(budget_only),
             Command::Cancel {
                 order_id: 9,
                 account: 0,
@@ -376,13 +419,17 @@ mod tests {
     }
 
     #[test]
-    fn every_command_round_trips_and_new_orders_take_68_bytes() {
+    fn every_command_round_trips_and_new_orders_take_68_or_47_bytes() {
         let mut buf = [0u8; MAX_ENCODED];
         for command in every_kind_of_command() {
             let len = encode(&command, &mut buf);
             assert_eq!(decode(&buf[..len]), Ok(command));
-            if matches!(command, Command::New(_)) {
-                assert_eq!(len, MAX_ENCODED);
+            if let Command::New(order) = command {
+                let plain = order.cash_budget == Cash::ZERO && order.compliance == Compliance::NONE;
+                assert_eq!(
+                    (buf[0], len),
+                    if plain { (10, 47) } else { (1, MAX_ENCODED) }
+                );
             }
         }
     }
@@ -408,5 +455,6 @@ mod tests {
         }
         assert!(decode(&[0]).is_err());
         assert!(decode(&[10]).is_err());
+        assert!(decode(&[11]).is_err());
     }
 }

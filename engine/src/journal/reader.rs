@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 
 use super::segment::{
-    parse_segment_name, record_bytes, record_crc, SegmentHeader, HEADER_BYTES, MAX_PAYLOAD,
-    RECORD_HEADER_BYTES,
+    parse_segment_name, record_bytes, SegmentHeader, HEADER_BYTES, MAX_PAYLOAD, RECORD_HEADER_BYTES,
 };
 use super::RecoverError;
 use crate::command::{Asset, Command};
@@ -95,7 +94,7 @@ impl SegmentFile {
             let seq = u64::from_le_bytes(bytes[pos + 4..pos + 12].try_into().expect("8 bytes"));
             let crc = u32::from_le_bytes(bytes[pos + 12..pos + 16].try_into().expect("4 bytes"));
             let payload = &bytes[pos + RECORD_HEADER_BYTES..pos + RECORD_HEADER_BYTES + len];
-            if crc != record_crc(&bytes[pos..pos + 12], payload) {
+            if crc != super::crc::record(len as u32, seq, payload) {
                 return self.bad_record(
                     pos,
                     window_end,

@@ -96,13 +96,6 @@ pub fn record_bytes(payload: usize) -> usize {
     (RECORD_HEADER_BYTES + payload + 7) & !7
 }
 
-/// The CRC32C a record carries: over its length and sequence fields, then its payload.
-#[inline]
-#[must_use]
-pub fn record_crc(len_and_seq: &[u8], payload: &[u8]) -> u32 {
-    super::crc::crc32c_two(len_and_seq, payload)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,13 +7,16 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use memmap2::{MmapMut, MmapOptions};
 
+use super::codec::MAX_ENCODED;
 use super::segment::{
-    record_bytes, record_crc, segment_name, SegmentHeader, HEADER_BYTES, MAX_PAYLOAD,
-    RECORD_HEADER_BYTES,
+    record_bytes, segment_name, SegmentHeader, HEADER_BYTES, RECORD_HEADER_BYTES,
 };
 use super::{AppendError, Durability, Recovered};
 use crate::command::Command;
 use crate::state::EngineConfig;
+
+/// The largest record: header and the largest encoded command, 8-byte aligned.
+const RECORD_BYTES_MAX: usize = (RECORD_HEADER_BYTES + MAX_ENCODED + 7) & !7;
 
 /// Default segment size: 256 MiB.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 256 << 20;
@@ -138,6 +141,7 @@ impl Journal {
     }
 
     /// Appends command `seq`, which must follow the last record.
+    #[inline]
     pub fn append(&mut self, seq: u64, command: &Command) -> Result<(), AppendError> {
         if self.poisoned {
             return Err(AppendError::Poisoned);
@@ -155,29 +159,28 @@ impl Journal {
         result
     }
 
+    #[inline]
     fn write(&mut self, seq: u64, command: &Command) -> Result<(), AppendError> {
         // Room for the largest record, so the command encodes straight into
         // the mapping; the few bytes left at a segment's end stay zero.
         let room = self.segment.as_ref().map_or(0, |s| s.map.len() - self.pos);
-        if room < record_bytes(MAX_PAYLOAD) {
+        if room < RECORD_BYTES_MAX {
             self.roll(seq)?;
         }
         let segment = self.segment.as_mut().expect("a segment after roll");
-        let record = &mut segment.map[self.pos..self.pos + record_bytes(MAX_PAYLOAD)];
-        let len = super::codec::encode(
-            command,
-            &mut record[RECORD_HEADER_BYTES..RECORD_HEADER_BYTES + MAX_PAYLOAD],
-        );
+        let record: &mut [u8; RECORD_BYTES_MAX] = (&mut segment.map
+            [self.pos..self.pos + RECORD_BYTES_MAX])
+            .try_into()
+            .expect("RECORD_BYTES_MAX bytes");
+        let (header, payload) = record.split_at_mut(RECORD_HEADER_BYTES);
+        let payload: &mut [u8; MAX_ENCODED] = (&mut payload[..MAX_ENCODED])
+            .try_into()
+            .expect("MAX_ENCODED bytes");
+        let len = super::codec::encode(command, payload);
         let size = record_bytes(len);
-        let mut len_and_seq = [0u8; 12];
-        len_and_seq[0..4].copy_from_slice(&(len as u32).to_le_bytes());
-        len_and_seq[4..12].copy_from_slice(&seq.to_le_bytes());
-        let crc = record_crc(
-            &len_and_seq,
-            &record[RECORD_HEADER_BYTES..RECORD_HEADER_BYTES + len],
-        );
-        record[4..12].copy_from_slice(&seq.to_le_bytes());
-        record[12..16].copy_from_slice(&crc.to_le_bytes());
+        let crc = super::crc::record(len as u32, seq, &payload[..len]);
+        header[4..12].copy_from_slice(&seq.to_le_bytes());
+        header[12..16].copy_from_slice(&crc.to_le_bytes());
         // The length goes last, with release ordering: a reader (or the page
         // cache after a crash) sees either no record or all of it.
         let len_field = record.as_mut_ptr().cast::<u32>();
@@ -302,7 +305,7 @@ impl Journal {
     fn segment_bytes(&self) -> u64 {
         self.config
             .segment_bytes
-            .max((HEADER_BYTES + record_bytes(MAX_PAYLOAD)) as u64)
+            .max((HEADER_BYTES + RECORD_BYTES_MAX) as u64)
     }
 }
 
