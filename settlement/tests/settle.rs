@@ -494,27 +494,38 @@ fn registry_sim(callback: &str) -> (Child, String) {
     (sim, addr)
 }
 
+/// Runs `stream(30, 100)` through a settlement that uses the registry
+/// simulator process `sim` at `registry_addr` (plus `extra` flags), waits
+/// for the buyer's certificate and every trade settled, and returns the
+/// audit (the simulator is stopped either way).
+fn settle_with_remote_registry(
+    dir: &Path,
+    (mut sim, registry_addr): (Child, String),
+    extra: &[&str],
+) -> (bool, serde_json::Value) {
+    let venue = fake_venue(stream(30, 100));
+    let mut args = vec!["--registry", registry_addr.as_str()];
+    args.extend_from_slice(extra);
+    let _settlement = Settlement::start(&venue, dir, &args);
+    wait_for(30, "the certificate", || {
+        dir.join("certificates/TNX-100.json").exists()
+    });
+    wait_for(20, "every trade settled", || {
+        trades_in(dir, &["settled", "retired"]) == 102
+    });
+    let (ok, json, _) = audit(dir);
+    let _ = sim.kill();
+    let _ = sim.wait();
+    (ok, json)
+}
+
 #[test]
 fn the_registry_simulator_as_its_own_process_confirms_over_real_sockets() {
     let dir = scratch("remote");
     // The settlement's webhook port must be known to the simulator first.
     let webhook = format!("127.0.0.1:{}", free_port());
-    let (mut sim, registry_addr) = registry_sim(&webhook);
-    let venue = fake_venue(stream(30, 100));
-    let _settlement = Settlement::start(
-        &venue,
-        &dir,
-        &["--registry", &registry_addr, "--webhook-listen", &webhook],
-    );
-    wait_for(30, "the certificate", || {
-        dir.join("certificates/TNX-100.json").exists()
-    });
-    wait_for(20, "every trade settled", || {
-        trades_in(&dir, &["settled", "retired"]) == 102
-    });
-    let (ok, json, _) = audit(&dir);
-    let _ = sim.kill();
-    let _ = sim.wait();
+    let sim = registry_sim(&webhook);
+    let (ok, json) = settle_with_remote_registry(&dir, sim, &["--webhook-listen", &webhook]);
     assert!(ok, "{json:#}");
 }
 
@@ -524,18 +535,7 @@ fn polling_alone_settles_when_no_callback_ever_arrives() {
     // The simulator's callbacks go to a port nobody listens on: every
     // confirmation and retirement has to come in through the poll path.
     let nowhere = format!("127.0.0.1:{}", free_port());
-    let (mut sim, registry_addr) = registry_sim(&nowhere);
-    let venue = fake_venue(stream(30, 100));
-    let _settlement = Settlement::start(&venue, &dir, &["--registry", &registry_addr]);
-    wait_for(30, "the certificate", || {
-        dir.join("certificates/TNX-100.json").exists()
-    });
-    wait_for(20, "every trade settled", || {
-        trades_in(&dir, &["settled", "retired"]) == 102
-    });
-    let (ok, json, _) = audit(&dir);
-    let _ = sim.kill();
-    let _ = sim.wait();
+    let (ok, json) = settle_with_remote_registry(&dir, registry_sim(&nowhere), &[]);
     assert!(ok, "{json:#}");
     assert_eq!(state_count(&json, "retired"), 2, "{json:#}");
 }

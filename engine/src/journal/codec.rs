@@ -61,6 +61,16 @@ impl Out<'_> {
     fn i64(&mut self, v: i64) {
         self.bytes(v.to_le_bytes());
     }
+    /// The tag and the fields both forms of a new order start with.
+    #[inline(always)]
+    fn order_head(&mut self, tag: u8, o: &NewOrder) {
+        self.u8(tag);
+        self.u64(o.id);
+        self.u64(o.account);
+        self.u32(o.instrument);
+        self.u8(o.side as u8);
+        self.u8(o.kind as u8);
+    }
 }
 
 /// Encodes `command` at the start of `buf` and returns the number of bytes
@@ -70,23 +80,13 @@ pub fn encode(command: &Command, buf: &mut [u8; MAX_ENCODED]) -> usize {
     let mut out = Out { buf, at: 0 };
     match *command {
         Command::New(ref o) if o.cash_budget.0 == 0 && o.compliance == Compliance::NONE => {
-            out.u8(10);
-            out.u64(o.id);
-            out.u64(o.account);
-            out.u32(o.instrument);
-            out.u8(o.side as u8);
-            out.u8(o.kind as u8);
+            out.order_head(10, o);
             out.i64(o.price.ticks());
             out.u64(o.qty.tonnes());
             out.u64(o.ts_ns);
         }
         Command::New(ref o) => {
-            out.u8(1);
-            out.u64(o.id);
-            out.u64(o.account);
-            out.u32(o.instrument);
-            out.u8(o.side as u8);
-            out.u8(o.kind as u8);
+            out.order_head(1, o);
             out.u8(o.compliance.pathway as u8);
             out.i64(o.price.ticks());
             out.u64(o.qty.tonnes());
