@@ -183,22 +183,31 @@ struct Settlement {
     webhook: String,
 }
 
+/// Starts `tonnex-settlement` with `command`'s arguments and returns the
+/// process once it has printed its `ready ...` line, with that line.
+fn start_ready(command: &mut Command) -> (Child, String) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("ready "), "{line:?}");
+    (child, line)
+}
+
 impl Settlement {
     fn start(venue: &str, dir: &Path, extra: &[&str]) -> Settlement {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tonnex-settlement"))
-            .args(["run", "--venue", venue, "--data-dir"])
-            .arg(dir)
-            .args(["--secret", "test-secret", "--poll-ms", "300"])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(line.starts_with("ready "), "{line:?}");
+        let (child, line) = start_ready(
+            Command::new(env!("CARGO_BIN_EXE_tonnex-settlement"))
+                .args(["run", "--venue", venue, "--data-dir"])
+                .arg(dir)
+                .args(["--secret", "test-secret", "--poll-ms", "300"])
+                .args(extra),
+        );
         let webhook = line
             .split_whitespace()
             .find_map(|kv| kv.strip_prefix("webhook="))
@@ -468,24 +477,15 @@ fn free_port() -> u16 {
 /// `tonnex-settlement registry-sim` sending its callbacks to `callback`;
 /// returns the process and its address.
 fn registry_sim(callback: &str) -> (Child, String) {
-    let mut sim = Command::new(env!("CARGO_BIN_EXE_tonnex-settlement"))
-        .args([
-            "registry-sim",
-            "--listen",
-            "127.0.0.1:0",
-            "--callback",
-            callback,
-            "--secret",
-            "test-secret",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(sim.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (sim, line) = start_ready(Command::new(env!("CARGO_BIN_EXE_tonnex-settlement")).args([
+        "registry-sim",
+        "--listen",
+        "127.0.0.1:0",
+        "--callback",
+        callback,
+        "--secret",
+        "test-secret",
+    ]));
     let addr = line
         .trim()
         .strip_prefix("ready registry=")
