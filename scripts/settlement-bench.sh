@@ -45,23 +45,15 @@ if [ -n "${TONNEX_BENCH_LIVE_RATE:-}" ]; then
     $BIN/tonnex-loadtest --venue "$ENTRY" --sessions 4 --rate "$TONNEX_BENCH_LIVE_RATE" \
         --duration "$LOAD_SECONDS" --instruments 0,1,2 --quiet | tail -1
     python3 - "$FILLS" "$WORK/settlement/ledger.sqlite" <<'PY'
-import sqlite3, sys, time
+import sys, time
 sys.path.insert(0, "scripts")
 from fillstream import records
+from settled import applied, open_ledger, wait_settled
 end, path = time.time(), sys.argv[2]
-db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-applied_at_end = db.execute("SELECT value FROM meta WHERE key = 'last_stream_seq'").fetchone()[0]
+applied_at_end = applied(open_ledger(path))
 count = len(records(sys.argv[1]))
 behind = count - applied_at_end
-while time.time() - end < 900:
-    seq = db.execute("SELECT value FROM meta WHERE key = 'last_stream_seq'").fetchone()[0]
-    if seq == count and db.execute(
-            "SELECT COUNT(*) FROM trades WHERE state IN ('locked', 'awaiting_confirmations', 'failed')"
-    ).fetchone()[0] == 0:
-        break
-    time.sleep(0.1)
-else:
-    sys.exit(f"settlement did not catch up: {seq} of {count} records")
+db = wait_settled(path, count, 900, poll_s=0.1, since=end)
 trades = db.execute("SELECT COUNT(*) FROM trades").fetchone()[0]
 print(f"{trades} trades ({count} stream records); when the load ended the settlement was "
       f"{behind} records behind; every trade settled {time.time() - end:.1f} s after the load ended")
@@ -77,23 +69,11 @@ RECORDS=$(python3 scripts/fillstream.py "$FILLS")
 START=$(date +%s.%N)
 start_settlement "$@"
 python3 - "$START" "$RECORDS" "$WORK/settlement/ledger.sqlite" <<'PY'
-import os, sqlite3, sys, time
+import sys, time
+sys.path.insert(0, "scripts")
+from settled import wait_settled
 start, count, path = float(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-while not os.path.exists(path):
-    time.sleep(0.05)
-# Read-only: the settlement process keeps writing (WAL allows a reader).
-db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-seq = 0
-while time.time() - start < 900:
-    row = db.execute("SELECT value FROM meta WHERE key = 'last_stream_seq'").fetchone()
-    seq = row[0] if row else 0
-    if seq == count and db.execute(
-            "SELECT COUNT(*) FROM trades WHERE state IN ('locked', 'awaiting_confirmations', 'failed')"
-    ).fetchone()[0] == 0:
-        break
-    time.sleep(0.2)
-else:
-    sys.exit(f"settlement did not catch up: {seq} of {count} records")
+db = wait_settled(path, count, 900, since=start)
 seconds = time.time() - start
 trades = db.execute("SELECT COUNT(*) FROM trades").fetchone()[0]
 print(f"settled {trades} trades ({count} stream records) in {seconds:.1f} s: {trades / seconds:,.0f} trades/s")

@@ -47,19 +47,11 @@ tail -1 "$WORK/load.out"
 # Caught up: the ledger has applied every record the venue streamed, and nothing is in flight.
 RECORDS=$(python3 scripts/fillstream.py "$FILLS")
 python3 - "$RECORDS" "$WORK/settlement/ledger.sqlite" <<'PY'
-import sqlite3, sys, time
-count = int(sys.argv[1])
-db = sqlite3.connect(f"file:{sys.argv[2]}?mode=ro", uri=True)
-deadline = time.time() + 180
-while time.time() < deadline:
-    seq = db.execute("SELECT value FROM meta WHERE key = 'last_stream_seq'").fetchone()[0]
-    in_flight = db.execute("SELECT COUNT(*) FROM trades WHERE state IN ('locked', 'awaiting_confirmations', 'failed')").fetchone()[0]
-    if seq == count and in_flight == 0:
-        print(f"settlement caught up: {count} stream records applied")
-        break
-    time.sleep(0.5)
-else:
-    sys.exit(f"settlement did not catch up: {seq} of {count} records, {in_flight} trades in flight")
+import sys
+sys.path.insert(0, "scripts")
+from settled import wait_settled
+wait_settled(sys.argv[2], int(sys.argv[1]), 180, poll_s=0.5)
+print(f"settlement caught up: {sys.argv[1]} stream records applied")
 PY
 $BIN/tonnex-settlement audit --data-dir "$WORK/settlement" >"$WORK/audit.txt" || { head -c 3000 "$WORK/audit.txt"; echo; echo "FAIL: audit"; exit 1; }
 tail -1 "$WORK/audit.txt"
