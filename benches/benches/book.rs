@@ -24,6 +24,7 @@ const BASE_ID: u64 = 1_000_000;
 
 fn limit(id: u64, side: Side, price: i64, qty: u64) -> NewOrder {
     NewOrder {
+        client_order_id: 0,
         id,
         account: 1 + id % 50,
         instrument: 0,

@@ -46,6 +46,7 @@ fn fresh_journal(dir: &Path) -> Journal {
 
 fn order(seq: u64, compliance: Compliance) -> Command {
     Command::New(NewOrder {
+        client_order_id: 0,
         id: seq,
         account: 1 + seq % 50,
         instrument: 0,

@@ -3,6 +3,7 @@
 //! so replaying the journal never consults anything outside it.
 
 use bincode::{Decode, Encode};
+use tonnex_protocol::wire::{self, BuyDecision};
 use tonnex_protocol::{Cash, OrderKind, Pathway, Price, Qty, Side, Symbol};
 
 /// Account 0 in a cancel or replace means "the operator": ownership is not checked.
@@ -44,6 +45,10 @@ pub struct NewOrder {
     pub id: u64,
     /// Owning account.
     pub account: u64,
+    /// The client's id for the order (0: none, as in workload replays);
+    /// journaled so that reports after a restart still carry it and a
+    /// used id is refused for ever.
+    pub client_order_id: u64,
     /// Instrument index.
     pub instrument: u32,
     /// Buy or sell.
@@ -90,11 +95,85 @@ pub struct InstrumentSpec {
     pub max_price: Price,
 }
 
+/// A buyer's buy with the whole compliance decision it was accepted under:
+/// the journal holds the decision, so the router's claims, the fill
+/// stream's decision record and the certificate all derive from it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScopedOrder {
+    /// The order as the engine matches it.
+    pub order: NewOrder,
+    /// The pre-router's decision (pathway, floor, attestation, scope lines,
+    /// coverage, rules version).
+    pub decision: BuyDecision,
+    /// The order was held for an attestation and is released by this command.
+    pub released_from_hold: bool,
+}
+
+/// The venue's own decisions that do not touch a book, journaled so that
+/// recovery rebuilds them (see [`crate::venue::VenueState`]).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum VenueCommand {
+    /// The rules and buyer profiles in force from this command on.
+    Rules {
+        /// `version` of the rules file.
+        version: String,
+        /// SHA-256 of the rules file, lowercase hex.
+        rules_sha256: String,
+        /// SHA-256 of the buyer profiles (and inventory export), lowercase hex.
+        profiles_sha256: String,
+    },
+    /// A buyer's attestation, accepted.
+    Attest {
+        /// The buyer.
+        account: u64,
+        /// Attestation id (1-64 bytes, unique per buyer).
+        id: String,
+        /// Attested internal carbon price, micro-dollars per tonne.
+        internal_price_micros: i64,
+        /// Reporting year it covers.
+        reporting_year: u16,
+    },
+    /// A buyer's order held for an attestation until `expires_at_ns`.
+    Hold {
+        /// The buyer.
+        account: u64,
+        /// When the hold ends without an attestation (gateway clock,
+        /// nanoseconds since the Unix epoch).
+        expires_at_ns: u64,
+        /// The order as the buyer sent it.
+        order: wire::NewOrder,
+    },
+    /// A held order's final answer without trading: it expired, or was
+    /// refused when an attestation re-checked it.
+    Unhold {
+        /// The buyer.
+        account: u64,
+        /// The held order.
+        client_order_id: u64,
+        /// Reason code sent to the buyer.
+        reason: u8,
+    },
+    /// An order the gateway refused before it reached a book; journaled so
+    /// that its client order id stays used across restarts.
+    Refused {
+        /// The account.
+        account: u64,
+        /// The refused order's client id.
+        client_order_id: u64,
+        /// Reason code sent to the client.
+        reason: u8,
+    },
+}
+
 /// Every input the engine applies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     /// A new order.
     New(NewOrder),
+    /// A buyer's buy, with its compliance decision.
+    Scoped(Box<ScopedOrder>),
+    /// Venue bookkeeping (rules in force, attestations, holds, refusals).
+    Venue(Box<VenueCommand>),
     /// Cancel a live order.
     Cancel {
         /// The order.
@@ -153,4 +232,17 @@ pub enum Command {
         /// What and how much.
         asset: Asset,
     },
+}
+
+impl Command {
+    /// The new order this command enters, plain or scoped.
+    #[inline]
+    #[must_use]
+    pub fn new_order(&self) -> Option<&NewOrder> {
+        match self {
+            Command::New(order) => Some(order),
+            Command::Scoped(scoped) => Some(&scoped.order),
+            _ => None,
+        }
+    }
 }

@@ -19,9 +19,12 @@ pub mod ladder;
 pub mod pool;
 pub mod snapshot;
 pub mod state;
+pub mod venue;
 pub mod workload;
 
-pub use command::{Asset, Command, Compliance, InstrumentSpec, NewOrder, OPERATOR};
+pub use command::{
+    Asset, Command, Compliance, InstrumentSpec, NewOrder, ScopedOrder, VenueCommand, OPERATOR,
+};
 pub use event::Event;
 pub use state::{
     EngineConfig, InstrumentImage, OrderImage, PrefetchStage, State, StateImage, MAX_QTY,

@@ -108,6 +108,7 @@ fn parse_line(line: &str) -> Result<Command, String> {
             Ok(Command::New(NewOrder {
                 id: order_id,
                 account,
+                client_order_id: 0,
                 instrument: 0,
                 side,
                 kind,

@@ -108,6 +108,7 @@ fn commands(count: usize, seed: u64) -> Vec<Command> {
             let attested = next() % 3 == 0;
             out.push(Command::New(NewOrder {
                 id,
+                client_order_id: 0,
                 account: 1 + next() % 4,
                 instrument,
                 side,

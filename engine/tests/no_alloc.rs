@@ -37,6 +37,7 @@ static GLOBAL: Counting = Counting;
 
 fn order(id: u64, account: u64, side: Side, kind: OrderKind, price: i64, qty: u64) -> Command {
     Command::New(NewOrder {
+        client_order_id: 0,
         id,
         account,
         instrument: 0,

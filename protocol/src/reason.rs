@@ -65,6 +65,10 @@ pub enum RejectReason {
     AttestationRequired = 73,
     /// A registry lot does not satisfy the instrument's eligibility predicate.
     LotNotEligible = 74,
+    /// A submitted attestation was refused: empty or over-long id, an id the
+    /// buyer already used, a price that is not a positive whole cent, or a
+    /// year other than the profile's reporting year.
+    AttestationInvalid = 75,
     /// The session sent more messages this second than its throttle allows.
     Throttled = 96,
     /// A client order id not greater than the session's last one: a resent
@@ -111,6 +115,7 @@ impl RejectReason {
             RejectReason::PriceBelowFloor => "PRICE_BELOW_FLOOR",
             RejectReason::AttestationRequired => "ATTESTATION_REQUIRED",
             RejectReason::LotNotEligible => "LOT_NOT_ELIGIBLE",
+            RejectReason::AttestationInvalid => "ATTESTATION_INVALID",
             RejectReason::Throttled => "THROTTLED",
             RejectReason::DuplicateClientOrderId => "DUPLICATE_CLIENT_ORDER_ID",
             RejectReason::RiskMaxQty => "RISK_MAX_QTY",
@@ -121,7 +126,7 @@ impl RejectReason {
     }
 
     /// Every reason, in code order.
-    pub const ALL: [RejectReason; 32] = [
+    pub const ALL: [RejectReason; 33] = [
         RejectReason::UnknownInstrument,
         RejectReason::InstrumentHalted,
         RejectReason::DuplicateOrderId,
@@ -148,6 +153,7 @@ impl RejectReason {
         RejectReason::PriceBelowFloor,
         RejectReason::AttestationRequired,
         RejectReason::LotNotEligible,
+        RejectReason::AttestationInvalid,
         RejectReason::Throttled,
         RejectReason::DuplicateClientOrderId,
         RejectReason::RiskMaxQty,

@@ -374,6 +374,16 @@ pub enum VenueMessage {
         /// Why, for people.
         text: String,
     },
+    /// Tag 15. The attestation was refused; nothing was recorded and no held
+    /// order was re-checked.
+    AttestationRefused {
+        /// Attestation id as submitted.
+        id: String,
+        /// `ATTESTATION_INVALID` (75) or `NO_PROFILE` (67).
+        reason: u8,
+        /// Which rule it broke, for people.
+        text: String,
+    },
 }
 
 /// Fill-stream subscription: the one message a subscriber sends.
@@ -425,6 +435,15 @@ pub struct BuyDecision {
     pub coverage_bp: u32,
     /// Whether the coverage meets the pathway threshold.
     pub tier_threshold_met: bool,
+    /// The buyer's ongoing emissions, thousandths of a tonne (truncated):
+    /// what certificates state coverage against.
+    pub ongoing_emissions_milli_t: u64,
+    /// The pathway's coverage threshold, hundredths of a percent.
+    pub threshold_bp: u32,
+    /// `version` of the rules the decision was made under.
+    pub rules_version: String,
+    /// SHA-256 of that rules file, lowercase hex.
+    pub rules_sha256: String,
 }
 
 /// What a settlement process needs, in the order the engine applied it.

@@ -39,6 +39,32 @@ pub fn usd(micros: i64) -> String {
     format!("{sign}{}.{fraction}", m / 1_000_000)
 }
 
+/// 100 × `tonnes` ÷ ongoing emissions (thousandths of a tonne) in
+/// hundredths of a percent, truncated; 0 when ongoing emissions are 0.
+fn coverage_bp(tonnes: i64, ongoing_milli_t: i64) -> i64 {
+    if ongoing_milli_t <= 0 {
+        return 0;
+    }
+    let bp = i128::from(tonnes) * 10_000_000 / i128::from(ongoing_milli_t);
+    i64::try_from(bp).unwrap_or(i64::MAX)
+}
+
+/// `tonnes` spread over the decision's scope lines in line order, first
+/// line first; lines left with nothing are omitted.
+fn spread(decision: &Value, tonnes: i64) -> Value {
+    let mut left = tonnes;
+    let mut lines = Vec::new();
+    for line in decision["scope"].as_array().into_iter().flatten() {
+        let take = left.min(line["tonnes"].as_i64().unwrap_or(0));
+        if take <= 0 {
+            break;
+        }
+        left -= take;
+        lines.push(json!({"scope": line["scope"], "category": line["category"], "tonnes": take}));
+    }
+    Value::Array(lines)
+}
+
 /// Hundredths of a percent as a decimal string ("12.34").
 fn percent(basis_points: i64) -> String {
     format!("{}.{:02}", basis_points / 100, basis_points % 100)
@@ -185,7 +211,24 @@ pub fn build(tx: &Transaction, order_id: u64, now_ms: u64) -> rusqlite::Result<C
             }));
         }
     }
-    let coverage = int("coverage_bp");
+    // What was bought and retired, never what was ordered (COMPLIANCE.md,
+    // "Settlement certificate"): this order's retired tonnes over its scope
+    // lines, first line first; coverage on retired tonnes, cumulative over
+    // the buyer's certificates for the reporting year up to this one.
+    let retired: i64 = trades.iter().map(|t| t["qty"].as_i64().unwrap_or(0)).sum();
+    let scope_allocation = spread(&decision, retired);
+    let year = int("reporting_year");
+    let earlier: i64 = tx
+        .prepare_cached(
+            "SELECT COALESCE(SUM(t.qty), 0) FROM trades t JOIN buy_orders b ON b.order_id = t.buy_order_id
+             WHERE b.account = ?1 AND b.certificate IS NOT NULL AND b.order_id <> ?2
+               AND json_extract(b.decision, '$.reporting_year') = ?3 AND t.state = 'retired'",
+        )?
+        .query_row(params![account, order_id as i64, year], |r| r.get(0))?;
+    let ongoing_milli = int("ongoing_emissions_milli_t");
+    let coverage = coverage_bp(earlier + retired, ongoing_milli);
+    let order_coverage = coverage_bp(retired, ongoing_milli);
+    let threshold = int("threshold_bp");
     let id = format!("TNX-{order_id}");
     let mut certificate = json!({
         "certificate_id": id,
@@ -197,13 +240,16 @@ pub fn build(tx: &Transaction, order_id: u64, now_ms: u64) -> rusqlite::Result<C
         "floor_usd": usd(int("floor_micros")),
         "internal_carbon_price_usd": usd(int("internal_price_micros")),
         "attestation": decision.get("attestation").cloned().unwrap_or(Value::Null),
-        "scope_allocation": decision.get("scope").cloned().unwrap_or(Value::Array(vec![])),
+        "scope_allocation": scope_allocation,
         "trades": trades,
         "supplementary_pricing_total_usd": usd(supplementary_total),
         "credits": credits,
         "retirement": retirement,
         "coverage_pct": percent(coverage),
-        "tier_threshold_met": decision.get("tier_threshold_met").cloned().unwrap_or(Value::Bool(false)),
+        "order_coverage_pct": percent(order_coverage),
+        "tier_threshold_met": coverage >= threshold,
+        "rules_version": decision.get("rules_version").cloned().unwrap_or(Value::Null),
+        "rules_sha256": decision.get("rules_sha256").cloned().unwrap_or(Value::Null),
         "order_id": order_id,
     });
     let sha256 = digest(&certificate);
@@ -240,7 +286,11 @@ pub fn html(certificate: &Value) -> String {
          <h2>Buyer</h2><table><tr><th>Company</th><td>{company}</td></tr><tr><th>Account</th><td>{account}</td></tr>\
          <tr><th>Reporting year</th><td>{year}</td></tr><tr><th>OER pathway</th><td>{pathway}</td></tr>\
          <tr><th>Pathway price floor (USD/t)</th><td>{floor}</td></tr><tr><th>Declared internal carbon price (USD/t)</th><td>{icp}</td></tr>\
-         <tr><th>Attestation</th><td>{attestation}</td></tr><tr><th>Coverage of ongoing emissions</th><td>{coverage} % (tier threshold met: {tier})</td></tr></table>",
+         <tr><th>Attestation</th><td>{attestation}</td></tr><tr><th>Coverage of ongoing emissions (retired, cumulative)</th><td>{coverage} % (tier threshold met: {tier})</td></tr>\
+         <tr><th>This certificate's coverage</th><td>{order_coverage} %</td></tr>\
+         <tr><th>Rules</th><td>version {rules_version}, sha256 <code>{rules_sha256}</code></td></tr></table>\
+         <p class=\"disclaimer\"><em>Credits retired do not reduce the buyer's reported emissions inventory; \
+         recognition under the standard is the standard body's decision, not the venue's.</em></p>",
         id = field("certificate_id"),
         issued = field("issued_at"),
         company = field("company"),
@@ -252,6 +302,9 @@ pub fn html(certificate: &Value) -> String {
         attestation = field("attestation"),
         coverage = field("coverage_pct"),
         tier = field("tier_threshold_met"),
+        order_coverage = field("order_coverage_pct"),
+        rules_version = field("rules_version"),
+        rules_sha256 = field("rules_sha256"),
     );
     page.push_str(
         "<h2>Scope allocation</h2><table><tr><th>Scope</th><th>Category</th><th>Tonnes</th></tr>",

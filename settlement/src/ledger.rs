@@ -478,6 +478,10 @@ fn decision_json(decision: &BuyDecision) -> String {
         "scope": decision.scope.iter().map(|l| serde_json::json!({"scope": l.scope, "category": l.category, "tonnes": l.qty})).collect::<Vec<_>>(),
         "coverage_bp": decision.coverage_bp,
         "tier_threshold_met": decision.tier_threshold_met,
+        "ongoing_emissions_milli_t": decision.ongoing_emissions_milli_t,
+        "threshold_bp": decision.threshold_bp,
+        "rules_version": decision.rules_version,
+        "rules_sha256": decision.rules_sha256,
     })
     .to_string()
 }

@@ -15,7 +15,7 @@ pub mod webhook;
 pub use tonnex_protocol as protocol;
 
 /// The fields every certificate carries (COMPLIANCE.md).
-pub const CERTIFICATE_FIELDS: [&str; 18] = [
+pub const CERTIFICATE_FIELDS: [&str; 21] = [
     "certificate_id",
     "issued_at",
     "account",
@@ -31,7 +31,10 @@ pub const CERTIFICATE_FIELDS: [&str; 18] = [
     "credits",
     "retirement",
     "coverage_pct",
+    "order_coverage_pct",
     "tier_threshold_met",
+    "rules_version",
+    "rules_sha256",
     "sha256",
     "order_id",
 ];

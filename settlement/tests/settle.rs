@@ -27,6 +27,9 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// Tonnes of the buyer's IOC order that never trade.
+const IOC_REMAINDER: u64 = 60;
+
 /// A fill stream: instruments, deposits, one buyer order of `buyer_qty` t
 /// filled by two trades, then `mm_trades` market-maker trades.
 fn stream(buyer_qty: u64, mm_trades: u64) -> Vec<StreamRecord> {
@@ -79,7 +82,7 @@ fn stream(buyer_qty: u64, mm_trades: u64) -> Vec<StreamRecord> {
         account: BUYER,
         instrument: 0,
         price_ticks: 1600,
-        qty: buyer_qty,
+        qty: buyer_qty + IOC_REMAINDER,
         decision: BuyDecision {
             company: "Acme Manufacturing".into(),
             reporting_year: 2026,
@@ -92,10 +95,14 @@ fn stream(buyer_qty: u64, mm_trades: u64) -> Vec<StreamRecord> {
             scope: vec![ScopeLine {
                 scope: 3,
                 category: 1,
-                qty: buyer_qty,
+                qty: buyer_qty + IOC_REMAINDER,
             }],
             coverage_bp: 12,
             tier_threshold_met: false,
+            ongoing_emissions_milli_t: 10_000_000,
+            threshold_bp: 100,
+            rules_version: "2.0".into(),
+            rules_sha256: "ab".repeat(32),
         },
     });
     let half = buyer_qty / 2;
@@ -112,6 +119,14 @@ fn stream(buyer_qty: u64, mm_trades: u64) -> Vec<StreamRecord> {
             supplementary_ticks: 500,
         });
     }
+    // The buyer's order was an IOC: its remainder never trades.
+    events.push(StreamEvent::Cancelled {
+        order_id: 100,
+        account: BUYER,
+        instrument: 0,
+        open_qty: IOC_REMAINDER,
+        reason: 2,
+    });
     for i in 0..mm_trades {
         let (buyer, seller) = if i % 2 == 0 {
             (MM_A, MM_B)
@@ -304,6 +319,18 @@ fn a_buyer_order_settles_delivery_versus_payment_retires_and_gets_a_certificate(
     }
     assert_eq!(value["pathway"], "recognised");
     assert_eq!(value["attestation"], "ATT-7");
+    // What was bought and retired (40 t of a 100 t IOC), never what was
+    // ordered: 40 t of 10,000 t ongoing emissions is 0.40 %.
+    assert_eq!(
+        value["scope_allocation"],
+        serde_json::json!([{"scope": 3, "category": 1, "tonnes": 40}])
+    );
+    assert_eq!(value["coverage_pct"], "0.40");
+    assert_eq!(value["order_coverage_pct"], "0.40");
+    assert_eq!(value["tier_threshold_met"], false);
+    assert_eq!(value["rules_version"], "2.0");
+    let html = std::fs::read_to_string(dir.join("certificates/TNX-100.html")).unwrap();
+    assert!(html.contains("do not reduce the buyer's reported emissions inventory"));
     assert_eq!(value["floor_usd"], "20.00");
     assert_eq!(value["trades"].as_array().unwrap().len(), 2);
     assert_eq!(value["trades"][0]["price_usd"], "15.00");

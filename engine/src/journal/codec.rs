@@ -14,6 +14,15 @@
 //!                maker's order, without its 21 zero bytes: id u64, account
 //!                u64, instrument u32, side u8, kind u8, price i64, qty u64,
 //!                ts_ns u64                    (47; 64 with the record header)
+//! 11 New, plain, client id / 12 New, client id
+//!                tag 10's / tag 1's fields, then client_order_id u64 (a
+//!                venue order: reports after a restart carry the client's id)
+//!                                                          (55 / 76 bytes)
+//! 13 Scoped      a buyer's buy with its compliance decision: tag 12's fields
+//!                after the tag, released_from_hold u8, then the decision
+//!                (`wire::BuyDecision`, bincode 2 fixed-int little-endian)
+//! 14 Venue       a `VenueCommand` (rules in force, attestation, hold,
+//!                unhold, refusal), bincode 2 fixed-int little-endian
 //! 2 Cancel       order_id u64, account u64                              (17)
 //! 3 Replace      order_id u64, account u64, price i64, qty u64           (33)
 //! 4 MassCancel   account u64, has_instrument u8, instrument u32         (14)
@@ -26,11 +35,11 @@
 //!                i64; credits: instrument u32, qty u64           (18 / 22)
 //! ```
 
-use crate::command::{Asset, Command, Compliance, InstrumentSpec, NewOrder};
+use crate::command::{Asset, Command, Compliance, InstrumentSpec, NewOrder, ScopedOrder};
 use tonnex_protocol::{Cash, OrderKind, Pathway, Price, Qty, Side, Symbol};
 
 /// The longest encoded command.
-pub const MAX_ENCODED: usize = 68;
+pub const MAX_ENCODED: usize = 76;
 
 /// Appends little-endian fields to a buffer of [`MAX_ENCODED`] bytes (a
 /// fixed size, so that after inlining every bounds check folds away).
@@ -61,6 +70,21 @@ impl Out<'_> {
     fn i64(&mut self, v: i64) {
         self.bytes(v.to_le_bytes());
     }
+    /// A new order with every field (tags 1 and 12; 12 adds the client id).
+    #[inline(always)]
+    fn full_order(&mut self, tag: u8, o: &NewOrder) {
+        self.order_head(tag, o);
+        self.u8(o.compliance.pathway as u8);
+        self.i64(o.price.ticks());
+        self.u64(o.qty.tonnes());
+        self.i64(o.cash_budget.0);
+        self.u32(o.compliance.floor_ticks);
+        self.u64(o.compliance.attestation_id);
+        self.u64(o.ts_ns);
+        if tag == 12 {
+            self.u64(o.client_order_id);
+        }
+    }
     /// The tag and the fields both forms of a new order start with.
     #[inline(always)]
     fn order_head(&mut self, tag: u8, o: &NewOrder) {
@@ -80,20 +104,17 @@ pub fn encode(command: &Command, buf: &mut [u8; MAX_ENCODED]) -> usize {
     let mut out = Out { buf, at: 0 };
     match *command {
         Command::New(ref o) if o.cash_budget.0 == 0 && o.compliance == Compliance::NONE => {
-            out.order_head(10, o);
+            out.order_head(if o.client_order_id == 0 { 10 } else { 11 }, o);
             out.i64(o.price.ticks());
             out.u64(o.qty.tonnes());
             out.u64(o.ts_ns);
+            if o.client_order_id != 0 {
+                out.u64(o.client_order_id);
+            }
         }
-        Command::New(ref o) => {
-            out.order_head(1, o);
-            out.u8(o.compliance.pathway as u8);
-            out.i64(o.price.ticks());
-            out.u64(o.qty.tonnes());
-            out.i64(o.cash_budget.0);
-            out.u32(o.compliance.floor_ticks);
-            out.u64(o.compliance.attestation_id);
-            out.u64(o.ts_ns);
+        Command::New(ref o) => out.full_order(if o.client_order_id == 0 { 1 } else { 12 }, o),
+        Command::Scoped(_) | Command::Venue(_) => {
+            unreachable!("variable-length commands go through encode_large")
         }
         Command::Cancel { order_id, account } => {
             out.u8(2);
@@ -168,6 +189,49 @@ pub fn encode(command: &Command, buf: &mut [u8; MAX_ENCODED]) -> usize {
     out.at
 }
 
+/// The protocol's bincode configuration, bounded by the largest record: a
+/// damaged length field can never ask for more memory than a record holds.
+fn record_config() -> impl bincode::config::Config {
+    bincode::config::standard()
+        .with_fixed_int_encoding()
+        .with_little_endian()
+        .with_limit::<{ crate::journal::segment::MAX_PAYLOAD }>()
+}
+
+/// Whether `command` has a variable length and goes through [`encode_large`].
+#[inline]
+#[must_use]
+pub fn is_large(command: &Command) -> bool {
+    matches!(command, Command::Scoped(_) | Command::Venue(_))
+}
+
+/// Encodes a variable-length command (tags 13 and 14) into `out`.
+pub fn encode_large(command: &Command, out: &mut Vec<u8>) {
+    out.clear();
+    match command {
+        Command::Scoped(scoped) => {
+            let mut head = [0u8; MAX_ENCODED];
+            let mut fields = Out {
+                buf: &mut head,
+                at: 0,
+            };
+            fields.full_order(12, &scoped.order);
+            let at = fields.at;
+            head[0] = 13;
+            out.extend_from_slice(&head[..at]);
+            out.push(u8::from(scoped.released_from_hold));
+            bincode::encode_into_std_write(&scoped.decision, out, tonnex_protocol::codec_config())
+                .expect("writing to a Vec cannot fail");
+        }
+        Command::Venue(venue) => {
+            out.push(14);
+            bincode::encode_into_std_write(&**venue, out, tonnex_protocol::codec_config())
+                .expect("writing to a Vec cannot fail");
+        }
+        _ => unreachable!("fixed-length commands go through encode"),
+    }
+}
+
 /// Reads fields back, failing on a short payload.
 struct In<'a> {
     buf: &'a [u8],
@@ -211,7 +275,16 @@ pub fn decode(payload: &[u8]) -> Result<Command, String> {
         at: 0,
     };
     let command = match r.u8()? {
-        tag @ (1 | 10) => {
+        14 => {
+            let (venue, used) = bincode::decode_from_slice::<crate::command::VenueCommand, _>(
+                &payload[1..],
+                record_config(),
+            )
+            .map_err(|e| format!("venue command: {e}"))?;
+            r.at = 1 + used;
+            Command::Venue(Box::new(venue))
+        }
+        tag @ (1 | 10 | 11 | 12 | 13) => {
             let (id, account, instrument) = (r.u64()?, r.u64()?, r.u32()?);
             let side = match r.u8()? {
                 0 => Side::Buy,
@@ -226,23 +299,30 @@ pub fn decode(payload: &[u8]) -> Result<Command, String> {
                 4 => OrderKind::PostOnly,
                 other => return Err(format!("order kind {other}")),
             };
-            let order = |price, qty, cash_budget, compliance, ts_ns| {
-                Command::New(NewOrder {
-                    id,
-                    account,
-                    instrument,
-                    side,
-                    kind,
+            let order = |price, qty, cash_budget, compliance, ts_ns, client_order_id| NewOrder {
+                id,
+                account,
+                client_order_id,
+                instrument,
+                side,
+                kind,
+                price,
+                qty,
+                cash_budget,
+                compliance,
+                ts_ns,
+            };
+            if tag == 10 || tag == 11 {
+                let (price, qty, ts_ns) = (Price(r.i64()?), Qty(r.u64()?), r.u64()?);
+                let client_order_id = if tag == 11 { r.u64()? } else { 0 };
+                Command::New(order(
                     price,
                     qty,
-                    cash_budget,
-                    compliance,
+                    Cash::ZERO,
+                    Compliance::NONE,
                     ts_ns,
-                })
-            };
-            if tag == 10 {
-                let (price, qty, ts_ns) = (Price(r.i64()?), Qty(r.u64()?), r.u64()?);
-                order(price, qty, Cash::ZERO, Compliance::NONE, ts_ns)
+                    client_order_id,
+                ))
             } else {
                 let pathway = match r.u8()? {
                     0 => Pathway::None,
@@ -258,7 +338,22 @@ pub fn decode(payload: &[u8]) -> Result<Command, String> {
                     floor_ticks,
                     attestation_id,
                 };
-                order(price, qty, cash_budget, compliance, ts_ns)
+                let client_order_id = if tag == 1 { 0 } else { r.u64()? };
+                let order = order(price, qty, cash_budget, compliance, ts_ns, client_order_id);
+                if tag == 13 {
+                    let released_from_hold = r.bool()?;
+                    let (decision, used) =
+                        bincode::decode_from_slice(&payload[r.at..], record_config())
+                            .map_err(|e| format!("buy decision: {e}"))?;
+                    r.at += used;
+                    Command::Scoped(Box::new(ScopedOrder {
+                        order,
+                        decision,
+                        released_from_hold,
+                    }))
+                } else {
+                    Command::New(order)
+                }
             }
         }
         2 => Command::Cancel {
@@ -337,6 +432,7 @@ mod tests {
 
     fn every_kind_of_command() -> Vec<Command> {
         let order = NewOrder {
+            client_order_id: 0,
             id: u64::MAX,
             account: 1001,
             instrument: 7,
@@ -367,11 +463,59 @@ mod tests {
             compliance: Compliance::NONE,
             ..order
         };
+        let decision = tonnex_protocol::wire::BuyDecision {
+            company: "Acme".into(),
+            reporting_year: 2026,
+            pathway: 2,
+            sub_ledger: "ccp".into(),
+            floor_micros: 20_000_000,
+            floor_ticks: 2_000,
+            internal_price_micros: 45_000_000,
+            attestation: Some("ATT-1".into()),
+            scope: vec![tonnex_protocol::wire::ScopeLine {
+                scope: 3,
+                category: 4,
+                qty: 7,
+            }],
+            coverage_bp: 9,
+            tier_threshold_met: false,
+            ongoing_emissions_milli_t: 5_000_000,
+            threshold_bp: 100,
+            rules_version: "2.0".into(),
+            rules_sha256: "00".repeat(32),
+        };
         vec![
             Command::New(order),
             Command::New(plain),
             Command::New(floor_only),
             Command::New(budget_only),
+            Command::New(NewOrder {
+                client_order_id: 77,
+                ..order
+            }),
+            Command::New(NewOrder {
+                client_order_id: 78,
+                ..plain
+            }),
+            Command::Scoped(Box::new(ScopedOrder {
+                order: NewOrder {
+                    client_order_id: 79,
+                    ..order
+                },
+                decision,
+                released_from_hold: true,
+            })),
+            Command::Venue(Box::new(crate::command::VenueCommand::Attest {
+                account: 3,
+                id: "ATT-2".into(),
+                internal_price_micros: 30_000_000,
+                reporting_year: 2026,
+            })),
+            Command::Venue(Box::new(crate::command::VenueCommand::Refused {
+                account: 3,
+                client_order_id: 80,
+                reason: 66,
+            })),
             Command::Cancel {
                 order_id: 9,
                 account: 0,
@@ -418,27 +562,43 @@ mod tests {
         ]
     }
 
+    /// A command's payload, by whichever encoder it takes.
+    fn encoded(command: &Command) -> Vec<u8> {
+        if is_large(command) {
+            let mut out = Vec::new();
+            encode_large(command, &mut out);
+            out
+        } else {
+            let mut buf = [0u8; MAX_ENCODED];
+            let len = encode(command, &mut buf);
+            buf[..len].to_vec()
+        }
+    }
+
     #[test]
-    fn every_command_round_trips_and_new_orders_take_68_or_47_bytes() {
-        let mut buf = [0u8; MAX_ENCODED];
+    fn every_command_round_trips_and_new_orders_take_their_fixed_sizes() {
         for command in every_kind_of_command() {
-            let len = encode(&command, &mut buf);
-            assert_eq!(decode(&buf[..len]), Ok(command));
+            let bytes = encoded(&command);
+            assert_eq!(decode(&bytes), Ok(command.clone()));
             if let Command::New(order) = command {
                 let plain = order.cash_budget == Cash::ZERO && order.compliance == Compliance::NONE;
-                assert_eq!(
-                    (buf[0], len),
-                    if plain { (10, 47) } else { (1, MAX_ENCODED) }
-                );
+                let expected = match (plain, order.client_order_id != 0) {
+                    (true, false) => (10, 47),
+                    (true, true) => (11, 55),
+                    (false, false) => (1, 68),
+                    (false, true) => (12, MAX_ENCODED),
+                };
+                assert_eq!((bytes[0], bytes.len()), expected);
             }
         }
     }
 
     #[test]
     fn damaged_payloads_are_errors_never_panics() {
-        let mut buf = [0u8; MAX_ENCODED];
         for command in every_kind_of_command() {
-            let len = encode(&command, &mut buf);
+            let bytes = encoded(&command);
+            let len = bytes.len();
+            let buf = bytes;
             for cut in 0..len {
                 assert!(decode(&buf[..cut]).is_err(), "{command:?} cut at {cut}");
             }

@@ -114,6 +114,15 @@ pub enum AppendError {
         /// What the system said.
         source: std::io::Error,
     },
+    /// A variable-length record would exceed the largest payload a record
+    /// may have (the gateway bounds what it sends, so this is a bug).
+    #[error("journal refuses sequence {seq}: {bytes} bytes exceed the largest record")]
+    TooLarge {
+        /// The command's sequence number.
+        seq: u64,
+        /// Its encoded size.
+        bytes: usize,
+    },
     /// An earlier write or sync failed; nothing more is accepted.
     #[error("journal is poisoned by an earlier failed write")]
     Poisoned,

@@ -265,10 +265,25 @@ pub(crate) fn decode(
 #[must_use]
 pub fn describe(command: &Command) -> String {
     match *command {
+        Command::Scoped(ref scoped) => format!(
+            "{} scope={} rules={} released_from_hold={}",
+            describe(&Command::New(scoped.order)).replacen("NEW", "NEW_SCOPED", 1),
+            scoped
+                .decision
+                .scope
+                .iter()
+                .map(|l| format!("{}:{}:{}", l.scope, l.category, l.qty))
+                .collect::<Vec<_>>()
+                .join(","),
+            scoped.decision.rules_version,
+            scoped.released_from_hold
+        ),
+        Command::Venue(ref venue) => format!("VENUE {venue:?}"),
         Command::New(o) => format!(
-            "NEW id={} account={} instrument={} side={} kind={} price={} qty={} budget={} pathway={} floor={} attestation={} ts_ns={}",
+            "NEW id={} account={} client_order_id={} instrument={} side={} kind={} price={} qty={} budget={} pathway={} floor={} attestation={} ts_ns={}",
             o.id,
             o.account,
+            o.client_order_id,
             o.instrument,
             o.side.letter(),
             o.kind.letter(),

@@ -11,7 +11,7 @@ use memmap2::{Advice, MmapMut, MmapOptions};
 
 use super::codec::MAX_ENCODED;
 use super::segment::{
-    record_bytes, segment_name, SegmentHeader, HEADER_BYTES, RECORD_HEADER_BYTES,
+    record_bytes, segment_name, SegmentHeader, HEADER_BYTES, MAX_PAYLOAD, RECORD_HEADER_BYTES,
 };
 use super::{AppendError, Durability, Recovered};
 use crate::command::Command;
@@ -71,6 +71,8 @@ pub struct Journal {
     poisoned: bool,
     /// The next segment, being prepared in the background.
     next: Option<std::thread::JoinHandle<std::io::Result<Prepared>>>,
+    /// Reused buffer for variable-length records.
+    large: Vec<u8>,
 }
 
 impl Journal {
@@ -99,6 +101,7 @@ impl Journal {
             pending_since_ns: None,
             poisoned: false,
             next: None,
+            large: Vec::with_capacity(1024),
             config,
         };
         if let Some((path, offset)) = &recovered.append_at {
@@ -163,6 +166,9 @@ impl Journal {
 
     #[inline]
     fn write(&mut self, seq: u64, command: &Command) -> Result<(), AppendError> {
+        if super::codec::is_large(command) {
+            return self.write_large(seq, command);
+        }
         // Room for the largest record, so the command encodes straight into
         // the mapping; the few bytes left at a segment's end stay zero.
         let room = self.segment.as_ref().map_or(0, |s| s.map.len() - self.pos);
@@ -193,6 +199,47 @@ impl Journal {
         unsafe { AtomicU32::from_ptr(len_field) }.store((len as u32).to_le(), Ordering::Release);
         self.pos += size;
         self.last_seq = seq;
+        self.appended(seq)
+    }
+
+    /// A variable-length command (a buyer's scoped order, a venue record):
+    /// encoded into a reused buffer first, then copied into the mapping.
+    #[inline(never)]
+    fn write_large(&mut self, seq: u64, command: &Command) -> Result<(), AppendError> {
+        let mut payload = std::mem::take(&mut self.large);
+        super::codec::encode_large(command, &mut payload);
+        if payload.len() > MAX_PAYLOAD {
+            return Err(AppendError::TooLarge {
+                seq,
+                bytes: payload.len(),
+            });
+        }
+        let size = record_bytes(payload.len());
+        let room = self.segment.as_ref().map_or(0, |s| s.map.len() - self.pos);
+        if room < size + RECORD_BYTES_MAX {
+            self.roll(seq)?;
+        }
+        let segment = self.segment.as_mut().expect("a segment after roll");
+        let record = &mut segment.map[self.pos..self.pos + size];
+        let crc = super::crc::record(payload.len() as u32, seq, &payload);
+        record[4..12].copy_from_slice(&seq.to_le_bytes());
+        record[12..16].copy_from_slice(&crc.to_le_bytes());
+        record[RECORD_HEADER_BYTES..RECORD_HEADER_BYTES + payload.len()].copy_from_slice(&payload);
+        let len_field = record.as_mut_ptr().cast::<u32>();
+        debug_assert!(len_field.is_aligned(), "records start 8-byte aligned");
+        // SAFETY: as in `write`: 4 aligned, writable bytes inside the mapping.
+        unsafe { AtomicU32::from_ptr(len_field) }
+            .store((payload.len() as u32).to_le(), Ordering::Release);
+        self.pos += size;
+        self.last_seq = seq;
+        self.large = payload;
+        self.appended(seq)
+    }
+
+    /// After a record is in the mapping: the next segment's preparation and
+    /// the durability policy.
+    #[inline]
+    fn appended(&mut self, seq: u64) -> Result<(), AppendError> {
         self.prepare_next_if_due();
         match self.config.durability {
             Durability::Process => self.durable_seq = seq,

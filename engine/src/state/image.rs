@@ -6,6 +6,7 @@ use crate::accounts::Accounts;
 use crate::command::InstrumentSpec;
 use crate::event::Event;
 use crate::pool::Slot;
+use crate::venue::{VenueImage, VenueState};
 use tonnex_protocol::Side;
 
 /// The canonical, serialisable form of a [`State`] (see [`State::image`]).
@@ -23,6 +24,8 @@ pub struct StateImage {
     pub orders: Vec<OrderImage>,
     /// Accounts and their balances, in first-seen order.
     pub accounts: Vec<crate::accounts::Account>,
+    /// The venue's bookkeeping: client ids, claims, holds, attestations, rules.
+    pub venue: VenueImage,
 }
 
 /// An instrument in a [`StateImage`].
@@ -96,6 +99,7 @@ impl State {
                 .collect(),
             orders,
             accounts: self.accounts.all().to_vec(),
+            venue: self.venue.image(),
         }
     }
 
@@ -155,6 +159,23 @@ impl State {
         state.accounts = Accounts::from_list(image.accounts.clone());
         state.last_seq = image.last_seq;
         state.max_order_id = image.max_order_id;
+        state.venue = VenueState::from_image(&image.venue);
         Ok(state)
+    }
+}
+
+impl State {
+    /// SHA-256 of the canonical image, lowercase hex: two states are the
+    /// same venue state exactly when their digests are equal (books, holds,
+    /// balances, claims, client ids, held orders, attestations, rules).
+    #[must_use]
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let bytes = bincode::encode_to_vec(self.image(), tonnex_protocol::codec_config())
+            .expect("a state image always encodes");
+        Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 }

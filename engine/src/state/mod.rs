@@ -8,6 +8,7 @@ use crate::command::{Asset, Command, InstrumentSpec, NewOrder, OPERATOR};
 use crate::event::Event;
 use crate::idmap::IdMap;
 use crate::pool::{Pool, Slot, NIL};
+use crate::venue::VenueState;
 use tonnex_protocol::{CancelReason, Cash, OrderKind, Price, Qty, RejectReason, Side};
 
 mod image;
@@ -78,6 +79,8 @@ pub struct State {
     ids: IdMap,
     accounts: Accounts,
     last_seq: u64,
+    /// The venue's bookkeeping (client ids, claims, holds, attestations).
+    venue: VenueState,
     /// Highest order id ever accepted: a new id above it cannot be a
     /// duplicate, so the common case (venue ids only grow) skips a probe.
     max_order_id: u64,
@@ -113,6 +116,7 @@ impl State {
             ids: IdMap::with_capacity(config.order_capacity),
             accounts: Accounts::default(),
             last_seq: 0,
+            venue: VenueState::default(),
             max_order_id: 0,
             scratch_slots: Vec::new(),
             scratch_prices: Vec::new(),
@@ -237,8 +241,25 @@ impl State {
     pub fn apply(&mut self, seq: u64, command: &Command, out: &mut Vec<Event>) {
         assert_eq!(seq, self.last_seq + 1, "command sequence gap");
         self.last_seq = seq;
+        let first_event = out.len();
+        self.apply_to_books(command, out);
+        if self.venue.wants(command) {
+            self.venue.apply(seq, command, &out[first_event..]);
+        }
+    }
+
+    /// The venue's bookkeeping beside the books.
+    #[must_use]
+    pub fn venue(&self) -> &VenueState {
+        &self.venue
+    }
+
+    #[inline]
+    fn apply_to_books(&mut self, command: &Command, out: &mut Vec<Event>) {
         match *command {
             Command::New(ref order) => self.new_order(order, out),
+            Command::Scoped(ref scoped) => self.new_order(&scoped.order, out),
+            Command::Venue(_) => out.push(Event::Applied),
             Command::Cancel { order_id, account } => self.cancel(order_id, account, out),
             Command::Replace {
                 order_id,

@@ -51,6 +51,7 @@ pub fn order(
     qty: u64,
 ) -> NewOrder {
     NewOrder {
+        client_order_id: 0,
         id,
         account,
         instrument: 0,
@@ -95,7 +96,7 @@ impl Engine {
 
     /// Applies an admin command that must succeed.
     pub fn ok(&mut self, command: Command) {
-        assert_eq!(self.apply(command), [Event::Applied], "{command:?}");
+        assert_eq!(self.apply(command.clone()), [Event::Applied], "{command:?}");
     }
 
     pub fn new_order(&mut self, order: NewOrder) -> Vec<Event> {

@@ -42,35 +42,25 @@ pub struct ScopeLine {
 
 /// A checked scope allocation: tonnes per scope slot (0 scope 1, 1 scope 2,
 /// 2-16 scope 3 categories 1-15); lines of the same scope and category are
-/// summed. Fixed-size, so deciding allocates nothing.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Allocation(pub [u64; 17]);
+/// summed. The engine's type, so that the router's claims and the journal's
+/// bookkeeping take filled and freed tonnes off the same way.
+pub use tonnex_engine::venue::Allocation;
 
-impl Allocation {
-    /// The allocation as lines, in slot order, skipping empty slots.
-    pub fn lines(&self) -> impl Iterator<Item = ScopeLine> + '_ {
-        self.0
-            .iter()
-            .enumerate()
-            .filter(|(_, &qty)| qty > 0)
-            .map(|(slot, &qty)| match slot {
-                0 => ScopeLine {
-                    scope: 1,
-                    category: 0,
-                    qty,
-                },
-                1 => ScopeLine {
-                    scope: 2,
-                    category: 0,
-                    qty,
-                },
-                category => ScopeLine {
-                    scope: 3,
-                    category: (category - 1) as u8,
-                    qty,
-                },
-            })
-    }
+/// The allocation as lines, in slot order, skipping empty slots.
+pub fn lines(allocation: &Allocation) -> impl Iterator<Item = ScopeLine> + '_ {
+    allocation
+        .0
+        .iter()
+        .enumerate()
+        .filter(|(_, &qty)| qty > 0)
+        .map(|(slot, &qty)| {
+            let (scope, category) = Allocation::scope_of(slot);
+            ScopeLine {
+                scope,
+                category,
+                qty,
+            }
+        })
 }
 
 /// An order as the pre-router sees it.
@@ -524,6 +514,60 @@ impl Router {
         decision.coverage_pct = Some(coverage);
         decision.tier_threshold_met = Some(met);
         decision.outcome = Outcome::Accept;
+    }
+
+    /// A pathway's coverage threshold in hundredths of a percent (rounded up).
+    #[must_use]
+    pub fn threshold_hundredths(&self, pathway: Pathway) -> i64 {
+        self.threshold_hundredths[pathway_index(pathway)]
+    }
+
+    /// Counts `allocation` as claimed on top of what is (a replace up, or
+    /// the claims recovered from the journal at start).
+    pub fn claim_slots(&mut self, account: u64, allocation: &Allocation) {
+        let Some(index) = self.buyer_index(account) else {
+            return;
+        };
+        let buyer = &mut self.buyers[index];
+        for (slot, &qty) in allocation.0.iter().enumerate() {
+            buyer.slots[slot].claimed += qty;
+            buyer.claimed_total += qty;
+        }
+    }
+
+    /// Stops counting exactly `freed` (per slot) as claimed.
+    pub fn release_slots(&mut self, account: u64, freed: &Allocation) {
+        let Some(index) = self.buyer_index(account) else {
+            return;
+        };
+        let buyer = &mut self.buyers[index];
+        for (slot, &qty) in freed.0.iter().enumerate() {
+            let claimed = &mut buyer.slots[slot].claimed;
+            *claimed = claimed.saturating_sub(qty);
+            buyer.claimed_total = buyer.claimed_total.saturating_sub(qty);
+        }
+    }
+
+    /// Whether `added` more tonnes in `slot` stay within the buyer's
+    /// inventory, counting what is claimed (a replace up, step 9 again).
+    #[must_use]
+    pub fn fits(&self, account: u64, slot: usize, added: u64) -> bool {
+        self.buyer_index(account).is_some_and(|index| {
+            let s = self.buyers[index].slots[slot];
+            s.claimed.saturating_add(added) <= s.limit
+        })
+    }
+
+    /// A buyer's claimed tonnes per slot.
+    #[must_use]
+    pub fn claims(&self, account: u64) -> Option<Allocation> {
+        self.buyer_index(account).map(|index| {
+            let mut allocation = Allocation::default();
+            for (slot, s) in self.buyers[index].slots.iter().enumerate() {
+                allocation.0[slot] = s.claimed;
+            }
+            allocation
+        })
     }
 
     /// Stops counting `unfilled` tonnes of an accepted order's allocation as

@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use tonnex_engine::journal::{AppendError, Journal};
 use tonnex_engine::snapshot::{self, SnapshotError};
 use tonnex_engine::{Asset, Command, Event, State};
-use tonnex_protocol::wire::{side_code, BuyDecision, Level, StreamEvent};
+use tonnex_protocol::wire::{side_code, Level, StreamEvent};
 use tonnex_protocol::Side;
 
 use super::fills::FillLog;
@@ -54,8 +54,6 @@ pub enum Input {
 
 /// Fill-stream detail the gateway decided.
 pub enum Annotation {
-    /// A buyer's buy: its compliance decision, written if it is accepted.
-    Buy(BuyDecision),
     /// An admin command's event, written if it applies (deposits with their
     /// registry lot, instruments with their sub-ledger).
     Event(StreamEvent),
@@ -128,7 +126,6 @@ pub struct Core {
     snapshot_job: Option<JoinHandle<Result<PathBuf, SnapshotError>>>,
     events: Vec<Event>,
     touched: Vec<(u32, Side, i64)>,
-    applied: Vec<(u64, Command)>,
     pending: Vec<Output>,
 }
 
@@ -152,7 +149,6 @@ impl Core {
             snapshot_job: None,
             events: Vec::with_capacity(1024),
             touched: Vec::with_capacity(64),
-            applied: Vec::with_capacity(256),
             pending: Vec::with_capacity(4096),
         }
     }
@@ -190,8 +186,10 @@ impl Core {
             path: self.fills.path().to_path_buf(),
             source,
         })?;
-        for (seq, command) in self.applied.drain(..) {
-            self.journal.append(seq, &command)?;
+        for output in &self.pending {
+            if let Output::Begin { seq, command } = output {
+                self.journal.append(*seq, command)?;
+            }
         }
         for output in self.pending.drain(..) {
             emit(output);
@@ -250,9 +248,17 @@ impl Core {
         let seq = self.state.last_seq() + 1;
         self.touched.clear();
         let mut whole_books: Option<Option<u32>> = None;
-        match &mut command {
-            Command::New(order) => {
-                order.id = seq;
+        let order = match &mut command {
+            Command::New(order) => Some(order),
+            Command::Scoped(scoped) => Some(&mut scoped.order),
+            _ => None,
+        };
+        if let Some(order) = order {
+            order.id = seq;
+        }
+        match &command {
+            Command::New(_) | Command::Scoped(_) => {
+                let order = command.new_order().expect("a new order");
                 if order.kind != tonnex_protocol::OrderKind::Market {
                     self.touched
                         .push((order.instrument, order.side, order.price.ticks()));
@@ -263,7 +269,7 @@ impl Core {
                     self.touched
                         .push((u32::from(slot.instrument), slot.side(), slot.price));
                 }
-                if let Command::Replace { price, .. } = command {
+                if let Command::Replace { price, .. } = &command {
                     if let Some(&(instrument, side, _)) = self.touched.first() {
                         self.touched.push((instrument, side, price.ticks()));
                     }
@@ -275,8 +281,10 @@ impl Core {
         }
         self.events.clear();
         self.state.apply(seq, &command, &mut self.events);
-        self.applied.push((seq, command));
-        self.pending.push(Output::Begin { seq, command });
+        self.pending.push(Output::Begin {
+            seq,
+            command: command.clone(),
+        });
 
         let mut fill_index = 0u64;
         for event in &self.events {
@@ -287,18 +295,16 @@ impl Core {
                     account,
                     instrument,
                 } => {
-                    if let (Some(Annotation::Buy(decision)), Command::New(order)) =
-                        (annotation, &command)
-                    {
+                    if let Command::Scoped(scoped) = &command {
                         self.fills.push(
                             seq,
                             StreamEvent::BuyAccepted {
                                 order_id,
                                 account,
                                 instrument,
-                                price_ticks: order.price.ticks(),
-                                qty: order.qty.tonnes(),
-                                decision: decision.clone(),
+                                price_ticks: scoped.order.price.ticks(),
+                                qty: scoped.order.qty.tonnes(),
+                                decision: scoped.decision.clone(),
                             },
                         );
                     }
@@ -357,6 +363,7 @@ impl Core {
                 Event::Applied => {
                     let event = match annotation {
                         Some(Annotation::Event(event)) => Some(event.clone()),
+                        _ if matches!(command, Command::Venue(_)) => None,
                         _ => admin_event(&command),
                     };
                     if let Some(event) = event {

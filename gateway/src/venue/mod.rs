@@ -21,12 +21,12 @@ use crossbeam_queue::ArrayQueue;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use tonnex_engine::journal::{recover, Journal, JournalConfig, RecoverOptions};
-use tonnex_engine::{Asset, Command, EngineConfig, Event, InstrumentSpec};
+use tonnex_engine::{Asset, Command, EngineConfig, Event, InstrumentSpec, VenueCommand};
 use tonnex_protocol::wire::{LotInfo, StreamEvent};
 use tonnex_protocol::{Cash, Price, Qty, Symbol};
 
 use self::core::{Annotation, Core, Input, Output};
-use self::server::{Gateway, InstrumentRef};
+use self::server::{Gateway, InstrumentRef, Seed};
 use crate::compliance::lots;
 use crate::config::{InstrumentConfig, VenueConfig};
 
@@ -156,6 +156,24 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
         SNAPSHOT_EVERY,
     );
     genesis(&mut core, &config, &specs, fresh)?;
+    let rules = rules_in_force(&config)?;
+    record_rules(&mut core, &rules)?;
+    let seed = Seed {
+        venue: core.state().venue().image(),
+        instruments: core
+            .state()
+            .venue()
+            .orders()
+            .iter()
+            .filter_map(|t| {
+                core.state()
+                    .order(t.order_id)
+                    .map(|slot| (t.order_id, u32::from(slot.instrument)))
+            })
+            .collect(),
+        rules_version: rules_version_of(&rules),
+        rules_sha256: rules_sha256_of(&rules),
+    };
     tracing::info!(
         records,
         ms = started.elapsed().as_millis() as u64,
@@ -224,6 +242,7 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
         from_engine,
         engine.thread().clone(),
         gateway_sleeping,
+        seed,
     )
     .map_err(start_error)?;
 
@@ -238,6 +257,75 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
     let _ = fill_server.join();
     served.map_err(start_error)?;
     engine_result.map_err(|_| start_error("the engine thread panicked"))?;
+    Ok(())
+}
+
+/// The rules and profiles the venue file names, as the journal records them.
+fn rules_in_force(config: &VenueConfig) -> Result<VenueCommand, VenueError> {
+    use sha2::{Digest, Sha256};
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| start_error(format!("{}: {e}", path.display())))
+    };
+    let hex = |bytes: &[u8]| -> String { bytes.iter().map(|b| format!("{b:02x}")).collect() };
+    let rules = crate::compliance::Rules::load(&config.rules)?;
+    let rules_sha256 = hex(&Sha256::digest(read(&config.rules)?));
+    let mut profiles = Sha256::new();
+    profiles.update(read(&config.profiles)?);
+    if let Some(inventory) = &config.inventory {
+        profiles.update(read(inventory)?);
+    }
+    Ok(VenueCommand::Rules {
+        version: rules.version,
+        rules_sha256,
+        profiles_sha256: hex(&profiles.finalize()),
+    })
+}
+
+fn rules_version_of(rules: &VenueCommand) -> String {
+    match rules {
+        VenueCommand::Rules { version, .. } => version.clone(),
+        _ => String::new(),
+    }
+}
+
+fn rules_sha256_of(rules: &VenueCommand) -> String {
+    match rules {
+        VenueCommand::Rules { rules_sha256, .. } => rules_sha256.clone(),
+        _ => String::new(),
+    }
+}
+
+/// Journals the rules and profiles in force when they differ from what the
+/// journal last recorded (a first start, or files changed since): every
+/// later decision was made under them.
+fn record_rules(core: &mut Core, rules: &VenueCommand) -> Result<(), VenueError> {
+    let VenueCommand::Rules {
+        version,
+        rules_sha256,
+        profiles_sha256,
+    } = rules
+    else {
+        return Ok(());
+    };
+    let same = core.state().venue().rules().is_some_and(|r| {
+        r.version == *version
+            && r.rules_sha256 == *rules_sha256
+            && r.profiles_sha256 == *profiles_sha256
+    });
+    if same {
+        return Ok(());
+    }
+    tracing::info!(
+        version,
+        rules_sha256,
+        profiles_sha256,
+        "rules in force recorded"
+    );
+    let mut batch = vec![Input::Command {
+        command: Command::Venue(Box::new(rules.clone())),
+        annotation: None,
+    }];
+    core.process(&mut batch, &mut |_| {}).map_err(start_error)?;
     Ok(())
 }
 

@@ -18,7 +18,9 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
-use tonnex_engine::{Command, Compliance, Event, NewOrder as EngineOrder};
+use tonnex_engine::{
+    Command, Compliance, Event, NewOrder as EngineOrder, ScopedOrder, VenueCommand,
+};
 use tonnex_protocol::frame::{self, DecodeError};
 use tonnex_protocol::wire::{
     self, pathway_code, side_code, BuyDecision, ClientMessage, InstrumentInfo, NewOrder, Sequenced,
@@ -26,11 +28,12 @@ use tonnex_protocol::wire::{
 };
 use tonnex_protocol::{Cash, OrderKind, Pathway, Price, Qty, RejectReason, Side};
 
-use super::core::{trade_id, Annotation, BookSnapshot, Input, Output};
+use super::core::{trade_id, BookSnapshot, Input, Output};
 use crate::compliance::profiles::Attestation;
 use crate::compliance::router::{Allocation, Decision, OrderRequest, Outcome, RawScopeLine};
 use crate::compliance::{HeldOrders, Router};
 use crate::config::{Role, SessionSettings, VenueConfig};
+use tonnex_engine::venue::VenueImage;
 
 /// The listener's token; the waker's; connections count up from `FIRST`.
 const LISTENER: Token = Token(0);
@@ -89,13 +92,24 @@ struct OrderInfo {
     account: u64,
     client_order_id: u64,
     instrument: u32,
+    /// Open tonnes.
+    open: u64,
+    /// A buyer's buy: its open tonnes per inventory slot (the router's
+    /// claims mirror the engine's bookkeeping through it).
     allocation: Option<Box<Allocation>>,
 }
+
+/// Most scope lines one order may carry (a journal record has a bounded size).
+const MAX_SCOPE_LINES: usize = 64;
+/// Longest attestation id, in bytes (COMPLIANCE.md, "Attestations").
+const MAX_ATTESTATION_ID: usize = 64;
 
 /// A command on its way through the engine, in submission order.
 struct Inflight {
     account: u64,
     client_order_id: u64,
+    /// An accepted attestation: how many held orders it re-checked.
+    rechecked: u32,
     pathway: Pathway,
     sub_ledger: Arc<str>,
     floor_ticks: u32,
@@ -153,6 +167,22 @@ pub struct Gateway {
     started: Instant,
     closing: bool,
     engine_stopped: bool,
+    /// The rules in force, named by every buyer decision.
+    rules_version: String,
+    rules_sha256: String,
+}
+
+/// What the gateway rebuilds from the recovered engine state at start: the
+/// journal's bookkeeping, and each live tagged order's instrument.
+pub struct Seed {
+    /// Client ids, live orders, claims, attestations, held orders, rules.
+    pub venue: VenueImage,
+    /// `(order id, instrument)` of every live tagged order.
+    pub instruments: Vec<(u64, u32)>,
+    /// The rules in force (`version`).
+    pub rules_version: String,
+    /// SHA-256 of the rules file, hex.
+    pub rules_sha256: String,
 }
 
 impl Gateway {
@@ -168,6 +198,7 @@ impl Gateway {
         from_engine: Arc<ArrayQueue<Output>>,
         engine: std::thread::Thread,
         sleeping: Arc<AtomicBool>,
+        seed: Seed,
     ) -> std::io::Result<Gateway> {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
@@ -214,7 +245,7 @@ impl Gateway {
                 .collect(),
         };
         let count = instruments.len();
-        Ok(Gateway {
+        let mut gateway = Gateway {
             poll,
             listener: Some(listener),
             conns: Vec::new(),
@@ -247,7 +278,72 @@ impl Gateway {
             started: Instant::now(),
             closing: false,
             engine_stopped: false,
-        })
+            rules_version: seed.rules_version.clone(),
+            rules_sha256: seed.rules_sha256.clone(),
+        };
+        gateway.rebuild(&seed);
+        Ok(gateway)
+    }
+
+    /// Rebuilds what the gateway keeps from the journal's bookkeeping: the
+    /// client id high-water marks, live orders with their client ids and
+    /// open allocations, the router's claims, attestations and held orders.
+    fn rebuild(&mut self, seed: &Seed) {
+        let venue = &seed.venue;
+        for &(account, last) in &venue.client_order_ids {
+            if let Some(state) = self.accounts.get_mut(&account) {
+                state.last_client_order_id = last;
+            }
+        }
+        let instruments: HashMap<u64, u32> = seed.instruments.iter().copied().collect();
+        for tag in &venue.orders {
+            self.orders.insert(
+                tag.order_id,
+                OrderInfo {
+                    account: tag.account,
+                    client_order_id: tag.client_order_id,
+                    instrument: instruments.get(&tag.order_id).copied().unwrap_or(0),
+                    open: tag.open,
+                    allocation: tag.allocation.clone(),
+                },
+            );
+        }
+        for (account, claims) in &venue.claims {
+            self.router.claim_slots(*account, claims);
+        }
+        for record in &venue.attestations {
+            self.router.add_attestation(
+                record.account,
+                Attestation {
+                    id: record.id.clone(),
+                    internal_price_usd: Decimal::new(record.internal_price_micros, 6),
+                    reporting_year: i64::from(record.reporting_year),
+                },
+            );
+        }
+        for held in &venue.held {
+            let order = &held.order;
+            let (Some(kind), Some(side), Some(reference)) = (
+                order.kind(),
+                order.side(),
+                self.instruments.get(order.instrument as usize),
+            ) else {
+                continue;
+            };
+            let request = order_request(
+                held.account,
+                order,
+                reference,
+                kind,
+                side,
+                i64::try_from(order.qty).unwrap_or(0),
+            );
+            self.held_budgets.insert(
+                (held.account, order.client_order_id),
+                order.cash_budget_micros,
+            );
+            self.held.hold(request, held.expires_at_ns);
+        }
     }
 
     fn now_ns(&self) -> u64 {
@@ -650,15 +746,19 @@ impl Gateway {
                 self.send_conn(token, VenueMessage::Heartbeat);
             }
         }
-        for order in self.held.expire(now) {
+        let wall = self.wall_ns();
+        for order in self.held.expire(wall) {
             self.held_budgets.remove(&(order.account, order.id));
-            self.send(
-                order.account,
-                VenueMessage::OrderRejected {
+            // Answered (OrderRejected ATTESTATION_REQUIRED) once journaled.
+            self.submit_venue(
+                VenueCommand::Unhold {
+                    account: order.account,
                     client_order_id: order.id,
-                    order_id: 0,
                     reason: RejectReason::AttestationRequired.code(),
                 },
+                order.account,
+                order.id,
+                0,
             );
         }
     }
@@ -759,7 +859,22 @@ impl Gateway {
                 if self.refuse(account, order_id, throttled) {
                     return;
                 }
-                if let Some(instrument) = self.orders.get(&order_id).map(|o| o.instrument) {
+                if let Some(info) = self.orders.get(&order_id) {
+                    let instrument = info.instrument;
+                    // A replace up of a buyer's buy: the added tonnes go
+                    // through step 9 again, on the order's last scope line.
+                    let over_inventory = info.allocation.as_ref().is_some_and(|a| {
+                        qty > info.open
+                            && !self.router.fits(
+                                info.account,
+                                a.last_slot().unwrap_or(0),
+                                qty - info.open,
+                            )
+                    });
+                    if over_inventory {
+                        self.reject(account, 0, order_id, RejectReason::ScopeExceedsInventory);
+                        return;
+                    }
                     if let Some(reason) =
                         self.risk(account, instrument, OrderKind::Limit, price_ticks, qty, 0)
                     {
@@ -962,19 +1077,23 @@ impl Gateway {
         }
         state.last_client_order_id = client_order_id;
         if self.closing {
-            self.reject(account, client_order_id, 0, RejectReason::VenueClosing);
+            self.refuse_order(account, client_order_id, RejectReason::VenueClosing);
+            return;
+        }
+        if order.scope.len() > MAX_SCOPE_LINES {
+            self.refuse_order(account, client_order_id, RejectReason::ScopeMissing);
             return;
         }
         let (Some(kind), Some(side)) = (order.kind(), order.side()) else {
-            self.reject(account, client_order_id, 0, RejectReason::InvalidOrder);
+            self.refuse_order(account, client_order_id, RejectReason::InvalidOrder);
             return;
         };
         let Some(reference) = self.instruments.get(order.instrument as usize) else {
-            self.reject(account, client_order_id, 0, RejectReason::UnknownInstrument);
+            self.refuse_order(account, client_order_id, RejectReason::UnknownInstrument);
             return;
         };
         let Ok(qty) = i64::try_from(order.qty) else {
-            self.reject(account, client_order_id, 0, RejectReason::InvalidOrder);
+            self.refuse_order(account, client_order_id, RejectReason::InvalidOrder);
             return;
         };
         if let Some(reason) = self.risk(
@@ -985,53 +1104,32 @@ impl Gateway {
             order.qty,
             order.cash_budget_micros,
         ) {
-            self.reject(account, client_order_id, 0, reason);
+            self.refuse_order(account, client_order_id, reason);
             return;
         }
-        let price_usd = match kind {
-            OrderKind::Market if order.price_ticks == 0 => None,
-            _ => Some(Decimal::from(order.price_ticks) * reference.tick_usd),
-        };
-        let request = OrderRequest {
-            id: client_order_id,
-            account,
-            side,
-            instrument: reference.symbol.clone(),
-            kind,
-            price_usd,
-            qty,
-            scope: (!order.scope.is_empty()).then(|| {
-                order
-                    .scope
-                    .iter()
-                    .map(|line| RawScopeLine {
-                        scope: Some(i64::from(line.scope)),
-                        category: (line.category != 0).then_some(i64::from(line.category)),
-                        category_given: line.category != 0,
-                        qty: i64::try_from(line.qty).ok(),
-                        malformed: i64::try_from(line.qty).is_err(),
-                    })
-                    .collect()
-            }),
-        };
+        let request = order_request(account, &order, reference, kind, side, qty);
         let mut decision = Decision::default();
         self.router.decide_into(&request, &mut decision);
         match decision.outcome {
             Outcome::Reject => {
                 let reason = decision.reason.unwrap_or(RejectReason::InvalidOrder);
-                self.reject(account, client_order_id, 0, reason);
+                self.refuse_order(account, client_order_id, reason);
             }
             Outcome::Hold => {
-                let expires = self.now_ns() + self.settings.hold_expiry_ms * 1_000_000;
+                let expires_at_ns = self.wall_ns() + self.settings.hold_expiry_ms * 1_000_000;
                 self.held_budgets
                     .insert((account, client_order_id), order.cash_budget_micros);
-                self.held.hold(request, expires);
-                self.send(
-                    account,
-                    VenueMessage::OrderHeld {
-                        client_order_id,
-                        reason: RejectReason::AttestationRequired.code(),
+                self.held.hold(request, expires_at_ns);
+                // Answered (OrderHeld) once the hold is journaled.
+                self.submit_venue(
+                    VenueCommand::Hold {
+                        account,
+                        expires_at_ns,
+                        order,
                     },
+                    account,
+                    client_order_id,
+                    0,
                 );
             }
             Outcome::Accept => self.submit_order(
@@ -1041,10 +1139,60 @@ impl Gateway {
                 order.instrument,
                 order.price_ticks,
                 order.cash_budget_micros,
+                false,
             ),
         }
     }
 
+    /// Refuses a new order before it reaches a book. The refusal is
+    /// journaled (its client order id stays used across restarts) and
+    /// answered once it is.
+    fn refuse_order(&mut self, account: u64, client_order_id: u64, reason: RejectReason) {
+        self.submit_venue(
+            VenueCommand::Refused {
+                account,
+                client_order_id,
+                reason: reason.code(),
+            },
+            account,
+            client_order_id,
+            0,
+        );
+    }
+
+    /// A venue bookkeeping command on behalf of `account`.
+    fn submit_venue(
+        &mut self,
+        command: VenueCommand,
+        account: u64,
+        client_order_id: u64,
+        rechecked: u32,
+    ) {
+        self.inflight.push_back(Inflight {
+            account,
+            client_order_id,
+            rechecked,
+            pathway: Pathway::None,
+            sub_ledger: Arc::from(""),
+            floor_ticks: 0,
+            attestation: None,
+            allocation: None,
+        });
+        self.submit(Input::Command {
+            command: Command::Venue(Box::new(command)),
+            annotation: None,
+        });
+    }
+
+    /// Wall-clock time, nanoseconds since the Unix epoch: what hold
+    /// deadlines and order timestamps carry into the journal.
+    fn wall_ns(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn submit_order(
         &mut self,
         account: u64,
@@ -1053,6 +1201,7 @@ impl Gateway {
         instrument: u32,
         price_ticks: i64,
         cash_budget_micros: i64,
+        released_from_hold: bool,
     ) {
         let pathway = decision.pathway.unwrap_or(Pathway::None);
         let attestation_id = match &decision.attestation {
@@ -1073,36 +1222,39 @@ impl Gateway {
                 .accounts
                 .get(&account)
                 .is_some_and(|a| a.role == Role::Buyer);
-        let annotation = if buyer_buy {
-            self.router.profile(account).map(|profile| {
-                Box::new(Annotation::Buy(BuyDecision {
-                    company: profile.company.clone(),
-                    reporting_year: u16::try_from(profile.reporting_year).unwrap_or(0),
-                    pathway: pathway_code(pathway),
-                    sub_ledger: decision
-                        .sub_ledger
-                        .as_deref()
-                        .unwrap_or_default()
-                        .to_string(),
-                    floor_micros: micros(decision.floor_usd.unwrap_or_default()),
-                    floor_ticks: decision.floor_ticks,
-                    internal_price_micros: micros(profile.internal_carbon_price_usd),
-                    attestation: decision.attestation.clone(),
-                    scope: decision
-                        .allocation
-                        .lines()
-                        .map(|l| wire::ScopeLine {
-                            scope: l.scope,
-                            category: l.category,
-                            qty: l.qty,
-                        })
-                        .collect(),
-                    coverage_bp: decision
-                        .coverage_pct
-                        .and_then(|c| (c * Decimal::from(100)).trunc().to_u32())
-                        .unwrap_or(0),
-                    tier_threshold_met: decision.tier_threshold_met.unwrap_or(false),
-                }))
+        let buy_decision = if buyer_buy {
+            self.router.profile(account).map(|profile| BuyDecision {
+                company: profile.company.clone(),
+                reporting_year: u16::try_from(profile.reporting_year).unwrap_or(0),
+                pathway: pathway_code(pathway),
+                sub_ledger: decision
+                    .sub_ledger
+                    .as_deref()
+                    .unwrap_or_default()
+                    .to_string(),
+                floor_micros: micros(decision.floor_usd.unwrap_or_default()),
+                floor_ticks: decision.floor_ticks,
+                internal_price_micros: micros(profile.internal_carbon_price_usd),
+                attestation: decision.attestation.clone(),
+                scope: crate::compliance::router::lines(&decision.allocation)
+                    .map(|l| wire::ScopeLine {
+                        scope: l.scope,
+                        category: l.category,
+                        qty: l.qty,
+                    })
+                    .collect(),
+                coverage_bp: decision
+                    .coverage_pct
+                    .and_then(|c| (c * Decimal::from(100)).trunc().to_u32())
+                    .unwrap_or(0),
+                tier_threshold_met: decision.tier_threshold_met.unwrap_or(false),
+                ongoing_emissions_milli_t: (profile.ongoing_emissions_tonnes * Decimal::from(1000))
+                    .trunc()
+                    .to_u64()
+                    .unwrap_or(0),
+                threshold_bp: u32::try_from(self.router.threshold_hundredths(pathway)).unwrap_or(0),
+                rules_version: self.rules_version.clone(),
+                rules_sha256: self.rules_sha256.clone(),
             })
         } else {
             None
@@ -1112,9 +1264,10 @@ impl Gateway {
         } else {
             decision.price_ticks.unwrap_or(price_ticks)
         };
-        let command = Command::New(EngineOrder {
+        let order = EngineOrder {
             id: 0,
             account,
+            client_order_id: request.id,
             instrument,
             side: request.side,
             kind: request.kind,
@@ -1126,13 +1279,20 @@ impl Gateway {
                 floor_ticks: decision.floor_ticks,
                 attestation_id,
             },
-            ts_ns: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as u64),
-        });
+            ts_ns: self.wall_ns(),
+        };
+        let command = match buy_decision {
+            Some(decision) => Command::Scoped(Box::new(ScopedOrder {
+                order,
+                decision,
+                released_from_hold,
+            })),
+            None => Command::New(order),
+        };
         self.inflight.push_back(Inflight {
             account,
             client_order_id: request.id,
+            rechecked: 0,
             pathway,
             sub_ledger: decision.sub_ledger.clone().unwrap_or_else(|| Arc::from("")),
             floor_ticks: decision.floor_ticks,
@@ -1141,27 +1301,52 @@ impl Gateway {
         });
         self.submit(Input::Command {
             command,
-            annotation,
+            annotation: None,
         });
     }
 
+    /// A wire attestation: refused with `AttestationRefused` when it breaks
+    /// a rule of COMPLIANCE.md "Attestations"; else journaled, and the
+    /// buyer's held orders re-checked oldest first (each answered on its own).
     fn attest(&mut self, account: u64, id: String, internal_price_micros: i64, year: u16) {
+        let verdict = match self.router.profile(account) {
+            None => Err((
+                RejectReason::NoProfile,
+                "the account has no buyer profile".to_string(),
+            )),
+            Some(profile) => attestation_problem(profile, &id, internal_price_micros, year)
+                .map_or(Ok(()), |text| Err((RejectReason::AttestationInvalid, text))),
+        };
+        if let Err((reason, text)) = verdict {
+            tracing::info!(account, id, text, "attestation refused");
+            self.send(
+                account,
+                VenueMessage::AttestationRefused {
+                    id,
+                    reason: reason.code(),
+                    text,
+                },
+            );
+            return;
+        }
         let attestation = Attestation {
             id: id.clone(),
             internal_price_usd: Decimal::new(internal_price_micros, 6),
             reporting_year: i64::from(year),
         };
-        if self.router.profile(account).is_none() {
-            self.reject(account, 0, 0, RejectReason::NoProfile);
-            return;
-        }
         let decided = self.held.attest(&mut self.router, account, attestation);
-        self.send(
-            account,
-            VenueMessage::AttestationAccepted {
+        // Answered (AttestationAccepted) once it is journaled; the re-checked
+        // orders follow it into the journal.
+        self.submit_venue(
+            VenueCommand::Attest {
+                account,
                 id,
-                rechecked: decided.len() as u32,
+                internal_price_micros,
+                reporting_year: year,
             },
+            account,
+            0,
+            decided.len() as u32,
         );
         for (request, decision) in decided {
             let budget = self
@@ -1172,11 +1357,22 @@ impl Gateway {
                 Outcome::Accept => {
                     let instrument = decision.instrument.unwrap_or(0) as u32;
                     let price = decision.price_ticks.unwrap_or(0);
-                    self.submit_order(account, &request, &decision, instrument, price, budget);
+                    self.submit_order(
+                        account, &request, &decision, instrument, price, budget, true,
+                    );
                 }
                 _ => {
                     let reason = decision.reason.unwrap_or(RejectReason::InvalidOrder);
-                    self.reject(account, request.id, 0, reason);
+                    self.submit_venue(
+                        VenueCommand::Unhold {
+                            account,
+                            client_order_id: request.id,
+                            reason: reason.code(),
+                        },
+                        account,
+                        request.id,
+                        0,
+                    );
                 }
             }
         }
@@ -1187,6 +1383,7 @@ impl Gateway {
         self.inflight.push_back(Inflight {
             account,
             client_order_id,
+            rechecked: 0,
             pathway: Pathway::None,
             sub_ledger: Arc::from(""),
             floor_ticks: 0,
@@ -1228,6 +1425,9 @@ impl Gateway {
             Output::Begin { seq, command } => {
                 self.current = self.inflight.pop_front();
                 self.current_seq = seq;
+                if let Command::Venue(venue) = &command {
+                    self.on_venue_command(venue);
+                }
                 self.current_command = Some(command);
                 self.fill_index = 0;
             }
@@ -1246,6 +1446,48 @@ impl Gateway {
             }),
             Output::Book(snapshot) => self.on_book(*snapshot),
             Output::Stopped => self.engine_stopped = true,
+        }
+    }
+
+    /// A journaled venue command: its answer to the client, now that it is
+    /// in the journal.
+    fn on_venue_command(&mut self, command: &VenueCommand) {
+        match command {
+            VenueCommand::Refused {
+                account,
+                client_order_id,
+                reason,
+            }
+            | VenueCommand::Unhold {
+                account,
+                client_order_id,
+                reason,
+            } => self.send(
+                *account,
+                VenueMessage::OrderRejected {
+                    client_order_id: *client_order_id,
+                    order_id: 0,
+                    reason: *reason,
+                },
+            ),
+            VenueCommand::Hold { account, order, .. } => self.send(
+                *account,
+                VenueMessage::OrderHeld {
+                    client_order_id: order.client_order_id,
+                    reason: RejectReason::AttestationRequired.code(),
+                },
+            ),
+            VenueCommand::Attest { account, id, .. } => {
+                let rechecked = self.current.as_ref().map_or(0, |c| c.rechecked);
+                self.send(
+                    *account,
+                    VenueMessage::AttestationAccepted {
+                        id: id.clone(),
+                        rechecked,
+                    },
+                );
+            }
+            VenueCommand::Rules { .. } => {}
         }
     }
 
@@ -1297,9 +1539,10 @@ impl Gateway {
                 account,
                 instrument,
             } => {
-                let Some(Command::New(order)) = self.current_command else {
+                let Some(order) = self.current_command.as_ref().and_then(Command::new_order) else {
                     return;
                 };
+                let order = *order;
                 let current = self.current.as_mut();
                 let (pathway, sub_ledger, floor_ticks, attestation, allocation) = match current {
                     Some(c) => (
@@ -1317,6 +1560,7 @@ impl Gateway {
                         account,
                         client_order_id,
                         instrument,
+                        open: order.qty.tonnes(),
                         allocation,
                     },
                 );
@@ -1337,17 +1581,20 @@ impl Gateway {
                 );
             }
             Event::Rejected { order_id, reason } => {
-                let (client_order_id, order_id) = match self.current_command {
-                    Some(Command::New(order)) => {
-                        if let Some(allocation) =
-                            self.current.as_mut().and_then(|c| c.allocation.take())
-                        {
-                            self.router
-                                .release(account, &allocation, order.qty.tonnes());
-                        }
-                        (client_order_id, 0)
+                let is_new = self
+                    .current_command
+                    .as_ref()
+                    .and_then(Command::new_order)
+                    .is_some();
+                let (client_order_id, order_id) = if is_new {
+                    if let Some(allocation) =
+                        self.current.as_mut().and_then(|c| c.allocation.take())
+                    {
+                        self.router.release_slots(account, &allocation);
                     }
-                    _ => (0, order_id),
+                    (client_order_id, 0)
+                } else {
+                    (0, order_id)
                 };
                 if account != 0 {
                     self.send(
@@ -1388,8 +1635,15 @@ impl Gateway {
                         false,
                     ),
                 ] {
-                    let client_order_id =
-                        self.orders.get(&order_id).map_or(0, |o| o.client_order_id);
+                    let mut client_order_id = 0;
+                    if let Some(info) = self.orders.get_mut(&order_id) {
+                        client_order_id = info.client_order_id;
+                        info.open = open.tonnes();
+                        if let Some(allocation) = &mut info.allocation {
+                            // Filled tonnes stay claimed, first line first.
+                            allocation.take_first(qty.tonnes());
+                        }
+                    }
                     if open.tonnes() == 0 {
                         self.orders.remove(&order_id);
                     }
@@ -1431,8 +1685,9 @@ impl Gateway {
             } => {
                 let info = self.orders.remove(&order_id);
                 let client_order_id = info.as_ref().map_or(0, |o| o.client_order_id);
-                if let Some(allocation) = info.and_then(|o| o.allocation) {
-                    self.router.release(account, &allocation, open_qty.tonnes());
+                if let Some(mut allocation) = info.and_then(|o| o.allocation) {
+                    let freed = allocation.take_last(open_qty.tonnes());
+                    self.router.release_slots(account, &freed);
                 }
                 self.send(
                     account,
@@ -1455,6 +1710,7 @@ impl Gateway {
                     .orders
                     .get(&order_id)
                     .map_or((account, 0), |o| (o.account, o.client_order_id));
+                self.replaced(order_id, qty.tonnes());
                 self.send(
                     owner,
                     VenueMessage::Replaced {
@@ -1467,6 +1723,32 @@ impl Gateway {
                 );
             }
             Event::Applied => {}
+        }
+    }
+}
+
+impl Gateway {
+    /// A replace changed an order's open tonnes: a buyer's claims follow
+    /// (down: freed last line first; up: added to the last line, which the
+    /// gateway checked against the inventory before sending the replace).
+    fn replaced(&mut self, order_id: u64, new_open: u64) {
+        let Some(info) = self.orders.get_mut(&order_id) else {
+            return;
+        };
+        let old_open = info.open;
+        info.open = new_open;
+        let account = info.account;
+        let Some(allocation) = &mut info.allocation else {
+            return;
+        };
+        if new_open < old_open {
+            let freed = allocation.take_last(old_open - new_open);
+            self.router.release_slots(account, &freed);
+        } else if new_open > old_open {
+            let mut added = Allocation::default();
+            added.0[allocation.last_slot().unwrap_or(0)] = new_open - old_open;
+            allocation.add(&added);
+            self.router.claim_slots(account, &added);
         }
     }
 }
@@ -1485,4 +1767,79 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The pre-router's view of a wire order (also how held orders come back
+/// from the journal at start).
+fn order_request(
+    account: u64,
+    order: &NewOrder,
+    reference: &InstrumentRef,
+    kind: OrderKind,
+    side: Side,
+    qty: i64,
+) -> OrderRequest {
+    let price_usd = match kind {
+        OrderKind::Market if order.price_ticks == 0 => None,
+        _ => Some(Decimal::from(order.price_ticks) * reference.tick_usd),
+    };
+    OrderRequest {
+        id: order.client_order_id,
+        account,
+        side,
+        instrument: reference.symbol.clone(),
+        kind,
+        price_usd,
+        qty,
+        scope: (!order.scope.is_empty()).then(|| {
+            order
+                .scope
+                .iter()
+                .map(|line| RawScopeLine {
+                    scope: Some(i64::from(line.scope)),
+                    category: (line.category != 0).then_some(i64::from(line.category)),
+                    category_given: line.category != 0,
+                    qty: i64::try_from(line.qty).ok(),
+                    malformed: i64::try_from(line.qty).is_err(),
+                })
+                .collect()
+        }),
+    }
+}
+
+/// Why a submitted attestation must be refused (COMPLIANCE.md,
+/// "Attestations"), or `None` when it is acceptable.
+fn attestation_problem(
+    profile: &crate::compliance::BuyerProfile,
+    id: &str,
+    internal_price_micros: i64,
+    year: u16,
+) -> Option<String> {
+    if id.is_empty() {
+        return Some("the attestation id is empty".into());
+    }
+    if id.len() > MAX_ATTESTATION_ID {
+        return Some(format!(
+            "the attestation id has {} bytes, more than {MAX_ATTESTATION_ID}",
+            id.len()
+        ));
+    }
+    if profile.attestations.iter().any(|a| a.id == id) {
+        return Some(format!(
+            "attestation id '{id}' is already used by this buyer"
+        ));
+    }
+    if internal_price_micros <= 0 {
+        return Some("the internal price is not positive".into());
+    }
+    if internal_price_micros % 10_000 != 0 {
+        return Some("the internal price is not a whole number of cents".into());
+    }
+    if i64::from(year) != profile.reporting_year {
+        return Some(format!(
+            "reporting year {year} is not the profile's reporting year {}",
+            profile.reporting_year
+        ));
+    }
+    None
 }

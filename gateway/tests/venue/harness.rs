@@ -116,7 +116,7 @@ pub struct Client {
     pub stream: TcpStream,
     buffer: Vec<u8>,
     pub last_seq: u64,
-    next_client_order_id: u64,
+    pub next_client_order_id: u64,
 }
 
 impl Client {

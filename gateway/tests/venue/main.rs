@@ -5,6 +5,7 @@
 
 mod harness;
 mod load;
+mod restart;
 
 use std::io::Write;
 use std::time::Duration;
@@ -635,12 +636,16 @@ fn acknowledged_orders_and_the_fill_stream_survive_kill_9_and_sigterm_exits_clea
     venue.kill9();
 
     let mut venue = Venue::start(&dir);
-    // 25 start-up commands (3 instruments, 7 cash deposits, 15 lots) + 51 orders.
-    assert_eq!(venue.recovered_records, 25 + 51);
+    // 26 start-up commands (3 instruments, 7 cash deposits, 15 lots, the
+    // rules in force) + 51 orders.
+    assert_eq!(venue.recovered_records, 26 + 51);
     // The fill stream resumes where it was, with nothing lost or doubled.
     assert_eq!(count_records(&venue), before);
     // A recovered resting order still trades (it is 3000 + 5 after the 5 fills).
+    // The taker's client order ids go on from where they were: used ones
+    // stay used across the restart.
     let mut taker = venue.login(3002);
+    taker.next_client_order_id = 2;
     let id = taker.limit(NBR, SIDE_BUY, 3005, 1);
     taker.accepted(id);
     let filled = taker.expect("fill against a recovered order", |m| match m {

@@ -1,0 +1,434 @@
+//! The venue's bookkeeping beside the books: everything a later decision of
+//! the gateway depends on, folded from the journaled commands and the
+//! events they produced, so that the one recovery path rebuilds it and the
+//! state digest covers it.
+//!
+//! - each account's client-order-id high-water mark, and every live order's
+//!   client id (reports after a restart still carry it);
+//! - each buyer's claimed tonnes per inventory slot: claimed = filled +
+//!   open (COMPLIANCE.md step 11), so an IOC remainder, a cancel, an
+//!   expiry or a replace down frees tonnes at once, last line first;
+//! - attestations submitted over the wire, held orders with their
+//!   deadlines, and the rules and profiles in force.
+//!
+//! Pure and deterministic: no clock (deadlines travel inside commands),
+//! ordered maps wherever iteration order reaches the image.
+
+pub mod allocation;
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasherDefault;
+
+use bincode::{Decode, Encode};
+use tonnex_protocol::wire;
+
+pub use self::allocation::{Allocation, SLOTS};
+use crate::accounts::IntHasher;
+use crate::command::{Command, VenueCommand};
+use crate::event::Event;
+
+/// A live order as the venue remembers it.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct OrderTag {
+    /// Venue order id.
+    pub order_id: u64,
+    /// Owner.
+    pub account: u64,
+    /// The client's id.
+    pub client_order_id: u64,
+    /// Open tonnes.
+    pub open: u64,
+    /// A buyer's buy: the open tonnes per inventory slot.
+    pub allocation: Option<Box<Allocation>>,
+}
+
+/// An attestation accepted over the wire.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct AttestationRecord {
+    /// Journal sequence that accepted it.
+    pub seq: u64,
+    /// The buyer.
+    pub account: u64,
+    /// Its id.
+    pub id: String,
+    /// Attested price, micro-dollars per tonne.
+    pub internal_price_micros: i64,
+    /// Reporting year.
+    pub reporting_year: u16,
+}
+
+/// An order waiting for an attestation.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct HeldRecord {
+    /// Journal sequence that held it.
+    pub seq: u64,
+    /// The buyer.
+    pub account: u64,
+    /// When it expires (gateway clock, ns since the Unix epoch).
+    pub expires_at_ns: u64,
+    /// The order as sent.
+    pub order: wire::NewOrder,
+}
+
+/// The rules and profiles in force.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode)]
+pub struct RulesRecord {
+    /// Journal sequence from which they apply.
+    pub seq: u64,
+    /// Rules file `version`.
+    pub version: String,
+    /// Rules file SHA-256, hex.
+    pub rules_sha256: String,
+    /// Profiles SHA-256, hex.
+    pub profiles_sha256: String,
+}
+
+/// The canonical form of a [`VenueState`], in the state image.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode)]
+pub struct VenueImage {
+    /// Live tagged orders, by order id.
+    pub orders: Vec<OrderTag>,
+    /// `(account, highest client order id used)`, by account.
+    pub client_order_ids: Vec<(u64, u64)>,
+    /// `(buyer, claimed tonnes per slot)`, by account.
+    pub claims: Vec<(u64, Allocation)>,
+    /// Attestations, in journal order.
+    pub attestations: Vec<AttestationRecord>,
+    /// Held orders, oldest first.
+    pub held: Vec<HeldRecord>,
+    /// Rules in force.
+    pub rules: Option<RulesRecord>,
+}
+
+/// The bookkeeping itself (see the module documentation).
+#[derive(Clone, Debug, Default)]
+pub struct VenueState {
+    /// Set by the first venue command: workload replays never pay for this.
+    active: bool,
+    orders: HashMap<u64, OrderTag, BuildHasherDefault<IntHasher>>,
+    client_order_ids: BTreeMap<u64, u64>,
+    claims: BTreeMap<u64, Allocation>,
+    attestations: Vec<AttestationRecord>,
+    held: Vec<HeldRecord>,
+    rules: Option<RulesRecord>,
+}
+
+impl VenueState {
+    /// Whether `command` (or the state) needs the bookkeeping at all: a
+    /// workload replay's orders carry no client id and never do.
+    #[inline]
+    #[must_use]
+    pub fn wants(&self, command: &Command) -> bool {
+        self.active
+            || match command {
+                Command::New(order) => order.client_order_id != 0,
+                Command::Scoped(_) | Command::Venue(_) => true,
+                _ => false,
+            }
+    }
+
+    /// Folds command `seq` and the events it produced.
+    pub fn apply(&mut self, seq: u64, command: &Command, events: &[Event]) {
+        self.active = true;
+        match command {
+            Command::New(order) => self.use_client_id(order.account, order.client_order_id),
+            Command::Scoped(scoped) => {
+                let order = &scoped.order;
+                self.use_client_id(order.account, order.client_order_id);
+                if scoped.released_from_hold {
+                    self.unhold(order.account, order.client_order_id);
+                }
+            }
+            Command::Venue(venue) => self.venue(seq, venue),
+            _ => {}
+        }
+        for event in events {
+            self.event(command, event);
+        }
+    }
+
+    fn venue(&mut self, seq: u64, command: &VenueCommand) {
+        match command {
+            VenueCommand::Rules {
+                version,
+                rules_sha256,
+                profiles_sha256,
+            } => {
+                self.rules = Some(RulesRecord {
+                    seq,
+                    version: version.clone(),
+                    rules_sha256: rules_sha256.clone(),
+                    profiles_sha256: profiles_sha256.clone(),
+                });
+            }
+            VenueCommand::Attest {
+                account,
+                id,
+                internal_price_micros,
+                reporting_year,
+            } => self.attestations.push(AttestationRecord {
+                seq,
+                account: *account,
+                id: id.clone(),
+                internal_price_micros: *internal_price_micros,
+                reporting_year: *reporting_year,
+            }),
+            VenueCommand::Hold {
+                account,
+                expires_at_ns,
+                order,
+            } => {
+                self.use_client_id(*account, order.client_order_id);
+                self.held.push(HeldRecord {
+                    seq,
+                    account: *account,
+                    expires_at_ns: *expires_at_ns,
+                    order: order.clone(),
+                });
+            }
+            VenueCommand::Unhold {
+                account,
+                client_order_id,
+                ..
+            } => self.unhold(*account, *client_order_id),
+            VenueCommand::Refused {
+                account,
+                client_order_id,
+                ..
+            } => self.use_client_id(*account, *client_order_id),
+        }
+    }
+
+    fn event(&mut self, command: &Command, event: &Event) {
+        match *event {
+            Event::Accepted { order_id, .. } => {
+                let Some(order) = command.new_order() else {
+                    return;
+                };
+                let allocation = match command {
+                    Command::Scoped(scoped) => {
+                        let mut allocation = Allocation::default();
+                        for line in &scoped.decision.scope {
+                            if let Some(slot) = Allocation::slot(line.scope, line.category) {
+                                allocation.0[slot] += line.qty;
+                            }
+                        }
+                        self.claims
+                            .entry(order.account)
+                            .or_default()
+                            .add(&allocation);
+                        Some(Box::new(allocation))
+                    }
+                    _ => None,
+                };
+                if order.client_order_id != 0 || allocation.is_some() {
+                    self.orders.insert(
+                        order_id,
+                        OrderTag {
+                            order_id,
+                            account: order.account,
+                            client_order_id: order.client_order_id,
+                            open: order.qty.tonnes(),
+                            allocation,
+                        },
+                    );
+                }
+            }
+            Event::Fill {
+                taker_id,
+                maker_id,
+                qty,
+                taker_open,
+                maker_open,
+                ..
+            } => {
+                for (id, open) in [(taker_id, taker_open), (maker_id, maker_open)] {
+                    if let Some(tag) = self.orders.get_mut(&id) {
+                        tag.open = open.tonnes();
+                        if let Some(allocation) = &mut tag.allocation {
+                            // Filled tonnes stay claimed: they leave the
+                            // open part, first line first.
+                            allocation.take_first(qty.tonnes());
+                        }
+                        if tag.open == 0 {
+                            self.orders.remove(&id);
+                        }
+                    }
+                }
+            }
+            Event::Cancelled {
+                order_id, open_qty, ..
+            } => {
+                if let Some(mut tag) = self.orders.remove(&order_id) {
+                    if let Some(allocation) = &mut tag.allocation {
+                        let freed = allocation.take_last(open_qty.tonnes());
+                        self.release(tag.account, &freed);
+                    }
+                }
+            }
+            Event::Replaced { order_id, qty, .. } => {
+                let Some(tag) = self.orders.get_mut(&order_id) else {
+                    return;
+                };
+                let new_open = qty.tonnes();
+                let old_open = tag.open;
+                tag.open = new_open;
+                let account = tag.account;
+                let Some(allocation) = &mut tag.allocation else {
+                    return;
+                };
+                if new_open < old_open {
+                    let freed = allocation.take_last(old_open - new_open);
+                    self.release(account, &freed);
+                } else if new_open > old_open {
+                    let slot = allocation.last_slot().unwrap_or(0);
+                    let mut added = Allocation::default();
+                    added.0[slot] = new_open - old_open;
+                    allocation.add(&added);
+                    self.claims.entry(account).or_default().add(&added);
+                }
+            }
+            Event::Rejected { .. } | Event::Applied => {}
+        }
+    }
+
+    fn release(&mut self, account: u64, freed: &Allocation) {
+        if let Some(claims) = self.claims.get_mut(&account) {
+            claims.subtract(freed);
+        }
+    }
+
+    fn use_client_id(&mut self, account: u64, client_order_id: u64) {
+        if client_order_id == 0 {
+            return;
+        }
+        let high = self.client_order_ids.entry(account).or_insert(0);
+        *high = (*high).max(client_order_id);
+    }
+
+    fn unhold(&mut self, account: u64, client_order_id: u64) {
+        self.held
+            .retain(|h| !(h.account == account && h.order.client_order_id == client_order_id));
+    }
+
+    /// The highest client order id `account` has used (0: none).
+    #[must_use]
+    pub fn last_client_order_id(&self, account: u64) -> u64 {
+        self.client_order_ids.get(&account).copied().unwrap_or(0)
+    }
+
+    /// Every account's highest client order id, by account.
+    pub fn client_order_ids(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.client_order_ids.iter().map(|(&a, &c)| (a, c))
+    }
+
+    /// A live order's tag.
+    #[must_use]
+    pub fn order(&self, order_id: u64) -> Option<&OrderTag> {
+        self.orders.get(&order_id)
+    }
+
+    /// Every live tagged order, by order id.
+    #[must_use]
+    pub fn orders(&self) -> Vec<&OrderTag> {
+        let mut orders: Vec<&OrderTag> = self.orders.values().collect();
+        orders.sort_unstable_by_key(|t| t.order_id);
+        orders
+    }
+
+    /// A buyer's claimed tonnes per slot (filled + open).
+    #[must_use]
+    pub fn claims(&self, account: u64) -> Allocation {
+        self.claims.get(&account).copied().unwrap_or_default()
+    }
+
+    /// Every buyer's claims, by account.
+    pub fn all_claims(&self) -> impl Iterator<Item = (u64, &Allocation)> + '_ {
+        self.claims.iter().map(|(&a, c)| (a, c))
+    }
+
+    /// Attestations accepted over the wire, in journal order.
+    #[must_use]
+    pub fn attestations(&self) -> &[AttestationRecord] {
+        &self.attestations
+    }
+
+    /// Orders held for an attestation, oldest first.
+    #[must_use]
+    pub fn held(&self) -> &[HeldRecord] {
+        &self.held
+    }
+
+    /// The rules and profiles in force, once recorded.
+    #[must_use]
+    pub fn rules(&self) -> Option<&RulesRecord> {
+        self.rules.as_ref()
+    }
+
+    /// The canonical image.
+    #[must_use]
+    pub fn image(&self) -> VenueImage {
+        VenueImage {
+            orders: self.orders().into_iter().cloned().collect(),
+            client_order_ids: self.client_order_ids().collect(),
+            claims: self.claims.iter().map(|(&a, &c)| (a, c)).collect(),
+            attestations: self.attestations.clone(),
+            held: self.held.clone(),
+            rules: self.rules.clone(),
+        }
+    }
+
+    /// Rebuilds the bookkeeping from its image.
+    #[must_use]
+    pub fn from_image(image: &VenueImage) -> VenueState {
+        VenueState {
+            active: *image != VenueImage::default(),
+            orders: image
+                .orders
+                .iter()
+                .map(|t| (t.order_id, t.clone()))
+                .collect(),
+            client_order_ids: image.client_order_ids.iter().copied().collect(),
+            claims: image.claims.iter().copied().collect(),
+            attestations: image.attestations.clone(),
+            held: image.held.clone(),
+            rules: image.rules.clone(),
+        }
+    }
+
+    /// Checks that every buyer's claims equal the filled tonnes plus its
+    /// open orders' allocations: `filled` gives each buyer's filled tonnes
+    /// per slot as counted from the outside. Returns what differs.
+    pub fn check_claims(&self, filled: &BTreeMap<u64, Allocation>) -> Result<(), String> {
+        let mut expected: BTreeMap<u64, Allocation> = filled.clone();
+        for tag in self.orders.values() {
+            if let Some(allocation) = &tag.allocation {
+                expected.entry(tag.account).or_default().add(allocation);
+                if allocation.total() != tag.open {
+                    return Err(format!(
+                        "order {}: open {} t but {} t allocated",
+                        tag.order_id,
+                        tag.open,
+                        allocation.total()
+                    ));
+                }
+            }
+        }
+        for (account, claims) in &self.claims {
+            let want = expected.remove(account).unwrap_or_default();
+            if *claims != want {
+                return Err(format!(
+                    "buyer {account}: claims {:?} but filled + open is {:?}",
+                    claims.0, want.0
+                ));
+            }
+        }
+        if let Some((account, want)) = expected.into_iter().find(|(_, a)| a.total() > 0) {
+            return Err(format!(
+                "buyer {account}: no claims but filled + open is {:?}",
+                want.0
+            ));
+        }
+        Ok(())
+    }
+}
