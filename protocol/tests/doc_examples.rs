@@ -240,6 +240,17 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
             ),
         ),
         (
+            "attestation-refused",
+            venue(
+                10,
+                VenueMessage::AttestationRefused {
+                    id: "ATT-7".into(),
+                    reason: 75,
+                    text: "bad".into(),
+                },
+            ),
+        ),
+        (
             "session-error",
             venue(0, VenueMessage::SessionError { text: "bad".into() }),
         ),
