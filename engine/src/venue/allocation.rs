@@ -76,6 +76,20 @@ impl Allocation {
         self.0.iter().rposition(|&t| t > 0)
     }
 
+    /// A replace changed the open tonnes from `old_open` to `new_open`:
+    /// down frees tonnes last slot first, up adds them to the last slot in
+    /// use. Returns `(freed, added)`; at most one is non-empty. The venue's
+    /// bookkeeping and the router's claims both follow it.
+    pub fn resize(&mut self, old_open: u64, new_open: u64) -> (Allocation, Allocation) {
+        let mut added = Allocation::default();
+        if new_open < old_open {
+            return (self.take_last(old_open - new_open), added);
+        }
+        added.0[self.last_slot().unwrap_or(0)] = new_open - old_open;
+        self.add(&added);
+        (Allocation::default(), added)
+    }
+
     /// Adds `other` slot by slot.
     pub fn add(&mut self, other: &Allocation) {
         for (a, b) in self.0.iter_mut().zip(other.0) {

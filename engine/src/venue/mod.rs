@@ -277,16 +277,9 @@ impl VenueState {
                 let Some(allocation) = &mut tag.allocation else {
                     return;
                 };
-                if new_open < old_open {
-                    let freed = allocation.take_last(old_open - new_open);
-                    self.release(account, &freed);
-                } else if new_open > old_open {
-                    let slot = allocation.last_slot().unwrap_or(0);
-                    let mut added = Allocation::default();
-                    added.0[slot] = new_open - old_open;
-                    allocation.add(&added);
-                    self.claims.entry(account).or_default().add(&added);
-                }
+                let (freed, added) = allocation.resize(old_open, new_open);
+                self.release(account, &freed);
+                self.claims.entry(account).or_default().add(&added);
             }
             Event::Rejected { .. } | Event::Applied => {}
         }

@@ -1168,20 +1168,12 @@ impl Gateway {
         client_order_id: u64,
         rechecked: u32,
     ) {
-        self.inflight.push_back(Inflight {
+        self.submit_uncompliant(
+            Command::Venue(Box::new(command)),
             account,
             client_order_id,
             rechecked,
-            pathway: Pathway::None,
-            sub_ledger: Arc::from(""),
-            floor_ticks: 0,
-            attestation: None,
-            allocation: None,
-        });
-        self.submit(Input::Command {
-            command: Command::Venue(Box::new(command)),
-            annotation: None,
-        });
+        );
     }
 
     /// Wall-clock time, nanoseconds since the Unix epoch: what hold
@@ -1380,10 +1372,21 @@ impl Gateway {
 
     /// A non-order command on behalf of `account`.
     fn submit_command(&mut self, command: Command, account: u64, client_order_id: u64) {
+        self.submit_uncompliant(command, account, client_order_id, 0);
+    }
+
+    /// Any command but a routed order: no pathway, floor or allocation.
+    fn submit_uncompliant(
+        &mut self,
+        command: Command,
+        account: u64,
+        client_order_id: u64,
+        rechecked: u32,
+    ) {
         self.inflight.push_back(Inflight {
             account,
             client_order_id,
-            rechecked: 0,
+            rechecked,
             pathway: Pathway::None,
             sub_ledger: Arc::from(""),
             floor_ticks: 0,
@@ -1741,15 +1744,9 @@ impl Gateway {
         let Some(allocation) = &mut info.allocation else {
             return;
         };
-        if new_open < old_open {
-            let freed = allocation.take_last(old_open - new_open);
-            self.router.release_slots(account, &freed);
-        } else if new_open > old_open {
-            let mut added = Allocation::default();
-            added.0[allocation.last_slot().unwrap_or(0)] = new_open - old_open;
-            allocation.add(&added);
-            self.router.claim_slots(account, &added);
-        }
+        let (freed, added) = allocation.resize(old_open, new_open);
+        self.router.release_slots(account, &freed);
+        self.router.claim_slots(account, &added);
     }
 }
 
