@@ -153,6 +153,14 @@ pub enum VenueCommand {
         /// Reason code sent to the buyer.
         reason: u8,
     },
+    /// A credit lot's registry serial block, journaled right before the lot's
+    /// deposit: no later lot may overlap it.
+    Serials {
+        /// The block.
+        block: crate::venue::SerialBlock,
+        /// Where it came from (file and line).
+        source: String,
+    },
     /// An order the gateway refused before it reached a book; journaled so
     /// that its client order id stays used across restarts.
     Refused {

@@ -349,7 +349,10 @@ fn registry_lots_are_deposited_only_where_eligible_naming_the_failing_attribute(
     write(
         &dir,
         "venue.toml",
-        &format!("{venue_text}\n[[lots]]\nfile = \"lots.csv\"\ninstrument = \"NBR-2024.CCP\"\n"),
+        &format!(
+            "{venue_text}\n[[lots]]\nfile = \"lots.csv\"\ninstrument = \"NBR-2024.CCP\"\n\
+             [[lots]]\nfile = \"more.csv\"\ninstrument = \"NBR-2024.CCP\"\n"
+        ),
     );
     let header = "registry,project_id,serial_start,serial_end,quantity,vintage,methodology,category,nature,ccp,corresponding_adjustment,corsia,owner_account";
     write(
@@ -359,13 +362,25 @@ fn registry_lots_are_deposited_only_where_eligible_naming_the_failing_attribute(
             "{header}\n\
              Verra,VCS-1001,VCS-1001-2022-0001,VCS-1001-2022-0500,500,2022,VM0047,removal,nature-based,true,false,false,2001\n\
              Verra,VCS-1002,VCS-1002-2022-0001,VCS-1002-2022-0100,100,2022,VM0047,removal,nature-based,false,false,false,2001\n\
-             Verra,VCS-1003,A,B,100,2022,VM0042,avoidance,nature-based,true,false,false,2001\n\
-             Gold Standard,GS-7,\"GS-7-1,a\",GS-7-9,9,2020,GS-AR,removal,nature-based,true,true,true,3001\n"
+             Verra,VCS-1003,VCS-1003-2022-1,VCS-1003-2022-100,100,2022,VM0042,avoidance,nature-based,true,false,false,2001\n\
+             Gold Standard,GS-7,\"GS-7,a-1\",\"GS-7,a-9\",9,2020,GS-AR,removal,nature-based,true,true,true,3001\n\
+             Verra,VCS-1004,VCS-1004-2022-0001,VCS-1004-2022-0010,50000,2022,VM0047,removal,nature-based,true,false,false,2001\n\
+             Verra,VCS-1001,VCS-1001-2022-0400,VCS-1001-2022-0600,201,2022,VM0047,removal,nature-based,true,false,false,2001\n\
+             Verra,VCS-1005,A,B,1,2022,VM0047,removal,nature-based,true,false,false,2001\n"
+        ),
+    );
+    write(
+        &dir,
+        "more.csv",
+        &format!(
+            "{header}\n\
+             Verra,VCS-1001,VCS-1001-2022-0500,VCS-1001-2022-0500,1,2022,VM0047,removal,nature-based,true,false,false,3001\n\
+             Verra,VCS-1001,VCS-1001-2022-0501,VCS-1001-2022-0502,2,2022,VM0047,removal,nature-based,true,false,false,3001\n"
         ),
     );
     let output = venue(&["lots", "--config", dir.join("venue.toml").to_str().unwrap()]);
     let lines = successful_lines(output);
-    assert_eq!(lines.len(), 4);
+    assert_eq!(lines.len(), 9);
     assert!(
         lines[0].contains("\"decision\": \"deposit\"") && lines[0].contains("\"quantity\": 500"),
         "{}",
@@ -383,9 +398,43 @@ fn registry_lots_are_deposited_only_where_eligible_naming_the_failing_attribute(
     );
     assert!(
         lines[3].contains("\"attribute\": \"vintage\"")
-            && lines[3].contains("\"serial_start\": \"GS-7-1,a\""),
+            && lines[3].contains("\"serial_start\": \"GS-7,a-1\""),
         "{}",
         lines[3]
+    );
+    // A 10-serial block declared as 50,000 t would mint credits.
+    assert!(
+        lines[4].contains("\"reason\": \"LOT_SERIALS_INVALID\"")
+            && lines[4].contains("quantity 50000 but VCS-1004-2022-0001..VCS-1004-2022-0010 holds 10 serials"),
+        "{}",
+        lines[4]
+    );
+    // Overlaps: in the same file, naming the block and its file and line.
+    assert!(
+        lines[5].contains("\"reason\": \"LOT_SERIALS_OVERLAP\"")
+            && lines[5].contains("Verra VCS-1001-2022-0400..VCS-1001-2022-0600 overlap Verra VCS-1001-2022-0001..VCS-1001-2022-0500 deposited from ")
+            && lines[5].contains("lots.csv line 2"),
+        "{}",
+        lines[5]
+    );
+    assert!(
+        lines[6].contains("\"reason\": \"LOT_SERIALS_INVALID\"")
+            && lines[6].contains("serial_start 'A' does not end in a serial number"),
+        "{}",
+        lines[6]
+    );
+    // ... and in another file; the block next to it is fine.
+    assert!(
+        lines[7].contains("\"reason\": \"LOT_SERIALS_OVERLAP\"")
+            && lines[7].contains("more.csv line 2")
+            && lines[7].contains("lots.csv line 2"),
+        "{}",
+        lines[7]
+    );
+    assert!(
+        lines[8].contains("\"decision\": \"deposit\""),
+        "{}",
+        lines[8]
     );
     // An unknown owner is a loading error naming the line and the field.
     write(

@@ -69,6 +69,11 @@ pub enum RejectReason {
     /// buyer already used, a price that is not a positive whole cent, or a
     /// year other than the profile's reporting year.
     AttestationInvalid = 75,
+    /// A registry lot's serials are not one block of exactly `quantity`
+    /// serials (a common prefix, a trailing number, end at or after start).
+    LotSerialsInvalid = 76,
+    /// A registry lot's serial block overlaps a block deposited before.
+    LotSerialsOverlap = 77,
     /// The session sent more messages this second than its throttle allows.
     Throttled = 96,
     /// A client order id not greater than the session's last one: a resent
@@ -116,6 +121,8 @@ impl RejectReason {
             RejectReason::AttestationRequired => "ATTESTATION_REQUIRED",
             RejectReason::LotNotEligible => "LOT_NOT_ELIGIBLE",
             RejectReason::AttestationInvalid => "ATTESTATION_INVALID",
+            RejectReason::LotSerialsInvalid => "LOT_SERIALS_INVALID",
+            RejectReason::LotSerialsOverlap => "LOT_SERIALS_OVERLAP",
             RejectReason::Throttled => "THROTTLED",
             RejectReason::DuplicateClientOrderId => "DUPLICATE_CLIENT_ORDER_ID",
             RejectReason::RiskMaxQty => "RISK_MAX_QTY",
@@ -126,7 +133,7 @@ impl RejectReason {
     }
 
     /// Every reason, in code order.
-    pub const ALL: [RejectReason; 33] = [
+    pub const ALL: [RejectReason; 35] = [
         RejectReason::UnknownInstrument,
         RejectReason::InstrumentHalted,
         RejectReason::DuplicateOrderId,
@@ -154,6 +161,8 @@ impl RejectReason {
         RejectReason::AttestationRequired,
         RejectReason::LotNotEligible,
         RejectReason::AttestationInvalid,
+        RejectReason::LotSerialsInvalid,
+        RejectReason::LotSerialsOverlap,
         RejectReason::Throttled,
         RejectReason::DuplicateClientOrderId,
         RejectReason::RiskMaxQty,

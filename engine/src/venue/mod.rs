@@ -9,12 +9,14 @@
 //!   open (COMPLIANCE.md step 11), so an IOC remainder, a cancel, an
 //!   expiry or a replace down frees tonnes at once, last line first;
 //! - attestations submitted over the wire, held orders with their
-//!   deadlines, and the rules and profiles in force.
+//!   deadlines, and the rules and profiles in force;
+//! - every registry serial block deposited (no lot may overlap one).
 //!
 //! Pure and deterministic: no clock (deadlines travel inside commands),
 //! ordered maps wherever iteration order reaches the image.
 
 pub mod allocation;
+pub mod serials;
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasherDefault;
@@ -23,6 +25,7 @@ use bincode::{Decode, Encode};
 use tonnex_protocol::wire;
 
 pub use self::allocation::{Allocation, SLOTS};
+pub use self::serials::{SerialBlock, SerialBlocks, SerialRecord};
 use crate::accounts::IntHasher;
 use crate::command::{Command, VenueCommand};
 use crate::event::Event;
@@ -98,6 +101,8 @@ pub struct VenueImage {
     pub held: Vec<HeldRecord>,
     /// Rules in force.
     pub rules: Option<RulesRecord>,
+    /// Registry serial blocks deposited, in journal order.
+    pub serials: Vec<SerialRecord>,
 }
 
 /// The bookkeeping itself (see the module documentation).
@@ -111,6 +116,7 @@ pub struct VenueState {
     attestations: Vec<AttestationRecord>,
     held: Vec<HeldRecord>,
     rules: Option<RulesRecord>,
+    serials: SerialBlocks,
 }
 
 impl VenueState {
@@ -196,6 +202,15 @@ impl VenueState {
                 client_order_id,
                 ..
             } => self.use_client_id(*account, *client_order_id),
+            VenueCommand::Serials { block, source } => {
+                // Ingestion refused overlaps before journaling; a replayed
+                // overlap (a journal written by a buggy build) stays out.
+                let _ = self.serials.insert(SerialRecord {
+                    seq,
+                    block: block.clone(),
+                    source: source.clone(),
+                });
+            }
         }
     }
 
@@ -358,6 +373,12 @@ impl VenueState {
         self.rules.as_ref()
     }
 
+    /// Registry serial blocks deposited so far.
+    #[must_use]
+    pub fn serials(&self) -> &SerialBlocks {
+        &self.serials
+    }
+
     /// The canonical image.
     #[must_use]
     pub fn image(&self) -> VenueImage {
@@ -368,6 +389,7 @@ impl VenueState {
             attestations: self.attestations.clone(),
             held: self.held.clone(),
             rules: self.rules.clone(),
+            serials: self.serials.records().to_vec(),
         }
     }
 
@@ -386,6 +408,7 @@ impl VenueState {
             attestations: image.attestations.clone(),
             held: image.held.clone(),
             rules: image.rules.clone(),
+            serials: SerialBlocks::from_records(&image.serials),
         }
     }
 

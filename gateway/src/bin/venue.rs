@@ -2,13 +2,14 @@
 //!
 //! ```text
 //! tonnex-venue check --config FILE --orders ORDERS.jsonl
-//! tonnex-venue lots --config FILE
+//! tonnex-venue lots --config FILE [--journal-dir DIR]
 //! tonnex-venue run --config FILE [--listen ADDR] [--fills-listen ADDR] [--journal-dir DIR]
 //! ```
 //! `check` runs the compliance pre-router alone (no engine, no network) and
 //! prints one JSON decision per order line. `lots` checks the registry
-//! exports named by the venue file's `[[lots]]` against their instruments'
-//! eligibility and prints one JSON line per lot. `run` recovers the journal
+//! exports named by the venue file's `[[lots]]` (serial blocks, overlaps
+//! with each other and with every block the venue's journal holds, and
+//! their instruments' eligibility) and prints one JSON line per lot. `run` recovers the journal
 //! and serves order entry and the fill stream until SIGTERM or SIGINT, then
 //! drains, syncs the journal and exits 0.
 
@@ -18,10 +19,13 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use tonnex_gateway::compliance::{self, check};
+use tonnex_engine::journal::{recover, RecoverOptions};
+use tonnex_engine::venue::SerialBlocks;
+use tonnex_engine::EngineConfig;
 use tonnex_gateway::venue;
 
 const USAGE: &str = "usage: tonnex-venue check --config FILE --orders ORDERS.jsonl
-       tonnex-venue lots --config FILE
+       tonnex-venue lots --config FILE [--journal-dir DIR]
        tonnex-venue run --config FILE [--listen ADDR] [--fills-listen ADDR] [--journal-dir DIR]";
 
 fn main() -> ExitCode {
@@ -128,15 +132,23 @@ fn run_venue(args: &[String]) -> ExitCode {
 }
 
 fn run_lots(args: &[String]) -> ExitCode {
-    let config = match args {
-        [flag, path] if flag == "--config" => PathBuf::from(path),
+    let (config, journal_dir) = match args {
+        [flag, path] if flag == "--config" => (PathBuf::from(path), None),
+        [flag, path, dir_flag, dir] if flag == "--config" && dir_flag == "--journal-dir" => {
+            (PathBuf::from(path), Some(PathBuf::from(dir)))
+        }
         _ => {
             eprintln!("tonnex-venue lots: --config FILE is required\n{USAGE}");
             return ExitCode::from(2);
         }
     };
     let decisions = tonnex_gateway::config::VenueConfig::load(&config)
-        .and_then(|venue| compliance::lots::ingest_all(&venue));
+        .map_err(|e| e.to_string())
+        .and_then(|venue| {
+            let dir = journal_dir.unwrap_or_else(|| venue.journal_dir.clone());
+            let journaled = journaled_serials(&dir)?;
+            compliance::lots::ingest_all(&venue, &journaled).map_err(|e| e.to_string())
+        });
     let decisions = match decisions {
         Ok(decisions) => decisions,
         Err(error) => {
@@ -147,13 +159,19 @@ fn run_lots(args: &[String]) -> ExitCode {
     let mut out = String::new();
     for d in &decisions {
         let json = |s: &str| serde_json::to_string(s).expect("a string serialises");
-        let (decision, reason, attribute) = match d.failing {
-            None => ("deposit", "null".to_string(), "null".to_string()),
-            Some(attribute) => ("reject", json("LOT_NOT_ELIGIBLE"), json(attribute)),
+        let (decision, reason, attribute, text) = match &d.refusal {
+            None => ("deposit", "null".into(), "null".into(), "null".into()),
+            Some(refusal) => (
+                "reject",
+                json(refusal.reason().as_str()),
+                refusal.attribute().map_or("null".into(), json),
+                json(&refusal.text()),
+            ),
         };
         out.push_str(&format!(
-            "{{\"line\": {}, \"instrument\": {}, \"decision\": \"{decision}\", \"reason\": {reason}, \"attribute\": {attribute}, \"owner_account\": {}, \"quantity\": {}, \"registry\": {}, \"serial_start\": {}, \"serial_end\": {}}}\n",
+            "{{\"line\": {}, \"source\": {}, \"instrument\": {}, \"decision\": \"{decision}\", \"reason\": {reason}, \"attribute\": {attribute}, \"text\": {text}, \"owner_account\": {}, \"quantity\": {}, \"registry\": {}, \"serial_start\": {}, \"serial_end\": {}}}\n",
             d.line,
+            json(&d.source),
             json(&d.instrument),
             d.lot.owner_account,
             d.lot.quantity,
@@ -165,4 +183,22 @@ fn run_lots(args: &[String]) -> ExitCode {
     use std::io::Write;
     let _ = std::io::stdout().write_all(out.as_bytes());
     ExitCode::SUCCESS
+}
+
+/// The serial blocks a venue's journal holds (none for a folder that has
+/// no journal yet): the lots of earlier runs.
+fn journaled_serials(dir: &std::path::Path) -> Result<SerialBlocks, String> {
+    if !dir.exists() {
+        return Ok(SerialBlocks::default());
+    }
+    let recovered = recover(
+        dir,
+        RecoverOptions {
+            use_snapshot: true,
+            track_orders: false,
+            config: EngineConfig::default(),
+        },
+    )
+    .map_err(|e| format!("journal {}: {e}", dir.display()))?;
+    Ok(recovered.state.venue().serials().clone())
 }

@@ -1,12 +1,21 @@
-//! Ingesting credit lots from a registry export (CSV, one lot a row):
-//! each lot is checked against its instrument's eligibility predicate;
-//! eligible lots become credit deposits of their owner (with their serial
-//! range kept, so settlement can name the credits), the others are refused
-//! with `LOT_NOT_ELIGIBLE` and the first attribute that fails.
+//! Ingesting credit lots from a registry export (CSV, one lot a row).
+//! A lot is refused, and the others go on:
+//! - `LOT_SERIALS_INVALID` when its serials do not form one block of exactly
+//!   `quantity` serials (`prefix` + trailing number, end at or after start);
+//! - `LOT_SERIALS_OVERLAP` when its block overlaps any block deposited
+//!   before: earlier in the same file, in another file, or in an earlier
+//!   run (the journal records every deposited block), naming that block;
+//! - `LOT_NOT_ELIGIBLE` with the first attribute its instrument's
+//!   eligibility predicate refuses.
+//!
+//! Accepted lots become credit deposits of their owner, their block
+//! journaled first, so settlement can name the credits.
 
 use std::path::Path;
 
 use rust_decimal::Decimal;
+use tonnex_engine::venue::{SerialBlock, SerialBlocks, SerialRecord};
+use tonnex_protocol::RejectReason;
 
 use crate::config::{InstrumentConfig, VenueConfig};
 use crate::values::{parse_decimal, LoadError};
@@ -68,8 +77,105 @@ pub struct LotDecision {
     pub lot: CreditLot,
     /// The instrument it was offered to.
     pub instrument: String,
-    /// `None`: deposited; `Some(attribute)`: refused, this attribute fails the predicate.
-    pub failing: Option<&'static str>,
+    /// Its serial block, when the serials form one.
+    pub block: Option<SerialBlock>,
+    /// Where it comes from: `FILE line N`.
+    pub source: String,
+    /// `None`: deposited; else why it is refused.
+    pub refusal: Option<LotRefusal>,
+}
+
+/// Why a lot is not deposited.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LotRefusal {
+    /// The serials are not one block of `quantity` serials.
+    Serials(String),
+    /// The block overlaps one deposited before.
+    Overlap(String),
+    /// This attribute fails the instrument's eligibility predicate.
+    NotEligible(&'static str),
+}
+
+impl LotRefusal {
+    /// The reason code.
+    #[must_use]
+    pub fn reason(&self) -> RejectReason {
+        match self {
+            LotRefusal::Serials(_) => RejectReason::LotSerialsInvalid,
+            LotRefusal::Overlap(_) => RejectReason::LotSerialsOverlap,
+            LotRefusal::NotEligible(_) => RejectReason::LotNotEligible,
+        }
+    }
+
+    /// The failing attribute, for `LOT_NOT_ELIGIBLE`.
+    #[must_use]
+    pub fn attribute(&self) -> Option<&'static str> {
+        match self {
+            LotRefusal::NotEligible(attribute) => Some(attribute),
+            _ => None,
+        }
+    }
+
+    /// What is wrong, in words.
+    #[must_use]
+    pub fn text(&self) -> String {
+        match self {
+            LotRefusal::Serials(text) | LotRefusal::Overlap(text) => text.clone(),
+            LotRefusal::NotEligible(attribute) => {
+                format!("{attribute} fails the instrument's eligibility predicate")
+            }
+        }
+    }
+}
+
+/// Splits a serial into its prefix and trailing number.
+fn split_serial(serial: &str) -> Option<(&str, u64)> {
+    let digits = serial.len() - serial.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    if digits == 0 {
+        return None;
+    }
+    let (prefix, number) = serial.split_at(serial.len() - digits);
+    Some((prefix, number.parse().ok()?))
+}
+
+/// The block `lot`'s serials form, or why they form none.
+pub fn serial_block(lot: &CreditLot) -> Result<SerialBlock, String> {
+    fn parse<'a>(serial: &'a str, what: &str) -> Result<(&'a str, u64), String> {
+        split_serial(serial).ok_or_else(|| {
+            format!("{what} '{serial}' does not end in a serial number (at most 19 digits)")
+        })
+    }
+    let (prefix, first) = parse(&lot.serial_start, "serial_start")?;
+    let (end_prefix, last) = parse(&lot.serial_end, "serial_end")?;
+    if prefix != end_prefix {
+        return Err(format!(
+            "serial_start '{}' and serial_end '{}' are not in one series ('{prefix}' vs '{end_prefix}')",
+            lot.serial_start, lot.serial_end
+        ));
+    }
+    if last < first {
+        return Err(format!(
+            "serial_end '{}' comes before serial_start '{}'",
+            lot.serial_end, lot.serial_start
+        ));
+    }
+    let block = SerialBlock {
+        registry: lot.registry.clone(),
+        prefix: prefix.to_string(),
+        first,
+        last,
+        width: u8::try_from(lot.serial_end.len() - end_prefix.len()).unwrap_or(u8::MAX),
+    };
+    if block.count() != lot.quantity {
+        return Err(format!(
+            "quantity {} but {}..{} holds {} serials",
+            lot.quantity,
+            lot.serial_start,
+            lot.serial_end,
+            block.count()
+        ));
+    }
+    Ok(block)
 }
 
 /// The first attribute of `lot` that `instrument`'s predicate refuses.
@@ -102,11 +208,14 @@ fn boolean(text: &str) -> Option<bool> {
     }
 }
 
-/// Reads one export and decides every lot for `instrument`.
+/// Reads one export and decides every lot for `instrument`; `deposited`
+/// holds every block deposited before (the journal's and this run's
+/// earlier lots) and gains each lot accepted here.
 pub fn ingest(
     path: &Path,
     instrument: &InstrumentConfig,
     venue: &VenueConfig,
+    deposited: &mut SerialBlocks,
 ) -> Result<Vec<LotDecision>, LoadError> {
     let error =
         |line: usize, field: &str, message: String| crate::csv::error(path, line, field, message);
@@ -177,18 +286,64 @@ pub fn ingest(
             corsia: flag(11)?,
             owner_account,
         };
-        decisions.push(LotDecision {
-            line: row.line,
-            failing: failing_attribute(&lot, instrument),
-            lot,
-            instrument: instrument.symbol.clone(),
-        });
+        decisions.push(decide(lot, row.line, path, instrument, deposited));
     }
     Ok(decisions)
 }
 
-/// Every `[[lots]]` export of the venue, in file order.
-pub fn ingest_all(venue: &VenueConfig) -> Result<Vec<LotDecision>, LoadError> {
+/// One lot's decision; an accepted lot's block joins `deposited`.
+fn decide(
+    lot: CreditLot,
+    line: usize,
+    path: &Path,
+    instrument: &InstrumentConfig,
+    deposited: &mut SerialBlocks,
+) -> LotDecision {
+    let source = format!("{} line {line}", path.display());
+    let block = serial_block(&lot);
+    let refusal = match &block {
+        Err(text) => Some(LotRefusal::Serials(text.clone())),
+        Ok(block) => match deposited.overlapping(block) {
+            Some(hit) => Some(LotRefusal::Overlap(format!(
+                "serials {block} overlap {} deposited from {}{}",
+                hit.block,
+                hit.source,
+                if hit.seq > 0 {
+                    format!(" (journal sequence {})", hit.seq)
+                } else {
+                    String::new()
+                }
+            ))),
+            None => failing_attribute(&lot, instrument).map(LotRefusal::NotEligible),
+        },
+    };
+    let block = block.ok();
+    if let (None, Some(block)) = (&refusal, &block) {
+        deposited
+            .insert(SerialRecord {
+                seq: 0,
+                block: block.clone(),
+                source: source.clone(),
+            })
+            .expect("checked for overlaps above");
+    }
+    LotDecision {
+        line,
+        lot,
+        instrument: instrument.symbol.clone(),
+        block,
+        source,
+        refusal,
+    }
+}
+
+/// Every `[[lots]]` export of the venue, in file order, against the blocks
+/// `journaled` already holds (an earlier run's deposits).
+pub fn ingest_all(
+    venue: &VenueConfig,
+    journaled: &SerialBlocks,
+) -> Result<Vec<LotDecision>, LoadError> {
+    let mut deposited = journaled.clone();
     let mut all = Vec::new();
     for lots in &venue.lots {
         let instrument = venue
@@ -196,7 +351,7 @@ pub fn ingest_all(venue: &VenueConfig) -> Result<Vec<LotDecision>, LoadError> {
             .iter()
             .find(|i| i.symbol == lots.instrument)
             .expect("config checks lots instruments");
-        all.extend(ingest(&lots.file, instrument, venue)?);
+        all.extend(ingest(&lots.file, instrument, venue, &mut deposited)?);
     }
     Ok(all)
 }

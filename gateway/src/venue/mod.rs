@@ -384,16 +384,33 @@ fn genesis(
                 });
             }
         }
-        for decision in lots::ingest_all(config)? {
-            if decision.failing.is_some() {
+        let journaled = core.state().venue().serials().clone();
+        for decision in lots::ingest_all(config, &journaled)? {
+            if let Some(refusal) = &decision.refusal {
+                tracing::warn!(
+                    source = %decision.source,
+                    reason = refusal.reason().as_str(),
+                    text = %refusal.text(),
+                    "lot not deposited"
+                );
                 continue;
             }
+            let Some(block) = decision.block.clone() else {
+                continue;
+            };
             let lot = &decision.lot;
             let index = config
                 .instruments
                 .iter()
                 .position(|i| i.symbol == decision.instrument)
                 .expect("ingest checks instruments") as u32;
+            batch.push(Input::Command {
+                command: Command::Venue(Box::new(VenueCommand::Serials {
+                    block,
+                    source: decision.source.clone(),
+                })),
+                annotation: None,
+            });
             batch.push(Input::Command {
                 command: Command::Deposit {
                     account: lot.owner_account,

@@ -1490,7 +1490,7 @@ impl Gateway {
                     },
                 );
             }
-            VenueCommand::Rules { .. } => {}
+            VenueCommand::Rules { .. } | VenueCommand::Serials { .. } => {}
         }
     }
 

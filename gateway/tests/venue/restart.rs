@@ -224,3 +224,57 @@ fn wire_attestations_are_validated_and_refusals_answered() {
         .is_none_or(|m| { !matches!(m, VenueMessage::AttestationAccepted { .. }) }));
     let _ = harness::QUICK;
 }
+
+#[test]
+fn a_lot_overlapping_a_block_deposited_in_an_earlier_run_is_refused() {
+    let dir = scratch("lots-earlier-run", QUICK);
+    let mut venue = Venue::start(&dir);
+    assert!(venue.sigterm().success());
+    // A new export re-offers part of a demo lot deposited by that run.
+    let header = std::fs::read_to_string(dir.join("lots-nbr.csv")).unwrap();
+    let header = header.lines().next().unwrap();
+    std::fs::write(
+        dir.join("lots-again.csv"),
+        format!(
+            "{header}\n\
+             Verra,VCS-2451,VCS-2451-2023-000049000,VCS-2451-2023-000051000,2001,2023,VM0047,removal,nature-based,true,false,false,2001\n\
+             Verra,VCS-2451,VCS-2451-2023-000050001,VCS-2451-2023-000051000,1000,2023,VM0047,removal,nature-based,true,false,false,2001\n"
+        ),
+    )
+    .unwrap();
+    let config = std::fs::read_to_string(dir.join("venue.toml")).unwrap();
+    std::fs::write(
+        dir.join("venue.toml"),
+        format!("{config}\n[[lots]]\nfile = \"lots-again.csv\"\ninstrument = \"NBR-2024.CCP\"\n"),
+    )
+    .unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tonnex-venue"))
+        .args(["lots", "--config"])
+        .arg(dir.join("venue.toml"))
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("lots-again.csv"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].contains("\"reason\": \"LOT_SERIALS_OVERLAP\"")
+            && lines[0].contains("overlap Verra VCS-2451-2023-000000001..VCS-2451-2023-000050000 deposited from ")
+            && lines[0].contains("lots-nbr.csv line 2 (journal sequence "),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[1].contains("\"decision\": \"deposit\""), "{}", lines[1]);
+    // The venue's own lots are in its journal, so each of them now overlaps
+    // itself: the journal, not the file, is what was deposited.
+    assert!(
+        stdout
+            .lines()
+            .filter(|l| !l.contains("lots-again.csv"))
+            .all(|l| l.contains("LOT_SERIALS_OVERLAP") || l.contains("LOT_NOT_ELIGIBLE")),
+        "{stdout}"
+    );
+}
