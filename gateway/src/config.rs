@@ -5,6 +5,8 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+use tonnex_engine::journal::Durability;
+
 use rust_decimal::Decimal;
 
 use crate::values::{Ctx, LoadError, TomlRecord};
@@ -137,6 +139,61 @@ pub struct LotFile {
     pub instrument: String,
 }
 
+/// What the venue's `[journal] durability` asks of an acknowledgement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VenueDurability {
+    /// Acknowledged once in the page cache: survives the process dying.
+    Process,
+    /// Acknowledged once `msync`ed; a sync covers `records` commands or
+    /// waits at most `micros` for more (group commit).
+    Batch {
+        /// Commands per sync at most.
+        records: u32,
+        /// Longest a command waits for its sync, in microseconds.
+        micros: u64,
+    },
+    /// Acknowledged once `msync`ed; every batch the engine takes from the
+    /// ring is synced at once, without waiting for more.
+    Sync,
+}
+
+impl VenueDurability {
+    /// The journal policy that implements it.
+    #[must_use]
+    pub fn journal(self) -> Durability {
+        match self {
+            VenueDurability::Process => Durability::Process,
+            VenueDurability::Batch { records, micros } => Durability::Batch { records, micros },
+            // One sync per batch: a batch policy with no count limit and no
+            // wait, ticked after every batch.
+            VenueDurability::Sync => Durability::Batch {
+                records: u32::MAX,
+                micros: 0,
+            },
+        }
+    }
+
+    /// Parses `process`, `batch`, `batch:RECORDS:MICROS` or `sync`.
+    pub fn parse(text: &str) -> Result<VenueDurability, String> {
+        match text {
+            "process" => Ok(VenueDurability::Process),
+            "sync" => Ok(VenueDurability::Sync),
+            "batch" => Ok(VenueDurability::Batch {
+                records: 256,
+                micros: 1000,
+            }),
+            other => match Durability::parse(other) {
+                Ok(Durability::Batch { records, micros }) => {
+                    Ok(VenueDurability::Batch { records, micros })
+                }
+                _ => Err(format!(
+                    "'{other}' is not a durability policy: process, batch, batch:RECORDS:MICROS or sync"
+                )),
+            },
+        }
+    }
+}
+
 /// The whole venue file.
 #[derive(Clone, Debug)]
 pub struct VenueConfig {
@@ -160,6 +217,8 @@ pub struct VenueConfig {
     pub accounts: Vec<AccountConfig>,
     /// The `[session]` limits (defaults where absent).
     pub session: SessionSettings,
+    /// `[journal] durability`: what an acknowledgement survives.
+    pub durability: VenueDurability,
     /// Instruments in file order.
     pub instruments: Vec<InstrumentConfig>,
 }
@@ -423,9 +482,11 @@ impl VenueConfig {
             });
         }
         let session = read_session(&table, path)?;
+        let durability = read_durability(&table, path)?;
         Ok(VenueConfig {
             path: path.to_path_buf(),
             session,
+            durability,
             inventory,
             lots,
             order_entry,
@@ -437,6 +498,72 @@ impl VenueConfig {
             instruments,
         })
     }
+}
+
+/// The `[journal]` table: `durability = "process" | "batch" | "sync"`, and
+/// for `batch` optionally `batch_records` and `batch_micros`.
+fn read_durability(table: &toml::Table, path: &Path) -> Result<VenueDurability, LoadError> {
+    let Some(value) = table.get("journal") else {
+        return Ok(VenueDurability::Process);
+    };
+    let ctx = Ctx {
+        file: path,
+        record: "journal".to_string(),
+    };
+    let toml::Value::Table(journal) = value else {
+        return Err(ctx.error("journal", "expected a [journal] table"));
+    };
+    let record = TomlRecord {
+        table: journal,
+        ctx: &ctx,
+    };
+    for key in journal.keys() {
+        if !["durability", "batch_records", "batch_micros"].contains(&key.as_str()) {
+            return Err(ctx.error(
+                key,
+                "unknown key: durability, batch_records or batch_micros",
+            ));
+        }
+    }
+    let policy = record
+        .opt_string("durability")?
+        .unwrap_or_else(|| "process".to_string());
+    let durability = match policy.as_str() {
+        "process" | "batch" | "sync" => {
+            VenueDurability::parse(&policy).map_err(|e| ctx.error("durability", e))?
+        }
+        other => {
+            return Err(ctx.error(
+                "durability",
+                format!("'{other}' is not process, batch or sync"),
+            ))
+        }
+    };
+    let batch_key = |key: &str, max: i64| -> Result<Option<i64>, LoadError> {
+        if !journal.contains_key(key) {
+            return Ok(None);
+        }
+        if durability == VenueDurability::Process || durability == VenueDurability::Sync {
+            return Err(ctx.error(key, "applies only to durability = \"batch\""));
+        }
+        let v = record.integer(key)?;
+        if v <= 0 || v > max {
+            return Err(ctx.error(key, format!("must be 1..={max}")));
+        }
+        Ok(Some(v))
+    };
+    let records = batch_key("batch_records", i64::from(u32::MAX))?;
+    let micros = batch_key("batch_micros", 10_000_000)?;
+    Ok(match durability {
+        VenueDurability::Batch {
+            records: r,
+            micros: m,
+        } => VenueDurability::Batch {
+            records: records.map_or(r, |v| v as u32),
+            micros: micros.map_or(m, |v| v as u64),
+        },
+        other => other,
+    })
 }
 
 fn read_session(table: &toml::Table, path: &Path) -> Result<SessionSettings, LoadError> {

@@ -405,7 +405,9 @@ fn registry_lots_are_deposited_only_where_eligible_naming_the_failing_attribute(
     // A 10-serial block declared as 50,000 t would mint credits.
     assert!(
         lines[4].contains("\"reason\": \"LOT_SERIALS_INVALID\"")
-            && lines[4].contains("quantity 50000 but VCS-1004-2022-0001..VCS-1004-2022-0010 holds 10 serials"),
+            && lines[4].contains(
+                "quantity 50000 but VCS-1004-2022-0001..VCS-1004-2022-0010 holds 10 serials"
+            ),
         "{}",
         lines[4]
     );

@@ -181,7 +181,19 @@ pub enum ClientMessage {
         /// Instrument number.
         instrument: u32,
     },
+    /// Tag 9. The account's live and held orders, to resynchronise after a
+    /// reconnect or a venue restart: one `OrderStatus` each, then
+    /// `OrderStatusEnd`.
+    OrderStatus {
+        /// Only the order with this client id (0: every one).
+        client_order_id: u64,
+    },
 }
+
+/// `OrderStatus.state`: resting on a book (or about to).
+pub const STATE_LIVE: u8 = 0;
+/// `OrderStatus.state`: held for an attestation.
+pub const STATE_HELD: u8 = 1;
 
 /// One price level of a book snapshot.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
@@ -221,6 +233,12 @@ pub enum VenueMessage {
         /// The venue sends a heartbeat after this long without traffic, and
         /// closes a session silent for three times as long.
         heartbeat_ms: u32,
+        /// The sequence space the numbers belong to: the same across venue
+        /// restarts for as long as the venue's outbound log lives. A client
+        /// seeing a new one starts again from `last_seen_seq = 0`.
+        session_id: u64,
+        /// This run of the venue process (changes at every restart).
+        incarnation: u64,
     },
     /// Tag 1. The connection is closed after it.
     LoginRejected {
@@ -383,6 +401,30 @@ pub enum VenueMessage {
         reason: u8,
         /// Which rule it broke, for people.
         text: String,
+    },
+    /// Tag 16. One order in answer to `OrderStatus` (not sequenced).
+    OrderStatus {
+        /// The client's id.
+        client_order_id: u64,
+        /// The venue's order id (0 while held).
+        order_id: u64,
+        /// Instrument number.
+        instrument: u32,
+        /// Side code.
+        side: u8,
+        /// Limit price in ticks.
+        price_ticks: i64,
+        /// Tonnes still open.
+        open_qty: u64,
+        /// `STATE_LIVE` or `STATE_HELD`.
+        state: u8,
+    },
+    /// Tag 17. The end of an `OrderStatus` answer (not sequenced).
+    OrderStatusEnd {
+        /// Orders listed.
+        count: u32,
+        /// The answer reflects every sequenced report up to this one.
+        last_seq: u64,
     },
 }
 

@@ -52,6 +52,7 @@ fn every_client_message() -> Vec<ClientMessage> {
             reporting_year: 2026,
         },
         ClientMessage::Subscribe { instrument: 0 },
+        ClientMessage::OrderStatus { client_order_id: 0 },
     ]
 }
 
@@ -61,6 +62,21 @@ fn every_venue_message() -> Vec<VenueMessage> {
             account: 1001,
             next_seq: 1,
             heartbeat_ms: 1000,
+            session_id: 1_764_000_000_000_000_000,
+            incarnation: 1_764_000_360_000_000_000,
+        },
+        VenueMessage::OrderStatus {
+            client_order_id: 7,
+            order_id: 42,
+            instrument: 0,
+            side: SIDE_BUY,
+            price_ticks: 2450,
+            open_qty: 300,
+            state: STATE_LIVE,
+        },
+        VenueMessage::OrderStatusEnd {
+            count: 1,
+            last_seq: 12,
         },
         VenueMessage::LoginRejected {
             text: "wrong secret".into(),
@@ -299,6 +315,7 @@ fn arb_client_message() -> impl Strategy<Value = ClientMessage> {
             }
         }),
         any::<u32>().prop_map(|instrument| ClientMessage::Subscribe { instrument }),
+        any::<u64>().prop_map(|client_order_id| ClientMessage::OrderStatus { client_order_id }),
     ]
 }
 

@@ -68,6 +68,35 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
             frame::encode(&ClientMessage::Subscribe { instrument: 0 }),
         ),
         (
+            "order-status-request",
+            frame::encode(&ClientMessage::OrderStatus { client_order_id: 0 }),
+        ),
+        (
+            "order-status",
+            venue(
+                0,
+                VenueMessage::OrderStatus {
+                    client_order_id: 7,
+                    order_id: 42,
+                    instrument: 0,
+                    side: SIDE_BUY,
+                    price_ticks: 2450,
+                    open_qty: 300,
+                    state: STATE_LIVE,
+                },
+            ),
+        ),
+        (
+            "order-status-end",
+            venue(
+                0,
+                VenueMessage::OrderStatusEnd {
+                    count: 1,
+                    last_seq: 12,
+                },
+            ),
+        ),
+        (
             "login-accepted",
             venue(
                 0,
@@ -75,6 +104,8 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
                     account: 3001,
                     next_seq: 1,
                     heartbeat_ms: 1000,
+                    session_id: 7,
+                    incarnation: 9,
                 },
             ),
         ),

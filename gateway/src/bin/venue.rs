@@ -4,6 +4,7 @@
 //! tonnex-venue check --config FILE --orders ORDERS.jsonl
 //! tonnex-venue lots --config FILE [--journal-dir DIR]
 //! tonnex-venue run --config FILE [--listen ADDR] [--fills-listen ADDR] [--journal-dir DIR]
+//!                  [--durability process|batch|batch:RECORDS:MICROS|sync]
 //! ```
 //! `check` runs the compliance pre-router alone (no engine, no network) and
 //! prints one JSON decision per order line. `lots` checks the registry
@@ -18,15 +19,17 @@ use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use tonnex_gateway::compliance::{self, check};
 use tonnex_engine::journal::{recover, RecoverOptions};
 use tonnex_engine::venue::SerialBlocks;
 use tonnex_engine::EngineConfig;
+use tonnex_gateway::compliance::{self, check};
+use tonnex_gateway::config::VenueDurability;
 use tonnex_gateway::venue;
 
 const USAGE: &str = "usage: tonnex-venue check --config FILE --orders ORDERS.jsonl
        tonnex-venue lots --config FILE [--journal-dir DIR]
-       tonnex-venue run --config FILE [--listen ADDR] [--fills-listen ADDR] [--journal-dir DIR]";
+       tonnex-venue run --config FILE [--listen ADDR] [--fills-listen ADDR] [--journal-dir DIR]
+                        [--durability process|batch|batch:RECORDS:MICROS|sync]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -98,6 +101,13 @@ fn run_venue(args: &[String]) -> ExitCode {
             ("--listen", Some(v)) => options.listen = Some(v),
             ("--fills-listen", Some(v)) => options.fills_listen = Some(v),
             ("--journal-dir", Some(v)) => options.journal_dir = Some(PathBuf::from(v)),
+            ("--durability", Some(v)) => match VenueDurability::parse(&v) {
+                Ok(durability) => options.durability = Some(durability),
+                Err(e) => {
+                    eprintln!("tonnex-venue run: --durability: {e}");
+                    return ExitCode::from(2);
+                }
+            },
             (flag, _) => {
                 eprintln!("tonnex-venue run: unexpected argument '{flag}'\n{USAGE}");
                 return ExitCode::from(2);

@@ -3,12 +3,24 @@
 //! only then let its outputs leave the thread.
 //!
 //! Per batch the order is apply → fill log written (to the page cache) →
-//! journal appended → outputs pushed. So after a crash the fill log holds at
-//! least every journaled command's events; records beyond the journal's end
-//! were never acknowledged and are cut at the next start ([`super::fills`]).
+//! journal appended → outputs pushed once the journal's durability policy
+//! covers their command. So after a crash the fill log holds at least every
+//! journaled command's events; records beyond the journal's end were never
+//! acknowledged and are cut at the next start ([`super::fills`]).
+//!
+//! Durability ([`crate::config::VenueDurability`]): under `process` outputs leave at once
+//! (the page cache holds the records); under `batch` and `sync` they wait in
+//! `awaiting` until an `msync` covers their command (group commit), so no
+//! client hears of a command a power cut could lose.
+//!
+//! Every command carries a correlation id that its `Begin` echoes (the
+//! gateway checks it against the command it expects), and this thread alone
+//! mints trade ids ([`trade_id`]).
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use tonnex_engine::journal::{AppendError, Journal};
 use tonnex_engine::snapshot::{self, SnapshotError};
@@ -36,6 +48,8 @@ pub enum Input {
     /// A command to sequence and apply, with what the fill stream should say
     /// about it beyond what the engine knows.
     Command {
+        /// The gateway's correlation id, echoed by the command's `Begin`.
+        corr: u64,
         /// The command (a new order's id is replaced by its sequence number).
         command: Command,
         /// Settlement detail the engine does not hold.
@@ -63,13 +77,22 @@ pub enum Annotation {
 pub enum Output {
     /// The start of a command's results.
     Begin {
+        /// The correlation id the command came with.
+        corr: u64,
         /// Its journal sequence number.
         seq: u64,
         /// The command as applied (new orders carry their assigned id).
         command: Command,
     },
-    /// One engine event of the current command.
+    /// One engine event of the current command (fills come as `Fill`).
     Event(Event),
+    /// A fill of the current command, with the trade id minted for it.
+    Fill {
+        /// `trade_id(seq, n)` for the command's `n`-th fill.
+        trade_id: u64,
+        /// The `Event::Fill`.
+        event: Event,
+    },
     /// A price level's new total after the current command.
     Level {
         /// Instrument index.
@@ -127,6 +150,10 @@ pub struct Core {
     events: Vec<Event>,
     touched: Vec<(u32, Side, i64)>,
     pending: Vec<Output>,
+    /// Outputs whose commands are journaled but not yet durable.
+    awaiting: VecDeque<Output>,
+    /// Time base for group-commit ticks.
+    clock: Instant,
 }
 
 impl Core {
@@ -150,6 +177,8 @@ impl Core {
             events: Vec::with_capacity(1024),
             touched: Vec::with_capacity(64),
             pending: Vec::with_capacity(4096),
+            awaiting: VecDeque::new(),
+            clock: Instant::now(),
         }
     }
 
@@ -159,7 +188,8 @@ impl Core {
     }
 
     /// Applies a batch of inputs and journals it; its outputs are handed to
-    /// `emit` only once the journal holds every command of the batch.
+    /// `emit` only once the journal holds every command of the batch as
+    /// durably as the policy asks (maybe in a later call).
     pub fn process(
         &mut self,
         batch: &mut Vec<Input>,
@@ -169,9 +199,10 @@ impl Core {
         for input in batch.drain(..) {
             match input {
                 Input::Command {
+                    corr,
                     command,
                     annotation,
-                } => self.apply(command, annotation.as_deref()),
+                } => self.apply(corr, command, annotation.as_deref()),
                 Input::Book {
                     instrument,
                     account,
@@ -187,25 +218,59 @@ impl Core {
             source,
         })?;
         for output in &self.pending {
-            if let Output::Begin { seq, command } = output {
+            if let Output::Begin { seq, command, .. } = output {
                 self.journal.append(*seq, command)?;
             }
         }
-        for output in self.pending.drain(..) {
-            emit(output);
+        if self.awaiting.is_empty() && self.journal.durable_seq() == self.journal.last_seq() {
+            // `process` durability, or a sync that covered the batch.
+            for output in self.pending.drain(..) {
+                emit(output);
+            }
+        } else {
+            self.awaiting.extend(self.pending.drain(..));
+            self.journal.tick(self.now_ns())?;
+            self.release(emit);
         }
         if self.state.last_seq() >= self.last_snapshot_seq + self.snapshot_every {
             self.snapshot();
         }
         if stop {
             self.close()?;
+            self.release(emit);
         }
         Ok(stop)
     }
 
-    /// Periodic work while idle: batched syncs, finished snapshots.
-    pub fn idle(&mut self, now_ns: u64) -> Result<(), CoreError> {
-        self.journal.tick(now_ns)?;
+    /// Hands `emit` every awaiting output whose command is durable.
+    fn release(&mut self, emit: &mut dyn FnMut(Output)) {
+        let durable = self.journal.durable_seq();
+        while let Some(front) = self.awaiting.front() {
+            if matches!(front, Output::Begin { seq, .. } if *seq > durable) {
+                break;
+            }
+            emit(self.awaiting.pop_front().expect("a front"));
+        }
+    }
+
+    /// Whether outputs wait for a sync.
+    #[must_use]
+    pub fn awaiting(&self) -> bool {
+        !self.awaiting.is_empty()
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.clock.elapsed().as_nanos() as u64
+    }
+
+    /// Periodic work while idle: group commits (releasing what they cover),
+    /// finished snapshots.
+    pub fn idle(&mut self, emit: &mut dyn FnMut(Output)) -> Result<(), CoreError> {
+        // Nothing awaiting means nothing unsynced: no clock read, no tick.
+        if !self.awaiting.is_empty() {
+            self.journal.tick(self.now_ns())?;
+            self.release(emit);
+        }
         if self
             .snapshot_job
             .as_ref()
@@ -213,6 +278,13 @@ impl Core {
         {
             self.reap_snapshot();
         }
+        Ok(())
+    }
+
+    /// Syncs the journal and hands `emit` everything awaiting.
+    pub fn sync(&mut self, emit: &mut dyn FnMut(Output)) -> Result<(), CoreError> {
+        self.journal.sync()?;
+        self.release(emit);
         Ok(())
     }
 
@@ -244,7 +316,7 @@ impl Core {
         }
     }
 
-    fn apply(&mut self, mut command: Command, annotation: Option<&Annotation>) {
+    fn apply(&mut self, corr: u64, mut command: Command, annotation: Option<&Annotation>) {
         let seq = self.state.last_seq() + 1;
         self.touched.clear();
         let mut whole_books: Option<Option<u32>> = None;
@@ -282,13 +354,20 @@ impl Core {
         self.events.clear();
         self.state.apply(seq, &command, &mut self.events);
         self.pending.push(Output::Begin {
+            corr,
             seq,
             command: command.clone(),
         });
 
         let mut fill_index = 0u64;
         for event in &self.events {
-            self.pending.push(Output::Event(*event));
+            match *event {
+                Event::Fill { .. } => self.pending.push(Output::Fill {
+                    trade_id: trade_id(seq, fill_index),
+                    event: *event,
+                }),
+                _ => self.pending.push(Output::Event(*event)),
+            }
             match *event {
                 Event::Accepted {
                     order_id,

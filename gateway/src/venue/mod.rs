@@ -6,9 +6,15 @@
 //! Threads: the gateway (mio event loop, this thread), the engine (state,
 //! journal, fill log), the fill-stream acceptor and one per subscriber.
 
+mod buyer;
 pub mod core;
 pub mod fills;
+mod intake;
+mod net;
+pub mod outbound;
+mod reports;
 pub mod server;
+pub mod session;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -26,7 +32,7 @@ use tonnex_protocol::wire::{LotInfo, StreamEvent};
 use tonnex_protocol::{Cash, Price, Qty, Symbol};
 
 use self::core::{Annotation, Core, Input, Output};
-use self::server::{Gateway, InstrumentRef, Seed};
+use self::server::{EngineEnds, Gateway, InstrumentRef, Seed, SeedOrder};
 use crate::compliance::lots;
 use crate::config::{InstrumentConfig, VenueConfig};
 
@@ -47,6 +53,8 @@ pub struct RunOptions {
     pub fills_listen: Option<String>,
     /// Overrides `[venue] journal_dir`.
     pub journal_dir: Option<PathBuf>,
+    /// Overrides `[journal] durability`.
+    pub durability: Option<crate::config::VenueDurability>,
 }
 
 /// Why the venue could not start or had to stop.
@@ -113,6 +121,9 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
     if let Some(dir) = &options.journal_dir {
         config.journal_dir.clone_from(dir);
     }
+    if let Some(durability) = options.durability {
+        config.durability = durability;
+    }
     let specs = config
         .instruments
         .iter()
@@ -142,8 +153,15 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
     }
     let fill_log =
         fills::FillLog::open(&dir, recovered.last_seq, recovered.last_seq).map_err(start_error)?;
-    let journal =
-        Journal::open(JournalConfig::new(&dir), engine_config, &recovered).map_err(start_error)?;
+    let journal = Journal::open(
+        JournalConfig {
+            durability: config.durability.journal(),
+            ..JournalConfig::new(&dir)
+        },
+        engine_config,
+        &recovered,
+    )
+    .map_err(start_error)?;
     let records = recovered.records;
     let fresh = recovered.last_seq == 0;
     let fill_shared = fill_log.shared();
@@ -160,15 +178,18 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
     record_rules(&mut core, &rules)?;
     let seed = Seed {
         venue: core.state().venue().image(),
-        instruments: core
+        orders: core
             .state()
             .venue()
             .orders()
             .iter()
             .filter_map(|t| {
-                core.state()
-                    .order(t.order_id)
-                    .map(|slot| (t.order_id, u32::from(slot.instrument)))
+                core.state().order(t.order_id).map(|slot| SeedOrder {
+                    order_id: t.order_id,
+                    instrument: u32::from(slot.instrument),
+                    side: tonnex_protocol::wire::side_code(slot.side()),
+                    price_ticks: slot.price,
+                })
             })
             .collect(),
         rules_version: rules_version_of(&rules),
@@ -193,7 +214,7 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
     let fills_local = fills_listener.local_addr().map_err(start_error)?;
 
     let poll = mio::Poll::new().map_err(start_error)?;
-    let waker = Arc::new(mio::Waker::new(poll.registry(), server::WAKER).map_err(start_error)?);
+    let waker = Arc::new(mio::Waker::new(poll.registry(), net::WAKER).map_err(start_error)?);
     let to_engine = Arc::new(ArrayQueue::new(RING_CAPACITY));
     let from_engine = Arc::new(ArrayQueue::new(RING_CAPACITY));
 
@@ -238,10 +259,12 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
         &config,
         router,
         instruments,
-        to_engine,
-        from_engine,
-        engine.thread().clone(),
-        gateway_sleeping,
+        EngineEnds {
+            to_engine,
+            from_engine,
+            engine: engine.thread().clone(),
+            sleeping: gateway_sleeping,
+        },
         seed,
     )
     .map_err(start_error)?;
@@ -322,10 +345,12 @@ fn record_rules(core: &mut Core, rules: &VenueCommand) -> Result<(), VenueError>
         "rules in force recorded"
     );
     let mut batch = vec![Input::Command {
+        corr: 0,
         command: Command::Venue(Box::new(rules.clone())),
         annotation: None,
     }];
     core.process(&mut batch, &mut |_| {}).map_err(start_error)?;
+    core.sync(&mut |_| {}).map_err(start_error)?;
     Ok(())
 }
 
@@ -354,6 +379,7 @@ fn genesis(
             continue;
         }
         batch.push(Input::Command {
+            corr: 0,
             command: Command::AddInstrument {
                 instrument: i as u32,
                 spec: *spec,
@@ -376,6 +402,7 @@ fn genesis(
                 })?;
             if micros > 0 {
                 batch.push(Input::Command {
+                    corr: 0,
                     command: Command::Deposit {
                         account: account.id,
                         asset: Asset::Cash(Cash(micros)),
@@ -405,6 +432,7 @@ fn genesis(
                 .position(|i| i.symbol == decision.instrument)
                 .expect("ingest checks instruments") as u32;
             batch.push(Input::Command {
+                corr: 0,
                 command: Command::Venue(Box::new(VenueCommand::Serials {
                     block,
                     source: decision.source.clone(),
@@ -412,6 +440,7 @@ fn genesis(
                 annotation: None,
             });
             batch.push(Input::Command {
+                corr: 0,
                 command: Command::Deposit {
                     account: lot.owner_account,
                     asset: Asset::Credits {
@@ -440,14 +469,15 @@ fn genesis(
     }
     let mut refused = Vec::new();
     let mut current = None;
-    core.process(&mut batch, &mut |output| match output {
+    let mut watch = |output| match output {
         Output::Begin { command, .. } => current = Some(command),
         Output::Event(Event::Rejected { reason, .. }) => {
             refused.push(format!("{:?}: {reason}", current));
         }
         _ => {}
-    })
-    .map_err(start_error)?;
+    };
+    core.process(&mut batch, &mut watch).map_err(start_error)?;
+    core.sync(&mut watch).map_err(start_error)?;
     if !refused.is_empty() {
         return Err(start_error(format!(
             "{}: the engine refused start-up commands: {}",
@@ -469,7 +499,6 @@ fn engine_loop(
     gateway_sleeping: &AtomicBool,
     spin: Duration,
 ) {
-    let clock = Instant::now();
     let mut batch = Vec::with_capacity(256);
     let mut idle_since: Option<Instant> = None;
     let mut idle_rounds = 0u32;
@@ -480,24 +509,6 @@ fn engine_loop(
                 None => break,
             }
         }
-        if batch.is_empty() {
-            if let Err(e) = core.idle(clock.elapsed().as_nanos() as u64) {
-                fatal(&e);
-            }
-            // Spin briefly (a waking thread costs tens of microseconds),
-            // then sleep until the gateway unparks us. The clock is read
-            // every 64 rounds only: reading it was most of the spin's cost.
-            let since = *idle_since.get_or_insert_with(Instant::now);
-            idle_rounds += 1;
-            if !idle_rounds.is_multiple_of(64) || since.elapsed() < spin {
-                std::hint::spin_loop();
-            } else {
-                std::thread::park_timeout(Duration::from_millis(1));
-            }
-            continue;
-        }
-        idle_since = None;
-        idle_rounds = 0;
         let mut emit = |item: Output| {
             let mut item = item;
             while let Err(back) = output.push(item) {
@@ -506,6 +517,29 @@ fn engine_loop(
                 std::thread::yield_now();
             }
         };
+        if batch.is_empty() {
+            let awaiting = core.awaiting();
+            if let Err(e) = core.idle(&mut emit) {
+                fatal(&e);
+            }
+            if awaiting && !core.awaiting() && gateway_sleeping.load(Ordering::SeqCst) {
+                let _ = waker.wake();
+            }
+            // Spin briefly (a waking thread costs tens of microseconds),
+            // then sleep until the gateway unparks us. The clock is read
+            // every 64 rounds only: reading it was most of the spin's cost.
+            let since = *idle_since.get_or_insert_with(Instant::now);
+            idle_rounds += 1;
+            // Outputs awaiting a group commit keep the thread spinning.
+            if !idle_rounds.is_multiple_of(64) || since.elapsed() < spin || core.awaiting() {
+                std::hint::spin_loop();
+            } else {
+                std::thread::park_timeout(Duration::from_millis(1));
+            }
+            continue;
+        }
+        idle_since = None;
+        idle_rounds = 0;
         match core.process(&mut batch, &mut emit) {
             Ok(false) => {
                 if gateway_sleeping.load(Ordering::SeqCst) {

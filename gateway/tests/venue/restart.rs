@@ -262,12 +262,18 @@ fn a_lot_overlapping_a_block_deposited_in_an_earlier_run_is_refused() {
     assert_eq!(lines.len(), 2, "{stdout}");
     assert!(
         lines[0].contains("\"reason\": \"LOT_SERIALS_OVERLAP\"")
-            && lines[0].contains("overlap Verra VCS-2451-2023-000000001..VCS-2451-2023-000050000 deposited from ")
+            && lines[0].contains(
+                "overlap Verra VCS-2451-2023-000000001..VCS-2451-2023-000050000 deposited from "
+            )
             && lines[0].contains("lots-nbr.csv line 2 (journal sequence "),
         "{}",
         lines[0]
     );
-    assert!(lines[1].contains("\"decision\": \"deposit\""), "{}", lines[1]);
+    assert!(
+        lines[1].contains("\"decision\": \"deposit\""),
+        "{}",
+        lines[1]
+    );
     // The venue's own lots are in its journal, so each of them now overlaps
     // itself: the journal, not the file, is what was deposited.
     assert!(

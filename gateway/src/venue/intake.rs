@@ -1,0 +1,497 @@
+//! Intake: a decoded client message becomes an engine command, or an answer.
+//! In order: login and the session layer (throttle, client order ids),
+//! risk limits, the compliance pre-router ([`super::buyer`]), then the
+//! command onto the engine ring with a correlation id.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use mio::Token;
+use tonnex_engine::{Command, VenueCommand};
+use tonnex_protocol::frame;
+use tonnex_protocol::wire::{
+    side_code, ClientMessage, NewOrder, Sequenced, VenueMessage, STATE_HELD, STATE_LIVE,
+};
+use tonnex_protocol::{OrderKind, Pathway, Price, Qty, RejectReason};
+
+use super::core::Input;
+use super::server::{Gateway, Inflight};
+use super::session::{self, Admit};
+
+/// Most scope lines one order may carry (a journal record has a bounded size).
+const MAX_SCOPE_LINES: usize = 64;
+
+/// Wall-clock time, nanoseconds since the Unix epoch: what hold deadlines
+/// and order timestamps carry into the journal.
+pub(super) fn wall_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+impl Gateway {
+    pub(super) fn on_message(&mut self, token: Token, message: ClientMessage) {
+        let now = self.net.now();
+        let limit = self.settings.throttle_per_s;
+        let Some(conn) = self.net.conn(token) else {
+            return;
+        };
+        let Some(account) = conn.account else {
+            match message {
+                ClientMessage::Login {
+                    account,
+                    secret,
+                    last_seen_seq,
+                    cancel_on_disconnect,
+                } => self.login(token, account, &secret, last_seen_seq, cancel_on_disconnect),
+                _ => self.end_session(token, "the first message must be Login".into()),
+            }
+            return;
+        };
+        let throttled = match conn.throttle.admit(now, limit) {
+            Admit::Yes => false,
+            Admit::Throttled => true,
+            Admit::Disconnect => {
+                tracing::warn!(account, "throttle exceeded 1.5x: disconnecting");
+                self.end_session(
+                    token,
+                    format!("more than 1.5 x {limit} messages in one second"),
+                );
+                return;
+            }
+        };
+        match message {
+            ClientMessage::Heartbeat => {}
+            ClientMessage::Logout => self.close_after_flush(token),
+            ClientMessage::Login { .. } => self.end_session(token, "already logged in".into()),
+            ClientMessage::NewOrder(order) => {
+                if throttled {
+                    self.reject(account, order.client_order_id, 0, RejectReason::Throttled);
+                } else {
+                    self.new_order(account, order);
+                }
+            }
+            ClientMessage::Cancel { order_id } => {
+                if !self.refuse(account, order_id, throttled) {
+                    self.submit_command(Command::Cancel { order_id, account }, account, 0);
+                }
+            }
+            ClientMessage::Replace {
+                order_id,
+                price_ticks,
+                qty,
+            } => {
+                if !self.refuse(account, order_id, throttled) {
+                    self.replace(account, order_id, price_ticks, qty);
+                }
+            }
+            ClientMessage::MassCancel { instrument } => {
+                if !self.refuse(account, 0, throttled) {
+                    self.submit_command(
+                        Command::MassCancel {
+                            account,
+                            instrument,
+                        },
+                        account,
+                        0,
+                    );
+                }
+            }
+            ClientMessage::SubmitAttestation {
+                id,
+                internal_price_micros,
+                reporting_year,
+            } => self.attest(account, id, internal_price_micros, reporting_year),
+            ClientMessage::Subscribe { instrument } => self.subscribe(token, account, instrument),
+            ClientMessage::OrderStatus { client_order_id } => {
+                self.order_status(token, account, client_order_id);
+            }
+        }
+    }
+
+    fn login(
+        &mut self,
+        token: Token,
+        account: u64,
+        secret: &str,
+        last_seen_seq: u64,
+        cancel_on_disconnect: bool,
+    ) {
+        let state = self.accounts.get(&account);
+        let verdict = session::check_login(
+            state.map(|s| s.secret.as_str()),
+            secret,
+            state.is_some_and(|s| s.conn.is_some()),
+        );
+        if let Err(refusal) = verdict {
+            tracing::warn!(account, text = refusal.text(), "login rejected");
+            self.net.queue_unsequenced(
+                token,
+                VenueMessage::LoginRejected {
+                    text: refusal.text().into(),
+                },
+            );
+            self.close_after_flush(token);
+            return;
+        }
+        tracing::info!(account, last_seen_seq, "login");
+        self.accounts.get_mut(&account).expect("checked").conn = Some(token);
+        let next_seq = self.outbound.next_seq(account);
+        let accepted = VenueMessage::LoginAccepted {
+            account,
+            next_seq,
+            heartbeat_ms: self.settings.heartbeat_ms,
+            session_id: self.outbound.session_id(),
+            incarnation: self.incarnation,
+        };
+        let reference = self.market.reference.clone();
+        let stream = self.outbound.stream(account);
+        let Some(conn) = self.net.conn(token) else {
+            return;
+        };
+        conn.account = Some(account);
+        conn.cancel_on_disconnect = cancel_on_disconnect;
+        let unsequenced = |message, out: &mut Vec<u8>| {
+            frame::encode_into(&Sequenced { seq: 0, message }, out);
+        };
+        unsequenced(accepted, &mut conn.write);
+        if let Some(stream) = stream {
+            let from = last_seen_seq.saturating_add(1);
+            let first_held = stream.first_seq;
+            if from < first_held && from < next_seq {
+                unsequenced(
+                    VenueMessage::SessionError {
+                        text: format!(
+                            "messages {from}..{} are no longer held; replay starts at {first_held}",
+                            first_held - 1
+                        ),
+                    },
+                    &mut conn.write,
+                );
+            }
+            let skip = from.saturating_sub(first_held) as usize;
+            for bytes in stream.frames.iter().skip(skip) {
+                conn.write.extend_from_slice(bytes);
+            }
+        }
+        unsequenced(reference, &mut conn.write);
+        self.net.dirty.push(token);
+    }
+
+    fn subscribe(&mut self, token: Token, account: u64, instrument: u32) {
+        if (instrument as usize) >= self.market.instruments.len() {
+            self.reject(account, 0, 0, RejectReason::UnknownInstrument);
+            return;
+        }
+        let conn = self.net.conn(token).expect("conn");
+        if !conn.subscriptions.contains(&instrument) {
+            conn.subscriptions.push(instrument);
+            self.market.subscribers[instrument as usize].push(account);
+        }
+        self.submit(Input::Book {
+            instrument,
+            account,
+        });
+    }
+
+    /// The account's live and held orders (or the one with
+    /// `client_order_id`), then the end with the last sequence they reflect.
+    fn order_status(&mut self, token: Token, account: u64, client_order_id: u64) {
+        let wanted = |id: u64| client_order_id == 0 || id == client_order_id;
+        let mut answers: Vec<VenueMessage> = Vec::new();
+        let mut live: Vec<(&u64, &super::server::OrderInfo)> = self
+            .orders
+            .iter()
+            .filter(|(_, o)| o.account == account && wanted(o.client_order_id))
+            .collect();
+        live.sort_unstable_by_key(|(id, _)| **id);
+        for (&order_id, o) in live {
+            answers.push(VenueMessage::OrderStatus {
+                client_order_id: o.client_order_id,
+                order_id,
+                instrument: o.instrument,
+                side: o.side,
+                price_ticks: o.price_ticks,
+                open_qty: o.open,
+                state: STATE_LIVE,
+            });
+        }
+        for (&(_, id), order) in self
+            .desk
+            .held_orders
+            .range((account, 0)..=(account, u64::MAX))
+        {
+            if wanted(id) {
+                answers.push(VenueMessage::OrderStatus {
+                    client_order_id: id,
+                    order_id: 0,
+                    instrument: order.instrument,
+                    side: order.side,
+                    price_ticks: order.price_ticks,
+                    open_qty: order.qty,
+                    state: STATE_HELD,
+                });
+            }
+        }
+        let count = answers.len() as u32;
+        let last_seq = self.outbound.next_seq(account) - 1;
+        for answer in answers {
+            self.net.queue_unsequenced(token, answer);
+        }
+        self.net
+            .queue_unsequenced(token, VenueMessage::OrderStatusEnd { count, last_seq });
+    }
+
+    /// Rejects a cancel, replace or mass cancel when throttled or closing.
+    fn refuse(&mut self, account: u64, order_id: u64, throttled: bool) -> bool {
+        let reason = if throttled {
+            RejectReason::Throttled
+        } else if self.closing {
+            RejectReason::VenueClosing
+        } else {
+            return false;
+        };
+        self.reject(account, 0, order_id, reason);
+        true
+    }
+
+    pub(super) fn reject(
+        &mut self,
+        account: u64,
+        client_order_id: u64,
+        order_id: u64,
+        reason: RejectReason,
+    ) {
+        self.send(
+            account,
+            VenueMessage::OrderRejected {
+                client_order_id,
+                order_id,
+                reason: reason.code(),
+            },
+        );
+    }
+
+    /// A replace: risk-checked; a buyer's replace up goes through step 9
+    /// again for the added tonnes, on the order's last scope line.
+    fn replace(&mut self, account: u64, order_id: u64, price_ticks: i64, qty: u64) {
+        if let Some(info) = self.orders.get(&order_id) {
+            let instrument = info.instrument;
+            let over_inventory = info.allocation.as_ref().is_some_and(|a| {
+                qty > info.open
+                    && !self.desk.router.fits(
+                        info.account,
+                        a.last_slot().unwrap_or(0),
+                        qty - info.open,
+                    )
+            });
+            if over_inventory {
+                self.reject(account, 0, order_id, RejectReason::ScopeExceedsInventory);
+                return;
+            }
+            if let Some(reason) =
+                self.risk(account, instrument, OrderKind::Limit, price_ticks, qty, 0)
+            {
+                self.reject(account, 0, order_id, reason);
+                return;
+            }
+        }
+        self.submit_command(
+            Command::Replace {
+                order_id,
+                account,
+                price: Price(price_ticks),
+                qty: Qty(qty),
+            },
+            account,
+            0,
+        );
+    }
+
+    fn risk(
+        &self,
+        account: u64,
+        instrument: u32,
+        kind: OrderKind,
+        price_ticks: i64,
+        qty: u64,
+        cash_budget_micros: i64,
+    ) -> Option<RejectReason> {
+        let risk = self.accounts.get(&account)?.risk;
+        let reference = self.market.instruments.get(instrument as usize)?;
+        if risk.max_qty.is_some_and(|max| qty > max) {
+            return Some(RejectReason::RiskMaxQty);
+        }
+        if let Some(max) = risk.max_notional_micros {
+            let notional = if kind == OrderKind::Market {
+                i128::from(cash_budget_micros)
+            } else {
+                i128::from(price_ticks) * i128::from(qty) * i128::from(reference.tick_micros)
+            };
+            if notional > max {
+                return Some(RejectReason::RiskMaxNotional);
+            }
+        }
+        if let (Some(collar), Some(last)) = (
+            risk.collar_bp,
+            self.market
+                .last_trade
+                .get(instrument as usize)
+                .copied()
+                .flatten(),
+        ) {
+            if kind != OrderKind::Market
+                && i128::from((price_ticks - last).abs()) * 10_000 > collar * i128::from(last)
+            {
+                return Some(RejectReason::RiskPriceCollar);
+            }
+        }
+        None
+    }
+
+    fn new_order(&mut self, account: u64, order: NewOrder) {
+        let client_order_id = order.client_order_id;
+        let state = self.accounts.get_mut(&account).expect("logged in");
+        if client_order_id <= state.last_client_order_id {
+            self.reject(
+                account,
+                client_order_id,
+                0,
+                RejectReason::DuplicateClientOrderId,
+            );
+            return;
+        }
+        state.last_client_order_id = client_order_id;
+        if self.closing {
+            self.refuse_order(account, client_order_id, RejectReason::VenueClosing);
+            return;
+        }
+        if order.scope.len() > MAX_SCOPE_LINES {
+            self.refuse_order(account, client_order_id, RejectReason::ScopeMissing);
+            return;
+        }
+        let (Some(kind), Some(side)) = (order.kind(), order.side()) else {
+            self.refuse_order(account, client_order_id, RejectReason::InvalidOrder);
+            return;
+        };
+        if (order.instrument as usize) >= self.market.instruments.len() {
+            self.refuse_order(account, client_order_id, RejectReason::UnknownInstrument);
+            return;
+        }
+        let Ok(qty) = i64::try_from(order.qty) else {
+            self.refuse_order(account, client_order_id, RejectReason::InvalidOrder);
+            return;
+        };
+        if let Some(reason) = self.risk(
+            account,
+            order.instrument,
+            kind,
+            order.price_ticks,
+            order.qty,
+            order.cash_budget_micros,
+        ) {
+            self.refuse_order(account, client_order_id, reason);
+            return;
+        }
+        debug_assert_eq!(side_code(side), order.side);
+        self.route(account, order, kind, side, qty);
+    }
+
+    /// Refuses a new order before it reaches a book. The refusal is
+    /// journaled (its client order id stays used across restarts) and
+    /// answered once it is.
+    pub(super) fn refuse_order(
+        &mut self,
+        account: u64,
+        client_order_id: u64,
+        reason: RejectReason,
+    ) {
+        self.submit_venue(
+            VenueCommand::Refused {
+                account,
+                client_order_id,
+                reason: reason.code(),
+            },
+            account,
+            client_order_id,
+            0,
+        );
+    }
+
+    /// A venue bookkeeping command on behalf of `account`.
+    pub(super) fn submit_venue(
+        &mut self,
+        command: VenueCommand,
+        account: u64,
+        client_order_id: u64,
+        rechecked: u32,
+    ) {
+        self.submit_uncompliant(
+            Command::Venue(Box::new(command)),
+            account,
+            client_order_id,
+            rechecked,
+        );
+    }
+
+    /// A non-order command on behalf of `account`.
+    pub(super) fn submit_command(&mut self, command: Command, account: u64, client_order_id: u64) {
+        self.submit_uncompliant(command, account, client_order_id, 0);
+    }
+
+    /// Any command but a routed order: no pathway, floor or allocation.
+    fn submit_uncompliant(
+        &mut self,
+        command: Command,
+        account: u64,
+        client_order_id: u64,
+        rechecked: u32,
+    ) {
+        self.submit_tracked(
+            Inflight {
+                corr: 0,
+                account,
+                client_order_id,
+                rechecked,
+                pathway: Pathway::None,
+                sub_ledger: Arc::from(""),
+                floor_ticks: 0,
+                attestation: None,
+                allocation: None,
+            },
+            command,
+        );
+    }
+
+    /// Sends `command` with a fresh correlation id, remembering `inflight`
+    /// for its outputs.
+    pub(super) fn submit_tracked(&mut self, mut inflight: Inflight, command: Command) {
+        let corr = self.link.next_corr;
+        self.link.next_corr += 1;
+        inflight.corr = corr;
+        self.link.inflight.push_back(inflight);
+        self.submit(Input::Command {
+            corr,
+            command,
+            annotation: None,
+        });
+    }
+
+    /// Pushes onto the engine ring; when it is full, drains the engine's
+    /// outputs while waiting (back-pressure, never an unbounded queue).
+    pub(super) fn submit(&mut self, input: Input) {
+        let mut item = input;
+        loop {
+            match self.link.to_engine.push(item) {
+                Ok(()) => break,
+                Err(back) => {
+                    item = back;
+                    self.link.engine.unpark();
+                    self.drain_engine();
+                    std::thread::yield_now();
+                }
+            }
+        }
+        self.link.engine.unpark();
+    }
+}

@@ -1,0 +1,382 @@
+//! Each account's sequenced messages (execution reports and answers to its
+//! requests), numbered 1, 2, 3... and kept for replay across reconnects and
+//! venue restarts, as SoupBinTCP keeps a session for the trading day.
+//!
+//! The log is a file in the journal folder, `outbound.log`:
+//!
+//! ```text
+//! header:  "TNXOUT01" (8 bytes), session id u64 LE
+//! record:  length u32 LE, account u64 LE, the frame as sent (length bytes)
+//! ```
+//!
+//! A message is in the file (one `write` per event-loop round, before any
+//! socket write of that round; under `batch` and `sync` durability also
+//! `fdatasync`ed) before any client can have it, so after a restart the
+//! sequence goes on above everything a client saw. A record cut short by a
+//! crash was never sent and is dropped at the next start. When the file has
+//! grown well past what the replay windows hold, it is rewritten with just
+//! those windows. The session id is drawn when the file is created; it
+//! names the sequence space, so a client that sees a new one starts over.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use tonnex_protocol::frame;
+use tonnex_protocol::wire::{Sequenced, VenueMessage};
+
+const MAGIC: &[u8; 8] = b"TNXOUT01";
+const HEADER: usize = 16;
+const RECORD_HEAD: usize = 12;
+/// Smallest file size that is ever compacted.
+const COMPACT_MIN_BYTES: u64 = 64 << 20;
+
+/// Why the outbound log could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {what}")]
+pub struct OutboundError {
+    /// The file.
+    pub path: PathBuf,
+    /// What went wrong.
+    pub what: String,
+}
+
+/// One account's stream.
+#[derive(Debug)]
+pub struct Stream {
+    /// Sequence number the next message gets.
+    pub next_seq: u64,
+    /// Sequence number of `frames[0]`.
+    pub first_seq: u64,
+    /// Encoded frames of the last `capacity` messages, oldest first.
+    pub frames: VecDeque<Vec<u8>>,
+}
+
+impl Default for Stream {
+    fn default() -> Stream {
+        Stream {
+            next_seq: 1,
+            first_seq: 1,
+            frames: VecDeque::new(),
+        }
+    }
+}
+
+/// Every account's stream and the file behind them.
+pub struct Outbound {
+    path: PathBuf,
+    file: File,
+    session_id: u64,
+    streams: HashMap<u64, Stream>,
+    capacity: usize,
+    /// Records not yet written to the file.
+    buffer: Vec<u8>,
+    file_bytes: u64,
+    /// Bytes the replay windows hold (what a compaction keeps).
+    window_bytes: u64,
+    sync: bool,
+}
+
+impl Outbound {
+    /// Opens (or creates, drawing a session id from `new_session_id`) the
+    /// log in `dir`, keeping the last `capacity` messages per account;
+    /// `sync` makes every write `fdatasync`.
+    pub fn open(
+        dir: &Path,
+        capacity: usize,
+        sync: bool,
+        new_session_id: u64,
+    ) -> Result<Outbound, OutboundError> {
+        let path = dir.join("outbound.log");
+        let fail = |what: String| OutboundError {
+            path: path.clone(),
+            what,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| fail(e.to_string()))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)
+            .map_err(|e| fail(e.to_string()))?;
+        let mut log = Outbound {
+            path: path.clone(),
+            file,
+            session_id: new_session_id,
+            streams: HashMap::new(),
+            capacity: capacity.max(1),
+            buffer: Vec::with_capacity(1 << 16),
+            file_bytes: 0,
+            window_bytes: 0,
+            sync,
+        };
+        if bytes.len() < HEADER {
+            // New (or cut before its header was whole): start a session.
+            log.rewrite_empty().map_err(|e| fail(e.to_string()))?;
+            return Ok(log);
+        }
+        if &bytes[..8] != MAGIC {
+            return Err(fail(
+                "not a tonnex outbound log (bad magic); move it away to start a new session".into(),
+            ));
+        }
+        log.session_id = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
+        let mut at = HEADER;
+        while at + RECORD_HEAD <= bytes.len() {
+            let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4")) as usize;
+            let account = u64::from_le_bytes(bytes[at + 4..at + 12].try_into().expect("8"));
+            let end = at + RECORD_HEAD + len;
+            if len < frame::HEADER_BYTES + 8 || end > bytes.len() {
+                break;
+            }
+            let framed = &bytes[at + RECORD_HEAD..end];
+            let seq = u64::from_le_bytes(
+                framed[frame::HEADER_BYTES..frame::HEADER_BYTES + 8]
+                    .try_into()
+                    .expect("8"),
+            );
+            // A compacted file starts each account past 1.
+            let stream = log.streams.entry(account).or_insert_with(|| Stream {
+                next_seq: seq,
+                first_seq: seq,
+                frames: VecDeque::new(),
+            });
+            if seq != stream.next_seq {
+                return Err(fail(format!(
+                    "offset {at}: account {account} message {seq} follows {}",
+                    stream.next_seq - 1
+                )));
+            }
+            log.keep(account, framed.to_vec());
+            at = end;
+        }
+        if at < bytes.len() {
+            // A record cut short by a crash: never sent, dropped.
+            log.file
+                .set_len(at as u64)
+                .map_err(|e| fail(e.to_string()))?;
+        }
+        log.file_bytes = at as u64;
+        Ok(log)
+    }
+
+    fn rewrite_empty(&mut self) -> std::io::Result<()> {
+        self.file.set_len(0)?;
+        let mut header = Vec::with_capacity(HEADER);
+        header.extend_from_slice(MAGIC);
+        header.extend_from_slice(&self.session_id.to_le_bytes());
+        write_at_end(&mut self.file, &header)?;
+        self.file.sync_all()?;
+        self.file_bytes = HEADER as u64;
+        Ok(())
+    }
+
+    /// The session id (see the module documentation).
+    #[must_use]
+    pub fn session_id(&self) -> u64 {
+        self.session_id
+    }
+
+    /// An account's stream, if it has had a message.
+    #[must_use]
+    pub fn stream(&self, account: u64) -> Option<&Stream> {
+        self.streams.get(&account)
+    }
+
+    /// The sequence number `account`'s next message gets.
+    #[must_use]
+    pub fn next_seq(&self, account: u64) -> u64 {
+        self.streams.get(&account).map_or(1, |s| s.next_seq)
+    }
+
+    /// Numbers `message` in `account`'s stream, keeps it for replay and the
+    /// file, and returns its frame.
+    pub fn push(&mut self, account: u64, message: VenueMessage) -> &[u8] {
+        let seq = self.next_seq(account);
+        let at = self.buffer.len();
+        self.buffer.extend_from_slice(&[0; RECORD_HEAD]);
+        frame::encode_into(&Sequenced { seq, message }, &mut self.buffer);
+        let len = (self.buffer.len() - at - RECORD_HEAD) as u32;
+        self.buffer[at..at + 4].copy_from_slice(&len.to_le_bytes());
+        self.buffer[at + 4..at + 12].copy_from_slice(&account.to_le_bytes());
+        let framed = self.buffer[at + RECORD_HEAD..].to_vec();
+        self.keep(account, framed);
+        self.streams[&account]
+            .frames
+            .back()
+            .expect("just kept")
+            .as_slice()
+    }
+
+    fn keep(&mut self, account: u64, framed: Vec<u8>) {
+        let stream = self.streams.entry(account).or_default();
+        self.window_bytes += (RECORD_HEAD + framed.len()) as u64;
+        stream.frames.push_back(framed);
+        stream.next_seq += 1;
+        if stream.frames.len() > self.capacity {
+            if let Some(old) = stream.frames.pop_front() {
+                self.window_bytes -= (RECORD_HEAD + old.len()) as u64;
+            }
+            stream.first_seq += 1;
+        }
+    }
+
+    /// Whether messages wait to be written.
+    #[must_use]
+    pub fn has_pending(&self) -> bool {
+        !self.buffer.is_empty()
+    }
+
+    /// Writes what was pushed since the last call to the file (and syncs it
+    /// under `sync`): called before any socket write of the round.
+    pub fn write_pending(&mut self) -> Result<(), OutboundError> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let fail = |e: std::io::Error| OutboundError {
+            path: self.path.clone(),
+            what: e.to_string(),
+        };
+        write_at_end(&mut self.file, &self.buffer).map_err(fail)?;
+        if self.sync {
+            self.file.sync_data().map_err(fail)?;
+        }
+        self.file_bytes += self.buffer.len() as u64;
+        self.buffer.clear();
+        if self.file_bytes > COMPACT_MIN_BYTES.max(4 * self.window_bytes) {
+            self.compact()?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites the file with just the replay windows (same session id).
+    fn compact(&mut self) -> Result<(), OutboundError> {
+        let tmp = self.path.with_extension("log.tmp");
+        let fail = |e: std::io::Error| OutboundError {
+            path: tmp.clone(),
+            what: e.to_string(),
+        };
+        let mut out = Vec::with_capacity(self.window_bytes as usize + HEADER);
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&self.session_id.to_le_bytes());
+        let mut accounts: Vec<u64> = self.streams.keys().copied().collect();
+        accounts.sort_unstable();
+        for account in accounts {
+            for framed in &self.streams[&account].frames {
+                out.extend_from_slice(&(framed.len() as u32).to_le_bytes());
+                out.extend_from_slice(&account.to_le_bytes());
+                out.extend_from_slice(framed);
+            }
+        }
+        let mut file = File::create(&tmp).map_err(fail)?;
+        file.write_all(&out).map_err(fail)?;
+        file.sync_all().map_err(fail)?;
+        std::fs::rename(&tmp, &self.path).map_err(fail)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&self.path)
+            .map_err(fail)?;
+        tracing::info!(
+            from_bytes = self.file_bytes,
+            to_bytes = out.len(),
+            "outbound log compacted"
+        );
+        self.file = file;
+        self.file_bytes = out.len() as u64;
+        Ok(())
+    }
+}
+
+fn write_at_end(file: &mut File, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    file.seek(SeekFrom::End(0))?;
+    file.write_all(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("tonnex-outbound-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn text(n: u64) -> VenueMessage {
+        VenueMessage::SessionError {
+            text: format!("message {n}"),
+        }
+    }
+
+    #[test]
+    fn sequences_and_replay_windows_survive_a_reopen_and_a_torn_tail() {
+        let dir = scratch("reopen");
+        let mut log = Outbound::open(&dir, 3, false, 77).unwrap();
+        assert_eq!(log.session_id(), 77);
+        for n in 1..=5 {
+            log.push(1, text(n));
+        }
+        log.push(2, text(1));
+        log.write_pending().unwrap();
+        // Half a record at the end, as a crash mid-write leaves it.
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(dir.join("outbound.log"))
+            .unwrap();
+        file.write_all(&[200, 0, 0, 0, 1, 0]).unwrap();
+        drop(log);
+
+        let mut log = Outbound::open(&dir, 3, false, 99).unwrap();
+        assert_eq!(log.session_id(), 77, "the session goes on");
+        assert_eq!(log.next_seq(1), 6);
+        assert_eq!(log.next_seq(2), 2);
+        assert_eq!(log.next_seq(3), 1);
+        let stream = log.stream(1).unwrap();
+        assert_eq!((stream.first_seq, stream.frames.len()), (3, 3));
+        let framed = log.push(1, text(6)).to_vec();
+        let (payload, _) = frame::split(&framed, 4096).unwrap().unwrap();
+        let sequenced: Sequenced = frame::decode(payload).unwrap();
+        assert_eq!(sequenced.seq, 6);
+        log.write_pending().unwrap();
+        drop(log);
+        let log = Outbound::open(&dir, 3, false, 99).unwrap();
+        assert_eq!(log.next_seq(1), 7);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn compaction_keeps_the_windows_and_the_session() {
+        let dir = scratch("compact");
+        let mut log = Outbound::open(&dir, 2, false, 5).unwrap();
+        for n in 1..=10 {
+            log.push(9, text(n));
+        }
+        log.write_pending().unwrap();
+        log.compact().unwrap();
+        drop(log);
+        let log = Outbound::open(&dir, 2, false, 6).unwrap();
+        assert_eq!(log.session_id(), 5);
+        assert_eq!(log.next_seq(9), 11);
+        assert_eq!(log.stream(9).unwrap().first_seq, 9);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_foreign_file_is_an_error_naming_it() {
+        let dir = scratch("foreign");
+        std::fs::write(dir.join("outbound.log"), b"something else entirely").unwrap();
+        let error = Outbound::open(&dir, 2, false, 1).err().unwrap();
+        assert!(error
+            .to_string()
+            .contains("outbound.log: not a tonnex outbound log"));
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

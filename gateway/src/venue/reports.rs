@@ -1,0 +1,379 @@
+//! Reports: engine outputs become execution reports, numbered in each
+//! account's stream ([`super::outbound`]), and market data, sent to
+//! subscribed connections outside that stream (`seq` 0, numbered per
+//! instrument by `md_seq`), so market data can never push a client's own
+//! reports out of its replay window.
+
+use tonnex_engine::{Command, Event, VenueCommand};
+use tonnex_protocol::wire::{pathway_code, side_code, VenueMessage};
+use tonnex_protocol::{Pathway, RejectReason, Side};
+
+use super::core::{BookSnapshot, Output};
+use super::server::{Gateway, OrderInfo};
+
+impl Gateway {
+    /// A sequenced message to an account: numbered, logged, sent if
+    /// connected.
+    pub(super) fn send(&mut self, account: u64, message: VenueMessage) {
+        if !self.accounts.contains_key(&account) {
+            return;
+        }
+        let framed = self.outbound.push(account, message);
+        if let Some(token) = self.accounts[&account].conn {
+            self.net.queue(token, framed);
+        }
+    }
+
+    pub(super) fn drain_engine(&mut self) {
+        while let Some(output) = self.link.from_engine.pop() {
+            self.on_output(output);
+        }
+    }
+
+    fn on_output(&mut self, output: Output) {
+        match output {
+            Output::Begin { corr, command, .. } => {
+                let current = self.link.inflight.pop_front();
+                let expected = current.as_ref().map(|c| c.corr);
+                assert_eq!(
+                    expected,
+                    Some(corr),
+                    "engine output out of step with the gateway's commands"
+                );
+                self.link.current = current;
+                if let Command::Venue(venue) = &command {
+                    self.on_venue_command(venue);
+                }
+                self.link.current_command = Some(command);
+            }
+            Output::Event(event) => self.on_event(event, 0),
+            Output::Fill { trade_id, event } => self.on_event(event, trade_id),
+            Output::Level {
+                instrument,
+                side,
+                price,
+                qty,
+            } => self.publish(instrument, |md_seq| VenueMessage::LevelUpdate {
+                instrument,
+                md_seq,
+                side: side_code(side),
+                price_ticks: price,
+                qty,
+            }),
+            Output::Book(snapshot) => self.on_book(*snapshot),
+            Output::Stopped => self.engine_stopped = true,
+        }
+    }
+
+    /// A journaled venue command: its answer to the client, now that it is
+    /// in the journal.
+    fn on_venue_command(&mut self, command: &VenueCommand) {
+        match command {
+            VenueCommand::Refused {
+                account,
+                client_order_id,
+                reason,
+            }
+            | VenueCommand::Unhold {
+                account,
+                client_order_id,
+                reason,
+            } => self.send(
+                *account,
+                VenueMessage::OrderRejected {
+                    client_order_id: *client_order_id,
+                    order_id: 0,
+                    reason: *reason,
+                },
+            ),
+            VenueCommand::Hold { account, order, .. } => self.send(
+                *account,
+                VenueMessage::OrderHeld {
+                    client_order_id: order.client_order_id,
+                    reason: RejectReason::AttestationRequired.code(),
+                },
+            ),
+            VenueCommand::Attest { account, id, .. } => {
+                let rechecked = self.link.current.as_ref().map_or(0, |c| c.rechecked);
+                self.send(
+                    *account,
+                    VenueMessage::AttestationAccepted {
+                        id: id.clone(),
+                        rechecked,
+                    },
+                );
+            }
+            VenueCommand::Rules { .. } | VenueCommand::Serials { .. } => {}
+        }
+    }
+
+    /// Numbers a market-data message in its instrument's sequence (every
+    /// update counts, subscribed or not) and sends it to each subscriber.
+    fn publish(&mut self, instrument: u32, message: impl Fn(u64) -> VenueMessage) {
+        let i = instrument as usize;
+        let Some(seq) = self.market.md_seq.get_mut(i) else {
+            return;
+        };
+        *seq += 1;
+        let md_seq = *seq;
+        for n in 0..self.market.subscribers[i].len() {
+            let account = self.market.subscribers[i][n];
+            self.send_market_data(account, message(md_seq));
+        }
+    }
+
+    /// Market data to an account's connection, outside its stream.
+    fn send_market_data(&mut self, account: u64, message: VenueMessage) {
+        if let Some(token) = self.accounts.get(&account).and_then(|a| a.conn) {
+            self.net.queue_unsequenced(token, message);
+        }
+    }
+
+    fn on_book(&mut self, snapshot: BookSnapshot) {
+        let i = snapshot.instrument as usize;
+        let Some(&md_seq) = self.market.md_seq.get(i) else {
+            return;
+        };
+        let targets = if snapshot.account == 0 {
+            self.market.subscribers[i].clone()
+        } else {
+            vec![snapshot.account]
+        };
+        for account in targets {
+            self.send_market_data(
+                account,
+                VenueMessage::BookSnapshot {
+                    instrument: snapshot.instrument,
+                    md_seq,
+                    bids: snapshot.bids.clone(),
+                    asks: snapshot.asks.clone(),
+                },
+            );
+        }
+    }
+
+    fn on_event(&mut self, event: Event, trade_id: u64) {
+        let (account, client_order_id) = self
+            .link
+            .current
+            .as_ref()
+            .map_or((0, 0), |c| (c.account, c.client_order_id));
+        match event {
+            Event::Accepted {
+                order_id,
+                account,
+                instrument,
+            } => self.accepted(order_id, account, client_order_id, instrument),
+            Event::Rejected { order_id, reason } => {
+                let is_new = self
+                    .link
+                    .current_command
+                    .as_ref()
+                    .and_then(Command::new_order)
+                    .is_some();
+                let (client_order_id, order_id) = if is_new {
+                    if let Some(allocation) =
+                        self.link.current.as_mut().and_then(|c| c.allocation.take())
+                    {
+                        self.desk.router.release_slots(account, &allocation);
+                    }
+                    (client_order_id, 0)
+                } else {
+                    (0, order_id)
+                };
+                if account != 0 {
+                    self.reject(account, client_order_id, order_id, reason);
+                }
+            }
+            Event::Fill { .. } => self.filled(event, trade_id),
+            Event::Cancelled {
+                order_id,
+                account,
+                instrument,
+                open_qty,
+                reason,
+            } => {
+                let info = self.orders.remove(&order_id);
+                let client_order_id = info.as_ref().map_or(0, |o| o.client_order_id);
+                if let Some(mut allocation) = info.and_then(|o| o.allocation) {
+                    let freed = allocation.take_last(open_qty.tonnes());
+                    self.desk.router.release_slots(account, &freed);
+                }
+                self.send(
+                    account,
+                    VenueMessage::Cancelled {
+                        client_order_id,
+                        order_id,
+                        instrument,
+                        open_qty: open_qty.tonnes(),
+                        reason: reason.code(),
+                    },
+                );
+            }
+            Event::Replaced {
+                order_id,
+                price,
+                qty,
+                priority_kept,
+            } => {
+                let (owner, client_order_id) = self
+                    .orders
+                    .get(&order_id)
+                    .map_or((account, 0), |o| (o.account, o.client_order_id));
+                self.replaced(order_id, price.ticks(), qty.tonnes());
+                self.send(
+                    owner,
+                    VenueMessage::Replaced {
+                        client_order_id,
+                        order_id,
+                        price_ticks: price.ticks(),
+                        qty: qty.tonnes(),
+                        priority_kept,
+                    },
+                );
+            }
+            Event::Applied => {}
+        }
+    }
+
+    fn accepted(&mut self, order_id: u64, account: u64, client_order_id: u64, instrument: u32) {
+        let Some(order) = self
+            .link
+            .current_command
+            .as_ref()
+            .and_then(Command::new_order)
+        else {
+            return;
+        };
+        let order = *order;
+        let (pathway, sub_ledger, floor_ticks, attestation, allocation) =
+            match self.link.current.as_mut() {
+                Some(c) => (
+                    c.pathway,
+                    c.sub_ledger.to_string(),
+                    c.floor_ticks,
+                    c.attestation.clone(),
+                    c.allocation.take(),
+                ),
+                None => (Pathway::None, String::new(), 0, None, None),
+            };
+        self.orders.insert(
+            order_id,
+            OrderInfo {
+                account,
+                client_order_id,
+                instrument,
+                side: side_code(order.side),
+                price_ticks: order.price.ticks(),
+                open: order.qty.tonnes(),
+                allocation,
+            },
+        );
+        self.send(
+            account,
+            VenueMessage::OrderAccepted {
+                client_order_id,
+                order_id,
+                instrument,
+                side: side_code(order.side),
+                price_ticks: order.price.ticks(),
+                qty: order.qty.tonnes(),
+                pathway: pathway_code(pathway),
+                sub_ledger,
+                floor_ticks,
+                attestation,
+            },
+        );
+    }
+
+    fn filled(&mut self, event: Event, trade_id: u64) {
+        let Event::Fill {
+            instrument,
+            taker_id,
+            maker_id,
+            taker_account,
+            maker_account,
+            taker_side,
+            price,
+            qty,
+            taker_open,
+            maker_open,
+            supplementary_ticks,
+        } = event
+        else {
+            return;
+        };
+        if let Some(last) = self.market.last_trade.get_mut(instrument as usize) {
+            *last = Some(price.ticks());
+        }
+        for (order_id, owner, side, open, aggressor) in [
+            (taker_id, taker_account, taker_side, taker_open, true),
+            (
+                maker_id,
+                maker_account,
+                taker_side.opposite(),
+                maker_open,
+                false,
+            ),
+        ] {
+            let mut client_order_id = 0;
+            if let Some(info) = self.orders.get_mut(&order_id) {
+                client_order_id = info.client_order_id;
+                info.open = open.tonnes();
+                if let Some(allocation) = &mut info.allocation {
+                    // Filled tonnes stay claimed, first line first.
+                    allocation.take_first(qty.tonnes());
+                }
+            }
+            if open.tonnes() == 0 {
+                self.orders.remove(&order_id);
+            }
+            self.send(
+                owner,
+                VenueMessage::Fill {
+                    client_order_id,
+                    order_id,
+                    trade_id,
+                    instrument,
+                    side: side_code(side),
+                    price_ticks: price.ticks(),
+                    qty: qty.tonnes(),
+                    leaves_qty: open.tonnes(),
+                    aggressor,
+                    supplementary_ticks: if side == Side::Buy {
+                        supplementary_ticks
+                    } else {
+                        0
+                    },
+                },
+            );
+        }
+        self.publish(instrument, |md_seq| VenueMessage::Trade {
+            instrument,
+            md_seq,
+            trade_id,
+            price_ticks: price.ticks(),
+            qty: qty.tonnes(),
+            aggressor_side: side_code(taker_side),
+        });
+    }
+
+    /// A replace changed an order's price and open tonnes: a buyer's claims
+    /// follow (down: freed last line first; up: added to the last line,
+    /// which intake checked against the inventory before sending it).
+    fn replaced(&mut self, order_id: u64, price_ticks: i64, new_open: u64) {
+        let Some(info) = self.orders.get_mut(&order_id) else {
+            return;
+        };
+        let old_open = info.open;
+        info.open = new_open;
+        info.price_ticks = price_ticks;
+        let account = info.account;
+        let Some(allocation) = &mut info.allocation else {
+            return;
+        };
+        let (freed, added) = allocation.resize(old_open, new_open);
+        self.desk.router.release_slots(account, &freed);
+        self.desk.router.claim_slots(account, &added);
+    }
+}
