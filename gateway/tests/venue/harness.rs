@@ -117,6 +117,8 @@ pub struct Client {
     buffer: Vec<u8>,
     pub last_seq: u64,
     pub next_client_order_id: u64,
+    /// The last login's `LoginAccepted`.
+    pub login_accepted: Option<VenueMessage>,
 }
 
 impl Client {
@@ -128,6 +130,7 @@ impl Client {
             buffer: Vec::new(),
             last_seq: 0,
             next_client_order_id: 1,
+            login_accepted: None,
         }
     }
 
@@ -156,6 +159,7 @@ impl Client {
             matches!(first, VenueMessage::LoginAccepted { .. }),
             "{first:?}"
         );
+        self.login_accepted = Some(first);
         let mut between = Vec::new();
         loop {
             match self.recv().expect("reference data") {
@@ -172,6 +176,12 @@ impl Client {
     }
 
     pub fn recv_within(&mut self, wait: Duration) -> Option<VenueMessage> {
+        self.recv_sequenced(wait).map(|(_, message)| message)
+    }
+
+    /// The next message other than a heartbeat with its session sequence
+    /// number (0: outside the account's stream); gaps fail the test.
+    pub fn recv_sequenced(&mut self, wait: Duration) -> Option<(u64, VenueMessage)> {
         let deadline = Instant::now() + wait;
         loop {
             if let Ok(Some((payload, used))) = frame::split(&self.buffer, 1 << 20) {
@@ -184,7 +194,7 @@ impl Client {
                 if message.message == VenueMessage::Heartbeat {
                     continue;
                 }
-                return Some(message.message);
+                return Some((message.seq, message.message));
             }
             let left = deadline.checked_duration_since(Instant::now())?;
             self.stream

@@ -6,6 +6,7 @@
 mod harness;
 mod load;
 mod restart;
+mod sessions;
 
 use std::io::Write;
 use std::time::Duration;
