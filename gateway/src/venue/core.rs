@@ -24,14 +24,12 @@ use std::time::Instant;
 
 use tonnex_engine::journal::{AppendError, Journal};
 use tonnex_engine::snapshot::{self, SnapshotError};
-use tonnex_engine::{Asset, Command, Event, State};
-use tonnex_protocol::wire::{side_code, Level, StreamEvent};
+use tonnex_engine::{Command, Event, State};
+use tonnex_protocol::wire::{side_code, StreamEvent};
 use tonnex_protocol::Side;
 
-use super::fills::FillLog;
-
-/// Levels a book snapshot shows per side.
-pub const BOOK_DEPTH: usize = 10;
+use super::depth::{self, BookSnapshot};
+use super::fills::{self, FillLog};
 
 /// Fills of one command get trade ids `seq << TRADE_SHIFT | n`.
 pub const TRADE_SHIFT: u32 = 20;
@@ -108,18 +106,6 @@ pub enum Output {
     Book(Box<BookSnapshot>),
     /// The engine thread has stopped.
     Stopped,
-}
-
-/// Best levels of an instrument.
-pub struct BookSnapshot {
-    /// Instrument index.
-    pub instrument: u32,
-    /// Who asked (0: every subscriber, after a mass change).
-    pub account: u64,
-    /// Bids, best first.
-    pub bids: Vec<Level>,
-    /// Asks, best first.
-    pub asks: Vec<Level>,
 }
 
 /// Why the engine thread had to stop.
@@ -207,7 +193,7 @@ impl Core {
                     instrument,
                     account,
                 } => {
-                    let snapshot = self.book(instrument, account);
+                    let snapshot = depth::snapshot(&self.state, instrument, account);
                     self.pending.push(Output::Book(Box::new(snapshot)));
                 }
                 Input::Shutdown => stop = true,
@@ -443,7 +429,7 @@ impl Core {
                     let event = match annotation {
                         Some(Annotation::Event(event)) => Some(event.clone()),
                         _ if matches!(command, Command::Venue(_)) => None,
-                        _ => admin_event(&command),
+                        _ => fills::admin_event(&command),
                     };
                     if let Some(event) = event {
                         self.fills.push(seq, event);
@@ -479,75 +465,13 @@ impl Core {
                 None => (0..count).collect(),
             };
             for instrument in instruments {
-                let snapshot = self.book(instrument, 0);
+                let snapshot = depth::snapshot(&self.state, instrument, 0);
                 self.pending.push(Output::Book(Box::new(snapshot)));
             }
         }
     }
-
-    /// The best [`BOOK_DEPTH`] levels of each side.
-    fn book(&self, instrument: u32, account: u64) -> BookSnapshot {
-        let mut snapshot = BookSnapshot {
-            instrument,
-            account,
-            bids: Vec::new(),
-            asks: Vec::new(),
-        };
-        if let Some(book) = self.state.books().get(instrument as usize) {
-            for (side, levels) in [
-                (Side::Buy, &mut snapshot.bids),
-                (Side::Sell, &mut snapshot.asks),
-            ] {
-                let ladder = book.side(side);
-                let mut price = ladder.best();
-                while let Some(p) = price {
-                    if levels.len() == BOOK_DEPTH {
-                        break;
-                    }
-                    levels.push(Level {
-                        price_ticks: p,
-                        qty: ladder.level(p).qty,
-                    });
-                    price = ladder.next_worse(p);
-                }
-            }
-        }
-        snapshot
-    }
 }
 
-/// The fill-stream event of an admin command with no annotation.
-fn admin_event(command: &Command) -> Option<StreamEvent> {
-    match *command {
-        Command::Deposit { account, asset } => Some(match asset {
-            Asset::Cash(cash) => StreamEvent::CashDeposit {
-                account,
-                amount_micros: cash.0,
-            },
-            Asset::Credits { instrument, qty } => StreamEvent::CreditDeposit {
-                account,
-                instrument,
-                qty: qty.tonnes(),
-                lot: None,
-            },
-        }),
-        Command::Withdraw { account, asset } => Some(match asset {
-            Asset::Cash(cash) => StreamEvent::CashWithdrawal {
-                account,
-                amount_micros: cash.0,
-            },
-            Asset::Credits { instrument, qty } => StreamEvent::CreditWithdrawal {
-                account,
-                instrument,
-                qty: qty.tonnes(),
-            },
-        }),
-        Command::AddInstrument { instrument, spec } => Some(StreamEvent::Instrument {
-            instrument,
-            symbol: spec.symbol.as_str().to_string(),
-            sub_ledger: String::new(),
-            tick_micros: spec.tick_micros,
-        }),
-        _ => None,
-    }
-}
+#[cfg(test)]
+#[path = "core_tests.rs"]
+mod tests;

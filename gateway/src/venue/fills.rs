@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tonnex_engine::journal::crc::crc32c;
+use tonnex_engine::{Asset, Command};
 use tonnex_protocol::frame;
 use tonnex_protocol::wire::{StreamEvent, StreamRecord, StreamSubscribe};
 
@@ -319,4 +320,40 @@ fn follow(
         }
     }
     Ok(())
+}
+
+/// The fill-stream event of an admin command with no annotation.
+pub(super) fn admin_event(command: &Command) -> Option<StreamEvent> {
+    match *command {
+        Command::Deposit { account, asset } => Some(match asset {
+            Asset::Cash(cash) => StreamEvent::CashDeposit {
+                account,
+                amount_micros: cash.0,
+            },
+            Asset::Credits { instrument, qty } => StreamEvent::CreditDeposit {
+                account,
+                instrument,
+                qty: qty.tonnes(),
+                lot: None,
+            },
+        }),
+        Command::Withdraw { account, asset } => Some(match asset {
+            Asset::Cash(cash) => StreamEvent::CashWithdrawal {
+                account,
+                amount_micros: cash.0,
+            },
+            Asset::Credits { instrument, qty } => StreamEvent::CreditWithdrawal {
+                account,
+                instrument,
+                qty: qty.tonnes(),
+            },
+        }),
+        Command::AddInstrument { instrument, spec } => Some(StreamEvent::Instrument {
+            instrument,
+            symbol: spec.symbol.as_str().to_string(),
+            sub_ledger: String::new(),
+            tick_micros: spec.tick_micros,
+        }),
+        _ => None,
+    }
 }

@@ -8,7 +8,8 @@ use tonnex_engine::{Command, Event, VenueCommand};
 use tonnex_protocol::wire::{pathway_code, side_code, VenueMessage};
 use tonnex_protocol::{Pathway, RejectReason, Side};
 
-use super::core::{BookSnapshot, Output};
+use super::core::Output;
+use super::depth::BookSnapshot;
 use super::server::{Gateway, OrderInfo};
 
 impl Gateway {

@@ -172,7 +172,10 @@ fn market_data_travels_outside_the_report_sequence() {
     }
     let mut updates = 0;
     while let Some((seq, message)) = watcher.recv_sequenced(Duration::from_millis(500)) {
-        assert!(matches!(message, VenueMessage::LevelUpdate { .. }), "{message:?}");
+        assert!(
+            matches!(message, VenueMessage::LevelUpdate { .. }),
+            "{message:?}"
+        );
         assert_eq!(seq, 0);
         updates += 1;
     }

@@ -5,11 +5,17 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use tonnex_engine::journal::Durability;
-
 use rust_decimal::Decimal;
 
 use crate::values::{Ctx, LoadError, TomlRecord};
+
+mod journal;
+mod session;
+
+use self::journal::read_durability;
+pub use self::journal::VenueDurability;
+use self::session::read_session;
+pub use self::session::SessionSettings;
 
 /// What an account does on the venue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,48 +64,6 @@ pub struct AccountConfig {
     pub price_collar_pct: Option<Decimal>,
 }
 
-/// The `[session]` table: limits of the order-entry session layer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SessionSettings {
-    /// The venue sends a heartbeat after this long without traffic and closes
-    /// a session silent for three times as long.
-    pub heartbeat_ms: u32,
-    /// A connection that has not logged in after this long is closed.
-    pub login_timeout_ms: u32,
-    /// Messages a session may send per second; over it requests are rejected
-    /// `THROTTLED`, over 1.5 times it the session is disconnected.
-    pub throttle_per_s: u32,
-    /// Largest inbound frame payload.
-    pub max_frame_bytes: usize,
-    /// Most simultaneous order-entry connections.
-    pub max_connections: usize,
-    /// Outbound messages kept per account for replay after a reconnect.
-    pub replay_capacity: usize,
-    /// How long an order held for an attestation waits.
-    pub hold_expiry_ms: u64,
-    /// Order pool capacity of the engine.
-    pub order_capacity: usize,
-    /// Microseconds the engine thread spins on an empty ring before it
-    /// sleeps (waking a sleeping thread costs tens of microseconds).
-    pub engine_spin_us: u64,
-}
-
-impl Default for SessionSettings {
-    fn default() -> SessionSettings {
-        SessionSettings {
-            heartbeat_ms: 1000,
-            login_timeout_ms: 2000,
-            throttle_per_s: 200_000,
-            max_frame_bytes: tonnex_protocol::frame::DEFAULT_MAX_FRAME_BYTES,
-            max_connections: 1024,
-            replay_capacity: 100_000,
-            hold_expiry_ms: 300_000,
-            order_capacity: 1 << 20,
-            engine_spin_us: 50,
-        }
-    }
-}
-
 /// An instrument's eligibility predicate over credit-lot attributes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Eligibility {
@@ -137,61 +101,6 @@ pub struct LotFile {
     pub file: PathBuf,
     /// The instrument's symbol.
     pub instrument: String,
-}
-
-/// What the venue's `[journal] durability` asks of an acknowledgement.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum VenueDurability {
-    /// Acknowledged once in the page cache: survives the process dying.
-    Process,
-    /// Acknowledged once `msync`ed; a sync covers `records` commands or
-    /// waits at most `micros` for more (group commit).
-    Batch {
-        /// Commands per sync at most.
-        records: u32,
-        /// Longest a command waits for its sync, in microseconds.
-        micros: u64,
-    },
-    /// Acknowledged once `msync`ed; every batch the engine takes from the
-    /// ring is synced at once, without waiting for more.
-    Sync,
-}
-
-impl VenueDurability {
-    /// The journal policy that implements it.
-    #[must_use]
-    pub fn journal(self) -> Durability {
-        match self {
-            VenueDurability::Process => Durability::Process,
-            VenueDurability::Batch { records, micros } => Durability::Batch { records, micros },
-            // One sync per batch: a batch policy with no count limit and no
-            // wait, ticked after every batch.
-            VenueDurability::Sync => Durability::Batch {
-                records: u32::MAX,
-                micros: 0,
-            },
-        }
-    }
-
-    /// Parses `process`, `batch`, `batch:RECORDS:MICROS` or `sync`.
-    pub fn parse(text: &str) -> Result<VenueDurability, String> {
-        match text {
-            "process" => Ok(VenueDurability::Process),
-            "sync" => Ok(VenueDurability::Sync),
-            "batch" => Ok(VenueDurability::Batch {
-                records: 256,
-                micros: 1000,
-            }),
-            other => match Durability::parse(other) {
-                Ok(Durability::Batch { records, micros }) => {
-                    Ok(VenueDurability::Batch { records, micros })
-                }
-                _ => Err(format!(
-                    "'{other}' is not a durability policy: process, batch, batch:RECORDS:MICROS or sync"
-                )),
-            },
-        }
-    }
 }
 
 /// The whole venue file.
@@ -498,129 +407,6 @@ impl VenueConfig {
             instruments,
         })
     }
-}
-
-/// The `[journal]` table: `durability = "process" | "batch" | "sync"`, and
-/// for `batch` optionally `batch_records` and `batch_micros`.
-fn read_durability(table: &toml::Table, path: &Path) -> Result<VenueDurability, LoadError> {
-    let Some(value) = table.get("journal") else {
-        return Ok(VenueDurability::Process);
-    };
-    let ctx = Ctx {
-        file: path,
-        record: "journal".to_string(),
-    };
-    let toml::Value::Table(journal) = value else {
-        return Err(ctx.error("journal", "expected a [journal] table"));
-    };
-    let record = TomlRecord {
-        table: journal,
-        ctx: &ctx,
-    };
-    for key in journal.keys() {
-        if !["durability", "batch_records", "batch_micros"].contains(&key.as_str()) {
-            return Err(ctx.error(
-                key,
-                "unknown key: durability, batch_records or batch_micros",
-            ));
-        }
-    }
-    let policy = record
-        .opt_string("durability")?
-        .unwrap_or_else(|| "process".to_string());
-    let durability = match policy.as_str() {
-        "process" | "batch" | "sync" => {
-            VenueDurability::parse(&policy).map_err(|e| ctx.error("durability", e))?
-        }
-        other => {
-            return Err(ctx.error(
-                "durability",
-                format!("'{other}' is not process, batch or sync"),
-            ))
-        }
-    };
-    let batch_key = |key: &str, max: i64| -> Result<Option<i64>, LoadError> {
-        if !journal.contains_key(key) {
-            return Ok(None);
-        }
-        if durability == VenueDurability::Process || durability == VenueDurability::Sync {
-            return Err(ctx.error(key, "applies only to durability = \"batch\""));
-        }
-        let v = record.integer(key)?;
-        if v <= 0 || v > max {
-            return Err(ctx.error(key, format!("must be 1..={max}")));
-        }
-        Ok(Some(v))
-    };
-    let records = batch_key("batch_records", i64::from(u32::MAX))?;
-    let micros = batch_key("batch_micros", 10_000_000)?;
-    Ok(match durability {
-        VenueDurability::Batch {
-            records: r,
-            micros: m,
-        } => VenueDurability::Batch {
-            records: records.map_or(r, |v| v as u32),
-            micros: micros.map_or(m, |v| v as u64),
-        },
-        other => other,
-    })
-}
-
-fn read_session(table: &toml::Table, path: &Path) -> Result<SessionSettings, LoadError> {
-    let mut settings = SessionSettings::default();
-    let Some(value) = table.get("session") else {
-        return Ok(settings);
-    };
-    let ctx = Ctx {
-        file: path,
-        record: "session".to_string(),
-    };
-    let toml::Value::Table(session) = value else {
-        return Err(ctx.error("session", "expected a [session] table"));
-    };
-    let record = TomlRecord {
-        table: session,
-        ctx: &ctx,
-    };
-    let positive = |key: &str| -> Result<Option<u64>, LoadError> {
-        match session.get(key) {
-            None => Ok(None),
-            Some(_) => u64::try_from(record.integer(key)?)
-                .ok()
-                .filter(|v| *v > 0 && *v <= u64::from(u32::MAX))
-                .map(Some)
-                .ok_or_else(|| ctx.error(key, "must be a positive integer below 2^32")),
-        }
-    };
-    if let Some(v) = positive("heartbeat_ms")? {
-        settings.heartbeat_ms = v as u32;
-    }
-    if let Some(v) = positive("login_timeout_ms")? {
-        settings.login_timeout_ms = v as u32;
-    }
-    if let Some(v) = positive("throttle_per_s")? {
-        settings.throttle_per_s = v as u32;
-    }
-    if let Some(v) = positive("max_frame_bytes")? {
-        settings.max_frame_bytes = v as usize;
-    }
-    if let Some(v) = positive("max_connections")? {
-        settings.max_connections = v as usize;
-    }
-    if let Some(v) = positive("replay_capacity")? {
-        settings.replay_capacity = v as usize;
-    }
-    if let Some(v) = positive("hold_expiry_ms")? {
-        settings.hold_expiry_ms = v;
-    }
-    if let Some(v) = positive("order_capacity")? {
-        settings.order_capacity = v as usize;
-    }
-    if session.contains_key("engine_spin_us") {
-        settings.engine_spin_us = u64::try_from(record.integer("engine_spin_us")?)
-            .map_err(|_| ctx.error("engine_spin_us", "must not be negative"))?;
-    }
-    Ok(settings)
 }
 
 fn array_of_tables<'a>(

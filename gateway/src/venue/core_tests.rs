@@ -1,0 +1,101 @@
+//! The engine thread's promise: no output leaves before the journal holds
+//! its command as durably as the policy asks.
+
+use tonnex_engine::journal::{recover, Durability, Journal, JournalConfig, RecoverOptions};
+use tonnex_engine::{Asset, Command, EngineConfig};
+use tonnex_protocol::Cash;
+
+use super::*;
+
+fn core(name: &str, durability: Durability) -> (Core, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("tonnex-core-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = EngineConfig {
+        holds: true,
+        ..EngineConfig::default()
+    };
+    let recovered = recover(
+        &dir,
+        RecoverOptions {
+            use_snapshot: false,
+            track_orders: false,
+            config,
+        },
+    )
+    .unwrap();
+    let fills = FillLog::open(&dir, 0, 0).unwrap();
+    let journal = Journal::open(
+        JournalConfig {
+            durability,
+            segment_bytes: 1 << 20,
+            ..JournalConfig::new(&dir)
+        },
+        config,
+        &recovered,
+    )
+    .unwrap();
+    let core = Core::new(recovered.state, journal, fills, dir.clone(), u64::MAX);
+    (core, dir)
+}
+
+fn deposit(corr: u64) -> Input {
+    Input::Command {
+        corr,
+        command: Command::Deposit {
+            account: 7,
+            asset: Asset::Cash(Cash(1_000_000)),
+        },
+        annotation: None,
+    }
+}
+
+/// The correlation ids of the `Begin`s emitted.
+fn begun(outputs: &[Output]) -> Vec<u64> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Begin { corr, .. } => Some(*corr),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn outputs_wait_for_the_group_commit_that_covers_them() {
+    let (mut core, dir) = core(
+        "batch",
+        Durability::Batch {
+            records: 3,
+            micros: 60_000_000,
+        },
+    );
+    let mut out = Vec::new();
+    core.process(&mut vec![deposit(1), deposit(2)], &mut |o| out.push(o))
+        .unwrap();
+    assert!(out.is_empty() && core.awaiting(), "nothing before a sync");
+    core.idle(&mut |o| out.push(o)).unwrap();
+    assert!(out.is_empty(), "the batch's delay has not passed");
+    // The third record completes the group: all three go out, in order.
+    core.process(&mut vec![deposit(3)], &mut |o| out.push(o))
+        .unwrap();
+    assert_eq!(begun(&out), [1, 2, 3]);
+    assert!(!core.awaiting());
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn sync_acknowledges_each_batch_once_synced_and_process_at_once() {
+    for (name, durability) in [
+        ("sync", crate::config::VenueDurability::Sync.journal()),
+        ("process", Durability::Process),
+    ] {
+        let (mut core, dir) = core(name, durability);
+        let mut out = Vec::new();
+        core.process(&mut vec![deposit(5), deposit(6)], &mut |o| out.push(o))
+            .unwrap();
+        assert_eq!(begun(&out), [5, 6], "{name}");
+        assert!(!core.awaiting());
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

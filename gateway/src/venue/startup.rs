@@ -1,0 +1,220 @@
+//! Start-up commands: the configured instruments (appended only), on an
+//! empty journal the genesis deposits (cash, and each accepted credit lot
+//! after its journaled serial block), and the rules and profiles in force
+//! whenever they changed since the journal last recorded them.
+
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+use tonnex_engine::{Asset, Command, Event, InstrumentSpec, VenueCommand};
+use tonnex_protocol::wire::{LotInfo, StreamEvent};
+use tonnex_protocol::{Cash, Qty};
+
+use super::core::{Annotation, Core, Input, Output};
+use super::{start_error, VenueError};
+use crate::compliance::lots;
+use crate::config::VenueConfig;
+
+/// The rules and profiles the venue file names, as the journal records them.
+pub(super) fn rules_in_force(config: &VenueConfig) -> Result<VenueCommand, VenueError> {
+    use sha2::{Digest, Sha256};
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| start_error(format!("{}: {e}", path.display())))
+    };
+    let hex = |bytes: &[u8]| -> String { bytes.iter().map(|b| format!("{b:02x}")).collect() };
+    let rules = crate::compliance::Rules::load(&config.rules)?;
+    let rules_sha256 = hex(&Sha256::digest(read(&config.rules)?));
+    let mut profiles = Sha256::new();
+    profiles.update(read(&config.profiles)?);
+    if let Some(inventory) = &config.inventory {
+        profiles.update(read(inventory)?);
+    }
+    Ok(VenueCommand::Rules {
+        version: rules.version,
+        rules_sha256,
+        profiles_sha256: hex(&profiles.finalize()),
+    })
+}
+
+pub(super) fn rules_version_of(rules: &VenueCommand) -> String {
+    match rules {
+        VenueCommand::Rules { version, .. } => version.clone(),
+        _ => String::new(),
+    }
+}
+
+pub(super) fn rules_sha256_of(rules: &VenueCommand) -> String {
+    match rules {
+        VenueCommand::Rules { rules_sha256, .. } => rules_sha256.clone(),
+        _ => String::new(),
+    }
+}
+
+/// Journals the rules and profiles in force when they differ from what the
+/// journal last recorded (a first start, or files changed since): every
+/// later decision was made under them.
+pub(super) fn record_rules(core: &mut Core, rules: &VenueCommand) -> Result<(), VenueError> {
+    let VenueCommand::Rules {
+        version,
+        rules_sha256,
+        profiles_sha256,
+    } = rules
+    else {
+        return Ok(());
+    };
+    let same = core.state().venue().rules().is_some_and(|r| {
+        r.version == *version
+            && r.rules_sha256 == *rules_sha256
+            && r.profiles_sha256 == *profiles_sha256
+    });
+    if same {
+        return Ok(());
+    }
+    tracing::info!(
+        version,
+        rules_sha256,
+        profiles_sha256,
+        "rules in force recorded"
+    );
+    let mut batch = vec![Input::Command {
+        corr: 0,
+        command: Command::Venue(Box::new(rules.clone())),
+        annotation: None,
+    }];
+    core.process(&mut batch, &mut |_| {}).map_err(start_error)?;
+    core.sync(&mut |_| {}).map_err(start_error)?;
+    Ok(())
+}
+
+/// Lists configured instruments the journal does not have yet and, on an
+/// empty journal, deposits the configured cash and eligible credit lots.
+pub(super) fn genesis(
+    core: &mut Core,
+    config: &VenueConfig,
+    specs: &[InstrumentSpec],
+    fresh: bool,
+) -> Result<(), VenueError> {
+    let mut batch = Vec::new();
+    let existing = core.state().books().len();
+    for (i, (instrument, spec)) in config.instruments.iter().zip(specs).enumerate() {
+        if i < existing {
+            let listed = core.state().books()[i].spec.symbol;
+            if listed != spec.symbol {
+                return Err(start_error(format!(
+                    "{}: instrument {} is {} in the journal but {} in the config: instruments may only be appended",
+                    config.path.display(),
+                    i + 1,
+                    listed,
+                    spec.symbol
+                )));
+            }
+            continue;
+        }
+        batch.push(Input::Command {
+            corr: 0,
+            command: Command::AddInstrument {
+                instrument: i as u32,
+                spec: *spec,
+            },
+            annotation: Some(Box::new(Annotation::Event(StreamEvent::Instrument {
+                instrument: i as u32,
+                symbol: instrument.symbol.clone(),
+                sub_ledger: instrument.sub_ledger.clone(),
+                tick_micros: spec.tick_micros,
+            }))),
+        });
+    }
+    if fresh {
+        for account in &config.accounts {
+            let micros = (account.cash_usd * Decimal::from(1_000_000))
+                .trunc()
+                .to_i64()
+                .ok_or_else(|| {
+                    start_error(format!("account {}: cash_usd too large", account.id))
+                })?;
+            if micros > 0 {
+                batch.push(Input::Command {
+                    corr: 0,
+                    command: Command::Deposit {
+                        account: account.id,
+                        asset: Asset::Cash(Cash(micros)),
+                    },
+                    annotation: None,
+                });
+            }
+        }
+        let journaled = core.state().venue().serials().clone();
+        for decision in lots::ingest_all(config, &journaled)? {
+            if let Some(refusal) = &decision.refusal {
+                tracing::warn!(
+                    source = %decision.source,
+                    reason = refusal.reason().as_str(),
+                    text = %refusal.text(),
+                    "lot not deposited"
+                );
+                continue;
+            }
+            let Some(block) = decision.block.clone() else {
+                continue;
+            };
+            let lot = &decision.lot;
+            let index = config
+                .instruments
+                .iter()
+                .position(|i| i.symbol == decision.instrument)
+                .expect("ingest checks instruments") as u32;
+            batch.push(Input::Command {
+                corr: 0,
+                command: Command::Venue(Box::new(VenueCommand::Serials {
+                    block,
+                    source: decision.source.clone(),
+                })),
+                annotation: None,
+            });
+            batch.push(Input::Command {
+                corr: 0,
+                command: Command::Deposit {
+                    account: lot.owner_account,
+                    asset: Asset::Credits {
+                        instrument: index,
+                        qty: Qty(lot.quantity),
+                    },
+                },
+                annotation: Some(Box::new(Annotation::Event(StreamEvent::CreditDeposit {
+                    account: lot.owner_account,
+                    instrument: index,
+                    qty: lot.quantity,
+                    lot: Some(LotInfo {
+                        registry: lot.registry.clone(),
+                        project_id: lot.project_id.clone(),
+                        serial_start: lot.serial_start.clone(),
+                        serial_end: lot.serial_end.clone(),
+                        vintage: u16::try_from(lot.vintage).unwrap_or(0),
+                        ccp: lot.ccp,
+                    }),
+                }))),
+            });
+        }
+    }
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let mut refused = Vec::new();
+    let mut current = None;
+    let mut watch = |output| match output {
+        Output::Begin { command, .. } => current = Some(command),
+        Output::Event(Event::Rejected { reason, .. }) => {
+            refused.push(format!("{:?}: {reason}", current));
+        }
+        _ => {}
+    };
+    core.process(&mut batch, &mut watch).map_err(start_error)?;
+    core.sync(&mut watch).map_err(start_error)?;
+    if !refused.is_empty() {
+        return Err(start_error(format!(
+            "{}: the engine refused start-up commands: {}",
+            config.path.display(),
+            refused.join("; ")
+        )));
+    }
+    Ok(())
+}
