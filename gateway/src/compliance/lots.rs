@@ -220,6 +220,10 @@ pub fn ingest(
     let error =
         |line: usize, field: &str, message: String| crate::csv::error(path, line, field, message);
     let rows = crate::csv::read(path, &COLUMNS)?;
+    // Sources are named relative to the venue file's folder: the journal
+    // records them, and the same venue started from elsewhere is the same.
+    let folder = venue.path.parent().unwrap_or(Path::new(""));
+    let name = path.strip_prefix(folder).unwrap_or(path);
     let accounts: std::collections::HashSet<u64> = venue.accounts.iter().map(|a| a.id).collect();
     let mut decisions = Vec::with_capacity(rows.len());
     for row in rows {
@@ -286,7 +290,7 @@ pub fn ingest(
             corsia: flag(11)?,
             owner_account,
         };
-        decisions.push(decide(lot, row.line, path, instrument, deposited));
+        decisions.push(decide(lot, row.line, name, instrument, deposited));
     }
     Ok(decisions)
 }

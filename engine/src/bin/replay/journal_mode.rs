@@ -72,9 +72,10 @@ pub fn run(options: &JournalOptions) -> ExitCode {
     // A closed pipe (`| head`) is not an error worth a panic.
     let _ = writeln!(
         std::io::stdout(),
-        "records={} last_seq={} recovered_ms={recovered_ms}",
+        "records={} last_seq={} recovered_ms={recovered_ms} digest={}",
         recovered.records,
-        recovered.last_seq
+        recovered.last_seq,
+        recovered.state.digest()
     );
     ExitCode::SUCCESS
 }
