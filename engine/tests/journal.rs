@@ -570,6 +570,12 @@ fn replay_journal_mode_keeps_the_contract() {
         .collect();
     assert_eq!(keys, ["records", "last_seq", "recovered_ms"]);
     assert!(last.starts_with("records=400 last_seq=400 "), "{last}");
+    // --digest: the state digest on the line before, the live state's.
+    let output = replay(&["--journal", dir.to_str().unwrap(), "--digest"]);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(lines[0], format!("digest={}", live.digest()));
     // Books: instruments in symbol order, each headed `I <symbol>`.
     let book = std::fs::read_to_string(&book).unwrap();
     let headers: Vec<&str> = book.lines().filter(|l| l.starts_with("I ")).collect();

@@ -24,7 +24,7 @@ use std::hash::BuildHasherDefault;
 use bincode::{Decode, Encode};
 use tonnex_protocol::wire;
 
-pub use self::allocation::{Allocation, SLOTS};
+pub use self::allocation::{Allocation, OrderLines, SLOTS};
 pub use self::serials::{SerialBlock, SerialBlocks, SerialRecord};
 use crate::accounts::IntHasher;
 use crate::command::{Command, VenueCommand};
@@ -41,8 +41,8 @@ pub struct OrderTag {
     pub client_order_id: u64,
     /// Open tonnes.
     pub open: u64,
-    /// A buyer's buy: the open tonnes per inventory slot.
-    pub allocation: Option<Box<Allocation>>,
+    /// A buyer's buy: the open tonnes per scope line, in line order.
+    pub allocation: Option<Box<OrderLines>>,
 }
 
 /// An attestation accepted over the wire.
@@ -222,17 +222,12 @@ impl VenueState {
                 };
                 let allocation = match command {
                     Command::Scoped(scoped) => {
-                        let mut allocation = Allocation::default();
-                        for line in &scoped.decision.scope {
-                            if let Some(slot) = Allocation::slot(line.scope, line.category) {
-                                allocation.0[slot] += line.qty;
-                            }
-                        }
+                        let lines = OrderLines::from_scope(&scoped.decision.scope);
                         self.claims
                             .entry(order.account)
                             .or_default()
-                            .add(&allocation);
-                        Some(Box::new(allocation))
+                            .add(&lines.per_slot());
+                        Some(Box::new(lines))
                     }
                     _ => None,
                 };
@@ -419,7 +414,10 @@ impl VenueState {
         let mut expected: BTreeMap<u64, Allocation> = filled.clone();
         for tag in self.orders.values() {
             if let Some(allocation) = &tag.allocation {
-                expected.entry(tag.account).or_default().add(allocation);
+                expected
+                    .entry(tag.account)
+                    .or_default()
+                    .add(&allocation.per_slot());
                 if allocation.total() != tag.open {
                     return Err(format!(
                         "order {}: open {} t but {} t allocated",

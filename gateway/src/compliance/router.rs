@@ -46,23 +46,6 @@ pub struct ScopeLine {
 /// bookkeeping take filled and freed tonnes off the same way.
 pub use tonnex_engine::venue::Allocation;
 
-/// The allocation as lines, in slot order, skipping empty slots.
-pub fn lines(allocation: &Allocation) -> impl Iterator<Item = ScopeLine> + '_ {
-    allocation
-        .0
-        .iter()
-        .enumerate()
-        .filter(|(_, &qty)| qty > 0)
-        .map(|(slot, &qty)| {
-            let (scope, category) = Allocation::scope_of(slot);
-            ScopeLine {
-                scope,
-                category,
-                qty,
-            }
-        })
-}
-
 /// An order as the pre-router sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OrderRequest {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
+use tonnex_engine::venue::OrderLines;
 use tonnex_engine::{Command, Compliance, NewOrder as EngineOrder, ScopedOrder, VenueCommand};
 use tonnex_protocol::wire::{self, pathway_code, BuyDecision, NewOrder, VenueMessage};
 use tonnex_protocol::{Cash, OrderKind, Pathway, Price, Qty, RejectReason, Side};
@@ -115,11 +116,16 @@ impl Gateway {
             floor_ticks: decision.floor_ticks,
             internal_price_micros: micros(profile.internal_carbon_price_usd),
             attestation: decision.attestation.clone(),
-            scope: crate::compliance::router::lines(&decision.allocation)
+            // The buyer's lines in the buyer's order (step 8 checked them):
+            // fills take them first line first, frees last line first.
+            scope: request
+                .scope
+                .iter()
+                .flatten()
                 .map(|l| wire::ScopeLine {
-                    scope: l.scope,
-                    category: l.category,
-                    qty: l.qty,
+                    scope: l.scope.and_then(|s| u8::try_from(s).ok()).unwrap_or(0),
+                    category: l.category.and_then(|c| u8::try_from(c).ok()).unwrap_or(0),
+                    qty: l.qty.and_then(|q| u64::try_from(q).ok()).unwrap_or(0),
                 })
                 .collect(),
             coverage_bp: decision
@@ -174,8 +180,8 @@ impl Gateway {
             ts_ns: wall_ns(),
         };
         let allocation = buy_decision
-            .is_some()
-            .then(|| Box::new(decision.allocation));
+            .as_ref()
+            .map(|d| Box::new(OrderLines::from_scope(&d.scope)));
         let command = match buy_decision {
             Some(decision) => Command::Scoped(Box::new(ScopedOrder {
                 order,

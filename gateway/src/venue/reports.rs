@@ -176,7 +176,9 @@ impl Gateway {
                     if let Some(allocation) =
                         self.link.current.as_mut().and_then(|c| c.allocation.take())
                     {
-                        self.desk.router.release_slots(account, &allocation);
+                        self.desk
+                            .router
+                            .release_slots(account, &allocation.per_slot());
                     }
                     (client_order_id, 0)
                 } else {

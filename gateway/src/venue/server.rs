@@ -24,7 +24,7 @@ use mio::net::TcpListener;
 use mio::Poll;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
-use tonnex_engine::venue::VenueImage;
+use tonnex_engine::venue::{OrderLines, VenueImage};
 use tonnex_engine::Command;
 use tonnex_protocol::wire::{InstrumentInfo, NewOrder, VenueMessage};
 use tonnex_protocol::Pathway;
@@ -33,7 +33,6 @@ use super::core::{Input, Output};
 use super::net::Net;
 use super::outbound::{Outbound, OutboundError};
 use crate::compliance::profiles::Attestation;
-use crate::compliance::router::Allocation;
 use crate::compliance::{HeldOrders, Router};
 use crate::config::{Role, SessionSettings, VenueConfig, VenueDurability};
 
@@ -67,7 +66,7 @@ pub(super) struct OrderInfo {
     pub open: u64,
     /// A buyer's buy: its open tonnes per inventory slot (the router's
     /// claims mirror the engine's bookkeeping through it).
-    pub allocation: Option<Box<Allocation>>,
+    pub allocation: Option<Box<OrderLines>>,
 }
 
 /// A command on its way through the engine, in submission order.
@@ -82,7 +81,7 @@ pub(super) struct Inflight {
     pub sub_ledger: Arc<str>,
     pub floor_ticks: u32,
     pub attestation: Option<String>,
-    pub allocation: Option<Box<Allocation>>,
+    pub allocation: Option<Box<OrderLines>>,
 }
 
 /// An instrument as the gateway needs it.

@@ -4,7 +4,7 @@
 //! ```text
 //! tonnex-replay WORKLOAD [--fills FILE] [--book FILE] [--latency] [--repeat N]
 //!               [--journal-out DIR [--durability POLICY] [--segment-mb N] [--snapshot-every N]]
-//! tonnex-replay --journal DIR [--book FILE] [--orders FILE] [--dump]
+//! tonnex-replay --journal DIR [--book FILE] [--orders FILE] [--dump] [--digest]
 //! ```
 //! The whole file is parsed first; only the engine loop is timed (with
 //! `--journal-out`, journal appends included: each command is journaled
@@ -34,7 +34,7 @@ const USAGE: &str =
     "usage: tonnex-replay WORKLOAD [--fills FILE] [--book FILE] [--latency] [--repeat N]
                      [--journal-out DIR [--durability process|sync|batch:RECORDS:MICROS]
                       [--segment-mb N] [--snapshot-every N]]
-       tonnex-replay --journal DIR [--book FILE] [--orders FILE] [--dump]";
+       tonnex-replay --journal DIR [--book FILE] [--orders FILE] [--dump] [--digest]";
 
 /// Journaling while replaying a workload.
 struct JournalOut {
@@ -53,6 +53,7 @@ struct Options {
     journal: Option<String>,
     orders: Option<String>,
     dump: bool,
+    digest: bool,
     journal_out: Option<JournalOut>,
 }
 
@@ -73,6 +74,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         journal: None,
         orders: None,
         dump: false,
+        digest: false,
         journal_out: None,
     };
     let (mut durability, mut segment_mb, mut snapshot_every, mut journal_out) =
@@ -92,6 +94,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             "--journal" => options.journal = Some(value()?),
             "--orders" => options.orders = Some(value()?),
             "--dump" => options.dump = true,
+            "--digest" => options.digest = true,
             "--journal-out" => journal_out = Some(PathBuf::from(value()?)),
             "--durability" => durability = Some(Durability::parse(&value()?)?),
             "--segment-mb" => segment_mb = Some(positive(&value()?, "--segment-mb")?),
@@ -109,12 +112,14 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             || options.latency
             || journal_out.is_some()
         {
-            return Err("--journal DIR takes only --book, --orders and --dump".to_string());
+            return Err(
+                "--journal DIR takes only --book, --orders, --dump and --digest".to_string(),
+            );
         }
         return Ok(options);
     }
-    if options.orders.is_some() || options.dump {
-        return Err("--orders and --dump go with --journal DIR".to_string());
+    if options.orders.is_some() || options.dump || options.digest {
+        return Err("--orders, --dump and --digest go with --journal DIR".to_string());
     }
     if options.workload.is_empty() {
         return Err("missing WORKLOAD".to_string());
@@ -360,6 +365,7 @@ fn main() -> ExitCode {
             book: options.book.clone(),
             orders: options.orders.clone(),
             dump: options.dump,
+            digest: options.digest,
         });
     }
     let text = match std::fs::read_to_string(&options.workload) {
