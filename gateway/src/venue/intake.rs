@@ -31,7 +31,7 @@ pub(super) fn wall_ns() -> u64 {
 
 impl Gateway {
     pub(super) fn on_message(&mut self, token: Token, message: ClientMessage) {
-        let now = self.net.now();
+        let now = self.net.round();
         let limit = self.settings.throttle_per_s;
         let Some(conn) = self.net.conn(token) else {
             return;
@@ -169,10 +169,7 @@ impl Gateway {
                     &mut conn.write,
                 );
             }
-            let skip = from.saturating_sub(first_held) as usize;
-            for bytes in stream.frames.iter().skip(skip) {
-                conn.write.extend_from_slice(bytes);
-            }
+            stream.replay_into(from, &mut conn.write);
         }
         unsequenced(reference, &mut conn.write);
         self.net.dirty.push(token);

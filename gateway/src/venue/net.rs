@@ -56,6 +56,9 @@ pub(super) struct Net {
     /// One read buffer for every connection, allocated once.
     chunk: Vec<u8>,
     started: Instant,
+    /// `now()` as of this event-loop round: what sends are stamped with
+    /// (heartbeats need milliseconds, not a clock read per message).
+    round: u64,
 }
 
 impl Net {
@@ -72,6 +75,7 @@ impl Net {
             dirty: Vec::new(),
             chunk: vec![0; 1 << 16],
             started: Instant::now(),
+            round: 0,
         })
     }
 
@@ -85,9 +89,20 @@ impl Net {
         self.conns.get_mut(token.0.checked_sub(FIRST)?)?.as_mut()
     }
 
+    /// Starts an event-loop round: reads the clock once for its sends.
+    pub fn start_round(&mut self) -> u64 {
+        self.round = self.now();
+        self.round
+    }
+
+    /// The time this round started.
+    pub fn round(&self) -> u64 {
+        self.round
+    }
+
     /// Queues an encoded frame on a connection.
     pub fn queue(&mut self, token: Token, bytes: &[u8]) {
-        let now = self.now();
+        let now = self.round;
         if let Some(conn) = self.conn(token) {
             conn.write.extend_from_slice(bytes);
             conn.live.sent = now;
@@ -97,7 +112,7 @@ impl Net {
 
     /// Queues a message outside any sequence (`seq` 0).
     pub fn queue_unsequenced(&mut self, token: Token, message: VenueMessage) {
-        let now = self.now();
+        let now = self.round;
         if let Some(conn) = self.conn(token) {
             frame::encode_into(&Sequenced { seq: 0, message }, &mut conn.write);
             conn.live.sent = now;
@@ -123,6 +138,7 @@ impl Gateway {
             };
             let polled = self.net.poll.poll(&mut events, Some(timeout));
             self.link.sleeping.store(false, Ordering::SeqCst);
+            let now = self.net.start_round();
             match polled {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -145,7 +161,6 @@ impl Gateway {
             }
             self.drain_engine();
             self.flush_dirty();
-            let now = self.net.now();
             if now - last_timers >= 10_000_000 {
                 last_timers = now;
                 self.timers(now);
@@ -276,7 +291,7 @@ impl Gateway {
                     return;
                 }
                 Ok(n) => {
-                    let now = self.net.now();
+                    let now = self.net.round();
                     let conn = self.net.conn(token).expect("conn");
                     conn.read.extend_from_slice(&chunk[..n]);
                     conn.live.received = now;

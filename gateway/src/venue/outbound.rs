@@ -20,9 +20,11 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
+use std::hash::BuildHasherDefault;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use tonnex_engine::accounts::IntHasher;
 use tonnex_protocol::frame;
 use tonnex_protocol::wire::{Sequenced, VenueMessage};
 
@@ -47,19 +49,75 @@ pub struct OutboundError {
 pub struct Stream {
     /// Sequence number the next message gets.
     pub next_seq: u64,
-    /// Sequence number of `frames[0]`.
+    /// Sequence number of the oldest message held.
     pub first_seq: u64,
-    /// Encoded frames of the last `capacity` messages, oldest first.
-    pub frames: VecDeque<Vec<u8>>,
+    /// The encoded frames of the last `capacity` messages, oldest first,
+    /// back to back (one ring of bytes: no allocation per message).
+    bytes: VecDeque<u8>,
+    /// Each held frame's length, oldest first.
+    lengths: VecDeque<u32>,
+}
+
+impl Stream {
+    fn starting_at(seq: u64) -> Stream {
+        Stream {
+            next_seq: seq,
+            first_seq: seq,
+            bytes: VecDeque::new(),
+            lengths: VecDeque::new(),
+        }
+    }
+
+    /// Messages held.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.lengths.len()
+    }
+
+    /// Whether nothing is held.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.lengths.is_empty()
+    }
+
+    /// Appends the frames held from message `from_seq` on to `out`.
+    pub fn replay_into(&self, from_seq: u64, out: &mut Vec<u8>) {
+        let skip = from_seq.saturating_sub(self.first_seq) as usize;
+        let start: usize = self.lengths.iter().take(skip).map(|&l| l as usize).sum();
+        out.extend(self.bytes.range(start..));
+    }
+
+    /// Each held frame, oldest first (copied out: for rare, whole-log work).
+    fn frames(&self) -> impl Iterator<Item = Vec<u8>> + '_ {
+        let mut at = 0;
+        self.lengths.iter().map(move |&len| {
+            let frame = self.bytes.range(at..at + len as usize).copied().collect();
+            at += len as usize;
+            frame
+        })
+    }
+
+    /// Keeps `framed` as the stream's next message, dropping the oldest past
+    /// `capacity`; returns the change in bytes held (may wrap below zero).
+    fn keep(&mut self, framed: &[u8], capacity: usize) -> u64 {
+        let mut held = (RECORD_HEAD + framed.len()) as u64;
+        self.bytes.extend(framed);
+        self.lengths.push_back(framed.len() as u32);
+        self.next_seq += 1;
+        if self.lengths.len() > capacity {
+            if let Some(old) = self.lengths.pop_front() {
+                self.bytes.drain(..old as usize);
+                held = held.wrapping_sub((RECORD_HEAD + old as usize) as u64);
+            }
+            self.first_seq += 1;
+        }
+        held
+    }
 }
 
 impl Default for Stream {
     fn default() -> Stream {
-        Stream {
-            next_seq: 1,
-            first_seq: 1,
-            frames: VecDeque::new(),
-        }
+        Stream::starting_at(1)
     }
 }
 
@@ -68,7 +126,7 @@ pub struct Outbound {
     path: PathBuf,
     file: File,
     session_id: u64,
-    streams: HashMap<u64, Stream>,
+    streams: HashMap<u64, Stream, BuildHasherDefault<IntHasher>>,
     capacity: usize,
     /// Records not yet written to the file.
     buffer: Vec<u8>,
@@ -107,7 +165,7 @@ impl Outbound {
             path: path.clone(),
             file,
             session_id: new_session_id,
-            streams: HashMap::new(),
+            streams: HashMap::default(),
             capacity: capacity.max(1),
             buffer: Vec::with_capacity(1 << 16),
             file_bytes: 0,
@@ -140,18 +198,19 @@ impl Outbound {
                     .expect("8"),
             );
             // A compacted file starts each account past 1.
-            let stream = log.streams.entry(account).or_insert_with(|| Stream {
-                next_seq: seq,
-                first_seq: seq,
-                frames: VecDeque::new(),
-            });
+            let stream = log
+                .streams
+                .entry(account)
+                .or_insert_with(|| Stream::starting_at(seq));
             if seq != stream.next_seq {
                 return Err(fail(format!(
                     "offset {at}: account {account} message {seq} follows {}",
                     stream.next_seq - 1
                 )));
             }
-            log.keep(account, framed.to_vec());
+            log.window_bytes = log
+                .window_bytes
+                .wrapping_add(stream.keep(framed, log.capacity));
             at = end;
         }
         if at < bytes.len() {
@@ -196,33 +255,19 @@ impl Outbound {
     /// Numbers `message` in `account`'s stream, keeps it for replay and the
     /// file, and returns its frame.
     pub fn push(&mut self, account: u64, message: VenueMessage) -> &[u8] {
-        let seq = self.next_seq(account);
+        let stream = self.streams.entry(account).or_default();
         let at = self.buffer.len();
         self.buffer.extend_from_slice(&[0; RECORD_HEAD]);
+        let seq = stream.next_seq;
         frame::encode_into(&Sequenced { seq, message }, &mut self.buffer);
         let len = (self.buffer.len() - at - RECORD_HEAD) as u32;
         self.buffer[at..at + 4].copy_from_slice(&len.to_le_bytes());
         self.buffer[at + 4..at + 12].copy_from_slice(&account.to_le_bytes());
-        let framed = self.buffer[at + RECORD_HEAD..].to_vec();
-        self.keep(account, framed);
-        self.streams[&account]
-            .frames
-            .back()
-            .expect("just kept")
-            .as_slice()
-    }
-
-    fn keep(&mut self, account: u64, framed: Vec<u8>) {
-        let stream = self.streams.entry(account).or_default();
-        self.window_bytes += (RECORD_HEAD + framed.len()) as u64;
-        stream.frames.push_back(framed);
-        stream.next_seq += 1;
-        if stream.frames.len() > self.capacity {
-            if let Some(old) = stream.frames.pop_front() {
-                self.window_bytes -= (RECORD_HEAD + old.len()) as u64;
-            }
-            stream.first_seq += 1;
-        }
+        let framed = &self.buffer[at + RECORD_HEAD..];
+        self.window_bytes = self
+            .window_bytes
+            .wrapping_add(stream.keep(framed, self.capacity));
+        framed
     }
 
     /// Whether messages wait to be written.
@@ -266,15 +311,17 @@ impl Outbound {
         let mut accounts: Vec<u64> = self.streams.keys().copied().collect();
         accounts.sort_unstable();
         for account in accounts {
-            for framed in &self.streams[&account].frames {
+            for framed in self.streams[&account].frames() {
                 out.extend_from_slice(&(framed.len() as u32).to_le_bytes());
                 out.extend_from_slice(&account.to_le_bytes());
-                out.extend_from_slice(framed);
+                out.extend_from_slice(&framed);
             }
         }
         let mut file = File::create(&tmp).map_err(fail)?;
         file.write_all(&out).map_err(fail)?;
-        file.sync_all().map_err(fail)?;
+        if self.sync {
+            file.sync_all().map_err(fail)?;
+        }
         std::fs::rename(&tmp, &self.path).map_err(fail)?;
         let file = OpenOptions::new()
             .read(true)
@@ -340,7 +387,14 @@ mod tests {
         assert_eq!(log.next_seq(2), 2);
         assert_eq!(log.next_seq(3), 1);
         let stream = log.stream(1).unwrap();
-        assert_eq!((stream.first_seq, stream.frames.len()), (3, 3));
+        assert_eq!((stream.first_seq, stream.len()), (3, 3));
+        // Replay from message 4: two frames, the first of them message 4.
+        let mut replay = Vec::new();
+        stream.replay_into(4, &mut replay);
+        let (payload, used) = frame::split(&replay, 4096).unwrap().unwrap();
+        assert_eq!(frame::decode::<Sequenced>(payload).unwrap().seq, 4);
+        let (payload, _) = frame::split(&replay[used..], 4096).unwrap().unwrap();
+        assert_eq!(frame::decode::<Sequenced>(payload).unwrap().seq, 5);
         let framed = log.push(1, text(6)).to_vec();
         let (payload, _) = frame::split(&framed, 4096).unwrap().unwrap();
         let sequenced: Sequenced = frame::decode(payload).unwrap();

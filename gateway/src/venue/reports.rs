@@ -16,11 +16,11 @@ impl Gateway {
     /// A sequenced message to an account: numbered, logged, sent if
     /// connected.
     pub(super) fn send(&mut self, account: u64, message: VenueMessage) {
-        if !self.accounts.contains_key(&account) {
+        let Some(state) = self.accounts.get(&account) else {
             return;
-        }
+        };
         let framed = self.outbound.push(account, message);
-        if let Some(token) = self.accounts[&account].conn {
+        if let Some(token) = state.conn {
             self.net.queue(token, framed);
         }
     }

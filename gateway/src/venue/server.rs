@@ -16,6 +16,7 @@
 //! orders) from the recovered engine state.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::BuildHasherDefault;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ use mio::net::TcpListener;
 use mio::Poll;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
+use tonnex_engine::accounts::IntHasher;
 use tonnex_engine::venue::{OrderLines, VenueImage};
 use tonnex_engine::Command;
 use tonnex_protocol::wire::{InstrumentInfo, NewOrder, VenueMessage};
@@ -35,6 +37,10 @@ use super::outbound::{Outbound, OutboundError};
 use crate::compliance::profiles::Attestation;
 use crate::compliance::{HeldOrders, Router};
 use crate::config::{Role, SessionSettings, VenueConfig, VenueDurability};
+
+/// A map by account or order id, with a cheap integer hash (the hot path
+/// looks both up for every report).
+pub(super) type IntMap<V> = HashMap<u64, V, BuildHasherDefault<IntHasher>>;
 
 /// An account's risk limits, in engine units.
 #[derive(Clone, Copy, Debug, Default)]
@@ -150,11 +156,11 @@ pub enum GatewayError {
 /// The gateway thread's whole state.
 pub struct Gateway {
     pub(super) net: Net,
-    pub(super) accounts: HashMap<u64, Account>,
+    pub(super) accounts: IntMap<Account>,
     pub(super) outbound: Outbound,
     pub(super) market: Market,
     pub(super) desk: Desk,
-    pub(super) orders: HashMap<u64, OrderInfo>,
+    pub(super) orders: IntMap<OrderInfo>,
     pub(super) link: Link,
     pub(super) settings: SessionSettings,
     /// This run of the venue (`LoginAccepted.incarnation`).
@@ -280,7 +286,7 @@ impl Gateway {
                 rules_version: seed.rules_version.clone(),
                 rules_sha256: seed.rules_sha256.clone(),
             },
-            orders: HashMap::new(),
+            orders: IntMap::default(),
             link: Link {
                 to_engine: ends.to_engine,
                 from_engine: ends.from_engine,

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# One venue load-test run on a fresh journal, for side-by-side comparisons:
+#   scripts/venue-bench.sh BIN_DIR RATE SECONDS [DURABILITY] [LOADTEST_ARGS...]
+# BIN_DIR holds tonnex-venue and tonnex-loadtest (target/release, or another
+# build's: each build's load test speaks its own protocol). DURABILITY is
+# process (the default), batch or sync (passed as --durability; leave it
+# out for builds that predate the flag). Prints the load test's summary line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=$1 rate=$2 seconds=$3 durability=${4:-}
+shift $(( $# < 4 ? $# : 4 ))
+work=$(mktemp -d /tmp/tonnex-venue-bench.XXXXXX)
+trap 'kill "$venue_pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+extra=()
+[[ -n "$durability" ]] && extra=(--durability "$durability")
+"$bin/tonnex-venue" run --config config/demo/venue.toml --journal-dir "$work/journal" \
+    --listen 127.0.0.1:0 --fills-listen 127.0.0.1:0 "${extra[@]}" \
+    >"$work/venue.out" 2>"$work/venue.err" &
+venue_pid=$!
+for _ in $(seq 1 200); do grep -q '^ready ' "$work/venue.out" 2>/dev/null && break; sleep 0.05; done
+entry=$(sed -E 's/.*order_entry=([^ ]+).*/\1/' "$work/venue.out")
+"$bin/tonnex-loadtest" --venue "$entry" --sessions 4 --rate "$rate" --duration "$seconds" \
+    --out "$work/report.json" --quiet "$@" | tail -1
+kill -TERM "$venue_pid"
+wait "$venue_pid"
