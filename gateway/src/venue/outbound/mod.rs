@@ -14,8 +14,8 @@
 //! `fdatasync`ed) before any client can have it, so after a restart the
 //! sequence goes on above everything a client saw. A record cut short by a
 //! crash was never sent and is dropped at the next start. When the file has
-//! grown well past what the replay windows hold, it is rewritten with just
-//! those windows. The session id is drawn when the file is created; it
+//! grown well past what the replay windows hold, a helper thread rewrites
+//! it with just those windows ([`compact`]), off the gateway thread. The session id is drawn when the file is created; it
 //! names the sequence space, so a client that sees a new one starts over.
 
 use std::collections::{HashMap, VecDeque};
@@ -27,6 +27,10 @@ use std::path::{Path, PathBuf};
 use tonnex_engine::accounts::IntHasher;
 use tonnex_protocol::frame;
 use tonnex_protocol::wire::{Sequenced, VenueMessage};
+
+mod compact;
+
+use self::compact::Compaction;
 
 const MAGIC: &[u8; 8] = b"TNXOUT01";
 const HEADER: usize = 16;
@@ -87,16 +91,6 @@ impl Stream {
         out.extend(self.bytes.range(start..));
     }
 
-    /// Each held frame, oldest first (copied out: for rare, whole-log work).
-    fn frames(&self) -> impl Iterator<Item = Vec<u8>> + '_ {
-        let mut at = 0;
-        self.lengths.iter().map(move |&len| {
-            let frame = self.bytes.range(at..at + len as usize).copied().collect();
-            at += len as usize;
-            frame
-        })
-    }
-
     /// Keeps `framed` as the stream's next message, dropping the oldest past
     /// `capacity`; returns the change in bytes held (may wrap below zero).
     fn keep(&mut self, framed: &[u8], capacity: usize) -> u64 {
@@ -134,6 +128,7 @@ pub struct Outbound {
     /// Bytes the replay windows hold (what a compaction keeps).
     window_bytes: u64,
     sync: bool,
+    compaction: Option<Compaction>,
 }
 
 impl Outbound {
@@ -171,6 +166,7 @@ impl Outbound {
             file_bytes: 0,
             window_bytes: 0,
             sync,
+            compaction: None,
         };
         if bytes.len() < HEADER {
             // New (or cut before its header was whole): start a session.
@@ -225,9 +221,7 @@ impl Outbound {
 
     fn rewrite_empty(&mut self) -> std::io::Result<()> {
         self.file.set_len(0)?;
-        let mut header = Vec::with_capacity(HEADER);
-        header.extend_from_slice(MAGIC);
-        header.extend_from_slice(&self.session_id.to_le_bytes());
+        let header = self.header();
         write_at_end(&mut self.file, &header)?;
         self.file.sync_all()?;
         self.file_bytes = HEADER as u64;
@@ -292,50 +286,71 @@ impl Outbound {
         }
         self.file_bytes += self.buffer.len() as u64;
         self.buffer.clear();
+        self.compact_in_background()
+    }
+
+    /// Starts rewriting the file with just the replay windows (same
+    /// session id) on a helper thread, or completes a rewrite the helper
+    /// has finished.
+    fn compact_in_background(&mut self) -> Result<(), OutboundError> {
+        if let Some(running) = &self.compaction {
+            if !running.is_finished() {
+                return Ok(());
+            }
+            let running = self.compaction.take().expect("checked");
+            let from_bytes = self.file_bytes;
+            let (file, length) = running
+                .finish(&self.file, self.file_bytes, &self.path, self.sync)
+                .map_err(|e| OutboundError {
+                    path: self.path.clone(),
+                    what: format!("compaction: {e}"),
+                })?;
+            tracing::info!(from_bytes, to_bytes = length, "outbound log compacted");
+            self.file = file;
+            self.file_bytes = length;
+            return Ok(());
+        }
         if self.file_bytes > COMPACT_MIN_BYTES.max(4 * self.window_bytes) {
-            self.compact()?;
+            let keep_from = self
+                .streams
+                .iter()
+                .map(|(&account, stream)| (account, stream.first_seq))
+                .collect();
+            self.compaction = Some(Compaction::start(
+                &self.path,
+                self.file_bytes,
+                self.header(),
+                keep_from,
+                self.sync,
+            ));
         }
         Ok(())
     }
 
-    /// Rewrites the file with just the replay windows (same session id).
-    fn compact(&mut self) -> Result<(), OutboundError> {
-        let tmp = self.path.with_extension("log.tmp");
-        let fail = |e: std::io::Error| OutboundError {
-            path: tmp.clone(),
-            what: e.to_string(),
-        };
-        let mut out = Vec::with_capacity(self.window_bytes as usize + HEADER);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&self.session_id.to_le_bytes());
-        let mut accounts: Vec<u64> = self.streams.keys().copied().collect();
-        accounts.sort_unstable();
-        for account in accounts {
-            for framed in self.streams[&account].frames() {
-                out.extend_from_slice(&(framed.len() as u32).to_le_bytes());
-                out.extend_from_slice(&account.to_le_bytes());
-                out.extend_from_slice(&framed);
-            }
+    fn header(&self) -> Vec<u8> {
+        let mut header = Vec::with_capacity(HEADER);
+        header.extend_from_slice(MAGIC);
+        header.extend_from_slice(&self.session_id.to_le_bytes());
+        header
+    }
+
+    /// Compacts now and waits for it (tests).
+    #[cfg(test)]
+    fn compact_now(&mut self) -> Result<(), OutboundError> {
+        self.compaction = Some(Compaction::start(
+            &self.path,
+            self.file_bytes,
+            self.header(),
+            self.streams
+                .iter()
+                .map(|(&account, stream)| (account, stream.first_seq))
+                .collect(),
+            self.sync,
+        ));
+        while self.compaction.as_ref().is_some_and(|c| !c.is_finished()) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
-        let mut file = File::create(&tmp).map_err(fail)?;
-        file.write_all(&out).map_err(fail)?;
-        if self.sync {
-            file.sync_all().map_err(fail)?;
-        }
-        std::fs::rename(&tmp, &self.path).map_err(fail)?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&self.path)
-            .map_err(fail)?;
-        tracing::info!(
-            from_bytes = self.file_bytes,
-            to_bytes = out.len(),
-            "outbound log compacted"
-        );
-        self.file = file;
-        self.file_bytes = out.len() as u64;
-        Ok(())
+        self.compact_in_background()
     }
 }
 
@@ -414,12 +429,18 @@ mod tests {
             log.push(9, text(n));
         }
         log.write_pending().unwrap();
-        log.compact().unwrap();
+        let before = std::fs::metadata(dir.join("outbound.log")).unwrap().len();
+        log.compact_now().unwrap();
+        // Written while nothing was compacting, and kept.
+        log.push(9, text(11));
+        log.write_pending().unwrap();
         drop(log);
+        let after = std::fs::metadata(dir.join("outbound.log")).unwrap().len();
+        assert!(after < before, "{after} < {before}");
         let log = Outbound::open(&dir, 2, false, 6).unwrap();
         assert_eq!(log.session_id(), 5);
-        assert_eq!(log.next_seq(9), 11);
-        assert_eq!(log.stream(9).unwrap().first_seq, 9);
+        assert_eq!(log.next_seq(9), 12);
+        assert_eq!(log.stream(9).unwrap().first_seq, 10);
         std::fs::remove_dir_all(dir).ok();
     }
 
