@@ -290,6 +290,7 @@ impl State {
         }
     }
 
+    #[inline(always)]
     fn new_order(&mut self, order: &NewOrder, out: &mut Vec<Event>) {
         let Some(book) = self.books.get(order.instrument as usize) else {
             return reject(out, order.id, RejectReason::UnknownInstrument);
