@@ -347,13 +347,23 @@ impl Core {
 
         let mut fill_index = 0u64;
         for event in &self.events {
-            match *event {
-                Event::Fill { .. } => self.pending.push(Output::Fill {
-                    trade_id: trade_id(seq, fill_index),
-                    event: *event,
-                }),
-                _ => self.pending.push(Output::Event(*event)),
-            }
+            // The one place a trade id is minted: the execution reports and
+            // the fill stream both carry this one.
+            let trade_id = match *event {
+                Event::Fill { .. } => {
+                    let id = trade_id(seq, fill_index);
+                    fill_index += 1;
+                    self.pending.push(Output::Fill {
+                        trade_id: id,
+                        event: *event,
+                    });
+                    id
+                }
+                _ => {
+                    self.pending.push(Output::Event(*event));
+                    0
+                }
+            };
             match *event {
                 Event::Accepted {
                     order_id,
@@ -386,8 +396,6 @@ impl Core {
                     supplementary_ticks,
                     ..
                 } => {
-                    let trade_id = trade_id(seq, fill_index);
-                    fill_index += 1;
                     let (buy_order_id, sell_order_id, buyer, seller) = match taker_side {
                         Side::Buy => (taker_id, maker_id, taker_account, maker_account),
                         Side::Sell => (maker_id, taker_id, maker_account, taker_account),
