@@ -161,6 +161,14 @@ pub enum VenueCommand {
         /// Where it came from (file and line).
         source: String,
     },
+    /// An account's KYC status changed (`tonnex_protocol::admin::KYC_*`);
+    /// only `active` may trade.
+    Kyc {
+        /// The account.
+        account: u64,
+        /// The new status code.
+        status: u8,
+    },
     /// An order the gateway refused before it reached a book; journaled so
     /// that its client order id stays used across restarts.
     Refused {
@@ -173,6 +181,18 @@ pub enum VenueCommand {
     },
 }
 
+/// An operator's action, as journaled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminCommand {
+    /// The operator's configured name.
+    pub operator: String,
+    /// The reason the operator gave.
+    pub reason: String,
+    /// What it does: a halt, resume, mass cancel, deposit, withdrawal or
+    /// venue bookkeeping command (never another `Admin`).
+    pub command: Command,
+}
+
 /// Every input the engine applies.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
@@ -182,6 +202,9 @@ pub enum Command {
     Scoped(Box<ScopedOrder>),
     /// Venue bookkeeping (rules in force, attestations, holds, refusals).
     Venue(Box<VenueCommand>),
+    /// An operator's action through the admin port: the command it applies,
+    /// with who asked and why (the journal is the audit trail).
+    Admin(Box<AdminCommand>),
     /// Cancel a live order.
     Cancel {
         /// The order.
@@ -243,6 +266,16 @@ pub enum Command {
 }
 
 impl Command {
+    /// The command that acts: an admin action's inner command, else itself.
+    #[inline]
+    #[must_use]
+    pub fn acting(&self) -> &Command {
+        match self {
+            Command::Admin(admin) => &admin.command,
+            other => other,
+        }
+    }
+
     /// The new order this command enters, plain or scoped.
     #[inline]
     #[must_use]

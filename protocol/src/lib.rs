@@ -3,8 +3,10 @@
 //! rejections and cancellations. No I/O lives here.
 //! [`frame`] and [`wire`] are the order-entry and fill-stream protocol:
 //! length-prefixed bincode 2 frames with fixed-width little-endian integers,
-//! drawn byte by byte in `docs/protocol.md`.
+//! drawn byte by byte in `docs/protocol.md`. [`admin`] is the operators'
+//! control plane on its own port, every request signed (`docs/admin.md`).
 
+pub mod admin;
 pub mod frame;
 pub mod numeric;
 pub mod reason;

@@ -87,6 +87,20 @@ pub enum RejectReason {
     RiskPriceCollar = 100,
     /// The venue is shutting down and accepts no new orders.
     VenueClosing = 101,
+    /// Admin port: no operator of that name.
+    UnknownOperator = 110,
+    /// Admin port: the request's MAC does not verify under the operator's key
+    /// (unsigned, wrong key, or altered).
+    BadSignature = 111,
+    /// Admin port: the request's timestamp is outside the venue's window.
+    StaleRequest = 112,
+    /// Admin port: a nonce the operator already used inside the window.
+    ReplayedRequest = 113,
+    /// Admin port: the operator's role may not use this verb.
+    NotPermitted = 114,
+    /// Admin port: the request's arguments are not valid (an unknown status,
+    /// a non-positive amount).
+    InvalidRequest = 115,
 }
 
 impl RejectReason {
@@ -129,11 +143,17 @@ impl RejectReason {
             RejectReason::RiskMaxNotional => "RISK_MAX_NOTIONAL",
             RejectReason::RiskPriceCollar => "RISK_PRICE_COLLAR",
             RejectReason::VenueClosing => "VENUE_CLOSING",
+            RejectReason::UnknownOperator => "UNKNOWN_OPERATOR",
+            RejectReason::BadSignature => "BAD_SIGNATURE",
+            RejectReason::StaleRequest => "STALE_REQUEST",
+            RejectReason::ReplayedRequest => "REPLAYED_REQUEST",
+            RejectReason::NotPermitted => "NOT_PERMITTED",
+            RejectReason::InvalidRequest => "INVALID_REQUEST",
         }
     }
 
     /// Every reason, in code order.
-    pub const ALL: [RejectReason; 35] = [
+    pub const ALL: [RejectReason; 41] = [
         RejectReason::UnknownInstrument,
         RejectReason::InstrumentHalted,
         RejectReason::DuplicateOrderId,
@@ -169,6 +189,12 @@ impl RejectReason {
         RejectReason::RiskMaxNotional,
         RejectReason::RiskPriceCollar,
         RejectReason::VenueClosing,
+        RejectReason::UnknownOperator,
+        RejectReason::BadSignature,
+        RejectReason::StaleRequest,
+        RejectReason::ReplayedRequest,
+        RejectReason::NotPermitted,
+        RejectReason::InvalidRequest,
     ];
 
     /// The wire code.

@@ -22,7 +22,10 @@
 //!                after the tag, released_from_hold u8, then the decision
 //!                (`wire::BuyDecision`, bincode 2 fixed-int little-endian)
 //! 14 Venue       a `VenueCommand` (rules in force, attestation, hold,
-//!                unhold, refusal), bincode 2 fixed-int little-endian
+//!                unhold, refusal, KYC, serial block), bincode 2 fixed-int
+//!                little-endian
+//! 15 Admin       an operator's action: operator and reason (bincode 2
+//!                strings), then the inner command's own payload (`admin_codec`)
 //! 2 Cancel       order_id u64, account u64                              (17)
 //! 3 Replace      order_id u64, account u64, price i64, qty u64           (33)
 //! 4 MassCancel   account u64, has_instrument u8, instrument u32         (14)
@@ -113,7 +116,7 @@ pub fn encode(command: &Command, buf: &mut [u8; MAX_ENCODED]) -> usize {
             }
         }
         Command::New(ref o) => out.full_order(if o.client_order_id == 0 { 1 } else { 12 }, o),
-        Command::Scoped(_) | Command::Venue(_) => {
+        Command::Scoped(_) | Command::Venue(_) | Command::Admin(_) => {
             unreachable!("variable-length commands go through encode_large")
         }
         Command::Cancel { order_id, account } => {
@@ -191,7 +194,7 @@ pub fn encode(command: &Command, buf: &mut [u8; MAX_ENCODED]) -> usize {
 
 /// The protocol's bincode configuration, bounded by the largest record: a
 /// damaged length field can never ask for more memory than a record holds.
-fn record_config() -> impl bincode::config::Config {
+pub(super) fn record_config() -> impl bincode::config::Config {
     bincode::config::standard()
         .with_fixed_int_encoding()
         .with_little_endian()
@@ -202,7 +205,10 @@ fn record_config() -> impl bincode::config::Config {
 #[inline]
 #[must_use]
 pub fn is_large(command: &Command) -> bool {
-    matches!(command, Command::Scoped(_) | Command::Venue(_))
+    matches!(
+        command,
+        Command::Scoped(_) | Command::Venue(_) | Command::Admin(_)
+    )
 }
 
 /// Encodes a variable-length command (tags 13 and 14) into `out`.
@@ -228,6 +234,7 @@ pub fn encode_large(command: &Command, out: &mut Vec<u8>) {
             bincode::encode_into_std_write(&**venue, out, tonnex_protocol::codec_config())
                 .expect("writing to a Vec cannot fail");
         }
+        Command::Admin(admin) => super::admin_codec::encode(admin, out),
         _ => unreachable!("fixed-length commands go through encode"),
     }
 }
@@ -275,6 +282,7 @@ pub fn decode(payload: &[u8]) -> Result<Command, String> {
         at: 0,
     };
     let command = match r.u8()? {
+        15 => return super::admin_codec::decode(&payload[1..]),
         14 => {
             let (venue, used) = bincode::decode_from_slice::<crate::command::VenueCommand, _>(
                 &payload[1..],
@@ -515,6 +523,22 @@ mod tests {
                 account: 3,
                 client_order_id: 80,
                 reason: 66,
+            })),
+            Command::Admin(Box::new(crate::command::AdminCommand {
+                operator: "ops".into(),
+                reason: "venue-wide halt drill".into(),
+                command: Command::Halt {
+                    instrument: 2,
+                    cancel_resting: false,
+                },
+            })),
+            Command::Admin(Box::new(crate::command::AdminCommand {
+                operator: "risk".into(),
+                reason: String::new(),
+                command: Command::Venue(Box::new(crate::command::VenueCommand::Kyc {
+                    account: 3,
+                    status: 2,
+                })),
             })),
             Command::Cancel {
                 order_id: 9,

@@ -33,6 +33,7 @@
 //! * `Sync`: `msync` after every record: power-loss safe, one system call
 //!   (and a device flush) per command.
 
+mod admin_codec;
 pub mod codec;
 pub mod crc;
 mod reader;

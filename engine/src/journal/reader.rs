@@ -279,6 +279,12 @@ pub fn describe(command: &Command) -> String {
             scoped.released_from_hold
         ),
         Command::Venue(ref venue) => format!("VENUE {venue:?}"),
+        Command::Admin(ref admin) => format!(
+            "ADMIN operator={:?} reason={:?} {}",
+            admin.operator,
+            admin.reason,
+            describe(&admin.command)
+        ),
         Command::New(o) => format!(
             "NEW id={} account={} client_order_id={} instrument={} side={} kind={} price={} qty={} budget={} pathway={} floor={} attestation={} ts_ns={}",
             o.id,

@@ -242,6 +242,8 @@ impl State {
         assert_eq!(seq, self.last_seq + 1, "command sequence gap");
         self.last_seq = seq;
         let first_event = out.len();
+        // An admin action is its inner command, journaled with who and why.
+        let command = command.acting();
         self.apply_to_books(command, out);
         if self.venue.wants(command) {
             self.venue.apply(seq, command, &out[first_event..]);
@@ -260,6 +262,8 @@ impl State {
             Command::New(ref order) => self.new_order(order, out),
             Command::Scoped(ref scoped) => self.new_order(&scoped.order, out),
             Command::Venue(_) => out.push(Event::Applied),
+            // `apply` unwraps admin actions; a nested one does nothing.
+            Command::Admin(_) => reject(out, 0, RejectReason::InvalidRequest),
             Command::Cancel { order_id, account } => self.cancel(order_id, account, out),
             Command::Replace {
                 order_id,

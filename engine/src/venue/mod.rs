@@ -103,6 +103,8 @@ pub struct VenueImage {
     pub rules: Option<RulesRecord>,
     /// Registry serial blocks deposited, in journal order.
     pub serials: Vec<SerialRecord>,
+    /// `(account, KYC status code)` set through the admin port, by account.
+    pub kyc: Vec<(u64, u8)>,
 }
 
 /// The bookkeeping itself (see the module documentation).
@@ -117,6 +119,7 @@ pub struct VenueState {
     held: Vec<HeldRecord>,
     rules: Option<RulesRecord>,
     serials: SerialBlocks,
+    kyc: BTreeMap<u64, u8>,
 }
 
 impl VenueState {
@@ -202,6 +205,9 @@ impl VenueState {
                 client_order_id,
                 ..
             } => self.use_client_id(*account, *client_order_id),
+            VenueCommand::Kyc { account, status } => {
+                self.kyc.insert(*account, *status);
+            }
             VenueCommand::Serials { block, source } => {
                 // Ingestion refused overlaps before journaling; a replayed
                 // overlap (a journal written by a buggy build) stays out.
@@ -368,6 +374,12 @@ impl VenueState {
         self.rules.as_ref()
     }
 
+    /// KYC statuses set through the admin port (accounts never changed
+    /// there keep their configured status).
+    pub fn kyc(&self) -> impl Iterator<Item = (u64, u8)> + '_ {
+        self.kyc.iter().map(|(&a, &s)| (a, s))
+    }
+
     /// Registry serial blocks deposited so far.
     #[must_use]
     pub fn serials(&self) -> &SerialBlocks {
@@ -385,6 +397,7 @@ impl VenueState {
             held: self.held.clone(),
             rules: self.rules.clone(),
             serials: self.serials.records().to_vec(),
+            kyc: self.kyc.iter().map(|(&a, &s)| (a, s)).collect(),
         }
     }
 
@@ -404,6 +417,7 @@ impl VenueState {
             held: image.held.clone(),
             rules: image.rules.clone(),
             serials: SerialBlocks::from_records(&image.serials),
+            kyc: image.kyc.iter().copied().collect(),
         }
     }
 

@@ -499,6 +499,35 @@ impl Router {
         decision.outcome = Outcome::Accept;
     }
 
+    /// An account's status (its KYC state), if the venue knows it.
+    #[must_use]
+    pub fn status(&self, account: u64) -> Option<AccountStatus> {
+        self.accounts.get(&account).map(|a| a.status)
+    }
+
+    /// Sets an account's status; `false` if the venue does not know it.
+    pub fn set_status(&mut self, account: u64, status: AccountStatus) -> bool {
+        match self.accounts.get_mut(&account) {
+            Some(entry) => {
+                entry.status = status;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Every account the venue knows, with its status, by id.
+    #[must_use]
+    pub fn statuses(&self) -> Vec<(u64, AccountStatus)> {
+        let mut all: Vec<(u64, AccountStatus)> = self
+            .accounts
+            .iter()
+            .map(|(&id, a)| (id, a.status))
+            .collect();
+        all.sort_unstable_by_key(|&(id, _)| id);
+        all
+    }
+
     /// A pathway's coverage threshold in hundredths of a percent (rounded up).
     #[must_use]
     pub fn threshold_hundredths(&self, pathway: Pathway) -> i64 {

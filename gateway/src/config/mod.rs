@@ -9,9 +9,12 @@ use rust_decimal::Decimal;
 
 use crate::values::{Ctx, LoadError, TomlRecord};
 
+mod admin;
 mod journal;
 mod session;
 
+use self::admin::read_admin;
+pub use self::admin::{AdminConfig, OperatorConfig, OperatorRole};
 use self::journal::read_durability;
 pub use self::journal::VenueDurability;
 use self::session::read_session;
@@ -128,6 +131,8 @@ pub struct VenueConfig {
     pub session: SessionSettings,
     /// `[journal] durability`: what an acknowledgement survives.
     pub durability: VenueDurability,
+    /// `[admin]` and `[[operator]]`: the control plane.
+    pub admin: AdminConfig,
     /// Instruments in file order.
     pub instruments: Vec<InstrumentConfig>,
 }
@@ -392,10 +397,12 @@ impl VenueConfig {
         }
         let session = read_session(&table, path)?;
         let durability = read_durability(&table, path)?;
+        let admin = read_admin(&table, path)?;
         Ok(VenueConfig {
             path: path.to_path_buf(),
             session,
             durability,
+            admin,
             inventory,
             lots,
             order_entry,
@@ -409,7 +416,7 @@ impl VenueConfig {
     }
 }
 
-fn array_of_tables<'a>(
+pub(super) fn array_of_tables<'a>(
     table: &'a toml::Table,
     key: &str,
     path: &Path,

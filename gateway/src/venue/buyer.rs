@@ -201,6 +201,7 @@ impl Gateway {
                 floor_ticks: decision.floor_ticks,
                 attestation: decision.attestation.clone(),
                 allocation,
+                reply: None,
             },
             command,
         );

@@ -314,7 +314,7 @@ impl Core {
         if let Some(order) = order {
             order.id = seq;
         }
-        match &command {
+        match command.acting() {
             Command::New(_) | Command::Scoped(_) => {
                 let order = command.new_order().expect("a new order");
                 if order.kind != tonnex_protocol::OrderKind::Market {
@@ -327,7 +327,7 @@ impl Core {
                     self.touched
                         .push((u32::from(slot.instrument), slot.side(), slot.price));
                 }
-                if let Command::Replace { price, .. } = &command {
+                if let Command::Replace { price, .. } = command.acting() {
                     if let Some(&(instrument, side, _)) = self.touched.first() {
                         self.touched.push((instrument, side, price.ticks()));
                     }
@@ -436,8 +436,8 @@ impl Core {
                 Event::Applied => {
                     let event = match annotation {
                         Some(Annotation::Event(event)) => Some(event.clone()),
-                        _ if matches!(command, Command::Venue(_)) => None,
-                        _ => fills::admin_event(&command),
+                        _ if matches!(command.acting(), Command::Venue(_)) => None,
+                        _ => fills::admin_event(command.acting()),
                     };
                     if let Some(event) = event {
                         self.fills.push(seq, event);

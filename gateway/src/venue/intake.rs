@@ -17,6 +17,7 @@ use tonnex_protocol::{OrderKind, Pathway, Price, Qty, RejectReason};
 use super::core::Input;
 use super::server::{Gateway, Inflight};
 use super::session::{self, Admit};
+use crate::config::AccountStatus;
 
 /// Most scope lines one order may carry (a journal record has a bounded size).
 const MAX_SCOPE_LINES: usize = 64;
@@ -122,7 +123,15 @@ impl Gateway {
             state.map(|s| s.secret.as_str()),
             secret,
             state.is_some_and(|s| s.conn.is_some()),
-        );
+        )
+        .and_then(|()| {
+            // The kill switch holds: a suspended account cannot log in.
+            if self.desk.router.status(account) == Some(AccountStatus::Suspended) {
+                Err(session::LoginRefusal::Suspended)
+            } else {
+                Ok(())
+            }
+        });
         if let Err(refusal) = verdict {
             tracing::warn!(account, text = refusal.text(), "login rejected");
             self.net.queue_unsequenced(
@@ -455,6 +464,7 @@ impl Gateway {
                 floor_ticks: 0,
                 attestation: None,
                 allocation: None,
+                reply: None,
             },
             command,
         );

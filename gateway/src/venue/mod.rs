@@ -6,6 +6,7 @@
 //! Threads: the gateway (mio event loop, this thread), the engine (state,
 //! journal, fill log), the fill-stream acceptor and one per subscriber.
 
+mod admin;
 mod buyer;
 pub mod core;
 pub mod depth;
@@ -33,7 +34,7 @@ use tonnex_engine::{EngineConfig, InstrumentSpec};
 use tonnex_protocol::{Price, Symbol};
 
 use self::core::{Core, Input, Output};
-use self::server::{EngineEnds, Gateway, InstrumentRef, Seed, SeedOrder};
+use self::server::{EngineEnds, Gateway, InstrumentRef, Listeners, Seed, SeedOrder};
 use self::startup::{genesis, record_rules, rules_in_force, rules_sha256_of, rules_version_of};
 use crate::config::InstrumentConfig;
 
@@ -54,6 +55,8 @@ pub struct RunOptions {
     pub fills_listen: Option<String>,
     /// Overrides `[venue] journal_dir`.
     pub journal_dir: Option<PathBuf>,
+    /// Overrides `[admin] listen`.
+    pub admin_listen: Option<String>,
     /// Overrides `[journal] durability`.
     pub durability: Option<crate::config::VenueDurability>,
 }
@@ -121,6 +124,15 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
     }
     if let Some(dir) = &options.journal_dir {
         config.journal_dir.clone_from(dir);
+    }
+    if let Some(admin) = &options.admin_listen {
+        config.admin.listen = Some(admin.clone());
+        if config.admin.operators.is_empty() {
+            return Err(start_error(format!(
+                "{}: --admin-listen needs at least one [[operator]] with a key",
+                config.path.display()
+            )));
+        }
     }
     if let Some(durability) = options.durability {
         config.durability = durability;
@@ -195,6 +207,8 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
             .collect(),
         rules_version: rules_version_of(&rules),
         rules_sha256: rules_sha256_of(&rules),
+        halted: core.state().books().iter().map(|b| b.halted).collect(),
+        last_seq: core.state().last_seq(),
     };
     tracing::info!(
         records,
@@ -211,6 +225,22 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
         .map_err(|e| start_error(format!("cannot listen on {entry_addr}: {e}")))?;
     let fills_listener = std::net::TcpListener::bind(&config.fill_stream)
         .map_err(|e| start_error(format!("cannot listen on {}: {e}", config.fill_stream)))?;
+    let admin_listener = match &config.admin.listen {
+        Some(addr) => {
+            let addr: SocketAddr = addr
+                .parse()
+                .map_err(|e| start_error(format!("[admin] listen '{addr}': {e}")))?;
+            Some(
+                mio::net::TcpListener::bind(addr)
+                    .map_err(|e| start_error(format!("cannot listen on {addr}: {e}")))?,
+            )
+        }
+        None => None,
+    };
+    let admin_ready = match &admin_listener {
+        Some(listener) => format!(" admin={}", listener.local_addr().map_err(start_error)?),
+        None => String::new(),
+    };
     let entry_local = listener.local_addr().map_err(start_error)?;
     let fills_local = fills_listener.local_addr().map_err(start_error)?;
 
@@ -256,7 +286,10 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
         .collect();
     let gateway = Gateway::new(
         poll,
-        listener,
+        Listeners {
+            order_entry: listener,
+            admin: admin_listener,
+        },
         &config,
         router,
         instruments,
@@ -271,7 +304,7 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
     .map_err(start_error)?;
 
     println!(
-        "ready order_entry={entry_local} fill_stream={fills_local} recovered_records={records}"
+        "ready order_entry={entry_local} fill_stream={fills_local} recovered_records={records}{admin_ready}"
     );
     let _ = std::io::stdout().flush();
 

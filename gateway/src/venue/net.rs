@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use tonnex_engine::{Command, VenueCommand};
+use tonnex_protocol::admin::Signed;
 use tonnex_protocol::frame::{self, DecodeError};
 use tonnex_protocol::wire::{ClientMessage, Sequenced, VenueMessage};
 use tonnex_protocol::RejectReason;
@@ -19,11 +20,13 @@ use super::core::Input;
 use super::server::Gateway;
 use super::session::{self, Due, Liveness, Throttle};
 
-/// The listener's token; the waker's; connections count up from `FIRST`.
+/// The listener's token; the waker's; the admin listener's; connections
+/// count up from `FIRST`.
 const LISTENER: Token = Token(0);
 /// The engine thread wakes the loop through this token.
 pub const WAKER: Token = Token(1);
-const FIRST: usize = 2;
+const ADMIN_LISTENER: Token = Token(2);
+const FIRST: usize = 3;
 
 /// Outbound bytes a connection may have queued before it is dropped as a
 /// slow consumer (it can reconnect and replay).
@@ -42,12 +45,15 @@ pub(super) struct Conn {
     pub subscriptions: Vec<u32>,
     /// Close once the queued bytes are out.
     pub closing: bool,
+    /// An admin connection: signed requests, not a trading session.
+    pub admin: bool,
 }
 
 /// The sockets.
 pub(super) struct Net {
     poll: Poll,
     listener: Option<TcpListener>,
+    admin_listener: Option<TcpListener>,
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
     open: usize,
@@ -62,13 +68,22 @@ pub(super) struct Net {
 }
 
 impl Net {
-    /// Serves `listener` through `poll`.
-    pub fn new(poll: Poll, mut listener: TcpListener) -> std::io::Result<Net> {
+    /// Serves `listener` (and `admin`, the admin port) through `poll`.
+    pub fn new(
+        poll: Poll,
+        mut listener: TcpListener,
+        mut admin: Option<TcpListener>,
+    ) -> std::io::Result<Net> {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
+        if let Some(admin) = &mut admin {
+            poll.registry()
+                .register(admin, ADMIN_LISTENER, Interest::READABLE)?;
+        }
         Ok(Net {
             poll,
             listener: Some(listener),
+            admin_listener: admin,
             conns: Vec::new(),
             free: Vec::new(),
             open: 0,
@@ -110,6 +125,16 @@ impl Net {
         }
     }
 
+    /// Queues any framed message (admin replies).
+    pub fn queue_framed<T: bincode::Encode>(&mut self, token: Token, message: &T) {
+        let now = self.round;
+        if let Some(conn) = self.conn(token) {
+            frame::encode_into(message, &mut conn.write);
+            conn.live.sent = now;
+            self.dirty.push(token);
+        }
+    }
+
     /// Queues a message outside any sequence (`seq` 0).
     pub fn queue_unsequenced(&mut self, token: Token, message: VenueMessage) {
         let now = self.round;
@@ -146,7 +171,8 @@ impl Gateway {
             }
             for event in &events {
                 match event.token() {
-                    LISTENER => self.accept(),
+                    LISTENER => self.accept(false),
+                    ADMIN_LISTENER => self.accept(true),
                     WAKER => {}
                     token => {
                         if event.is_readable() || event.is_read_closed() {
@@ -170,7 +196,10 @@ impl Gateway {
                 tracing::info!("shutting down: no new connections or orders; draining");
                 shutdown_started = true;
                 self.closing = true;
-                if let Some(mut listener) = self.net.listener.take() {
+                for mut listener in [self.net.listener.take(), self.net.admin_listener.take()]
+                    .into_iter()
+                    .flatten()
+                {
                     let _ = self.net.poll.registry().deregister(&mut listener);
                 }
                 self.submit(Input::Shutdown);
@@ -204,9 +233,14 @@ impl Gateway {
         self.flush_dirty();
     }
 
-    fn accept(&mut self) {
+    fn accept(&mut self, admin: bool) {
         loop {
-            let Some(listener) = &self.net.listener else {
+            let listener = if admin {
+                &self.net.admin_listener
+            } else {
+                &self.net.listener
+            };
+            let Some(listener) = listener else {
                 return;
             };
             match listener.accept() {
@@ -254,6 +288,7 @@ impl Gateway {
                         cancel_on_disconnect: false,
                         subscriptions: Vec::new(),
                         closing: false,
+                        admin,
                     });
                     net.open += 1;
                 }
@@ -295,24 +330,27 @@ impl Gateway {
                     let conn = self.net.conn(token).expect("conn");
                     conn.read.extend_from_slice(&chunk[..n]);
                     conn.live.received = now;
+                    let admin = conn.admin;
                     let mut buffer = std::mem::take(&mut conn.read);
                     let mut at = 0;
                     let mut failed = None;
                     loop {
                         match frame::split(&buffer[at..], max) {
                             Ok(Some((payload, used))) => {
-                                match frame::decode::<ClientMessage>(payload) {
-                                    Ok(message) => {
-                                        at += used;
-                                        self.on_message(token, message);
-                                        if self.net.conn(token).is_none_or(|c| c.closing) {
-                                            return;
-                                        }
-                                    }
-                                    Err(e) => {
-                                        failed = Some(e);
-                                        break;
-                                    }
+                                let handled = if admin {
+                                    frame::decode::<Signed>(payload)
+                                        .map(|request| self.on_admin(token, request))
+                                } else {
+                                    frame::decode::<ClientMessage>(payload)
+                                        .map(|message| self.on_message(token, message))
+                                };
+                                if let Err(e) = handled {
+                                    failed = Some(e);
+                                    break;
+                                }
+                                at += used;
+                                if self.net.conn(token).is_none_or(|c| c.closing) {
+                                    return;
                                 }
                             }
                             Ok(None) => break,
@@ -346,6 +384,16 @@ impl Gateway {
 
     fn protocol_error(&mut self, token: Token, error: &DecodeError) {
         tracing::warn!(token = token.0, %error, "malformed frame: closing the session");
+        if self.net.conn(token).is_some_and(|c| c.admin) {
+            self.admin_refuse(
+                token,
+                0,
+                RejectReason::InvalidRequest,
+                format!("malformed frame: {error}"),
+            );
+            self.close_after_flush(token);
+            return;
+        }
         self.end_session(token, format!("malformed frame: {error}"));
     }
 
@@ -464,6 +512,13 @@ impl Gateway {
                 continue;
             };
             if conn.closing {
+                continue;
+            }
+            if conn.admin {
+                // No heartbeats on the admin port: an idle connection closes.
+                if session::due(&conn.live, true, now, &self.settings) == Due::IdleTimeout {
+                    self.close_after_flush(token);
+                }
                 continue;
             }
             match session::due(&conn.live, conn.account.is_some(), now, &self.settings) {

@@ -29,11 +29,13 @@ impl Gateway {
         while let Some(output) = self.link.from_engine.pop() {
             self.on_output(output);
         }
+        // Every output of the last command arrived with its Begin's batch.
+        self.admin_finish();
     }
 
     fn on_output(&mut self, output: Output) {
         match output {
-            Output::Begin { corr, command, .. } => {
+            Output::Begin { corr, seq, command } => {
                 let current = self.link.inflight.pop_front();
                 let expected = current.as_ref().map(|c| c.corr);
                 assert_eq!(
@@ -42,6 +44,8 @@ impl Gateway {
                     "engine output out of step with the gateway's commands"
                 );
                 self.link.current = current;
+                self.link.last_seq = seq;
+                self.admin_begin(seq, &command);
                 if let Command::Venue(venue) = &command {
                     self.on_venue_command(venue);
                 }
@@ -104,7 +108,9 @@ impl Gateway {
                     },
                 );
             }
-            VenueCommand::Rules { .. } | VenueCommand::Serials { .. } => {}
+            VenueCommand::Rules { .. }
+            | VenueCommand::Serials { .. }
+            | VenueCommand::Kyc { .. } => {}
         }
     }
 
@@ -165,6 +171,7 @@ impl Gateway {
                 account,
                 instrument,
             } => self.accepted(order_id, account, client_order_id, instrument),
+            Event::Rejected { reason, .. } if self.admin_rejected(reason) => {}
             Event::Rejected { order_id, reason } => {
                 let is_new = self
                     .link

@@ -31,6 +31,7 @@ use tonnex_engine::Command;
 use tonnex_protocol::wire::{InstrumentInfo, NewOrder, VenueMessage};
 use tonnex_protocol::Pathway;
 
+use super::admin::AdminDesk;
 use super::core::{Input, Output};
 use super::net::Net;
 use super::outbound::{Outbound, OutboundError};
@@ -88,6 +89,8 @@ pub(super) struct Inflight {
     pub floor_ticks: u32,
     pub attestation: Option<String>,
     pub allocation: Option<Box<OrderLines>>,
+    /// An admin action's last command: where its answer goes.
+    pub reply: Option<Box<super::admin::ReplyTo>>,
 }
 
 /// An instrument as the gateway needs it.
@@ -137,6 +140,8 @@ pub(super) struct Link {
     pub sleeping: Arc<AtomicBool>,
     pub inflight: VecDeque<Inflight>,
     pub next_corr: u64,
+    /// The last journal sequence whose outputs arrived.
+    pub last_seq: u64,
     /// The command whose outputs are arriving, and what was sent with it.
     pub current: Option<Inflight>,
     pub current_command: Option<Command>,
@@ -162,6 +167,7 @@ pub struct Gateway {
     pub(super) desk: Desk,
     pub(super) orders: IntMap<OrderInfo>,
     pub(super) link: Link,
+    pub(super) admin: AdminDesk,
     pub(super) settings: SessionSettings,
     /// This run of the venue (`LoginAccepted.incarnation`).
     pub(super) incarnation: u64,
@@ -192,6 +198,18 @@ pub struct Seed {
     pub rules_version: String,
     /// SHA-256 of the rules file, hex.
     pub rules_sha256: String,
+    /// Per instrument: halted.
+    pub halted: Vec<bool>,
+    /// The last journal sequence recovered.
+    pub last_seq: u64,
+}
+
+/// What the gateway serves.
+pub struct Listeners {
+    /// Order entry.
+    pub order_entry: TcpListener,
+    /// The admin port, if configured.
+    pub admin: Option<TcpListener>,
 }
 
 /// The engine thread's ends of the rings, as the gateway holds them.
@@ -211,7 +229,7 @@ impl Gateway {
     /// thread, its outbound log in `config.journal_dir`.
     pub fn new(
         poll: Poll,
-        listener: TcpListener,
+        listeners: Listeners,
         config: &VenueConfig,
         router: Router,
         instruments: Vec<InstrumentRef>,
@@ -265,7 +283,8 @@ impl Gateway {
             incarnation,
         )?;
         let count = instruments.len();
-        let net = Net::new(poll, listener).map_err(GatewayError::Listen)?;
+        let net =
+            Net::new(poll, listeners.order_entry, listeners.admin).map_err(GatewayError::Listen)?;
         let mut gateway = Gateway {
             net,
             accounts,
@@ -294,9 +313,11 @@ impl Gateway {
                 sleeping: ends.sleeping,
                 inflight: VecDeque::new(),
                 next_corr: 1,
+                last_seq: seed.last_seq,
                 current: None,
                 current_command: None,
             },
+            admin: AdminDesk::new(&config.admin, seed.halted.clone()),
             settings: config.session.clone(),
             incarnation,
             closing: false,
@@ -331,6 +352,12 @@ impl Gateway {
                     allocation: tag.allocation.clone(),
                 },
             );
+        }
+        // KYC changes made through the admin port override the file.
+        for &(account, code) in &venue.kyc {
+            if let Some(status) = super::admin::kyc_status(code) {
+                self.desk.router.set_status(account, status);
+            }
         }
         for (account, claims) in &venue.claims {
             self.desk.router.claim_slots(*account, claims);

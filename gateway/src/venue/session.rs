@@ -117,6 +117,8 @@ pub enum LoginRefusal {
     Credentials,
     /// Another connection holds the account's session.
     AlreadyConnected,
+    /// The account is suspended (the kill switch).
+    Suspended,
 }
 
 impl LoginRefusal {
@@ -126,6 +128,7 @@ impl LoginRefusal {
         match self {
             LoginRefusal::Credentials => "unknown account or wrong secret",
             LoginRefusal::AlreadyConnected => "the account already has a session",
+            LoginRefusal::Suspended => "the account is suspended",
         }
     }
 }

@@ -30,7 +30,8 @@ pub fn scratch(name: &str, session: &str) -> PathBuf {
     )
     .replace("../../target/demo-journal", "journal")
     .replace("127.0.0.1:7001", "127.0.0.1:0")
-    .replace("127.0.0.1:7002", "127.0.0.1:0");
+    .replace("127.0.0.1:7002", "127.0.0.1:0")
+    .replace("127.0.0.1:7003", "127.0.0.1:0");
     std::fs::write(dir.join("venue.toml"), venue).unwrap();
     dir
 }
@@ -44,6 +45,7 @@ pub struct Venue {
     pub order_entry: String,
     pub fill_stream: String,
     pub recovered_records: u64,
+    pub admin: String,
 }
 
 impl Venue {
@@ -70,6 +72,7 @@ impl Venue {
             order_entry: field("order_entry"),
             fill_stream: field("fill_stream"),
             recovered_records: field("recovered_records").parse().unwrap(),
+            admin: field("admin"),
             child,
         }
     }

@@ -3,6 +3,7 @@
 //! Demo accounts: 3001-3004 market makers, 1001 a recognised-pathway buyer
 //! (floor 20.00 USD = 2000 ticks on instrument 0), secrets `demo-<id>`.
 
+mod admin;
 mod anywhere;
 mod harness;
 mod load;

@@ -1,0 +1,271 @@
+//! `tonnex-admin`: the operators' command line over the venue's admin port.
+//!
+//! ```text
+//! tonnex-admin --admin ADDR --operator NAME --key KEY [--json] VERB [ARGS] [--reason TEXT]
+//! ```
+//! Every request is signed with the operator's key (HMAC-SHA256 over the
+//! request, with a timestamp and a fresh nonce). The last line is always
+//! `ok=true ...` (exit 0) or `ok=false reason=CODE ...` (exit 1); bad usage
+//! exits 2.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::{Parser, Subcommand};
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+use tonnex_protocol::admin::{self, AdminReply, AdminRequest, AdminVerb};
+use tonnex_protocol::frame;
+use tonnex_protocol::RejectReason;
+
+#[derive(Parser)]
+#[command(
+    name = "tonnex-admin",
+    about = "The venue's control plane, signed requests over its admin port"
+)]
+struct Cli {
+    /// The venue's admin address (its ready line's `admin=`).
+    #[arg(long)]
+    admin: String,
+    /// Operator name, as in the venue file's [[operator]].
+    #[arg(long)]
+    operator: String,
+    /// The operator's key.
+    #[arg(long)]
+    key: String,
+    /// Print the reply as one JSON object before the last line.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Why: journaled with the action.
+    #[arg(long, global = true, default_value = "")]
+    reason: String,
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(Subcommand)]
+enum Verb {
+    /// Instruments, accounts by KYC status, sessions, journal position.
+    Status,
+    /// Refuse new orders on SYMBOL (or --all); resting orders stay.
+    Halt {
+        symbol: Option<String>,
+        #[arg(long, conflicts_with = "symbol")]
+        all: bool,
+    },
+    /// Undo a halt on SYMBOL (or --all).
+    Resume {
+        symbol: Option<String>,
+        #[arg(long, conflicts_with = "symbol")]
+        all: bool,
+    },
+    /// Set ACCOUNT's KYC status: pending_kyc, active or suspended (suspended
+    /// cancels its open orders and closes its session).
+    Kyc { account: u64, status: String },
+    /// Cancel resting orders of an account (optionally in one instrument),
+    /// or everyone's in one instrument.
+    MassCancel {
+        #[arg(long)]
+        account: Option<u64>,
+        #[arg(long)]
+        instrument: Option<String>,
+    },
+    /// Credit USD to ACCOUNT's free cash.
+    DepositCash { account: u64, usd: String },
+    /// Debit USD from ACCOUNT's free cash (never held funds).
+    WithdrawCash { account: u64, usd: String },
+}
+
+fn usage(text: &str) -> ExitCode {
+    eprintln!("tonnex-admin: {text}");
+    ExitCode::from(2)
+}
+
+/// USD to micro-dollars, exactly.
+fn micros(usd: &str) -> Option<i64> {
+    let amount: Decimal = usd.parse().ok()?;
+    let micros = amount * Decimal::from(1_000_000);
+    micros.fract().is_zero().then(|| micros.to_i64()).flatten()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let verb = match cli.verb {
+        Verb::Status => AdminVerb::Status,
+        Verb::Halt { symbol, all } | Verb::Resume { symbol, all } if symbol.is_none() && !all => {
+            return usage("name a SYMBOL or --all");
+        }
+        Verb::Halt { symbol, .. } => AdminVerb::Halt { symbol },
+        Verb::Resume { symbol, .. } => AdminVerb::Resume { symbol },
+        Verb::Kyc { account, status } => match admin::kyc_code(&status) {
+            Some(status) => AdminVerb::Kyc { account, status },
+            None => {
+                return usage(&format!(
+                    "'{status}' is not pending_kyc, active or suspended"
+                ))
+            }
+        },
+        Verb::MassCancel {
+            account,
+            instrument,
+        } => {
+            if account.is_none() && instrument.is_none() {
+                return usage("mass-cancel needs --account ID or --instrument SYMBOL");
+            }
+            AdminVerb::MassCancel {
+                account,
+                symbol: instrument,
+            }
+        }
+        Verb::DepositCash { account, usd } | Verb::WithdrawCash { account, usd }
+            if micros(&usd).is_none() =>
+        {
+            let _ = account;
+            return usage(&format!("'{usd}' is not a USD amount (at most 6 decimals)"));
+        }
+        Verb::DepositCash { account, usd } => AdminVerb::DepositCash {
+            account,
+            amount_micros: micros(&usd).expect("checked"),
+        },
+        Verb::WithdrawCash { account, usd } => AdminVerb::WithdrawCash {
+            account,
+            amount_micros: micros(&usd).expect("checked"),
+        },
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let request = AdminRequest {
+        operator: cli.operator,
+        ts_ns: now,
+        // Unique per operator inside the venue's window: the clock, plus
+        // the process id for two invocations in the same nanosecond.
+        nonce: now ^ (u64::from(std::process::id()) << 40),
+        reason: cli.reason,
+        verb,
+    };
+    let signed = admin::sign(request, cli.key.as_bytes());
+    match exchange(&cli.admin, &frame::encode(&signed)) {
+        Ok(reply) => report(&reply, cli.json),
+        Err(e) => {
+            println!("ok=false reason=UNREACHABLE text={e:?}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Sends one request and reads its reply.
+fn exchange(addr: &str, request: &[u8]) -> Result<AdminReply, String> {
+    let mut stream =
+        TcpStream::connect(addr).map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    stream.write_all(request).map_err(|e| e.to_string())?;
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 65536];
+    loop {
+        if let Some((payload, _)) =
+            frame::split(&buffer, 1 << 24).map_err(|e| format!("bad reply: {e}"))?
+        {
+            return frame::decode::<AdminReply>(payload).map_err(|e| format!("bad reply: {e}"));
+        }
+        let n = stream
+            .read(&mut chunk)
+            .map_err(|e| format!("no reply: {e}"))?;
+        if n == 0 {
+            return Err("the venue closed the connection without a reply".into());
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn report(reply: &AdminReply, json: bool) -> ExitCode {
+    let quote = |s: &str| serde_json::to_string(s).expect("a string serialises");
+    match reply {
+        AdminReply::Done { seq, text, .. } => {
+            if json {
+                println!(
+                    "{{\"ok\": true, \"seq\": {seq}, \"text\": {}}}",
+                    quote(text)
+                );
+            } else {
+                println!("{text}");
+            }
+            println!("ok=true seq={seq}");
+            ExitCode::SUCCESS
+        }
+        AdminReply::Refused { reason, text, .. } => {
+            let code = RejectReason::from_code(*reason).map_or("UNKNOWN", RejectReason::as_str);
+            if json {
+                println!(
+                    "{{\"ok\": false, \"reason\": {}, \"text\": {}}}",
+                    quote(code),
+                    quote(text)
+                );
+            } else {
+                eprintln!("tonnex-admin: refused: {text}");
+            }
+            println!("ok=false reason={code}");
+            ExitCode::from(1)
+        }
+        AdminReply::Status {
+            instruments,
+            accounts,
+            sessions,
+            journal_seq,
+            in_flight,
+            ..
+        } => {
+            let kyc = |code: u8| admin::kyc_name(code).unwrap_or("?");
+            if json {
+                let instruments: Vec<String> = instruments
+                    .iter()
+                    .map(|i| {
+                        format!(
+                            "{{\"symbol\": {}, \"halted\": {}}}",
+                            quote(&i.symbol),
+                            i.halted
+                        )
+                    })
+                    .collect();
+                let accounts: Vec<String> = accounts
+                    .iter()
+                    .map(|a| {
+                        format!(
+                            "{{\"account\": {}, \"kyc\": {}, \"connected\": {}}}",
+                            a.account,
+                            quote(kyc(a.kyc)),
+                            a.connected
+                        )
+                    })
+                    .collect();
+                println!(
+                    "{{\"ok\": true, \"instruments\": [{}], \"accounts\": [{}], \"sessions\": {sessions}, \"journal_seq\": {journal_seq}, \"in_flight\": {in_flight}}}",
+                    instruments.join(", "),
+                    accounts.join(", ")
+                );
+            } else {
+                for i in instruments {
+                    println!(
+                        "instrument {} {}",
+                        i.symbol,
+                        if i.halted { "halted" } else { "trading" }
+                    );
+                }
+                for a in accounts {
+                    println!(
+                        "account {} {}{}",
+                        a.account,
+                        kyc(a.kyc),
+                        if a.connected { " connected" } else { "" }
+                    );
+                }
+            }
+            println!("ok=true sessions={sessions} journal_seq={journal_seq} in_flight={in_flight}");
+            ExitCode::SUCCESS
+        }
+    }
+}

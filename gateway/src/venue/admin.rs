@@ -1,0 +1,492 @@
+//! The admin port's requests: verified (operator, signature, timestamp
+//! window, nonce never seen inside the window, the role's verbs), then
+//! carried out as journaled `Admin` commands that name the operator and the
+//! reason, and answered once the journal holds them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use mio::Token;
+use tonnex_engine::{AdminCommand, Asset, Command, VenueCommand};
+use tonnex_protocol::admin::{
+    self, AccountStatusLine, AdminReply, AdminVerb, InstrumentStatus, Signed, KYC_ACTIVE,
+    KYC_PENDING, KYC_SUSPENDED,
+};
+use tonnex_protocol::{Cash, Pathway, RejectReason};
+
+use super::intake::wall_ns;
+use super::server::{Gateway, Inflight};
+use crate::config::{AccountStatus, AdminConfig, OperatorConfig, OperatorRole};
+
+/// Where a journaled admin action's answer goes.
+pub(super) struct ReplyTo {
+    pub token: Token,
+    pub nonce: u64,
+    pub text: String,
+}
+
+/// An admin action whose outputs are arriving.
+pub(super) struct Pending {
+    to: ReplyTo,
+    seq: u64,
+    rejected: Option<RejectReason>,
+}
+
+/// The admin port's state.
+pub(super) struct AdminDesk {
+    operators: HashMap<String, OperatorConfig>,
+    window_ns: u64,
+    /// `(operator, nonce)` → the request's timestamp, inside the window.
+    seen: HashMap<(String, u64), u64>,
+    /// Per instrument: halted.
+    pub halted: Vec<bool>,
+    pub pending: Option<Pending>,
+}
+
+impl AdminDesk {
+    /// The desk for `config`, with the instruments' halt states.
+    pub fn new(config: &AdminConfig, halted: Vec<bool>) -> AdminDesk {
+        AdminDesk {
+            operators: config
+                .operators
+                .iter()
+                .map(|o| (o.name.clone(), o.clone()))
+                .collect(),
+            window_ns: config.window_ms * 1_000_000,
+            seen: HashMap::new(),
+            halted,
+            pending: None,
+        }
+    }
+}
+
+/// Whether `role` may use `verb`.
+fn permitted(role: OperatorRole, verb: &AdminVerb) -> bool {
+    match verb {
+        AdminVerb::Status => true,
+        AdminVerb::Halt { .. } | AdminVerb::Resume { .. } | AdminVerb::MassCancel { .. } => {
+            matches!(role, OperatorRole::Operator | OperatorRole::Risk)
+        }
+        AdminVerb::Kyc { .. } => matches!(
+            role,
+            OperatorRole::Operator | OperatorRole::Risk | OperatorRole::Compliance
+        ),
+        AdminVerb::DepositCash { .. } | AdminVerb::WithdrawCash { .. } => {
+            role == OperatorRole::Operator
+        }
+    }
+}
+
+/// The account status a KYC code stands for.
+pub(super) fn kyc_status(code: u8) -> Option<AccountStatus> {
+    match code {
+        KYC_PENDING => Some(AccountStatus::PendingKyc),
+        KYC_ACTIVE => Some(AccountStatus::Active),
+        KYC_SUSPENDED => Some(AccountStatus::Suspended),
+        _ => None,
+    }
+}
+
+fn kyc_code(status: AccountStatus) -> u8 {
+    match status {
+        AccountStatus::PendingKyc => KYC_PENDING,
+        AccountStatus::Active => KYC_ACTIVE,
+        AccountStatus::Suspended => KYC_SUSPENDED,
+    }
+}
+
+impl Gateway {
+    /// A signed request from the admin port.
+    pub(super) fn on_admin(&mut self, token: Token, signed: Signed) {
+        let request = &signed.request;
+        let nonce = request.nonce;
+        let verdict = self.check_admin(&signed);
+        let role = match verdict {
+            Ok(role) => role,
+            Err((reason, text)) => {
+                tracing::warn!(
+                    operator = %request.operator,
+                    reason = reason.as_str(),
+                    text,
+                    "admin request refused"
+                );
+                self.admin_refuse(token, nonce, reason, text);
+                return;
+            }
+        };
+        tracing::info!(
+            operator = %request.operator,
+            role = role.name(),
+            verb = ?request.verb,
+            reason = %request.reason,
+            "admin request"
+        );
+        let operator = request.operator.clone();
+        let reason = request.reason.clone();
+        if let Err((reason, text)) =
+            self.carry_out(token, signed.request.verb, nonce, &operator, &reason)
+        {
+            self.admin_refuse(token, nonce, reason, text);
+        }
+    }
+
+    /// Operator, signature, window, nonce and role, in that order.
+    fn check_admin(&mut self, signed: &Signed) -> Result<OperatorRole, (RejectReason, String)> {
+        let request = &signed.request;
+        let Some(operator) = self.admin.operators.get(&request.operator) else {
+            return Err((
+                RejectReason::UnknownOperator,
+                format!("no operator '{}'", request.operator),
+            ));
+        };
+        if !admin::verify(signed, operator.key.as_bytes()) {
+            return Err((
+                RejectReason::BadSignature,
+                "the signature does not verify with the operator's key".into(),
+            ));
+        }
+        let now = wall_ns();
+        let window = self.admin.window_ns;
+        if now.abs_diff(request.ts_ns) > window {
+            return Err((
+                RejectReason::StaleRequest,
+                format!(
+                    "timestamp {} is more than {} ms from the venue's clock",
+                    request.ts_ns,
+                    window / 1_000_000
+                ),
+            ));
+        }
+        self.admin
+            .seen
+            .retain(|_, &mut ts| now.abs_diff(ts) <= window);
+        let key = (request.operator.clone(), request.nonce);
+        if self.admin.seen.contains_key(&key) {
+            return Err((
+                RejectReason::ReplayedRequest,
+                format!("nonce {} was already used", request.nonce),
+            ));
+        }
+        self.admin.seen.insert(key, request.ts_ns);
+        if !permitted(operator.role, &request.verb) {
+            return Err((
+                RejectReason::NotPermitted,
+                format!("role {} may not do that", operator.role.name()),
+            ));
+        }
+        Ok(operator.role)
+    }
+
+    fn instrument_index(&self, symbol: &str) -> Result<u32, (RejectReason, String)> {
+        self.market
+            .instruments
+            .iter()
+            .position(|i| i.symbol == symbol)
+            .map(|i| i as u32)
+            .ok_or_else(|| {
+                (
+                    RejectReason::UnknownInstrument,
+                    format!("no instrument '{symbol}'"),
+                )
+            })
+    }
+
+    fn instruments_of(&self, symbol: Option<&str>) -> Result<Vec<u32>, (RejectReason, String)> {
+        match symbol {
+            Some(symbol) => Ok(vec![self.instrument_index(symbol)?]),
+            None => Ok((0..self.market.instruments.len() as u32).collect()),
+        }
+    }
+
+    fn known_account(&self, account: u64) -> Result<(), (RejectReason, String)> {
+        if self.accounts.contains_key(&account) {
+            Ok(())
+        } else {
+            Err((
+                RejectReason::UnknownAccount,
+                format!("no account {account}"),
+            ))
+        }
+    }
+
+    fn carry_out(
+        &mut self,
+        token: Token,
+        verb: AdminVerb,
+        nonce: u64,
+        operator: &str,
+        reason: &str,
+    ) -> Result<(), (RejectReason, String)> {
+        let mut commands = Vec::new();
+        let text = match verb {
+            AdminVerb::Status => {
+                let reply = self.status(nonce);
+                self.net.queue_framed(token, &reply);
+                return Ok(());
+            }
+            AdminVerb::Halt { symbol } | AdminVerb::Resume { symbol } if self.closing => {
+                let _ = symbol;
+                return Err((RejectReason::VenueClosing, "the venue is closing".into()));
+            }
+            AdminVerb::Halt { symbol } => {
+                for instrument in self.instruments_of(symbol.as_deref())? {
+                    commands.push(Command::Halt {
+                        instrument,
+                        cancel_resting: false,
+                    });
+                }
+                format!("halted {}", symbol.as_deref().unwrap_or("every instrument"))
+            }
+            AdminVerb::Resume { symbol } => {
+                for instrument in self.instruments_of(symbol.as_deref())? {
+                    commands.push(Command::Resume { instrument });
+                }
+                format!(
+                    "resumed {}",
+                    symbol.as_deref().unwrap_or("every instrument")
+                )
+            }
+            AdminVerb::Kyc { account, status } => {
+                self.known_account(account)?;
+                let Some(new) = kyc_status(status) else {
+                    return Err((
+                        RejectReason::InvalidRequest,
+                        format!("KYC status {status} is not 0, 1 or 2"),
+                    ));
+                };
+                self.desk.router.set_status(account, new);
+                commands.push(Command::Venue(Box::new(VenueCommand::Kyc {
+                    account,
+                    status,
+                })));
+                if new == AccountStatus::Suspended {
+                    // The kill switch: every open order goes, the session
+                    // closes, and no order of it reaches a book again (the
+                    // pre-router refuses ACCOUNT_NOT_ACTIVE from now on;
+                    // orders already on the ring are ahead of the cancel).
+                    commands.push(Command::MassCancel {
+                        account,
+                        instrument: None,
+                    });
+                    if let Some(session) = self.accounts.get(&account).and_then(|a| a.conn) {
+                        self.end_session(session, "the account is suspended".into());
+                    }
+                }
+                format!(
+                    "account {account} is {}",
+                    admin::kyc_name(status).unwrap_or("?")
+                )
+            }
+            AdminVerb::MassCancel { account, symbol } => {
+                let instrument = symbol
+                    .as_deref()
+                    .map(|s| self.instrument_index(s))
+                    .transpose()?;
+                match (account, instrument) {
+                    (Some(account), instrument) => {
+                        self.known_account(account)?;
+                        commands.push(Command::MassCancel {
+                            account,
+                            instrument,
+                        });
+                    }
+                    (None, Some(instrument)) => {
+                        // Everyone's orders in one book: a halt that cancels
+                        // the book, then (unless it was halted) a resume.
+                        commands.push(Command::Halt {
+                            instrument,
+                            cancel_resting: true,
+                        });
+                        if !self.admin.halted[instrument as usize] {
+                            commands.push(Command::Resume { instrument });
+                        }
+                    }
+                    (None, None) => {
+                        return Err((
+                            RejectReason::InvalidRequest,
+                            "mass cancel needs an account or an instrument".into(),
+                        ))
+                    }
+                }
+                "mass cancel done".to_string()
+            }
+            AdminVerb::DepositCash {
+                account,
+                amount_micros,
+            }
+            | AdminVerb::WithdrawCash {
+                account,
+                amount_micros,
+            } if amount_micros <= 0 => {
+                let _ = account;
+                return Err((
+                    RejectReason::InvalidRequest,
+                    "the amount must be positive".into(),
+                ));
+            }
+            AdminVerb::DepositCash {
+                account,
+                amount_micros,
+            } => {
+                self.known_account(account)?;
+                commands.push(Command::Deposit {
+                    account,
+                    asset: Asset::Cash(Cash(amount_micros)),
+                });
+                format!("deposited {amount_micros} micro-USD to account {account}")
+            }
+            AdminVerb::WithdrawCash {
+                account,
+                amount_micros,
+            } => {
+                self.known_account(account)?;
+                commands.push(Command::Withdraw {
+                    account,
+                    asset: Asset::Cash(Cash(amount_micros)),
+                });
+                format!("withdrew {amount_micros} micro-USD from account {account}")
+            }
+        };
+        let last = commands.len() - 1;
+        for (i, command) in commands.into_iter().enumerate() {
+            let admin = Command::Admin(Box::new(AdminCommand {
+                operator: operator.to_string(),
+                reason: reason.to_string(),
+                command,
+            }));
+            let reply = (i == last).then(|| {
+                Box::new(ReplyTo {
+                    token,
+                    nonce,
+                    text: text.clone(),
+                })
+            });
+            self.submit_tracked(
+                Inflight {
+                    corr: 0,
+                    account: 0,
+                    client_order_id: 0,
+                    rechecked: 0,
+                    pathway: Pathway::None,
+                    sub_ledger: Arc::from(""),
+                    floor_ticks: 0,
+                    attestation: None,
+                    allocation: None,
+                    reply,
+                },
+                admin,
+            );
+        }
+        Ok(())
+    }
+
+    fn status(&self, nonce: u64) -> AdminReply {
+        AdminReply::Status {
+            nonce,
+            instruments: self
+                .market
+                .instruments
+                .iter()
+                .zip(&self.admin.halted)
+                .map(|(i, &halted)| InstrumentStatus {
+                    symbol: i.symbol.clone(),
+                    halted,
+                })
+                .collect(),
+            accounts: self
+                .desk
+                .router
+                .statuses()
+                .into_iter()
+                .map(|(account, status)| AccountStatusLine {
+                    account,
+                    kyc: kyc_code(status),
+                    connected: self
+                        .accounts
+                        .get(&account)
+                        .is_some_and(|a| a.conn.is_some()),
+                })
+                .collect(),
+            sessions: self.accounts.values().filter(|a| a.conn.is_some()).count() as u32,
+            journal_seq: self.link.last_seq,
+            in_flight: self.link.inflight.len() as u32,
+        }
+    }
+
+    /// Answers a refused request.
+    pub(super) fn admin_refuse(
+        &mut self,
+        token: Token,
+        nonce: u64,
+        reason: RejectReason,
+        text: String,
+    ) {
+        self.net.queue_framed(
+            token,
+            &AdminReply::Refused {
+                nonce,
+                reason: reason.code(),
+                text,
+            },
+        );
+    }
+
+    /// A command's `Begin`: the previous admin action is complete (answer
+    /// it); this one, if it is an admin action with a reply, starts.
+    pub(super) fn admin_begin(&mut self, seq: u64, command: &Command) {
+        self.admin_finish();
+        if let Command::Admin(admin) = command {
+            match admin.command {
+                Command::Halt { instrument, .. } => {
+                    if let Some(h) = self.admin.halted.get_mut(instrument as usize) {
+                        *h = true;
+                    }
+                }
+                Command::Resume { instrument } => {
+                    if let Some(h) = self.admin.halted.get_mut(instrument as usize) {
+                        *h = false;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(to) = self.link.current.as_mut().and_then(|c| c.reply.take()) {
+            self.admin.pending = Some(Pending {
+                to: *to,
+                seq,
+                rejected: None,
+            });
+        }
+    }
+
+    /// The engine refused the admin action whose outputs are arriving.
+    pub(super) fn admin_rejected(&mut self, reason: RejectReason) -> bool {
+        match &mut self.admin.pending {
+            Some(pending) => {
+                pending.rejected = Some(reason);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Answers the admin action whose outputs have all arrived.
+    pub(super) fn admin_finish(&mut self) {
+        let Some(pending) = self.admin.pending.take() else {
+            return;
+        };
+        let reply = match pending.rejected {
+            None => AdminReply::Done {
+                nonce: pending.to.nonce,
+                seq: pending.seq,
+                text: pending.to.text,
+            },
+            Some(reason) => AdminReply::Refused {
+                nonce: pending.to.nonce,
+                reason: reason.code(),
+                text: format!("the engine refused it: {}", reason.as_str()),
+            },
+        };
+        self.net.queue_framed(pending.to.token, &reply);
+    }
+}

@@ -1,0 +1,346 @@
+//! The admin port: each verb through `tonnex-admin`, its effect seen by a
+//! trading session, and its survival across `kill -9`; and every way a
+//! request is refused (unsigned, wrong key, stale, replayed, outside the
+//! role, malformed), each answered with its reason and the venue unharmed.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tonnex_protocol::admin::{self, AdminReply, AdminRequest, AdminVerb, Signed};
+use tonnex_protocol::frame;
+use tonnex_protocol::wire::*;
+use tonnex_protocol::RejectReason;
+
+use crate::harness::{scratch, Venue, QUICK};
+
+const NBR: u32 = 0;
+
+/// Runs `tonnex-admin` as `ops` (or `operator`/`key`); returns its exit code
+/// and last line.
+fn admin_as(venue: &Venue, operator: &str, key: &str, args: &[&str]) -> (i32, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_tonnex-admin"))
+        .args([
+            "--admin",
+            &venue.admin,
+            "--operator",
+            operator,
+            "--key",
+            key,
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let last = stdout.lines().last().unwrap_or_default().to_string();
+    (output.status.code().unwrap(), last)
+}
+
+fn ops(venue: &Venue, args: &[&str]) -> (i32, String) {
+    admin_as(venue, "ops", "demo-ops-key", args)
+}
+
+fn reject_name(code: u8) -> &'static str {
+    RejectReason::from_code(code).map_or("?", RejectReason::as_str)
+}
+
+#[test]
+fn halt_and_resume_reach_trading_sessions_and_survive_kill_9() {
+    let dir = scratch("admin-halt", QUICK);
+    let mut venue = Venue::start(&dir);
+    let (code, last) = ops(&venue, &["halt", "NBR-2024.CCP", "--reason", "drill"]);
+    assert_eq!(code, 0, "{last}");
+    assert!(last.starts_with("ok=true seq="), "{last}");
+    let mut maker = venue.login(3001);
+    maker.limit(NBR, SIDE_SELL, 2500, 1);
+    assert_eq!(maker.rejected().2, "INSTRUMENT_HALTED");
+    drop(maker);
+    venue.kill9();
+
+    let venue = Venue::start(&dir);
+    let (_, status) = ops(&venue, &["status"]);
+    assert!(status.starts_with("ok=true"), "{status}");
+    let mut maker = venue.login(3001);
+    maker.next_client_order_id = 2;
+    maker.limit(NBR, SIDE_SELL, 2500, 1);
+    assert_eq!(maker.rejected().2, "INSTRUMENT_HALTED");
+    assert_eq!(ops(&venue, &["resume", "--all"]).0, 0);
+    let id = maker.limit(NBR, SIDE_SELL, 2500, 1);
+    maker.accepted(id);
+    // Usage errors exit 2.
+    assert_eq!(ops(&venue, &["halt"]).0, 2);
+}
+
+#[test]
+fn suspension_is_a_kill_switch_that_survives_kill_9_until_reactivated() {
+    let dir = scratch("admin-kyc", QUICK);
+    let mut venue = Venue::start(&dir);
+    let mut maker = venue.login(3001);
+    let resting: Vec<u64> = (0..3)
+        .map(|n| maker.rest(NBR, SIDE_SELL, 2600 + n, 2))
+        .collect();
+    let (code, last) = ops(
+        &venue,
+        &["kyc", "3001", "suspended", "--reason", "kill switch"],
+    );
+    assert_eq!(code, 0, "{last}");
+    // Its session is closed ...
+    assert!(maker.closed_within(Duration::from_secs(3)));
+    // ... it cannot log in, and its orders are gone from the book.
+    let mut again = venue.connect();
+    again.send(&ClientMessage::Login {
+        account: 3001,
+        secret: "demo-3001".into(),
+        last_seen_seq: 0,
+        cancel_on_disconnect: false,
+    });
+    assert!(matches!(
+        again.recv(),
+        Some(VenueMessage::LoginRejected { text }) if text.contains("suspended")
+    ));
+    let mut taker = venue.login(3002);
+    taker.send(&ClientMessage::NewOrder(NewOrder {
+        client_order_id: 1,
+        instrument: NBR,
+        side: SIDE_BUY,
+        order_type: TYPE_LIMIT,
+        time_in_force: TIF_IOC,
+        price_ticks: 2700,
+        qty: 6,
+        cash_budget_micros: 0,
+        scope: vec![],
+        attestation: None,
+    }));
+    taker.accepted(1);
+    let unfilled = taker.expect("the IOC cancelled unfilled", |m| match m {
+        VenueMessage::Cancelled { open_qty, .. } => Some(*open_qty),
+        VenueMessage::Fill { .. } => panic!("a suspended account's order traded"),
+        _ => None,
+    });
+    assert_eq!(unfilled, 6);
+    drop(taker);
+    venue.kill9();
+
+    let venue = Venue::start(&dir);
+    let mut again = venue.connect();
+    again.send(&ClientMessage::Login {
+        account: 3001,
+        secret: "demo-3001".into(),
+        last_seen_seq: 0,
+        cancel_on_disconnect: false,
+    });
+    assert!(matches!(
+        again.recv(),
+        Some(VenueMessage::LoginRejected { .. })
+    ));
+    assert_eq!(ops(&venue, &["kyc", "3001", "active"]).0, 0);
+    // Back: its replay shows its orders cancelled by the mass cancel.
+    let mut maker = venue.connect();
+    let replayed = maker.login(3001, "demo-3001", 3, false);
+    let cancelled: Vec<u64> = replayed
+        .iter()
+        .filter_map(|m| match m {
+            VenueMessage::Cancelled {
+                order_id, reason, ..
+            } if *reason == 5 => Some(*order_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(cancelled, resting);
+    maker.next_client_order_id = 4;
+    let id = maker.limit(NBR, SIDE_SELL, 2600, 1);
+    maker.accepted(id);
+    // A compliance officer may change KYC, not halt.
+    let (code, last) = admin_as(
+        &venue,
+        "compliance",
+        "demo-compliance-key",
+        &["kyc", "1003", "pending_kyc"],
+    );
+    assert_eq!(code, 0, "{last}");
+    let mut buyer = venue.login(1003);
+    buyer.limit(NBR, SIDE_SELL, 2600, 1);
+    assert_eq!(buyer.rejected().2, "ACCOUNT_NOT_ACTIVE");
+}
+
+#[test]
+fn cash_movements_and_mass_cancels_are_journaled_and_refused_when_they_must_be() {
+    let dir = scratch("admin-cash", QUICK);
+    let mut venue = Venue::start(&dir);
+    // Buyer 1001 has 5,000,000 USD: it cannot withdraw more ...
+    let (code, last) = ops(&venue, &["withdraw-cash", "1001", "5000000.01"]);
+    assert_eq!(
+        (code, last.as_str()),
+        (1, "ok=false reason=INSUFFICIENT_FUNDS")
+    );
+    // ... and after withdrawing all of it, its buy finds no cash.
+    assert_eq!(ops(&venue, &["withdraw-cash", "1001", "5000000"]).0, 0);
+    let mut buyer = venue.login(1001);
+    let buy = |buyer: &mut crate::harness::Client| {
+        let id = buyer.next_id();
+        buyer.send(&ClientMessage::NewOrder(NewOrder {
+            client_order_id: id,
+            instrument: NBR,
+            side: SIDE_BUY,
+            order_type: TYPE_LIMIT,
+            time_in_force: TIF_GTC,
+            price_ticks: 2500,
+            qty: 10,
+            cash_budget_micros: 0,
+            scope: vec![ScopeLine {
+                scope: 3,
+                category: 1,
+                qty: 10,
+            }],
+            attestation: None,
+        }));
+        id
+    };
+    let first = buy(&mut buyer);
+    assert_eq!(buyer.rejected(), (first, 0, "INSUFFICIENT_FUNDS"));
+    drop(buyer);
+    venue.kill9();
+
+    let venue = Venue::start(&dir);
+    let mut buyer = venue.login(1001);
+    buyer.next_client_order_id = 2;
+    let second = buy(&mut buyer);
+    assert_eq!(buyer.rejected(), (second, 0, "INSUFFICIENT_FUNDS"));
+    assert_eq!(ops(&venue, &["deposit-cash", "1001", "1000.00"]).0, 0);
+    let third = buy(&mut buyer);
+    let order_id = buyer.accepted(third);
+    // A mass cancel of the account's orders, through the admin port.
+    let (code, last) = ops(&venue, &["mass-cancel", "--account", "1001"]);
+    assert_eq!(code, 0, "{last}");
+    let cancelled = buyer.expect("cancelled", |m| match m {
+        VenueMessage::Cancelled {
+            order_id: id,
+            reason,
+            ..
+        } => Some((*id, *reason)),
+        _ => None,
+    });
+    assert_eq!(cancelled, (order_id, 5));
+    assert_eq!(
+        ops(&venue, &["deposit-cash", "1001", "0"]).1,
+        "ok=false reason=INVALID_REQUEST"
+    );
+    assert_eq!(
+        ops(&venue, &["deposit-cash", "9999", "5"]).1,
+        "ok=false reason=UNKNOWN_ACCOUNT"
+    );
+}
+
+/// Sends raw bytes to the admin port and reads one reply.
+fn raw(venue: &Venue, bytes: &[u8]) -> AdminReply {
+    let mut stream = TcpStream::connect(&venue.admin).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream.write_all(bytes).unwrap();
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Ok(Some((payload, _))) = frame::split(&buffer, 1 << 20) {
+            return frame::decode(payload).unwrap();
+        }
+        let n = stream.read(&mut chunk).unwrap();
+        assert!(n > 0, "closed without a reply");
+        buffer.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn refusal(reply: &AdminReply) -> &'static str {
+    match reply {
+        AdminReply::Refused { reason, .. } => reject_name(*reason),
+        other => panic!("not refused: {other:?}"),
+    }
+}
+
+fn request(ts_ns: u64, nonce: u64, verb: AdminVerb) -> AdminRequest {
+    AdminRequest {
+        operator: "ops".into(),
+        ts_ns,
+        nonce,
+        reason: "test".into(),
+        verb,
+    }
+}
+
+#[test]
+fn bad_requests_are_refused_with_their_reason_and_the_venue_carries_on() {
+    let dir = scratch("admin-refusals", QUICK);
+    let venue = Venue::start(&dir);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let halt = || AdminVerb::Halt { symbol: None };
+    let key = b"demo-ops-key";
+    // Unsigned.
+    let unsigned = Signed {
+        request: request(now, 1, halt()),
+        mac: [0; 32],
+    };
+    assert_eq!(
+        refusal(&raw(&venue, &frame::encode(&unsigned))),
+        "BAD_SIGNATURE"
+    );
+    // Signed with another key.
+    let forged = admin::sign(request(now, 2, halt()), b"not-the-ops-key");
+    assert_eq!(
+        refusal(&raw(&venue, &frame::encode(&forged))),
+        "BAD_SIGNATURE"
+    );
+    // Unknown operator.
+    let mut stranger = request(now, 3, halt());
+    stranger.operator = "mallory".into();
+    let stranger = admin::sign(stranger, key);
+    assert_eq!(
+        refusal(&raw(&venue, &frame::encode(&stranger))),
+        "UNKNOWN_OPERATOR"
+    );
+    // Stale: a minute old.
+    let stale = admin::sign(request(now - 60_000_000_000, 4, halt()), key);
+    assert_eq!(
+        refusal(&raw(&venue, &frame::encode(&stale))),
+        "STALE_REQUEST"
+    );
+    // Replayed: the second sending of a good request.
+    let status = admin::sign(request(now, 5, AdminVerb::Status), key);
+    assert!(matches!(
+        raw(&venue, &frame::encode(&status)),
+        AdminReply::Status { .. }
+    ));
+    assert_eq!(
+        refusal(&raw(&venue, &frame::encode(&status))),
+        "REPLAYED_REQUEST"
+    );
+    // Outside the role: read-only verbs are all a compliance officer has
+    // besides KYC.
+    let mut officer = request(
+        now,
+        6,
+        AdminVerb::DepositCash {
+            account: 1001,
+            amount_micros: 1,
+        },
+    );
+    officer.operator = "compliance".into();
+    let officer = admin::sign(officer, b"demo-compliance-key");
+    assert_eq!(
+        refusal(&raw(&venue, &frame::encode(&officer))),
+        "NOT_PERMITTED"
+    );
+    // Malformed: random bytes in a frame.
+    let mut garbage = vec![8, 0, 0, 0];
+    garbage.extend_from_slice(&[0xff; 8]);
+    assert_eq!(refusal(&raw(&venue, &garbage)), "INVALID_REQUEST");
+    // The venue is unharmed: nothing was halted, trading goes on.
+    let mut maker = venue.login(3001);
+    let id = maker.limit(NBR, SIDE_SELL, 2500, 1);
+    maker.accepted(id);
+    let (code, last) = ops(&venue, &["status"]);
+    assert_eq!(code, 0, "{last}");
+}
