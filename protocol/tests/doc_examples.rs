@@ -323,12 +323,13 @@ fn hex(bytes: &[u8]) -> String {
         .join("\n")
 }
 
-#[test]
-fn every_hex_example_in_docs_protocol_md_is_what_the_codec_writes() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md");
-    let doc = std::fs::read_to_string(path).expect("docs/protocol.md");
+/// The examples of `doc` (a file under docs/) that are missing or differ
+/// from what the codec writes, as the block that should be there.
+fn check_examples(doc_name: &str, samples: Vec<(&'static str, Vec<u8>)>) {
+    let path = format!("{}/../docs/{doc_name}", env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(&path).expect(doc_name);
     let mut wrong = Vec::new();
-    for (name, bytes) in samples() {
+    for (name, bytes) in samples {
         let marker = format!("<!-- example: {name} -->");
         let documented = doc.find(&marker).and_then(|at| {
             let rest = &doc[at + marker.len()..];
@@ -349,7 +350,126 @@ fn every_hex_example_in_docs_protocol_md_is_what_the_codec_writes() {
     }
     assert!(
         wrong.is_empty(),
-        "docs/protocol.md examples missing or wrong; the codec writes:\n\n{}",
+        "docs/{doc_name} examples missing or wrong; the codec writes:\n\n{}",
         wrong.join("\n\n")
     );
+}
+
+#[test]
+fn every_hex_example_in_docs_protocol_md_is_what_the_codec_writes() {
+    check_examples("protocol.md", samples());
+}
+
+/// The admin port's examples: the `ops` operator's signed requests (key
+/// `demo-ops-key`, timestamp 1,764,000,000,000,000,000 ns, nonce 7) and
+/// the venue's replies.
+fn admin_samples() -> Vec<(&'static str, Vec<u8>)> {
+    use tonnex_protocol::admin::*;
+    let signed = |verb: AdminVerb, reason: &str| {
+        frame::encode(&sign(
+            AdminRequest {
+                operator: "ops".into(),
+                ts_ns: 1_764_000_000_000_000_000,
+                nonce: 7,
+                reason: reason.into(),
+                verb,
+            },
+            b"demo-ops-key",
+        ))
+    };
+    vec![
+        ("admin-status", signed(AdminVerb::Status, "")),
+        (
+            "admin-halt",
+            signed(
+                AdminVerb::Halt {
+                    symbol: Some("GEN-2023".into()),
+                },
+                "drill",
+            ),
+        ),
+        (
+            "admin-resume",
+            signed(AdminVerb::Resume { symbol: None }, ""),
+        ),
+        (
+            "admin-kyc",
+            signed(
+                AdminVerb::Kyc {
+                    account: 3001,
+                    status: KYC_SUSPENDED,
+                },
+                "",
+            ),
+        ),
+        (
+            "admin-mass-cancel",
+            signed(
+                AdminVerb::MassCancel {
+                    account: Some(3001),
+                    symbol: None,
+                },
+                "",
+            ),
+        ),
+        (
+            "admin-deposit-cash",
+            signed(
+                AdminVerb::DepositCash {
+                    account: 1001,
+                    amount_micros: 1_000_000,
+                },
+                "",
+            ),
+        ),
+        (
+            "admin-withdraw-cash",
+            signed(
+                AdminVerb::WithdrawCash {
+                    account: 1001,
+                    amount_micros: 1_000_000,
+                },
+                "",
+            ),
+        ),
+        (
+            "admin-done",
+            frame::encode(&AdminReply::Done {
+                nonce: 7,
+                seq: 42,
+                text: "ok".into(),
+            }),
+        ),
+        (
+            "admin-refused",
+            frame::encode(&AdminReply::Refused {
+                nonce: 7,
+                reason: 111,
+                text: "bad".into(),
+            }),
+        ),
+        (
+            "admin-status-reply",
+            frame::encode(&AdminReply::Status {
+                nonce: 7,
+                instruments: vec![InstrumentStatus {
+                    symbol: "GEN-2023".into(),
+                    halted: true,
+                }],
+                accounts: vec![AccountStatusLine {
+                    account: 3001,
+                    kyc: KYC_ACTIVE,
+                    connected: false,
+                }],
+                sessions: 0,
+                journal_seq: 42,
+                in_flight: 0,
+            }),
+        ),
+    ]
+}
+
+#[test]
+fn every_hex_example_in_docs_admin_md_is_what_the_codec_writes() {
+    check_examples("admin.md", admin_samples());
 }
