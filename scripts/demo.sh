@@ -35,7 +35,8 @@ trap 'exit 130' INT TERM
 
 echo "== starting the venue: tonnex-venue run --config config/demo/venue.toml (fresh journal in $work/journal)"
 target/release/tonnex-venue run --config config/demo/venue.toml --journal-dir "$work/journal" \
-  --listen 127.0.0.1:0 --fills-listen 127.0.0.1:0 > "$work/venue.out" 2> "$work/venue.log" &
+  --listen 127.0.0.1:0 --fills-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
+  > "$work/venue.out" 2> "$work/venue.log" &
 venue_pid=$!
 for _ in $(seq 1 200); do
   grep -q '^ready ' "$work/venue.out" 2>/dev/null && break
@@ -45,6 +46,7 @@ ready=$(grep '^ready ' "$work/venue.out") || { echo "the venue did not start:" >
 echo "$ready"
 entry=$(sed -E 's/.*order_entry=([^ ]+).*/\1/' <<<"$ready")
 fills=$(sed -E 's/.*fill_stream=([^ ]+).*/\1/' <<<"$ready")
+admin=$(sed -E 's/.*admin=([^ ]+).*/\1/' <<<"$ready")
 
 settlement_dir="$root/target/demo-settlement"
 rm -rf "$settlement_dir"
@@ -68,6 +70,12 @@ python3 scripts/client.py --venue "$entry" --account 2001 --secret demo-2001 --i
 echo "== a recognised-pathway buyer (account 1001) buys them at up to 26.00 USD, scope 3 category 1"
 python3 scripts/client.py --venue "$entry" --account 1001 --secret demo-1001 --instrument 0 \
   --side buy --price-ticks 2600 --qty 10 --scope 3:1:10 | grep -v ReferenceData
+
+echo "== the operator halts GEN-2023 and resumes it through the signed admin port (tonnex-admin, operator ops)"
+ops=(target/release/tonnex-admin --admin "$admin" --operator ops --key demo-ops-key)
+"${ops[@]}" halt GEN-2023 --reason "demo: halt drill"
+"${ops[@]}" resume GEN-2023 --reason "demo: drill over"
+"${ops[@]}" status | tail -1
 
 echo "== the fill stream settlement follows (first and last records)"
 python3 scripts/fillstream.py "$fills" --summary
@@ -101,7 +109,8 @@ venue_pid=""
 echo "venue exited 0; journal: $(ls "$work/journal" | tr '\n' ' ')"
 echo "== restarting it recovers the journal"
 target/release/tonnex-venue run --config config/demo/venue.toml --journal-dir "$work/journal" \
-  --listen 127.0.0.1:0 --fills-listen 127.0.0.1:0 > "$work/venue2.out" 2>> "$work/venue.log" &
+  --listen 127.0.0.1:0 --fills-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
+  > "$work/venue2.out" 2>> "$work/venue.log" &
 venue_pid=$!
 for _ in $(seq 1 400); do
   grep -q '^ready ' "$work/venue2.out" 2>/dev/null && break
