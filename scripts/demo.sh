@@ -72,10 +72,10 @@ python3 scripts/client.py --venue "$entry" --account 1001 --secret demo-1001 --i
   --side buy --price-ticks 2600 --qty 10 --scope 3:1:10 | grep -v ReferenceData
 
 echo "== the operator halts GEN-2023 and resumes it through the signed admin port (tonnex-admin, operator ops)"
-ops=(target/release/tonnex-admin --admin "$admin" --operator ops --key demo-ops-key)
-"${ops[@]}" halt GEN-2023 --reason "demo: halt drill"
-"${ops[@]}" resume GEN-2023 --reason "demo: drill over"
-"${ops[@]}" status | tail -1
+admin_cli=(target/release/tonnex-admin --admin "$admin" --operator ops --key demo-ops-key)
+"${admin_cli[@]}" halt GEN-2023 --reason "demo: halt drill"
+"${admin_cli[@]}" resume GEN-2023 --reason "demo: drill over"
+"${admin_cli[@]}" status | tail -1
 
 echo "== the fill stream settlement follows (first and last records)"
 python3 scripts/fillstream.py "$fills" --summary
