@@ -51,7 +51,9 @@ admin=$(sed -E 's/.*admin=([^ ]+).*/\1/' <<<"$ready")
 settlement_dir="$root/target/demo-settlement"
 rm -rf "$settlement_dir"
 echo "== starting settlement: tonnex-settlement run --venue $fills --data-dir target/demo-settlement"
-target/release/tonnex-settlement run --venue "$fills" --data-dir "$settlement_dir" > "$work/settlement.out" 2> "$work/settlement.log" &
+target/release/tonnex-settlement run --venue "$fills" --data-dir "$settlement_dir" \
+  --fill-key demo-settlement-key --secret demo-webhook-secret \
+  > "$work/settlement.out" 2> "$work/settlement.log" &
 settlement_pid=$!
 for _ in $(seq 1 200); do
   grep -q '^ready ' "$work/settlement.out" 2>/dev/null && break

@@ -4,13 +4,31 @@ record 1 until it goes quiet, and prints what it holds.
 
     fillstream.py ADDR            the number of records
     fillstream.py ADDR --summary  counts by kind, the first and last records
+
+It subscribes as TONNEX_FILL_NAME with key TONNEX_FILL_KEY (the venue's
+[[fill_subscriber]]); without them, as the demo's `settlement` subscriber
+with its demo key.
 """
+import os
 import socket
 import struct
 import sys
 
 KINDS = ["Instrument", "CashDeposit", "CreditDeposit", "CashWithdrawal", "CreditWithdrawal",
-         "BuyAccepted", "Trade", "Cancelled"]
+         "BuyAccepted", "Trade", "Cancelled", "Refused"]
+
+
+def string(text):
+    raw = text.encode()
+    return struct.pack("<Q", len(raw)) + raw
+
+
+def subscribe(from_seq):
+    """StreamSubscribe { from_seq, name, key }, framed."""
+    name = os.environ.get("TONNEX_FILL_NAME", "settlement")
+    key = os.environ.get("TONNEX_FILL_KEY", "demo-settlement-key")
+    payload = struct.pack("<Q", from_seq) + string(name) + string(key)
+    return struct.pack("<I", len(payload)) + payload
 
 
 def records(addr, quiet_s=1.0):
@@ -18,7 +36,7 @@ def records(addr, quiet_s=1.0):
     is quiet for quiet_s seconds."""
     host, port = addr.rsplit(":", 1)
     sock = socket.create_connection((host, int(port)), timeout=quiet_s)
-    sock.sendall(struct.pack("<IQ", 8, 1))  # StreamSubscribe { from_seq: 1 }
+    sock.sendall(subscribe(1))
     data, at, out = bytearray(), 0, []
     try:
         while True:
@@ -31,6 +49,8 @@ def records(addr, quiet_s=1.0):
                 if len(data) - at < 4 + n:
                     break
                 seq, journal_seq, tag = struct.unpack_from("<QQI", data, at + 4)
+                if seq == 0:
+                    sys.exit("the venue refused the fill-stream subscription")
                 out.append((seq, journal_seq, KINDS[tag] if tag < len(KINDS) else tag))
                 at += 4 + n
             del data[:at]

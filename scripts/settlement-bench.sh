@@ -35,7 +35,8 @@ REUSE=no
 [ -n "${TONNEX_BENCH_VENUE:-}" ] && [ -d "$VENUE_DIR" ] && REUSE=yes
 start_demo_venue "$VENUE_DIR" "$WORK"
 start_settlement() {
-    ${SETTLEMENT_WRAPPER:-} $BIN/tonnex-settlement run --venue "$FILLS" --data-dir "$WORK/settlement" "$@" \
+    ${SETTLEMENT_WRAPPER:-} $BIN/tonnex-settlement run --venue "$FILLS" --data-dir "$WORK/settlement" \
+        --fill-key demo-settlement-key --secret demo-webhook-secret "$@" \
         >"$WORK/settlement.out" 2>"$WORK/settlement.err" &
     PIDS+=($!)
 }

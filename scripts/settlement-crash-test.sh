@@ -20,7 +20,8 @@ start_demo_venue "$WORK/journal" "$WORK"
 
 start_settlement() {
     : >"$WORK/settlement.out"
-    $BIN/tonnex-settlement run --venue "$FILLS" --data-dir "$WORK/settlement" >"$WORK/settlement.out" 2>>"$WORK/settlement.err" &
+    $BIN/tonnex-settlement run --venue "$FILLS" --data-dir "$WORK/settlement" \
+        --fill-key demo-settlement-key --secret demo-webhook-secret >"$WORK/settlement.out" 2>>"$WORK/settlement.err" &
     SETTLEMENT=$!
     PIDS+=($SETTLEMENT)
     wait_ready "$WORK/settlement.out"

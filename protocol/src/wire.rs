@@ -433,6 +433,10 @@ pub enum VenueMessage {
 pub struct StreamSubscribe {
     /// First stream sequence number wanted (1: everything).
     pub from_seq: u64,
+    /// The subscriber's name (`[[fill_subscriber]] name`).
+    pub name: String,
+    /// Its key (`[[fill_subscriber]] key`).
+    pub key: String,
 }
 
 /// A credit lot's registry identity, as deposited.
@@ -585,6 +589,33 @@ pub enum StreamEvent {
         /// `CancelReason` code.
         reason: u8,
     },
+    /// Tag 8. The subscription was refused (unknown name or wrong key),
+    /// in a record with `seq` 0; the venue then closes the connection.
+    Refused {
+        /// Why, for people.
+        text: String,
+    },
+}
+
+impl StreamEvent {
+    /// Whether a subscriber limited to `accounts` sees this event: the
+    /// accounts it concerns include one of them (reference data concerns
+    /// everyone).
+    #[must_use]
+    pub fn concerns(&self, accounts: &[u64]) -> bool {
+        match self {
+            StreamEvent::Instrument { .. } | StreamEvent::Refused { .. } => true,
+            StreamEvent::CashDeposit { account, .. }
+            | StreamEvent::CreditDeposit { account, .. }
+            | StreamEvent::CashWithdrawal { account, .. }
+            | StreamEvent::CreditWithdrawal { account, .. }
+            | StreamEvent::BuyAccepted { account, .. }
+            | StreamEvent::Cancelled { account, .. } => accounts.contains(account),
+            StreamEvent::Trade { buyer, seller, .. } => {
+                accounts.contains(buyer) || accounts.contains(seller)
+            }
+        }
+    }
 }
 
 /// One fill-stream message: the stream's own gapless sequence number, the

@@ -194,7 +194,11 @@ fn every_message_round_trips() {
             message,
         });
     }
-    round_trip(&StreamSubscribe { from_seq: 1 });
+    round_trip(&StreamSubscribe {
+        from_seq: 1,
+        name: "settlement".into(),
+        key: "demo-settlement-key".into(),
+    });
     round_trip(&StreamRecord {
         seq: 1,
         journal_seq: 9,

@@ -287,7 +287,19 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
         ),
         (
             "stream-subscribe",
-            frame::encode(&StreamSubscribe { from_seq: 1 }),
+            frame::encode(&StreamSubscribe {
+                from_seq: 1,
+                name: "settlement".into(),
+                key: "demo-settlement-key".into(),
+            }),
+        ),
+        (
+            "stream-refused",
+            frame::encode(&StreamRecord {
+                seq: 0,
+                journal_seq: 0,
+                event: StreamEvent::Refused { text: "bad".into() },
+            }),
         ),
         (
             "stream-trade",

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tonnex_protocol::frame;
-use tonnex_protocol::wire::{StreamRecord, StreamSubscribe};
+use tonnex_protocol::wire::{StreamEvent, StreamRecord, StreamSubscribe};
 
 use crate::certificate;
 use crate::ledger::{Ledger, Outbox};
@@ -32,6 +32,10 @@ pub struct Options {
     pub registry: Option<SocketAddr>,
     /// Webhook secret shared with the registry.
     pub secret: Vec<u8>,
+    /// This subscriber's name on the venue's fill stream.
+    pub fill_name: String,
+    /// Its key there.
+    pub fill_key: String,
     /// Embedded simulator: confirmation delay.
     pub confirm_delay: Duration,
     /// Embedded simulator: share of transfers refused, percent.
@@ -122,7 +126,7 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
     let mut applied_trades = 0u64;
     while !stop.load(Ordering::Acquire) {
         if stream.is_none() && Instant::now() >= next_connect {
-            match subscribe(&options.venue, last_seq + 1) {
+            match subscribe(options, last_seq + 1) {
                 Ok(s) => {
                     eprintln!(
                         "tonnex-settlement: following {} from record {}",
@@ -168,6 +172,12 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
                     Ok(Some((payload, used))) => {
                         let record = frame::decode::<StreamRecord>(payload)
                             .map_err(|e| format!("fill stream: {e}"))?;
+                        if let StreamEvent::Refused { text } = &record.event {
+                            return Err(format!(
+                                "the venue refused the fill-stream subscription of '{}': {text}",
+                                options.fill_name
+                            ));
+                        }
                         at += used;
                         records.push(record);
                     }
@@ -260,14 +270,19 @@ fn finish(
     Ok(())
 }
 
-fn subscribe(venue: &str, from_seq: u64) -> Result<TcpStream, String> {
+fn subscribe(options: &Options, from_seq: u64) -> Result<TcpStream, String> {
+    let venue = &options.venue;
     let addr: SocketAddr = venue
         .parse()
         .map_err(|e| format!("--venue '{venue}': {e}"))?;
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1))
         .map_err(|e| format!("fill stream {addr}: {e}"))?;
     stream
-        .write_all(&frame::encode(&StreamSubscribe { from_seq }))
+        .write_all(&frame::encode(&StreamSubscribe {
+            from_seq,
+            name: options.fill_name.clone(),
+            key: options.fill_key.clone(),
+        }))
         .map_err(|e| format!("fill stream {addr}: {e}"))?;
     stream
         .set_read_timeout(Some(Duration::from_millis(5)))

@@ -659,6 +659,9 @@ fn apply_record(
                 maybe_certify(tx, *order_id, now_ms, outbox)?;
             }
         }
+        // A refusal ends the subscription before any record (the follower
+        // stops on it); it is never a record to apply.
+        StreamEvent::Refused { .. } => {}
     }
     Ok(())
 }

@@ -1,12 +1,16 @@
 //! `tonnex-settlement`: see CONTRACTS.md.
 //!
 //! ```text
-//! tonnex-settlement run --venue ADDR --data-dir DIR [--webhook-listen ADDR] [--registry ADDR]
+//! tonnex-settlement run --venue ADDR --data-dir DIR --fill-key KEY [--fill-name NAME]
+//!                       [--webhook-listen ADDR] [--registry ADDR]
 //!                       [--secret S] [--confirm-delay-ms N] [--fail-pct P] [--timeout-ms N] [--poll-ms N]
 //! tonnex-settlement audit --data-dir DIR
 //! tonnex-settlement report --data-dir DIR
 //! tonnex-settlement registry-sim --listen ADDR --callback ADDR [--secret S] [--confirm-delay-ms N] [--fail-pct P]
 //! ```
+//! Secrets are never defaulted: the webhook secret comes from `--secret` or
+//! `TONNEX_WEBHOOK_SECRET`, the fill-stream key from `--fill-key` or
+//! `TONNEX_FILL_KEY`; without one, the command stops naming it.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -17,14 +21,12 @@ use std::time::Duration;
 
 use tonnex_settlement::{audit, follow, ledger::Ledger, registry};
 
-const USAGE: &str = "usage: tonnex-settlement run --venue ADDR --data-dir DIR [--webhook-listen ADDR] [--registry ADDR]
+const USAGE: &str = "usage: tonnex-settlement run --venue ADDR --data-dir DIR --fill-key KEY [--fill-name NAME]
+                             [--webhook-listen ADDR] [--registry ADDR]
                              [--secret S] [--confirm-delay-ms N] [--fail-pct P] [--timeout-ms N] [--poll-ms N]
        tonnex-settlement audit --data-dir DIR
        tonnex-settlement report --data-dir DIR
        tonnex-settlement registry-sim --listen ADDR --callback ADDR [--secret S] [--confirm-delay-ms N] [--fail-pct P]";
-
-/// The shared webhook secret when neither --secret nor TONNEX_WEBHOOK_SECRET says.
-const DEMO_SECRET: &str = "tonnex-demo-webhook-secret";
 
 fn flags(args: &[String], allowed: &[&str]) -> Result<HashMap<String, String>, String> {
     let mut map = HashMap::new();
@@ -50,12 +52,18 @@ fn number(map: &HashMap<String, String>, key: &str, default: u64) -> Result<u64,
     })
 }
 
-fn secret(map: &HashMap<String, String>) -> Vec<u8> {
-    map.get("secret")
+/// A secret from `--FLAG` or the environment variable `env`; none is an
+/// error naming both (nothing falls back to a built-in secret).
+fn required_secret(map: &HashMap<String, String>, flag: &str, env: &str) -> Result<String, String> {
+    map.get(flag)
         .cloned()
-        .or_else(|| std::env::var("TONNEX_WEBHOOK_SECRET").ok())
-        .unwrap_or_else(|| DEMO_SECRET.to_string())
-        .into_bytes()
+        .or_else(|| std::env::var(env).ok())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| format!("no {flag} given: pass --{flag} or set {env}"))
+}
+
+fn secret(map: &HashMap<String, String>) -> Result<Vec<u8>, String> {
+    required_secret(map, "secret", "TONNEX_WEBHOOK_SECRET").map(String::into_bytes)
 }
 
 fn stop_flag() -> Result<Arc<AtomicBool>, String> {
@@ -98,6 +106,8 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             "--webhook-listen",
             "--registry",
             "--secret",
+            "--fill-key",
+            "--fill-name",
             "--confirm-delay-ms",
             "--fail-pct",
             "--timeout-ms",
@@ -121,7 +131,12 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             ),
             None => None,
         },
-        secret: secret(&map),
+        secret: secret(&map)?,
+        fill_name: map
+            .get("fill-name")
+            .cloned()
+            .unwrap_or_else(|| "settlement".into()),
+        fill_key: required_secret(&map, "fill-key", "TONNEX_FILL_KEY")?,
         confirm_delay: Duration::from_millis(number(&map, "confirm-delay-ms", 20)?),
         fail_pct: number(&map, "fail-pct", 0)?.min(100),
         timeout: Duration::from_millis(number(&map, "timeout-ms", 30_000)?),
@@ -193,7 +208,7 @@ fn registry_sim(args: &[String]) -> Result<ExitCode, String> {
         delay: Duration::from_millis(number(&map, "confirm-delay-ms", 20)?),
         fail_pct: number(&map, "fail-pct", 0)?.min(100),
         callback,
-        secret: secret(&map),
+        secret: secret(&map)?,
     };
     let stop = stop_flag()?;
     registry::serve_sim(&listen, config, &stop)?;

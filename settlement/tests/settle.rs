@@ -221,6 +221,7 @@ impl Settlement {
                 .args(["run", "--venue", venue, "--data-dir"])
                 .arg(dir)
                 .args(["--secret", "test-secret", "--poll-ms", "300"])
+                .args(["--fill-key", "test-fill-key"])
                 .args(extra),
         );
         let webhook = line
@@ -565,4 +566,44 @@ fn polling_alone_settles_when_no_callback_ever_arrives() {
     let (ok, json) = settle_with_remote_registry(&dir, registry_sim(&nowhere), &[]);
     assert!(ok, "{json:#}");
     assert_eq!(state_count(&json, "retired"), 2, "{json:#}");
+}
+
+#[test]
+fn no_secret_is_defaulted_a_missing_one_stops_the_command_naming_it() {
+    let run = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_tonnex-settlement"))
+            .args(args)
+            .env_remove("TONNEX_WEBHOOK_SECRET")
+            .env_remove("TONNEX_FILL_KEY")
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+    let dir = std::env::temp_dir().join(format!("tonnex-no-secret-{}", std::process::id()));
+    let dir = dir.to_str().unwrap();
+    let base = ["run", "--venue", "127.0.0.1:9", "--data-dir", dir];
+    let (code, stderr) = run(&[&base[..], &["--fill-key", "k-12345678"]].concat());
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("--secret") && stderr.contains("TONNEX_WEBHOOK_SECRET"),
+        "{stderr}"
+    );
+    let (code, stderr) = run(&[&base[..], &["--secret", "s"]].concat());
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("--fill-key") && stderr.contains("TONNEX_FILL_KEY"),
+        "{stderr}"
+    );
+    let (code, stderr) = run(&[
+        "registry-sim",
+        "--listen",
+        "127.0.0.1:0",
+        "--callback",
+        "127.0.0.1:9",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("--secret"), "{stderr}");
 }

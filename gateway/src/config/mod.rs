@@ -10,11 +10,14 @@ use rust_decimal::Decimal;
 use crate::values::{Ctx, LoadError, TomlRecord};
 
 mod admin;
+mod fill;
 mod journal;
 mod session;
 
 use self::admin::read_admin;
 pub use self::admin::{AdminConfig, OperatorConfig, OperatorRole};
+use self::fill::read_fill_subscribers;
+pub use self::fill::FillSubscriber;
 use self::journal::read_durability;
 pub use self::journal::VenueDurability;
 use self::session::read_session;
@@ -133,6 +136,8 @@ pub struct VenueConfig {
     pub durability: VenueDurability,
     /// `[admin]` and `[[operator]]`: the control plane.
     pub admin: AdminConfig,
+    /// `[[fill_subscriber]]`: who may read the fill stream.
+    pub fill_subscribers: Vec<FillSubscriber>,
     /// Instruments in file order.
     pub instruments: Vec<InstrumentConfig>,
 }
@@ -398,11 +403,13 @@ impl VenueConfig {
         let session = read_session(&table, path)?;
         let durability = read_durability(&table, path)?;
         let admin = read_admin(&table, path)?;
+        let fill_subscribers = read_fill_subscribers(&table, path, &accounts)?;
         Ok(VenueConfig {
             path: path.to_path_buf(),
             session,
             durability,
             admin,
+            fill_subscribers,
             inventory,
             lots,
             order_entry,

@@ -23,6 +23,8 @@ use tonnex_engine::{Asset, Command};
 use tonnex_protocol::frame;
 use tonnex_protocol::wire::{StreamEvent, StreamRecord, StreamSubscribe};
 
+use crate::config::FillSubscriber;
+
 /// The fill log's file name inside the journal folder.
 pub const FILE_NAME: &str = "fills.log";
 
@@ -218,9 +220,15 @@ impl FillLog {
     }
 }
 
-/// Serves the fill stream on `listener` until `stop` is set: one thread per
-/// subscriber.
-pub fn serve(listener: TcpListener, path: PathBuf, shared: Arc<Shared>, stop: Arc<AtomicBool>) {
+/// Serves the fill stream on `listener` until `stop` is set, to the
+/// configured `subscribers` only: one thread per subscriber.
+pub fn serve(
+    listener: TcpListener,
+    path: PathBuf,
+    shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+    subscribers: Arc<Vec<FillSubscriber>>,
+) {
     listener
         .set_nonblocking(true)
         .expect("listener to non-blocking");
@@ -228,8 +236,9 @@ pub fn serve(listener: TcpListener, path: PathBuf, shared: Arc<Shared>, stop: Ar
         match listener.accept() {
             Ok((stream, peer)) => {
                 let (path, shared, stop) = (path.clone(), Arc::clone(&shared), Arc::clone(&stop));
+                let subscribers = Arc::clone(&subscribers);
                 std::thread::spawn(move || {
-                    if let Err(e) = follow(stream, &path, &shared, &stop) {
+                    if let Err(e) = follow(stream, &path, &shared, &stop, &subscribers) {
                         tracing::info!(%peer, error = %e, "fill-stream subscriber gone");
                     }
                 });
@@ -245,13 +254,16 @@ pub fn serve(listener: TcpListener, path: PathBuf, shared: Arc<Shared>, stop: Ar
     }
 }
 
-/// One subscriber: reads its `StreamSubscribe`, then sends every record from
-/// that sequence on, following the file as it grows.
+/// One subscriber: reads its `StreamSubscribe`, checks its name and key
+/// (refused: one `Refused` record with `seq` 0, then the connection
+/// closes), then sends every record from that sequence on (those about its
+/// accounts, if it is limited to some), following the file as it grows.
 fn follow(
     mut stream: TcpStream,
     path: &Path,
     shared: &Shared,
     stop: &AtomicBool,
+    subscribers: &[FillSubscriber],
 ) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_nodelay(true)?;
@@ -259,17 +271,36 @@ fn follow(
     let mut header = [0u8; 4];
     stream.read_exact(&mut header)?;
     let length = u32::from_le_bytes(header) as usize;
-    if length == 0 || length > 64 {
+    if length == 0 || length > 1024 {
         return Err(std::io::Error::other(format!(
             "subscription frame of {length} bytes"
         )));
     }
     let mut payload = vec![0u8; length];
     stream.read_exact(&mut payload)?;
-    let from_seq = frame::decode::<StreamSubscribe>(&payload)
-        .map_err(|e| std::io::Error::other(e.to_string()))?
-        .from_seq
-        .max(1);
+    let subscription = frame::decode::<StreamSubscribe>(&payload)
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let Some(subscriber) = subscribers.iter().find(|s| {
+        s.name == subscription.name
+            && super::session::constant_time_eq(s.key.as_bytes(), subscription.key.as_bytes())
+    }) else {
+        tracing::warn!(
+            name = %subscription.name,
+            "fill-stream subscription refused: unknown name or wrong key"
+        );
+        let refusal = StreamRecord {
+            seq: 0,
+            journal_seq: 0,
+            event: StreamEvent::Refused {
+                text: "unknown subscriber or wrong key".into(),
+            },
+        };
+        stream.write_all(&frame::encode(&refusal))?;
+        return Ok(());
+    };
+    tracing::info!(name = %subscriber.name, from_seq = subscription.from_seq, "fill-stream subscriber");
+    let only = subscriber.accounts.as_deref();
+    let from_seq = subscription.from_seq.max(1);
 
     // Start at the last indexed record at or before the one wanted.
     let start_offset = {
@@ -306,7 +337,12 @@ fn follow(
             let payload = &pending[at + 8..at + 8 + length];
             // seq is the first field of the payload.
             let seq = u64::from_le_bytes(payload[..8].try_into().expect("8"));
-            if seq >= from_seq {
+            let wanted = seq >= from_seq
+                && only.is_none_or(|accounts| {
+                    frame::decode::<StreamRecord>(payload)
+                        .is_ok_and(|record| record.event.concerns(accounts))
+                });
+            if wanted {
                 out.extend_from_slice(&(length as u32).to_le_bytes());
                 out.extend_from_slice(payload);
             }

@@ -250,11 +250,23 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
     let from_engine = Arc::new(ArrayQueue::new(RING_CAPACITY));
 
     let stop_fills = Arc::new(AtomicBool::new(false));
+    if config.fill_subscribers.is_empty() {
+        tracing::warn!("no [[fill_subscriber]]: the fill stream refuses every subscriber");
+    }
     let fill_server = {
         let stop_fills = Arc::clone(&stop_fills);
+        let subscribers = Arc::new(config.fill_subscribers.clone());
         std::thread::Builder::new()
             .name("fill-stream".into())
-            .spawn(move || fills::serve(fills_listener, fill_path, fill_shared, stop_fills))
+            .spawn(move || {
+                fills::serve(
+                    fills_listener,
+                    fill_path,
+                    fill_shared,
+                    stop_fills,
+                    subscribers,
+                )
+            })
             .map_err(start_error)?
     };
     let spin = Duration::from_micros(config.session.engine_spin_us);

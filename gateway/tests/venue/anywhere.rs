@@ -393,7 +393,7 @@ fn run(name: &str, kill_every: usize) -> Outcome {
 fn whole_stream(addr: &str) -> Vec<StreamRecord> {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
-        .write_all(&frame::encode(&StreamSubscribe { from_seq: 1 }))
+        .write_all(&frame::encode(&crate::harness::subscription(1)))
         .unwrap();
     stream
         .set_read_timeout(Some(Duration::from_millis(500)))

@@ -303,11 +303,20 @@ impl Client {
     }
 }
 
+/// The demo settlement subscriber's subscription from `from_seq`.
+pub fn subscription(from_seq: u64) -> StreamSubscribe {
+    StreamSubscribe {
+        from_seq,
+        name: "settlement".into(),
+        key: "demo-settlement-key".into(),
+    }
+}
+
 /// Reads the fill stream from `from_seq` until `count` records arrived.
 pub fn read_stream(addr: &str, from_seq: u64, count: usize) -> Vec<StreamRecord> {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
-        .write_all(&frame::encode(&StreamSubscribe { from_seq }))
+        .write_all(&frame::encode(&subscription(from_seq)))
         .unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))

@@ -9,6 +9,7 @@ mod harness;
 mod load;
 mod restart;
 mod sessions;
+mod stream;
 
 use std::io::Write;
 use std::time::Duration;
@@ -504,9 +505,9 @@ fn read_stream_some(addr: &str, from_seq: u64) -> usize {
     use std::io::Read;
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream
-        .write_all(&tonnex_protocol::frame::encode(&StreamSubscribe {
+        .write_all(&tonnex_protocol::frame::encode(&harness::subscription(
             from_seq,
-        }))
+        )))
         .unwrap();
     stream
         .set_read_timeout(Some(Duration::from_millis(300)))
