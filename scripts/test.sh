@@ -3,6 +3,15 @@
 # then the crash tests and the demo on release builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The metrics test parses scrapes with the reference Prometheus parser.
+if ! python3 -c "import prometheus_client" 2>/dev/null; then
+    echo "== installing prometheus_client (Python) for the metrics test"
+    python3 -m pip install --quiet prometheus_client 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages prometheus_client 2>/dev/null \
+        || { command -v apt-get >/dev/null && { [ "$(id -u)" = 0 ] && apt-get install -y -q python3-prometheus-client \
+             || sudo apt-get install -y -q python3-prometheus-client; }; }
+    python3 -c "import prometheus_client" || { echo "cannot install prometheus_client" >&2; exit 1; }
+fi
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"

@@ -4,7 +4,7 @@
 //! tonnex-venue check --config FILE --orders ORDERS.jsonl
 //! tonnex-venue lots --config FILE [--journal-dir DIR]
 //! tonnex-venue run --config FILE [--listen ADDR] [--fills-listen ADDR] [--journal-dir DIR]
-//!                  [--admin-listen ADDR] [--durability process|batch|batch:RECORDS:MICROS|sync]
+//!                  [--admin-listen ADDR] [--metrics-listen ADDR] [--durability process|batch|batch:RECORDS:MICROS|sync]
 //! ```
 //! `check` runs the compliance pre-router alone (no engine, no network) and
 //! prints one JSON decision per order line. `lots` checks the registry
@@ -29,7 +29,7 @@ use tonnex_gateway::venue;
 const USAGE: &str = "usage: tonnex-venue check --config FILE --orders ORDERS.jsonl
        tonnex-venue lots --config FILE [--journal-dir DIR]
        tonnex-venue run --config FILE [--listen ADDR] [--fills-listen ADDR] [--journal-dir DIR]
-                        [--admin-listen ADDR] [--durability process|batch|batch:RECORDS:MICROS|sync]";
+                        [--admin-listen ADDR] [--metrics-listen ADDR] [--durability process|batch|batch:RECORDS:MICROS|sync]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -102,6 +102,7 @@ fn run_venue(args: &[String]) -> ExitCode {
             ("--fills-listen", Some(v)) => options.fills_listen = Some(v),
             ("--journal-dir", Some(v)) => options.journal_dir = Some(PathBuf::from(v)),
             ("--admin-listen", Some(v)) => options.admin_listen = Some(v),
+            ("--metrics-listen", Some(v)) => options.metrics_listen = Some(v),
             ("--durability", Some(v)) => match VenueDurability::parse(&v) {
                 Ok(durability) => options.durability = Some(durability),
                 Err(e) => {

@@ -346,7 +346,13 @@ impl Router {
         self.buyer_index(account).map(|i| &self.profiles[i])
     }
 
-    /// Tonnes `account` has claimed against its inventory, all scopes.
+    /// Tonnes every buyer has claimed, summed.
+    #[must_use]
+    pub fn total_claimed(&self) -> u64 {
+        self.buyers.iter().map(|b| b.claimed_total).sum()
+    }
+
+    /// Tonnes `account` has claimed (filled + open), over every slot.
     #[must_use]
     pub fn claimed_tonnes(&self, account: u64) -> u64 {
         self.buyer_index(account)

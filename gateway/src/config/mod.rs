@@ -138,6 +138,8 @@ pub struct VenueConfig {
     pub admin: AdminConfig,
     /// `[[fill_subscriber]]`: who may read the fill stream.
     pub fill_subscribers: Vec<FillSubscriber>,
+    /// `[metrics] listen`: where `GET /metrics` answers (none: nowhere).
+    pub metrics_listen: Option<String>,
     /// Instruments in file order.
     pub instruments: Vec<InstrumentConfig>,
 }
@@ -404,12 +406,27 @@ impl VenueConfig {
         let durability = read_durability(&table, path)?;
         let admin = read_admin(&table, path)?;
         let fill_subscribers = read_fill_subscribers(&table, path, &accounts)?;
+        let metrics_listen = match table.get("metrics") {
+            None => None,
+            Some(_) => {
+                let ctx = Ctx {
+                    file: path,
+                    record: "metrics".to_string(),
+                };
+                TomlRecord {
+                    table: root.table("metrics")?,
+                    ctx: &ctx,
+                }
+                .opt_string("listen")?
+            }
+        };
         Ok(VenueConfig {
             path: path.to_path_buf(),
             session,
             durability,
             admin,
             fill_subscribers,
+            metrics_listen,
             inventory,
             lots,
             order_entry,

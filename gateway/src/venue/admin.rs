@@ -110,6 +110,7 @@ impl Gateway {
                     text,
                     "admin request refused"
                 );
+                self.metrics.admin(false);
                 self.admin_refuse(token, nonce, reason, text);
                 return;
             }
@@ -126,6 +127,7 @@ impl Gateway {
         if let Err((reason, text)) =
             self.carry_out(token, signed.request.verb, nonce, &operator, &reason)
         {
+            self.metrics.admin(false);
             self.admin_refuse(token, nonce, reason, text);
         }
     }
@@ -222,6 +224,7 @@ impl Gateway {
             AdminVerb::Status => {
                 let reply = self.status(nonce);
                 self.net.queue_framed(token, &reply);
+                self.metrics.admin(true);
                 return Ok(());
             }
             AdminVerb::Halt { symbol } | AdminVerb::Resume { symbol } if self.closing => {
@@ -373,6 +376,7 @@ impl Gateway {
                     attestation: None,
                     allocation: None,
                     reply,
+                    received_ns: 0,
                 },
                 admin,
             );
@@ -475,6 +479,7 @@ impl Gateway {
         let Some(pending) = self.admin.pending.take() else {
             return;
         };
+        self.metrics.admin(pending.rejected.is_none());
         let reply = match pending.rejected {
             None => AdminReply::Done {
                 nonce: pending.to.nonce,

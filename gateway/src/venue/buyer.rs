@@ -40,9 +40,10 @@ impl Gateway {
         match decision.outcome {
             Outcome::Reject => {
                 let reason = decision.reason.unwrap_or(RejectReason::InvalidOrder);
-                self.refuse_order(account, client_order_id, reason);
+                self.refuse_order(account, client_order_id, Some(kind), reason);
             }
             Outcome::Hold => {
+                self.metrics.order(kind, super::metrics::Outcome::Held);
                 let expires_at_ns = wall_ns() + self.settings.hold_expiry_ms * 1_000_000;
                 self.desk
                     .held_orders
@@ -202,6 +203,7 @@ impl Gateway {
                 attestation: decision.attestation.clone(),
                 allocation,
                 reply: None,
+                received_ns: 0,
             },
             command,
         );

@@ -19,6 +19,8 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
@@ -30,6 +32,7 @@ use tonnex_protocol::Side;
 
 use super::depth::{self, BookSnapshot};
 use super::fills::{self, FillLog};
+use super::metrics::Metrics;
 
 /// Fills of one command get trade ids `seq << TRADE_SHIFT | n`.
 pub const TRADE_SHIFT: u32 = 20;
@@ -140,6 +143,8 @@ pub struct Core {
     awaiting: VecDeque<Output>,
     /// Time base for group-commit ticks.
     clock: Instant,
+    /// Where the journal position is published for `GET /metrics`.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Core {
@@ -165,6 +170,23 @@ impl Core {
             pending: Vec::with_capacity(4096),
             awaiting: VecDeque::new(),
             clock: Instant::now(),
+            metrics: None,
+        }
+    }
+
+    /// Publishes the journal position to `metrics` from now on.
+    pub fn set_metrics(&mut self, metrics: Arc<Metrics>) {
+        self.metrics = Some(metrics);
+    }
+
+    fn publish_position(&self) {
+        if let Some(metrics) = &self.metrics {
+            metrics
+                .journal_seq
+                .store(self.journal.last_seq(), Ordering::Relaxed);
+            metrics
+                .durable_seq
+                .store(self.journal.durable_seq(), Ordering::Relaxed);
         }
     }
 
@@ -221,6 +243,7 @@ impl Core {
         if self.state.last_seq() >= self.last_snapshot_seq + self.snapshot_every {
             self.snapshot();
         }
+        self.publish_position();
         if stop {
             self.close()?;
             self.release(emit);
@@ -256,6 +279,7 @@ impl Core {
         if !self.awaiting.is_empty() {
             self.journal.tick(self.now_ns())?;
             self.release(emit);
+            self.publish_position();
         }
         if self
             .snapshot_job

@@ -15,6 +15,7 @@ use tonnex_protocol::wire::{
 use tonnex_protocol::{OrderKind, Pathway, Price, Qty, RejectReason};
 
 use super::core::Input;
+use super::metrics::Outcome;
 use super::server::{Gateway, Inflight};
 use super::session::{self, Admit};
 use crate::config::AccountStatus;
@@ -67,6 +68,9 @@ impl Gateway {
             ClientMessage::Login { .. } => self.end_session(token, "already logged in".into()),
             ClientMessage::NewOrder(order) => {
                 if throttled {
+                    if let Some(kind) = order.kind() {
+                        self.metrics.order(kind, Outcome::Rejected);
+                    }
                     self.reject(account, order.client_order_id, 0, RejectReason::Throttled);
                 } else {
                     self.new_order(account, order);
@@ -359,6 +363,9 @@ impl Gateway {
         let client_order_id = order.client_order_id;
         let state = self.accounts.get_mut(&account).expect("logged in");
         if client_order_id <= state.last_client_order_id {
+            if let Some(kind) = order.kind() {
+                self.metrics.order(kind, Outcome::Rejected);
+            }
             self.reject(
                 account,
                 client_order_id,
@@ -369,23 +376,48 @@ impl Gateway {
         }
         state.last_client_order_id = client_order_id;
         if self.closing {
-            self.refuse_order(account, client_order_id, RejectReason::VenueClosing);
+            self.refuse_order(
+                account,
+                client_order_id,
+                order.kind(),
+                RejectReason::VenueClosing,
+            );
             return;
         }
         if order.scope.len() > MAX_SCOPE_LINES {
-            self.refuse_order(account, client_order_id, RejectReason::ScopeMissing);
+            self.refuse_order(
+                account,
+                client_order_id,
+                order.kind(),
+                RejectReason::ScopeMissing,
+            );
             return;
         }
         let (Some(kind), Some(side)) = (order.kind(), order.side()) else {
-            self.refuse_order(account, client_order_id, RejectReason::InvalidOrder);
+            self.refuse_order(
+                account,
+                client_order_id,
+                order.kind(),
+                RejectReason::InvalidOrder,
+            );
             return;
         };
         if (order.instrument as usize) >= self.market.instruments.len() {
-            self.refuse_order(account, client_order_id, RejectReason::UnknownInstrument);
+            self.refuse_order(
+                account,
+                client_order_id,
+                order.kind(),
+                RejectReason::UnknownInstrument,
+            );
             return;
         }
         let Ok(qty) = i64::try_from(order.qty) else {
-            self.refuse_order(account, client_order_id, RejectReason::InvalidOrder);
+            self.refuse_order(
+                account,
+                client_order_id,
+                order.kind(),
+                RejectReason::InvalidOrder,
+            );
             return;
         };
         if let Some(reason) = self.risk(
@@ -396,7 +428,7 @@ impl Gateway {
             order.qty,
             order.cash_budget_micros,
         ) {
-            self.refuse_order(account, client_order_id, reason);
+            self.refuse_order(account, client_order_id, order.kind(), reason);
             return;
         }
         debug_assert_eq!(side_code(side), order.side);
@@ -410,8 +442,12 @@ impl Gateway {
         &mut self,
         account: u64,
         client_order_id: u64,
+        kind: Option<OrderKind>,
         reason: RejectReason,
     ) {
+        if let Some(kind) = kind {
+            self.metrics.order(kind, Outcome::Rejected);
+        }
         self.submit_venue(
             VenueCommand::Refused {
                 account,
@@ -465,6 +501,7 @@ impl Gateway {
                 attestation: None,
                 allocation: None,
                 reply: None,
+                received_ns: 0,
             },
             command,
         );
@@ -476,6 +513,7 @@ impl Gateway {
         let corr = self.link.next_corr;
         self.link.next_corr += 1;
         inflight.corr = corr;
+        inflight.received_ns = self.net.round();
         self.link.inflight.push_back(inflight);
         self.submit(Input::Command {
             corr,

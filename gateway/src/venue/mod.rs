@@ -12,6 +12,7 @@ pub mod core;
 pub mod depth;
 pub mod fills;
 mod intake;
+pub mod metrics;
 mod net;
 pub mod outbound;
 mod reports;
@@ -57,6 +58,8 @@ pub struct RunOptions {
     pub journal_dir: Option<PathBuf>,
     /// Overrides `[admin] listen`.
     pub admin_listen: Option<String>,
+    /// Overrides `[metrics] listen`.
+    pub metrics_listen: Option<String>,
     /// Overrides `[journal] durability`.
     pub durability: Option<crate::config::VenueDurability>,
 }
@@ -133,6 +136,9 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
                 config.path.display()
             )));
         }
+    }
+    if let Some(metrics) = &options.metrics_listen {
+        config.metrics_listen = Some(metrics.clone());
     }
     if let Some(durability) = options.durability {
         config.durability = durability;
@@ -241,6 +247,17 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
         Some(listener) => format!(" admin={}", listener.local_addr().map_err(start_error)?),
         None => String::new(),
     };
+    let metrics_listener = match &config.metrics_listen {
+        Some(addr) => Some(
+            std::net::TcpListener::bind(addr)
+                .map_err(|e| start_error(format!("[metrics] listen '{addr}': {e}")))?,
+        ),
+        None => None,
+    };
+    let metrics_ready = match &metrics_listener {
+        Some(listener) => format!(" metrics={}", listener.local_addr().map_err(start_error)?),
+        None => String::new(),
+    };
     let entry_local = listener.local_addr().map_err(start_error)?;
     let fills_local = fills_listener.local_addr().map_err(start_error)?;
 
@@ -268,6 +285,24 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
                 )
             })
             .map_err(start_error)?
+    };
+    let metrics = Arc::new(metrics::Metrics::default());
+    core.set_metrics(Arc::clone(&metrics));
+    let metrics_server = match metrics_listener {
+        Some(listener) => {
+            let (metrics, ring, stop) = (
+                Arc::clone(&metrics),
+                Arc::clone(&to_engine),
+                Arc::clone(&stop_fills),
+            );
+            Some(
+                std::thread::Builder::new()
+                    .name("metrics".into())
+                    .spawn(move || metrics::serve(listener, metrics, ring, stop))
+                    .map_err(start_error)?,
+            )
+        }
+        None => None,
     };
     let spin = Duration::from_micros(config.session.engine_spin_us);
     let gateway_sleeping = Arc::new(AtomicBool::new(false));
@@ -310,13 +345,14 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
             from_engine,
             engine: engine.thread().clone(),
             sleeping: gateway_sleeping,
+            metrics: Arc::clone(&metrics),
         },
         seed,
     )
     .map_err(start_error)?;
 
     println!(
-        "ready order_entry={entry_local} fill_stream={fills_local} recovered_records={records}{admin_ready}"
+        "ready order_entry={entry_local} fill_stream={fills_local} recovered_records={records}{admin_ready}{metrics_ready}"
     );
     let _ = std::io::stdout().flush();
 
@@ -324,6 +360,9 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
     let engine_result = engine.join();
     stop_fills.store(true, Ordering::Release);
     let _ = fill_server.join();
+    if let Some(server) = metrics_server {
+        let _ = server.join();
+    }
     served.map_err(start_error)?;
     engine_result.map_err(|_| start_error("the engine thread panicked"))?;
     Ok(())

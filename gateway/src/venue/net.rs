@@ -503,6 +503,23 @@ impl Gateway {
         }
     }
 
+    /// Once a second: the gauges `GET /metrics` shows.
+    fn publish_gauges(&mut self, now: u64) {
+        if now.saturating_sub(self.gauges_at) < 1_000_000_000 && self.gauges_at != 0 {
+            return;
+        }
+        self.gauges_at = now.max(1);
+        let sessions = self.accounts.values().filter(|a| a.conn.is_some()).count();
+        let metrics = &self.metrics;
+        metrics.sessions.store(sessions as u64, Ordering::Relaxed);
+        metrics
+            .held_orders
+            .store(self.desk.held_orders.len() as u64, Ordering::Relaxed);
+        metrics
+            .claimed_tonnes
+            .store(self.desk.router.total_claimed(), Ordering::Relaxed);
+    }
+
     /// Session timers (login deadline, idle timeout, heartbeats) and held
     /// orders' expiry.
     fn timers(&mut self, now: u64) {
@@ -531,6 +548,7 @@ impl Gateway {
                 Due::Heartbeat => self.net.queue_unsequenced(token, VenueMessage::Heartbeat),
             }
         }
+        self.publish_gauges(now);
         let wall = super::intake::wall_ns();
         for order in self.desk.held.expire(wall) {
             self.desk.held_orders.remove(&(order.account, order.id));

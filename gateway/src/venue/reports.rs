@@ -19,6 +19,9 @@ impl Gateway {
         let Some(state) = self.accounts.get(&account) else {
             return;
         };
+        if let VenueMessage::OrderRejected { reason, .. } = &message {
+            self.metrics.reject(*reason);
+        }
         let framed = self.outbound.push(account, message);
         if let Some(token) = state.conn {
             self.net.queue(token, framed);
@@ -73,6 +76,24 @@ impl Gateway {
     /// A journaled venue command: its answer to the client, now that it is
     /// in the journal.
     fn on_venue_command(&mut self, command: &VenueCommand) {
+        match command {
+            VenueCommand::Refused { .. } | VenueCommand::Hold { .. } => {
+                self.observe_ack();
+                self.answer_venue_command(command);
+            }
+            _ => self.answer_venue_command(command),
+        }
+    }
+
+    /// The current command's first answer is going out: its ack latency.
+    fn observe_ack(&self) {
+        if let Some(current) = &self.link.current {
+            self.metrics
+                .ack_latency(self.net.round().saturating_sub(current.received_ns));
+        }
+    }
+
+    fn answer_venue_command(&mut self, command: &VenueCommand) {
         match command {
             VenueCommand::Refused {
                 account,
@@ -180,6 +201,16 @@ impl Gateway {
                     .and_then(Command::new_order)
                     .is_some();
                 let (client_order_id, order_id) = if is_new {
+                    if let Some(order) = self
+                        .link
+                        .current_command
+                        .as_ref()
+                        .and_then(Command::new_order)
+                    {
+                        self.metrics
+                            .order(order.kind, super::metrics::Outcome::Rejected);
+                    }
+                    self.observe_ack();
                     if let Some(allocation) =
                         self.link.current.as_mut().and_then(|c| c.allocation.take())
                     {
@@ -256,6 +287,9 @@ impl Gateway {
             return;
         };
         let order = *order;
+        self.metrics
+            .order(order.kind, super::metrics::Outcome::Accepted);
+        self.observe_ack();
         let (pathway, sub_ledger, floor_ticks, attestation, allocation) =
             match self.link.current.as_mut() {
                 Some(c) => (

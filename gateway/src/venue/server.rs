@@ -33,6 +33,7 @@ use tonnex_protocol::Pathway;
 
 use super::admin::AdminDesk;
 use super::core::{Input, Output};
+use super::metrics::Metrics;
 use super::net::Net;
 use super::outbound::{Outbound, OutboundError};
 use crate::compliance::profiles::Attestation;
@@ -91,6 +92,8 @@ pub(super) struct Inflight {
     pub allocation: Option<Box<OrderLines>>,
     /// An admin action's last command: where its answer goes.
     pub reply: Option<Box<super::admin::ReplyTo>>,
+    /// The round clock when it was taken in (ack latency).
+    pub received_ns: u64,
 }
 
 /// An instrument as the gateway needs it.
@@ -168,6 +171,9 @@ pub struct Gateway {
     pub(super) orders: IntMap<OrderInfo>,
     pub(super) link: Link,
     pub(super) admin: AdminDesk,
+    pub(super) metrics: Arc<Metrics>,
+    /// When the gauges were last published (round clock).
+    pub(super) gauges_at: u64,
     pub(super) settings: SessionSettings,
     /// This run of the venue (`LoginAccepted.incarnation`).
     pub(super) incarnation: u64,
@@ -222,6 +228,8 @@ pub struct EngineEnds {
     pub engine: std::thread::Thread,
     /// Set while the gateway sleeps in `poll` (the engine wakes it then).
     pub sleeping: Arc<AtomicBool>,
+    /// The counters both threads write and `GET /metrics` reads.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Gateway {
@@ -318,6 +326,8 @@ impl Gateway {
                 current_command: None,
             },
             admin: AdminDesk::new(&config.admin, seed.halted.clone()),
+            metrics: ends.metrics,
+            gauges_at: 0,
             settings: config.session.clone(),
             incarnation,
             closing: false,

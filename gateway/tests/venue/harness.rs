@@ -31,7 +31,8 @@ pub fn scratch(name: &str, session: &str) -> PathBuf {
     .replace("../../target/demo-journal", "journal")
     .replace("127.0.0.1:7001", "127.0.0.1:0")
     .replace("127.0.0.1:7002", "127.0.0.1:0")
-    .replace("127.0.0.1:7003", "127.0.0.1:0");
+    .replace("127.0.0.1:7003", "127.0.0.1:0")
+    .replace("127.0.0.1:7004", "127.0.0.1:0");
     std::fs::write(dir.join("venue.toml"), venue).unwrap();
     dir
 }
@@ -46,6 +47,7 @@ pub struct Venue {
     pub fill_stream: String,
     pub recovered_records: u64,
     pub admin: String,
+    pub metrics: String,
 }
 
 impl Venue {
@@ -73,6 +75,7 @@ impl Venue {
             fill_stream: field("fill_stream"),
             recovered_records: field("recovered_records").parse().unwrap(),
             admin: field("admin"),
+            metrics: field("metrics"),
             child,
         }
     }
