@@ -50,13 +50,10 @@ pub struct Options {
 
 fn note(outbox: &Outbox) {
     for line in outbox.notes.iter().take(5) {
-        eprintln!("tonnex-settlement: {line}");
+        tracing::info!(note = %line, "settlement note");
     }
     if outbox.notes.len() > 5 {
-        eprintln!(
-            "tonnex-settlement: ... and {} more notes",
-            outbox.notes.len() - 5
-        );
+        tracing::info!(more = outbox.notes.len() - 5, "more settlement notes");
     }
 }
 
@@ -128,19 +125,20 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
         if stream.is_none() && Instant::now() >= next_connect {
             match subscribe(options, last_seq + 1) {
                 Ok(s) => {
-                    eprintln!(
-                        "tonnex-settlement: following {} from record {}",
-                        options.venue,
-                        last_seq + 1
+                    tracing::info!(
+                        venue = %options.venue,
+                        from_record = last_seq + 1,
+                        "following the fill stream"
                     );
                     stream = Some(s);
                     buffer.clear();
                     backoff = Duration::from_millis(100);
                 }
                 Err(e) => {
-                    eprintln!(
-                        "tonnex-settlement: {e}; retrying in {} ms",
-                        backoff.as_millis()
+                    tracing::warn!(
+                        error = %e,
+                        retry_ms = backoff.as_millis() as u64,
+                        "fill stream unreachable"
                     );
                     next_connect = Instant::now() + backoff;
                     backoff = (backoff * 2).min(Duration::from_secs(2));
@@ -152,7 +150,7 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
         if let Some(s) = &mut stream {
             match s.read(&mut chunk) {
                 Ok(0) => {
-                    eprintln!("tonnex-settlement: the venue closed the fill stream");
+                    tracing::warn!("the venue closed the fill stream");
                     stream = None;
                 }
                 Ok(n) => buffer.extend_from_slice(&chunk[..n]),
@@ -162,7 +160,7 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
                         ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
                     ) => {}
                 Err(e) => {
-                    eprintln!("tonnex-settlement: fill stream: {e}");
+                    tracing::warn!(error = %e, "fill stream read failed");
                     stream = None;
                 }
             }
@@ -230,15 +228,16 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
                             finish(&outbox, registry.as_mut(), &ledger, options)?;
                         }
                     }
-                    Err(e) => eprintln!("tonnex-settlement: registry status: {e}"),
+                    Err(e) => tracing::warn!(error = %e, "registry status failed"),
                 }
             }
         }
         if last_stats.0.elapsed() >= Duration::from_secs(5) && applied_trades != last_stats.1 {
             let seconds = last_stats.0.elapsed().as_secs_f64();
-            eprintln!(
-                "tonnex-settlement: applied up to record {last_seq}, {:.0} trades/s",
-                (applied_trades - last_stats.1) as f64 / seconds
+            tracing::info!(
+                record = last_seq,
+                trades_per_s = ((applied_trades - last_stats.1) as f64 / seconds) as u64,
+                "applied"
             );
             last_stats = (Instant::now(), applied_trades);
         }
@@ -261,7 +260,7 @@ fn finish(
     if !outbox.requests.is_empty() {
         if let Err(e) = registry.submit(&outbox.requests) {
             // Asked again at the next start; the timeout unwinds what never gets an answer.
-            eprintln!("tonnex-settlement: registry submit: {e}");
+            tracing::warn!(error = %e, "registry submit failed");
         }
     }
     if !outbox.certificates.is_empty() {

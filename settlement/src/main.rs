@@ -4,6 +4,7 @@
 //! tonnex-settlement run --venue ADDR --data-dir DIR --fill-key KEY [--fill-name NAME]
 //!                       [--webhook-listen ADDR] [--registry ADDR]
 //!                       [--secret S] [--confirm-delay-ms N] [--fail-pct P] [--timeout-ms N] [--poll-ms N]
+//!                       [--log-format text|json]
 //! tonnex-settlement audit --data-dir DIR
 //! tonnex-settlement report --data-dir DIR
 //! tonnex-settlement registry-sim --listen ADDR --callback ADDR [--secret S] [--confirm-delay-ms N] [--fail-pct P]
@@ -24,6 +25,7 @@ use tonnex_settlement::{audit, follow, ledger::Ledger, registry};
 const USAGE: &str = "usage: tonnex-settlement run --venue ADDR --data-dir DIR --fill-key KEY [--fill-name NAME]
                              [--webhook-listen ADDR] [--registry ADDR]
                              [--secret S] [--confirm-delay-ms N] [--fail-pct P] [--timeout-ms N] [--poll-ms N]
+                             [--log-format text|json]
        tonnex-settlement audit --data-dir DIR
        tonnex-settlement report --data-dir DIR
        tonnex-settlement registry-sim --listen ADDR --callback ADDR [--secret S] [--confirm-delay-ms N] [--fail-pct P]";
@@ -64,6 +66,21 @@ fn required_secret(map: &HashMap<String, String>, flag: &str, env: &str) -> Resu
 
 fn secret(map: &HashMap<String, String>) -> Result<Vec<u8>, String> {
     required_secret(map, "secret", "TONNEX_WEBHOOK_SECRET").map(String::into_bytes)
+}
+
+/// Logs on standard error: `--log-format text` (the default) or `json`
+/// (one JSON object a line, for log shippers).
+fn init_logs(map: &HashMap<String, String>) -> Result<(), String> {
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO);
+    match map.get("log-format").map(String::as_str) {
+        None | Some("text") => builder.init(),
+        Some("json") => builder.json().init(),
+        Some(other) => return Err(format!("--log-format: '{other}' is not text or json")),
+    }
+    Ok(())
 }
 
 fn stop_flag() -> Result<Arc<AtomicBool>, String> {
@@ -112,8 +129,10 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             "--fail-pct",
             "--timeout-ms",
             "--poll-ms",
+            "--log-format",
         ],
     )?;
+    init_logs(&map)?;
     let (Some(venue), Some(dir)) = (map.get("venue"), map.get("data-dir")) else {
         return Err(format!("run: --venue and --data-dir are required\n{USAGE}"));
     };
@@ -191,8 +210,10 @@ fn registry_sim(args: &[String]) -> Result<ExitCode, String> {
             "--secret",
             "--confirm-delay-ms",
             "--fail-pct",
+            "--log-format",
         ],
     )?;
+    init_logs(&map)?;
     let listen = map
         .get("listen")
         .cloned()

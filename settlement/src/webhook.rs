@@ -172,9 +172,10 @@ pub fn serve(
             &mut known,
         );
         if verdict.status != 200 {
-            eprintln!(
-                "tonnex-settlement: webhook refused ({}): {}",
-                verdict.status, verdict.text
+            tracing::warn!(
+                status = verdict.status,
+                text = %verdict.text,
+                "webhook refused"
             );
         }
         for event in verdict.accepted {

@@ -4,7 +4,7 @@
 //! tonnex-venue check --config FILE --orders ORDERS.jsonl
 //! tonnex-venue lots --config FILE [--journal-dir DIR]
 //! tonnex-venue run --config FILE [--listen ADDR] [--fills-listen ADDR] [--journal-dir DIR]
-//!                  [--admin-listen ADDR] [--metrics-listen ADDR] [--durability process|batch|batch:RECORDS:MICROS|sync]
+//!                  [--admin-listen ADDR] [--metrics-listen ADDR] [--log-format text|json] [--durability process|batch|batch:RECORDS:MICROS|sync]
 //! ```
 //! `check` runs the compliance pre-router alone (no engine, no network) and
 //! prints one JSON decision per order line. `lots` checks the registry
@@ -29,7 +29,7 @@ use tonnex_gateway::venue;
 const USAGE: &str = "usage: tonnex-venue check --config FILE --orders ORDERS.jsonl
        tonnex-venue lots --config FILE [--journal-dir DIR]
        tonnex-venue run --config FILE [--listen ADDR] [--fills-listen ADDR] [--journal-dir DIR]
-                        [--admin-listen ADDR] [--metrics-listen ADDR] [--durability process|batch|batch:RECORDS:MICROS|sync]";
+                        [--admin-listen ADDR] [--metrics-listen ADDR] [--log-format text|json] [--durability process|batch|batch:RECORDS:MICROS|sync]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -92,6 +92,7 @@ fn run_check(args: &[String]) -> ExitCode {
 
 fn run_venue(args: &[String]) -> ExitCode {
     let mut options = venue::RunOptions::default();
+    let mut json_logs = false;
     let mut config = None;
     let mut i = 0;
     while i < args.len() {
@@ -103,6 +104,7 @@ fn run_venue(args: &[String]) -> ExitCode {
             ("--journal-dir", Some(v)) => options.journal_dir = Some(PathBuf::from(v)),
             ("--admin-listen", Some(v)) => options.admin_listen = Some(v),
             ("--metrics-listen", Some(v)) => options.metrics_listen = Some(v),
+            ("--log-format", Some(v)) if v == "text" || v == "json" => json_logs = v == "json",
             ("--durability", Some(v)) => match VenueDurability::parse(&v) {
                 Ok(durability) => options.durability = Some(durability),
                 Err(e) => {
@@ -122,11 +124,16 @@ fn run_venue(args: &[String]) -> ExitCode {
         return ExitCode::from(2);
     };
     options.config = config;
-    tracing_subscriber::fmt()
+    // Logs on standard error: text, or one JSON object a line.
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .init();
+        .with_max_level(tracing::Level::INFO);
+    if json_logs {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&stop)) {
