@@ -344,3 +344,86 @@ fn bad_requests_are_refused_with_their_reason_and_the_venue_carries_on() {
     let (code, last) = ops(&venue, &["status"]);
     assert_eq!(code, 0, "{last}");
 }
+
+#[test]
+fn a_member_suspended_under_load_loses_every_open_order_and_reaches_no_book_again() {
+    use tonnex_engine::journal::{dump, recover, RecoverOptions};
+    use tonnex_loadtest::run::{run, Options};
+    use tonnex_loadtest::sim::Mix;
+
+    let dir = scratch("admin-suspend-load", QUICK);
+    let mut venue = Venue::start(&dir);
+    let options = Options {
+        venue: venue.order_entry.clone(),
+        sessions: 4,
+        rate: 4000,
+        duration: Duration::from_secs(3),
+        accounts: (3001..=3004).map(|a| (a, format!("demo-{a}"))).collect(),
+        instruments: vec![0, 1],
+        mid: 2500,
+        mix: Mix::default(),
+        seed: 5,
+        window: 32,
+        acked_log: None,
+        hostile: 0,
+        progress: false,
+    };
+    let load = std::thread::spawn(move || run(&options));
+    std::thread::sleep(Duration::from_millis(1200));
+    let (code, last) = ops(
+        &venue,
+        &[
+            "kyc",
+            "3001",
+            "suspended",
+            "--reason",
+            "kill switch under load",
+        ],
+    );
+    assert_eq!(code, 0, "{last}");
+    let report = load.join().unwrap().unwrap();
+    // The load test saw 3001's session end; the other three traded on.
+    assert!(
+        report.error_notes.iter().any(|n| n.contains("3001")),
+        "{:?}",
+        report.error_notes
+    );
+    assert!(report.acked > 1000);
+    assert!(venue.sigterm().success());
+
+    let journal = dir.join("journal");
+    let mut records = Vec::new();
+    dump(&journal, |line| records.push((line.seq, line.text))).unwrap();
+    let suspended_at = records
+        .iter()
+        .find(|(_, text)| {
+            text.starts_with("ADMIN") && text.contains("Kyc { account: 3001, status: 2 }")
+        })
+        .map(|&(seq, _)| seq)
+        .expect("the suspension is journaled");
+    let cancel = records
+        .iter()
+        .find(|(seq, text)| *seq > suspended_at && text.contains("MASS_CANCEL account=3001"))
+        .expect("its open orders are cancelled in the same breath");
+    assert_eq!(cancel.0, suspended_at + 1);
+    // No order of 3001 was journaled for a book after its suspension.
+    let later: Vec<&(u64, String)> = records
+        .iter()
+        .filter(|(seq, text)| {
+            *seq > suspended_at && text.starts_with("NEW") && text.contains(" account=3001 ")
+        })
+        .collect();
+    assert!(later.is_empty(), "{later:?}");
+    // And none rests.
+    let state = recover(
+        &journal,
+        RecoverOptions {
+            use_snapshot: true,
+            track_orders: false,
+            config: tonnex_engine::EngineConfig::default(),
+        },
+    )
+    .unwrap()
+    .state;
+    assert!(state.image().orders.iter().all(|o| o.account != 3001));
+}

@@ -12,6 +12,7 @@ use tonnex_protocol::wire::*;
 /// A scratch copy of `config/demo` with its journal inside and `extra`
 /// replacing the `[session]` table.
 pub fn scratch(name: &str, session: &str) -> PathBuf {
+    remove_stale_scratch();
     let dir = std::env::temp_dir().join(format!("tonnex-venue-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -35,6 +36,26 @@ pub fn scratch(name: &str, session: &str) -> PathBuf {
     .replace("127.0.0.1:7004", "127.0.0.1:0");
     std::fs::write(dir.join("venue.toml"), venue).unwrap();
     dir
+}
+
+/// Removes scratch folders of earlier test runs (their process is gone):
+/// each holds a preallocated 256 MiB journal segment.
+fn remove_stale_scratch() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix("tonnex-venue-") else {
+            continue;
+        };
+        let Some(pid) = rest.rsplit('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Default session settings for tests: quick heartbeats and deadlines.
