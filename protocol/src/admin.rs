@@ -88,6 +88,17 @@ pub enum AdminVerb {
         /// Micro-dollars, positive.
         amount_micros: i64,
     },
+    /// Tag 7. Deposit a registry export's credit lots into an instrument,
+    /// checked as `tonnex-venue lots` checks them (serial blocks, overlaps
+    /// with every block ever deposited, eligibility).
+    DepositLots {
+        /// Instrument symbol.
+        symbol: String,
+        /// The export's file name (names its lots' sources).
+        name: String,
+        /// The export's content (CSV, `tonnex-venue lots` columns).
+        csv: String,
+    },
 }
 
 /// A request before signing.

@@ -445,6 +445,17 @@ fn admin_samples() -> Vec<(&'static str, Vec<u8>)> {
             ),
         ),
         (
+            "admin-deposit-lots",
+            signed(
+                AdminVerb::DepositLots {
+                    symbol: "NBR-2024.CCP".into(),
+                    name: "lots.csv".into(),
+                    csv: "registry,project_id,serial_start,serial_end,quantity,vintage,methodology,category,nature,ccp,corresponding_adjustment,corsia,owner_account\nVerra,VCS-7,VCS-7-1,VCS-7-9,9,2024,VM0047,removal,nature-based,true,false,false,2001\n".into(),
+                },
+                "",
+            ),
+        ),
+        (
             "admin-done",
             frame::encode(&AdminReply::Done {
                 nonce: 7,

@@ -76,6 +76,13 @@ enum Verb {
     DepositCash { account: u64, usd: String },
     /// Debit USD from ACCOUNT's free cash (never held funds).
     WithdrawCash { account: u64, usd: String },
+    /// Deposit a registry export's lots into an instrument (checked as
+    /// `tonnex-venue lots` checks them; refused lots are listed).
+    DepositLots {
+        file: std::path::PathBuf,
+        #[arg(long)]
+        instrument: String,
+    },
 }
 
 fn usage(text: &str) -> ExitCode {
@@ -132,6 +139,17 @@ fn main() -> ExitCode {
         Verb::WithdrawCash { account, usd } => AdminVerb::WithdrawCash {
             account,
             amount_micros: micros(&usd).expect("checked"),
+        },
+        Verb::DepositLots { file, instrument } => match std::fs::read_to_string(&file) {
+            Ok(csv) => AdminVerb::DepositLots {
+                symbol: instrument,
+                name: file.file_name().map_or_else(
+                    || file.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                ),
+                csv,
+            },
+            Err(e) => return usage(&format!("{}: {e}", file.display())),
         },
     };
     let now = SystemTime::now()

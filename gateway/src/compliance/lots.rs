@@ -217,13 +217,32 @@ pub fn ingest(
     venue: &VenueConfig,
     deposited: &mut SerialBlocks,
 ) -> Result<Vec<LotDecision>, LoadError> {
-    let error =
-        |line: usize, field: &str, message: String| crate::csv::error(path, line, field, message);
-    let rows = crate::csv::read(path, &COLUMNS)?;
+    let text = std::fs::read_to_string(path).map_err(|e| LoadError {
+        file: path.to_path_buf(),
+        location: String::new(),
+        message: format!("cannot read: {e}"),
+    })?;
     // Sources are named relative to the venue file's folder: the journal
     // records them, and the same venue started from elsewhere is the same.
     let folder = venue.path.parent().unwrap_or(Path::new(""));
     let name = path.strip_prefix(folder).unwrap_or(path);
+    ingest_text(name, &text, instrument, venue, deposited)
+}
+
+/// [`ingest`] of an export's text, `name` naming it in errors and sources
+/// (an admin deposit sends the file's content, not its path).
+pub fn ingest_text(
+    name: &Path,
+    text: &str,
+    instrument: &InstrumentConfig,
+    venue: &VenueConfig,
+    deposited: &mut SerialBlocks,
+) -> Result<Vec<LotDecision>, LoadError> {
+    let path = name;
+    let error =
+        |line: usize, field: &str, message: String| crate::csv::error(path, line, field, message);
+    let rows = crate::csv::parse(text, &COLUMNS)
+        .map_err(|(line, message)| crate::csv::error(path, line, "", message))?;
     let accounts: std::collections::HashSet<u64> = venue.accounts.iter().map(|a| a.id).collect();
     let mut decisions = Vec::with_capacity(rows.len());
     for row in rows {

@@ -16,7 +16,8 @@ use tonnex_protocol::{Cash, Pathway, RejectReason};
 
 use super::intake::wall_ns;
 use super::server::{Gateway, Inflight};
-use crate::config::{AccountStatus, AdminConfig, OperatorConfig, OperatorRole};
+use crate::config::{AccountStatus, OperatorConfig, OperatorRole, VenueConfig};
+use tonnex_engine::venue::SerialBlocks;
 
 /// Where a journaled admin action's answer goes.
 pub(super) struct ReplyTo {
@@ -41,12 +42,21 @@ pub(super) struct AdminDesk {
     /// Per instrument: halted.
     pub halted: Vec<bool>,
     pub pending: Option<Pending>,
+    /// The venue file (instruments' eligibility, accounts) lot deposits
+    /// are checked against.
+    pub config: Arc<VenueConfig>,
+    /// Every serial block deposited (the journal's, and this run's).
+    pub serials: SerialBlocks,
 }
 
 impl AdminDesk {
-    /// The desk for `config`, with the instruments' halt states.
-    pub fn new(config: &AdminConfig, halted: Vec<bool>) -> AdminDesk {
+    /// The desk for the venue file `venue`, with the instruments' halt
+    /// states and the serial blocks the journal holds.
+    pub fn new(venue: &VenueConfig, halted: Vec<bool>, serials: SerialBlocks) -> AdminDesk {
+        let config = &venue.admin;
         AdminDesk {
+            config: Arc::new(venue.clone()),
+            serials,
             operators: config
                 .operators
                 .iter()
@@ -71,9 +81,9 @@ fn permitted(role: OperatorRole, verb: &AdminVerb) -> bool {
             role,
             OperatorRole::Operator | OperatorRole::Risk | OperatorRole::Compliance
         ),
-        AdminVerb::DepositCash { .. } | AdminVerb::WithdrawCash { .. } => {
-            role == OperatorRole::Operator
-        }
+        AdminVerb::DepositCash { .. }
+        | AdminVerb::WithdrawCash { .. }
+        | AdminVerb::DepositLots { .. } => role == OperatorRole::Operator,
     }
 }
 
@@ -233,16 +243,19 @@ impl Gateway {
             }
             AdminVerb::Halt { symbol } => {
                 for instrument in self.instruments_of(symbol.as_deref())? {
-                    commands.push(Command::Halt {
-                        instrument,
-                        cancel_resting: false,
-                    });
+                    commands.push((
+                        Command::Halt {
+                            instrument,
+                            cancel_resting: false,
+                        },
+                        None,
+                    ));
                 }
                 format!("halted {}", symbol.as_deref().unwrap_or("every instrument"))
             }
             AdminVerb::Resume { symbol } => {
                 for instrument in self.instruments_of(symbol.as_deref())? {
-                    commands.push(Command::Resume { instrument });
+                    commands.push((Command::Resume { instrument }, None));
                 }
                 format!(
                     "resumed {}",
@@ -258,19 +271,22 @@ impl Gateway {
                     ));
                 };
                 self.desk.router.set_status(account, new);
-                commands.push(Command::Venue(Box::new(VenueCommand::Kyc {
-                    account,
-                    status,
-                })));
+                commands.push((
+                    Command::Venue(Box::new(VenueCommand::Kyc { account, status })),
+                    None,
+                ));
                 if new == AccountStatus::Suspended {
                     // The kill switch: every open order goes, the session
                     // closes, and no order of it reaches a book again (the
                     // pre-router refuses ACCOUNT_NOT_ACTIVE from now on;
                     // orders already on the ring are ahead of the cancel).
-                    commands.push(Command::MassCancel {
-                        account,
-                        instrument: None,
-                    });
+                    commands.push((
+                        Command::MassCancel {
+                            account,
+                            instrument: None,
+                        },
+                        None,
+                    ));
                     if let Some(session) = self.accounts.get(&account).and_then(|a| a.conn) {
                         self.end_session(session, "the account is suspended".into());
                     }
@@ -288,20 +304,26 @@ impl Gateway {
                 match (account, instrument) {
                     (Some(account), instrument) => {
                         self.known_account(account)?;
-                        commands.push(Command::MassCancel {
-                            account,
-                            instrument,
-                        });
+                        commands.push((
+                            Command::MassCancel {
+                                account,
+                                instrument,
+                            },
+                            None,
+                        ));
                     }
                     (None, Some(instrument)) => {
                         // Everyone's orders in one book: a halt that cancels
                         // the book, then (unless it was halted) a resume.
-                        commands.push(Command::Halt {
-                            instrument,
-                            cancel_resting: true,
-                        });
+                        commands.push((
+                            Command::Halt {
+                                instrument,
+                                cancel_resting: true,
+                            },
+                            None,
+                        ));
                         if !self.admin.halted[instrument as usize] {
-                            commands.push(Command::Resume { instrument });
+                            commands.push((Command::Resume { instrument }, None));
                         }
                     }
                     (None, None) => {
@@ -332,10 +354,13 @@ impl Gateway {
                 amount_micros,
             } => {
                 self.known_account(account)?;
-                commands.push(Command::Deposit {
-                    account,
-                    asset: Asset::Cash(Cash(amount_micros)),
-                });
+                commands.push((
+                    Command::Deposit {
+                        account,
+                        asset: Asset::Cash(Cash(amount_micros)),
+                    },
+                    None,
+                ));
                 format!("deposited {amount_micros} micro-USD to account {account}")
             }
             AdminVerb::WithdrawCash {
@@ -343,15 +368,23 @@ impl Gateway {
                 amount_micros,
             } => {
                 self.known_account(account)?;
-                commands.push(Command::Withdraw {
-                    account,
-                    asset: Asset::Cash(Cash(amount_micros)),
-                });
+                commands.push((
+                    Command::Withdraw {
+                        account,
+                        asset: Asset::Cash(Cash(amount_micros)),
+                    },
+                    None,
+                ));
                 format!("withdrew {amount_micros} micro-USD from account {account}")
+            }
+            AdminVerb::DepositLots { symbol, name, csv } => {
+                let (lots, text) = self.lot_deposits(&symbol, &name, &csv)?;
+                commands.extend(lots);
+                text
             }
         };
         let last = commands.len() - 1;
-        for (i, command) in commands.into_iter().enumerate() {
+        for (i, (command, annotation)) in commands.into_iter().enumerate() {
             let admin = Command::Admin(Box::new(AdminCommand {
                 operator: operator.to_string(),
                 reason: reason.to_string(),
@@ -364,7 +397,7 @@ impl Gateway {
                     text: text.clone(),
                 })
             });
-            self.submit_tracked(
+            self.submit_annotated(
                 Inflight {
                     corr: 0,
                     account: 0,
@@ -379,6 +412,7 @@ impl Gateway {
                     received_ns: 0,
                 },
                 admin,
+                annotation,
             );
         }
         Ok(())

@@ -14,7 +14,7 @@ use tonnex_protocol::wire::{
 };
 use tonnex_protocol::{OrderKind, Pathway, Price, Qty, RejectReason};
 
-use super::core::Input;
+use super::core::{Annotation, Input};
 use super::metrics::Outcome;
 use super::server::{Gateway, Inflight};
 use super::session::{self, Admit};
@@ -509,7 +509,18 @@ impl Gateway {
 
     /// Sends `command` with a fresh correlation id, remembering `inflight`
     /// for its outputs.
-    pub(super) fn submit_tracked(&mut self, mut inflight: Inflight, command: Command) {
+    pub(super) fn submit_tracked(&mut self, inflight: Inflight, command: Command) {
+        self.submit_annotated(inflight, command, None);
+    }
+
+    /// [`Gateway::submit_tracked`] with fill-stream detail the engine does
+    /// not hold (a deposited lot's registry identity).
+    pub(super) fn submit_annotated(
+        &mut self,
+        mut inflight: Inflight,
+        command: Command,
+        annotation: Option<Box<Annotation>>,
+    ) {
         let corr = self.link.next_corr;
         self.link.next_corr += 1;
         inflight.corr = corr;
@@ -518,7 +529,7 @@ impl Gateway {
         self.submit(Input::Command {
             corr,
             command,
-            annotation: None,
+            annotation,
         });
     }
 

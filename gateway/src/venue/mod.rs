@@ -7,6 +7,7 @@
 //! journal, fill log), the fill-stream acceptor and one per subscriber.
 
 mod admin;
+mod admin_lots;
 mod buyer;
 pub mod core;
 pub mod depth;

@@ -28,6 +28,9 @@ pub const WAKER: Token = Token(1);
 const ADMIN_LISTENER: Token = Token(2);
 const FIRST: usize = 3;
 
+/// Largest admin request (a lot deposit carries its CSV).
+const ADMIN_MAX_FRAME_BYTES: usize = 4 << 20;
+
 /// Outbound bytes a connection may have queued before it is dropped as a
 /// slow consumer (it can reconnect and replay).
 const MAX_QUEUED_BYTES: usize = 32 << 20;
@@ -312,7 +315,12 @@ impl Gateway {
     }
 
     fn read_into(&mut self, token: Token, to_the_end: bool, chunk: &mut [u8]) {
-        let max = self.settings.max_frame_bytes;
+        // An admin request may carry a registry export.
+        let max = if self.net.conn(token).is_some_and(|c| c.admin) {
+            ADMIN_MAX_FRAME_BYTES
+        } else {
+            self.settings.max_frame_bytes
+        };
         loop {
             let Some(conn) = self.net.conn(token) else {
                 return;

@@ -26,7 +26,7 @@ use mio::Poll;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use tonnex_engine::accounts::IntHasher;
-use tonnex_engine::venue::{OrderLines, VenueImage};
+use tonnex_engine::venue::{OrderLines, SerialBlocks, VenueImage};
 use tonnex_engine::Command;
 use tonnex_protocol::wire::{InstrumentInfo, NewOrder, VenueMessage};
 use tonnex_protocol::Pathway;
@@ -325,7 +325,11 @@ impl Gateway {
                 current: None,
                 current_command: None,
             },
-            admin: AdminDesk::new(&config.admin, seed.halted.clone()),
+            admin: AdminDesk::new(
+                config,
+                seed.halted.clone(),
+                SerialBlocks::from_records(&seed.venue.serials),
+            ),
             metrics: ends.metrics,
             gauges_at: 0,
             settings: config.session.clone(),

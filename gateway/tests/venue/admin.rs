@@ -427,3 +427,100 @@ fn a_member_suspended_under_load_loses_every_open_order_and_reaches_no_book_agai
     .state;
     assert!(state.image().orders.iter().all(|o| o.account != 3001));
 }
+
+#[test]
+fn lots_deposited_at_runtime_are_checked_like_lots_and_journaled_with_their_serials() {
+    let dir = scratch("admin-lots", QUICK);
+    let mut venue = Venue::start(&dir);
+    let header = std::fs::read_to_string(dir.join("lots-nbr.csv")).unwrap();
+    let header = header.lines().next().unwrap();
+    let export = dir.join("fresh-lots.csv");
+    std::fs::write(
+        &export,
+        format!(
+            "{header}\n\
+             Verra,VCS-7,VCS-7-2024-0001,VCS-7-2024-0100,100,2024,VM0047,removal,nature-based,true,false,false,2001\n\
+             Verra,VCS-2451,VCS-2451-2023-000049999,VCS-2451-2023-000050001,3,2023,VM0047,removal,nature-based,true,false,false,2001\n"
+        ),
+    )
+    .unwrap();
+    // Seller 2001 holds the 50,000 t of its demo lot on NBR: no more.
+    let mut seller = venue.login(2001);
+    seller.limit(NBR, SIDE_SELL, 3000, 50_100);
+    assert_eq!(seller.rejected().2, "INSUFFICIENT_CREDITS");
+    let output = Command::new(env!("CARGO_BIN_EXE_tonnex-admin"))
+        .args([
+            "--admin",
+            &venue.admin,
+            "--operator",
+            "ops",
+            "--key",
+            "demo-ops-key",
+        ])
+        .args(["deposit-lots"])
+        .arg(&export)
+        .args(["--instrument", "NBR-2024.CCP", "--reason", "new issuance"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    // One lot in, the overlapping one refused, naming its line and block.
+    assert!(
+        stdout.contains("deposited 1 lots (100 t)")
+            && stdout.contains("line 3: LOT_SERIALS_OVERLAP")
+            && stdout.contains("lots-nbr.csv line 2"),
+        "{stdout}"
+    );
+    let id = seller.limit(NBR, SIDE_SELL, 3000, 50_100);
+    seller.accepted(id);
+    // The fill stream names the lot for settlement: after the 25 start-up
+    // records (3 instruments, 7 cash deposits, 15 lots), record 26.
+    let records = crate::harness::read_stream(&venue.fill_stream, 26, 1);
+    assert!(
+        matches!(
+            &records[0].event,
+            StreamEvent::CreditDeposit { account: 2001, qty: 100, lot: Some(lot), .. }
+                if lot.project_id == "VCS-7" && lot.serial_end == "VCS-7-2024-0100"
+        ),
+        "{records:?}"
+    );
+    drop(seller);
+    venue.kill9();
+
+    // Across a restart the same export is refused whole: its block is in
+    // the journal.
+    let venue = Venue::start(&dir);
+    let output = Command::new(env!("CARGO_BIN_EXE_tonnex-admin"))
+        .args([
+            "--admin",
+            &venue.admin,
+            "--operator",
+            "ops",
+            "--key",
+            "demo-ops-key",
+        ])
+        .args(["deposit-lots"])
+        .arg(&export)
+        .args(["--instrument", "NBR-2024.CCP"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.lines().last().unwrap() == "ok=false reason=LOT_SERIALS_OVERLAP",
+        "{stdout}"
+    );
+    // And a compliance officer may not deposit at all.
+    let (code, last) = admin_as(
+        &venue,
+        "compliance",
+        "demo-compliance-key",
+        &[
+            "deposit-lots",
+            export.to_str().unwrap(),
+            "--instrument",
+            "NBR-2024.CCP",
+        ],
+    );
+    assert_eq!((code, last.as_str()), (1, "ok=false reason=NOT_PERMITTED"));
+}
