@@ -99,6 +99,9 @@ pub enum AdminVerb {
         /// The export's content (CSV, `tonnex-venue lots` columns).
         csv: String,
     },
+    /// Tag 8. Read the rules and buyer profiles files named in the venue
+    /// file again; the new version is in force from its journal record on.
+    ReloadRules,
 }
 
 /// A request before signing.

@@ -455,6 +455,7 @@ fn admin_samples() -> Vec<(&'static str, Vec<u8>)> {
                 "",
             ),
         ),
+        ("admin-reload-rules", signed(AdminVerb::ReloadRules, "")),
         (
             "admin-done",
             frame::encode(&AdminReply::Done {

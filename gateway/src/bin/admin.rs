@@ -76,6 +76,8 @@ enum Verb {
     DepositCash { account: u64, usd: String },
     /// Debit USD from ACCOUNT's free cash (never held funds).
     WithdrawCash { account: u64, usd: String },
+    /// Read the rules and profiles files again (a new version in force).
+    ReloadRules,
     /// Deposit a registry export's lots into an instrument (checked as
     /// `tonnex-venue lots` checks them; refused lots are listed).
     DepositLots {
@@ -140,6 +142,7 @@ fn main() -> ExitCode {
             account,
             amount_micros: micros(&usd).expect("checked"),
         },
+        Verb::ReloadRules => AdminVerb::ReloadRules,
         Verb::DepositLots { file, instrument } => match std::fs::read_to_string(&file) {
             Ok(csv) => AdminVerb::DepositLots {
                 symbol: instrument,

@@ -84,6 +84,9 @@ fn permitted(role: OperatorRole, verb: &AdminVerb) -> bool {
         AdminVerb::DepositCash { .. }
         | AdminVerb::WithdrawCash { .. }
         | AdminVerb::DepositLots { .. } => role == OperatorRole::Operator,
+        AdminVerb::ReloadRules => {
+            matches!(role, OperatorRole::Operator | OperatorRole::Compliance)
+        }
     }
 }
 
@@ -380,6 +383,11 @@ impl Gateway {
             AdminVerb::DepositLots { symbol, name, csv } => {
                 let (lots, text) = self.lot_deposits(&symbol, &name, &csv)?;
                 commands.extend(lots);
+                text
+            }
+            AdminVerb::ReloadRules => {
+                let (rules, text) = self.reload_rules()?;
+                commands.extend(rules);
                 text
             }
         };

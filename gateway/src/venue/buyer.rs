@@ -245,6 +245,7 @@ impl Gateway {
             reporting_year: i64::from(year),
         };
         let desk = &mut self.desk;
+        desk.wire_attestations.push((account, attestation.clone()));
         let decided = desk.held.attest(&mut desk.router, account, attestation);
         // Answered (AttestationAccepted) once it is journaled; the re-checked
         // orders follow it into the journal.

@@ -8,6 +8,7 @@
 
 mod admin;
 mod admin_lots;
+mod admin_rules;
 mod buyer;
 pub mod core;
 pub mod depth;

@@ -127,6 +127,8 @@ pub(super) struct Market {
 pub(super) struct Desk {
     pub router: Router,
     pub held: HeldOrders,
+    /// Attestations accepted over the wire (a rules reload keeps them).
+    pub wire_attestations: Vec<(u64, Attestation)>,
     /// Held orders as sent, by `(account, client order id)`.
     pub held_orders: BTreeMap<(u64, u64), NewOrder>,
     pub attestation_ids: HashMap<String, u64>,
@@ -308,6 +310,7 @@ impl Gateway {
                 router,
                 held: HeldOrders::default(),
                 held_orders: BTreeMap::new(),
+                wire_attestations: Vec::new(),
                 attestation_ids: HashMap::new(),
                 attestation_names: Vec::new(),
                 rules_version: seed.rules_version.clone(),
@@ -377,14 +380,17 @@ impl Gateway {
             self.desk.router.claim_slots(*account, claims);
         }
         for record in &venue.attestations {
-            self.desk.router.add_attestation(
-                record.account,
-                Attestation {
-                    id: record.id.clone(),
-                    internal_price_usd: Decimal::new(record.internal_price_micros, 6),
-                    reporting_year: i64::from(record.reporting_year),
-                },
-            );
+            let attestation = Attestation {
+                id: record.id.clone(),
+                internal_price_usd: Decimal::new(record.internal_price_micros, 6),
+                reporting_year: i64::from(record.reporting_year),
+            };
+            self.desk
+                .wire_attestations
+                .push((record.account, attestation.clone()));
+            self.desk
+                .router
+                .add_attestation(record.account, attestation);
         }
         for held in &venue.held {
             let order = &held.order;

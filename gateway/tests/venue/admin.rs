@@ -524,3 +524,81 @@ fn lots_deposited_at_runtime_are_checked_like_lots_and_journaled_with_their_seri
     );
     assert_eq!((code, last.as_str()), (1, "ok=false reason=NOT_PERMITTED"));
 }
+
+#[test]
+fn a_rules_reload_takes_effect_from_its_journal_record_and_keeps_the_claims() {
+    let dir = scratch("admin-rules", QUICK);
+    let mut venue = Venue::start(&dir);
+    let bid = |client: &mut crate::harness::Client, price_ticks: i64, qty: u64, line: ScopeLine| {
+        let id = client.next_id();
+        client.send(&ClientMessage::NewOrder(NewOrder {
+            client_order_id: id,
+            instrument: NBR,
+            side: SIDE_BUY,
+            order_type: TYPE_LIMIT,
+            time_in_force: TIF_GTC,
+            price_ticks,
+            qty,
+            cash_budget_micros: 0,
+            scope: vec![line],
+            attestation: None,
+        }));
+        id
+    };
+    let line = |scope, category, qty| ScopeLine {
+        scope,
+        category,
+        qty,
+    };
+    // Buyer 1003 claims its whole 800 t of scope 1; buyer 1001 bids 25.00
+    // on the recognised pathway (floor 20.00): accepted.
+    let mut engaged = venue.login(1003);
+    let id = bid(&mut engaged, 100, 800, line(1, 0, 800));
+    engaged.accepted(id);
+    let mut recognised = venue.login(1001);
+    let id = bid(&mut recognised, 2500, 10, line(3, 1, 10));
+    recognised.accepted(id);
+    // The venue raises the recognised floor to 30.00 in version 2.1.
+    let rules = std::fs::read_to_string(dir.join("rules.toml"))
+        .unwrap()
+        .replace("version = \"2.0\"", "version = \"2.1\"")
+        .replace("floor_usd = \"20.00\"", "floor_usd = \"30.00\"");
+    std::fs::write(dir.join("rules.toml"), rules).unwrap();
+    let (code, last) = ops(&venue, &["reload-rules", "--reason", "floor raised"]);
+    assert_eq!(code, 0, "{last}");
+    // The same bid is now below the floor: held for an attestation.
+    let id = bid(&mut recognised, 2500, 10, line(3, 1, 10));
+    recognised.expect("held", |m| match m {
+        VenueMessage::OrderHeld {
+            client_order_id, ..
+        } => (*client_order_id == id).then_some(()),
+        _ => None,
+    });
+    // The claims were kept: 1003 still has no scope 1 left.
+    let refused = bid(&mut engaged, 100, 1, line(1, 0, 1));
+    assert_eq!(engaged.rejected(), (refused, 0, "SCOPE_EXCEEDS_INVENTORY"));
+    drop((engaged, recognised));
+    venue.kill9();
+
+    // After a restart, decisions still name 2.1 (the journal's record) and
+    // a bid at 31.00 is accepted under it.
+    let venue = Venue::start(&dir);
+    let mut recognised = venue.login(1001);
+    recognised.next_client_order_id = 10;
+    let id = bid(&mut recognised, 3100, 5, line(3, 1, 5));
+    let order_id = recognised.accepted(id);
+    let records = crate::harness::read_stream(&venue.fill_stream, 1, 28);
+    let decision = records
+        .iter()
+        .find_map(|r| match &r.event {
+            StreamEvent::BuyAccepted {
+                order_id: o,
+                decision,
+                ..
+            } if *o == order_id => Some(decision.clone()),
+            _ => None,
+        })
+        .expect("the buy's decision on the stream");
+    assert_eq!(decision.rules_version, "2.1");
+    assert_eq!(decision.floor_ticks, 3000);
+}

@@ -1,0 +1,41 @@
+//! The admin port's rules reload: the rules and buyer profiles files the
+//! venue file names are read again and a new pre-router built from them,
+//! keeping what the venue has decided since it started (claims, KYC
+//! statuses, attestations accepted over the wire). The new version and the
+//! files' SHA-256 are journaled; every decision after that record names
+//! them.
+
+use tonnex_engine::Command;
+use tonnex_protocol::RejectReason;
+
+use super::admin_lots::Planned;
+use super::server::Gateway;
+use super::startup::{rules_in_force, rules_sha256_of, rules_version_of};
+
+impl Gateway {
+    /// Plans the reload: the `Rules` record to journal, and a summary.
+    pub(super) fn reload_rules(&mut self) -> Result<(Planned, String), (RejectReason, String)> {
+        let invalid = |e: &dyn std::fmt::Display| (RejectReason::InvalidRequest, e.to_string());
+        let path = self.admin.config.path.clone();
+        let (venue, mut router) = crate::compliance::load_router(&path).map_err(|e| invalid(&e))?;
+        let rules = rules_in_force(&venue).map_err(|e| invalid(&e))?;
+        for (account, status) in self.desk.router.statuses() {
+            router.set_status(account, status);
+            if let Some(claims) = self.desk.router.claims(account) {
+                router.claim_slots(account, &claims);
+            }
+        }
+        for (account, attestation) in &self.desk.wire_attestations {
+            router.add_attestation(*account, attestation.clone());
+        }
+        let (version, sha256) = (rules_version_of(&rules), rules_sha256_of(&rules));
+        tracing::info!(version, sha256, "rules reloaded");
+        self.desk.router = router;
+        self.desk.rules_version.clone_from(&version);
+        self.desk.rules_sha256.clone_from(&sha256);
+        Ok((
+            vec![(Command::Venue(Box::new(rules)), None)],
+            format!("rules version {version} (sha256 {sha256}) in force"),
+        ))
+    }
+}
