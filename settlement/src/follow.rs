@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use tonnex_protocol::frame;
 use tonnex_protocol::wire::{StreamEvent, StreamRecord, StreamSubscribe};
 
+use crate::metrics::{Call, Metrics};
+
 use crate::certificate;
 use crate::ledger::{Ledger, Outbox};
 use crate::registry::{now_ms, Embedded, Registry, Remote, Sim, SimConfig};
@@ -46,6 +48,8 @@ pub struct Options {
     pub poll_every: Duration,
     /// Most stream records per transaction.
     pub batch: usize,
+    /// Where `GET /metrics` answers (none: nowhere).
+    pub metrics_listen: Option<String>,
 }
 
 fn note(outbox: &Outbox) {
@@ -102,8 +106,33 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
         registry.submit(&pending)?;
     }
     let mut last_seq = ledger.last_seq().map_err(|e| e.to_string())?;
+    let metrics = Arc::new(Metrics::default());
+    metrics.applied_seq.store(last_seq, Ordering::Relaxed);
+    metrics.received_seq.store(last_seq, Ordering::Relaxed);
+    let mut metrics_ready = String::new();
+    let metrics_server = match &options.metrics_listen {
+        Some(addr) => {
+            let server = tiny_http::Server::http(addr)
+                .map_err(|e| format!("metrics listener {addr}: {e}"))?;
+            if let Some(local) = server.server_addr().to_ip() {
+                metrics_ready = format!(" metrics={local}");
+            }
+            let (metrics, path, stop) = (
+                Arc::clone(&metrics),
+                ledger.path().to_path_buf(),
+                Arc::clone(stop),
+            );
+            Some(
+                std::thread::Builder::new()
+                    .name("metrics".into())
+                    .spawn(move || crate::metrics::serve(server, metrics, path, stop))
+                    .map_err(|e| e.to_string())?,
+            )
+        }
+        None => None,
+    };
     println!(
-        "ready venue={} webhook={webhook} last_seq={last_seq}",
+        "ready venue={} webhook={webhook} last_seq={last_seq}{metrics_ready}",
         options.venue
     );
     let _ = std::io::stdout().flush();
@@ -188,6 +217,9 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
             std::thread::sleep(Duration::from_millis(10));
         }
         let confirmations: Vec<_> = events.try_iter().take(50_000).collect();
+        if let Some(last) = records.last() {
+            metrics.received_seq.store(last.seq, Ordering::Relaxed);
+        }
         if !records.is_empty() || !confirmations.is_empty() {
             applied_trades += records
                 .iter()
@@ -197,14 +229,15 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
                 .apply(&records, &confirmations, now_ms())
                 .map_err(|e| e.to_string())?;
             last_seq += records.len() as u64;
-            finish(&outbox, registry.as_mut(), &ledger, options)?;
+            metrics.applied_seq.store(last_seq, Ordering::Relaxed);
+            finish(&outbox, registry.as_mut(), &ledger, options, &metrics)?;
         }
         if last_maintenance.elapsed() >= maintenance_every {
             last_maintenance = Instant::now();
             let outbox = ledger
                 .expire(now_ms(), options.timeout.as_millis() as u64)
                 .map_err(|e| e.to_string())?;
-            finish(&outbox, registry.as_mut(), &ledger, options)?;
+            finish(&outbox, registry.as_mut(), &ledger, options, &metrics)?;
         }
         if last_poll.elapsed() >= options.poll_every {
             last_poll = Instant::now();
@@ -215,7 +248,9 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
                 .pending_trades(20_000, before)
                 .map_err(|e| e.to_string())?;
             if !trades.is_empty() {
-                match registry.status(&trades) {
+                let polled = registry.status(&trades);
+                metrics.registry_call(Call::Status, polled.is_ok());
+                match polled {
                     Ok(found) => {
                         let fresh: Vec<_> = found
                             .into_iter()
@@ -225,7 +260,7 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
                             let outbox = ledger
                                 .apply(&[], &fresh, now_ms())
                                 .map_err(|e| e.to_string())?;
-                            finish(&outbox, registry.as_mut(), &ledger, options)?;
+                            finish(&outbox, registry.as_mut(), &ledger, options, &metrics)?;
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "registry status failed"),
@@ -247,6 +282,9 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
         let _ = worker.join();
     }
     let _ = listener.join();
+    if let Some(server) = metrics_server {
+        let _ = server.join();
+    }
     Ok(())
 }
 
@@ -255,10 +293,13 @@ fn finish(
     registry: &mut dyn Registry,
     ledger: &Ledger,
     options: &Options,
+    metrics: &Metrics,
 ) -> Result<(), String> {
     note(outbox);
     if !outbox.requests.is_empty() {
-        if let Err(e) = registry.submit(&outbox.requests) {
+        let submitted = registry.submit(&outbox.requests);
+        metrics.registry_call(Call::Submit, submitted.is_ok());
+        if let Err(e) = submitted {
             // Asked again at the next start; the timeout unwinds what never gets an answer.
             tracing::warn!(error = %e, "registry submit failed");
         }

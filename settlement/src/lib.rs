@@ -9,6 +9,7 @@ pub mod certificate;
 pub mod escrow;
 pub mod follow;
 pub mod ledger;
+pub mod metrics;
 pub mod registry;
 pub mod webhook;
 

@@ -4,7 +4,7 @@
 //! tonnex-settlement run --venue ADDR --data-dir DIR --fill-key KEY [--fill-name NAME]
 //!                       [--webhook-listen ADDR] [--registry ADDR]
 //!                       [--secret S] [--confirm-delay-ms N] [--fail-pct P] [--timeout-ms N] [--poll-ms N]
-//!                       [--log-format text|json]
+//!                       [--log-format text|json] [--metrics-listen ADDR]
 //! tonnex-settlement audit --data-dir DIR
 //! tonnex-settlement report --data-dir DIR
 //! tonnex-settlement registry-sim --listen ADDR --callback ADDR [--secret S] [--confirm-delay-ms N] [--fail-pct P]
@@ -25,7 +25,7 @@ use tonnex_settlement::{audit, follow, ledger::Ledger, registry};
 const USAGE: &str = "usage: tonnex-settlement run --venue ADDR --data-dir DIR --fill-key KEY [--fill-name NAME]
                              [--webhook-listen ADDR] [--registry ADDR]
                              [--secret S] [--confirm-delay-ms N] [--fail-pct P] [--timeout-ms N] [--poll-ms N]
-                             [--log-format text|json]
+                             [--log-format text|json] [--metrics-listen ADDR]
        tonnex-settlement audit --data-dir DIR
        tonnex-settlement report --data-dir DIR
        tonnex-settlement registry-sim --listen ADDR --callback ADDR [--secret S] [--confirm-delay-ms N] [--fail-pct P]";
@@ -130,6 +130,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             "--timeout-ms",
             "--poll-ms",
             "--log-format",
+            "--metrics-listen",
         ],
     )?;
     init_logs(&map)?;
@@ -161,6 +162,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
         timeout: Duration::from_millis(number(&map, "timeout-ms", 30_000)?),
         poll_every: Duration::from_millis(number(&map, "poll-ms", 2_000)?.max(10)),
         batch: 20_000,
+        metrics_listen: map.get("metrics-listen").cloned(),
     };
     follow::run(&options, &stop_flag()?)?;
     Ok(ExitCode::SUCCESS)

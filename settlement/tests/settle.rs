@@ -196,6 +196,7 @@ fn fake_venue(records: Vec<StreamRecord>) -> String {
 struct Settlement {
     child: Child,
     webhook: String,
+    metrics: Option<String>,
 }
 
 /// Starts `tonnex-settlement` with `command`'s arguments and returns the
@@ -224,12 +225,16 @@ impl Settlement {
                 .args(["--fill-key", "test-fill-key"])
                 .args(extra),
         );
-        let webhook = line
-            .split_whitespace()
-            .find_map(|kv| kv.strip_prefix("webhook="))
-            .unwrap()
-            .to_string();
-        Settlement { child, webhook }
+        let field = |key: &str| {
+            line.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(key))
+                .map(str::to_string)
+        };
+        Settlement {
+            child,
+            webhook: field("webhook=").unwrap(),
+            metrics: field("metrics="),
+        }
     }
 
     fn kill9(&mut self) {
@@ -606,4 +611,90 @@ fn no_secret_is_defaulted_a_missing_one_stops_the_command_naming_it() {
     ]);
     assert_eq!(code, Some(2));
     assert!(stderr.contains("--secret"), "{stderr}");
+}
+
+/// Every sample of a settlement scrape, through the reference Prometheus
+/// parser (`scripts/metrics.py`), as `name{labels} -> value`.
+fn scrape(addr: &str) -> std::collections::BTreeMap<String, f64> {
+    use std::io::Read as _;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(
+            format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let body = response.split_once("\r\n\r\n").unwrap().1.to_string();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/metrics.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "the Prometheus parser refused: {body}"
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let labels: Vec<String> = v["labels"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, x)| format!("{k}={}", x.as_str().unwrap()))
+                .collect();
+            (
+                format!("{}{{{}}}", v["name"].as_str().unwrap(), labels.join(",")),
+                v["value"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn settlement_metrics_show_the_stream_the_escrows_and_the_registry_calls() {
+    let dir = scratch("metrics");
+    let records = stream(40, 10);
+    let total = records.len() as u64;
+    let venue = fake_venue(records);
+    let settlement = Settlement::start(&venue, &dir, &["--metrics-listen", "127.0.0.1:0"]);
+    wait_for(20, "every trade settled", || {
+        trades_in(&dir, &["settled", "retired"]) == 12
+    });
+    let addr = settlement
+        .metrics
+        .clone()
+        .expect("a metrics address on the ready line");
+    wait_for(10, "the stream applied", || {
+        scrape(&addr)["tonnex_settlement_stream_seq{}"] as u64 == total
+    });
+    let samples = scrape(&addr);
+    assert_eq!(samples["tonnex_settlement_stream_lag{}"], 0.0);
+    let settled = samples
+        .get("tonnex_settlement_trades{state=settled}")
+        .unwrap_or(&0.0)
+        + samples
+            .get("tonnex_settlement_trades{state=retired}")
+            .unwrap_or(&0.0);
+    assert_eq!(settled, 12.0);
+    assert_eq!(samples["tonnex_settlement_escrows_in_flight{}"], 0.0);
+    assert_eq!(samples["tonnex_settlement_unwinds_total{}"], 0.0);
+    assert!(samples["tonnex_settlement_registry_calls_total{kind=submit,outcome=ok}"] >= 1.0);
+    assert_eq!(
+        samples["tonnex_settlement_registry_calls_total{kind=submit,outcome=error}"],
+        0.0
+    );
 }
