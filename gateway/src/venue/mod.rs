@@ -145,6 +145,21 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
     if let Some(durability) = options.durability {
         config.durability = durability;
     }
+    // Fail closed: every account logs in with its own secret; none is
+    // ever defaulted (an empty one would let anyone in).
+    if let Some((i, account)) = config
+        .accounts
+        .iter()
+        .enumerate()
+        .find(|(_, a)| a.secret.is_empty())
+    {
+        return Err(start_error(format!(
+            "{}: account[{}].secret: account {} has no login secret; every account needs its own",
+            config.path.display(),
+            i + 1,
+            account.id
+        )));
+    }
     let specs = config
         .instruments
         .iter()

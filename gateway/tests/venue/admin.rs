@@ -602,3 +602,23 @@ fn a_rules_reload_takes_effect_from_its_journal_record_and_keeps_the_claims() {
     assert_eq!(decision.rules_version, "2.1");
     assert_eq!(decision.floor_ticks, 3000);
 }
+
+#[test]
+fn an_account_without_a_secret_stops_the_venue_naming_the_key() {
+    let dir = scratch("no-secret", QUICK);
+    let config = std::fs::read_to_string(dir.join("venue.toml"))
+        .unwrap()
+        .replace("secret = \"demo-1002\"\n", "");
+    std::fs::write(dir.join("venue.toml"), config).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_tonnex-venue"))
+        .args(["run", "--config"])
+        .arg(dir.join("venue.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains("account[2].secret") && stderr.contains("account 1002 has no login secret"),
+        "{stderr}"
+    );
+}
