@@ -57,6 +57,24 @@ pub struct AdminConfig {
     pub operators: Vec<OperatorConfig>,
 }
 
+/// A record's `name` (non-empty, not in `names` yet, added to it) and
+/// `key` (at least 8 bytes): operators and fill subscribers alike.
+pub(super) fn name_and_key(
+    record: &TomlRecord,
+    ctx: &Ctx,
+    names: &mut HashSet<String>,
+) -> Result<(String, String), LoadError> {
+    let name = record.string("name")?;
+    if name.is_empty() || !names.insert(name.clone()) {
+        return Err(ctx.error("name", format!("'{name}' is empty or defined twice")));
+    }
+    let key = record.string("key")?;
+    if key.len() < 8 {
+        return Err(ctx.error("key", "must be at least 8 bytes"));
+    }
+    Ok((name, key))
+}
+
 /// Reads `[admin]` and `[[operator]]`.
 pub(super) fn read_admin(table: &toml::Table, path: &Path) -> Result<AdminConfig, LoadError> {
     let ctx = Ctx {
@@ -97,10 +115,7 @@ pub(super) fn read_admin(table: &toml::Table, path: &Path) -> Result<AdminConfig
             table: item,
             ctx: &ctx,
         };
-        let name = record.string("name")?;
-        if name.is_empty() || !names.insert(name.clone()) {
-            return Err(ctx.error("name", format!("'{name}' is empty or defined twice")));
-        }
+        let (name, key) = name_and_key(&record, &ctx, &mut names)?;
         let role = match record.string("role")?.as_str() {
             "operator" => OperatorRole::Operator,
             "risk" => OperatorRole::Risk,
@@ -113,10 +128,6 @@ pub(super) fn read_admin(table: &toml::Table, path: &Path) -> Result<AdminConfig
                 ))
             }
         };
-        let key = record.string("key")?;
-        if key.len() < 8 {
-            return Err(ctx.error("key", "must be at least 8 bytes"));
-        }
         admin.operators.push(OperatorConfig { name, role, key });
     }
     if admin.listen.is_some() && admin.operators.is_empty() {

@@ -41,14 +41,7 @@ pub(super) fn read_fill_subscribers(
             table: item,
             ctx: &ctx,
         };
-        let name = record.string("name")?;
-        if name.is_empty() || !names.insert(name.clone()) {
-            return Err(ctx.error("name", format!("'{name}' is empty or defined twice")));
-        }
-        let key = record.string("key")?;
-        if key.len() < 8 {
-            return Err(ctx.error("key", "must be at least 8 bytes"));
-        }
+        let (name, key) = super::admin::name_and_key(&record, &ctx, &mut names)?;
         let accounts = match item.get("accounts") {
             None => None,
             Some(toml::Value::Array(values)) => {

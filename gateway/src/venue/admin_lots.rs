@@ -12,10 +12,53 @@ use tonnex_protocol::{Qty, RejectReason};
 
 use super::core::Annotation;
 use super::server::Gateway;
-use crate::compliance::lots;
+use crate::compliance::lots::{self, LotDecision};
+use tonnex_engine::venue::SerialBlock;
 
 /// Commands to submit, each with its fill-stream detail.
 pub(super) type Planned = Vec<(Command, Option<Box<Annotation>>)>;
+
+/// An accepted lot's two journal records: its serial block, then the credit
+/// deposit of its owner into instrument `index`, whose fill-stream event
+/// carries the lot's registry identity (genesis and the admin port alike).
+pub(super) fn lot_commands(
+    decision: &LotDecision,
+    block: SerialBlock,
+    index: u32,
+) -> [(Command, Option<Box<Annotation>>); 2] {
+    let lot = &decision.lot;
+    [
+        (
+            Command::Venue(Box::new(VenueCommand::Serials {
+                block,
+                source: decision.source.clone(),
+            })),
+            None,
+        ),
+        (
+            Command::Deposit {
+                account: lot.owner_account,
+                asset: Asset::Credits {
+                    instrument: index,
+                    qty: Qty(lot.quantity),
+                },
+            },
+            Some(Box::new(Annotation::Event(StreamEvent::CreditDeposit {
+                account: lot.owner_account,
+                instrument: index,
+                qty: lot.quantity,
+                lot: Some(LotInfo {
+                    registry: lot.registry.clone(),
+                    project_id: lot.project_id.clone(),
+                    serial_start: lot.serial_start.clone(),
+                    serial_end: lot.serial_end.clone(),
+                    vintage: u16::try_from(lot.vintage).unwrap_or(0),
+                    ccp: lot.ccp,
+                }),
+            }))),
+        ),
+    ]
+}
 
 impl Gateway {
     /// Plans the deposit of `csv` (an export named `name`) into `symbol`:
@@ -59,39 +102,10 @@ impl Gateway {
         let mut refused = Vec::new();
         let mut tonnes = 0u64;
         for decision in decisions {
-            match (&decision.refusal, decision.block) {
+            match (&decision.refusal, decision.block.clone()) {
                 (None, Some(block)) => {
-                    let lot = &decision.lot;
-                    tonnes += lot.quantity;
-                    planned.push((
-                        Command::Venue(Box::new(VenueCommand::Serials {
-                            block,
-                            source: decision.source.clone(),
-                        })),
-                        None,
-                    ));
-                    planned.push((
-                        Command::Deposit {
-                            account: lot.owner_account,
-                            asset: Asset::Credits {
-                                instrument: index,
-                                qty: Qty(lot.quantity),
-                            },
-                        },
-                        Some(Box::new(Annotation::Event(StreamEvent::CreditDeposit {
-                            account: lot.owner_account,
-                            instrument: index,
-                            qty: lot.quantity,
-                            lot: Some(LotInfo {
-                                registry: lot.registry.clone(),
-                                project_id: lot.project_id.clone(),
-                                serial_start: lot.serial_start.clone(),
-                                serial_end: lot.serial_end.clone(),
-                                vintage: u16::try_from(lot.vintage).unwrap_or(0),
-                                ccp: lot.ccp,
-                            }),
-                        }))),
-                    ));
+                    tonnes += decision.lot.quantity;
+                    planned.extend(lot_commands(&decision, block, index));
                 }
                 (refusal, _) => {
                     let refusal = refusal.as_ref().expect("a lot without a block is refused");

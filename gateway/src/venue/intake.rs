@@ -375,51 +375,36 @@ impl Gateway {
             return;
         }
         state.last_client_order_id = client_order_id;
+        match self.order_checks(account, &order) {
+            Ok((kind, side, qty)) => {
+                debug_assert_eq!(side_code(side), order.side);
+                self.route(account, order, kind, side, qty);
+            }
+            Err(reason) => self.refuse_order(account, client_order_id, order.kind(), reason),
+        }
+    }
+
+    /// The session's and risk's checks of a new order, first failure
+    /// decides: closing, too many scope lines, a bad type or side, an
+    /// unknown instrument, a quantity out of range, the account's limits.
+    fn order_checks(
+        &self,
+        account: u64,
+        order: &NewOrder,
+    ) -> Result<(OrderKind, tonnex_protocol::Side, i64), RejectReason> {
         if self.closing {
-            self.refuse_order(
-                account,
-                client_order_id,
-                order.kind(),
-                RejectReason::VenueClosing,
-            );
-            return;
+            return Err(RejectReason::VenueClosing);
         }
         if order.scope.len() > MAX_SCOPE_LINES {
-            self.refuse_order(
-                account,
-                client_order_id,
-                order.kind(),
-                RejectReason::ScopeMissing,
-            );
-            return;
+            return Err(RejectReason::ScopeMissing);
         }
         let (Some(kind), Some(side)) = (order.kind(), order.side()) else {
-            self.refuse_order(
-                account,
-                client_order_id,
-                order.kind(),
-                RejectReason::InvalidOrder,
-            );
-            return;
+            return Err(RejectReason::InvalidOrder);
         };
         if (order.instrument as usize) >= self.market.instruments.len() {
-            self.refuse_order(
-                account,
-                client_order_id,
-                order.kind(),
-                RejectReason::UnknownInstrument,
-            );
-            return;
+            return Err(RejectReason::UnknownInstrument);
         }
-        let Ok(qty) = i64::try_from(order.qty) else {
-            self.refuse_order(
-                account,
-                client_order_id,
-                order.kind(),
-                RejectReason::InvalidOrder,
-            );
-            return;
-        };
+        let qty = i64::try_from(order.qty).map_err(|_| RejectReason::InvalidOrder)?;
         if let Some(reason) = self.risk(
             account,
             order.instrument,
@@ -428,11 +413,9 @@ impl Gateway {
             order.qty,
             order.cash_budget_micros,
         ) {
-            self.refuse_order(account, client_order_id, order.kind(), reason);
-            return;
+            return Err(reason);
         }
-        debug_assert_eq!(side_code(side), order.side);
-        self.route(account, order, kind, side, qty);
+        Ok((kind, side, qty))
     }
 
     /// Refuses a new order before it reaches a book. The refusal is

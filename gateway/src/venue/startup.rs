@@ -6,8 +6,8 @@
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use tonnex_engine::{Asset, Command, Event, InstrumentSpec, VenueCommand};
-use tonnex_protocol::wire::{LotInfo, StreamEvent};
-use tonnex_protocol::{Cash, Qty};
+use tonnex_protocol::wire::StreamEvent;
+use tonnex_protocol::Cash;
 
 use super::core::{Annotation, Core, Input, Output};
 use super::{start_error, VenueError};
@@ -156,43 +156,18 @@ pub(super) fn genesis(
             let Some(block) = decision.block.clone() else {
                 continue;
             };
-            let lot = &decision.lot;
             let index = config
                 .instruments
                 .iter()
                 .position(|i| i.symbol == decision.instrument)
                 .expect("ingest checks instruments") as u32;
-            batch.push(Input::Command {
-                corr: 0,
-                command: Command::Venue(Box::new(VenueCommand::Serials {
-                    block,
-                    source: decision.source.clone(),
-                })),
-                annotation: None,
-            });
-            batch.push(Input::Command {
-                corr: 0,
-                command: Command::Deposit {
-                    account: lot.owner_account,
-                    asset: Asset::Credits {
-                        instrument: index,
-                        qty: Qty(lot.quantity),
-                    },
-                },
-                annotation: Some(Box::new(Annotation::Event(StreamEvent::CreditDeposit {
-                    account: lot.owner_account,
-                    instrument: index,
-                    qty: lot.quantity,
-                    lot: Some(LotInfo {
-                        registry: lot.registry.clone(),
-                        project_id: lot.project_id.clone(),
-                        serial_start: lot.serial_start.clone(),
-                        serial_end: lot.serial_end.clone(),
-                        vintage: u16::try_from(lot.vintage).unwrap_or(0),
-                        ccp: lot.ccp,
-                    }),
-                }))),
-            });
+            for (command, annotation) in super::admin_lots::lot_commands(&decision, block, index) {
+                batch.push(Input::Command {
+                    corr: 0,
+                    command,
+                    annotation,
+                });
+            }
         }
     }
     if batch.is_empty() {

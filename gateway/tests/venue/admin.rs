@@ -17,9 +17,9 @@ use crate::harness::{scratch, Venue, QUICK};
 
 const NBR: u32 = 0;
 
-/// Runs `tonnex-admin` as `ops` (or `operator`/`key`); returns its exit code
-/// and last line.
-fn admin_as(venue: &Venue, operator: &str, key: &str, args: &[&str]) -> (i32, String) {
+/// Runs `tonnex-admin` as `operator` with `key`; returns its exit code and
+/// everything it printed.
+fn admin_output(venue: &Venue, operator: &str, key: &str, args: &[&str]) -> (i32, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_tonnex-admin"))
         .args([
             "--admin",
@@ -32,9 +32,16 @@ fn admin_as(venue: &Venue, operator: &str, key: &str, args: &[&str]) -> (i32, St
         .args(args)
         .output()
         .unwrap();
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let last = stdout.lines().last().unwrap_or_default().to_string();
-    (output.status.code().unwrap(), last)
+    (
+        output.status.code().unwrap(),
+        String::from_utf8(output.stdout).unwrap(),
+    )
+}
+
+/// [`admin_output`] with only the last line.
+fn admin_as(venue: &Venue, operator: &str, key: &str, args: &[&str]) -> (i32, String) {
+    let (code, stdout) = admin_output(venue, operator, key, args);
+    (code, stdout.lines().last().unwrap_or_default().to_string())
 }
 
 fn ops(venue: &Venue, args: &[&str]) -> (i32, String) {
@@ -348,26 +355,11 @@ fn bad_requests_are_refused_with_their_reason_and_the_venue_carries_on() {
 #[test]
 fn a_member_suspended_under_load_loses_every_open_order_and_reaches_no_book_again() {
     use tonnex_engine::journal::{dump, recover, RecoverOptions};
-    use tonnex_loadtest::run::{run, Options};
-    use tonnex_loadtest::sim::Mix;
+    use tonnex_loadtest::run::run;
 
     let dir = scratch("admin-suspend-load", QUICK);
     let mut venue = Venue::start(&dir);
-    let options = Options {
-        venue: venue.order_entry.clone(),
-        sessions: 4,
-        rate: 4000,
-        duration: Duration::from_secs(3),
-        accounts: (3001..=3004).map(|a| (a, format!("demo-{a}"))).collect(),
-        instruments: vec![0, 1],
-        mid: 2500,
-        mix: Mix::default(),
-        seed: 5,
-        window: 32,
-        acked_log: None,
-        hostile: 0,
-        progress: false,
-    };
+    let options = crate::harness::load_options(&venue, 4000, 3.0, 5);
     let load = std::thread::spawn(move || run(&options));
     std::thread::sleep(Duration::from_millis(1200));
     let (code, last) = ops(
@@ -448,22 +440,10 @@ fn lots_deposited_at_runtime_are_checked_like_lots_and_journaled_with_their_seri
     let mut seller = venue.login(2001);
     seller.limit(NBR, SIDE_SELL, 3000, 50_100);
     assert_eq!(seller.rejected().2, "INSUFFICIENT_CREDITS");
-    let output = Command::new(env!("CARGO_BIN_EXE_tonnex-admin"))
-        .args([
-            "--admin",
-            &venue.admin,
-            "--operator",
-            "ops",
-            "--key",
-            "demo-ops-key",
-        ])
-        .args(["deposit-lots"])
-        .arg(&export)
-        .args(["--instrument", "NBR-2024.CCP", "--reason", "new issuance"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let lots = export.to_str().unwrap();
+    let deposit = ["deposit-lots", lots, "--instrument", "NBR-2024.CCP"];
+    let (code, stdout) = admin_output(&venue, "ops", "demo-ops-key", &deposit);
+    assert_eq!(code, 0, "{stdout}");
     // One lot in, the overlapping one refused, naming its line and block.
     assert!(
         stdout.contains("deposited 1 lots (100 t)")
@@ -490,22 +470,8 @@ fn lots_deposited_at_runtime_are_checked_like_lots_and_journaled_with_their_seri
     // Across a restart the same export is refused whole: its block is in
     // the journal.
     let venue = Venue::start(&dir);
-    let output = Command::new(env!("CARGO_BIN_EXE_tonnex-admin"))
-        .args([
-            "--admin",
-            &venue.admin,
-            "--operator",
-            "ops",
-            "--key",
-            "demo-ops-key",
-        ])
-        .args(["deposit-lots"])
-        .arg(&export)
-        .args(["--instrument", "NBR-2024.CCP"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let (code, stdout) = admin_output(&venue, "ops", "demo-ops-key", &deposit);
+    assert_eq!(code, 1, "{stdout}");
     assert!(
         stdout.lines().last().unwrap() == "ok=false reason=LOT_SERIALS_OVERLAP",
         "{stdout}"
@@ -588,17 +554,8 @@ fn a_rules_reload_takes_effect_from_its_journal_record_and_keeps_the_claims() {
     let id = bid(&mut recognised, 3100, 5, line(3, 1, 5));
     let order_id = recognised.accepted(id);
     let records = crate::harness::read_stream(&venue.fill_stream, 1, 28);
-    let decision = records
-        .iter()
-        .find_map(|r| match &r.event {
-            StreamEvent::BuyAccepted {
-                order_id: o,
-                decision,
-                ..
-            } if *o == order_id => Some(decision.clone()),
-            _ => None,
-        })
-        .expect("the buy's decision on the stream");
+    let decision =
+        crate::harness::buy_decision(&records, order_id).expect("the buy's decision on the stream");
     assert_eq!(decision.rules_version, "2.1");
     assert_eq!(decision.floor_ticks, 3000);
 }

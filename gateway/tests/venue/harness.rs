@@ -327,6 +327,42 @@ impl Client {
     }
 }
 
+/// Load-test options: the four demo market makers on instruments 0 and 1.
+pub fn load_options(
+    venue: &Venue,
+    rate: u64,
+    seconds: f64,
+    seed: u64,
+) -> tonnex_loadtest::run::Options {
+    tonnex_loadtest::run::Options {
+        venue: venue.order_entry.clone(),
+        sessions: 4,
+        rate,
+        duration: Duration::from_secs_f64(seconds),
+        accounts: (3001..=3004).map(|a| (a, format!("demo-{a}"))).collect(),
+        instruments: vec![0, 1],
+        mid: 2500,
+        mix: tonnex_loadtest::sim::Mix::default(),
+        seed,
+        window: 32,
+        acked_log: None,
+        hostile: 0,
+        progress: false,
+    }
+}
+
+/// The decision the fill stream's `BuyAccepted` carries for `order_id`.
+pub fn buy_decision(records: &[StreamRecord], order_id: u64) -> Option<BuyDecision> {
+    records.iter().find_map(|r| match &r.event {
+        StreamEvent::BuyAccepted {
+            order_id: o,
+            decision,
+            ..
+        } if *o == order_id => Some(decision.clone()),
+        _ => None,
+    })
+}
+
 /// The demo settlement subscriber's subscription from `from_seq`.
 pub fn subscription(from_seq: u64) -> StreamSubscribe {
     StreamSubscribe {

@@ -6,26 +6,11 @@ use std::time::Duration;
 use tonnex_engine::journal::{recover, OrderStatus, RecoverOptions};
 use tonnex_engine::EngineConfig;
 use tonnex_loadtest::run::{run, Options};
-use tonnex_loadtest::sim::Mix;
 
 use crate::harness::{scratch, Venue, QUICK};
 
 fn options(venue: &Venue, rate: u64, seconds: f64) -> Options {
-    Options {
-        venue: venue.order_entry.clone(),
-        sessions: 4,
-        rate,
-        duration: Duration::from_secs_f64(seconds),
-        accounts: (3001..=3004).map(|a| (a, format!("demo-{a}"))).collect(),
-        instruments: vec![0, 1],
-        mid: 2500,
-        mix: Mix::default(),
-        seed: 7,
-        window: 32,
-        acked_log: None,
-        hostile: 0,
-        progress: false,
-    }
+    crate::harness::load_options(venue, rate, seconds, 7)
 }
 
 #[test]

@@ -463,17 +463,7 @@ fn a_buy_below_the_floor_is_held_until_an_attestation_then_fills_with_supplement
 
     // The fill stream has the buyer's decision and the trade.
     let all = read_stream(&venue.fill_stream, 1, count_records(&venue));
-    let decision = all
-        .iter()
-        .find_map(|r| match &r.event {
-            StreamEvent::BuyAccepted {
-                order_id: o,
-                decision,
-                ..
-            } if *o == order_id => Some(decision.clone()),
-            _ => None,
-        })
-        .expect("BuyAccepted in the fill stream");
+    let decision = harness::buy_decision(&all, order_id).expect("BuyAccepted in the fill stream");
     assert_eq!(decision.company, "Acme Manufacturing");
     assert_eq!(decision.attestation.as_deref(), Some("ATT-2026-7"));
     assert_eq!(

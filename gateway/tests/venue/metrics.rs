@@ -7,8 +7,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use tonnex_loadtest::run::{run, Options};
-use tonnex_loadtest::sim::Mix;
+use tonnex_loadtest::run::run;
 
 use crate::harness::{scratch, Venue, QUICK};
 
@@ -67,21 +66,7 @@ fn sum(samples: &[serde_json::Value], name: &str, label: Option<(&str, &str)>) -
 fn metrics_scraped_during_a_load_test_parse_and_agree_with_its_report() {
     let dir = scratch("metrics", QUICK);
     let venue = Venue::start(&dir);
-    let options = Options {
-        venue: venue.order_entry.clone(),
-        sessions: 4,
-        rate: 4000,
-        duration: Duration::from_secs(2),
-        accounts: (3001..=3004).map(|a| (a, format!("demo-{a}"))).collect(),
-        instruments: vec![0, 1],
-        mid: 2500,
-        mix: Mix::default(),
-        seed: 11,
-        window: 32,
-        acked_log: None,
-        hostile: 0,
-        progress: false,
-    };
+    let options = crate::harness::load_options(&venue, 4000, 2.0, 11);
     let load = std::thread::spawn(move || run(&options));
     std::thread::sleep(Duration::from_millis(1200));
     let (status, during) = get(&venue.metrics, "/metrics");
