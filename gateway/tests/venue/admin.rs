@@ -48,6 +48,18 @@ fn ops(venue: &Venue, args: &[&str]) -> (i32, String) {
     admin_as(venue, "ops", "demo-ops-key", args)
 }
 
+/// The venue's first answer to a login of demo account `account`.
+fn login_answer(venue: &Venue, account: u64) -> Option<VenueMessage> {
+    let mut client = venue.connect();
+    client.send(&ClientMessage::Login {
+        account,
+        secret: format!("demo-{account}"),
+        last_seen_seq: 0,
+        cancel_on_disconnect: false,
+    });
+    client.recv()
+}
+
 fn reject_name(code: u8) -> &'static str {
     RejectReason::from_code(code).map_or("?", RejectReason::as_str)
 }
@@ -95,15 +107,8 @@ fn suspension_is_a_kill_switch_that_survives_kill_9_until_reactivated() {
     // Its session is closed ...
     assert!(maker.closed_within(Duration::from_secs(3)));
     // ... it cannot log in, and its orders are gone from the book.
-    let mut again = venue.connect();
-    again.send(&ClientMessage::Login {
-        account: 3001,
-        secret: "demo-3001".into(),
-        last_seen_seq: 0,
-        cancel_on_disconnect: false,
-    });
     assert!(matches!(
-        again.recv(),
+        login_answer(&venue, 3001),
         Some(VenueMessage::LoginRejected { text }) if text.contains("suspended")
     ));
     let mut taker = venue.login(3002);
@@ -130,15 +135,8 @@ fn suspension_is_a_kill_switch_that_survives_kill_9_until_reactivated() {
     venue.kill9();
 
     let venue = Venue::start(&dir);
-    let mut again = venue.connect();
-    again.send(&ClientMessage::Login {
-        account: 3001,
-        secret: "demo-3001".into(),
-        last_seen_seq: 0,
-        cancel_on_disconnect: false,
-    });
     assert!(matches!(
-        again.recv(),
+        login_answer(&venue, 3001),
         Some(VenueMessage::LoginRejected { .. })
     ));
     assert_eq!(ops(&venue, &["kyc", "3001", "active"]).0, 0);
