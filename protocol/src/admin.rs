@@ -183,6 +183,9 @@ pub enum AdminReply {
         journal_seq: u64,
         /// Commands sent to the engine and not yet answered.
         in_flight: u32,
+        /// Journal records appended but not yet durable under the venue's
+        /// policy (always 0 under `process`).
+        durable_lag: u64,
     },
 }
 

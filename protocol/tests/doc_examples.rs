@@ -488,6 +488,7 @@ fn admin_samples() -> Vec<(&'static str, Vec<u8>)> {
                 sessions: 0,
                 journal_seq: 42,
                 in_flight: 0,
+                durable_lag: 0,
             }),
         ),
     ]

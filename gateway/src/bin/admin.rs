@@ -238,6 +238,7 @@ fn report(reply: &AdminReply, json: bool) -> ExitCode {
             sessions,
             journal_seq,
             in_flight,
+            durable_lag,
             ..
         } => {
             let kyc = |code: u8| admin::kyc_name(code).unwrap_or("?");
@@ -264,7 +265,7 @@ fn report(reply: &AdminReply, json: bool) -> ExitCode {
                     })
                     .collect();
                 println!(
-                    "{{\"ok\": true, \"instruments\": [{}], \"accounts\": [{}], \"sessions\": {sessions}, \"journal_seq\": {journal_seq}, \"in_flight\": {in_flight}}}",
+                    "{{\"ok\": true, \"instruments\": [{}], \"accounts\": [{}], \"sessions\": {sessions}, \"journal_seq\": {journal_seq}, \"in_flight\": {in_flight}, \"durable_lag\": {durable_lag}}}",
                     instruments.join(", "),
                     accounts.join(", ")
                 );
@@ -285,7 +286,9 @@ fn report(reply: &AdminReply, json: bool) -> ExitCode {
                     );
                 }
             }
-            println!("ok=true sessions={sessions} journal_seq={journal_seq} in_flight={in_flight}");
+            println!(
+                "ok=true sessions={sessions} journal_seq={journal_seq} in_flight={in_flight} durable_lag={durable_lag}"
+            );
             ExitCode::SUCCESS
         }
     }

@@ -456,6 +456,14 @@ impl Gateway {
             sessions: self.accounts.values().filter(|a| a.conn.is_some()).count() as u32,
             journal_seq: self.link.last_seq,
             in_flight: self.link.inflight.len() as u32,
+            durable_lag: {
+                use std::sync::atomic::Ordering::Relaxed;
+                let metrics = &self.metrics;
+                metrics
+                    .journal_seq
+                    .load(Relaxed)
+                    .saturating_sub(metrics.durable_seq.load(Relaxed))
+            },
         }
     }
 
