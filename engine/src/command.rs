@@ -161,6 +161,32 @@ pub enum VenueCommand {
         /// Where it came from (file and line).
         source: String,
     },
+    /// A buyer's attestation submitted where approval is required: it does
+    /// not count until a compliance officer approves it.
+    AttestationSubmitted {
+        /// The buyer.
+        account: u64,
+        /// Attestation id.
+        id: String,
+        /// Attested internal carbon price, micro-dollars per tonne.
+        internal_price_micros: i64,
+        /// Reporting year it covers.
+        reporting_year: u16,
+    },
+    /// A compliance officer approved a submitted attestation (it counts
+    /// from here on) or revoked one in force.
+    AttestationDecided {
+        /// The buyer.
+        account: u64,
+        /// Attestation id.
+        id: String,
+        /// Approved (`true`) or revoked.
+        approved: bool,
+        /// The officer (operator name).
+        approver: String,
+        /// SHA-256 of the evidence reviewed, hex.
+        evidence_sha256: String,
+    },
     /// An account's KYC status changed (`tonnex_protocol::admin::KYC_*`);
     /// only `active` may trade.
     Kyc {

@@ -148,6 +148,7 @@ fn scoped(id: u64, buyer: u64, kind: char, price: i64, lines: &[(usize, u64)]) -
             threshold_bp: 0,
             rules_version: "2.0".into(),
             rules_sha256: String::new(),
+            attestation_approver: None,
         },
         released_from_hold: false,
     }))

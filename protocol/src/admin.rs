@@ -102,6 +102,19 @@ pub enum AdminVerb {
     /// Tag 8. Read the rules and buyer profiles files named in the venue
     /// file again; the new version is in force from its journal record on.
     ReloadRules,
+    /// Tag 9. Approve a buyer's submitted attestation (it then counts and
+    /// re-checks the buyer's held orders) or revoke an attestation in force
+    /// (later orders below the floor are held again).
+    Attestation {
+        /// The buyer.
+        account: u64,
+        /// The attestation id.
+        id: String,
+        /// Approve (`true`) or revoke.
+        approve: bool,
+        /// SHA-256 of the evidence reviewed, hex (approvals).
+        evidence_sha256: String,
+    },
 }
 
 /// A request before signing.

@@ -490,6 +490,9 @@ pub struct BuyDecision {
     pub rules_version: String,
     /// SHA-256 of that rules file, lowercase hex.
     pub rules_sha256: String,
+    /// The compliance officer who approved the attestation, when the venue
+    /// requires approval (`[compliance] attestations = "approved"`).
+    pub attestation_approver: Option<String>,
 }
 
 /// What a settlement process needs, in the order the engine applied it.

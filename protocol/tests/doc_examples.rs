@@ -457,6 +457,18 @@ fn admin_samples() -> Vec<(&'static str, Vec<u8>)> {
         ),
         ("admin-reload-rules", signed(AdminVerb::ReloadRules, "")),
         (
+            "admin-attestation",
+            signed(
+                AdminVerb::Attestation {
+                    account: 1001,
+                    id: "ACME-ICP-9".into(),
+                    approve: true,
+                    evidence_sha256: "ab".repeat(32),
+                },
+                "",
+            ),
+        ),
+        (
             "admin-done",
             frame::encode(&AdminReply::Done {
                 nonce: 7,

@@ -240,6 +240,10 @@ pub fn build(tx: &Transaction, order_id: u64, now_ms: u64) -> rusqlite::Result<C
         "floor_usd": usd(int("floor_micros")),
         "internal_carbon_price_usd": usd(int("internal_price_micros")),
         "attestation": decision.get("attestation").cloned().unwrap_or(Value::Null),
+        "attestation_approved_by": decision
+            .get("attestation_approver")
+            .cloned()
+            .unwrap_or(Value::Null),
         "scope_allocation": scope_allocation,
         "trades": trades,
         "supplementary_pricing_total_usd": usd(supplementary_total),
@@ -286,7 +290,7 @@ pub fn html(certificate: &Value) -> String {
          <h2>Buyer</h2><table><tr><th>Company</th><td>{company}</td></tr><tr><th>Account</th><td>{account}</td></tr>\
          <tr><th>Reporting year</th><td>{year}</td></tr><tr><th>OER pathway</th><td>{pathway}</td></tr>\
          <tr><th>Pathway price floor (USD/t)</th><td>{floor}</td></tr><tr><th>Declared internal carbon price (USD/t)</th><td>{icp}</td></tr>\
-         <tr><th>Attestation</th><td>{attestation}</td></tr><tr><th>Coverage of ongoing emissions (retired, cumulative)</th><td>{coverage} % (tier threshold met: {tier})</td></tr>\
+         <tr><th>Attestation</th><td>{attestation} (approved by: {approver})</td></tr><tr><th>Coverage of ongoing emissions (retired, cumulative)</th><td>{coverage} % (tier threshold met: {tier})</td></tr>\
          <tr><th>This certificate's coverage</th><td>{order_coverage} %</td></tr>\
          <tr><th>Rules</th><td>version {rules_version}, sha256 <code>{rules_sha256}</code></td></tr></table>\
          <p class=\"disclaimer\"><em>Credits retired do not reduce the buyer's reported emissions inventory; \
@@ -300,6 +304,7 @@ pub fn html(certificate: &Value) -> String {
         floor = field("floor_usd"),
         icp = field("internal_carbon_price_usd"),
         attestation = field("attestation"),
+        approver = field("attestation_approved_by"),
         coverage = field("coverage_pct"),
         tier = field("tier_threshold_met"),
         order_coverage = field("order_coverage_pct"),

@@ -482,6 +482,7 @@ fn decision_json(decision: &BuyDecision) -> String {
         "threshold_bp": decision.threshold_bp,
         "rules_version": decision.rules_version,
         "rules_sha256": decision.rules_sha256,
+        "attestation_approver": decision.attestation_approver,
     })
     .to_string()
 }

@@ -16,7 +16,7 @@ pub mod webhook;
 pub use tonnex_protocol as protocol;
 
 /// The fields every certificate carries (COMPLIANCE.md).
-pub const CERTIFICATE_FIELDS: [&str; 21] = [
+pub const CERTIFICATE_FIELDS: [&str; 22] = [
     "certificate_id",
     "issued_at",
     "account",
@@ -26,6 +26,7 @@ pub const CERTIFICATE_FIELDS: [&str; 21] = [
     "floor_usd",
     "internal_carbon_price_usd",
     "attestation",
+    "attestation_approved_by",
     "scope_allocation",
     "trades",
     "supplementary_pricing_total_usd",

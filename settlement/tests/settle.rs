@@ -103,6 +103,7 @@ fn stream(buyer_qty: u64, mm_trades: u64) -> Vec<StreamRecord> {
             threshold_bp: 100,
             rules_version: "2.0".into(),
             rules_sha256: "ab".repeat(32),
+            attestation_approver: Some("compliance".into()),
         },
     });
     let half = buyer_qty / 2;
@@ -325,6 +326,7 @@ fn a_buyer_order_settles_delivery_versus_payment_retires_and_gets_a_certificate(
     }
     assert_eq!(value["pathway"], "recognised");
     assert_eq!(value["attestation"], "ATT-7");
+    assert_eq!(value["attestation_approved_by"], "compliance");
     // What was bought and retired (40 t of a 100 t IOC), never what was
     // ordered: 40 t of 10,000 t ongoing emissions is 0.40 %.
     assert_eq!(

@@ -491,6 +491,7 @@ mod tests {
             threshold_bp: 100,
             rules_version: "2.0".into(),
             rules_sha256: "00".repeat(32),
+            attestation_approver: None,
         };
         vec![
             Command::New(order),

@@ -16,6 +16,7 @@
 //! ordered maps wherever iteration order reaches the image.
 
 pub mod allocation;
+pub mod attestations;
 pub mod serials;
 
 use std::collections::{BTreeMap, HashMap};
@@ -25,6 +26,7 @@ use bincode::{Decode, Encode};
 use tonnex_protocol::wire;
 
 pub use self::allocation::{Allocation, OrderLines, SLOTS};
+pub use self::attestations::AttestationRecord;
 pub use self::serials::{SerialBlock, SerialBlocks, SerialRecord};
 use crate::accounts::IntHasher;
 use crate::command::{Command, VenueCommand};
@@ -43,21 +45,6 @@ pub struct OrderTag {
     pub open: u64,
     /// A buyer's buy: the open tonnes per scope line, in line order.
     pub allocation: Option<Box<OrderLines>>,
-}
-
-/// An attestation accepted over the wire.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
-pub struct AttestationRecord {
-    /// Journal sequence that accepted it.
-    pub seq: u64,
-    /// The buyer.
-    pub account: u64,
-    /// Its id.
-    pub id: String,
-    /// Attested price, micro-dollars per tonne.
-    pub internal_price_micros: i64,
-    /// Reporting year.
-    pub reporting_year: u16,
 }
 
 /// An order waiting for an attestation.
@@ -105,6 +92,8 @@ pub struct VenueImage {
     pub serials: Vec<SerialRecord>,
     /// `(account, KYC status code)` set through the admin port, by account.
     pub kyc: Vec<(u64, u8)>,
+    /// Attestations submitted and waiting for approval, in journal order.
+    pub pending_attestations: Vec<AttestationRecord>,
 }
 
 /// The bookkeeping itself (see the module documentation).
@@ -120,6 +109,7 @@ pub struct VenueState {
     rules: Option<RulesRecord>,
     serials: SerialBlocks,
     kyc: BTreeMap<u64, u8>,
+    pending_attestations: Vec<AttestationRecord>,
 }
 
 impl VenueState {
@@ -181,7 +171,32 @@ impl VenueState {
                 id: id.clone(),
                 internal_price_micros: *internal_price_micros,
                 reporting_year: *reporting_year,
+                approver: None,
+                evidence_sha256: None,
+                revoked: false,
             }),
+            VenueCommand::AttestationSubmitted {
+                account,
+                id,
+                internal_price_micros,
+                reporting_year,
+            } => self.pending_attestations.push(AttestationRecord {
+                seq,
+                account: *account,
+                id: id.clone(),
+                internal_price_micros: *internal_price_micros,
+                reporting_year: *reporting_year,
+                approver: None,
+                evidence_sha256: None,
+                revoked: false,
+            }),
+            VenueCommand::AttestationDecided {
+                account,
+                id,
+                approved,
+                approver,
+                evidence_sha256,
+            } => self.decide_attestation(*account, id, *approved, approver, evidence_sha256),
             VenueCommand::Hold {
                 account,
                 expires_at_ns,
@@ -398,6 +413,7 @@ impl VenueState {
             rules: self.rules.clone(),
             serials: self.serials.records().to_vec(),
             kyc: self.kyc.iter().map(|(&a, &s)| (a, s)).collect(),
+            pending_attestations: self.pending_attestations.clone(),
         }
     }
 
@@ -418,6 +434,7 @@ impl VenueState {
             rules: image.rules.clone(),
             serials: SerialBlocks::from_records(&image.serials),
             kyc: image.kyc.iter().copied().collect(),
+            pending_attestations: image.pending_attestations.clone(),
         }
     }
 

@@ -78,6 +78,17 @@ enum Verb {
     WithdrawCash { account: u64, usd: String },
     /// Read the rules and profiles files again (a new version in force).
     ReloadRules,
+    /// Approve a buyer's submitted attestation (with the SHA-256 of the
+    /// evidence reviewed), or revoke one in force (role compliance).
+    Attestation {
+        /// approve or revoke.
+        action: String,
+        account: u64,
+        id: String,
+        /// SHA-256 of the evidence reviewed, hex (approve).
+        #[arg(long, default_value = "")]
+        evidence: String,
+    },
     /// Deposit a registry export's lots into an instrument (checked as
     /// `tonnex-venue lots` checks them; refused lots are listed).
     DepositLots {
@@ -143,6 +154,23 @@ fn main() -> ExitCode {
             amount_micros: micros(&usd).expect("checked"),
         },
         Verb::ReloadRules => AdminVerb::ReloadRules,
+        Verb::Attestation {
+            action,
+            account,
+            id,
+            evidence,
+        } => match action.as_str() {
+            "approve" if evidence.is_empty() => {
+                return usage("attestation approve needs --evidence SHA256")
+            }
+            "approve" | "revoke" => AdminVerb::Attestation {
+                account,
+                id,
+                approve: action == "approve",
+                evidence_sha256: evidence,
+            },
+            other => return usage(&format!("'{other}' is not approve or revoke")),
+        },
         Verb::DepositLots { file, instrument } => match std::fs::read_to_string(&file) {
             Ok(csv) => AdminVerb::DepositLots {
                 symbol: instrument,

@@ -333,6 +333,18 @@ impl Router {
         }
     }
 
+    /// Takes attestation `id` of `account` out of force (a revocation);
+    /// `false` if it had none of that id.
+    pub fn remove_attestation(&mut self, account: u64, id: &str) -> bool {
+        let Some(index) = self.buyer_index(account) else {
+            return false;
+        };
+        let attestations = &mut self.profiles[index].attestations;
+        let before = attestations.len();
+        attestations.retain(|a| a.id != id);
+        attestations.len() != before
+    }
+
     fn buyer_index(&self, account: u64) -> Option<usize> {
         self.accounts
             .get(&account)

@@ -126,6 +126,10 @@ pub struct VenueConfig {
     pub profiles: PathBuf,
     /// Optional GHG inventory export (CSV) replacing the profiles' inventories.
     pub inventory: Option<PathBuf>,
+    /// `[compliance] attestations = "approved"`: a submitted attestation
+    /// counts only once a compliance officer approves it (default `"self"`:
+    /// at once).
+    pub attestations_approved: bool,
     /// Registry lot exports to ingest, each into one instrument.
     pub lots: Vec<LotFile>,
     /// Accounts in file order.
@@ -194,6 +198,14 @@ impl VenueConfig {
         let rules = dir.join(compliance.string("rules")?);
         let profiles = dir.join(compliance.string("profiles")?);
         let inventory = compliance.opt_string("inventory")?.map(|f| dir.join(f));
+        let attestations_approved = match compliance.opt_string("attestations")?.as_deref() {
+            None | Some("self") => false,
+            Some("approved") => true,
+            Some(other) => {
+                return Err(compliance_ctx
+                    .error("attestations", format!("'{other}' is not self or approved")))
+            }
+        };
 
         let mut accounts = Vec::new();
         let mut ids = HashSet::new();
@@ -428,6 +440,7 @@ impl VenueConfig {
             fill_subscribers,
             metrics_listen,
             inventory,
+            attestations_approved,
             lots,
             order_entry,
             fill_stream,

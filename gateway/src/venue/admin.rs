@@ -84,6 +84,7 @@ fn permitted(role: OperatorRole, verb: &AdminVerb) -> bool {
         AdminVerb::DepositCash { .. }
         | AdminVerb::WithdrawCash { .. }
         | AdminVerb::DepositLots { .. } => role == OperatorRole::Operator,
+        AdminVerb::Attestation { .. } => role == OperatorRole::Compliance,
         AdminVerb::ReloadRules => {
             matches!(role, OperatorRole::Operator | OperatorRole::Compliance)
         }
@@ -384,6 +385,27 @@ impl Gateway {
                 let (lots, text) = self.lot_deposits(&symbol, &name, &csv)?;
                 commands.extend(lots);
                 text
+            }
+            AdminVerb::Attestation {
+                account,
+                id,
+                approve,
+                evidence_sha256,
+            } => {
+                self.known_account(account)?;
+                self.decide_attestation(
+                    token,
+                    nonce,
+                    operator,
+                    reason,
+                    super::admin_attest::AttestationDecision {
+                        account,
+                        id,
+                        approve,
+                        evidence_sha256,
+                    },
+                )?;
+                return Ok(());
             }
             AdminVerb::ReloadRules => {
                 let (rules, text) = self.reload_rules()?;

@@ -141,6 +141,10 @@ impl Gateway {
             threshold_bp: u32::try_from(router.threshold_hundredths(pathway)).unwrap_or(0),
             rules_version: self.desk.rules_version.clone(),
             rules_sha256: self.desk.rules_sha256.clone(),
+            attestation_approver: decision
+                .attestation
+                .as_ref()
+                .and_then(|id| self.desk.approvers.get(&(account, id.clone())).cloned()),
         })
     }
 
@@ -225,6 +229,12 @@ impl Gateway {
                 "the account has no buyer profile".to_string(),
             )),
             Some(profile) => attestation_problem(profile, &id, internal_price_micros, year)
+                .or_else(|| {
+                    // Ids pending approval or revoked stay used too.
+                    self.desk
+                        .attestation_id_used(account, &id)
+                        .then(|| format!("attestation id '{id}' is already used by this buyer"))
+                })
                 .map_or(Ok(()), |text| Err((RejectReason::AttestationInvalid, text))),
         };
         if let Err((reason, text)) = verdict {
@@ -244,6 +254,23 @@ impl Gateway {
             internal_price_usd: Decimal::new(internal_price_micros, 6),
             reporting_year: i64::from(year),
         };
+        if self.desk.attestations_approved {
+            // Counts only once a compliance officer approves it: journaled
+            // as submitted, answered AttestationAccepted { rechecked: 0 }.
+            self.desk.pending_attestations.push((account, attestation));
+            self.submit_venue(
+                VenueCommand::AttestationSubmitted {
+                    account,
+                    id,
+                    internal_price_micros,
+                    reporting_year: year,
+                },
+                account,
+                0,
+                0,
+            );
+            return;
+        }
         let desk = &mut self.desk;
         desk.wire_attestations.push((account, attestation.clone()));
         let decided = desk.held.attest(&mut desk.router, account, attestation);
@@ -260,6 +287,16 @@ impl Gateway {
             0,
             decided.len() as u32,
         );
+        self.submit_rechecked(account, decided);
+    }
+
+    /// The held orders an attestation re-checked, each to its book or to
+    /// its refusal, oldest first.
+    pub(super) fn submit_rechecked(
+        &mut self,
+        account: u64,
+        decided: Vec<(OrderRequest, Decision)>,
+    ) {
         for (request, decision) in decided {
             let budget = self
                 .desk

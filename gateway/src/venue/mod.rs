@@ -7,6 +7,7 @@
 //! journal, fill log), the fill-stream acceptor and one per subscriber.
 
 mod admin;
+mod admin_attest;
 mod admin_lots;
 mod admin_rules;
 mod buyer;

@@ -49,7 +49,7 @@ impl Gateway {
                 self.link.current = current;
                 self.link.last_seq = seq;
                 self.admin_begin(seq, &command);
-                if let Command::Venue(venue) = &command {
+                if let Command::Venue(venue) = command.acting() {
                     self.on_venue_command(venue);
                 }
                 self.link.current_command = Some(command);
@@ -119,7 +119,14 @@ impl Gateway {
                     reason: RejectReason::AttestationRequired.code(),
                 },
             ),
-            VenueCommand::Attest { account, id, .. } => {
+            VenueCommand::Attest { account, id, .. }
+            | VenueCommand::AttestationSubmitted { account, id, .. }
+            | VenueCommand::AttestationDecided {
+                account,
+                id,
+                approved: true,
+                ..
+            } => {
                 let rechecked = self.link.current.as_ref().map_or(0, |c| c.rechecked);
                 self.send(
                     *account,
@@ -129,6 +136,19 @@ impl Gateway {
                     },
                 );
             }
+            VenueCommand::AttestationDecided {
+                account,
+                id,
+                approved: false,
+                ..
+            } => self.send(
+                *account,
+                VenueMessage::AttestationRefused {
+                    id: id.clone(),
+                    reason: RejectReason::AttestationInvalid.code(),
+                    text: "revoked by a compliance officer".into(),
+                },
+            ),
             VenueCommand::Rules { .. }
             | VenueCommand::Serials { .. }
             | VenueCommand::Kyc { .. } => {}

@@ -129,12 +129,32 @@ pub(super) struct Desk {
     pub held: HeldOrders,
     /// Attestations accepted over the wire (a rules reload keeps them).
     pub wire_attestations: Vec<(u64, Attestation)>,
+    /// `[compliance] attestations = "approved"`.
+    pub attestations_approved: bool,
+    /// Submitted attestations waiting for a compliance officer.
+    pub pending_attestations: Vec<(u64, Attestation)>,
+    /// `(buyer, attestation id)` → the officer who approved it.
+    pub approvers: HashMap<(u64, String), String>,
+    /// `(buyer, attestation id)` revoked: the id stays used.
+    pub revoked: std::collections::HashSet<(u64, String)>,
     /// Held orders as sent, by `(account, client order id)`.
     pub held_orders: BTreeMap<(u64, u64), NewOrder>,
     pub attestation_ids: HashMap<String, u64>,
     pub attestation_names: Vec<String>,
     pub rules_version: String,
     pub rules_sha256: String,
+}
+
+impl Desk {
+    /// Whether `account` has used attestation id `id` in a way the profile
+    /// does not show: pending approval, or revoked.
+    #[must_use]
+    pub fn attestation_id_used(&self, account: u64, id: &str) -> bool {
+        self.pending_attestations
+            .iter()
+            .any(|(a, att)| *a == account && att.id == id)
+            || self.revoked.contains(&(account, id.to_string()))
+    }
 }
 
 /// The two rings to the engine thread and what is in flight on them.
@@ -311,6 +331,10 @@ impl Gateway {
                 held: HeldOrders::default(),
                 held_orders: BTreeMap::new(),
                 wire_attestations: Vec::new(),
+                attestations_approved: config.attestations_approved,
+                pending_attestations: Vec::new(),
+                approvers: HashMap::new(),
+                revoked: std::collections::HashSet::new(),
                 attestation_ids: HashMap::new(),
                 attestation_names: Vec::new(),
                 rules_version: seed.rules_version.clone(),
@@ -379,18 +403,35 @@ impl Gateway {
         for (account, claims) in &venue.claims {
             self.desk.router.claim_slots(*account, claims);
         }
+        let attestation_of = |record: &tonnex_engine::venue::AttestationRecord| Attestation {
+            id: record.id.clone(),
+            internal_price_usd: Decimal::new(record.internal_price_micros, 6),
+            reporting_year: i64::from(record.reporting_year),
+        };
         for record in &venue.attestations {
-            let attestation = Attestation {
-                id: record.id.clone(),
-                internal_price_usd: Decimal::new(record.internal_price_micros, 6),
-                reporting_year: i64::from(record.reporting_year),
-            };
+            if record.revoked {
+                self.desk
+                    .revoked
+                    .insert((record.account, record.id.clone()));
+                continue;
+            }
+            if let Some(approver) = &record.approver {
+                self.desk
+                    .approvers
+                    .insert((record.account, record.id.clone()), approver.clone());
+            }
+            let attestation = attestation_of(record);
             self.desk
                 .wire_attestations
                 .push((record.account, attestation.clone()));
             self.desk
                 .router
                 .add_attestation(record.account, attestation);
+        }
+        for record in &venue.pending_attestations {
+            self.desk
+                .pending_attestations
+                .push((record.account, attestation_of(record)));
         }
         for held in &venue.held {
             let order = &held.order;

@@ -577,3 +577,120 @@ fn an_account_without_a_secret_stops_the_venue_naming_the_key() {
         "{stderr}"
     );
 }
+
+#[test]
+fn under_approval_an_attestation_counts_once_a_compliance_officer_approves_it() {
+    let dir = scratch("admin-approve", QUICK);
+    let config = std::fs::read_to_string(dir.join("venue.toml"))
+        .unwrap()
+        .replace(
+            "profiles = \"profiles.json\"\n",
+            "profiles = \"profiles.json\"\nattestations = \"approved\"\n",
+        );
+    std::fs::write(dir.join("venue.toml"), config).unwrap();
+    let mut venue = Venue::start(&dir);
+    let mut buyer = venue.login(1001);
+    let bid = |buyer: &mut crate::harness::Client, price_ticks: i64| {
+        let id = buyer.next_id();
+        buyer.send(&ClientMessage::NewOrder(NewOrder {
+            client_order_id: id,
+            instrument: NBR,
+            side: SIDE_BUY,
+            order_type: TYPE_LIMIT,
+            time_in_force: TIF_GTC,
+            price_ticks,
+            qty: 10,
+            cash_budget_micros: 0,
+            scope: vec![ScopeLine {
+                scope: 3,
+                category: 1,
+                qty: 10,
+            }],
+            attestation: None,
+        }));
+        id
+    };
+    // Below the 20.00 floor: held; the attestation is taken but does not
+    // count yet.
+    let held = bid(&mut buyer, 1600);
+    buyer.expect("held", |m| {
+        matches!(m, VenueMessage::OrderHeld { client_order_id, .. } if *client_order_id == held)
+            .then_some(())
+    });
+    buyer.send(&ClientMessage::SubmitAttestation {
+        id: "ACME-ICP-9".into(),
+        internal_price_micros: 25_000_000,
+        reporting_year: 2026,
+    });
+    let rechecked = buyer.expect("accepted for review", |m| match m {
+        VenueMessage::AttestationAccepted { rechecked, .. } => Some(*rechecked),
+        _ => None,
+    });
+    assert_eq!(rechecked, 0);
+    // A pending id stays used.
+    buyer.send(&ClientMessage::SubmitAttestation {
+        id: "ACME-ICP-9".into(),
+        internal_price_micros: 25_000_000,
+        reporting_year: 2026,
+    });
+    assert!(matches!(
+        buyer.recv(),
+        Some(VenueMessage::AttestationRefused { .. })
+    ));
+    drop(buyer);
+    venue.kill9();
+
+    // Across a restart it is still pending; an operator may not approve,
+    // an approval needs the evidence, and the compliance officer approves.
+    let venue = Venue::start(&dir);
+    let mut buyer = venue.login(1001);
+    buyer.next_client_order_id = 10;
+    let evidence = "ab".repeat(32);
+    let approve = [
+        "attestation",
+        "approve",
+        "1001",
+        "ACME-ICP-9",
+        "--evidence",
+        &evidence,
+    ];
+    assert_eq!(ops(&venue, &approve).1, "ok=false reason=NOT_PERMITTED");
+    let officer = |args: &[&str]| admin_as(&venue, "compliance", "demo-compliance-key", args);
+    assert_eq!(
+        officer(&[
+            "attestation",
+            "approve",
+            "1001",
+            "ACME-ICP-9",
+            "--evidence",
+            "short"
+        ])
+        .1,
+        "ok=false reason=INVALID_REQUEST"
+    );
+    let (code, last) = officer(&approve);
+    assert_eq!(code, 0, "{last}");
+    // The held order is released under it, and its decision names the
+    // officer (the certificate will).
+    let order_id = buyer.accepted(held);
+    let records = crate::harness::read_stream(&venue.fill_stream, 1, 26);
+    let decision = crate::harness::buy_decision(&records, order_id).expect("the decision");
+    assert_eq!(decision.attestation.as_deref(), Some("ACME-ICP-9"));
+    assert_eq!(decision.attestation_approver.as_deref(), Some("compliance"));
+    // Revoked: the next bid below the floor is held again.
+    let (code, last) = officer(&["attestation", "revoke", "1001", "ACME-ICP-9"]);
+    assert_eq!(code, 0, "{last}");
+    assert!(buyer.expect("told of the revocation", |m| match m {
+        VenueMessage::AttestationRefused { id, .. } => Some(id == "ACME-ICP-9"),
+        _ => None,
+    }));
+    let again = bid(&mut buyer, 1600);
+    buyer.expect("held again", |m| {
+        matches!(m, VenueMessage::OrderHeld { client_order_id, .. } if *client_order_id == again)
+            .then_some(())
+    });
+    assert_eq!(
+        officer(&["attestation", "revoke", "1001", "ACME-ICP-9"]).1,
+        "ok=false reason=INVALID_REQUEST"
+    );
+}
