@@ -187,6 +187,9 @@ pub enum VenueCommand {
         /// SHA-256 of the evidence reviewed, hex.
         evidence_sha256: String,
     },
+    /// An instrument listed at runtime: what the venue (not the engine)
+    /// needs of it, so that a restart lists it again.
+    InstrumentListed(InstrumentListing),
     /// An account's KYC status changed (`tonnex_protocol::admin::KYC_*`);
     /// only `active` may trade.
     Kyc {
@@ -205,6 +208,32 @@ pub enum VenueCommand {
         /// Reason code sent to the client.
         reason: u8,
     },
+}
+
+/// An instrument listed through the admin port, as journaled (decimals as
+/// their text, exactly as given).
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct InstrumentListing {
+    /// Its index (the engine's `AddInstrument` that follows uses it).
+    pub instrument: u32,
+    /// Ticker.
+    pub symbol: String,
+    /// CCP sub-ledger.
+    pub sub_ledger: String,
+    /// Tick in USD.
+    pub tick_usd: String,
+    /// Lowest price in USD.
+    pub min_price_usd: String,
+    /// Highest price in USD.
+    pub max_price_usd: String,
+    /// Eligibility: CCP label required (or refused).
+    pub ccp: Option<bool>,
+    /// Eligibility: allowed categories.
+    pub categories: Option<Vec<String>>,
+    /// Eligibility: allowed natures.
+    pub nature: Option<Vec<String>>,
+    /// Eligibility: oldest vintage.
+    pub min_vintage: Option<i64>,
 }
 
 /// An operator's action, as journaled.

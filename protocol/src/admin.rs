@@ -115,6 +115,28 @@ pub enum AdminVerb {
         /// SHA-256 of the evidence reviewed, hex (approvals).
         evidence_sha256: String,
     },
+    /// Tag 10. List a new instrument (one more order book, one sub-ledger)
+    /// at runtime, with the eligibility rule its lot deposits must pass.
+    AddInstrument {
+        /// Ticker (1-23 printable ASCII).
+        symbol: String,
+        /// Its CCP sub-ledger (`ccp`, `ccp_removal`, `general`, ...).
+        sub_ledger: String,
+        /// Tick in USD per tonne, a decimal string.
+        tick_usd: String,
+        /// Lowest price in USD, a decimal string.
+        min_price_usd: String,
+        /// Highest price in USD, a decimal string.
+        max_price_usd: String,
+        /// Lots must carry (or not) the CCP label; none: either.
+        ccp: Option<bool>,
+        /// Allowed lot categories; empty: any.
+        categories: Vec<String>,
+        /// Allowed lot natures; empty: any.
+        nature: Vec<String>,
+        /// Oldest allowed vintage.
+        min_vintage: Option<i64>,
+    },
 }
 
 /// A request before signing.

@@ -457,6 +457,23 @@ fn admin_samples() -> Vec<(&'static str, Vec<u8>)> {
         ),
         ("admin-reload-rules", signed(AdminVerb::ReloadRules, "")),
         (
+            "admin-add-instrument",
+            signed(
+                AdminVerb::AddInstrument {
+                    symbol: "BIOCHAR-2025.REM".into(),
+                    sub_ledger: "ccp_removal".into(),
+                    tick_usd: "0.05".into(),
+                    min_price_usd: "1.00".into(),
+                    max_price_usd: "800".into(),
+                    ccp: Some(true),
+                    categories: vec!["removal".into()],
+                    nature: vec![],
+                    min_vintage: Some(2024),
+                },
+                "",
+            ),
+        ),
+        (
             "admin-attestation",
             signed(
                 AdminVerb::Attestation {

@@ -94,6 +94,8 @@ pub struct VenueImage {
     pub kyc: Vec<(u64, u8)>,
     /// Attestations submitted and waiting for approval, in journal order.
     pub pending_attestations: Vec<AttestationRecord>,
+    /// Instruments listed at runtime, in journal order.
+    pub listings: Vec<crate::command::InstrumentListing>,
 }
 
 /// The bookkeeping itself (see the module documentation).
@@ -110,6 +112,7 @@ pub struct VenueState {
     serials: SerialBlocks,
     kyc: BTreeMap<u64, u8>,
     pending_attestations: Vec<AttestationRecord>,
+    listings: Vec<crate::command::InstrumentListing>,
 }
 
 impl VenueState {
@@ -220,6 +223,7 @@ impl VenueState {
                 client_order_id,
                 ..
             } => self.use_client_id(*account, *client_order_id),
+            VenueCommand::InstrumentListed(listing) => self.listings.push(listing.clone()),
             VenueCommand::Kyc { account, status } => {
                 self.kyc.insert(*account, *status);
             }
@@ -389,6 +393,12 @@ impl VenueState {
         self.rules.as_ref()
     }
 
+    /// Instruments listed at runtime, in journal order.
+    #[must_use]
+    pub fn listings(&self) -> &[crate::command::InstrumentListing] {
+        &self.listings
+    }
+
     /// KYC statuses set through the admin port (accounts never changed
     /// there keep their configured status).
     pub fn kyc(&self) -> impl Iterator<Item = (u64, u8)> + '_ {
@@ -414,6 +424,7 @@ impl VenueState {
             serials: self.serials.records().to_vec(),
             kyc: self.kyc.iter().map(|(&a, &s)| (a, s)).collect(),
             pending_attestations: self.pending_attestations.clone(),
+            listings: self.listings.clone(),
         }
     }
 
@@ -435,6 +446,7 @@ impl VenueState {
             serials: SerialBlocks::from_records(&image.serials),
             kyc: image.kyc.iter().copied().collect(),
             pending_attestations: image.pending_attestations.clone(),
+            listings: image.listings.clone(),
         }
     }
 

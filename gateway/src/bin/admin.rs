@@ -78,6 +78,30 @@ enum Verb {
     WithdrawCash { account: u64, usd: String },
     /// Read the rules and profiles files again (a new version in force).
     ReloadRules,
+    /// List a new instrument: one more book on one sub-ledger, with the
+    /// eligibility rule its lot deposits must pass.
+    AddInstrument {
+        symbol: String,
+        #[arg(long)]
+        sub_ledger: String,
+        #[arg(long)]
+        tick_usd: String,
+        #[arg(long)]
+        min_price_usd: String,
+        #[arg(long)]
+        max_price_usd: String,
+        /// Lots must carry the CCP label (true) or must not (false).
+        #[arg(long)]
+        ccp: Option<bool>,
+        /// An allowed lot category (repeat for more); none: any.
+        #[arg(long)]
+        category: Vec<String>,
+        /// An allowed lot nature (repeat for more); none: any.
+        #[arg(long)]
+        nature: Vec<String>,
+        #[arg(long)]
+        min_vintage: Option<i64>,
+    },
     /// Approve a buyer's submitted attestation (with the SHA-256 of the
     /// evidence reviewed), or revoke one in force (role compliance).
     Attestation {
@@ -154,6 +178,27 @@ fn main() -> ExitCode {
             amount_micros: micros(&usd).expect("checked"),
         },
         Verb::ReloadRules => AdminVerb::ReloadRules,
+        Verb::AddInstrument {
+            symbol,
+            sub_ledger,
+            tick_usd,
+            min_price_usd,
+            max_price_usd,
+            ccp,
+            category,
+            nature,
+            min_vintage,
+        } => AdminVerb::AddInstrument {
+            symbol,
+            sub_ledger,
+            tick_usd,
+            min_price_usd,
+            max_price_usd,
+            ccp,
+            categories: category,
+            nature,
+            min_vintage,
+        },
         Verb::Attestation {
             action,
             account,

@@ -236,28 +236,7 @@ impl Router {
             .instruments
             .iter()
             .enumerate()
-            .map(|(index, inst)| {
-                let routed = RoutedInstrument {
-                    index,
-                    config: inst.clone(),
-                    sub_ledger: Arc::from(inst.sub_ledger.as_str()),
-                    floor_ticks: [0, 1, 2]
-                        .map(|p| floor_ticks(rules.pathways[p].floor_usd, inst.tick_usd)),
-                    eligible: [0, 1, 2]
-                        .map(|p| rules.pathways[p].sub_ledgers.contains(&inst.sub_ledger)),
-                    band_ticks: (
-                        (inst.min_price_usd / inst.tick_usd)
-                            .ceil()
-                            .to_i64()
-                            .unwrap_or(i64::MAX),
-                        (inst.max_price_usd / inst.tick_usd)
-                            .floor()
-                            .to_i64()
-                            .unwrap_or(i64::MIN),
-                    ),
-                };
-                (inst.symbol.clone(), routed)
-            })
+            .map(|(index, inst)| (inst.symbol.clone(), route(&rules, index, inst)))
             .collect();
         let mut accounts_with_profiles: Vec<(u64, BuyerProfile)> = profiles.into_iter().collect();
         accounts_with_profiles.sort_by_key(|(account, _)| *account);
@@ -343,6 +322,12 @@ impl Router {
         let before = attestations.len();
         attestations.retain(|a| a.id != id);
         attestations.len() != before
+    }
+
+    /// Routes orders to one more instrument, listed at runtime.
+    pub fn add_instrument(&mut self, index: usize, instrument: &InstrumentConfig) {
+        let routed = route(&self.rules, index, instrument);
+        self.instruments.insert(instrument.symbol.clone(), routed);
     }
 
     fn buyer_index(&self, account: u64) -> Option<usize> {
@@ -680,6 +665,28 @@ fn to_ticks(price: Decimal, tick: Decimal) -> Option<i64> {
 
 /// The floor in ticks, rounded up: a price in whole ticks is at or above the
 /// floor exactly when it is at or above this.
+/// What the router derives from an instrument once: floors in its ticks,
+/// which pathways may buy on it, its band.
+fn route(rules: &Rules, index: usize, inst: &InstrumentConfig) -> RoutedInstrument {
+    RoutedInstrument {
+        index,
+        config: inst.clone(),
+        sub_ledger: Arc::from(inst.sub_ledger.as_str()),
+        floor_ticks: [0, 1, 2].map(|p| floor_ticks(rules.pathways[p].floor_usd, inst.tick_usd)),
+        eligible: [0, 1, 2].map(|p| rules.pathways[p].sub_ledgers.contains(&inst.sub_ledger)),
+        band_ticks: (
+            (inst.min_price_usd / inst.tick_usd)
+                .ceil()
+                .to_i64()
+                .unwrap_or(i64::MAX),
+            (inst.max_price_usd / inst.tick_usd)
+                .floor()
+                .to_i64()
+                .unwrap_or(i64::MIN),
+        ),
+    }
+}
+
 fn floor_ticks(floor_usd: Decimal, tick_usd: Decimal) -> u32 {
     (floor_usd / tick_usd).ceil().to_u32().unwrap_or(u32::MAX)
 }

@@ -85,6 +85,7 @@ fn permitted(role: OperatorRole, verb: &AdminVerb) -> bool {
         | AdminVerb::WithdrawCash { .. }
         | AdminVerb::DepositLots { .. } => role == OperatorRole::Operator,
         AdminVerb::Attestation { .. } => role == OperatorRole::Compliance,
+        AdminVerb::AddInstrument { .. } => role == OperatorRole::Operator,
         AdminVerb::ReloadRules => {
             matches!(role, OperatorRole::Operator | OperatorRole::Compliance)
         }
@@ -406,6 +407,33 @@ impl Gateway {
                     },
                 )?;
                 return Ok(());
+            }
+            AdminVerb::AddInstrument {
+                symbol,
+                sub_ledger,
+                tick_usd,
+                min_price_usd,
+                max_price_usd,
+                ccp,
+                categories,
+                nature,
+                min_vintage,
+            } => {
+                let listing = tonnex_engine::InstrumentListing {
+                    instrument: 0,
+                    symbol,
+                    sub_ledger,
+                    tick_usd,
+                    min_price_usd,
+                    max_price_usd,
+                    ccp,
+                    categories: (!categories.is_empty()).then_some(categories),
+                    nature: (!nature.is_empty()).then_some(nature),
+                    min_vintage,
+                };
+                let (planned, text) = self.list_instrument(listing)?;
+                commands.extend(planned);
+                text
             }
             AdminVerb::ReloadRules => {
                 let (rules, text) = self.reload_rules()?;

@@ -19,6 +19,12 @@ impl Gateway {
         let path = self.admin.config.path.clone();
         let (venue, mut router) = crate::compliance::load_router(&path).map_err(|e| invalid(&e))?;
         let rules = rules_in_force(&venue).map_err(|e| invalid(&e))?;
+        // Instruments listed at runtime are not in the file.
+        for (index, instrument) in self.admin.config.instruments.iter().enumerate() {
+            if index >= venue.instruments.len() {
+                router.add_instrument(index, instrument);
+            }
+        }
         for (account, status) in self.desk.router.statuses() {
             router.set_status(account, status);
             if let Some(claims) = self.desk.router.claims(account) {

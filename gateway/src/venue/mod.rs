@@ -8,6 +8,7 @@
 
 mod admin;
 mod admin_attest;
+pub mod admin_instruments;
 mod admin_lots;
 mod admin_rules;
 mod buyer;
@@ -121,7 +122,7 @@ pub fn instrument_spec(config: &InstrumentConfig) -> Result<InstrumentSpec, Stri
 
 /// Starts the venue and serves until SIGTERM/SIGINT (or `stop` is set).
 pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError> {
-    let (mut config, router) = crate::compliance::load_router(&options.config)?;
+    let (mut config, mut router) = crate::compliance::load_router(&options.config)?;
     if let Some(listen) = &options.listen {
         config.order_entry.clone_from(listen);
     }
@@ -161,7 +162,7 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
             account.id
         )));
     }
-    let specs = config
+    let mut specs = config
         .instruments
         .iter()
         .map(instrument_spec)
@@ -187,6 +188,17 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
     .map_err(start_error)?;
     for warning in &recovered.warnings {
         eprintln!("tonnex-venue: {warning}");
+    }
+    // Instruments listed at runtime are in the journal, not the file.
+    for listing in recovered.state.venue().listings() {
+        let index = listing.instrument as usize;
+        if index < config.instruments.len() {
+            continue; // the file lists it too (genesis checks it is the same)
+        }
+        let instrument = admin_instruments::listed_instrument(listing).map_err(start_error)?;
+        specs.push(instrument_spec(&instrument).map_err(start_error)?);
+        router.add_instrument(index, &instrument);
+        config.instruments.push(instrument);
     }
     let fill_log =
         fills::FillLog::open(&dir, recovered.last_seq, recovered.last_seq).map_err(start_error)?;

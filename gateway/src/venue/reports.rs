@@ -151,7 +151,8 @@ impl Gateway {
             ),
             VenueCommand::Rules { .. }
             | VenueCommand::Serials { .. }
-            | VenueCommand::Kyc { .. } => {}
+            | VenueCommand::Kyc { .. }
+            | VenueCommand::InstrumentListed(_) => {}
         }
     }
 

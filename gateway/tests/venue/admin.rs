@@ -694,3 +694,101 @@ fn under_approval_an_attestation_counts_once_a_compliance_officer_approves_it() 
         "ok=false reason=INVALID_REQUEST"
     );
 }
+
+#[test]
+fn an_instrument_listed_at_runtime_trades_takes_its_lots_and_is_listed_again_after_kill_9() {
+    let dir = scratch("admin-list", QUICK);
+    let mut venue = Venue::start(&dir);
+    let list = [
+        "add-instrument",
+        "BIOCHAR-2025.REM",
+        "--sub-ledger",
+        "ccp_removal",
+        "--tick-usd",
+        "0.05",
+        "--min-price-usd",
+        "1.00",
+        "--max-price-usd",
+        "800",
+        "--ccp",
+        "true",
+        "--category",
+        "removal",
+        "--min-vintage",
+        "2024",
+    ];
+    let (code, last) = ops(&venue, &list);
+    assert_eq!(code, 0, "{last}");
+    assert_eq!(ops(&venue, &list).1, "ok=false reason=INVALID_INSTRUMENT");
+    // Lots go in under its rule: a 2023 vintage fails it, a 2025 one passes.
+    let header = std::fs::read_to_string(dir.join("lots-nbr.csv")).unwrap();
+    let header = header.lines().next().unwrap();
+    let export = dir.join("biochar.csv");
+    std::fs::write(
+        &export,
+        format!(
+            "{header}\n\
+             Puro.earth,PURO-BC-1,PURO-BC-2025-001,PURO-BC-2025-500,500,2025,Puro-Biochar,removal,technological,true,false,false,2001\n\
+             Puro.earth,PURO-BC-2,PURO-BC-2023-001,PURO-BC-2023-100,100,2023,Puro-Biochar,removal,technological,true,false,false,2001\n"
+        ),
+    )
+    .unwrap();
+    let (code, out) = admin_output(
+        &venue,
+        "ops",
+        "demo-ops-key",
+        &[
+            "deposit-lots",
+            export.to_str().unwrap(),
+            "--instrument",
+            "BIOCHAR-2025.REM",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("deposited 1 lots (500 t)") && out.contains("LOT_NOT_ELIGIBLE"),
+        "{out}"
+    );
+    // A new session's reference data lists it as instrument 3, and it trades.
+    let mut seller = venue.connect();
+    seller.login(2001, "demo-2001", 0, false);
+    let id = seller.limit(3, SIDE_SELL, 1000, 500);
+    seller.accepted(id);
+    let mut maker = venue.login(3001);
+    let bid = maker.limit(3, SIDE_BUY, 1000, 200);
+    maker.accepted(bid);
+    maker.expect("a fill on the new book", |m| {
+        matches!(
+            m,
+            VenueMessage::Fill {
+                instrument: 3,
+                qty: 200,
+                ..
+            }
+        )
+        .then_some(())
+    });
+    drop((seller, maker));
+    venue.kill9();
+
+    let venue = Venue::start(&dir);
+    let mut maker = venue.connect();
+    maker.login(3001, "demo-3001", 0, false);
+    maker.next_client_order_id = 10;
+    // Its book came back: the seller's 300 t rest there.
+    let id = maker.limit(3, SIDE_BUY, 1000, 300);
+    maker.accepted(id);
+    maker.expect("the rest fills", |m| {
+        matches!(
+            m,
+            VenueMessage::Fill {
+                instrument: 3,
+                qty: 300,
+                ..
+            }
+        )
+        .then_some(())
+    });
+    let (_, status) = admin_output(&venue, "ops", "demo-ops-key", &["--json", "status"]);
+    assert!(status.contains("BIOCHAR-2025.REM"), "{status}");
+}
