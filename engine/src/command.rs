@@ -187,6 +187,8 @@ pub enum VenueCommand {
         /// SHA-256 of the evidence reviewed, hex.
         evidence_sha256: String,
     },
+    /// A member account added at runtime (its credential as an argon2 hash).
+    AccountAdded(AccountListing),
     /// An instrument listed at runtime: what the venue (not the engine)
     /// needs of it, so that a restart lists it again.
     InstrumentListed(InstrumentListing),
@@ -234,6 +236,19 @@ pub struct InstrumentListing {
     pub nature: Option<Vec<String>>,
     /// Eligibility: oldest vintage.
     pub min_vintage: Option<i64>,
+}
+
+/// A member account added through the admin port, as journaled.
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct AccountListing {
+    /// Its id.
+    pub account: u64,
+    /// Its name.
+    pub name: String,
+    /// `seller` or `market_maker`.
+    pub role: String,
+    /// Its login secret's argon2 hash (PHC string), never the secret.
+    pub secret_hash: String,
 }
 
 /// An operator's action, as journaled.

@@ -23,8 +23,8 @@ pub mod venue;
 pub mod workload;
 
 pub use command::{
-    AdminCommand, Asset, Command, Compliance, InstrumentListing, InstrumentSpec, NewOrder,
-    ScopedOrder, VenueCommand, OPERATOR,
+    AccountListing, AdminCommand, Asset, Command, Compliance, InstrumentListing, InstrumentSpec,
+    NewOrder, ScopedOrder, VenueCommand, OPERATOR,
 };
 pub use event::Event;
 pub use state::{

@@ -137,6 +137,18 @@ pub enum AdminVerb {
         /// Oldest allowed vintage.
         min_vintage: Option<i64>,
     },
+    /// Tag 11. Add a member account at runtime, `pending_kyc` until a
+    /// `kyc ACCOUNT active`; the venue keeps only a hash of its secret.
+    AddAccount {
+        /// Its id (not yet used, not 0).
+        account: u64,
+        /// Its name.
+        name: String,
+        /// `seller` or `market_maker` (buyers need a profile in the files).
+        role: String,
+        /// Its login secret (at least 8 bytes); journaled only as a hash.
+        secret: String,
+    },
 }
 
 /// A request before signing.

@@ -457,6 +457,18 @@ fn admin_samples() -> Vec<(&'static str, Vec<u8>)> {
         ),
         ("admin-reload-rules", signed(AdminVerb::ReloadRules, "")),
         (
+            "admin-add-account",
+            signed(
+                AdminVerb::AddAccount {
+                    account: 4001,
+                    name: "Delta Trading".into(),
+                    role: "market_maker".into(),
+                    secret: "delta-secret-4001".into(),
+                },
+                "",
+            ),
+        ),
+        (
             "admin-add-instrument",
             signed(
                 AdminVerb::AddInstrument {

@@ -96,6 +96,8 @@ pub struct VenueImage {
     pub pending_attestations: Vec<AttestationRecord>,
     /// Instruments listed at runtime, in journal order.
     pub listings: Vec<crate::command::InstrumentListing>,
+    /// Accounts added at runtime, in journal order.
+    pub accounts_added: Vec<crate::command::AccountListing>,
 }
 
 /// The bookkeeping itself (see the module documentation).
@@ -113,6 +115,7 @@ pub struct VenueState {
     kyc: BTreeMap<u64, u8>,
     pending_attestations: Vec<AttestationRecord>,
     listings: Vec<crate::command::InstrumentListing>,
+    accounts_added: Vec<crate::command::AccountListing>,
 }
 
 impl VenueState {
@@ -224,6 +227,7 @@ impl VenueState {
                 ..
             } => self.use_client_id(*account, *client_order_id),
             VenueCommand::InstrumentListed(listing) => self.listings.push(listing.clone()),
+            VenueCommand::AccountAdded(listing) => self.accounts_added.push(listing.clone()),
             VenueCommand::Kyc { account, status } => {
                 self.kyc.insert(*account, *status);
             }
@@ -393,6 +397,12 @@ impl VenueState {
         self.rules.as_ref()
     }
 
+    /// Accounts added at runtime, in journal order.
+    #[must_use]
+    pub fn accounts_added(&self) -> &[crate::command::AccountListing] {
+        &self.accounts_added
+    }
+
     /// Instruments listed at runtime, in journal order.
     #[must_use]
     pub fn listings(&self) -> &[crate::command::InstrumentListing] {
@@ -425,6 +435,7 @@ impl VenueState {
             kyc: self.kyc.iter().map(|(&a, &s)| (a, s)).collect(),
             pending_attestations: self.pending_attestations.clone(),
             listings: self.listings.clone(),
+            accounts_added: self.accounts_added.clone(),
         }
     }
 
@@ -447,6 +458,7 @@ impl VenueState {
             kyc: image.kyc.iter().copied().collect(),
             pending_attestations: image.pending_attestations.clone(),
             listings: image.listings.clone(),
+            accounts_added: image.accounts_added.clone(),
         }
     }
 

@@ -78,6 +78,17 @@ enum Verb {
     WithdrawCash { account: u64, usd: String },
     /// Read the rules and profiles files again (a new version in force).
     ReloadRules,
+    /// Add a member account (seller or market_maker), pending_kyc until
+    /// `kyc ACCOUNT active`; the venue keeps only a hash of its secret.
+    AddAccount {
+        account: u64,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        secret: String,
+    },
     /// List a new instrument: one more book on one sub-ledger, with the
     /// eligibility rule its lot deposits must pass.
     AddInstrument {
@@ -178,6 +189,17 @@ fn main() -> ExitCode {
             amount_micros: micros(&usd).expect("checked"),
         },
         Verb::ReloadRules => AdminVerb::ReloadRules,
+        Verb::AddAccount {
+            account,
+            name,
+            role,
+            secret,
+        } => AdminVerb::AddAccount {
+            account,
+            name,
+            role,
+            secret,
+        },
         Verb::AddInstrument {
             symbol,
             sub_ledger,

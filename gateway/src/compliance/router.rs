@@ -324,6 +324,18 @@ impl Router {
         attestations.len() != before
     }
 
+    /// Knows one more account, added at runtime (no buyer profile).
+    pub fn add_account(&mut self, account: u64, role: Role, status: AccountStatus) {
+        self.accounts.insert(
+            account,
+            AccountEntry {
+                role,
+                status,
+                buyer: NO_PROFILE,
+            },
+        );
+    }
+
     /// Routes orders to one more instrument, listed at runtime.
     pub fn add_instrument(&mut self, index: usize, instrument: &InstrumentConfig) {
         let routed = route(&self.rules, index, instrument);

@@ -8,10 +8,7 @@ use std::sync::Arc;
 
 use mio::Token;
 use tonnex_engine::{AdminCommand, Asset, Command, VenueCommand};
-use tonnex_protocol::admin::{
-    self, AccountStatusLine, AdminReply, AdminVerb, InstrumentStatus, Signed, KYC_ACTIVE,
-    KYC_PENDING, KYC_SUSPENDED,
-};
+use tonnex_protocol::admin::{self, AdminVerb, Signed, KYC_ACTIVE, KYC_PENDING, KYC_SUSPENDED};
 use tonnex_protocol::{Cash, Pathway, RejectReason};
 
 use super::intake::wall_ns;
@@ -28,9 +25,9 @@ pub(super) struct ReplyTo {
 
 /// An admin action whose outputs are arriving.
 pub(super) struct Pending {
-    to: ReplyTo,
-    seq: u64,
-    rejected: Option<RejectReason>,
+    pub to: ReplyTo,
+    pub seq: u64,
+    pub rejected: Option<RejectReason>,
 }
 
 /// The admin port's state.
@@ -70,6 +67,21 @@ impl AdminDesk {
     }
 }
 
+/// A verb as the log shows it: never an account's secret, and a lot
+/// export by name, not content.
+fn loggable(verb: &AdminVerb) -> String {
+    match verb {
+        AdminVerb::AddAccount {
+            account, name, role, ..
+        } => format!("AddAccount {{ account: {account}, name: {name:?}, role: {role:?}, secret: <redacted> }}"),
+        AdminVerb::DepositLots { symbol, name, csv } => format!(
+            "DepositLots {{ symbol: {symbol:?}, name: {name:?}, bytes: {} }}",
+            csv.len()
+        ),
+        other => format!("{other:?}"),
+    }
+}
+
 /// Whether `role` may use `verb`.
 fn permitted(role: OperatorRole, verb: &AdminVerb) -> bool {
     match verb {
@@ -85,7 +97,9 @@ fn permitted(role: OperatorRole, verb: &AdminVerb) -> bool {
         | AdminVerb::WithdrawCash { .. }
         | AdminVerb::DepositLots { .. } => role == OperatorRole::Operator,
         AdminVerb::Attestation { .. } => role == OperatorRole::Compliance,
-        AdminVerb::AddInstrument { .. } => role == OperatorRole::Operator,
+        AdminVerb::AddInstrument { .. } | AdminVerb::AddAccount { .. } => {
+            role == OperatorRole::Operator
+        }
         AdminVerb::ReloadRules => {
             matches!(role, OperatorRole::Operator | OperatorRole::Compliance)
         }
@@ -102,7 +116,7 @@ pub(super) fn kyc_status(code: u8) -> Option<AccountStatus> {
     }
 }
 
-fn kyc_code(status: AccountStatus) -> u8 {
+pub(super) fn kyc_code(status: AccountStatus) -> u8 {
     match status {
         AccountStatus::PendingKyc => KYC_PENDING,
         AccountStatus::Active => KYC_ACTIVE,
@@ -133,7 +147,7 @@ impl Gateway {
         tracing::info!(
             operator = %request.operator,
             role = role.name(),
-            verb = ?request.verb,
+            verb = %loggable(&request.verb),
             reason = %request.reason,
             "admin request"
         );
@@ -435,6 +449,16 @@ impl Gateway {
                 commands.extend(planned);
                 text
             }
+            AdminVerb::AddAccount {
+                account,
+                name,
+                role,
+                secret,
+            } => {
+                let (planned, text) = self.add_account(account, name, &role, &secret)?;
+                commands.extend(planned);
+                text
+            }
             AdminVerb::ReloadRules => {
                 let (rules, text) = self.reload_rules()?;
                 commands.extend(rules);
@@ -475,123 +499,27 @@ impl Gateway {
         }
         Ok(())
     }
+}
 
-    fn status(&self, nonce: u64) -> AdminReply {
-        AdminReply::Status {
-            nonce,
-            instruments: self
-                .market
-                .instruments
-                .iter()
-                .zip(&self.admin.halted)
-                .map(|(i, &halted)| InstrumentStatus {
-                    symbol: i.symbol.clone(),
-                    halted,
-                })
-                .collect(),
-            accounts: self
-                .desk
-                .router
-                .statuses()
-                .into_iter()
-                .map(|(account, status)| AccountStatusLine {
-                    account,
-                    kyc: kyc_code(status),
-                    connected: self
-                        .accounts
-                        .get(&account)
-                        .is_some_and(|a| a.conn.is_some()),
-                })
-                .collect(),
-            sessions: self.accounts.values().filter(|a| a.conn.is_some()).count() as u32,
-            journal_seq: self.link.last_seq,
-            in_flight: self.link.inflight.len() as u32,
-            durable_lag: {
-                use std::sync::atomic::Ordering::Relaxed;
-                let metrics = &self.metrics;
-                metrics
-                    .journal_seq
-                    .load(Relaxed)
-                    .saturating_sub(metrics.durable_seq.load(Relaxed))
-            },
-        }
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    /// Answers a refused request.
-    pub(super) fn admin_refuse(
-        &mut self,
-        token: Token,
-        nonce: u64,
-        reason: RejectReason,
-        text: String,
-    ) {
-        self.net.queue_framed(
-            token,
-            &AdminReply::Refused {
-                nonce,
-                reason: reason.code(),
-                text,
-            },
-        );
-    }
-
-    /// A command's `Begin`: the previous admin action is complete (answer
-    /// it); this one, if it is an admin action with a reply, starts.
-    pub(super) fn admin_begin(&mut self, seq: u64, command: &Command) {
-        self.admin_finish();
-        if let Command::Admin(admin) = command {
-            match admin.command {
-                Command::Halt { instrument, .. } => {
-                    if let Some(h) = self.admin.halted.get_mut(instrument as usize) {
-                        *h = true;
-                    }
-                }
-                Command::Resume { instrument } => {
-                    if let Some(h) = self.admin.halted.get_mut(instrument as usize) {
-                        *h = false;
-                    }
-                }
-                _ => {}
-            }
-        }
-        if let Some(to) = self.link.current.as_mut().and_then(|c| c.reply.take()) {
-            self.admin.pending = Some(Pending {
-                to: *to,
-                seq,
-                rejected: None,
-            });
-        }
-    }
-
-    /// The engine refused the admin action whose outputs are arriving.
-    pub(super) fn admin_rejected(&mut self, reason: RejectReason) -> bool {
-        match &mut self.admin.pending {
-            Some(pending) => {
-                pending.rejected = Some(reason);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Answers the admin action whose outputs have all arrived.
-    pub(super) fn admin_finish(&mut self) {
-        let Some(pending) = self.admin.pending.take() else {
-            return;
+    #[test]
+    fn the_log_never_shows_a_secret_or_a_whole_export() {
+        let add = AdminVerb::AddAccount {
+            account: 4001,
+            name: "Delta".into(),
+            role: "market_maker".into(),
+            secret: "delta-secret-4001".into(),
         };
-        self.metrics.admin(pending.rejected.is_none());
-        let reply = match pending.rejected {
-            None => AdminReply::Done {
-                nonce: pending.to.nonce,
-                seq: pending.seq,
-                text: pending.to.text,
-            },
-            Some(reason) => AdminReply::Refused {
-                nonce: pending.to.nonce,
-                reason: reason.code(),
-                text: format!("the engine refused it: {}", reason.as_str()),
-            },
+        let line = loggable(&add);
+        assert!(line.contains("4001") && !line.contains("delta-secret"), "{line}");
+        let lots = AdminVerb::DepositLots {
+            symbol: "NBR".into(),
+            name: "lots.csv".into(),
+            csv: "registry,project_id\nVerra,VCS-1\n".into(),
         };
-        self.net.queue_framed(pending.to.token, &reply);
+        assert!(!loggable(&lots).contains("VCS-1"));
     }
 }

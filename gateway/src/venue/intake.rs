@@ -124,8 +124,7 @@ impl Gateway {
     ) {
         let state = self.accounts.get(&account);
         let verdict = session::check_login(
-            state.map(|s| s.secret.as_str()),
-            secret,
+            state.map(|s| s.credential.verify(secret)),
             state.is_some_and(|s| s.conn.is_some()),
         )
         .and_then(|()| {

@@ -7,9 +7,11 @@
 //! journal, fill log), the fill-stream acceptor and one per subscriber.
 
 mod admin;
+pub mod admin_accounts;
 mod admin_attest;
 pub mod admin_instruments;
 mod admin_lots;
+mod admin_replies;
 mod admin_rules;
 mod buyer;
 pub mod core;
@@ -188,6 +190,21 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
     .map_err(start_error)?;
     for warning in &recovered.warnings {
         eprintln!("tonnex-venue: {warning}");
+    }
+    // Accounts added at runtime: the pre-router and the admin desk's file
+    // know them (the gateway takes their credential from the journal).
+    for listing in recovered.state.venue().accounts_added() {
+        let role = admin_accounts::listed_role(&listing.role).map_err(start_error)?;
+        if config.accounts.iter().all(|a| a.id != listing.account) {
+            router.add_account(
+                listing.account,
+                role,
+                crate::config::AccountStatus::PendingKyc,
+            );
+            config
+                .accounts
+                .push(admin_accounts::listed_account(listing, role));
+        }
     }
     // Instruments listed at runtime are in the journal, not the file.
     for listing in recovered.state.venue().listings() {

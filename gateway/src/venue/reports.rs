@@ -152,7 +152,8 @@ impl Gateway {
             VenueCommand::Rules { .. }
             | VenueCommand::Serials { .. }
             | VenueCommand::Kyc { .. }
-            | VenueCommand::InstrumentListed(_) => {}
+            | VenueCommand::InstrumentListed(_)
+            | VenueCommand::AccountAdded(_) => {}
         }
     }
 

@@ -55,7 +55,7 @@ pub(super) struct Risk {
 
 /// What the venue keeps per account across connections.
 pub(super) struct Account {
-    pub secret: String,
+    pub credential: super::session::Credential,
     pub role: Role,
     pub risk: Risk,
     /// The connection holding the account's session.
@@ -282,7 +282,7 @@ impl Gateway {
                 (
                     a.id,
                     Account {
-                        secret: a.secret.clone(),
+                        credential: super::session::Credential::Secret(a.secret.clone()),
                         role: a.role,
                         risk,
                         conn: None,
@@ -394,7 +394,13 @@ impl Gateway {
                 },
             );
         }
-        // KYC changes made through the admin port override the file.
+        // Accounts added at runtime (their hashed credential), then KYC
+        // changes made through the admin port, which override the file.
+        for listing in &venue.accounts_added {
+            if let Ok(role) = super::admin_accounts::listed_role(&listing.role) {
+                self.admit_account(listing, role);
+            }
+        }
         for &(account, code) in &venue.kyc {
             if let Some(status) = super::admin::kyc_status(code) {
                 self.desk.router.set_status(account, status);

@@ -133,20 +133,42 @@ impl LoginRefusal {
     }
 }
 
-/// Checks a login: `expected` is the account's secret (`None`: unknown).
-pub fn check_login(
-    expected: Option<&str>,
-    offered: &str,
-    connected: bool,
-) -> Result<(), LoginRefusal> {
-    match expected {
-        Some(secret) if constant_time_eq(secret.as_bytes(), offered.as_bytes()) => {
-            if connected {
-                Err(LoginRefusal::AlreadyConnected)
-            } else {
-                Ok(())
+/// An account's login credential.
+#[derive(Clone, Debug)]
+pub enum Credential {
+    /// The secret from the venue file, compared in constant time.
+    Secret(String),
+    /// An argon2 hash (PHC string) of the secret of an account added at
+    /// runtime: the venue never keeps that secret.
+    Hash(String),
+}
+
+impl Credential {
+    /// Whether `offered` is the secret.
+    #[must_use]
+    pub fn verify(&self, offered: &str) -> bool {
+        match self {
+            Credential::Secret(secret) => {
+                !secret.is_empty() && constant_time_eq(secret.as_bytes(), offered.as_bytes())
+            }
+            Credential::Hash(hash) => {
+                use argon2::password_hash::{PasswordHash, PasswordVerifier};
+                PasswordHash::new(hash).is_ok_and(|parsed| {
+                    argon2::Argon2::default()
+                        .verify_password(offered.as_bytes(), &parsed)
+                        .is_ok()
+                })
             }
         }
+    }
+}
+
+/// Checks a login: `verified` says whether the offered secret is the
+/// account's (`None`: no such account).
+pub fn check_login(verified: Option<bool>, connected: bool) -> Result<(), LoginRefusal> {
+    match verified {
+        Some(true) if connected => Err(LoginRefusal::AlreadyConnected),
+        Some(true) => Ok(()),
         _ => Err(LoginRefusal::Credentials),
     }
 }
@@ -207,15 +229,22 @@ mod tests {
 
     #[test]
     fn logins_need_the_secret_and_a_free_session() {
-        assert_eq!(check_login(Some("s3cret"), "s3cret", false), Ok(()));
+        let secret = Credential::Secret("s3cret-123".into());
         assert_eq!(
-            check_login(Some("s3cret"), "s3cret!", false),
+            check_login(Some(secret.verify("s3cret-123")), false),
+            Ok(())
+        );
+        assert_eq!(
+            check_login(Some(secret.verify("s3cret-124")), false),
             Err(LoginRefusal::Credentials)
         );
-        assert_eq!(check_login(None, "", false), Err(LoginRefusal::Credentials));
+        assert_eq!(check_login(None, false), Err(LoginRefusal::Credentials));
         assert_eq!(
-            check_login(Some("s3cret"), "s3cret", true),
+            check_login(Some(secret.verify("s3cret-123")), true),
             Err(LoginRefusal::AlreadyConnected)
         );
+        assert!(!Credential::Secret(String::new()).verify(""));
+        let hashed = Credential::Hash(super::super::admin_accounts::hash_secret("s3cret-123"));
+        assert!(hashed.verify("s3cret-123") && !hashed.verify("s3cret-12"));
     }
 }

@@ -792,3 +792,66 @@ fn an_instrument_listed_at_runtime_trades_takes_its_lots_and_is_listed_again_aft
     let (_, status) = admin_output(&venue, "ops", "demo-ops-key", &["--json", "status"]);
     assert!(status.contains("BIOCHAR-2025.REM"), "{status}");
 }
+
+#[test]
+fn a_member_added_at_runtime_is_onboarded_by_kyc_and_logs_in_after_kill_9() {
+    let dir = scratch("admin-account", QUICK);
+    let mut venue = Venue::start(&dir);
+    let add = [
+        "add-account",
+        "4001",
+        "--name",
+        "Delta Trading",
+        "--role",
+        "market_maker",
+        "--secret",
+        "delta-secret-4001",
+    ];
+    let (code, last) = ops(&venue, &add);
+    assert_eq!(code, 0, "{last}");
+    assert_eq!(ops(&venue, &add).1, "ok=false reason=INVALID_REQUEST");
+    // It logs in with its secret, but trades only once active.
+    let mut member = venue.connect();
+    member.login(4001, "delta-secret-4001", 0, false);
+    member.limit(NBR, SIDE_SELL, 2500, 1);
+    assert_eq!(member.rejected().2, "ACCOUNT_NOT_ACTIVE");
+    assert_eq!(ops(&venue, &["kyc", "4001", "active"]).0, 0);
+    assert_eq!(ops(&venue, &["deposit-cash", "4001", "10000"]).0, 0);
+    let id = member.limit(NBR, SIDE_BUY, 2400, 2);
+    member.accepted(id);
+    drop(member);
+    venue.kill9();
+
+    // After a restart: its secret still works, a wrong one does not, and
+    // the journal holds only its hash.
+    let venue = Venue::start(&dir);
+    assert!(matches!(
+        {
+            let mut client = venue.connect();
+            client.send(&ClientMessage::Login {
+                account: 4001,
+                secret: "delta-secret-4002".into(),
+                last_seen_seq: 0,
+                cancel_on_disconnect: false,
+            });
+            client.recv()
+        },
+        Some(VenueMessage::LoginRejected { .. })
+    ));
+    let mut member = venue.connect();
+    member.login(4001, "delta-secret-4001", 2, false);
+    member.next_client_order_id = 3;
+    let id = member.limit(NBR, SIDE_BUY, 2400, 1);
+    member.accepted(id);
+    let mut dumped = String::new();
+    tonnex_engine::journal::dump(&dir.join("journal"), |line| {
+        dumped.push_str(&line.text);
+        dumped.push('\n');
+    })
+    .unwrap();
+    assert!(
+        dumped.contains("AccountAdded") && dumped.contains("$argon2"),
+        "{dumped}"
+    );
+    assert!(!dumped.contains("delta-secret-4001"));
+}

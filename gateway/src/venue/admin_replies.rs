@@ -1,0 +1,132 @@
+//! The admin port's answers: `Status` at once, and a journaled action's
+//! `Done` or `Refused` once all of its outputs have come back from the
+//! engine (halts and resumes also update the halt flags `status` shows).
+
+use mio::Token;
+use tonnex_engine::Command;
+use tonnex_protocol::admin::{AccountStatusLine, AdminReply, InstrumentStatus};
+use tonnex_protocol::RejectReason;
+
+use super::admin::{kyc_code, Pending};
+use super::server::Gateway;
+
+impl Gateway {
+    pub(super) fn status(&self, nonce: u64) -> AdminReply {
+        AdminReply::Status {
+            nonce,
+            instruments: self
+                .market
+                .instruments
+                .iter()
+                .zip(&self.admin.halted)
+                .map(|(i, &halted)| InstrumentStatus {
+                    symbol: i.symbol.clone(),
+                    halted,
+                })
+                .collect(),
+            accounts: self
+                .desk
+                .router
+                .statuses()
+                .into_iter()
+                .map(|(account, status)| AccountStatusLine {
+                    account,
+                    kyc: kyc_code(status),
+                    connected: self
+                        .accounts
+                        .get(&account)
+                        .is_some_and(|a| a.conn.is_some()),
+                })
+                .collect(),
+            sessions: self.accounts.values().filter(|a| a.conn.is_some()).count() as u32,
+            journal_seq: self.link.last_seq,
+            in_flight: self.link.inflight.len() as u32,
+            durable_lag: {
+                use std::sync::atomic::Ordering::Relaxed;
+                let metrics = &self.metrics;
+                metrics
+                    .journal_seq
+                    .load(Relaxed)
+                    .saturating_sub(metrics.durable_seq.load(Relaxed))
+            },
+        }
+    }
+
+    /// Answers a refused request.
+    pub(super) fn admin_refuse(
+        &mut self,
+        token: Token,
+        nonce: u64,
+        reason: RejectReason,
+        text: String,
+    ) {
+        self.net.queue_framed(
+            token,
+            &AdminReply::Refused {
+                nonce,
+                reason: reason.code(),
+                text,
+            },
+        );
+    }
+
+    /// A command's `Begin`: the previous admin action is complete (answer
+    /// it); this one, if it is an admin action with a reply, starts.
+    pub(super) fn admin_begin(&mut self, seq: u64, command: &Command) {
+        self.admin_finish();
+        if let Command::Admin(admin) = command {
+            match admin.command {
+                Command::Halt { instrument, .. } => {
+                    if let Some(h) = self.admin.halted.get_mut(instrument as usize) {
+                        *h = true;
+                    }
+                }
+                Command::Resume { instrument } => {
+                    if let Some(h) = self.admin.halted.get_mut(instrument as usize) {
+                        *h = false;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(to) = self.link.current.as_mut().and_then(|c| c.reply.take()) {
+            self.admin.pending = Some(Pending {
+                to: *to,
+                seq,
+                rejected: None,
+            });
+        }
+    }
+
+    /// The engine refused the admin action whose outputs are arriving.
+    pub(super) fn admin_rejected(&mut self, reason: RejectReason) -> bool {
+        match &mut self.admin.pending {
+            Some(pending) => {
+                pending.rejected = Some(reason);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Answers the admin action whose outputs have all arrived.
+    pub(super) fn admin_finish(&mut self) {
+        let Some(pending) = self.admin.pending.take() else {
+            return;
+        };
+        self.metrics.admin(pending.rejected.is_none());
+        let reply = match pending.rejected {
+            None => AdminReply::Done {
+                nonce: pending.to.nonce,
+                seq: pending.seq,
+                text: pending.to.text,
+            },
+            Some(reason) => AdminReply::Refused {
+                nonce: pending.to.nonce,
+                reason: reason.code(),
+                text: format!("the engine refused it: {}", reason.as_str()),
+            },
+        };
+        self.net.queue_framed(pending.to.token, &reply);
+    }
+}
