@@ -149,6 +149,16 @@ pub enum AdminVerb {
         /// Its login secret (at least 8 bytes); journaled only as a hash.
         secret: String,
     },
+    /// Tag 12. Debit credits of an instrument from an account's free
+    /// holding (never credits held by a resting sell).
+    WithdrawCredits {
+        /// The account.
+        account: u64,
+        /// Instrument symbol.
+        symbol: String,
+        /// Tonnes, positive.
+        qty: u64,
+    },
 }
 
 /// A request before signing.

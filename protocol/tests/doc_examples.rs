@@ -457,6 +457,17 @@ fn admin_samples() -> Vec<(&'static str, Vec<u8>)> {
         ),
         ("admin-reload-rules", signed(AdminVerb::ReloadRules, "")),
         (
+            "admin-withdraw-credits",
+            signed(
+                AdminVerb::WithdrawCredits {
+                    account: 2001,
+                    symbol: "NBR-2024.CCP".into(),
+                    qty: 100,
+                },
+                "",
+            ),
+        ),
+        (
             "admin-add-account",
             signed(
                 AdminVerb::AddAccount {

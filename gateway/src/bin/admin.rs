@@ -76,6 +76,12 @@ enum Verb {
     DepositCash { account: u64, usd: String },
     /// Debit USD from ACCOUNT's free cash (never held funds).
     WithdrawCash { account: u64, usd: String },
+    /// Debit TONNES of SYMBOL from ACCOUNT's free credits (never held ones).
+    WithdrawCredits {
+        account: u64,
+        symbol: String,
+        tonnes: u64,
+    },
     /// Read the rules and profiles files again (a new version in force).
     ReloadRules,
     /// Add a member account (seller or market_maker), pending_kyc until
@@ -189,6 +195,15 @@ fn main() -> ExitCode {
             amount_micros: micros(&usd).expect("checked"),
         },
         Verb::ReloadRules => AdminVerb::ReloadRules,
+        Verb::WithdrawCredits {
+            account,
+            symbol,
+            tonnes,
+        } => AdminVerb::WithdrawCredits {
+            account,
+            symbol,
+            qty: tonnes,
+        },
         Verb::AddAccount {
             account,
             name,

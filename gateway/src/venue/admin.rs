@@ -95,6 +95,7 @@ fn permitted(role: OperatorRole, verb: &AdminVerb) -> bool {
         ),
         AdminVerb::DepositCash { .. }
         | AdminVerb::WithdrawCash { .. }
+        | AdminVerb::WithdrawCredits { .. }
         | AdminVerb::DepositLots { .. } => role == OperatorRole::Operator,
         AdminVerb::Attestation { .. } => role == OperatorRole::Compliance,
         AdminVerb::AddInstrument { .. } | AdminVerb::AddAccount { .. } => {
@@ -449,6 +450,31 @@ impl Gateway {
                 commands.extend(planned);
                 text
             }
+            AdminVerb::WithdrawCredits {
+                account,
+                symbol,
+                qty,
+            } => {
+                self.known_account(account)?;
+                let instrument = self.instrument_index(&symbol)?;
+                if qty == 0 {
+                    return Err((
+                        RejectReason::InvalidRequest,
+                        "the quantity must be positive".into(),
+                    ));
+                }
+                commands.push((
+                    Command::Withdraw {
+                        account,
+                        asset: Asset::Credits {
+                            instrument,
+                            qty: tonnex_protocol::Qty(qty),
+                        },
+                    },
+                    None,
+                ));
+                format!("withdrew {qty} t of {symbol} from account {account}")
+            }
             AdminVerb::AddAccount {
                 account,
                 name,
@@ -514,7 +540,10 @@ mod tests {
             secret: "delta-secret-4001".into(),
         };
         let line = loggable(&add);
-        assert!(line.contains("4001") && !line.contains("delta-secret"), "{line}");
+        assert!(
+            line.contains("4001") && !line.contains("delta-secret"),
+            "{line}"
+        );
         let lots = AdminVerb::DepositLots {
             symbol: "NBR".into(),
             name: "lots.csv".into(),

@@ -855,3 +855,46 @@ fn a_member_added_at_runtime_is_onboarded_by_kyc_and_logs_in_after_kill_9() {
     );
     assert!(!dumped.contains("delta-secret-4001"));
 }
+
+#[test]
+fn credits_are_withdrawn_only_from_the_free_holding_and_stay_withdrawn_after_kill_9() {
+    let dir = scratch("admin-credits", QUICK);
+    let mut venue = Venue::start(&dir);
+    // Seller 2001 holds 50,000 t of NBR; 1,000 t rest in a sell.
+    let mut seller = venue.login(2001);
+    seller.rest(NBR, SIDE_SELL, 3000, 1_000);
+    let withdraw = |venue: &Venue, tonnes: &str| {
+        ops(venue, &["withdraw-credits", "2001", "NBR-2024.CCP", tonnes])
+    };
+    // The resting 1,000 t are held: 49,001 is more than the free 49,000.
+    assert_eq!(
+        withdraw(&venue, "49001").1,
+        "ok=false reason=INSUFFICIENT_CREDITS"
+    );
+    assert_eq!(withdraw(&venue, "48990").0, 0);
+    drop(seller);
+    venue.kill9();
+
+    let venue = Venue::start(&dir);
+    let mut seller = venue.login(2001);
+    seller.next_client_order_id = 2;
+    seller.limit(NBR, SIDE_SELL, 3000, 11);
+    assert_eq!(seller.rejected().2, "INSUFFICIENT_CREDITS");
+    let id = seller.limit(NBR, SIDE_SELL, 3000, 10);
+    seller.accepted(id);
+    assert_eq!(withdraw(&venue, "0").1, "ok=false reason=INVALID_REQUEST");
+    // The fill stream tells settlement (records 26 and on: the demo's 25
+    // start-up records, then this withdrawal).
+    let records = crate::harness::read_stream(&venue.fill_stream, 26, 1);
+    assert!(
+        matches!(
+            records[0].event,
+            StreamEvent::CreditWithdrawal {
+                account: 2001,
+                qty: 48_990,
+                ..
+            }
+        ),
+        "{records:?}"
+    );
+}
