@@ -27,6 +27,29 @@ pub struct AttestationRecord {
     pub revoked: bool,
 }
 
+impl AttestationRecord {
+    /// An attestation as journaled at `seq`: not approved, not revoked.
+    #[must_use]
+    pub fn new(
+        seq: u64,
+        account: u64,
+        id: &str,
+        internal_price_micros: i64,
+        reporting_year: u16,
+    ) -> AttestationRecord {
+        AttestationRecord {
+            seq,
+            account,
+            id: id.to_string(),
+            internal_price_micros,
+            reporting_year,
+            approver: None,
+            evidence_sha256: None,
+            revoked: false,
+        }
+    }
+}
+
 impl VenueState {
     /// An approval moves a pending attestation into force; a revocation
     /// marks one in force revoked.
