@@ -18,7 +18,6 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use tonnex_protocol::admin::{self, AdminReply, AdminRequest, AdminVerb};
 use tonnex_protocol::frame;
-use tonnex_protocol::RejectReason;
 
 #[derive(Parser)]
 #[command(
@@ -329,7 +328,7 @@ fn report(reply: &AdminReply, json: bool) -> ExitCode {
             ExitCode::SUCCESS
         }
         AdminReply::Refused { reason, text, .. } => {
-            let code = RejectReason::from_code(*reason).map_or("UNKNOWN", RejectReason::as_str);
+            let code = tonnex_protocol::wire::reject_name(*reason);
             if json {
                 println!(
                     "{{\"ok\": false, \"reason\": {}, \"text\": {}}}",

@@ -483,7 +483,7 @@ fn engine_loop(
     }
 }
 
-fn fatal(error: &dyn std::fmt::Display) -> ! {
+pub(super) fn fatal(error: &dyn std::fmt::Display) -> ! {
     eprintln!("tonnex-venue: fatal: {error}; stopping without acknowledging more");
     std::process::exit(70);
 }

@@ -462,8 +462,7 @@ impl Gateway {
         if self.outbound.has_pending() {
             if let Err(e) = self.outbound.write_pending() {
                 // A report the log cannot keep must not reach a client.
-                eprintln!("tonnex-venue: fatal: {e}; stopping without acknowledging more");
-                std::process::exit(70);
+                super::fatal(&e);
             }
         }
         let mut dirty = std::mem::take(&mut self.net.dirty);

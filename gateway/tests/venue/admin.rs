@@ -11,7 +11,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tonnex_protocol::admin::{self, AdminReply, AdminRequest, AdminVerb, Signed};
 use tonnex_protocol::frame;
 use tonnex_protocol::wire::*;
-use tonnex_protocol::RejectReason;
 
 use crate::harness::{scratch, Venue, QUICK};
 
@@ -58,10 +57,6 @@ fn login_answer(venue: &Venue, account: u64) -> Option<VenueMessage> {
         cancel_on_disconnect: false,
     });
     client.recv()
-}
-
-fn reject_name(code: u8) -> &'static str {
-    RejectReason::from_code(code).map_or("?", RejectReason::as_str)
 }
 
 #[test]

@@ -7,11 +7,6 @@ use std::time::Duration;
 use tonnex_protocol::wire::*;
 
 use crate::harness::{self, scratch, Client, Venue, QUICK};
-use tonnex_protocol::RejectReason;
-
-fn reject_name(code: u8) -> &'static str {
-    RejectReason::from_code(code).map_or("?", RejectReason::as_str)
-}
 
 const NBR: u32 = 0;
 
