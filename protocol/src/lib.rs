@@ -10,6 +10,7 @@ pub mod admin;
 pub mod frame;
 pub mod numeric;
 pub mod reason;
+pub mod stream;
 pub mod types;
 pub mod wire;
 
