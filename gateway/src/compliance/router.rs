@@ -296,52 +296,6 @@ impl Router {
         }
     }
 
-    /// Appends an attestation to the buyer's profile (attestations are
-    /// considered in the order they arrived). False if the account has no profile.
-    pub fn add_attestation(
-        &mut self,
-        account: u64,
-        attestation: super::profiles::Attestation,
-    ) -> bool {
-        match self.buyer_index(account) {
-            Some(index) => {
-                self.profiles[index].attestations.push(attestation);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Takes attestation `id` of `account` out of force (a revocation);
-    /// `false` if it had none of that id.
-    pub fn remove_attestation(&mut self, account: u64, id: &str) -> bool {
-        let Some(index) = self.buyer_index(account) else {
-            return false;
-        };
-        let attestations = &mut self.profiles[index].attestations;
-        let before = attestations.len();
-        attestations.retain(|a| a.id != id);
-        attestations.len() != before
-    }
-
-    /// Knows one more account, added at runtime (no buyer profile).
-    pub fn add_account(&mut self, account: u64, role: Role, status: AccountStatus) {
-        self.accounts.insert(
-            account,
-            AccountEntry {
-                role,
-                status,
-                buyer: NO_PROFILE,
-            },
-        );
-    }
-
-    /// Routes orders to one more instrument, listed at runtime.
-    pub fn add_instrument(&mut self, index: usize, instrument: &InstrumentConfig) {
-        let routed = route(&self.rules, index, instrument);
-        self.instruments.insert(instrument.symbol.clone(), routed);
-    }
-
     fn buyer_index(&self, account: u64) -> Option<usize> {
         self.accounts
             .get(&account)
@@ -353,19 +307,6 @@ impl Router {
     #[must_use]
     pub fn profile(&self, account: u64) -> Option<&super::profiles::BuyerProfile> {
         self.buyer_index(account).map(|i| &self.profiles[i])
-    }
-
-    /// Tonnes every buyer has claimed, summed.
-    #[must_use]
-    pub fn total_claimed(&self) -> u64 {
-        self.buyers.iter().map(|b| b.claimed_total).sum()
-    }
-
-    /// Tonnes `account` has claimed (filled + open), over every slot.
-    #[must_use]
-    pub fn claimed_tonnes(&self, account: u64) -> u64 {
-        self.buyer_index(account)
-            .map_or(0, |i| self.buyers[i].claimed_total)
     }
 
     /// Runs the eleven checks. An accepted buyer buy's allocation counts as
@@ -514,109 +455,10 @@ impl Router {
         decision.outcome = Outcome::Accept;
     }
 
-    /// An account's status (its KYC state), if the venue knows it.
-    #[must_use]
-    pub fn status(&self, account: u64) -> Option<AccountStatus> {
-        self.accounts.get(&account).map(|a| a.status)
-    }
-
-    /// Sets an account's status; `false` if the venue does not know it.
-    pub fn set_status(&mut self, account: u64, status: AccountStatus) -> bool {
-        match self.accounts.get_mut(&account) {
-            Some(entry) => {
-                entry.status = status;
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Every account the venue knows, with its status, by id.
-    #[must_use]
-    pub fn statuses(&self) -> Vec<(u64, AccountStatus)> {
-        let mut all: Vec<(u64, AccountStatus)> = self
-            .accounts
-            .iter()
-            .map(|(&id, a)| (id, a.status))
-            .collect();
-        all.sort_unstable_by_key(|&(id, _)| id);
-        all
-    }
-
     /// A pathway's coverage threshold in hundredths of a percent (rounded up).
     #[must_use]
     pub fn threshold_hundredths(&self, pathway: Pathway) -> i64 {
         self.threshold_hundredths[pathway_index(pathway)]
-    }
-
-    /// Counts `allocation` as claimed on top of what is (a replace up, or
-    /// the claims recovered from the journal at start).
-    pub fn claim_slots(&mut self, account: u64, allocation: &Allocation) {
-        let Some(index) = self.buyer_index(account) else {
-            return;
-        };
-        let buyer = &mut self.buyers[index];
-        for (slot, &qty) in allocation.0.iter().enumerate() {
-            buyer.slots[slot].claimed += qty;
-            buyer.claimed_total += qty;
-        }
-    }
-
-    /// Stops counting exactly `freed` (per slot) as claimed.
-    pub fn release_slots(&mut self, account: u64, freed: &Allocation) {
-        let Some(index) = self.buyer_index(account) else {
-            return;
-        };
-        let buyer = &mut self.buyers[index];
-        for (slot, &qty) in freed.0.iter().enumerate() {
-            let claimed = &mut buyer.slots[slot].claimed;
-            *claimed = claimed.saturating_sub(qty);
-            buyer.claimed_total = buyer.claimed_total.saturating_sub(qty);
-        }
-    }
-
-    /// Whether `added` more tonnes in `slot` stay within the buyer's
-    /// inventory, counting what is claimed (a replace up, step 9 again).
-    #[must_use]
-    pub fn fits(&self, account: u64, slot: usize, added: u64) -> bool {
-        self.buyer_index(account).is_some_and(|index| {
-            let s = self.buyers[index].slots[slot];
-            s.claimed.saturating_add(added) <= s.limit
-        })
-    }
-
-    /// A buyer's claimed tonnes per slot.
-    #[must_use]
-    pub fn claims(&self, account: u64) -> Option<Allocation> {
-        self.buyer_index(account).map(|index| {
-            let mut allocation = Allocation::default();
-            for (slot, s) in self.buyers[index].slots.iter().enumerate() {
-                allocation.0[slot] = s.claimed;
-            }
-            allocation
-        })
-    }
-
-    /// Stops counting `unfilled` tonnes of an accepted order's allocation as
-    /// claimed (it was cancelled or expired unfilled). Fills consume an
-    /// allocation in slot order (scope 1, scope 2, scope 3 by category), so
-    /// the unfilled part is released from the last slots first.
-    pub fn release(&mut self, account: u64, allocation: &Allocation, unfilled: u64) {
-        let Some(index) = self.buyer_index(account) else {
-            return;
-        };
-        let buyer = &mut self.buyers[index];
-        let mut left = unfilled;
-        for (index, &qty) in allocation.0.iter().enumerate().rev() {
-            let take = left.min(qty);
-            let slot = &mut buyer.slots[index].claimed;
-            *slot = slot.saturating_sub(take);
-            buyer.claimed_total = buyer.claimed_total.saturating_sub(take);
-            left -= take;
-            if left == 0 {
-                break;
-            }
-        }
     }
 }
 
@@ -675,8 +517,6 @@ fn to_ticks(price: Decimal, tick: Decimal) -> Option<i64> {
     Some(p / t)
 }
 
-/// The floor in ticks, rounded up: a price in whole ticks is at or above the
-/// floor exactly when it is at or above this.
 /// What the router derives from an instrument once: floors in its ticks,
 /// which pathways may buy on it, its band.
 fn route(rules: &Rules, index: usize, inst: &InstrumentConfig) -> RoutedInstrument {
@@ -699,6 +539,8 @@ fn route(rules: &Rules, index: usize, inst: &InstrumentConfig) -> RoutedInstrume
     }
 }
 
+/// The floor in ticks, rounded up: a price in whole ticks is at or above the
+/// floor exactly when it is at or above this.
 fn floor_ticks(floor_usd: Decimal, tick_usd: Decimal) -> u32 {
     (floor_usd / tick_usd).ceil().to_u32().unwrap_or(u32::MAX)
 }
@@ -734,43 +576,9 @@ fn check_allocation(order: &OrderRequest, allocation: &mut Allocation) -> Option
     (sum == order.qty).then_some(used)
 }
 
+#[path = "router_runtime.rs"]
+mod runtime;
+
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The integer coverage and threshold test agree with decimal arithmetic
-    /// (truncate 100 × claimed ÷ ongoing to 2 decimals, compare to the
-    /// threshold) over thresholds with 0-3 decimals and ongoing emissions
-    /// with 0-3 decimals.
-    #[test]
-    fn integer_coverage_and_threshold_agree_with_decimals() {
-        let thresholds = ["0", "1", "40", "33.33", "33.335", "12.5", "99.999"];
-        let ongoing = ["1", "3", "7.5", "123.457", "5000000", "0.001"];
-        for t in thresholds {
-            let threshold: Decimal = t.parse().unwrap();
-            let rounded_up = (threshold * Decimal::ONE_HUNDRED).ceil().to_i64().unwrap();
-            for o in ongoing {
-                let ongoing: Decimal = o.parse().unwrap();
-                for claimed in [0u64, 1, 2, 3, 7, 10, 333, 1_000, 999_999, 5_000_000] {
-                    let exact = coverage_pct_decimal(claimed, ongoing);
-                    let h = coverage_hundredths(claimed, ongoing).unwrap();
-                    assert_eq!(Decimal::new(h, 2), exact, "{claimed} / {o}");
-                    assert_eq!(
-                        h >= rounded_up,
-                        exact >= threshold,
-                        "{claimed} / {o} vs {t}"
-                    );
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn slots_of_lists_set_bits_lowest_first() {
-        assert_eq!(slots_of(0).count(), 0);
-        assert_eq!(
-            slots_of(0b1_0000_0000_0000_0101).collect::<Vec<_>>(),
-            [0, 2, 16]
-        );
-    }
-}
+#[path = "router_tests.rs"]
+mod tests;
