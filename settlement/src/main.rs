@@ -68,6 +68,25 @@ fn secret(map: &HashMap<String, String>) -> Result<Vec<u8>, String> {
     required_secret(map, "secret", "TONNEX_WEBHOOK_SECRET").map(String::into_bytes)
 }
 
+/// The webhook secret of `run`: given, or, with the embedded registry
+/// simulator (no `--registry`: the secret never leaves this process), 32
+/// fresh random bytes. An external registry must share one: none given is
+/// an error naming it.
+fn run_secret(map: &HashMap<String, String>) -> Result<Vec<u8>, String> {
+    if map.contains_key("secret") || std::env::var_os("TONNEX_WEBHOOK_SECRET").is_some() {
+        return secret(map);
+    }
+    if map.contains_key("registry") {
+        return secret(map);
+    }
+    use std::io::Read;
+    let mut bytes = vec![0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut random| random.read_exact(&mut bytes))
+        .map_err(|e| format!("no webhook secret given and none can be drawn: {e}"))?;
+    Ok(bytes)
+}
+
 /// Logs on standard error: `--log-format text` (the default) or `json`
 /// (one JSON object a line, for log shippers).
 fn init_logs(map: &HashMap<String, String>) -> Result<(), String> {
@@ -151,7 +170,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             ),
             None => None,
         },
-        secret: secret(&map)?,
+        secret: run_secret(&map)?,
         fill_name: map
             .get("fill-name")
             .cloned()

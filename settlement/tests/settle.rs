@@ -592,7 +592,9 @@ fn no_secret_is_defaulted_a_missing_one_stops_the_command_naming_it() {
     let dir = std::env::temp_dir().join(format!("tonnex-no-secret-{}", std::process::id()));
     let dir = dir.to_str().unwrap();
     let base = ["run", "--venue", "127.0.0.1:9", "--data-dir", dir];
-    let (code, stderr) = run(&[&base[..], &["--fill-key", "k-12345678"]].concat());
+    // An external registry shares the webhook secret: it must be given.
+    let external = ["--registry", "127.0.0.1:9", "--fill-key", "k-12345678"];
+    let (code, stderr) = run(&[&base[..], &external[..]].concat());
     assert_eq!(code, Some(2));
     assert!(
         stderr.contains("--secret") && stderr.contains("TONNEX_WEBHOOK_SECRET"),
