@@ -1,0 +1,276 @@
+//! One order-entry session of the load test: its socket buffers, the orders
+//! it awaits answers for, and what each venue message means for the tally.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufWriter, ErrorKind, Read, Write};
+use std::time::Instant;
+
+use hdrhistogram::Histogram;
+use mio::net::TcpStream;
+use tonnex_protocol::frame;
+use tonnex_protocol::wire::*;
+
+use crate::report::Report;
+
+/// A live order of a session.
+#[derive(Clone, Copy)]
+pub(super) struct LiveOrder {
+    pub(super) order_id: u64,
+    pub(super) instrument: u32,
+    pub(super) side: u8,
+}
+
+pub(super) struct Session {
+    pub(super) account: u64,
+    pub(super) stream: TcpStream,
+    pub(super) input: Vec<u8>,
+    pub(super) output: Vec<u8>,
+    pub(super) written: usize,
+    pub(super) next_client_id: u64,
+    /// client order id -> (scheduled ns, taker, first fill seen)
+    pub(super) pending: HashMap<u64, (u64, bool)>,
+    /// Taker orders accepted and awaiting their first fill.
+    pub(super) awaiting_fill: HashMap<u64, u64>,
+    pub(super) live: Vec<LiveOrder>,
+    pub(super) live_index: HashMap<u64, usize>,
+    pub(super) logged_in: bool,
+    /// Replayed messages of earlier runs arrive before ReferenceData: ignored.
+    pub(super) replaying: bool,
+    pub(super) closed: bool,
+    pub(super) last_send: Instant,
+}
+
+impl Session {
+    pub(super) fn remove_live(&mut self, order_id: u64) {
+        if let Some(index) = self.live_index.remove(&order_id) {
+            self.live.swap_remove(index);
+            if let Some(moved) = self.live.get(index) {
+                self.live_index.insert(moved.order_id, index);
+            }
+        }
+    }
+
+    pub(super) fn queue(&mut self, message: &ClientMessage) {
+        frame::encode_into(message, &mut self.output);
+    }
+}
+
+/// Counters and histograms shared by the loop.
+pub(super) struct Tally {
+    pub(super) report: Report,
+    pub(super) ack: Histogram<u64>,
+    pub(super) fill: Histogram<u64>,
+    pub(super) timeline: Vec<u64>,
+    pub(super) acked_log: Option<BufWriter<File>>,
+}
+
+impl Tally {
+    pub(super) fn error(&mut self, note: String) {
+        self.report.errors += 1;
+        if self.report.error_notes.len() < 20 {
+            self.report.error_notes.push(note);
+        }
+    }
+}
+
+pub(super) fn flush(sessions: &mut [Session], tally: &mut Tally, _start: Instant) {
+    for session in sessions.iter_mut() {
+        if session.closed || session.written == session.output.len() {
+            continue;
+        }
+        while session.written < session.output.len() {
+            match session.stream.write(&session.output[session.written..]) {
+                Ok(0) => break,
+                Ok(n) => session.written += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    session.closed = true;
+                    tally.error(format!("account {}: write failed: {e}", session.account));
+                    break;
+                }
+            }
+        }
+        session.last_send = Instant::now();
+        if session.written == session.output.len() {
+            session.output.clear();
+            session.written = 0;
+        } else if session.written > 1 << 20 {
+            session.output.drain(..session.written);
+            session.written = 0;
+        }
+    }
+}
+
+/// Reads and handles everything available on one session.
+pub(super) fn read(
+    session: &mut Session,
+    tally: &mut Tally,
+    start: Instant,
+    clock: Instant,
+    logging_in: bool,
+) -> Result<(), String> {
+    if session.closed {
+        return Ok(());
+    }
+    let now_ns = clock.saturating_duration_since(start).as_nanos() as u64;
+    let mut chunk = [0u8; 1 << 16];
+    loop {
+        match session.stream.read(&mut chunk) {
+            Ok(0) => {
+                session.closed = true;
+                tally.error(format!(
+                    "account {}: the venue closed the session",
+                    session.account
+                ));
+                return Ok(());
+            }
+            Ok(n) => session.input.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => {
+                session.closed = true;
+                tally.error(format!("account {}: read failed: {e}", session.account));
+                return Ok(());
+            }
+        }
+    }
+    let mut at = 0;
+    loop {
+        match frame::split(&session.input[at..], 1 << 24) {
+            Ok(Some((payload, used))) => {
+                let message = frame::decode::<Sequenced>(payload).map_err(|e| {
+                    format!(
+                        "account {}: undecodable venue message: {e}",
+                        session.account
+                    )
+                })?;
+                at += used;
+                handle(session, message.message, tally, now_ns, logging_in);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                return Err(format!(
+                    "account {}: bad frame from the venue: {e}",
+                    session.account
+                ))
+            }
+        }
+    }
+    session.input.drain(..at);
+    Ok(())
+}
+
+pub(super) fn record(histogram: &mut Histogram<u64>, ns: u64) {
+    let _ = histogram.record(ns.max(1));
+}
+
+pub(super) fn handle(
+    session: &mut Session,
+    message: VenueMessage,
+    tally: &mut Tally,
+    now_ns: u64,
+    logging_in: bool,
+) {
+    let answered = |tally: &mut Tally| {
+        let second = (now_ns / 1_000_000_000) as usize;
+        if tally.timeline.len() <= second {
+            tally.timeline.resize(second + 1, 0);
+        }
+        tally.timeline[second] += 1;
+    };
+    if session.replaying {
+        match message {
+            VenueMessage::ReferenceData { .. } => session.replaying = false,
+            VenueMessage::LoginAccepted { .. } => session.logged_in = true,
+            VenueMessage::LoginRejected { text } | VenueMessage::SessionError { text } => {
+                session.closed = true;
+                tally.error(format!("account {}: {text}", session.account));
+            }
+            _ => {}
+        }
+        return;
+    }
+    match message {
+        VenueMessage::LoginRejected { text } | VenueMessage::SessionError { text } => {
+            session.closed = !logging_in || !session.logged_in;
+            tally.error(format!("account {}: {text}", session.account));
+        }
+        VenueMessage::OrderAccepted {
+            client_order_id,
+            order_id,
+            instrument,
+            side,
+            ..
+        } => {
+            if let Some((due, taker)) = session.pending.remove(&client_order_id) {
+                record(&mut tally.ack, now_ns.saturating_sub(due));
+                if taker {
+                    session.awaiting_fill.insert(order_id, due);
+                } else {
+                    session.live_index.insert(order_id, session.live.len());
+                    session.live.push(LiveOrder {
+                        order_id,
+                        instrument,
+                        side,
+                    });
+                }
+                answered(tally);
+                tally.report.acked += 1;
+            }
+            if let Some(log) = &mut tally.acked_log {
+                let _ = writeln!(log, "{order_id}");
+            }
+        }
+        VenueMessage::OrderRejected {
+            client_order_id,
+            reason,
+            ..
+        } => {
+            *tally
+                .report
+                .rejects_by_reason
+                .entry(reject_name(reason).to_string())
+                .or_default() += 1;
+            if client_order_id != 0 {
+                if let Some((due, _)) = session.pending.remove(&client_order_id) {
+                    record(&mut tally.ack, now_ns.saturating_sub(due));
+                    answered(tally);
+                }
+                tally.report.rejected += 1;
+            }
+        }
+        VenueMessage::OrderHeld {
+            client_order_id, ..
+        } => {
+            if let Some((due, _)) = session.pending.remove(&client_order_id) {
+                record(&mut tally.ack, now_ns.saturating_sub(due));
+                answered(tally);
+                tally.report.acked += 1;
+            }
+        }
+        VenueMessage::Fill {
+            order_id,
+            leaves_qty,
+            aggressor,
+            ..
+        } => {
+            tally.report.fills += 1;
+            if aggressor {
+                if let Some(due) = session.awaiting_fill.remove(&order_id) {
+                    record(&mut tally.fill, now_ns.saturating_sub(due));
+                }
+            }
+            if leaves_qty == 0 {
+                session.remove_live(order_id);
+                session.awaiting_fill.remove(&order_id);
+            }
+        }
+        VenueMessage::Cancelled { order_id, .. } => {
+            session.remove_live(order_id);
+            session.awaiting_fill.remove(&order_id);
+        }
+        _ => {}
+    }
+}
