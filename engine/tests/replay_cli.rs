@@ -1,7 +1,8 @@
 //! The `tonnex-replay` command line as CONTRACTS.md fixes it: the last
 //! line's format, the dumps, determinism, agreement with the independent
 //! reference book in `shared/workloads/gen.py`, and exit status 2 with
-//! `WORKLOAD:LINE: what is wrong` on a malformed line.
+//! `WORKLOAD:LINE: what is wrong` on a malformed line (or that line as a
+//! JSON object under `--log-format json`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -195,6 +196,21 @@ fn a_malformed_line_exits_2_naming_file_and_line_with_nothing_on_stdout() {
         workload.display()
     );
     assert_eq!(stderr.lines().next().unwrap(), expected);
+    // With --log-format json the same words come as one ERROR object.
+    let json = replay(&["--log-format", "json", workload.to_str().unwrap()]);
+    assert_eq!(json.status.code(), Some(2));
+    assert!(json.stdout.is_empty());
+    let stderr = String::from_utf8(json.stderr).unwrap();
+    let event: serde_json::Value = serde_json::from_str(stderr.trim_end())
+        .unwrap_or_else(|e| panic!("not one JSON object: {stderr}: {e}"));
+    assert_eq!(event["level"], "ERROR");
+    assert_eq!(event["fields"]["message"], expected.as_str());
+    assert_eq!(
+        replay(&["--log-format", "xml", workload.to_str().unwrap()])
+            .status
+            .code(),
+        Some(2)
+    );
     // A missing file and a bad flag are errors too, also with status 2.
     assert_eq!(
         replay(&[dir.join("absent").to_str().unwrap()])

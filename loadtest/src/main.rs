@@ -5,37 +5,51 @@
 //!                 [--out REPORT.json] [--svg CHART.svg] [--acked-log FILE]
 //!                 [--seed N] [--accounts ID:SECRET,...] [--instruments 0,1]
 //!                 [--mid TICKS] [--mix quote=55,cancel=20,replace=10,take=15]
-//!                 [--window N] [--hostile N] [--quiet]
+//!                 [--window N] [--hostile N] [--quiet] [--log-format text|json]
 //! ```
+//!
+//! Diagnostics (and, with `--log-format json`, progress each second) go to
+//! standard error through `tonnex-logs`; the report's lines to standard
+//! output.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use tonnex_loadtest::run::{run, Options};
+use tonnex_loadtest::run::{run, Options, Progress};
 use tonnex_loadtest::sim::Mix;
+use tonnex_logs::LogFormat;
+use tracing::error;
 
 const USAGE: &str = "usage: tonnex-loadtest --venue ADDR --sessions N --rate R --duration SECONDS
                        [--out REPORT.json] [--svg CHART.svg] [--acked-log FILE] [--seed N]
                        [--accounts ID:SECRET,...] [--instruments 0,1] [--mid TICKS]
                        [--mix quote=55,cancel=20,replace=10,take=15] [--window N]
-                       [--hostile N] [--quiet]";
+                       [--hostile N] [--quiet] [--log-format text|json]";
 
 fn main() -> ExitCode {
-    match parse(std::env::args().skip(1).collect()) {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let format = match tonnex_logs::init_tool_from(&mut args) {
+        Ok(format) => format,
+        Err(e) => {
+            eprintln!("tonnex-loadtest: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match parse(args, format) {
         Ok((options, out, svg)) => match run(&options) {
             Ok(report) => {
                 if let Some(path) = &out {
                     if let Err(e) = std::fs::write(path, report.json()) {
-                        eprintln!("tonnex-loadtest: {}: {e}", path.display());
+                        error!("tonnex-loadtest: {}: {e}", path.display());
                         return ExitCode::from(1);
                     }
                 }
                 let svg = svg.or_else(|| out.as_ref().map(|p| p.with_extension("svg")));
                 if let Some(path) = &svg {
                     if let Err(e) = std::fs::write(path, report.svg()) {
-                        eprintln!("tonnex-loadtest: {}: {e}", path.display());
+                        error!("tonnex-loadtest: {}: {e}", path.display());
                         return ExitCode::from(1);
                     }
                 }
@@ -58,12 +72,15 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("tonnex-loadtest: {e}");
+                error!("tonnex-loadtest: {e}");
                 ExitCode::from(1)
             }
         },
         Err(e) => {
-            eprintln!("tonnex-loadtest: {e}\n{USAGE}");
+            error!("tonnex-loadtest: {e}");
+            if format == LogFormat::Text {
+                eprintln!("{USAGE}");
+            }
             ExitCode::from(2)
         }
     }
@@ -71,7 +88,7 @@ fn main() -> ExitCode {
 
 type Parsed = (Options, Option<PathBuf>, Option<PathBuf>);
 
-fn parse(args: Vec<String>) -> Result<Parsed, String> {
+fn parse(args: Vec<String>, format: LogFormat) -> Result<Parsed, String> {
     let mut options = Options {
         venue: "127.0.0.1:7001".into(),
         sessions: 4,
@@ -86,7 +103,11 @@ fn parse(args: Vec<String>) -> Result<Parsed, String> {
         window: 64,
         acked_log: None,
         hostile: 0,
-        progress: std::io::stderr().is_terminal(),
+        progress: match format {
+            LogFormat::Json => Progress::Events,
+            LogFormat::Text if std::io::stderr().is_terminal() => Progress::Terminal,
+            LogFormat::Text => Progress::Off,
+        },
     };
     let (mut out, mut svg) = (None, None);
     let mut i = 0;
@@ -97,7 +118,7 @@ fn parse(args: Vec<String>) -> Result<Parsed, String> {
     while i < args.len() {
         let flag = args[i].as_str();
         if flag == "--quiet" {
-            options.progress = false;
+            options.progress = Progress::Off;
             i += 1;
             continue;
         }

@@ -20,6 +20,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tonnex_logs::LogFormat;
 use tonnex_settlement::{audit, follow, ledger::Ledger, registry};
 
 const USAGE: &str = "usage: tonnex-settlement run --venue ADDR --data-dir DIR --fill-key KEY [--fill-name NAME]
@@ -90,15 +91,11 @@ fn run_secret(map: &HashMap<String, String>) -> Result<Vec<u8>, String> {
 /// Logs on standard error: `--log-format text` (the default) or `json`
 /// (one JSON object a line, for log shippers).
 fn init_logs(map: &HashMap<String, String>) -> Result<(), String> {
-    let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO);
-    match map.get("log-format").map(String::as_str) {
-        None | Some("text") => builder.init(),
-        Some("json") => builder.json().init(),
-        Some(other) => return Err(format!("--log-format: '{other}' is not text or json")),
-    }
+    let format = match map.get("log-format") {
+        Some(value) => LogFormat::parse(value)?,
+        None => LogFormat::Text,
+    };
+    tonnex_logs::init_service(format);
     Ok(())
 }
 

@@ -702,3 +702,40 @@ fn settlement_metrics_show_the_stream_the_escrows_and_the_registry_calls() {
         0.0
     );
 }
+
+/// `--log-format json`: every line settlement writes on standard error is a
+/// JSON object; here the venue is unreachable, so it warns (with the error
+/// and the retry) until it is stopped.
+#[test]
+fn logs_are_json_objects_with_log_format_json() {
+    let dir = scratch("json-logs");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tonnex-settlement"))
+        .args(["run", "--venue", "127.0.0.1:1", "--fill-key", "k"])
+        .args(["--log-format", "json", "--data-dir"])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut warning = None;
+    let mut line = String::new();
+    while warning.is_none() && stderr.read_line(&mut line).unwrap() > 0 {
+        let event: serde_json::Value = serde_json::from_str(line.trim_end())
+            .unwrap_or_else(|e| panic!("not JSON: {line}: {e}"));
+        assert!(
+            event["timestamp"].is_string() && event["level"].is_string(),
+            "{event}"
+        );
+        if event["fields"]["message"] == "fill stream unreachable" {
+            warning = Some(event);
+        }
+        line.clear();
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let warning = warning.expect("a warning that the venue is unreachable");
+    assert_eq!(warning["level"], "WARN");
+    assert!(warning["fields"]["retry_ms"].is_u64(), "{warning}");
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -1,41 +1,47 @@
 //! `tonnex-baseline-replay WORKLOAD [--repeat N]`: replays a `--mix basic`
 //! workload through the plain BTreeMap baseline book, timed exactly as
 //! `tonnex-replay` times the engine, with the same last line, so the two
-//! can be compared in one run.
+//! can be compared in one run. `--log-format json` (anywhere) writes its
+//! diagnostics as JSON objects, as every tonnex binary can.
 
 use std::process::ExitCode;
 use std::time::Instant;
 
 use tonnex_benches::BaselineBook;
 use tonnex_engine::workload;
+use tracing::error;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if let Err(e) = tonnex_logs::init_tool_from(&mut args) {
+        eprintln!("tonnex-baseline-replay: {e}");
+        return ExitCode::from(2);
+    }
     let (path, repeat) = match args.as_slice() {
         [path] => (path.clone(), 1usize),
         [path, flag, n] if flag == "--repeat" => match n.parse() {
             Ok(n) if n > 0 => (path.clone(), n),
             _ => {
-                eprintln!("--repeat needs a positive integer, found '{n}'");
+                error!("--repeat needs a positive integer, found '{n}'");
                 return ExitCode::from(2);
             }
         },
         _ => {
-            eprintln!("usage: tonnex-baseline-replay WORKLOAD [--repeat N]");
+            error!("usage: tonnex-baseline-replay WORKLOAD [--repeat N] [--log-format text|json]");
             return ExitCode::from(2);
         }
     };
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(error) => {
-            eprintln!("{path}: cannot read: {error}");
+            error!("{path}: cannot read: {error}");
             return ExitCode::from(2);
         }
     };
     let commands = match workload::parse(&text) {
         Ok(commands) => commands,
         Err(error) => {
-            eprintln!("{path}:{error}");
+            error!("{path}:{error}");
             return ExitCode::from(2);
         }
     };
@@ -48,7 +54,7 @@ fn main() -> ExitCode {
         for command in &commands {
             trades.clear();
             if !book.apply(command, &mut trades) {
-                eprintln!("{path}: the baseline supports only L, M, I, C and R (use --mix basic)");
+                error!("{path}: the baseline supports only L, M, I, C and R (use --mix basic)");
                 return ExitCode::from(2);
             }
             count += trades.len() as u64;

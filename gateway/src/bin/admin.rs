@@ -2,11 +2,13 @@
 //!
 //! ```text
 //! tonnex-admin --admin ADDR --operator NAME --key KEY [--json] VERB [ARGS] [--reason TEXT]
+//!              [--log-format text|json]
 //! ```
 //! Every request is signed with the operator's key (HMAC-SHA256 over the
 //! request, with a timestamp and a fresh nonce). The last line is always
 //! `ok=true ...` (exit 0) or `ok=false reason=CODE ...` (exit 1); bad usage
-//! exits 2.
+//! exits 2. Diagnostics go to standard error as bare lines or, with
+//! `--log-format json`, JSON objects.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -16,8 +18,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::{Parser, Subcommand};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
+use tonnex_logs::LogFormat;
 use tonnex_protocol::admin::{self, AdminReply, AdminRequest, AdminVerb};
 use tonnex_protocol::frame;
+use tracing::{error, warn};
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +44,9 @@ struct Cli {
     /// Why: journaled with the action.
     #[arg(long, global = true, default_value = "")]
     reason: String,
+    /// Diagnostics on standard error: `text` lines or `json` objects.
+    #[arg(long, global = true, default_value = "text", value_parser = LogFormat::parse)]
+    log_format: LogFormat,
     #[command(subcommand)]
     verb: Verb,
 }
@@ -139,7 +146,7 @@ enum Verb {
 }
 
 fn usage(text: &str) -> ExitCode {
-    eprintln!("tonnex-admin: {text}");
+    error!("tonnex-admin: {text}");
     ExitCode::from(2)
 }
 
@@ -152,6 +159,7 @@ fn micros(usd: &str) -> Option<i64> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    tonnex_logs::init_tool(cli.log_format);
     let verb = match cli.verb {
         Verb::Status => AdminVerb::Status,
         Verb::Halt { symbol, all } | Verb::Resume { symbol, all } if symbol.is_none() && !all => {
@@ -280,6 +288,7 @@ fn main() -> ExitCode {
     match exchange(&cli.admin, &frame::encode(&signed)) {
         Ok(reply) => report(&reply, cli.json),
         Err(e) => {
+            error!("tonnex-admin: {e}");
             println!("ok=false reason=UNREACHABLE text={e:?}");
             ExitCode::from(1)
         }
@@ -336,7 +345,7 @@ fn report(reply: &AdminReply, json: bool) -> ExitCode {
                     quote(text)
                 );
             } else {
-                eprintln!("tonnex-admin: refused: {text}");
+                warn!("tonnex-admin: refused: {text}");
             }
             println!("ok=false reason={code}");
             ExitCode::from(1)

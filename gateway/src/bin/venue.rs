@@ -25,6 +25,7 @@ use tonnex_engine::EngineConfig;
 use tonnex_gateway::compliance::{self, check};
 use tonnex_gateway::config::VenueDurability;
 use tonnex_gateway::venue;
+use tonnex_logs::LogFormat;
 
 const USAGE: &str = "usage: tonnex-venue check --config FILE --orders ORDERS.jsonl
        tonnex-venue lots --config FILE [--journal-dir DIR]
@@ -92,7 +93,7 @@ fn run_check(args: &[String]) -> ExitCode {
 
 fn run_venue(args: &[String]) -> ExitCode {
     let mut options = venue::RunOptions::default();
-    let mut json_logs = false;
+    let mut log_format = LogFormat::Text;
     let mut config = None;
     let mut i = 0;
     while i < args.len() {
@@ -104,7 +105,13 @@ fn run_venue(args: &[String]) -> ExitCode {
             ("--journal-dir", Some(v)) => options.journal_dir = Some(PathBuf::from(v)),
             ("--admin-listen", Some(v)) => options.admin_listen = Some(v),
             ("--metrics-listen", Some(v)) => options.metrics_listen = Some(v),
-            ("--log-format", Some(v)) if v == "text" || v == "json" => json_logs = v == "json",
+            ("--log-format", Some(v)) => match LogFormat::parse(&v) {
+                Ok(format) => log_format = format,
+                Err(e) => {
+                    eprintln!("tonnex-venue run: {e}");
+                    return ExitCode::from(2);
+                }
+            },
             ("--durability", Some(v)) => match VenueDurability::parse(&v) {
                 Ok(durability) => options.durability = Some(durability),
                 Err(e) => {
@@ -124,16 +131,7 @@ fn run_venue(args: &[String]) -> ExitCode {
         return ExitCode::from(2);
     };
     options.config = config;
-    // Logs on standard error: text, or one JSON object a line.
-    let logs = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO);
-    if json_logs {
-        logs.json().init();
-    } else {
-        logs.init();
-    }
+    tonnex_logs::init_service(log_format);
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&stop)) {

@@ -347,7 +347,7 @@ pub fn load_options(
         window: 32,
         acked_log: None,
         hostile: 0,
-        progress: false,
+        progress: tonnex_loadtest::run::Progress::Off,
     }
 }
 

@@ -7,6 +7,7 @@ mod admin;
 mod anywhere;
 mod harness;
 mod load;
+mod logs;
 mod metrics;
 mod restart;
 mod sessions;

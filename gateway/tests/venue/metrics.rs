@@ -105,38 +105,3 @@ fn metrics_scraped_during_a_load_test_parse_and_agree_with_its_report() {
     // Anything but GET /metrics is a 404.
     assert!(get(&venue.metrics, "/").0.contains("404"));
 }
-
-#[test]
-fn logs_come_as_json_lines_with_log_format_json() {
-    use std::io::{BufRead, BufReader};
-    let dir = scratch("json-logs", QUICK);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tonnex-venue"))
-        .args(["run", "--log-format", "json", "--config"])
-        .arg(dir.join("venue.toml"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut ready = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut ready)
-        .unwrap();
-    assert!(ready.starts_with("ready "), "{ready}");
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let output = child.wait_with_output().unwrap();
-    assert!(output.status.success());
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    let lines: Vec<serde_json::Value> = stderr
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
-        .collect();
-    assert!(lines.len() >= 2, "{stderr}");
-    assert!(lines
-        .iter()
-        .all(|l| l["level"].is_string() && l["fields"]["message"].is_string()));
-    assert!(lines.iter().any(|l| l["fields"]["message"] == "recovered"));
-}

@@ -5,6 +5,7 @@
 //! loop: each session keeps `window` orders in flight.
 
 mod hostile;
+mod progress;
 mod session;
 mod timer;
 
@@ -22,6 +23,8 @@ use tonnex_protocol::wire::*;
 use crate::report::{Latency, Report};
 use crate::sim::{Action, Market, Mix};
 use hostile::{be_hostile, drain_hostile, Hostile, HOSTILE_BASE};
+pub use progress::Progress;
+use progress::Tick;
 use session::{flush, read, Session, Tally};
 use timer::{Timer, TIMER};
 
@@ -52,8 +55,8 @@ pub struct Options {
     pub acked_log: Option<std::path::PathBuf>,
     /// Hostile connections kept open during the run.
     pub hostile: usize,
-    /// Print a progress line on standard error.
-    pub progress: bool,
+    /// Progress on standard error while the run lasts.
+    pub progress: Progress,
 }
 
 fn resident_kb() -> u64 {
@@ -270,19 +273,17 @@ pub fn run(options: &Options) -> Result<Report, String> {
         if let Some(log) = &mut tally.acked_log {
             let _ = log.flush();
         }
-        if options.progress && now_ns - last_progress >= 1_000_000_000 {
+        if options.progress != Progress::Off && now_ns - last_progress >= 1_000_000_000 {
             last_progress = now_ns;
-            let p99 = tally.ack.value_at_percentile(99.0) as f64 / 1000.0;
             let answered = tally.report.acked + tally.report.rejected;
-            eprint!(
-                "\r\x1b[K[{:>4}s] answered {} ({}/s), fills {}, p99 {:.1} us, errors {}",
-                now_ns / 1_000_000_000,
+            options.progress.show(&Tick {
+                second: now_ns / 1_000_000_000,
                 answered,
-                answered * 1_000_000_000 / now_ns.max(1),
-                tally.report.fills,
-                p99,
-                tally.report.errors
-            );
+                per_s: answered * 1_000_000_000 / now_ns.max(1),
+                fills: tally.report.fills,
+                p99_us: tally.ack.value_at_percentile(99.0) as f64 / 1000.0,
+                errors: tally.report.errors,
+            });
         }
         // Heartbeats for idle sessions (closed loop waiting, low rates).
         for session in &mut sessions {
@@ -325,9 +326,7 @@ pub fn run(options: &Options) -> Result<Report, String> {
         session.queue(&ClientMessage::Logout);
     }
     flush(&mut sessions, &mut tally, start);
-    if options.progress {
-        eprintln!();
-    }
+    options.progress.finish();
 
     let mut report = tally.report;
     report.duration_s = sending_s;

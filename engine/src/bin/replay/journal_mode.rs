@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use tonnex_engine::journal::{self, RecoverError, RecoverOptions};
 use tonnex_engine::{dump, EngineConfig};
+use tracing::{error, warn};
 
 /// What `--journal` mode was asked for.
 pub struct JournalOptions {
@@ -22,7 +23,7 @@ pub struct JournalOptions {
 pub fn run(options: &JournalOptions) -> ExitCode {
     let dir = std::path::Path::new(&options.dir);
     if !dir.is_dir() {
-        eprintln!("{}: not a journal folder", options.dir);
+        error!("{}: not a journal folder", options.dir);
         return ExitCode::from(2);
     }
     if options.dump {
@@ -59,15 +60,15 @@ pub fn run(options: &JournalOptions) -> ExitCode {
     };
     let recovered_ms = started.elapsed().as_millis();
     for warning in &recovered.warnings {
-        eprintln!("tonnex-replay: {warning}");
+        warn!("tonnex-replay: {warning}");
     }
     if options.orders.is_some() && !from_start {
-        eprintln!(
+        warn!(
             "tonnex-replay: the journal no longer reaches sequence 1: --orders lists the snapshot's open orders and what followed"
         );
     }
     if let Err(error) = write_outputs(options, &recovered) {
-        eprintln!("tonnex-replay: writing output: {error}");
+        error!("tonnex-replay: writing output: {error}");
         return ExitCode::from(1);
     }
     // A closed pipe (`| head`) is not an error worth a panic.
@@ -119,7 +120,7 @@ fn write_outputs(options: &JournalOptions, recovered: &journal::Recovered) -> st
 
 /// Corruption exits 3 naming the segment and offset; other failures 1.
 fn fail(error: &RecoverError) -> ExitCode {
-    eprintln!("tonnex-replay: {error}");
+    error!("tonnex-replay: {error}");
     match error {
         RecoverError::Corrupt { .. } | RecoverError::MissingStart { .. } => ExitCode::from(3),
         RecoverError::Io { .. } => ExitCode::from(1),

@@ -12,6 +12,8 @@
 //! Last line: `ops=N trades=N volume=N resting=N elapsed_ns=N ops_per_sec=N`,
 //! with `p50_ns=N p99_ns=N p999_ns=N max_ns=N` appended under `--latency`.
 //! `--journal` mode: see `journal_mode.rs`.
+//! `--log-format text|json` (anywhere): diagnostics on standard error as
+//! bare lines (`WORKLOAD:LINE: ...`, the default) or JSON objects.
 
 // This tool times the engine from outside it; the engine itself never reads a clock.
 #![allow(clippy::disallowed_methods)]
@@ -29,12 +31,15 @@ use std::time::Duration;
 use journal_mode::JournalOptions;
 use tonnex_engine::journal::{Durability, Journal, JournalConfig, RecoverOptions};
 use tonnex_engine::{dump, snapshot, workload, Command, EngineConfig, Event, PrefetchStage, State};
+use tonnex_logs::LogFormat;
+use tracing::error;
 
 const USAGE: &str =
     "usage: tonnex-replay WORKLOAD [--fills FILE] [--book FILE] [--latency] [--repeat N]
                      [--journal-out DIR [--durability process|sync|batch:RECORDS:MICROS]
                       [--segment-mb N] [--snapshot-every N]]
-       tonnex-replay --journal DIR [--book FILE] [--orders FILE] [--dump] [--digest]";
+       tonnex-replay --journal DIR [--book FILE] [--orders FILE] [--dump] [--digest]
+       (either form) [--log-format text|json]";
 
 /// Journaling while replaying a workload.
 struct JournalOut {
@@ -348,14 +353,23 @@ fn write_dumps(commands: &[Command], options: &Options) -> std::io::Result<()> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let format = match tonnex_logs::init_tool_from(&mut args) {
+        Ok(format) => format,
+        Err(e) => {
+            eprintln!("tonnex-replay: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
     let options = match parse_args(&args) {
         Ok(options) => options,
         Err(message) => {
             if !message.is_empty() {
-                eprintln!("tonnex-replay: {message}");
+                error!("tonnex-replay: {message}");
             }
-            eprintln!("{USAGE}");
+            if format == LogFormat::Text {
+                eprintln!("{USAGE}");
+            }
             return ExitCode::from(2);
         }
     };
@@ -371,21 +385,21 @@ fn main() -> ExitCode {
     let text = match std::fs::read_to_string(&options.workload) {
         Ok(text) => text,
         Err(error) => {
-            eprintln!("{}: cannot read: {error}", options.workload);
+            error!("{}: cannot read: {error}", options.workload);
             return ExitCode::from(2);
         }
     };
     let commands = match workload::parse(&text) {
         Ok(commands) => commands,
         Err(error) => {
-            eprintln!("{}:{error}", options.workload);
+            error!("{}:{error}", options.workload);
             return ExitCode::from(2);
         }
     };
     drop(text);
     if options.fills.is_some() || options.book.is_some() {
         if let Err(error) = write_dumps(&commands, &options) {
-            eprintln!("tonnex-replay: writing dumps: {error}");
+            error!("tonnex-replay: writing dumps: {error}");
             return ExitCode::from(1);
         }
     }
@@ -394,7 +408,7 @@ fn main() -> ExitCode {
         match run(&commands, options.latency, options.journal_out.as_ref()) {
             Ok(result) => runs.push(result),
             Err(message) => {
-                eprintln!("tonnex-replay: journal: {message}");
+                error!("tonnex-replay: journal: {message}");
                 return ExitCode::from(1);
             }
         }
