@@ -210,6 +210,21 @@ pub enum VenueCommand {
         /// Reason code sent to the client.
         reason: u8,
     },
+    /// A buyer's emissions inventory replaced through the admin port (the
+    /// carbon-accounting integration): in force from this record on.
+    Inventory(InventoryRecord),
+}
+
+/// A buyer's inventory as journaled (tonnes as the decimal text given).
+#[derive(Clone, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+pub struct InventoryRecord {
+    /// The buyer.
+    pub account: u64,
+    /// The reporting year.
+    pub reporting_year: i64,
+    /// (scope, category, tonnes): one per scope, or per Scope 3 category;
+    /// category 0 for scopes 1 and 2.
+    pub lines: Vec<(u8, u8, String)>,
 }
 
 /// An instrument listed through the admin port, as journaled (decimals as

@@ -24,7 +24,7 @@ pub mod workload;
 
 pub use command::{
     AccountListing, AdminCommand, Asset, Command, Compliance, InstrumentListing, InstrumentSpec,
-    NewOrder, ScopedOrder, VenueCommand, OPERATOR,
+    InventoryRecord, NewOrder, ScopedOrder, VenueCommand, OPERATOR,
 };
 pub use event::Event;
 pub use state::{

@@ -159,6 +159,61 @@ pub enum AdminVerb {
         /// Tonnes, positive.
         qty: u64,
     },
+    /// Tag 13. Replace a buyer's emissions inventory for its reporting
+    /// year (the carbon-accounting integration): the pre-router checks
+    /// every later order against it.
+    Inventory {
+        /// The buyer.
+        account: u64,
+        /// The reporting year the figures are for (the profile's).
+        reporting_year: i64,
+        /// The figures: one line per scope, or per Scope 3 category.
+        lines: Vec<InventoryLine>,
+    },
+    /// Tag 14. A buyer's compliance state as the venue holds it: its
+    /// inventory in force, held orders and attestations awaiting approval
+    /// (read-only; not journaled).
+    Buyer {
+        /// The buyer.
+        account: u64,
+    },
+}
+
+/// One inventory figure.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct InventoryLine {
+    /// 1, 2 or 3.
+    pub scope: u8,
+    /// Scope 3 category 1-15; 0 for scopes 1 and 2.
+    pub category: u8,
+    /// tCO2e, a non-negative decimal string.
+    pub tonnes: String,
+}
+
+/// A held order in a buyer reply.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct HeldLine {
+    /// The client's order id.
+    pub client_order_id: u64,
+    /// Instrument number.
+    pub instrument: u32,
+    /// Limit price in ticks.
+    pub price_ticks: i64,
+    /// Tonnes.
+    pub qty: u64,
+    /// When the hold ends without an attestation (ns since the Unix epoch).
+    pub expires_at_ns: u64,
+}
+
+/// An attestation awaiting a compliance officer, in a buyer reply.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct PendingLine {
+    /// Attestation id.
+    pub id: String,
+    /// Attested internal carbon price, micro-dollars per tonne.
+    pub internal_price_micros: i64,
+    /// Reporting year.
+    pub reporting_year: u16,
 }
 
 /// A request before signing.
@@ -243,6 +298,27 @@ pub enum AdminReply {
         /// Journal records appended but not yet durable under the venue's
         /// policy (always 0 under `process`).
         durable_lag: u64,
+    },
+    /// Tag 3. A buyer's compliance state (answers `Buyer`).
+    Buyer {
+        /// The nonce of the request answered.
+        nonce: u64,
+        /// The reporting year the inventory is for.
+        reporting_year: i64,
+        /// Ongoing emissions, tCO2e (decimal string).
+        ongoing_emissions_tonnes: String,
+        /// The inventory in force (every scope, and each Scope 3 category
+        /// above zero).
+        inventory: Vec<InventoryLine>,
+        /// Tonnes claimed per line of `inventory` (open + filled orders).
+        claimed: Vec<u64>,
+        /// Orders held for an attestation.
+        held: Vec<HeldLine>,
+        /// Attestations submitted and awaiting approval.
+        pending: Vec<PendingLine>,
+        /// Whether an attestation is required below the floor and none in
+        /// force covers the reporting year (what releases held orders).
+        attestation_in_force: bool,
     },
 }
 

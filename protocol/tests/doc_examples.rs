@@ -509,6 +509,56 @@ fn admin_samples() -> Vec<(&'static str, Vec<u8>)> {
             ),
         ),
         (
+            "admin-inventory",
+            signed(
+                AdminVerb::Inventory {
+                    account: 1001,
+                    reporting_year: 2026,
+                    lines: vec![
+                        InventoryLine {
+                            scope: 1,
+                            category: 0,
+                            tonnes: "20000".into(),
+                        },
+                        InventoryLine {
+                            scope: 3,
+                            category: 6,
+                            tonnes: "100000.5".into(),
+                        },
+                    ],
+                },
+                "",
+            ),
+        ),
+        ("admin-buyer", signed(AdminVerb::Buyer { account: 1001 }, "")),
+        (
+            "admin-buyer-reply",
+            frame::encode(&AdminReply::Buyer {
+                nonce: 7,
+                reporting_year: 2026,
+                ongoing_emissions_tonnes: "120000".into(),
+                inventory: vec![InventoryLine {
+                    scope: 1,
+                    category: 0,
+                    tonnes: "20000".into(),
+                }],
+                claimed: vec![10],
+                held: vec![HeldLine {
+                    client_order_id: 5,
+                    instrument: 0,
+                    price_ticks: 1500,
+                    qty: 10,
+                    expires_at_ns: 1_764_000_060_000_000_000,
+                }],
+                pending: vec![PendingLine {
+                    id: "ACME-ICP-9".into(),
+                    internal_price_micros: 45_000_000,
+                    reporting_year: 2026,
+                }],
+                attestation_in_force: false,
+            }),
+        ),
+        (
             "admin-done",
             frame::encode(&AdminReply::Done {
                 nonce: 7,

@@ -98,6 +98,9 @@ pub struct VenueImage {
     pub listings: Vec<crate::command::InstrumentListing>,
     /// Accounts added at runtime, in journal order.
     pub accounts_added: Vec<crate::command::AccountListing>,
+    /// Inventories uploaded through the admin port, the latest per buyer,
+    /// by account.
+    pub inventories: Vec<crate::command::InventoryRecord>,
 }
 
 /// The bookkeeping itself (see the module documentation).
@@ -116,6 +119,7 @@ pub struct VenueState {
     pending_attestations: Vec<AttestationRecord>,
     listings: Vec<crate::command::InstrumentListing>,
     accounts_added: Vec<crate::command::AccountListing>,
+    inventories: BTreeMap<u64, crate::command::InventoryRecord>,
 }
 
 impl VenueState {
@@ -222,6 +226,9 @@ impl VenueState {
             } => self.use_client_id(*account, *client_order_id),
             VenueCommand::InstrumentListed(listing) => self.listings.push(listing.clone()),
             VenueCommand::AccountAdded(listing) => self.accounts_added.push(listing.clone()),
+            VenueCommand::Inventory(record) => {
+                self.inventories.insert(record.account, record.clone());
+            }
             VenueCommand::Kyc { account, status } => {
                 self.kyc.insert(*account, *status);
             }
@@ -397,6 +404,11 @@ impl VenueState {
         &self.accounts_added
     }
 
+    /// Inventories uploaded through the admin port, the latest per buyer.
+    pub fn inventories(&self) -> impl Iterator<Item = &crate::command::InventoryRecord> {
+        self.inventories.values()
+    }
+
     /// Instruments listed at runtime, in journal order.
     #[must_use]
     pub fn listings(&self) -> &[crate::command::InstrumentListing] {
@@ -430,6 +442,7 @@ impl VenueState {
             pending_attestations: self.pending_attestations.clone(),
             listings: self.listings.clone(),
             accounts_added: self.accounts_added.clone(),
+            inventories: self.inventories.values().cloned().collect(),
         }
     }
 
@@ -453,6 +466,11 @@ impl VenueState {
             pending_attestations: image.pending_attestations.clone(),
             listings: image.listings.clone(),
             accounts_added: image.accounts_added.clone(),
+            inventories: image
+                .inventories
+                .iter()
+                .map(|r| (r.account, r.clone()))
+                .collect(),
         }
     }
 

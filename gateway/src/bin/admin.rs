@@ -10,17 +10,14 @@
 //! exits 2. Diagnostics go to standard error as bare lines or, with
 //! `--log-format json`, JSON objects.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
+use tonnex_gateway::admin_client;
 use tonnex_logs::LogFormat;
-use tonnex_protocol::admin::{self, AdminReply, AdminRequest, AdminVerb};
-use tonnex_protocol::frame;
+use tonnex_protocol::admin::{self, AdminReply, AdminVerb};
 use tracing::{error, warn};
 
 #[derive(Parser)]
@@ -90,6 +87,11 @@ enum Verb {
     },
     /// Read the rules and profiles files again (a new version in force).
     ReloadRules,
+    /// Replace a buyer's emissions inventory from an export (the CSV of
+    /// `[compliance] inventory`: one account, its reporting year).
+    Inventory { file: std::path::PathBuf },
+    /// A buyer's inventory and claims, held orders and pending attestations.
+    Buyer { account: u64 },
     /// Add a member account (seller or market_maker), pending_kyc until
     /// `kyc ACCOUNT active`; the venue keeps only a hash of its secret.
     AddAccount {
@@ -150,6 +152,43 @@ fn usage(text: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// An inventory export as the `Inventory` verb: every row checked, and all
+/// of one account and one reporting year.
+fn inventory_verb(file: &std::path::Path) -> Result<AdminVerb, String> {
+    use tonnex_gateway::compliance::inventory;
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let rows = inventory::parse_rows(&text, file).map_err(|e| e.to_string())?;
+    let Some(first) = rows.first() else {
+        return Err(format!("{}: no rows", file.display()));
+    };
+    if let Some(other) = rows
+        .iter()
+        .find(|r| (r.account, r.reporting_year) != (first.account, first.reporting_year))
+    {
+        return Err(format!(
+            "{}: line {}: one account and one reporting year per upload ({} {} first, then {} {})",
+            file.display(),
+            other.line,
+            first.account,
+            first.reporting_year,
+            other.account,
+            other.reporting_year
+        ));
+    }
+    Ok(AdminVerb::Inventory {
+        account: first.account,
+        reporting_year: first.reporting_year,
+        lines: rows
+            .iter()
+            .map(|r| admin::InventoryLine {
+                scope: r.scope,
+                category: r.category,
+                tonnes: r.tonnes.to_string(),
+            })
+            .collect(),
+    })
+}
+
 /// USD to micro-dollars, exactly.
 fn micros(usd: &str) -> Option<i64> {
     let amount: Decimal = usd.parse().ok()?;
@@ -202,6 +241,11 @@ fn main() -> ExitCode {
             amount_micros: micros(&usd).expect("checked"),
         },
         Verb::ReloadRules => AdminVerb::ReloadRules,
+        Verb::Buyer { account } => AdminVerb::Buyer { account },
+        Verb::Inventory { file } => match inventory_verb(&file) {
+            Ok(verb) => verb,
+            Err(e) => return usage(&e),
+        },
         Verb::WithdrawCredits {
             account,
             symbol,
@@ -272,52 +316,13 @@ fn main() -> ExitCode {
             Err(e) => return usage(&format!("{}: {e}", file.display())),
         },
     };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let request = AdminRequest {
-        operator: cli.operator,
-        ts_ns: now,
-        // Unique per operator inside the venue's window: the clock, plus
-        // the process id for two invocations in the same nanosecond.
-        nonce: now ^ (u64::from(std::process::id()) << 40),
-        reason: cli.reason,
-        verb,
-    };
-    let signed = admin::sign(request, cli.key.as_bytes());
-    match exchange(&cli.admin, &frame::encode(&signed)) {
+    match admin_client::call(&cli.admin, &cli.operator, &cli.key, &cli.reason, verb) {
         Ok(reply) => report(&reply, cli.json),
         Err(e) => {
             error!("tonnex-admin: {e}");
             println!("ok=false reason=UNREACHABLE text={e:?}");
             ExitCode::from(1)
         }
-    }
-}
-
-/// Sends one request and reads its reply.
-fn exchange(addr: &str, request: &[u8]) -> Result<AdminReply, String> {
-    let mut stream =
-        TcpStream::connect(addr).map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    stream.write_all(request).map_err(|e| e.to_string())?;
-    let mut buffer = Vec::new();
-    let mut chunk = [0u8; 65536];
-    loop {
-        if let Some((payload, _)) =
-            frame::split(&buffer, 1 << 24).map_err(|e| format!("bad reply: {e}"))?
-        {
-            return frame::decode::<AdminReply>(payload).map_err(|e| format!("bad reply: {e}"));
-        }
-        let n = stream
-            .read(&mut chunk)
-            .map_err(|e| format!("no reply: {e}"))?;
-        if n == 0 {
-            return Err("the venue closed the connection without a reply".into());
-        }
-        buffer.extend_from_slice(&chunk[..n]);
     }
 }
 
@@ -406,6 +411,41 @@ fn report(reply: &AdminReply, json: bool) -> ExitCode {
             }
             println!(
                 "ok=true sessions={sessions} journal_seq={journal_seq} in_flight={in_flight} durable_lag={durable_lag}"
+            );
+            ExitCode::SUCCESS
+        }
+        AdminReply::Buyer {
+            reporting_year,
+            ongoing_emissions_tonnes,
+            inventory,
+            claimed,
+            held,
+            pending,
+            attestation_in_force,
+            ..
+        } => {
+            for (line, claimed) in inventory.iter().zip(claimed) {
+                println!(
+                    "inventory scope={} category={} tonnes={} claimed={claimed}",
+                    line.scope, line.category, line.tonnes
+                );
+            }
+            for h in held {
+                println!(
+                    "held client_order_id={} instrument={} price_ticks={} qty={} expires_at_ns={}",
+                    h.client_order_id, h.instrument, h.price_ticks, h.qty, h.expires_at_ns
+                );
+            }
+            for p in pending {
+                println!(
+                    "pending attestation={} internal_price_micros={} reporting_year={}",
+                    p.id, p.internal_price_micros, p.reporting_year
+                );
+            }
+            println!(
+                "ok=true reporting_year={reporting_year} ongoing_emissions_tonnes={ongoing_emissions_tonnes} held={} pending={} attestation_in_force={attestation_in_force}",
+                held.len(),
+                pending.len()
             );
             ExitCode::SUCCESS
         }

@@ -32,6 +32,15 @@ impl HeldOrders {
         self.waiting.is_empty()
     }
 
+    /// When order `id` of `account` stops waiting, if it waits.
+    #[must_use]
+    pub fn expiry(&self, account: u64, id: u64) -> Option<u64> {
+        self.waiting
+            .iter()
+            .find(|h| h.order.account == account && h.order.id == id)
+            .map(|h| h.expires_at_ns)
+    }
+
     /// Holds `order` (which the router just held) until `expires_at_ns`.
     pub fn hold(&mut self, order: OrderRequest, expires_at_ns: u64) {
         self.waiting.push(Held {

@@ -14,12 +14,32 @@ use crate::values::{parse_decimal, LoadError};
 /// The columns of an inventory export.
 pub const COLUMNS: [&str; 5] = ["account", "reporting_year", "scope", "category", "tonnes"];
 
-/// Reads an export: (account, reporting year) → inventory.
-pub fn load(path: &Path) -> Result<HashMap<(u64, i64), Inventory>, LoadError> {
+/// One checked row of an export.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InventoryRow {
+    /// Line number in the export.
+    pub line: usize,
+    /// The buyer.
+    pub account: u64,
+    /// The reporting year.
+    pub reporting_year: i64,
+    /// 1, 2 or 3.
+    pub scope: u8,
+    /// Scope 3 category 1-15; 0 for scopes 1 and 2.
+    pub category: u8,
+    /// tCO2e, non-negative, as given.
+    pub tonnes: Decimal,
+}
+
+/// Checks an export's text (`source` names it in errors): the header,
+/// whole numbers, scopes 1-3, Scope 3 categories 1-15 (none for scopes 1
+/// and 2), non-negative tonnes; every error names the line and the field.
+pub fn parse_rows(text: &str, source: &Path) -> Result<Vec<InventoryRow>, LoadError> {
     let error =
-        |line: usize, field: &str, message: String| crate::csv::error(path, line, field, message);
-    let rows = crate::csv::read(path, &COLUMNS)?;
-    let mut inventories: HashMap<(u64, i64), Inventory> = HashMap::new();
+        |line: usize, field: &str, message: String| crate::csv::error(source, line, field, message);
+    let rows =
+        crate::csv::parse(text, &COLUMNS).map_err(|(line, message)| error(line, "", message))?;
+    let mut checked = Vec::with_capacity(rows.len());
     for row in rows {
         let int = |i: usize| -> Result<i64, LoadError> {
             row.field(i).parse().map_err(|_| {
@@ -32,16 +52,14 @@ pub fn load(path: &Path) -> Result<HashMap<(u64, i64), Inventory>, LoadError> {
         };
         let account = u64::try_from(int(0)?)
             .map_err(|_| error(row.line, "account", "must not be negative".into()))?;
-        let year = int(1)?;
+        let reporting_year = int(1)?;
         let scope = int(2)?;
         let tonnes = parse_decimal(row.field(4)).map_err(|m| error(row.line, "tonnes", m))?;
         if tonnes < Decimal::ZERO {
             return Err(error(row.line, "tonnes", "must not be negative".into()));
         }
-        let inventory = inventories.entry((account, year)).or_default();
-        match (scope, row.field(3)) {
-            (1, "") => inventory.scope1 += tonnes,
-            (2, "") => inventory.scope2 += tonnes,
+        let category = match (scope, row.field(3)) {
+            (1 | 2, "") => 0,
             (1 | 2, other) => {
                 return Err(error(
                     row.line,
@@ -49,20 +67,17 @@ pub fn load(path: &Path) -> Result<HashMap<(u64, i64), Inventory>, LoadError> {
                     format!("scope {scope} has no categories, found '{other}'"),
                 ))
             }
-            (3, text) => {
-                let category: usize = text
-                    .parse()
-                    .ok()
-                    .filter(|c| (1..=15).contains(c))
-                    .ok_or_else(|| {
-                        error(
-                            row.line,
-                            "category",
-                            format!("scope 3 needs a category 1-15, found '{text}'"),
-                        )
-                    })?;
-                inventory.scope3[category] += tonnes;
-            }
+            (3, text) => text
+                .parse()
+                .ok()
+                .filter(|c| (1..=15).contains(c))
+                .ok_or_else(|| {
+                    error(
+                        row.line,
+                        "category",
+                        format!("scope 3 needs a category 1-15, found '{text}'"),
+                    )
+                })?,
             _ => {
                 return Err(error(
                     row.line,
@@ -70,9 +85,46 @@ pub fn load(path: &Path) -> Result<HashMap<(u64, i64), Inventory>, LoadError> {
                     format!("scope must be 1, 2 or 3, found {scope}"),
                 ))
             }
+        };
+        checked.push(InventoryRow {
+            line: row.line,
+            account,
+            reporting_year,
+            scope: scope as u8,
+            category,
+            tonnes,
+        });
+    }
+    Ok(checked)
+}
+
+/// Sums rows into inventories: (account, reporting year) → inventory
+/// (rows for the same scope and category add up, as exports list
+/// facilities separately).
+#[must_use]
+pub fn sum_rows(rows: &[InventoryRow]) -> HashMap<(u64, i64), Inventory> {
+    let mut inventories: HashMap<(u64, i64), Inventory> = HashMap::new();
+    for row in rows {
+        let inventory = inventories
+            .entry((row.account, row.reporting_year))
+            .or_default();
+        match row.scope {
+            1 => inventory.scope1 += row.tonnes,
+            2 => inventory.scope2 += row.tonnes,
+            _ => inventory.scope3[usize::from(row.category)] += row.tonnes,
         }
     }
-    Ok(inventories)
+    inventories
+}
+
+/// Reads an export: (account, reporting year) → inventory.
+pub fn load(path: &Path) -> Result<HashMap<(u64, i64), Inventory>, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|e| LoadError {
+        file: path.to_path_buf(),
+        location: String::new(),
+        message: format!("cannot read: {e}"),
+    })?;
+    Ok(sum_rows(&parse_rows(&text, path)?))
 }
 
 /// Replaces each profile's inventory with the export's figures for the

@@ -3,6 +3,7 @@
 //! attestations; instruments and accounts added at runtime.
 
 use super::*;
+use crate::compliance::profiles::Inventory;
 
 impl Router {
     /// Appends an attestation to the buyer's profile (attestations are
@@ -31,6 +32,61 @@ impl Router {
         let before = attestations.len();
         attestations.retain(|a| a.id != id);
         attestations.len() != before
+    }
+
+    /// Replaces a buyer's inventory (an upload through the admin port, or
+    /// one recovered from the journal): the profile and every slot's limit.
+    /// Refused, naming the line, when the year is not the profile's, when
+    /// a figure falls below the tonnes already claimed on it, or when the
+    /// inventory's total falls below the ongoing emissions it must contain.
+    pub fn set_inventory(
+        &mut self,
+        account: u64,
+        reporting_year: i64,
+        inventory: &Inventory,
+    ) -> Result<(), String> {
+        let Some(index) = self.buyer_index(account) else {
+            return Err(format!("account {account} has no buyer profile"));
+        };
+        let profile = &self.profiles[index];
+        if profile.reporting_year != reporting_year {
+            return Err(format!(
+                "account {account} reports for {}, not {reporting_year}",
+                profile.reporting_year
+            ));
+        }
+        let total = inventory.scope1 + inventory.scope2 + inventory.scope3.iter().sum::<Decimal>();
+        if total < profile.ongoing_emissions_tonnes {
+            return Err(format!(
+                "the inventory's total ({total} t) is below the ongoing emissions it must contain ({} t)",
+                profile.ongoing_emissions_tonnes
+            ));
+        }
+        let mut limits = [0u64; 17];
+        limits[0] = whole_tonnes(inventory.scope1);
+        limits[1] = whole_tonnes(inventory.scope2);
+        for category in 1..=15 {
+            limits[1 + category] = whole_tonnes(inventory.scope3[category]);
+        }
+        let buyer = &mut self.buyers[index];
+        for (slot, &limit) in limits.iter().enumerate() {
+            let claimed = buyer.slots[slot].claimed;
+            if claimed > limit {
+                let line = match slot {
+                    0 => "scope 1".to_string(),
+                    1 => "scope 2".to_string(),
+                    n => format!("scope 3 category {}", n - 1),
+                };
+                return Err(format!(
+                    "{line}: {claimed} t are already claimed (open and filled orders), the inventory gives {limit} t"
+                ));
+            }
+        }
+        for (slot, limit) in limits.into_iter().enumerate() {
+            buyer.slots[slot].limit = limit;
+        }
+        self.profiles[index].inventory = inventory.clone();
+        Ok(())
     }
 
     /// Knows one more account, added at runtime (no buyer profile).

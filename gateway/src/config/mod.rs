@@ -144,6 +144,10 @@ pub struct VenueConfig {
     pub fill_subscribers: Vec<FillSubscriber>,
     /// `[metrics] listen`: where `GET /metrics` answers (none: nowhere).
     pub metrics_listen: Option<String>,
+    /// `[web] operator`: the `[[operator]]` whose key `tonnex-web` signs
+    /// buyers' inventory uploads and compliance queries with (none: the
+    /// dashboard shows the files' profiles and takes no uploads).
+    pub web_operator: Option<String>,
     /// Instruments in file order.
     pub instruments: Vec<InstrumentConfig>,
 }
@@ -432,8 +436,33 @@ impl VenueConfig {
                 .opt_string("listen")?
             }
         };
+        let web_operator = match table.get("web") {
+            None => None,
+            Some(_) => {
+                let ctx = Ctx {
+                    file: path,
+                    record: "web".to_string(),
+                };
+                let name = TomlRecord {
+                    table: root.table("web")?,
+                    ctx: &ctx,
+                }
+                .opt_string("operator")?;
+                if let Some(name) = &name {
+                    if admin.operators.iter().all(|o| &o.name != name) {
+                        return Err(LoadError {
+                            file: path.to_path_buf(),
+                            location: "web.operator".to_string(),
+                            message: format!("'{name}' is not an [[operator]] of this file"),
+                        });
+                    }
+                }
+                name
+            }
+        };
         Ok(VenueConfig {
             path: path.to_path_buf(),
+            web_operator,
             session,
             durability,
             admin,

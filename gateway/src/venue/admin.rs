@@ -101,9 +101,10 @@ fn permitted(role: OperatorRole, verb: &AdminVerb) -> bool {
         AdminVerb::AddInstrument { .. } | AdminVerb::AddAccount { .. } => {
             role == OperatorRole::Operator
         }
-        AdminVerb::ReloadRules => {
+        AdminVerb::ReloadRules | AdminVerb::Inventory { .. } => {
             matches!(role, OperatorRole::Operator | OperatorRole::Compliance)
         }
+        AdminVerb::Buyer { .. } => true,
     }
 }
 
@@ -256,6 +257,22 @@ impl Gateway {
                 self.net.queue_framed(token, &reply);
                 self.metrics.admin(true);
                 return Ok(());
+            }
+            AdminVerb::Buyer { account } => {
+                let reply = self.buyer_reply(nonce, account)?;
+                self.net.queue_framed(token, &reply);
+                self.metrics.admin(true);
+                return Ok(());
+            }
+            AdminVerb::Inventory {
+                account,
+                reporting_year,
+                lines,
+            } => {
+                self.known_account(account)?;
+                let (planned, text) = self.upload_inventory(account, reporting_year, lines)?;
+                commands.extend(planned);
+                text
             }
             AdminVerb::Halt { symbol } | AdminVerb::Resume { symbol } if self.closing => {
                 let _ = symbol;

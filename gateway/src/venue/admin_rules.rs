@@ -25,6 +25,7 @@ impl Gateway {
                 router.add_instrument(index, instrument);
             }
         }
+        let inventories: Vec<_> = self.desk.inventories.values().cloned().collect();
         for (account, status) in self.desk.router.statuses() {
             router.set_status(account, status);
             if let Some(claims) = self.desk.router.claims(account) {
@@ -37,6 +38,11 @@ impl Gateway {
         let (version, sha256) = (rules_version_of(&rules), rules_sha256_of(&rules));
         tracing::info!(version, sha256, "rules reloaded");
         self.desk.router = router;
+        // Uploaded inventories stay in force over the files' (their claims
+        // were carried over above, so each is checked against them again).
+        for record in &inventories {
+            self.apply_inventory(record);
+        }
         self.desk.rules_version.clone_from(&version);
         self.desk.rules_sha256.clone_from(&sha256);
         Ok((

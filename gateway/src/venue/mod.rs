@@ -9,6 +9,7 @@
 mod admin;
 pub mod admin_accounts;
 mod admin_attest;
+pub mod admin_buyer;
 pub mod admin_instruments;
 mod admin_lots;
 mod admin_replies;

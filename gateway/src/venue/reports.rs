@@ -153,7 +153,8 @@ impl Gateway {
             | VenueCommand::Serials { .. }
             | VenueCommand::Kyc { .. }
             | VenueCommand::InstrumentListed(_)
-            | VenueCommand::AccountAdded(_) => {}
+            | VenueCommand::AccountAdded(_)
+            | VenueCommand::Inventory(_) => {}
         }
     }
 

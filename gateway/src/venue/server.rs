@@ -143,6 +143,9 @@ pub(super) struct Desk {
     pub attestation_names: Vec<String>,
     pub rules_version: String,
     pub rules_sha256: String,
+    /// Inventories uploaded through the admin port, the latest per buyer
+    /// (a rules reload keeps them).
+    pub inventories: BTreeMap<u64, tonnex_engine::InventoryRecord>,
 }
 
 impl Desk {
@@ -339,6 +342,7 @@ impl Gateway {
                 attestation_names: Vec::new(),
                 rules_version: seed.rules_version.clone(),
                 rules_sha256: seed.rules_sha256.clone(),
+                inventories: BTreeMap::new(),
             },
             orders: IntMap::default(),
             link: Link {
@@ -405,6 +409,10 @@ impl Gateway {
             if let Some(status) = super::admin::kyc_status(code) {
                 self.desk.router.set_status(account, status);
             }
+        }
+        // Uploaded inventories before the claims they bound.
+        for record in &venue.inventories {
+            self.apply_inventory(record);
         }
         for (account, claims) in &venue.claims {
             self.desk.router.claim_slots(*account, claims);

@@ -17,20 +17,9 @@ use crate::harness::{scratch, Venue, QUICK};
 const NBR: u32 = 0;
 
 /// Runs `tonnex-admin` as `operator` with `key`; returns its exit code and
-/// everything it printed.
+/// everything it printed on standard output.
 fn admin_output(venue: &Venue, operator: &str, key: &str, args: &[&str]) -> (i32, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_tonnex-admin"))
-        .args([
-            "--admin",
-            &venue.admin,
-            "--operator",
-            operator,
-            "--key",
-            key,
-        ])
-        .args(args)
-        .output()
-        .unwrap();
+    let output = venue.admin_cli(operator, key, args);
     (
         output.status.code().unwrap(),
         String::from_utf8(output.stdout).unwrap(),

@@ -101,6 +101,15 @@ impl Venue {
         }
     }
 
+    /// Runs `tonnex-admin ARGS` against this venue as `operator` with `key`.
+    pub fn admin_cli(&self, operator: &str, key: &str, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_tonnex-admin"))
+            .args(["--admin", &self.admin, "--operator", operator, "--key", key])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
     pub fn connect(&self) -> Client {
         Client::connect(&self.order_entry)
     }

@@ -6,6 +6,7 @@
 mod admin;
 mod anywhere;
 mod harness;
+mod inventory;
 mod load;
 mod logs;
 mod metrics;
