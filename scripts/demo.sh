@@ -25,7 +25,9 @@ cargo build --release --quiet
 work=$(mktemp -d)
 venue_pid=""
 settlement_pid=""
+web_pid=""
 stop_all() {
+  if [ -n "$web_pid" ]; then kill -9 "$web_pid" 2>/dev/null || true; fi
   if [ -n "$venue_pid" ]; then kill -9 "$venue_pid" 2>/dev/null || true; fi
   if [ -n "$settlement_pid" ]; then kill -9 "$settlement_pid" 2>/dev/null || true; fi
   rm -rf "$work"
@@ -48,6 +50,7 @@ echo "$ready"
 entry=$(sed -E 's/.*order_entry=([^ ]+).*/\1/' <<<"$ready")
 fills=$(sed -E 's/.*fill_stream=([^ ]+).*/\1/' <<<"$ready")
 admin=$(sed -E 's/.*admin=([^ ]+).*/\1/' <<<"$ready")
+metrics=$(sed -E 's/.*metrics=([^ ]+).*/\1/' <<<"$ready")
 
 settlement_dir="$root/target/demo-settlement"
 rm -rf "$settlement_dir"
@@ -61,6 +64,19 @@ for _ in $(seq 1 200); do
   sleep 0.05
 done
 grep '^ready ' "$work/settlement.out" || { echo "settlement did not start:" >&2; cat "$work/settlement.log" >&2; exit 1; }
+
+web_listen=${TONNEX_WEB_LISTEN:-127.0.0.1:0}
+echo "== starting the dashboards: tonnex-web --config config/demo/venue.toml --ledger target/demo-settlement"
+target/release/tonnex-web --config config/demo/venue.toml --ledger "$settlement_dir" --listen "$web_listen" \
+  --venue-admin "$admin" --venue-metrics "$metrics" > "$work/web.out" 2> "$work/web.log" &
+web_pid=$!
+for _ in $(seq 1 200); do
+  grep -q '^ready ' "$work/web.out" 2>/dev/null && break
+  sleep 0.05
+done
+web=$(sed -E 's/ready web=//' "$work/web.out")
+[ -n "$web" ] || { echo "tonnex-web did not start:" >&2; cat "$work/web.log" >&2; exit 1; }
+echo "dashboards at http://$web  (buyer: account 1001, password demo-1001; operator: ops, key demo-ops-key; auditors: http://$web/verify)"
 
 echo "== load test: 4 market-maker sessions, 50,000 order messages/s, ${load_seconds} s (tonnex-loadtest)"
 target/release/tonnex-loadtest --venue "$entry" --sessions 4 --rate 50000 --duration "$load_seconds" \
@@ -102,6 +118,23 @@ kill -TERM "$settlement_pid"
 wait "$settlement_pid" || true
 settlement_pid=""
 tail -1 "$work/audit.txt"
+python3 - "$web" <<'PY'
+import http.cookiejar, json, sys, urllib.request
+base = "http://" + sys.argv[1]
+opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+opener.open(urllib.request.Request(base + "/api/login", json.dumps({"account": 1001, "password": "demo-1001"}).encode(),
+                                   {"content-type": "application/json"})).read()
+s = json.loads(opener.open(base + "/api/buyer/1001/summary").read())
+print(f"tonnex-web: {s['company']} ({s['pathway']}, {s['reporting_year']}): {s['retired_tonnes']} t retired, "
+      f"coverage {s['coverage_pct']}% of {s['ongoing_emissions_tonnes']} t, threshold {s['threshold_pct']}%")
+PY
+if [ "${TONNEX_DEMO_STAY:-}" = 1 ]; then
+  echo "== TONNEX_DEMO_STAY=1: the venue and the dashboards stay up at http://$web until Ctrl-C"
+  wait "$web_pid"
+fi
+kill -TERM "$web_pid" 2>/dev/null || true
+wait "$web_pid" 2>/dev/null || true
+web_pid=""
 echo "certificates: $(ls "$settlement_dir"/certificates/*.json | wc -l) in target/demo-settlement/certificates/, e.g. $(ls "$settlement_dir"/certificates/*.html | head -1 | sed "s#$root/##")"
 echo "load-test chart: target/demo-load-report.svg"
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: formatting, lints, every test of the workspace,
-# then the crash tests and the demo on release builds.
+# then the crash tests, the demo, the browser tests of tonnex-web and its
+# pages against a million-trade ledger, on release builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The metrics test parses scrapes with the reference Prometheus parser.
@@ -12,6 +13,8 @@ if ! python3 -c "import prometheus_client" 2>/dev/null; then
              || sudo apt-get install -y -q python3-prometheus-client; }; }
     python3 -c "import prometheus_client" || { echo "cannot install prometheus_client" >&2; exit 1; }
 fi
+# The browser tests drive a real headless Chromium with Selenium.
+scripts/setup-browser.sh
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
@@ -24,3 +27,7 @@ echo "== scripts/settlement-crash-test.sh (settlement kill -9 mid-run, audit)"
 scripts/settlement-crash-test.sh 8
 echo "== scripts/demo.sh (the README's main command)"
 TONNEX_DEMO_SECONDS=5 TONNEX_DEMO_OPS=100000 scripts/demo.sh
+echo "== scripts/web_test.py (tonnex-web in headless Chromium; screenshots in target/web-screenshots/)"
+python3 scripts/web_test.py target/release
+echo "== scripts/web-bench.sh (every page under 200 ms with a million-trade ledger)"
+scripts/web-bench.sh 12

@@ -1,0 +1,307 @@
+//! The operator console: instruments and halts, accounts by KYC status
+//! with the onboarding queue, settlement's lag and unwinds, and a live
+//! panel from the venue's metrics. Every action is a signed request on the
+//! venue's admin port, signed with the logged-in operator's own key, so
+//! the journal records who did it and why.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use serde::Deserialize;
+use serde_json::json;
+use tonnex_gateway::admin_client;
+use tonnex_protocol::admin::{self, AdminReply, AdminVerb};
+
+use crate::app::App;
+use crate::auth::{self, Session, Who};
+use crate::ledger;
+use crate::metrics;
+use crate::page::{self, escape, page};
+
+fn operator_session(app: &App, headers: &HeaderMap) -> Option<(Session, String, String)> {
+    let (_, session) = app.auth.session(headers)?;
+    match session.who.clone() {
+        Some(Who::Operator { name, key, .. }) => Some((session, name, key)),
+        _ => None,
+    }
+}
+
+fn refuse(app: &App, headers: &HeaderMap) -> Response {
+    page::refuse(app.auth.session(headers).and_then(|(_, s)| s.who).is_some())
+}
+
+/// The console's flash message.
+#[derive(Deserialize)]
+pub struct Flash {
+    msg: Option<String>,
+}
+
+async fn status(app: &App, name: &str, key: &str) -> Result<AdminReply, String> {
+    let Some(addr) = app.venue_admin.clone() else {
+        return Err("no venue admin address (give --venue-admin or [admin] listen)".into());
+    };
+    let (name, key) = (name.to_string(), key.to_string());
+    tokio::task::spawn_blocking(move || {
+        admin_client::call(&addr, &name, &key, "console", AdminVerb::Status)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// `GET /operator`.
+pub async fn console(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(flash): Query<Flash>,
+) -> Response {
+    let Some((session, name, key)) = operator_session(&app, &headers) else {
+        return refuse(&app, &headers);
+    };
+    let csrf = escape(&session.csrf);
+    let mut body = String::from("<h1>Operator console</h1>");
+    if let Some(msg) = &flash.msg {
+        let _ = write!(
+            body,
+            "<p class=\"flash\" id=\"message\">{}</p>",
+            escape(msg)
+        );
+    }
+    body += "<h2>Live</h2><div id=\"live\"><div class=\"figure\">orders/s<b id=\"orders-per-s\">…</b></div>\
+             <div class=\"figure\">ack p50<b id=\"ack-p50\">…</b></div><div class=\"figure\">ack p99<b id=\"ack-p99\">…</b></div>\
+             <div class=\"figure\">sessions<b id=\"sessions\">…</b></div><div class=\"figure\">held orders<b id=\"held\">…</b></div>\
+             <div class=\"figure\">journal durable lag<b id=\"lag\">…</b></div></div>";
+    match status(&app, &name, &key).await {
+        Ok(AdminReply::Status {
+            instruments,
+            accounts,
+            sessions,
+            journal_seq,
+            ..
+        }) => {
+            let _ = write!(
+                body,
+                "<p>Journal at sequence {journal_seq}; {sessions} sessions connected.</p>"
+            );
+            body += "<h2>Instruments</h2><table id=\"instruments\"><tr><th>symbol</th><th>state</th><th></th></tr>";
+            for i in &instruments {
+                let (state, verb, label) = if i.halted {
+                    ("halted", "resume", "Resume")
+                } else {
+                    ("trading", "halt", "Halt")
+                };
+                let _ = write!(
+                    body,
+                    "<tr><td>{s}</td><td class=\"state\">{state}</td><td>{}</td></tr>",
+                    action_form(
+                        &csrf,
+                        verb,
+                        &i.symbol,
+                        label,
+                        &format!("{verb}-{}", i.symbol)
+                    ),
+                    s = escape(&i.symbol)
+                );
+            }
+            body += "</table><h2>Accounts</h2><table id=\"accounts\"><tr><th>account</th><th>KYC</th><th>connected</th><th></th></tr>";
+            let mut sorted = accounts.clone();
+            // The onboarding queue first.
+            sorted.sort_by_key(|a| (a.kyc != admin::KYC_PENDING, a.account));
+            for a in &sorted {
+                let kyc = admin::kyc_name(a.kyc).unwrap_or("unknown");
+                let buttons = match kyc {
+                    "pending_kyc" => action_form(
+                        &csrf,
+                        "activate",
+                        &a.account.to_string(),
+                        "Approve",
+                        &format!("activate-{}", a.account),
+                    ),
+                    "active" => action_form(
+                        &csrf,
+                        "suspend",
+                        &a.account.to_string(),
+                        "Suspend",
+                        &format!("suspend-{}", a.account),
+                    ),
+                    _ => action_form(
+                        &csrf,
+                        "activate",
+                        &a.account.to_string(),
+                        "Reactivate",
+                        &format!("activate-{}", a.account),
+                    ),
+                };
+                let _ = write!(
+                    body,
+                    "<tr><td>{}</td><td>{kyc}</td><td>{}</td><td>{buttons}</td></tr>",
+                    a.account,
+                    if a.connected { "yes" } else { "" }
+                );
+            }
+            body += "</table>";
+        }
+        Ok(AdminReply::Refused { text, .. }) => {
+            let _ = write!(
+                body,
+                "<p class=\"bad\">The venue refused: {}</p>",
+                escape(&text)
+            );
+        }
+        Ok(AdminReply::Done { .. } | AdminReply::Buyer { .. }) => {}
+        Err(e) => {
+            let _ = write!(
+                body,
+                "<p class=\"bad\">The venue cannot be reached: {}</p>",
+                escape(&e)
+            );
+        }
+    }
+    let app2 = Arc::clone(&app);
+    match tokio::task::spawn_blocking(move || app2.ledger.with(ledger::settlement_counts)).await {
+        Ok(Ok((in_flight, unwound, retired, last_seq))) => {
+            let _ = write!(
+                body,
+                "<h2>Settlement</h2><table id=\"settlement\"><tr><th>in flight</th><td>{in_flight}</td></tr>\
+                 <tr><th>unwound</th><td>{unwound}</td></tr><tr><th>retired</th><td>{retired}</td></tr>\
+                 <tr><th>last fill-stream record</th><td>{last_seq}</td></tr></table>"
+            );
+        }
+        Ok(Err(e)) => {
+            let _ = write!(body, "<h2>Settlement</h2><p>{}</p>", escape(&e.to_string()));
+        }
+        Err(_) => {}
+    }
+    body += LIVE_SCRIPT;
+    let who = format!("operator {name}");
+    page::html(
+        StatusCode::OK,
+        page("Operator console", Some((&who, &session.csrf)), &body),
+    )
+}
+
+const LIVE_SCRIPT: &str = "<script>(function(){function put(id,v){document.getElementById(id).textContent=v;}\
+function tick(){fetch('/api/operator/live',{credentials:'same-origin'}).then(function(r){return r.json();}).then(function(d){\
+if(d.error){put('orders-per-s','n/a');return;}put('orders-per-s',d.orders_per_s.toFixed(0));\
+put('ack-p50',d.ack_p50_us===null?'-':d.ack_p50_us.toFixed(0)+' µs');put('ack-p99',d.ack_p99_us===null?'-':d.ack_p99_us.toFixed(0)+' µs');\
+put('sessions',d.sessions);put('held',d.held_orders);put('lag',d.durable_lag);}).catch(function(){});}\
+tick();setInterval(tick,2000);})();</script>";
+
+fn action_form(csrf: &str, verb: &str, target: &str, label: &str, id: &str) -> String {
+    format!(
+        "<form class=\"inline\" method=\"post\" action=\"/operator/action\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <input type=\"hidden\" name=\"verb\" value=\"{verb}\"><input type=\"hidden\" name=\"target\" value=\"{}\">\
+         <input name=\"reason\" placeholder=\"reason\" required> <button id=\"{}\">{label}</button></form>",
+        escape(target),
+        escape(id)
+    )
+}
+
+/// A console action's fields.
+#[derive(Deserialize)]
+pub struct ActionForm {
+    csrf: String,
+    verb: String,
+    target: String,
+    reason: String,
+}
+
+/// `POST /operator/action`: one admin request, signed with this operator's key.
+pub async fn action(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Form(form): Form<ActionForm>,
+) -> Response {
+    let Some((session, name, key)) = operator_session(&app, &headers) else {
+        return refuse(&app, &headers);
+    };
+    if !auth::csrf_ok(&session, &form.csrf) {
+        return page::csrf_refused();
+    }
+    let account = || {
+        form.target
+            .parse::<u64>()
+            .map_err(|_| format!("'{}' is not an account", form.target))
+    };
+    let verb = match form.verb.as_str() {
+        "halt" => Ok(AdminVerb::Halt {
+            symbol: Some(form.target.clone()),
+        }),
+        "resume" => Ok(AdminVerb::Resume {
+            symbol: Some(form.target.clone()),
+        }),
+        "activate" => account().map(|account| AdminVerb::Kyc {
+            account,
+            status: admin::KYC_ACTIVE,
+        }),
+        "suspend" => account().map(|account| AdminVerb::Kyc {
+            account,
+            status: admin::KYC_SUSPENDED,
+        }),
+        other => Err(format!("unknown action '{other}'")),
+    };
+    let message = match (verb, app.venue_admin.clone()) {
+        (Err(e), _) => e,
+        (Ok(_), None) => "no venue admin address".to_string(),
+        (Ok(verb), Some(addr)) => {
+            let reason = form.reason.clone();
+            match tokio::task::spawn_blocking(move || {
+                admin_client::call(&addr, &name, &key, &reason, verb)
+            })
+            .await
+            {
+                Ok(Ok(AdminReply::Done { seq, text, .. })) => {
+                    format!("done (journal {seq}): {text}")
+                }
+                Ok(Ok(AdminReply::Refused { reason, text, .. })) => {
+                    format!(
+                        "refused ({}): {text}",
+                        tonnex_protocol::wire::reject_name(reason)
+                    )
+                }
+                Ok(Ok(AdminReply::Status { .. } | AdminReply::Buyer { .. })) => "done".to_string(),
+                Ok(Err(e)) => format!("the venue cannot be reached: {e}"),
+                Err(e) => e.to_string(),
+            }
+        }
+    };
+    let query: String = form_urlencode(&message);
+    Redirect::to(&format!("/operator?msg={query}")).into_response()
+}
+
+fn form_urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `GET /api/operator/live`: orders/s and ack latency since the last look.
+pub async fn live(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    if operator_session(&app, &headers).is_none() {
+        return page::json(
+            StatusCode::UNAUTHORIZED,
+            &json!({"error": "operators only"}),
+        );
+    }
+    let Some(addr) = app.venue_metrics.clone() else {
+        return page::json(
+            StatusCode::OK,
+            &json!({"error": "no venue metrics address"}),
+        );
+    };
+    let app2 = Arc::clone(&app);
+    let answer = tokio::task::spawn_blocking(move || metrics::live(&app2.live, &addr)).await;
+    match answer {
+        Ok(Ok(value)) => page::json(StatusCode::OK, &value),
+        Ok(Err(e)) => page::json(StatusCode::OK, &json!({"error": e})),
+        Err(e) => page::json(StatusCode::OK, &json!({"error": e.to_string()})),
+    }
+}
