@@ -246,6 +246,14 @@ def main():
             scopes = driver.find_element(By.ID, "scopes").text
             check(re.search(r"S3 cat 6 50000 5 0 0", scopes) is not None,
                   f"the dashboard shows the uploaded category with 5 t claimed: {scopes!r}")
+            # A bid below the pathway's floor waits for an attestation.
+            check(order(entry, 1001, NBR, "buy", 1500, 2, ["3:1:2"])[0] == "OrderHeld",
+                  "a bid below the floor is held")
+            driver.get(web + "/buyer/1001")
+            held = driver.find_element(By.ID, "held").text
+            check("attestation" in held and "releases it" in held,
+                  f"the dashboard says what releases the held order: {held!r}")
+            shot(driver, "buyer-held")
             logout(driver)
 
             # 3. Verification: the certificate, then a tampered copy.
@@ -280,6 +288,11 @@ def main():
                 time.sleep(0.2)
             check(driver.find_element(By.ID, "orders-per-s").text not in ("…", "", "n/a"),
                   "the live panel reads the venue's metrics")
+            instruments = driver.find_element(By.ID, "instruments").text
+            check("24.5" in instruments, f"the console shows the last trade: {instruments!r}")
+            compliance = driver.find_element(By.ID, "compliance").text
+            check(re.search(r"1001 \d+: 2 t at 1500", compliance) is not None,
+                  f"the console lists the held order: {compliance!r}")
             shot(driver, "operator-console")
             form = driver.find_element(By.ID, "halt-GEN-2023").find_element(By.XPATH, "..")
             form.find_element(By.NAME, "reason").send_keys("web test drill")

@@ -247,6 +247,10 @@ pub struct InstrumentStatus {
     pub symbol: String,
     /// Halted.
     pub halted: bool,
+    /// Value of one tick per tonne in micro-dollars.
+    pub tick_micros: i64,
+    /// Price of the last trade since the venue started, in ticks.
+    pub last_trade_ticks: Option<i64>,
 }
 
 /// One account in a status reply.

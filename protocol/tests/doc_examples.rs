@@ -581,6 +581,8 @@ fn admin_samples() -> Vec<(&'static str, Vec<u8>)> {
                 instruments: vec![InstrumentStatus {
                     symbol: "GEN-2023".into(),
                     halted: true,
+                    tick_micros: 10_000,
+                    last_trade_ticks: Some(480),
                 }],
                 accounts: vec![AccountStatusLine {
                     account: 3001,

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tonnex_gateway::admin_client;
 use tonnex_protocol::admin::{self, AdminReply, AdminVerb};
+use tonnex_settlement::certificate::usd;
 
 use crate::app::App;
 use crate::auth::{self, Session, Who};
@@ -86,16 +87,22 @@ pub async fn console(
                 body,
                 "<p>Journal at sequence {journal_seq}; {sessions} sessions connected.</p>"
             );
-            body += "<h2>Instruments</h2><table id=\"instruments\"><tr><th>symbol</th><th>state</th><th></th></tr>";
+            body +=
+                "<h2>Instruments</h2><table id=\"instruments\"><tr><th>symbol</th><th>state</th>\
+                     <th class=\"num\">last trade USD</th><th></th></tr>";
             for i in &instruments {
                 let (state, verb, label) = if i.halted {
                     ("halted", "resume", "Resume")
                 } else {
                     ("trading", "halt", "Halt")
                 };
+                let last = i.last_trade_ticks.map_or_else(
+                    || "none since start".to_string(),
+                    |ticks| usd(ticks * i.tick_micros),
+                );
                 let _ = write!(
                     body,
-                    "<tr><td>{s}</td><td class=\"state\">{state}</td><td>{}</td></tr>",
+                    "<tr><td>{s}</td><td class=\"state\">{state}</td><td class=\"num\">{last}</td><td>{}</td></tr>",
                     action_form(
                         &csrf,
                         verb,
@@ -143,6 +150,10 @@ pub async fn console(
                 );
             }
             body += "</table>";
+            let _ = write!(
+                body,
+                "<p id=\"journal\">Venue journal at record {journal_seq}.</p>"
+            );
         }
         Ok(AdminReply::Refused { text, .. }) => {
             let _ = write!(
@@ -159,6 +170,13 @@ pub async fn console(
                 escape(&e)
             );
         }
+    }
+    let app2 = Arc::clone(&app);
+    let csrf2 = csrf.clone();
+    if let Ok(section) =
+        tokio::task::spawn_blocking(move || compliance_section(&app2, &csrf2)).await
+    {
+        body += &section;
     }
     let app2 = Arc::clone(&app);
     match tokio::task::spawn_blocking(move || app2.ledger.with(ledger::settlement_counts)).await {
@@ -180,6 +198,75 @@ pub async fn console(
     page::html(
         StatusCode::OK,
         page("Operator console", Some((&who, &session.csrf)), &body),
+    )
+}
+
+/// Held orders and attestations awaiting approval, buyer by buyer, as the
+/// venue holds them; a compliance officer approves an attestation here.
+fn compliance_section(app: &App, csrf: &str) -> String {
+    let mut body = String::from(
+        "<h2>Held orders and pending attestations</h2><table id=\"compliance\"><tr><th>buyer</th>\
+         <th>held orders (client id: t at ticks)</th><th>attestations awaiting approval</th></tr>",
+    );
+    let mut buyers: Vec<u64> = app.profiles.keys().copied().collect();
+    buyers.sort_unstable();
+    for account in buyers {
+        match app.venue.buyer(account) {
+            Ok(state) => {
+                let held: Vec<String> = state
+                    .held
+                    .iter()
+                    .map(|h| format!("{}: {} t at {}", h.client_order_id, h.qty, h.price_ticks))
+                    .collect();
+                let pending: String = state
+                    .pending
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "{} ({} USD/t, {}) {}",
+                            escape(&p.id),
+                            usd(p.internal_price_micros),
+                            p.reporting_year,
+                            approve_form(csrf, account, &p.id)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("<br>");
+                let _ = write!(
+                    body,
+                    "<tr><td>{account}</td><td>{}</td><td>{}</td></tr>",
+                    if held.is_empty() {
+                        "none".to_string()
+                    } else {
+                        escape(&held.join("; "))
+                    },
+                    if pending.is_empty() {
+                        "none".to_string()
+                    } else {
+                        pending
+                    }
+                );
+            }
+            Err(e) => {
+                let _ = write!(
+                    body,
+                    "<tr><td>{account}</td><td colspan=\"2\">the venue cannot be asked: {}</td></tr>",
+                    escape(&e)
+                );
+            }
+        }
+    }
+    body.push_str("</table>");
+    body
+}
+
+fn approve_form(csrf: &str, account: u64, id: &str) -> String {
+    format!(
+        "<form class=\"inline\" method=\"post\" action=\"/operator/action\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+         <input type=\"hidden\" name=\"verb\" value=\"approve-attestation\"><input type=\"hidden\" name=\"target\" value=\"{account}/{}\">\
+         <input name=\"evidence\" placeholder=\"evidence sha256\" required pattern=\"[0-9a-f]{{64}}\"> \
+         <input name=\"reason\" placeholder=\"reason\" required> <button>Approve</button></form>",
+        escape(id)
     )
 }
 
@@ -207,6 +294,8 @@ pub struct ActionForm {
     verb: String,
     target: String,
     reason: String,
+    #[serde(default)]
+    evidence: String,
 }
 
 /// `POST /operator/action`: one admin request, signed with this operator's key.
@@ -237,6 +326,18 @@ pub async fn action(
             account,
             status: admin::KYC_ACTIVE,
         }),
+        "approve-attestation" => match form.target.split_once('/') {
+            Some((account, id)) => account
+                .parse()
+                .map(|account| AdminVerb::Attestation {
+                    account,
+                    id: id.to_string(),
+                    approve: true,
+                    evidence_sha256: form.evidence.clone(),
+                })
+                .map_err(|_| format!("'{account}' is not an account")),
+            None => Err(format!("'{}' is not ACCOUNT/ID", form.target)),
+        },
         "suspend" => account().map(|account| AdminVerb::Kyc {
             account,
             status: admin::KYC_SUSPENDED,

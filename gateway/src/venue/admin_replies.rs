@@ -19,9 +19,12 @@ impl Gateway {
                 .instruments
                 .iter()
                 .zip(&self.admin.halted)
-                .map(|(i, &halted)| InstrumentStatus {
+                .zip(&self.market.last_trade)
+                .map(|((i, &halted), &last)| InstrumentStatus {
                     symbol: i.symbol.clone(),
                     halted,
+                    tick_micros: i.tick_micros,
+                    last_trade_ticks: last,
                 })
                 .collect(),
             accounts: self
