@@ -34,7 +34,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.support.ui import WebDriverWait
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -121,10 +121,18 @@ def browser():
 
 
 def navigate(driver, element):
-    """Clicks `element` and waits until the page it leads to has replaced this one."""
-    page = driver.find_element(By.TAG_NAME, "html")
+    """Clicks `element` and waits until the page it leads to has replaced this
+    one and finished loading. The old page is marked with a variable that the
+    new one does not have; while the browser is between the two, the driver
+    may answer with errors, which the wait ignores."""
+    driver.execute_script("window.tonnexOldPage = true;")
     element.click()
-    WebDriverWait(driver, 15).until(expected_conditions.staleness_of(page))
+
+    def arrived(d):
+        return d.execute_script(
+            "return window.tonnexOldPage === undefined && document.readyState === 'complete';")
+
+    WebDriverWait(driver, 15, ignored_exceptions=(WebDriverException,)).until(arrived)
 
 
 def shot(driver, name):

@@ -150,10 +150,6 @@ pub async fn console(
                 );
             }
             body += "</table>";
-            let _ = write!(
-                body,
-                "<p id=\"journal\">Venue journal at record {journal_seq}.</p>"
-            );
         }
         Ok(AdminReply::Refused { text, .. }) => {
             let _ = write!(
