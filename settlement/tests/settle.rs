@@ -739,3 +739,101 @@ fn logs_are_json_objects_with_log_format_json() {
     assert!(warning["fields"]["retry_ms"].is_u64(), "{warning}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// The custody log: every movement's entry links to the one before; the
+/// audit recomputes each from the postings as they are, so altering one
+/// posting (even keeping the movement balanced), one log row, or removing
+/// one, is named; the report prints the head an operator publishes.
+#[test]
+fn tampering_with_a_posting_or_the_custody_log_is_named_by_the_audit() {
+    let dir = scratch("custody");
+    let records = stream(40, 30);
+    let venue = fake_venue(records);
+    let mut settlement = Settlement::start(&venue, &dir, &[]);
+    wait_for(20, "every trade settled", || {
+        trades_in(&dir, &["settled", "retired"]) == 32
+    });
+    settlement.kill9();
+    let (ok, json, _) = audit(&dir);
+    assert!(ok, "{json:#}");
+    let verified = json["custody_log"]["verified_entries"].as_u64().unwrap();
+    let head = json["custody_log"]["head_sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(verified > 60, "{json:#}");
+    let report = Command::new(env!("CARGO_BIN_EXE_tonnex-settlement"))
+        .args(["report", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert_eq!(report["custody_head"]["sha256"], head.as_str());
+
+    let db = || rusqlite::Connection::open(dir.join("ledger.sqlite")).unwrap();
+    let broken = |json: &serde_json::Value| {
+        json["custody_log"]["first_broken_link"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    // 1. A settle movement's cash paid to someone else: still balanced, so
+    //    only the chain can tell.
+    let (movement, rowid): (i64, i64) = db()
+        .query_row(
+            "SELECT p.movement_id, p.rowid FROM postings p JOIN movements m ON m.id = p.movement_id
+             WHERE m.kind = 'settle' AND p.account > 0 AND p.asset = -1 ORDER BY p.rowid LIMIT 1 OFFSET 3",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    db().execute(
+        "UPDATE postings SET account = 999 WHERE rowid = ?1",
+        [rowid],
+    )
+    .unwrap();
+    let (ok, json, _) = audit(&dir);
+    assert!(
+        !ok && json["checks"]["custody_chain_verifies"] == false,
+        "{json:#}"
+    );
+    assert!(
+        broken(&json).starts_with(&format!(
+            "custody log entry {movement} (movement {movement}, settle"
+        )),
+        "{}",
+        broken(&json)
+    );
+    assert_eq!(
+        json["custody_log"]["verified_entries"].as_i64().unwrap(),
+        movement - 1
+    );
+    db().execute("UPDATE postings SET account = (SELECT seller FROM trades t JOIN movements m ON m.trade_id = t.trade_id WHERE m.id = ?1) WHERE rowid = ?2", [movement, rowid])
+        .unwrap();
+    let (ok, json, _) = audit(&dir);
+    assert!(ok, "restoring the posting restores the chain: {json:#}");
+    // 2. A log row rewritten (its hash recomputed by a forger who does not
+    //    also rewrite every later entry) cuts the chain at the next one.
+    db().execute(
+        "UPDATE custody_log SET sha256 = ?1 WHERE movement_id = 10",
+        [&"ab".repeat(32)],
+    )
+    .unwrap();
+    let (ok, json, _) = audit(&dir);
+    assert!(!ok, "{json:#}");
+    assert!(
+        broken(&json).starts_with("custody log entry 10 "),
+        "{}",
+        broken(&json)
+    );
+    // 3. A log row removed.
+    db().execute("DELETE FROM custody_log WHERE movement_id = 10", [])
+        .unwrap();
+    let (ok, json, _) = audit(&dir);
+    assert!(!ok, "{json:#}");
+    assert!(
+        broken(&json).contains("custody log entry 11 where movement 10"),
+        "{}",
+        broken(&json)
+    );
+}

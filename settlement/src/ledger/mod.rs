@@ -9,6 +9,7 @@
 //! transaction as the effects of its records, so no record is applied twice
 //! or lost across a crash.
 
+pub mod custody;
 mod effects;
 mod postings;
 mod records;
@@ -120,6 +121,8 @@ impl Ledger {
             tx.commit().map_err(&error)?;
         }
         debug_assert_eq!(MIGRATIONS.len() as i64, SCHEMA_VERSION);
+        // A ledger from before the custody log gets its entries now.
+        custody::backfill(&conn).map_err(&error)?;
         drop(error);
         Ok(Ledger { conn, path })
     }
@@ -331,6 +334,13 @@ mod tests {
                 [],
             )
             .unwrap();
+            // Movements written before the custody log existed.
+            conn.execute_batch(
+                "INSERT INTO movements (id, kind, trade_id) VALUES (1, 'deposit', NULL), (2, 'lock', 7);
+                 INSERT INTO postings VALUES (1, 0, -1, -500), (1, 1001, -1, 500),
+                                             (2, 1001, -1, -100), (2, -1, -1, 100);",
+            )
+            .unwrap();
         }
         let ledger = Ledger::open(&dir).unwrap();
         let version: i64 = ledger
@@ -349,6 +359,9 @@ mod tests {
             )
             .unwrap();
         assert_eq!(indexes, 0);
+        // The old movements got their custody entries, and they verify.
+        let chain = custody::verify(ledger.connection()).unwrap();
+        assert_eq!((chain.verified, chain.broken), (2, None));
         drop(ledger);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -53,6 +53,7 @@ pub(super) fn movement(
     tx.prepare_cached("INSERT INTO movements (kind, trade_id) VALUES (?1, ?2)")?
         .execute(params![kind, trade_id.map(|t| t as i64)])?;
     let id = tx.last_insert_rowid();
+    super::custody::append(tx, id, kind, trade_id.map(|t| t as i64), postings)?;
     // One statement for a movement's postings (two or four of them).
     match postings {
         [a, b] => {

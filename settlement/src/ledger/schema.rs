@@ -2,9 +2,9 @@
 //! how many a ledger has had.
 
 /// The ledger schema this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
-pub(super) const MIGRATIONS: [&str; 5] = ["
+pub(super) const MIGRATIONS: [&str; 6] = ["
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE instruments (id INTEGER PRIMARY KEY, symbol TEXT NOT NULL, sub_ledger TEXT NOT NULL, tick_micros INTEGER NOT NULL);
 CREATE TABLE movements (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, trade_id INTEGER, stream_seq INTEGER);
@@ -57,4 +57,9 @@ ALTER TABLE registry_events_by_id RENAME TO registry_events;
 -- trades and postings: the writes barely notice.
 CREATE INDEX buy_orders_by_account ON buy_orders (account, order_id);
 CREATE INDEX supplementary_by_buyer ON supplementary (buyer, trade_id);
+", "
+-- The custody log (custody.rs): one entry per movement, its SHA-256
+-- (32 bytes) chaining in the entry before. Movements of an older ledger get
+-- their entries when it is opened (custody::backfill).
+CREATE TABLE custody_log (movement_id INTEGER PRIMARY KEY, sha256 BLOB NOT NULL);
 "];
