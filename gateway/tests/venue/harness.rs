@@ -264,6 +264,17 @@ impl Client {
     }
 
     /// Whether the venue closes the connection within `wait`.
+    /// Logs out and waits until the venue has closed the session, so the
+    /// account may log in again at once ("already has a session" otherwise:
+    /// a dropped socket is noticed on the venue's next round, not before).
+    pub fn logout(mut self) {
+        self.send(&ClientMessage::Logout);
+        assert!(
+            self.closed_within(Duration::from_secs(5)),
+            "the venue did not close the session after Logout"
+        );
+    }
+
     pub fn closed_within(&mut self, wait: Duration) -> bool {
         let deadline = Instant::now() + wait;
         while Instant::now() < deadline {

@@ -65,7 +65,7 @@ fn the_report_sequence_and_its_replay_go_on_across_kill_9() {
     let id = maker.limit(NBR, SIDE_SELL, 2530, 1);
     maker.accepted(id);
     assert_eq!(maker.last_seq, 4);
-    drop(maker);
+    maker.logout();
     // A client that saw up to 2 gets 3 and 4 only.
     let (maker, replayed) = login_from(&venue, MAKER, 2);
     assert_eq!(replayed.len(), 2, "{replayed:?}");
@@ -182,7 +182,7 @@ fn market_data_travels_outside_the_report_sequence() {
     assert_eq!(updates, 20);
     // The watcher's own stream holds none of it.
     assert_eq!(watcher.last_seq, 0);
-    drop(watcher);
+    watcher.logout();
     let (_, replayed) = login_from(&venue, 3002, 0);
     assert!(replayed.is_empty(), "{replayed:?}");
 }
