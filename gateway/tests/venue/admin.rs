@@ -12,7 +12,7 @@ use tonnex_protocol::admin::{self, AdminReply, AdminRequest, AdminVerb, Signed};
 use tonnex_protocol::frame;
 use tonnex_protocol::wire::*;
 
-use crate::harness::{scratch, Venue, QUICK};
+use crate::harness::{line, scratch, Venue, QUICK};
 
 const NBR: u32 = 0;
 
@@ -167,24 +167,7 @@ fn cash_movements_and_mass_cancels_are_journaled_and_refused_when_they_must_be()
     assert_eq!(ops(&venue, &["withdraw-cash", "1001", "5000000"]).0, 0);
     let mut buyer = venue.login(1001);
     let buy = |buyer: &mut crate::harness::Client| {
-        let id = buyer.next_id();
-        buyer.send(&ClientMessage::NewOrder(NewOrder {
-            client_order_id: id,
-            instrument: NBR,
-            side: SIDE_BUY,
-            order_type: TYPE_LIMIT,
-            time_in_force: TIF_GTC,
-            price_ticks: 2500,
-            qty: 10,
-            cash_budget_micros: 0,
-            scope: vec![ScopeLine {
-                scope: 3,
-                category: 1,
-                qty: 10,
-            }],
-            attestation: None,
-        }));
-        id
+        buyer.buy_scoped(NBR, TIF_GTC, 2500, 10, vec![line(3, 1, 10)])
     };
     let first = buy(&mut buyer);
     assert_eq!(buyer.rejected(), (first, 0, "INSUFFICIENT_FUNDS"));
@@ -478,25 +461,7 @@ fn a_rules_reload_takes_effect_from_its_journal_record_and_keeps_the_claims() {
     let dir = scratch("admin-rules", QUICK);
     let mut venue = Venue::start(&dir);
     let bid = |client: &mut crate::harness::Client, price_ticks: i64, qty: u64, line: ScopeLine| {
-        let id = client.next_id();
-        client.send(&ClientMessage::NewOrder(NewOrder {
-            client_order_id: id,
-            instrument: NBR,
-            side: SIDE_BUY,
-            order_type: TYPE_LIMIT,
-            time_in_force: TIF_GTC,
-            price_ticks,
-            qty,
-            cash_budget_micros: 0,
-            scope: vec![line],
-            attestation: None,
-        }));
-        id
-    };
-    let line = |scope, category, qty| ScopeLine {
-        scope,
-        category,
-        qty,
+        client.buy_scoped(NBR, TIF_GTC, price_ticks, qty, vec![line])
     };
     // Buyer 1003 claims its whole 800 t of scope 1; buyer 1001 bids 25.00
     // on the recognised pathway (floor 20.00): accepted.
@@ -575,24 +540,7 @@ fn under_approval_an_attestation_counts_once_a_compliance_officer_approves_it() 
     let mut venue = Venue::start(&dir);
     let mut buyer = venue.login(1001);
     let bid = |buyer: &mut crate::harness::Client, price_ticks: i64| {
-        let id = buyer.next_id();
-        buyer.send(&ClientMessage::NewOrder(NewOrder {
-            client_order_id: id,
-            instrument: NBR,
-            side: SIDE_BUY,
-            order_type: TYPE_LIMIT,
-            time_in_force: TIF_GTC,
-            price_ticks,
-            qty: 10,
-            cash_budget_micros: 0,
-            scope: vec![ScopeLine {
-                scope: 3,
-                category: 1,
-                qty: 10,
-            }],
-            attestation: None,
-        }));
-        id
+        buyer.buy_scoped(NBR, TIF_GTC, price_ticks, 10, vec![line(3, 1, 10)])
     };
     // Below the 20.00 floor: held; the attestation is taken but does not
     // count yet.

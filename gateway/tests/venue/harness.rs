@@ -61,6 +61,15 @@ fn remove_stale_scratch() {
 /// Default session settings for tests: quick heartbeats and deadlines.
 pub const QUICK: &str = "heartbeat_ms = 300\nlogin_timeout_ms = 400\nthrottle_per_s = 100000";
 
+/// A scope line: `qty` tonnes of scope `scope` (3: of `category`).
+pub fn line(scope: u8, category: u8, qty: u64) -> ScopeLine {
+    ScopeLine {
+        scope,
+        category,
+        qty,
+    }
+}
+
 /// A running `tonnex-venue run`.
 pub struct Venue {
     pub child: Child,
@@ -302,17 +311,41 @@ impl Client {
 
     /// Sends a GTC limit order and returns its client order id.
     pub fn limit(&mut self, instrument: u32, side: u8, price_ticks: i64, qty: u64) -> u64 {
+        self.order(instrument, side, TIF_GTC, price_ticks, qty, vec![])
+    }
+
+    /// Sends a buyer's limit buy with its scope lines; its client id.
+    pub fn buy_scoped(
+        &mut self,
+        instrument: u32,
+        tif: u8,
+        price_ticks: i64,
+        qty: u64,
+        scope: Vec<ScopeLine>,
+    ) -> u64 {
+        self.order(instrument, SIDE_BUY, tif, price_ticks, qty, scope)
+    }
+
+    fn order(
+        &mut self,
+        instrument: u32,
+        side: u8,
+        tif: u8,
+        price_ticks: i64,
+        qty: u64,
+        scope: Vec<ScopeLine>,
+    ) -> u64 {
         let id = self.next_id();
         self.send(&ClientMessage::NewOrder(NewOrder {
             client_order_id: id,
             instrument,
             side,
             order_type: TYPE_LIMIT,
-            time_in_force: TIF_GTC,
+            time_in_force: tif,
             price_ticks,
             qty,
             cash_budget_micros: 0,
-            scope: vec![],
+            scope,
             attestation: None,
         }));
         id

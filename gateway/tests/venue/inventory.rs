@@ -5,7 +5,7 @@
 
 use tonnex_protocol::wire::*;
 
-use crate::harness::{scratch, Client, Venue, QUICK};
+use crate::harness::{line, scratch, Client, Venue, QUICK};
 
 const NBR: u32 = 0;
 
@@ -31,26 +31,9 @@ fn compliance(venue: &Venue, args: &[&str]) -> (i32, Vec<String>) {
     admin(venue, "compliance", "demo-compliance-key", args)
 }
 
-/// A 1-tonne buy of buyer 1001 on scope 3 `category`; its client id.
+/// A buy of `qty` t at 21.00 on scope 3 `category`; its client id.
 fn buy(client: &mut Client, category: u8, qty: u64) -> u64 {
-    let id = client.next_id();
-    client.send(&ClientMessage::NewOrder(NewOrder {
-        client_order_id: id,
-        instrument: NBR,
-        side: SIDE_BUY,
-        order_type: TYPE_LIMIT,
-        time_in_force: TIF_GTC,
-        price_ticks: 2100,
-        qty,
-        cash_budget_micros: 0,
-        scope: vec![ScopeLine {
-            scope: 3,
-            category,
-            qty,
-        }],
-        attestation: None,
-    }));
-    id
+    client.buy_scoped(NBR, TIF_GTC, 2100, qty, vec![line(3, category, qty)])
 }
 
 fn export(dir: &std::path::Path, name: &str, rows: &str) -> String {

@@ -6,34 +6,13 @@ use std::time::Duration;
 
 use tonnex_protocol::wire::*;
 
-use crate::harness::{self, scratch, Client, Venue, QUICK};
+use crate::harness::{self, line as scope, scratch, Client, Venue, QUICK};
 
 const NBR: u32 = 0;
 
-fn scope(scope: u8, category: u8, qty: u64) -> ScopeLine {
-    ScopeLine {
-        scope,
-        category,
-        qty,
-    }
-}
-
 /// Sends a buyer's buy with one scope line and returns its client id.
 fn buy(client: &mut Client, tif: u8, price_ticks: i64, qty: u64, line: ScopeLine) -> u64 {
-    let id = client.next_id();
-    client.send(&ClientMessage::NewOrder(NewOrder {
-        client_order_id: id,
-        instrument: NBR,
-        side: SIDE_BUY,
-        order_type: TYPE_LIMIT,
-        time_in_force: tif,
-        price_ticks,
-        qty,
-        cash_budget_micros: 0,
-        scope: vec![line],
-        attestation: None,
-    }));
-    id
+    client.buy_scoped(NBR, tif, price_ticks, qty, vec![line])
 }
 
 /// Logs in again after a restart, continuing the client order ids.
