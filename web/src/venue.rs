@@ -87,12 +87,9 @@ fn inventory_of(lines: &[InventoryLine]) -> Result<Inventory, String> {
             .tonnes
             .parse()
             .map_err(|_| format!("the venue sent '{}' as tonnes", line.tonnes))?;
-        match (line.scope, line.category) {
-            (1, _) => inventory.scope1 = tonnes,
-            (2, _) => inventory.scope2 = tonnes,
-            (3, c @ 1..=15) => inventory.scope3[usize::from(c)] = tonnes,
-            (s, c) => return Err(format!("the venue sent scope {s} category {c}")),
-        }
+        inventory
+            .add(line.scope, line.category, tonnes)
+            .map_err(|e| format!("the venue sent a line it should not: {e}"))?;
     }
     Ok(inventory)
 }

@@ -108,11 +108,8 @@ pub fn sum_rows(rows: &[InventoryRow]) -> HashMap<(u64, i64), Inventory> {
         let inventory = inventories
             .entry((row.account, row.reporting_year))
             .or_default();
-        match row.scope {
-            1 => inventory.scope1 += row.tonnes,
-            2 => inventory.scope2 += row.tonnes,
-            _ => inventory.scope3[usize::from(row.category)] += row.tonnes,
-        }
+        // parse_rows checked every scope and category: nothing is refused.
+        let _ = inventory.add(row.scope, row.category, row.tonnes);
     }
     inventories
 }

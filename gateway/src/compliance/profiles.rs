@@ -32,6 +32,28 @@ pub struct Inventory {
     pub scope3: [Decimal; 16],
 }
 
+impl Inventory {
+    /// Every scope's tonnes together.
+    #[must_use]
+    pub fn total(&self) -> Decimal {
+        self.scope1 + self.scope2 + self.scope3.iter().sum::<Decimal>()
+    }
+
+    /// Adds `tonnes` to scope `scope` (1-3; for scope 3, category
+    /// `category` 1-15, and 0 for scopes 1 and 2); what is wrong otherwise.
+    pub fn add(&mut self, scope: u8, category: u8, tonnes: Decimal) -> Result<(), String> {
+        match (scope, category) {
+            (1, 0) => self.scope1 += tonnes,
+            (2, 0) => self.scope2 += tonnes,
+            (3, c @ 1..=15) => self.scope3[usize::from(c)] += tonnes,
+            (1 | 2, c) => return Err(format!("scope {scope} has no categories, found {c}")),
+            (3, c) => return Err(format!("scope 3 needs a category 1-15, found {c}")),
+            (s, _) => return Err(format!("scope must be 1, 2 or 3, found {s}")),
+        }
+        Ok(())
+    }
+}
+
 /// One buyer profile.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BuyerProfile {

@@ -228,6 +228,18 @@ fn whole_tonnes(tonnes: Decimal) -> u64 {
     tonnes.floor().to_u64().unwrap_or(u64::MAX)
 }
 
+/// Each slot's inventory in whole tonnes: scope 1, scope 2, then Scope 3
+/// categories 1-15.
+fn slot_limits(inventory: &super::profiles::Inventory) -> [u64; 17] {
+    let mut limits = [0u64; 17];
+    limits[0] = whole_tonnes(inventory.scope1);
+    limits[1] = whole_tonnes(inventory.scope2);
+    for category in 1..=15 {
+        limits[1 + category] = whole_tonnes(inventory.scope3[category]);
+    }
+    limits
+}
+
 impl Router {
     /// A router over the venue's accounts and instruments, the rules and the profiles.
     #[must_use]
@@ -260,13 +272,7 @@ impl Router {
             let Some(entry) = accounts.get_mut(&account) else {
                 continue;
             };
-            let inv = &profile.inventory;
-            let mut slots = [Slot::default(); 17];
-            slots[0].limit = whole_tonnes(inv.scope1);
-            slots[1].limit = whole_tonnes(inv.scope2);
-            for category in 1..=15 {
-                slots[1 + category].limit = whole_tonnes(inv.scope3[category]);
-            }
+            let slots = slot_limits(&profile.inventory).map(|limit| Slot { limit, claimed: 0 });
             entry.buyer = u32::try_from(buyers.len()).expect("fewer than 4 billion buyers");
             buyers.push(Buyer {
                 pathway: profile.pathway,

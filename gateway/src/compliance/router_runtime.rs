@@ -55,19 +55,14 @@ impl Router {
                 profile.reporting_year
             ));
         }
-        let total = inventory.scope1 + inventory.scope2 + inventory.scope3.iter().sum::<Decimal>();
+        let total = inventory.total();
         if total < profile.ongoing_emissions_tonnes {
             return Err(format!(
                 "the inventory's total ({total} t) is below the ongoing emissions it must contain ({} t)",
                 profile.ongoing_emissions_tonnes
             ));
         }
-        let mut limits = [0u64; 17];
-        limits[0] = whole_tonnes(inventory.scope1);
-        limits[1] = whole_tonnes(inventory.scope2);
-        for category in 1..=15 {
-            limits[1 + category] = whole_tonnes(inventory.scope3[category]);
-        }
+        let limits = slot_limits(inventory);
         let buyer = &mut self.buyers[index];
         for (slot, &limit) in limits.iter().enumerate() {
             let claimed = buyer.slots[slot].claimed;

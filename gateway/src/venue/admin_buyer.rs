@@ -23,14 +23,9 @@ pub fn inventory_of(lines: &[(u8, u8, String)]) -> Result<Inventory, String> {
         if tonnes < Decimal::ZERO {
             return Err(format!("{at}: tonnes must not be negative"));
         }
-        match (scope, category) {
-            (1, 0) => inventory.scope1 += tonnes,
-            (2, 0) => inventory.scope2 += tonnes,
-            (3, c @ 1..=15) => inventory.scope3[usize::from(*c)] += tonnes,
-            (1 | 2, c) => return Err(format!("{at}: scope {scope} has no categories, found {c}")),
-            (3, c) => return Err(format!("{at}: scope 3 needs a category 1-15, found {c}")),
-            (s, _) => return Err(format!("{at}: scope must be 1, 2 or 3, found {s}")),
-        }
+        inventory
+            .add(*scope, *category, tonnes)
+            .map_err(|e| format!("{at}: {e}"))?;
     }
     Ok(inventory)
 }
@@ -92,7 +87,7 @@ impl Gateway {
             .set_inventory(account, reporting_year, &inventory)
             .map_err(invalid)?;
         self.desk.inventories.insert(account, record.clone());
-        let total = inventory.scope1 + inventory.scope2 + inventory.scope3.iter().sum::<Decimal>();
+        let total = inventory.total();
         tracing::info!(account, reporting_year, %total, "inventory replaced");
         Ok((
             vec![(
