@@ -83,6 +83,25 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
+/// Runs blocking work (SQLite, argon2, the admin port) off the async
+/// workers.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f)
+        .await
+        .expect("a page never panics")
+}
+
+/// Checks a login (argon2 is slow on purpose: off the async workers).
+async fn check_login(
+    app: &Arc<App>,
+    from: std::net::IpAddr,
+    name: Name,
+    password: String,
+) -> Result<Who, LoginError> {
+    let app = Arc::clone(app);
+    blocking(move || app.auth.login(from, &name, &password)).await
+}
+
 /// The session of a request, or a new anonymous one (whose cookie the
 /// response must set: the second value).
 pub fn session_or_new(app: &App, headers: &HeaderMap) -> (Session, Option<String>) {
@@ -155,7 +174,9 @@ fn name_of(kind: &str, name: &str) -> Option<Name> {
 
 /// Starts the logged-in session (a new token: the anonymous one is
 /// dropped, so a token planted before login is worth nothing after it).
-fn logged_in(app: &App, old: Option<String>, who: Who) -> (String, Response) {
+/// Returns the new session's token, its CSRF token and the redirect to
+/// the logged-in home page.
+fn logged_in(app: &App, old: Option<String>, who: Who) -> (String, String, Response) {
     if let Some(old) = old {
         app.auth.end(&old);
     }
@@ -163,7 +184,7 @@ fn logged_in(app: &App, old: Option<String>, who: Who) -> (String, Response) {
         Who::Buyer(account) => format!("/buyer/{account}"),
         Who::Operator { .. } => "/operator".to_string(),
     };
-    let (token, _) = app.auth.start(Some(who));
+    let (token, session) = app.auth.start(Some(who));
     let response = (
         StatusCode::SEE_OTHER,
         [
@@ -172,7 +193,7 @@ fn logged_in(app: &App, old: Option<String>, who: Who) -> (String, Response) {
         ],
     )
         .into_response();
-    (token, response)
+    (token, session.csrf, response)
 }
 
 async fn login_form(
@@ -203,13 +224,8 @@ async fn login_form(
     let Some(name) = name_of(&form.kind, &form.name) else {
         return refused(StatusCode::UNAUTHORIZED, "An account id is a number.");
     };
-    let app2 = Arc::clone(&app);
-    let result =
-        tokio::task::spawn_blocking(move || app2.auth.login(peer.ip(), &name, &form.password))
-            .await
-            .unwrap_or(Err(LoginError::Refused));
-    match result {
-        Ok(who) => logged_in(&app, Some(old), who).1,
+    match check_login(&app, peer.ip(), name, form.password).await {
+        Ok(who) => logged_in(&app, Some(old), who).2,
         Err(LoginError::Refused) => {
             refused(StatusCode::UNAUTHORIZED, "Unknown name or wrong password.")
         }
@@ -243,19 +259,9 @@ async fn api_login(
             )
         }
     };
-    let app2 = Arc::clone(&app);
-    let result =
-        tokio::task::spawn_blocking(move || app2.auth.login(peer.ip(), &name, &body.password))
-            .await
-            .unwrap_or(Err(LoginError::Refused));
-    match result {
+    match check_login(&app, peer.ip(), name, body.password).await {
         Ok(who) => {
-            let (token, _) = logged_in(&app, None, who.clone());
-            let csrf = app
-                .auth
-                .session_by_token(&token)
-                .map(|s| s.csrf)
-                .unwrap_or_default();
+            let (token, csrf, _) = logged_in(&app, None, who.clone());
             let whom = match who {
                 Who::Buyer(account) => json!({"account": account}),
                 Who::Operator { name, .. } => json!({"operator": name}),

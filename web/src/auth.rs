@@ -124,15 +124,6 @@ impl Auth {
         Some((token, session.clone()))
     }
 
-    /// The session of `token`.
-    pub fn session_by_token(&self, token: &str) -> Option<Session> {
-        self.sessions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(token)
-            .cloned()
-    }
-
     /// A new session (before login: it carries the login form's CSRF token).
     pub fn start(&self, who: Option<Who>) -> (String, Session) {
         let session = Session {

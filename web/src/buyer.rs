@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::{json, Value};
 use tonnex_settlement::certificate::{self, usd};
 
-use crate::app::App;
+use crate::app::{blocking, App};
 use crate::auth::Who;
 use crate::ledger::{self, LedgerError, OrderRow};
 use crate::page::{self, escape, page};
@@ -117,12 +117,6 @@ fn read(app: &App, account: u64) -> Result<Option<Dashboard>, LedgerError> {
         supplementary,
         venue,
     }))
-}
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f)
-        .await
-        .expect("a page never panics")
 }
 
 /// `GET /api/buyer/ACCOUNT/summary`.

@@ -19,7 +19,7 @@ use serde_json::json;
 use tonnex_gateway::compliance::inventory::{self, InventoryRow};
 use tonnex_protocol::admin::InventoryLine;
 
-use crate::app::App;
+use crate::app::{blocking, App};
 use crate::auth::{self, Who};
 use crate::page::{self, escape, page};
 
@@ -85,9 +85,7 @@ async fn send(
 ) -> Result<String, String> {
     let app = Arc::clone(app);
     let reason = format!("inventory upload by account {account} ({how}, tonnex-web)");
-    tokio::task::spawn_blocking(move || app.venue.upload(account, year, lines, &reason))
-        .await
-        .map_err(|e| e.to_string())?
+    blocking(move || app.venue.upload(account, year, lines, &reason)).await
 }
 
 fn form_body(account: u64, csrf: &str, year: i64, text: &str, outcome: &str) -> String {

@@ -17,7 +17,7 @@ use tonnex_gateway::admin_client;
 use tonnex_protocol::admin::{self, AdminReply, AdminVerb};
 use tonnex_settlement::certificate::usd;
 
-use crate::app::App;
+use crate::app::{blocking, App};
 use crate::auth::{self, Session, Who};
 use crate::ledger;
 use crate::metrics;
@@ -41,16 +41,19 @@ pub struct Flash {
     msg: Option<String>,
 }
 
-async fn status(app: &App, name: &str, key: &str) -> Result<AdminReply, String> {
+/// One admin request signed with the logged-in operator's key.
+async fn admin_call(
+    app: &App,
+    name: &str,
+    key: &str,
+    reason: &str,
+    verb: AdminVerb,
+) -> Result<AdminReply, String> {
     let Some(addr) = app.venue_admin.clone() else {
         return Err("no venue admin address (give --venue-admin or [admin] listen)".into());
     };
-    let (name, key) = (name.to_string(), key.to_string());
-    tokio::task::spawn_blocking(move || {
-        admin_client::call(&addr, &name, &key, "console", AdminVerb::Status)
-    })
-    .await
-    .map_err(|e| e.to_string())?
+    let (name, key, reason) = (name.to_string(), key.to_string(), reason.to_string());
+    blocking(move || admin_client::call(&addr, &name, &key, &reason, verb)).await
 }
 
 /// `GET /operator`.
@@ -75,7 +78,7 @@ pub async fn console(
              <div class=\"figure\">ack p50<b id=\"ack-p50\">…</b></div><div class=\"figure\">ack p99<b id=\"ack-p99\">…</b></div>\
              <div class=\"figure\">sessions<b id=\"sessions\">…</b></div><div class=\"figure\">held orders<b id=\"held\">…</b></div>\
              <div class=\"figure\">journal durable lag<b id=\"lag\">…</b></div></div>";
-    match status(&app, &name, &key).await {
+    match admin_call(&app, &name, &key, "console", AdminVerb::Status).await {
         Ok(AdminReply::Status {
             instruments,
             accounts,
@@ -169,14 +172,10 @@ pub async fn console(
     }
     let app2 = Arc::clone(&app);
     let csrf2 = csrf.clone();
-    if let Ok(section) =
-        tokio::task::spawn_blocking(move || compliance_section(&app2, &csrf2)).await
-    {
-        body += &section;
-    }
+    body += &blocking(move || compliance_section(&app2, &csrf2)).await;
     let app2 = Arc::clone(&app);
-    match tokio::task::spawn_blocking(move || app2.ledger.with(ledger::settlement_counts)).await {
-        Ok(Ok((in_flight, unwound, retired, last_seq))) => {
+    match blocking(move || app2.ledger.with(ledger::settlement_counts)).await {
+        Ok((in_flight, unwound, retired, last_seq)) => {
             let _ = write!(
                 body,
                 "<h2>Settlement</h2><table id=\"settlement\"><tr><th>in flight</th><td>{in_flight}</td></tr>\
@@ -184,10 +183,9 @@ pub async fn console(
                  <tr><th>last fill-stream record</th><td>{last_seq}</td></tr></table>"
             );
         }
-        Ok(Err(e)) => {
+        Err(e) => {
             let _ = write!(body, "<h2>Settlement</h2><p>{}</p>", escape(&e.to_string()));
         }
-        Err(_) => {}
     }
     body += LIVE_SCRIPT;
     let who = format!("operator {name}");
@@ -340,30 +338,17 @@ pub async fn action(
         }),
         other => Err(format!("unknown action '{other}'")),
     };
-    let message = match (verb, app.venue_admin.clone()) {
-        (Err(e), _) => e,
-        (Ok(_), None) => "no venue admin address".to_string(),
-        (Ok(verb), Some(addr)) => {
-            let reason = form.reason.clone();
-            match tokio::task::spawn_blocking(move || {
-                admin_client::call(&addr, &name, &key, &reason, verb)
-            })
-            .await
-            {
-                Ok(Ok(AdminReply::Done { seq, text, .. })) => {
-                    format!("done (journal {seq}): {text}")
-                }
-                Ok(Ok(AdminReply::Refused { reason, text, .. })) => {
-                    format!(
-                        "refused ({}): {text}",
-                        tonnex_protocol::wire::reject_name(reason)
-                    )
-                }
-                Ok(Ok(AdminReply::Status { .. } | AdminReply::Buyer { .. })) => "done".to_string(),
-                Ok(Err(e)) => format!("the venue cannot be reached: {e}"),
-                Err(e) => e.to_string(),
-            }
-        }
+    let message = match verb {
+        Err(e) => e,
+        Ok(verb) => match admin_call(&app, &name, &key, &form.reason, verb).await {
+            Ok(AdminReply::Done { seq, text, .. }) => format!("done (journal {seq}): {text}"),
+            Ok(AdminReply::Refused { reason, text, .. }) => format!(
+                "refused ({}): {text}",
+                tonnex_protocol::wire::reject_name(reason)
+            ),
+            Ok(AdminReply::Status { .. } | AdminReply::Buyer { .. }) => "done".to_string(),
+            Err(e) => format!("the venue cannot be reached: {e}"),
+        },
     };
     let query: String = form_urlencode(&message);
     Redirect::to(&format!("/operator?msg={query}")).into_response()
@@ -395,10 +380,8 @@ pub async fn live(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
         );
     };
     let app2 = Arc::clone(&app);
-    let answer = tokio::task::spawn_blocking(move || metrics::live(&app2.live, &addr)).await;
-    match answer {
-        Ok(Ok(value)) => page::json(StatusCode::OK, &value),
-        Ok(Err(e)) => page::json(StatusCode::OK, &json!({"error": e})),
-        Err(e) => page::json(StatusCode::OK, &json!({"error": e.to_string()})),
+    match blocking(move || metrics::live(&app2.live, &addr)).await {
+        Ok(value) => page::json(StatusCode::OK, &value),
+        Err(e) => page::json(StatusCode::OK, &json!({"error": e})),
     }
 }

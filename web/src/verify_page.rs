@@ -10,7 +10,7 @@ use axum::Form;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::app::{session_or_new, with_cookie, App};
+use crate::app::{blocking, session_or_new, with_cookie, App};
 use crate::auth;
 use crate::page::{self, escape, page};
 use crate::verify::verify;
@@ -62,9 +62,7 @@ async fn check(app: &Arc<App>, text: &str) -> (StatusCode, Value) {
         }
     };
     let app = Arc::clone(app);
-    let result = tokio::task::spawn_blocking(move || app.ledger.with(|c| verify(c, &submitted)))
-        .await
-        .expect("verification never panics");
+    let result = blocking(move || app.ledger.with(|c| verify(c, &submitted))).await;
     match result {
         Ok(answer) => (StatusCode::OK, answer),
         Err(e) => (
