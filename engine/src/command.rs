@@ -3,6 +3,7 @@
 //! so replaying the journal never consults anything outside it.
 
 use bincode::{Decode, Encode};
+use crate::settlement::SettlementBatch;
 use tonnex_protocol::wire::{self, BuyDecision};
 use tonnex_protocol::{Cash, OrderKind, Pathway, Price, Qty, Side, Symbol};
 
@@ -348,6 +349,9 @@ pub enum Command {
         /// What and how much.
         asset: Asset,
     },
+    /// How trades ended, from settlement's outbox (sent on its admin
+    /// session, so always inside an `Admin`).
+    Settlement(Box<SettlementBatch>),
 }
 
 impl Command {

@@ -17,6 +17,7 @@ pub mod idmap;
 pub mod journal;
 pub mod ladder;
 pub mod pool;
+pub mod settlement;
 pub mod snapshot;
 pub mod state;
 pub mod venue;

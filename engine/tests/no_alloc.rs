@@ -1,11 +1,13 @@
 //! Proves "no heap allocation per order in the steady state": a counting
 //! global allocator sees zero allocations while the engine applies a second
 //! round of order flow (adds, replaces, cancels, sweeps, self-trades, a mass
-//! cancel, with account holds on) once a first round has sized its buffers.
+//! cancel, with account holds on, and settlement finishing the trades every
+//! few hundred commands) once a first round has sized its buffers.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use tonnex_engine::settlement::{Outcome, SettlementBatch};
 use tonnex_engine::{
     workload, Asset, Command, Compliance, EngineConfig, Event, NewOrder, State, OPERATOR,
 };
@@ -113,6 +115,33 @@ fn round(base: u64) -> Vec<Command> {
     commands
 }
 
+/// Settlement's outcome for every pending trade (settled, or unwound for
+/// every third), as one batch from outbox id `*next` on.
+fn settle_all(state: &State, next: &mut u64) -> Command {
+    let outcomes: Vec<Outcome> = state
+        .pending_trades()
+        .iter()
+        .map(|t| match t.trade_id % 3 {
+            0 => Outcome::Unwound {
+                trade_id: t.trade_id,
+            },
+            _ => Outcome::Settled {
+                trade_id: t.trade_id,
+                retire: false,
+            },
+        })
+        .collect();
+    let batch = SettlementBatch {
+        first_id: *next,
+        outcomes,
+    };
+    *next += batch.outcomes.len() as u64;
+    Command::Settlement(Box::new(batch))
+}
+
+/// Commands between two settlement batches.
+const SETTLE_EVERY: usize = 400;
+
 #[test]
 fn a_second_round_of_flow_allocates_nothing() {
     let mut state = State::new(EngineConfig {
@@ -153,13 +182,21 @@ fn a_second_round_of_flow_allocates_nothing() {
     let (warm, steady) = (round(1_000_000), round(9_000_000));
     let warm_start = ALLOCATIONS.load(Ordering::Relaxed);
     let mut fills = 0;
-    for command in &warm {
-        apply(&mut state, command, &mut events);
-        fills += events
-            .iter()
-            .filter(|e| matches!(e, Event::Fill { .. }))
-            .count();
+    let mut outbox = 1;
+    // Allocations made building settlement batches, not by the engine.
+    let mut building = 0;
+    for chunk in warm.chunks(SETTLE_EVERY) {
+        for command in chunk {
+            apply(&mut state, command, &mut events);
+            fills += events
+                .iter()
+                .filter(|e| matches!(e, Event::Fill { .. }))
+                .count();
+        }
+        let batch = settle_all(&state, &mut outbox);
+        apply(&mut state, &batch, &mut events);
     }
+    assert_eq!(state.pending_trades().len(), 0, "every trade settled");
     assert!(fills > 100, "the flow trades ({fills} fills)");
     assert_eq!(
         state.resting_orders(),
@@ -169,10 +206,16 @@ fn a_second_round_of_flow_allocates_nothing() {
     // The counter is live: the first round had to grow the pool and index.
     assert!(ALLOCATIONS.load(Ordering::Relaxed) > warm_start);
     let before = ALLOCATIONS.load(Ordering::Relaxed);
-    for command in &steady {
-        apply(&mut state, command, &mut events);
+    for chunk in steady.chunks(SETTLE_EVERY) {
+        for command in chunk {
+            apply(&mut state, command, &mut events);
+        }
+        let start = ALLOCATIONS.load(Ordering::Relaxed);
+        let batch = settle_all(&state, &mut outbox);
+        building += ALLOCATIONS.load(Ordering::Relaxed) - start;
+        apply(&mut state, &batch, &mut events);
     }
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before - building;
     assert_eq!(
         allocations,
         0,

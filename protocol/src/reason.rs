@@ -43,6 +43,10 @@ pub enum RejectReason {
     InvalidAmount = 14,
     /// A market order with a limit price, or a limit order with none.
     InvalidPrice = 15,
+    /// A settlement outcome for a trade the engine does not hold pending in
+    /// the stage the outcome needs (unknown, already finished, or a
+    /// retirement for a trade not settled for retirement).
+    TradeNotPending = 16,
     /// The account is not known to the pre-router.
     UnknownAccount = 64,
     /// The account is not `active`.
@@ -123,6 +127,7 @@ impl RejectReason {
             RejectReason::InvalidInstrument => "INVALID_INSTRUMENT",
             RejectReason::InvalidAmount => "INVALID_AMOUNT",
             RejectReason::InvalidPrice => "INVALID_PRICE",
+            RejectReason::TradeNotPending => "TRADE_NOT_PENDING",
             RejectReason::UnknownAccount => "UNKNOWN_ACCOUNT",
             RejectReason::AccountNotActive => "ACCOUNT_NOT_ACTIVE",
             RejectReason::InvalidOrder => "INVALID_ORDER",
@@ -153,7 +158,7 @@ impl RejectReason {
     }
 
     /// Every reason, in code order.
-    pub const ALL: [RejectReason; 41] = [
+    pub const ALL: [RejectReason; 42] = [
         RejectReason::UnknownInstrument,
         RejectReason::InstrumentHalted,
         RejectReason::DuplicateOrderId,
@@ -169,6 +174,7 @@ impl RejectReason {
         RejectReason::InvalidInstrument,
         RejectReason::InvalidAmount,
         RejectReason::InvalidPrice,
+        RejectReason::TradeNotPending,
         RejectReason::UnknownAccount,
         RejectReason::AccountNotActive,
         RejectReason::InvalidOrder,

@@ -26,6 +26,8 @@
 //!                little-endian
 //! 15 Admin       an operator's action: operator and reason (bincode 2
 //!                strings), then the inner command's own payload (`admin_codec`)
+//! 16 Settlement  settlement's outcomes (`settlement::SettlementBatch`),
+//!                bincode 2 fixed-int little-endian; always inside an Admin
 //! 2 Cancel       order_id u64, account u64                              (17)
 //! 3 Replace      order_id u64, account u64, price i64, qty u64           (33)
 //! 4 MassCancel   account u64, has_instrument u8, instrument u32         (14)
@@ -116,7 +118,7 @@ pub fn encode(command: &Command, buf: &mut [u8; MAX_ENCODED]) -> usize {
             }
         }
         Command::New(ref o) => out.full_order(if o.client_order_id == 0 { 1 } else { 12 }, o),
-        Command::Scoped(_) | Command::Venue(_) | Command::Admin(_) => {
+        Command::Scoped(_) | Command::Venue(_) | Command::Admin(_) | Command::Settlement(_) => {
             unreachable!("variable-length commands go through encode_large")
         }
         Command::Cancel { order_id, account } => {
@@ -207,11 +209,11 @@ pub(super) fn record_config() -> impl bincode::config::Config {
 pub fn is_large(command: &Command) -> bool {
     matches!(
         command,
-        Command::Scoped(_) | Command::Venue(_) | Command::Admin(_)
+        Command::Scoped(_) | Command::Venue(_) | Command::Admin(_) | Command::Settlement(_)
     )
 }
 
-/// Encodes a variable-length command (tags 13 and 14) into `out`.
+/// Encodes a variable-length command (tags 13 to 16) into `out`.
 pub fn encode_large(command: &Command, out: &mut Vec<u8>) {
     out.clear();
     match command {
@@ -235,6 +237,11 @@ pub fn encode_large(command: &Command, out: &mut Vec<u8>) {
                 .expect("writing to a Vec cannot fail");
         }
         Command::Admin(admin) => super::admin_codec::encode(admin, out),
+        Command::Settlement(batch) => {
+            out.push(16);
+            bincode::encode_into_std_write(&**batch, out, tonnex_protocol::codec_config())
+                .expect("writing to a Vec cannot fail");
+        }
         _ => unreachable!("fixed-length commands go through encode"),
     }
 }
@@ -291,6 +298,15 @@ pub fn decode(payload: &[u8]) -> Result<Command, String> {
             .map_err(|e| format!("venue command: {e}"))?;
             r.at = 1 + used;
             Command::Venue(Box::new(venue))
+        }
+        16 => {
+            let (batch, used) = bincode::decode_from_slice::<
+                crate::settlement::SettlementBatch,
+                _,
+            >(&payload[1..], record_config())
+            .map_err(|e| format!("settlement outcomes: {e}"))?;
+            r.at = 1 + used;
+            Command::Settlement(Box::new(batch))
         }
         tag @ (1 | 10 | 11 | 12 | 13) => {
             let (id, account, instrument) = (r.u64()?, r.u64()?, r.u32()?);

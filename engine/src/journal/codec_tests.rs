@@ -106,6 +106,22 @@ fn every_kind_of_command() -> Vec<Command> {
                 status: 2,
             })),
         })),
+        Command::Admin(Box::new(crate::command::AdminCommand {
+            operator: "settlement".into(),
+            reason: "settlement outcomes".into(),
+            command: Command::Settlement(Box::new(crate::settlement::SettlementBatch {
+                first_id: 41,
+                outcomes: vec![
+                    crate::settlement::Outcome::Settled {
+                        trade_id: 5 << 20,
+                        retire: true,
+                    },
+                    crate::settlement::Outcome::Unwound { trade_id: 6 << 20 },
+                    crate::settlement::Outcome::Retired { trade_id: 5 << 20 },
+                    crate::settlement::Outcome::RetirementRefused { trade_id: 7 << 20 },
+                ],
+            })),
+        })),
         Command::Cancel {
             order_id: 9,
             account: 0,

@@ -323,6 +323,10 @@ pub fn describe(command: &Command) -> String {
         Command::Resume { instrument } => format!("RESUME instrument={instrument}"),
         Command::Deposit { account, asset } => format!("DEPOSIT account={account} {}", describe_asset(asset)),
         Command::Withdraw { account, asset } => format!("WITHDRAW account={account} {}", describe_asset(asset)),
+        Command::Settlement(ref batch) => format!(
+            "SETTLEMENT first_id={} outcomes={:?}",
+            batch.first_id, batch.outcomes
+        ),
     }
 }
 

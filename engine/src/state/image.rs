@@ -26,6 +26,10 @@ pub struct StateImage {
     pub accounts: Vec<crate::accounts::Account>,
     /// The venue's bookkeeping: client ids, claims, holds, attestations, rules.
     pub venue: VenueImage,
+    /// Trades booked and not yet finished by settlement, in trade id order.
+    pub pending_trades: Vec<crate::settlement::PendingTrade>,
+    /// The highest settlement outbox id applied.
+    pub settlement_watermark: u64,
 }
 
 /// An instrument in a [`StateImage`].
@@ -100,6 +104,8 @@ impl State {
             orders,
             accounts: self.accounts.all().to_vec(),
             venue: self.venue.image(),
+            pending_trades: self.trades.image().0,
+            settlement_watermark: self.trades.watermark(),
         }
     }
 
@@ -160,6 +166,10 @@ impl State {
         state.last_seq = image.last_seq;
         state.max_order_id = image.max_order_id;
         state.venue = VenueState::from_image(&image.venue);
+        state.trades = crate::settlement::PendingTrades::from_image(
+            &image.pending_trades,
+            image.settlement_watermark,
+        )?;
         Ok(state)
     }
 }
@@ -167,7 +177,8 @@ impl State {
 impl State {
     /// SHA-256 of the canonical image, lowercase hex: two states are the
     /// same venue state exactly when their digests are equal (books, holds,
-    /// balances, claims, client ids, held orders, attestations, rules).
+    /// balances, pending trades, claims, client ids, held orders, attestations,
+    /// rules).
     #[must_use]
     pub fn digest(&self) -> String {
         use sha2::{Digest, Sha256};

@@ -10,7 +10,9 @@ impl State {
     /// invariant is broken: a crossed book, a level whose total is not the
     /// sum of its orders, a broken FIFO link, an order in the wrong level, an
     /// id index that does not match the resting orders, or (with holds) a
-    /// locked balance that is not exactly the value of the account's open orders.
+    /// locked balance that is not exactly the value of the account's open
+    /// orders, or a pending balance that is not exactly the legs of the
+    /// account's unfinished trades.
     pub fn check_invariants(&self) {
         let mut resting = 0;
         let mut locked_cash: std::collections::BTreeMap<u64, i64> = Default::default();
@@ -70,6 +72,7 @@ impl State {
         assert_eq!(resting, self.ids.len(), "id index size");
         self.ids.check(&self.pool);
         if self.config.holds {
+            self.check_pending();
             for account in self.accounts.all() {
                 let want = locked_cash.get(&account.id).copied().unwrap_or(0);
                 assert_eq!(
@@ -100,5 +103,46 @@ impl State {
                 }
             }
         }
+    }
+
+    /// Each account's pending balances are the sum of its unfinished
+    /// trades' legs: out, the buyer's cash and the seller's credits of a
+    /// booked trade and the buyer's credits of one being retired; in, the
+    /// other legs of a booked trade.
+    fn check_pending(&self) {
+        use crate::settlement::Stage;
+        use std::collections::BTreeMap;
+        // (account, asset: -1 cash, else the instrument) -> (out, in)
+        let mut want: BTreeMap<(u64, i64), (i64, i64)> = BTreeMap::new();
+        for t in self.trades.iter() {
+            let credits = i64::from(t.instrument);
+            match t.stage {
+                Stage::Booked => {
+                    want.entry((t.buyer, -1)).or_default().0 += t.cash;
+                    want.entry((t.buyer, credits)).or_default().1 += t.tonnes;
+                    want.entry((t.seller, credits)).or_default().0 += t.tonnes;
+                    want.entry((t.seller, -1)).or_default().1 += t.cash;
+                }
+                Stage::Retiring => want.entry((t.buyer, credits)).or_default().0 += t.tonnes,
+                Stage::Done => unreachable!("iter lists unfinished trades"),
+            }
+        }
+        for account in self.accounts.all() {
+            let balances = std::iter::once((-1, account.cash))
+                .chain((0..).zip(account.credits.iter().copied()));
+            for (asset, balance) in balances {
+                let (out, due) = want.remove(&(account.id, asset)).unwrap_or_default();
+                assert_eq!(
+                    (balance.pending_out, balance.pending_in),
+                    (out, due),
+                    "account {} asset {asset}: pending (out, in) against its unfinished trades",
+                    account.id
+                );
+            }
+        }
+        assert!(
+            want.values().all(|&v| v == (0, 0)),
+            "unfinished trades of unknown accounts: {want:?}"
+        );
     }
 }

@@ -204,11 +204,14 @@ impl State {
     /// buy stopped because its budget ran out.
     pub(super) fn sweep(&mut self, taker: &mut Taker, out: &mut Vec<Event>) -> bool {
         let holds = self.config.holds;
+        let seq = self.last_seq;
         let State {
             books,
             pool,
             ids,
             accounts,
+            trades,
+            fills_in_command,
             ..
         } = self;
         let book = &mut books[taker.instrument as usize];
@@ -283,6 +286,8 @@ impl State {
                     maker_open: Qty(maker_open),
                     supplementary_ticks,
                 });
+                let this_trade = trade_id(seq, *fills_in_command);
+                *fills_in_command += 1;
                 if holds {
                     let tonnes = qty as i64;
                     taker.hold -= match taker.side {
@@ -293,7 +298,19 @@ impl State {
                         Side::Buy => (taker.account, maker.account),
                         Side::Sell => (maker.account, taker.account),
                     };
-                    book_trade(accounts, buyer, seller, taker.instrument, value, tonnes);
+                    book_trade(
+                        accounts,
+                        trades,
+                        PendingTrade {
+                            trade_id: this_trade,
+                            buyer,
+                            seller,
+                            instrument: taker.instrument,
+                            cash: value,
+                            tonnes,
+                            stage: Stage::Booked,
+                        },
+                    );
                 }
                 if maker_open == 0 {
                     let maker = *pool.get(cursor);

@@ -8,6 +8,7 @@ use crate::command::{Asset, Command, InstrumentSpec, NewOrder, OPERATOR};
 use crate::event::Event;
 use crate::idmap::IdMap;
 use crate::pool::{Pool, Slot, NIL};
+use crate::settlement::{trade_id, PendingTrade, PendingTrades, Stage};
 use crate::venue::VenueState;
 use tonnex_protocol::{CancelReason, Cash, OrderKind, Price, Qty, RejectReason, Side};
 
@@ -83,6 +84,10 @@ pub struct State {
     last_seq: u64,
     /// The venue's bookkeeping (client ids, claims, holds, attestations).
     venue: VenueState,
+    /// Trades booked (with holds) and not yet finished by settlement.
+    trades: PendingTrades,
+    /// Fills of the command being applied so far (its trades' ids).
+    fills_in_command: u64,
     /// Highest order id ever accepted: a new id above it cannot be a
     /// duplicate, so the common case (venue ids only grow) skips a probe.
     max_order_id: u64,
@@ -119,6 +124,8 @@ impl State {
             accounts: Accounts::default(),
             last_seq: 0,
             venue: VenueState::default(),
+            trades: PendingTrades::default(),
+            fills_in_command: 0,
             max_order_id: 0,
             scratch_slots: Vec::new(),
             scratch_prices: Vec::new(),
@@ -243,6 +250,7 @@ impl State {
     pub fn apply(&mut self, seq: u64, command: &Command, out: &mut Vec<Event>) {
         assert_eq!(seq, self.last_seq + 1, "command sequence gap");
         self.last_seq = seq;
+        self.fills_in_command = 0;
         let first_event = out.len();
         // An admin action is its inner command, journaled with who and why.
         let command = command.acting();
@@ -256,6 +264,12 @@ impl State {
     #[must_use]
     pub fn venue(&self) -> &VenueState {
         &self.venue
+    }
+
+    /// Trades booked and not yet finished by settlement.
+    #[must_use]
+    pub fn pending_trades(&self) -> &PendingTrades {
+        &self.trades
     }
 
     #[inline]
@@ -293,6 +307,7 @@ impl State {
             },
             Command::Deposit { account, asset } => self.deposit(account, asset, out),
             Command::Withdraw { account, asset } => self.withdraw(account, asset, out),
+            Command::Settlement(ref batch) => self.trades.apply(batch, &mut self.accounts, out),
         }
     }
 }
@@ -383,15 +398,18 @@ fn release_resting(accounts: &mut Accounts, slot: &Slot, tick_micros: i64) {
 }
 
 /// A fill's effect on holds: the buyer's cash and the seller's credits go
-/// from locked to pending settlement; each side is due the other leg.
-fn book_trade(
-    accounts: &mut Accounts,
-    buyer: u64,
-    seller: u64,
-    instrument: u32,
-    cash: i64,
-    tonnes: i64,
-) {
+/// from locked to pending settlement; each side is due the other leg; the
+/// trade waits for settlement's outcome.
+fn book_trade(accounts: &mut Accounts, trades: &mut PendingTrades, trade: PendingTrade) {
+    let PendingTrade {
+        buyer,
+        seller,
+        instrument,
+        cash,
+        tonnes,
+        ..
+    } = trade;
+    trades.book(trade);
     let b = accounts.find(buyer).expect("buyer has a hold");
     let buyer = accounts.at_mut(b);
     buyer.cash.trade_out(cash);

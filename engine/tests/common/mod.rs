@@ -85,6 +85,12 @@ impl Engine {
         engine
     }
 
+    /// Continues numbering commands after `seq` (for an engine whose state
+    /// was copied from another).
+    pub fn set_seq(&mut self, seq: u64) {
+        self.seq = seq;
+    }
+
     /// Applies a command, checks every invariant, returns its events.
     pub fn apply(&mut self, command: Command) -> Vec<Event> {
         self.seq += 1;

@@ -34,15 +34,7 @@ use super::depth::{self, BookSnapshot};
 use super::fills::{self, FillLog};
 use super::metrics::Metrics;
 
-/// Fills of one command get trade ids `seq << TRADE_SHIFT | n`.
-pub const TRADE_SHIFT: u32 = 20;
-
-/// The trade id of the `n`-th fill (from 0) of journal command `seq`: the
-/// fill stream and the execution reports both derive it, so they agree.
-#[must_use]
-pub const fn trade_id(seq: u64, n: u64) -> u64 {
-    (seq << TRADE_SHIFT) | n
-}
+pub use tonnex_engine::settlement::{trade_id, TRADE_SHIFT};
 
 /// What the gateway thread hands the engine thread.
 pub enum Input {
