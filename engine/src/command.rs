@@ -2,8 +2,8 @@
 //! the gateway decided (account, instrument, compliance decision, timestamp),
 //! so replaying the journal never consults anything outside it.
 
-use bincode::{Decode, Encode};
 use crate::settlement::SettlementBatch;
+use bincode::{Decode, Encode};
 use tonnex_protocol::wire::{self, BuyDecision};
 use tonnex_protocol::{Cash, OrderKind, Pathway, Price, Qty, Side, Symbol};
 

@@ -71,47 +71,8 @@ pub struct PendingTrade {
     pub stage: Stage,
 }
 
-/// How one trade ended, as settlement reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
-pub enum Outcome {
-    /// Delivery versus payment done. `retire`: the buyer's credits go on
-    /// to retirement on its behalf rather than to its free balance.
-    Settled {
-        /// The trade.
-        trade_id: u64,
-        /// Retired for the buyer next.
-        retire: bool,
-    },
-    /// Both legs returned from escrow.
-    Unwound {
-        /// The trade.
-        trade_id: u64,
-    },
-    /// The registry retired the buyer's credits.
-    Retired {
-        /// The trade.
-        trade_id: u64,
-    },
-    /// The registry refused the retirement for good: the credits stay the
-    /// buyer's, free.
-    RetirementRefused {
-        /// The trade.
-        trade_id: u64,
-    },
-}
-
-impl Outcome {
-    /// The trade it is about.
-    #[must_use]
-    pub fn trade_id(&self) -> u64 {
-        match *self {
-            Outcome::Settled { trade_id, .. }
-            | Outcome::Unwound { trade_id }
-            | Outcome::Retired { trade_id }
-            | Outcome::RetirementRefused { trade_id } => trade_id,
-        }
-    }
-}
+/// How one trade ended, as settlement reports it (the admin port's type).
+pub use tonnex_protocol::admin::SettlementOutcome as Outcome;
 
 /// Consecutive outcomes from settlement's outbox: item `i` has outbox id
 /// `first_id + i`.
@@ -137,7 +98,10 @@ impl PendingTrades {
     /// Records a fill's trade (ids arrive in increasing order).
     #[inline]
     pub fn book(&mut self, trade: PendingTrade) {
-        debug_assert!(self.trades.back().is_none_or(|t| t.trade_id < trade.trade_id));
+        debug_assert!(self
+            .trades
+            .back()
+            .is_none_or(|t| t.trade_id < trade.trade_id));
         self.trades.push_back(trade);
     }
 
@@ -194,7 +158,12 @@ impl PendingTrades {
     /// Applies a batch: one event per outcome not seen before (`Applied`, or
     /// `Rejected` with the outcome's outbox id as its `order_id`), none for
     /// an outcome at or below the watermark.
-    pub fn apply(&mut self, batch: &SettlementBatch, accounts: &mut Accounts, out: &mut Vec<Event>) {
+    pub fn apply(
+        &mut self,
+        batch: &SettlementBatch,
+        accounts: &mut Accounts,
+        out: &mut Vec<Event>,
+    ) {
         for (i, outcome) in batch.outcomes.iter().enumerate() {
             let id = batch.first_id.saturating_add(i as u64);
             if id <= self.watermark {

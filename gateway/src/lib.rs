@@ -2,7 +2,7 @@
 //! [`venue`]: the mio event loop for every client session, with the engine
 //! thread behind two bounded rings, the fill log and the fill-stream server.
 
-pub mod admin_client;
+pub use tonnex_protocol::admin_client;
 pub mod compliance;
 pub mod config;
 pub mod csv;

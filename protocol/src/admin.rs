@@ -177,6 +177,72 @@ pub enum AdminVerb {
         /// The buyer.
         account: u64,
     },
+    /// Tag 15. How trades ended at settlement (role `settlement` only):
+    /// consecutive entries of settlement's outbox, entry `i` with id
+    /// `first_id + i`. The venue applies each id once; ids at or below the
+    /// highest it applied are acknowledged and change nothing.
+    Settlement {
+        /// The outbox id of the first outcome (1 or more).
+        first_id: u64,
+        /// The outcomes (1 to [`MAX_OUTCOMES`]).
+        outcomes: Vec<SettlementOutcome>,
+    },
+}
+
+/// Most outcomes in one `Settlement` request.
+pub const MAX_OUTCOMES: usize = 8192;
+
+/// How one trade ended, as settlement reports it to the venue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum SettlementOutcome {
+    /// Tag 0. Delivery versus payment done: the seller's cash and the
+    /// buyer's credits become free; with `retire`, the buyer's credits are
+    /// owed to their retirement instead.
+    Settled {
+        /// The venue trade id.
+        trade_id: u64,
+        /// Retired for the buyer next.
+        retire: bool,
+    },
+    /// Tag 1. Both legs returned from escrow: the buyer's cash and the
+    /// seller's credits are free again.
+    Unwound {
+        /// The venue trade id.
+        trade_id: u64,
+    },
+    /// Tag 2. The registry retired the buyer's credits: they leave its account.
+    Retired {
+        /// The venue trade id.
+        trade_id: u64,
+    },
+    /// Tag 3. The registry refused the retirement for good: the credits
+    /// stay the buyer's, free.
+    RetirementRefused {
+        /// The venue trade id.
+        trade_id: u64,
+    },
+}
+
+impl SettlementOutcome {
+    /// The trade it is about.
+    #[must_use]
+    pub fn trade_id(&self) -> u64 {
+        match *self {
+            SettlementOutcome::Settled { trade_id, .. }
+            | SettlementOutcome::Unwound { trade_id }
+            | SettlementOutcome::Retired { trade_id }
+            | SettlementOutcome::RetirementRefused { trade_id } => trade_id,
+        }
+    }
+}
+
+/// An outcome the engine refused, in a `Settlement` reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct OutcomeRefusal {
+    /// Its outbox id.
+    pub id: u64,
+    /// Reason code (`TRADE_NOT_PENDING`).
+    pub reason: u8,
 }
 
 /// One inventory figure.
@@ -323,6 +389,19 @@ pub enum AdminReply {
         /// Whether an attestation is required below the floor and none in
         /// force covers the reporting year (what releases held orders).
         attestation_in_force: bool,
+    },
+    /// Tag 4. Settlement outcomes journaled (answers `Settlement`).
+    Settlement {
+        /// The nonce of the request answered.
+        nonce: u64,
+        /// Journal sequence of the record.
+        seq: u64,
+        /// Every id up to this one is applied (or was before).
+        through_id: u64,
+        /// Outcomes applied now.
+        applied: u32,
+        /// Outcomes refused now (they change nothing and are not retried).
+        refused: Vec<OutcomeRefusal>,
     },
 }
 

@@ -7,6 +7,7 @@
 //! control plane on its own port, every request signed (`docs/admin.md`).
 
 pub mod admin;
+pub mod admin_client;
 pub mod frame;
 pub mod numeric;
 pub mod reason;

@@ -53,7 +53,10 @@ async fn admin_call(
         return Err("no venue admin address (give --venue-admin or [admin] listen)".into());
     };
     let (name, key, reason) = (name.to_string(), key.to_string(), reason.to_string());
-    blocking(move || admin_client::call(&addr, &name, &key, &reason, verb)).await
+    blocking(move || {
+        admin_client::call(&addr, &name, &key, &reason, verb).map_err(|e| e.to_string())
+    })
+    .await
 }
 
 /// `GET /operator`.
@@ -161,7 +164,7 @@ pub async fn console(
                 escape(&text)
             );
         }
-        Ok(AdminReply::Done { .. } | AdminReply::Buyer { .. }) => {}
+        Ok(AdminReply::Done { .. } | AdminReply::Buyer { .. } | AdminReply::Settlement { .. }) => {}
         Err(e) => {
             let _ = write!(
                 body,
@@ -346,7 +349,11 @@ pub async fn action(
                 "refused ({}): {text}",
                 tonnex_protocol::wire::reject_name(reason)
             ),
-            Ok(AdminReply::Status { .. } | AdminReply::Buyer { .. }) => "done".to_string(),
+            Ok(
+                AdminReply::Status { .. }
+                | AdminReply::Buyer { .. }
+                | AdminReply::Settlement { .. },
+            ) => "done".to_string(),
             Err(e) => format!("the venue cannot be reached: {e}"),
         },
     };

@@ -35,7 +35,7 @@ impl VenueLink {
         let (Some(addr), Some((name, key))) = (&self.admin, &self.operator) else {
             return Err("the venue's admin port or [web] operator is not configured".into());
         };
-        admin_client::call(addr, name, key, reason, verb)
+        admin_client::call(addr, name, key, reason, verb).map_err(|e| e.to_string())
     }
 
     /// Buyer `account`'s state.

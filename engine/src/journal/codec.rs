@@ -300,11 +300,12 @@ pub fn decode(payload: &[u8]) -> Result<Command, String> {
             Command::Venue(Box::new(venue))
         }
         16 => {
-            let (batch, used) = bincode::decode_from_slice::<
-                crate::settlement::SettlementBatch,
-                _,
-            >(&payload[1..], record_config())
-            .map_err(|e| format!("settlement outcomes: {e}"))?;
+            let (batch, used) =
+                bincode::decode_from_slice::<crate::settlement::SettlementBatch, _>(
+                    &payload[1..],
+                    record_config(),
+                )
+                .map_err(|e| format!("settlement outcomes: {e}"))?;
             r.at = 1 + used;
             Command::Settlement(Box::new(batch))
         }

@@ -329,6 +329,20 @@ fn main() -> ExitCode {
 fn report(reply: &AdminReply, json: bool) -> ExitCode {
     let quote = |s: &str| serde_json::to_string(s).expect("a string serialises");
     match reply {
+        // Answers settlement's own verb, which this tool does not send.
+        AdminReply::Settlement {
+            seq,
+            through_id,
+            applied,
+            refused,
+            ..
+        } => {
+            println!(
+                "ok=true seq={seq} through_id={through_id} applied={applied} refused={}",
+                refused.len()
+            );
+            ExitCode::SUCCESS
+        }
         AdminReply::Done { seq, text, .. } => {
             if json {
                 println!(

@@ -20,6 +20,9 @@ pub enum OperatorRole {
     Compliance,
     /// `status` only.
     ReadOnly,
+    /// The settlement process: reports how trades ended (`Settlement`),
+    /// and `status`.
+    Settlement,
 }
 
 impl OperatorRole {
@@ -31,6 +34,7 @@ impl OperatorRole {
             OperatorRole::Risk => "risk",
             OperatorRole::Compliance => "compliance",
             OperatorRole::ReadOnly => "read_only",
+            OperatorRole::Settlement => "settlement",
         }
     }
 }
@@ -121,10 +125,11 @@ pub(super) fn read_admin(table: &toml::Table, path: &Path) -> Result<AdminConfig
             "risk" => OperatorRole::Risk,
             "compliance" => OperatorRole::Compliance,
             "read_only" => OperatorRole::ReadOnly,
+            "settlement" => OperatorRole::Settlement,
             other => {
                 return Err(ctx.error(
                     "role",
-                    format!("'{other}' is not operator, risk, compliance or read_only"),
+                    format!("'{other}' is not operator, risk, compliance, read_only or settlement"),
                 ))
             }
         };

@@ -28,6 +28,15 @@ pub(super) struct Pending {
     pub to: ReplyTo,
     pub seq: u64,
     pub rejected: Option<RejectReason>,
+    /// For settlement outcomes: the last id, and the engine's answers.
+    pub outcomes: Option<OutcomeTally>,
+}
+
+/// The engine's answers to one batch of settlement outcomes.
+pub(super) struct OutcomeTally {
+    pub through_id: u64,
+    pub applied: u32,
+    pub refused: Vec<admin::OutcomeRefusal>,
 }
 
 /// The admin port's state.
@@ -104,7 +113,8 @@ fn permitted(role: OperatorRole, verb: &AdminVerb) -> bool {
         AdminVerb::ReloadRules | AdminVerb::Inventory { .. } => {
             matches!(role, OperatorRole::Operator | OperatorRole::Compliance)
         }
-        AdminVerb::Buyer { .. } => true,
+        AdminVerb::Buyer { .. } => role != OperatorRole::Settlement,
+        AdminVerb::Settlement { .. } => role == OperatorRole::Settlement,
     }
 }
 
@@ -506,6 +516,26 @@ impl Gateway {
                 let (rules, text) = self.reload_rules()?;
                 commands.extend(rules);
                 text
+            }
+            AdminVerb::Settlement { first_id, outcomes } => {
+                if first_id == 0 || outcomes.is_empty() || outcomes.len() > admin::MAX_OUTCOMES {
+                    return Err((
+                        RejectReason::InvalidRequest,
+                        format!(
+                            "outcomes need a first id of 1 or more and 1 to {} outcomes",
+                            admin::MAX_OUTCOMES
+                        ),
+                    ));
+                }
+                let count = outcomes.len();
+                commands.push((
+                    Command::Settlement(Box::new(tonnex_engine::settlement::SettlementBatch {
+                        first_id,
+                        outcomes,
+                    })),
+                    None,
+                ));
+                format!("{count} settlement outcomes from id {first_id}")
             }
         };
         let last = commands.len() - 1;

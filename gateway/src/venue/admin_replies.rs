@@ -7,7 +7,7 @@ use tonnex_engine::Command;
 use tonnex_protocol::admin::{AccountStatusLine, AdminReply, InstrumentStatus};
 use tonnex_protocol::RejectReason;
 
-use super::admin::{kyc_code, Pending};
+use super::admin::{kyc_code, OutcomeTally, Pending};
 use super::server::Gateway;
 
 impl Gateway {
@@ -93,22 +93,53 @@ impl Gateway {
             }
         }
         if let Some(to) = self.link.current.as_mut().and_then(|c| c.reply.take()) {
+            let outcomes = match command.acting() {
+                Command::Settlement(batch) => Some(OutcomeTally {
+                    through_id: batch.first_id + batch.outcomes.len() as u64 - 1,
+                    applied: 0,
+                    refused: Vec::new(),
+                }),
+                _ => None,
+            };
             self.admin.pending = Some(Pending {
                 to: *to,
                 seq,
                 rejected: None,
+                outcomes,
             });
         }
     }
 
-    /// The engine refused the admin action whose outputs are arriving.
-    pub(super) fn admin_rejected(&mut self, reason: RejectReason) -> bool {
+    /// The engine refused the admin action whose outputs are arriving (or,
+    /// in a batch of settlement outcomes, the one with outbox id `id`).
+    pub(super) fn admin_rejected(&mut self, id: u64, reason: RejectReason) -> bool {
         match &mut self.admin.pending {
+            Some(Pending {
+                outcomes: Some(tally),
+                ..
+            }) => {
+                tally.refused.push(tonnex_protocol::admin::OutcomeRefusal {
+                    id,
+                    reason: reason.code(),
+                });
+                true
+            }
             Some(pending) => {
                 pending.rejected = Some(reason);
                 true
             }
             None => false,
+        }
+    }
+
+    /// The engine applied one outcome of the batch whose outputs are arriving.
+    pub(super) fn admin_applied(&mut self) {
+        if let Some(Pending {
+            outcomes: Some(tally),
+            ..
+        }) = &mut self.admin.pending
+        {
+            tally.applied += 1;
         }
     }
 
@@ -118,6 +149,17 @@ impl Gateway {
             return;
         };
         self.metrics.admin(pending.rejected.is_none());
+        if let Some(tally) = pending.outcomes {
+            let reply = AdminReply::Settlement {
+                nonce: pending.to.nonce,
+                seq: pending.seq,
+                through_id: tally.through_id,
+                applied: tally.applied,
+                refused: tally.refused,
+            };
+            self.net.queue_framed(pending.to.token, &reply);
+            return;
+        }
         let reply = match pending.rejected {
             None => AdminReply::Done {
                 nonce: pending.to.nonce,

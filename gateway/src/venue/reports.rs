@@ -215,7 +215,7 @@ impl Gateway {
                 account,
                 instrument,
             } => self.accepted(order_id, account, client_order_id, instrument),
-            Event::Rejected { reason, .. } if self.admin_rejected(reason) => {}
+            Event::Rejected { order_id, reason } if self.admin_rejected(order_id, reason) => {}
             Event::Rejected { order_id, reason } => {
                 let is_new = self
                     .link
@@ -296,7 +296,7 @@ impl Gateway {
                     },
                 );
             }
-            Event::Applied => {}
+            Event::Applied => self.admin_applied(),
         }
     }
 

@@ -12,6 +12,7 @@ mod logs;
 mod metrics;
 mod restart;
 mod sessions;
+mod settlement;
 mod stream;
 
 use std::io::Write;

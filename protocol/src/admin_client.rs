@@ -1,13 +1,36 @@
 //! The admin port's client side: one signed request, one reply. Used by
-//! `tonnex-admin` and by the operator console of `tonnex-web`.
+//! `tonnex-admin`, the operator console of `tonnex-web` and settlement's
+//! outcome feed.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tonnex_protocol::admin::{self, AdminReply, AdminRequest, AdminVerb};
-use tonnex_protocol::frame;
+use crate::admin::{self, AdminReply, AdminRequest, AdminVerb};
+use crate::frame;
+
+/// Why a request got no reply.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// No connection.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        /// The admin address.
+        addr: String,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The connection failed while sending or waiting.
+    #[error("no reply: {0}")]
+    Io(#[from] std::io::Error),
+    /// The venue closed the connection before replying.
+    #[error("the venue closed the connection without a reply")]
+    Closed,
+    /// The reply does not decode.
+    #[error("bad reply: {0}")]
+    BadReply(String),
+}
 
 /// Requests sent by this process: two in the same nanosecond still get
 /// different nonces.
@@ -21,7 +44,7 @@ pub fn call(
     key: &str,
     reason: &str,
     verb: AdminVerb,
-) -> Result<AdminReply, String> {
+) -> Result<AdminReply, CallError> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
@@ -40,26 +63,25 @@ pub fn call(
 }
 
 /// Sends one encoded request and reads its reply.
-pub fn exchange(addr: &str, request: &[u8]) -> Result<AdminReply, String> {
-    let mut stream =
-        TcpStream::connect(addr).map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .map_err(|e| e.to_string())?;
-    stream.write_all(request).map_err(|e| e.to_string())?;
+pub fn exchange(addr: &str, request: &[u8]) -> Result<AdminReply, CallError> {
+    let mut stream = TcpStream::connect(addr).map_err(|source| CallError::Connect {
+        addr: addr.to_string(),
+        source,
+    })?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.write_all(request)?;
     let mut buffer = Vec::new();
     let mut chunk = [0u8; 65536];
     loop {
         if let Some((payload, _)) =
-            frame::split(&buffer, 1 << 24).map_err(|e| format!("bad reply: {e}"))?
+            frame::split(&buffer, 1 << 24).map_err(|e| CallError::BadReply(e.to_string()))?
         {
-            return frame::decode::<AdminReply>(payload).map_err(|e| format!("bad reply: {e}"));
+            return frame::decode::<AdminReply>(payload)
+                .map_err(|e| CallError::BadReply(e.to_string()));
         }
-        let n = stream
-            .read(&mut chunk)
-            .map_err(|e| format!("no reply: {e}"))?;
+        let n = stream.read(&mut chunk)?;
         if n == 0 {
-            return Err("the venue closed the connection without a reply".into());
+            return Err(CallError::Closed);
         }
         buffer.extend_from_slice(&chunk[..n]);
     }
