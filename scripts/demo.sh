@@ -54,9 +54,10 @@ metrics=$(sed -E 's/.*metrics=([^ ]+).*/\1/' <<<"$ready")
 
 settlement_dir="$root/target/demo-settlement"
 rm -rf "$settlement_dir"
-echo "== starting settlement: tonnex-settlement run --venue $fills --data-dir target/demo-settlement"
+echo "== starting settlement: tonnex-settlement run --venue $fills --data-dir target/demo-settlement --venue-admin $admin"
 target/release/tonnex-settlement run --venue "$fills" --data-dir "$settlement_dir" \
   --fill-key demo-settlement-key --secret demo-webhook-secret \
+  --venue-admin "$admin" --admin-key demo-settlement-admin-key \
   > "$work/settlement.out" 2> "$work/settlement.log" &
 settlement_pid=$!
 for _ in $(seq 1 200); do
@@ -99,25 +100,24 @@ admin_cli=(target/release/tonnex-admin --admin "$admin" --operator ops --key dem
 echo "== the fill stream settlement follows (first and last records)"
 python3 scripts/fillstream.py "$fills" --summary
 
-echo "== settlement: waiting until every trade is settled, then the audit (tonnex-settlement audit)"
+echo "== settlement: waiting until every trade is settled and the venue has every outcome"
 python3 - "$settlement_dir/ledger.sqlite" <<'PY'
 import sqlite3, sys, time
 # Read-only: the settlement process keeps writing (WAL allows a reader).
 db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
 deadline = time.time() + 120
 while time.time() < deadline:
-    in_flight, certificates = db.execute(
+    in_flight, certificates, unsent = db.execute(
         "SELECT (SELECT COUNT(*) FROM trades WHERE state IN ('locked', 'awaiting_confirmations', 'failed')),"
-        " (SELECT COUNT(*) FROM certificates)").fetchone()
-    if in_flight == 0 and certificates > 0:
+        " (SELECT COUNT(*) FROM certificates),"
+        " (SELECT COUNT(*) FROM venue_feedback) - COALESCE((SELECT value FROM meta WHERE key = 'feedback_acked'), 0)").fetchone()
+    if in_flight == 0 and certificates > 0 and unsent == 0:
         break
     time.sleep(0.2)
 PY
-target/release/tonnex-settlement audit --data-dir "$settlement_dir" > "$work/audit.txt" || true
 kill -TERM "$settlement_pid"
 wait "$settlement_pid" || true
 settlement_pid=""
-tail -1 "$work/audit.txt"
 python3 - "$web" <<'PY'
 import http.cookiejar, json, sys, urllib.request
 base = "http://" + sys.argv[1]
@@ -143,6 +143,9 @@ kill -TERM "$venue_pid"
 wait "$venue_pid"
 venue_pid=""
 echo "venue exited 0; journal: $(ls "$work/journal" | tr '\n' ' ')"
+echo "== the audit: the ledger's invariants, the custody chain, and the ledger against the venue's journal, account by account (tonnex-settlement audit --journal)"
+target/release/tonnex-settlement audit --data-dir "$settlement_dir" --journal "$work/journal" > "$work/audit.txt" || true
+tail -1 "$work/audit.txt"
 echo "== restarting it recovers the journal"
 target/release/tonnex-venue run --config config/demo/venue.toml --journal-dir "$work/journal" \
   --listen 127.0.0.1:0 --fills-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \

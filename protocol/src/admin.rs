@@ -189,8 +189,12 @@ pub enum AdminVerb {
     },
 }
 
-/// Most outcomes in one `Settlement` request.
-pub const MAX_OUTCOMES: usize = 8192;
+/// Most outcomes in one `Settlement` request: with the longest reason
+/// ([`MAX_REASON_BYTES`]) it is still one journal record (4 KiB).
+pub const MAX_OUTCOMES: usize = 200;
+
+/// The longest reason a request may give (it is journaled with the action).
+pub const MAX_REASON_BYTES: usize = 1024;
 
 /// How one trade ended, as settlement reports it to the venue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode)]

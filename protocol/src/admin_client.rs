@@ -36,15 +36,9 @@ pub enum CallError {
 /// different nonces.
 static SENT: AtomicU64 = AtomicU64::new(0);
 
-/// Signs `verb` as `operator` with `key` (timestamp now, a fresh nonce),
-/// sends it to the admin port at `addr` and returns the venue's reply.
-pub fn call(
-    addr: &str,
-    operator: &str,
-    key: &str,
-    reason: &str,
-    verb: AdminVerb,
-) -> Result<AdminReply, CallError> {
+/// Signs `verb` as `operator` with `key` (timestamp now, a fresh nonce).
+#[must_use]
+pub fn signed(operator: &str, key: &str, reason: &str, verb: AdminVerb) -> Vec<u8> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
@@ -59,7 +53,74 @@ pub fn call(
         reason: reason.to_string(),
         verb,
     };
-    exchange(addr, &frame::encode(&admin::sign(request, key.as_bytes())))
+    frame::encode(&admin::sign(request, key.as_bytes()))
+}
+
+/// Signs `verb` as `operator` with `key`, sends it to the admin port at
+/// `addr` and returns the venue's reply.
+pub fn call(
+    addr: &str,
+    operator: &str,
+    key: &str,
+    reason: &str,
+    verb: AdminVerb,
+) -> Result<AdminReply, CallError> {
+    exchange(addr, &signed(operator, key, reason, verb))
+}
+
+/// One admin connection kept open for many requests, one at a time (a
+/// process that calls often, as settlement's outcome feed does).
+pub struct Connection {
+    stream: TcpStream,
+    buffer: Vec<u8>,
+}
+
+impl Connection {
+    /// Connects to the admin port at `addr`.
+    pub fn open(addr: &str) -> Result<Connection, CallError> {
+        let stream = TcpStream::connect(addr).map_err(|source| CallError::Connect {
+            addr: addr.to_string(),
+            source,
+        })?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        stream.set_nodelay(true)?;
+        Ok(Connection {
+            stream,
+            buffer: Vec::new(),
+        })
+    }
+
+    /// Sends one signed request and waits for its reply.
+    pub fn call(
+        &mut self,
+        operator: &str,
+        key: &str,
+        reason: &str,
+        verb: AdminVerb,
+    ) -> Result<AdminReply, CallError> {
+        self.stream
+            .write_all(&signed(operator, key, reason, verb))?;
+        read_reply(&mut self.stream, &mut self.buffer)
+    }
+}
+
+fn read_reply(stream: &mut TcpStream, buffer: &mut Vec<u8>) -> Result<AdminReply, CallError> {
+    let mut chunk = [0u8; 65536];
+    loop {
+        if let Some((payload, used)) =
+            frame::split(buffer, 1 << 24).map_err(|e| CallError::BadReply(e.to_string()))?
+        {
+            let reply = frame::decode::<AdminReply>(payload)
+                .map_err(|e| CallError::BadReply(e.to_string()));
+            buffer.drain(..used);
+            return reply;
+        }
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(CallError::Closed);
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    }
 }
 
 /// Sends one encoded request and reads its reply.
@@ -70,19 +131,5 @@ pub fn exchange(addr: &str, request: &[u8]) -> Result<AdminReply, CallError> {
     })?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     stream.write_all(request)?;
-    let mut buffer = Vec::new();
-    let mut chunk = [0u8; 65536];
-    loop {
-        if let Some((payload, _)) =
-            frame::split(&buffer, 1 << 24).map_err(|e| CallError::BadReply(e.to_string()))?
-        {
-            return frame::decode::<AdminReply>(payload)
-                .map_err(|e| CallError::BadReply(e.to_string()));
-        }
-        let n = stream.read(&mut chunk)?;
-        if n == 0 {
-            return Err(CallError::Closed);
-        }
-        buffer.extend_from_slice(&chunk[..n]);
-    }
+    read_reply(&mut stream, &mut Vec::new())
 }

@@ -50,6 +50,8 @@ pub struct Options {
     pub batch: usize,
     /// Where `GET /metrics` answers (none: nowhere).
     pub metrics_listen: Option<String>,
+    /// Where outcomes go back to the venue (none: they wait in the ledger).
+    pub feed: Option<crate::venue_feed::FeedOptions>,
 }
 
 fn note(outbox: &Outbox) {
@@ -130,6 +132,24 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
             )
         }
         None => None,
+    };
+    let feed_finish = Arc::new(AtomicBool::new(false));
+    let feed = match &options.feed {
+        Some(feed) => Some(
+            crate::venue_feed::spawn(
+                ledger.path().to_path_buf(),
+                feed.clone(),
+                Arc::clone(&feed_finish),
+                Arc::clone(&metrics.feed),
+            )
+            .map_err(|e| e.to_string())?,
+        ),
+        None => {
+            tracing::warn!(
+                "no --venue-admin: trade outcomes wait in the ledger and the venue's pending balances are not cleared"
+            );
+            None
+        }
     };
     println!(
         "ready venue={} webhook={webhook} last_seq={last_seq}{metrics_ready}",
@@ -276,6 +296,11 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
             );
             last_stats = (Instant::now(), applied_trades);
         }
+    }
+    // The last outcomes go to the venue before the process ends.
+    feed_finish.store(true, Ordering::Release);
+    if let Some(feed) = feed {
+        let _ = feed.join();
     }
     if let Some((sim, worker)) = sim {
         sim.stop();

@@ -10,7 +10,9 @@ pub mod escrow;
 pub mod follow;
 pub mod ledger;
 pub mod metrics;
+pub mod reconcile;
 pub mod registry;
+pub mod venue_feed;
 pub mod webhook;
 
 pub use tonnex_protocol as protocol;

@@ -5,7 +5,8 @@
 //!                       [--webhook-listen ADDR] [--registry ADDR]
 //!                       [--secret S] [--confirm-delay-ms N] [--fail-pct P] [--timeout-ms N] [--poll-ms N]
 //!                       [--log-format text|json] [--metrics-listen ADDR]
-//! tonnex-settlement audit --data-dir DIR
+//!                       [--venue-admin ADDR [--admin-name NAME] --admin-key KEY]
+//! tonnex-settlement audit --data-dir DIR [--journal DIR]
 //! tonnex-settlement report --data-dir DIR
 //! tonnex-settlement registry-sim --listen ADDR --callback ADDR [--secret S] [--confirm-delay-ms N] [--fail-pct P]
 //! ```
@@ -21,13 +22,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tonnex_logs::LogFormat;
-use tonnex_settlement::{audit, follow, ledger::Ledger, registry};
+use tonnex_settlement::{audit, follow, ledger::Ledger, reconcile, registry};
 
 const USAGE: &str = "usage: tonnex-settlement run --venue ADDR --data-dir DIR --fill-key KEY [--fill-name NAME]
                              [--webhook-listen ADDR] [--registry ADDR]
                              [--secret S] [--confirm-delay-ms N] [--fail-pct P] [--timeout-ms N] [--poll-ms N]
                              [--log-format text|json] [--metrics-listen ADDR]
-       tonnex-settlement audit --data-dir DIR
+                             [--venue-admin ADDR [--admin-name NAME] --admin-key KEY]
+       tonnex-settlement audit --data-dir DIR [--journal DIR]
        tonnex-settlement report --data-dir DIR
        tonnex-settlement registry-sim --listen ADDR --callback ADDR [--secret S] [--confirm-delay-ms N] [--fail-pct P]";
 
@@ -147,6 +149,9 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             "--poll-ms",
             "--log-format",
             "--metrics-listen",
+            "--venue-admin",
+            "--admin-name",
+            "--admin-key",
         ],
     )?;
     init_logs(&map)?;
@@ -179,27 +184,58 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
         poll_every: Duration::from_millis(number(&map, "poll-ms", 2_000)?.max(10)),
         batch: 20_000,
         metrics_listen: map.get("metrics-listen").cloned(),
+        feed: match map.get("venue-admin") {
+            Some(admin) => Some(tonnex_settlement::venue_feed::FeedOptions {
+                admin: admin.clone(),
+                operator: map
+                    .get("admin-name")
+                    .cloned()
+                    .unwrap_or_else(|| "settlement".into()),
+                key: required_secret(&map, "admin-key", "TONNEX_SETTLEMENT_ADMIN_KEY")?,
+            }),
+            None => None,
+        },
     };
     follow::run(&options, &stop_flag()?)?;
     Ok(ExitCode::SUCCESS)
 }
 
-fn open(args: &[String]) -> Result<(Ledger, PathBuf), String> {
-    let map = flags(args, &["--data-dir"])?;
+fn open(
+    args: &[String],
+    allowed: &[&str],
+) -> Result<(Ledger, PathBuf, HashMap<String, String>), String> {
+    let map = flags(args, allowed)?;
     let dir = PathBuf::from(map.get("data-dir").ok_or("--data-dir is required")?);
     if !dir.join("ledger.sqlite").exists() {
         return Err(format!("{}: no ledger.sqlite here", dir.display()));
     }
     let ledger = Ledger::open(&dir).map_err(|e| e.to_string())?;
-    Ok((ledger, dir))
+    Ok((ledger, dir, map))
 }
 
 fn audit_command(args: &[String]) -> Result<ExitCode, String> {
-    let (ledger, dir) = open(args)?;
-    let audit = audit::audit(ledger.connection(), &dir).map_err(|e| e.to_string())?;
+    let (ledger, dir, map) = open(args, &["--data-dir", "--journal"])?;
+    let mut audit = audit::audit(ledger.connection(), &dir).map_err(|e| e.to_string())?;
+    let mut tail = String::new();
+    if let Some(journal) = map.get("journal") {
+        let reconciliation =
+            reconcile::reconcile(ledger.connection(), std::path::Path::new(journal))
+                .map_err(|e| e.to_string())?;
+        let chain = audit.json["checks"]["custody_chain_verifies"]
+            .as_bool()
+            .unwrap_or(false);
+        tail = format!(
+            " reconciled={} custody_chain={}",
+            reconciliation.ok,
+            if chain { "ok" } else { "broken" }
+        );
+        audit.ok &= reconciliation.ok;
+        audit.json["ok"] = serde_json::Value::Bool(audit.ok);
+        audit.json["reconciliation"] = reconciliation.json;
+    }
     println!("{}", audit.json);
     println!(
-        "audit ok={} trades={} settled={} certificates={}",
+        "audit ok={} trades={} settled={} certificates={}{tail}",
         audit.ok, audit.trades, audit.settled, audit.certificates
     );
     Ok(if audit.ok {
@@ -210,7 +246,7 @@ fn audit_command(args: &[String]) -> Result<ExitCode, String> {
 }
 
 fn report(args: &[String]) -> Result<ExitCode, String> {
-    let (ledger, _) = open(args)?;
+    let (ledger, _, _) = open(args, &["--data-dir"])?;
     let report = audit::report(ledger.connection()).map_err(|e| e.to_string())?;
     println!(
         "{}",

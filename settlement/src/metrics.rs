@@ -30,6 +30,8 @@ pub struct Metrics {
     pub applied_seq: AtomicU64,
     /// Last fill-stream record read from the venue.
     pub received_seq: AtomicU64,
+    /// How far the venue has acknowledged trade outcomes.
+    pub feed: Arc<crate::venue_feed::FeedProgress>,
     registry: [[AtomicU64; 2]; 2],
 }
 
@@ -55,6 +57,16 @@ impl Metrics {
                 "tonnex_settlement_stream_lag",
                 "Fill-stream records read from the venue and not yet applied.",
                 received.saturating_sub(applied),
+            ),
+            (
+                "tonnex_settlement_feedback_acked",
+                "Highest trade-outcome id the venue acknowledged.",
+                self.feed.acked.load(Ordering::Relaxed),
+            ),
+            (
+                "tonnex_settlement_feedback_refused",
+                "Trade outcomes the venue refused since the start.",
+                self.feed.refused.load(Ordering::Relaxed),
             ),
         ];
         for (name, help, value) in gauges {

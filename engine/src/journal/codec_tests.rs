@@ -223,3 +223,26 @@ fn damaged_payloads_are_errors_never_panics() {
     assert!(decode(&[10]).is_err());
     assert!(decode(&[11]).is_err());
 }
+
+#[test]
+fn the_largest_settlement_batch_with_the_longest_reason_is_one_record() {
+    use tonnex_protocol::admin::{MAX_OUTCOMES, MAX_REASON_BYTES};
+    let outcome = crate::settlement::Outcome::Settled {
+        trade_id: u64::MAX,
+        retire: true,
+    };
+    let command = Command::Admin(Box::new(crate::command::AdminCommand {
+        operator: "s".repeat(64),
+        reason: "r".repeat(MAX_REASON_BYTES),
+        command: Command::Settlement(Box::new(crate::settlement::SettlementBatch {
+            first_id: u64::MAX,
+            outcomes: vec![outcome; MAX_OUTCOMES],
+        })),
+    }));
+    let bytes = encoded(&command);
+    assert!(
+        bytes.len() <= crate::journal::segment::MAX_PAYLOAD,
+        "{} bytes",
+        bytes.len()
+    );
+}

@@ -211,6 +211,16 @@ impl Gateway {
             ));
         }
         self.admin.seen.insert(key, request.ts_ns);
+        if request.reason.len() > admin::MAX_REASON_BYTES {
+            return Err((
+                RejectReason::InvalidRequest,
+                format!(
+                    "the reason is {} bytes; at most {} are journaled",
+                    request.reason.len(),
+                    admin::MAX_REASON_BYTES
+                ),
+            ));
+        }
         if !permitted(operator.role, &request.verb) {
             return Err((
                 RejectReason::NotPermitted,

@@ -4,10 +4,12 @@
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
+use super::feedback;
 use super::postings::{movement, Posting};
 use super::{Outbox, CASH, ESCROW, RETIRED};
 use crate::escrow::{self, Leg, Legs, Signal, State};
 use crate::registry::{Kind, RegistryEvent, Request};
+use tonnex_protocol::admin::SettlementOutcome;
 
 /// A trade's row, as transitions need it.
 pub(super) struct TradeRow {
@@ -103,6 +105,13 @@ pub(super) fn transition(
                     Posting::new(trade.buyer, asset, trade.qty),
                 ],
             )?;
+            feedback::queue(
+                tx,
+                &SettlementOutcome::Settled {
+                    trade_id,
+                    retire: trade.retire,
+                },
+            )?;
             if trade.retire {
                 outbox.requests.push(Request {
                     trade_id,
@@ -124,6 +133,7 @@ pub(super) fn transition(
                 ],
             )?;
             return_serials(tx, trade_id, trade.seller)?;
+            feedback::queue(tx, &SettlementOutcome::Unwound { trade_id })?;
             let (unwound, _) = escrow::next(State::Failed, legs, Signal::Unwind)
                 .expect("failed -> unwound is drawn");
             tx.prepare_cached("UPDATE trades SET state = ?2 WHERE trade_id = ?1")?
@@ -144,6 +154,7 @@ pub(super) fn transition(
                     Posting::new(RETIRED, asset, trade.qty),
                 ],
             )?;
+            feedback::queue(tx, &SettlementOutcome::Retired { trade_id })?;
             maybe_certify(tx, trade.buy_order_id, now_ms, outbox)?;
         }
         _ => {}

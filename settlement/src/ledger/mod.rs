@@ -11,6 +11,7 @@
 
 pub mod custody;
 mod effects;
+pub mod feedback;
 mod postings;
 mod records;
 mod schema;
@@ -18,7 +19,7 @@ mod serials;
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tonnex_protocol::wire::StreamRecord;
 
 use crate::escrow::Signal;
@@ -176,7 +177,10 @@ impl Ledger {
         let path = self.path.clone();
         let error = sql(&path);
         let last = self.last_seq()?;
-        let tx = self.conn.transaction().map_err(&error)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&error)?;
         let mut outbox = Outbox::default();
         let mut seq = last;
         for record in records {
@@ -209,7 +213,10 @@ impl Ledger {
     pub fn expire(&mut self, now_ms: u64, timeout_ms: u64) -> Result<Outbox, LedgerError> {
         let path = self.path.clone();
         let error = sql(&path);
-        let tx = self.conn.transaction().map_err(&error)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&error)?;
         let mut outbox = Outbox::default();
         let late: Vec<i64> = {
             let mut stmt = tx

@@ -2,9 +2,9 @@
 //! how many a ledger has had.
 
 /// The ledger schema this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
-pub(super) const MIGRATIONS: [&str; 6] = ["
+pub(super) const MIGRATIONS: [&str; 7] = ["
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE instruments (id INTEGER PRIMARY KEY, symbol TEXT NOT NULL, sub_ledger TEXT NOT NULL, tick_micros INTEGER NOT NULL);
 CREATE TABLE movements (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, trade_id INTEGER, stream_seq INTEGER);
@@ -62,4 +62,10 @@ CREATE INDEX supplementary_by_buyer ON supplementary (buyer, trade_id);
 -- (32 bytes) chaining in the entry before. Movements of an older ledger get
 -- their entries when it is opened (custody::backfill).
 CREATE TABLE custody_log (movement_id INTEGER PRIMARY KEY, sha256 BLOB NOT NULL);
+", "
+-- How each trade ended, for the venue's engine (feedback.rs): written in the
+-- transaction of the transition, sent in id order on settlement's admin
+-- session; meta.feedback_acked is the highest id the venue acknowledged;
+-- `refused` the reason code of an outcome the venue refused.
+CREATE TABLE venue_feedback (id INTEGER PRIMARY KEY, trade_id INTEGER NOT NULL, outcome TEXT NOT NULL, refused INTEGER);
 "];
