@@ -9,8 +9,8 @@ wait_ready() { # FILE
 }
 
 # Starts the demo venue on JOURNAL_DIR, logs in WORK; sets VENUE_PID, ENTRY
-# (order entry address) and FILLS (fill stream address), and adds the venue
-# to the PIDS array.
+# (order entry address), FILLS (fill stream address) and ADMIN (admin
+# port), and adds the venue to the PIDS array.
 start_demo_venue() { # JOURNAL_DIR WORK
     target/release/tonnex-venue run --config config/demo/venue.toml --journal-dir "$1" \
         --listen 127.0.0.1:0 --fills-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
@@ -21,4 +21,5 @@ start_demo_venue() { # JOURNAL_DIR WORK
     wait_ready "$2/venue.out"
     ENTRY=$(sed -E 's/.*order_entry=([^ ]+).*/\1/' "$2/venue.out")
     FILLS=$(sed -E 's/.*fill_stream=([^ ]+).*/\1/' "$2/venue.out")
+    ADMIN=$(sed -E 's/.*admin=([^ ]+).*/\1/' "$2/venue.out")
 }

@@ -40,3 +40,20 @@ def wait_settled(path, count, timeout_s, poll_s=0.2, since=None):
             return db
         time.sleep(poll_s)
     sys.exit(f"settlement did not catch up: {seq} of {count} records, {in_flight} trades in flight")
+
+
+def wait_fed(path, timeout_s, poll_s=0.2):
+    """Waits until the venue has acknowledged every trade outcome the ledger
+    queued for it (the venue feed is drained); exits the script on timeout."""
+    deadline = time.time() + timeout_s
+    db = open_ledger(path)
+    queued = acked = None
+    while time.time() < deadline:
+        queued, acked = db.execute(
+            "SELECT (SELECT COUNT(*) FROM venue_feedback),"
+            " COALESCE((SELECT value FROM meta WHERE key = 'feedback_acked'), 0)"
+        ).fetchone()
+        if queued == acked:
+            return db
+        time.sleep(poll_s)
+    sys.exit(f"the venue did not acknowledge every outcome: {acked} of {queued}")

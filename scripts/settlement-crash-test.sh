@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# Settlement crash test: venue + settlement + load test, the settlement
-# process killed with SIGKILL mid-run and restarted. When it has caught up
-# with the whole fill stream, `tonnex-settlement audit` must pass and every
-# certificate must carry the fields of COMPLIANCE.md.
+# Settlement crash test: venue + settlement (feeding outcomes back to the
+# venue) + a load test with buyers and sellers; the settlement process is
+# killed with SIGKILL mid-run and restarted, then the venue is killed with
+# SIGKILL at another random moment and restarted on its journal (and
+# settlement with it, on the venue's new addresses). When settlement has
+# caught up with the whole fill stream and the venue has every outcome, both
+# stop and `tonnex-settlement audit --journal` must pass: the ledger's
+# invariants, the custody chain, and the engine's balances equal to the
+# ledger's for every account and asset (nothing applied twice or lost on
+# either side). Every certificate must carry the fields of COMPLIANCE.md.
 #
 #   scripts/settlement-crash-test.sh [SECONDS_OF_LOAD]     (default 8)
 set -euo pipefail
@@ -21,7 +27,8 @@ start_demo_venue "$WORK/journal" "$WORK"
 start_settlement() {
     : >"$WORK/settlement.out"
     $BIN/tonnex-settlement run --venue "$FILLS" --data-dir "$WORK/settlement" \
-        --fill-key demo-settlement-key --secret demo-webhook-secret >"$WORK/settlement.out" 2>>"$WORK/settlement.err" &
+        --fill-key demo-settlement-key --secret demo-webhook-secret \
+        --venue-admin "$ADMIN" --admin-key demo-settlement-admin-key >"$WORK/settlement.out" 2>>"$WORK/settlement.err" &
     SETTLEMENT=$!
     PIDS+=($SETTLEMENT)
     wait_ready "$WORK/settlement.out"
@@ -29,13 +36,17 @@ start_settlement() {
 start_settlement
 
 # Buyer orders, each retired and certified once settled.
-for i in 1 2 3; do
-    python3 scripts/client.py --venue "$ENTRY" --account 2001 --secret demo-2001 --instrument 0 --side sell --price-ticks 2450 --qty 5 >/dev/null
-    python3 scripts/client.py --venue "$ENTRY" --account 1001 --secret demo-1001 --instrument 0 --side buy --price-ticks 2600 --qty 5 --scope 1:0:5 >/dev/null
-done
+buyers() {
+    for i in 1 2 3; do
+        python3 scripts/client.py --venue "$ENTRY" --account 2001 --secret demo-2001 --instrument 0 --side sell --price-ticks 2450 --qty 5 >/dev/null
+        python3 scripts/client.py --venue "$ENTRY" --account 1001 --secret demo-1001 --instrument 0 --side buy --price-ticks 2600 --qty 5 --scope 1:0:5 >/dev/null
+    done
+}
+random_pause() { python3 -c "import random; print(round(random.uniform($1, $2), 2))"; }
+buyers
 $BIN/tonnex-loadtest --venue "$ENTRY" --sessions 4 --rate 30000 --duration "$LOAD_SECONDS" --instruments 0,1,2 --quiet >"$WORK/load.out" &
 LOAD=$!
-sleep "$(python3 -c "import random; print(round(random.uniform(1.5, max(2.0, $LOAD_SECONDS - 3)), 2))")"
+sleep "$(random_pause 1.0 "$(python3 -c "print(max(1.5, $LOAD_SECONDS / 2 - 1))")")"
 kill -9 "$SETTLEMENT"
 echo "killed settlement mid-run at record $(python3 -c "
 import sqlite3; db = sqlite3.connect('file:$WORK/settlement/ledger.sqlite?mode=ro', uri=True)
@@ -45,16 +56,35 @@ start_settlement
 wait "$LOAD"
 tail -1 "$WORK/load.out"
 
-# Caught up: the ledger has applied every record the venue streamed, and nothing is in flight.
+# The venue killed at a random moment of a second load (its sessions die with it).
+$BIN/tonnex-loadtest --venue "$ENTRY" --sessions 4 --rate 30000 --duration 30 --instruments 0,1,2 --quiet >"$WORK/load2.out" 2>&1 &
+LOAD=$!
+sleep "$(random_pause 0.5 2.5)"
+kill -9 "$VENUE_PID"
+wait "$LOAD" || true
+echo "killed the venue mid-run; settlement loses its stream and admin port"
+kill -9 "$SETTLEMENT"
+sleep 0.5
+start_demo_venue "$WORK/journal" "$WORK"
+echo "venue restarted: $(grep -o 'recovered_records=[0-9]*' "$WORK/venue.out")"
+start_settlement
+buyers
+
+# Caught up: the ledger has applied every record the venue streamed,
+# nothing is in flight, and the venue has acknowledged every outcome.
 RECORDS=$(python3 scripts/fillstream.py "$FILLS")
 python3 - "$RECORDS" "$WORK/settlement/ledger.sqlite" <<'PY'
 import sys
 sys.path.insert(0, "scripts")
-from settled import wait_settled
+from settled import wait_fed, wait_settled
 wait_settled(sys.argv[2], int(sys.argv[1]), 180, poll_s=0.5)
-print(f"settlement caught up: {sys.argv[1]} stream records applied")
+wait_fed(sys.argv[2], 60)
+print(f"settlement caught up: {sys.argv[1]} stream records applied, every outcome acknowledged by the venue")
 PY
-$BIN/tonnex-settlement audit --data-dir "$WORK/settlement" >"$WORK/audit.txt" || { head -c 3000 "$WORK/audit.txt"; echo; echo "FAIL: audit"; exit 1; }
+kill -TERM "$SETTLEMENT"; wait "$SETTLEMENT"
+kill -TERM "$VENUE_PID"; wait "$VENUE_PID"
+$BIN/tonnex-settlement audit --data-dir "$WORK/settlement" --journal "$WORK/journal" >"$WORK/audit.txt" || { head -c 3000 "$WORK/audit.txt"; echo; echo "FAIL: audit"; exit 1; }
+grep -q 'reconciled=true custody_chain=ok' "$WORK/audit.txt" || { tail -1 "$WORK/audit.txt"; echo "FAIL: reconciliation"; exit 1; }
 tail -1 "$WORK/audit.txt"
 python3 - "$WORK/settlement/certificates" <<'PY'
 import json, pathlib, sys
