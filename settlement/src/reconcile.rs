@@ -193,10 +193,6 @@ pub fn reconcile(conn: &Connection, journal: &Path) -> Result<Reconciliation, Re
         what: e.to_string(),
     })?;
     let state = recovered.state;
-    let engine = engine_holdings(&state);
-    let mut ledger = ledger_holdings(conn)?;
-
-    // Records the ledger has not applied yet.
     let applied: i64 = conn.query_row(
         "SELECT COALESCE((SELECT value FROM meta WHERE key = 'last_stream_seq'), 0)",
         [],
@@ -204,7 +200,21 @@ pub fn reconcile(conn: &Connection, journal: &Path) -> Result<Reconciliation, Re
     )?;
     let unapplied = fill_log_after(journal, applied as u64, state.last_seq())
         .map_err(|what| ReconcileError::Journal { dir, what })?;
-    for record in &unapplied {
+    compare(&state, conn, &unapplied)
+}
+
+/// Compares the ledger on `conn` with the engine `state`, given the fill
+/// stream's records after the ledger's last applied one (`unapplied`).
+pub fn compare(
+    state: &State,
+    conn: &Connection,
+    unapplied: &[StreamRecord],
+) -> Result<Reconciliation, ReconcileError> {
+    let engine = engine_holdings(state);
+    let mut ledger = ledger_holdings(conn)?;
+
+    // Records the ledger has not applied yet.
+    for record in unapplied {
         match record.event {
             StreamEvent::CashDeposit {
                 account,

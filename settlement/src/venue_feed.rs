@@ -67,7 +67,7 @@ fn feed(
     finish: &AtomicBool,
     progress: &FeedProgress,
 ) -> Result<(), String> {
-    let mut conn = Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let conn = Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     conn.busy_timeout(Duration::from_secs(5))
         .map_err(|e| e.to_string())?;
     let mut backoff = Duration::from_millis(100);
@@ -80,7 +80,7 @@ fn feed(
     let mut acked = feedback::acked(&conn).map_err(|e| e.to_string())?;
     let mut recorded = (acked, Instant::now());
     let mut refusals = Vec::new();
-    let record = |conn: &mut Connection,
+    let record = |conn: &Connection,
                   acked: u64,
                   refusals: &mut Vec<_>,
                   recorded: &mut (u64, Instant)|
@@ -98,10 +98,10 @@ fn feed(
         }
         progress.acked.store(acked, Ordering::Relaxed);
         if recorded.1.elapsed() >= RECORD_EVERY {
-            record(&mut conn, acked, &mut refusals, &mut recorded)?;
+            record(&conn, acked, &mut refusals, &mut recorded)?;
         }
         let Some((first_id, outcomes)) = feedback::unsent(&conn, acked, MAX_OUTCOMES)? else {
-            record(&mut conn, acked, &mut refusals, &mut recorded)?;
+            record(&conn, acked, &mut refusals, &mut recorded)?;
             if deadline.is_some() {
                 return Ok(());
             }
@@ -109,7 +109,7 @@ fn feed(
             continue;
         };
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            record(&mut conn, acked, &mut refusals, &mut recorded)?;
+            record(&conn, acked, &mut refusals, &mut recorded)?;
             tracing::warn!(
                 from_id = first_id,
                 "settlement outcomes not yet acknowledged by the venue: sent at the next start"

@@ -95,13 +95,13 @@ pub fn unsent(
 /// Records the venue's acknowledgement of every id through `through` and the
 /// reasons of those it refused.
 pub fn acknowledge(
-    conn: &mut Connection,
+    conn: &Connection,
     through: u64,
     refused: &[OutcomeRefusal],
 ) -> rusqlite::Result<()> {
     // Immediate: the writer lock first, so the settlement loop's commits
     // queue behind it (busy timeout) rather than fail a stale snapshot.
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
     for r in refused {
         tx.prepare_cached("UPDATE venue_feedback SET refused = ?2 WHERE id = ?1")?
             .execute(params![r.id as i64, i64::from(r.reason)])?;
