@@ -14,6 +14,11 @@
 # sends 50000): printed is how far behind the venue it was when the load
 # ended, and how long it took to catch up from there.
 #
+# Settlement feeds every outcome back to the venue (--venue-admin) and the
+# time counts until the venue has acknowledged them all;
+# TONNEX_BENCH_NO_FEED=1 runs without the feed (and an older build, through
+# SETTLEMENT_WRAPPER, that has none).
+#
 # With TONNEX_BENCH_VENUE=DIR the venue's journal and fill log are kept in
 # DIR and, when DIR already holds them, reused without a new load test: every
 # run then settles the very same fill stream (compare builds that way).
@@ -34,9 +39,11 @@ VENUE_DIR=${TONNEX_BENCH_VENUE:-$WORK/journal}
 REUSE=no
 [ -n "${TONNEX_BENCH_VENUE:-}" ] && [ -d "$VENUE_DIR" ] && REUSE=yes
 start_demo_venue "$VENUE_DIR" "$WORK"
+FEED=(--venue-admin "$ADMIN" --admin-key demo-settlement-admin-key)
+[ -n "${TONNEX_BENCH_NO_FEED:-}" ] && FEED=()
 start_settlement() {
     ${SETTLEMENT_WRAPPER:-} $BIN/tonnex-settlement run --venue "$FILLS" --data-dir "$WORK/settlement" \
-        --fill-key demo-settlement-key --secret demo-webhook-secret "$@" \
+        --fill-key demo-settlement-key --secret demo-webhook-secret "${FEED[@]}" "$@" \
         >"$WORK/settlement.out" 2>"$WORK/settlement.err" &
     PIDS+=($!)
 }
@@ -69,15 +76,19 @@ RECORDS=$(python3 scripts/fillstream.py "$FILLS")
 
 START=$(date +%s.%N)
 start_settlement "$@"
-python3 - "$START" "$RECORDS" "$WORK/settlement/ledger.sqlite" <<'PY'
+python3 - "$START" "$RECORDS" "$WORK/settlement/ledger.sqlite" "${#FEED[@]}" <<'PY'
 import sys, time
 sys.path.insert(0, "scripts")
-from settled import wait_settled
-start, count, path = float(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+from settled import wait_fed, wait_settled
+start, count, path, feed = float(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4] != "0"
 db = wait_settled(path, count, 900, since=start)
+settled = time.time() - start
+if feed:
+    wait_fed(path, 900, poll_s=0.1)
 seconds = time.time() - start
 trades = db.execute("SELECT COUNT(*) FROM trades").fetchone()[0]
-print(f"settled {trades} trades ({count} stream records) in {seconds:.1f} s: {trades / seconds:,.0f} trades/s")
+fed = f", every outcome acknowledged by the venue after {seconds:.1f} s" if feed else " (no feed)"
+print(f"settled {trades} trades ({count} stream records) in {settled:.1f} s{fed}: {trades / seconds:,.0f} trades/s")
 PY
 kill -9 "${PIDS[@]}" 2>/dev/null || true
 wait 2>/dev/null || true

@@ -532,6 +532,40 @@ fn admin_samples() -> Vec<(&'static str, Vec<u8>)> {
         ),
         ("admin-buyer", signed(AdminVerb::Buyer { account: 1001 }, "")),
         (
+            "admin-settlement",
+            frame::encode(&sign(
+                AdminRequest {
+                    operator: "settlement".into(),
+                    ts_ns: 1_764_000_000_000_000_000,
+                    nonce: 7,
+                    reason: "settlement".into(),
+                    verb: AdminVerb::Settlement {
+                        first_id: 41,
+                        outcomes: vec![
+                            SettlementOutcome::Settled {
+                                trade_id: 5 << 20,
+                                retire: true,
+                            },
+                            SettlementOutcome::Unwound {
+                                trade_id: (6 << 20) | 1,
+                            },
+                        ],
+                    },
+                },
+                b"demo-settlement-admin-key",
+            )),
+        ),
+        (
+            "admin-settlement-reply",
+            frame::encode(&AdminReply::Settlement {
+                nonce: 7,
+                seq: 42,
+                through_id: 42,
+                applied: 1,
+                refused: vec![OutcomeRefusal { id: 42, reason: 16 }],
+            }),
+        ),
+        (
             "admin-buyer-reply",
             frame::encode(&AdminReply::Buyer {
                 nonce: 7,
