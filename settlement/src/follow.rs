@@ -50,6 +50,8 @@ pub struct Options {
     pub batch: usize,
     /// Where `GET /metrics` answers (none: nowhere).
     pub metrics_listen: Option<String>,
+    /// Each venue account's accounts at the registry and payment rail.
+    pub registry_accounts: crate::registry::RegistryAccounts,
     /// Where outcomes go back to the venue (none: they wait in the ledger).
     pub feed: Option<crate::venue_feed::FeedOptions>,
 }
@@ -88,7 +90,10 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
     };
     let mut sim = None;
     let mut registry: Box<dyn Registry> = match options.registry {
-        Some(addr) => Box::new(Remote { addr }),
+        Some(addr) => Box::new(Remote {
+            addr,
+            accounts: options.registry_accounts.clone(),
+        }),
         None => {
             let embedded = Sim::new(SimConfig {
                 delay: options.confirm_delay,

@@ -6,6 +6,7 @@
 //!                       [--secret S] [--confirm-delay-ms N] [--fail-pct P] [--timeout-ms N] [--poll-ms N]
 //!                       [--log-format text|json] [--metrics-listen ADDR]
 //!                       [--venue-admin ADDR [--admin-name NAME] --admin-key KEY]
+//!                       [--registry-accounts FILE]
 //! tonnex-settlement audit --data-dir DIR [--journal DIR]
 //! tonnex-settlement report --data-dir DIR
 //! tonnex-settlement registry-sim --listen ADDR --callback ADDR [--secret S] [--confirm-delay-ms N] [--fail-pct P]
@@ -29,6 +30,7 @@ const USAGE: &str = "usage: tonnex-settlement run --venue ADDR --data-dir DIR --
                              [--secret S] [--confirm-delay-ms N] [--fail-pct P] [--timeout-ms N] [--poll-ms N]
                              [--log-format text|json] [--metrics-listen ADDR]
                              [--venue-admin ADDR [--admin-name NAME] --admin-key KEY]
+                             [--registry-accounts FILE]
        tonnex-settlement audit --data-dir DIR [--journal DIR]
        tonnex-settlement report --data-dir DIR
        tonnex-settlement registry-sim --listen ADDR --callback ADDR [--secret S] [--confirm-delay-ms N] [--fail-pct P]";
@@ -152,6 +154,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             "--venue-admin",
             "--admin-name",
             "--admin-key",
+            "--registry-accounts",
         ],
     )?;
     init_logs(&map)?;
@@ -184,6 +187,15 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
         poll_every: Duration::from_millis(number(&map, "poll-ms", 2_000)?.max(10)),
         batch: 20_000,
         metrics_listen: map.get("metrics-listen").cloned(),
+        registry_accounts: match (map.get("registry-accounts"), map.contains_key("registry")) {
+            (Some(path), _) => registry::RegistryAccounts::load(std::path::Path::new(path))?,
+            (None, false) => registry::RegistryAccounts::simulated(),
+            (None, true) => {
+                return Err(
+                    "--registry needs --registry-accounts FILE: each venue account's accounts at the registry and payment rail".into(),
+                )
+            }
+        },
         feed: match map.get("venue-admin") {
             Some(admin) => Some(tonnex_settlement::venue_feed::FeedOptions {
                 admin: admin.clone(),

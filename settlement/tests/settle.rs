@@ -539,7 +539,21 @@ fn settle_with_remote_registry(
     extra: &[&str],
 ) -> (bool, serde_json::Value) {
     let venue = fake_venue(stream(30, 100));
-    let mut args = vec!["--registry", registry_addr.as_str()];
+    // Each venue account's accounts at the registry and the payment rail:
+    // the simulator refuses a request without them.
+    let accounts = dir.join("registry-accounts.csv");
+    let mut csv = String::from("account,registry_account,payment_account\n");
+    for account in [BUYER, SELLER, MM_A, MM_B] {
+        csv += &format!("{account},VERRA-{account},IBAN-{account}\n");
+    }
+    std::fs::write(&accounts, csv).unwrap();
+    let accounts = accounts.to_str().unwrap().to_string();
+    let mut args = vec![
+        "--registry",
+        registry_addr.as_str(),
+        "--registry-accounts",
+        accounts.as_str(),
+    ];
     args.extend_from_slice(extra);
     let _settlement = Settlement::start(&venue, dir, &args);
     wait_for(30, "the certificate", || {

@@ -8,7 +8,7 @@ use super::feedback;
 use super::postings::{movement, Posting};
 use super::{Outbox, CASH, ESCROW, RETIRED};
 use crate::escrow::{self, Leg, Legs, Signal, State};
-use crate::registry::{Kind, RegistryEvent, Request};
+use crate::registry::{Kind, RegistryEvent};
 use tonnex_protocol::admin::SettlementOutcome;
 
 /// A trade's row, as transitions need it.
@@ -113,10 +113,9 @@ pub(super) fn transition(
                 },
             )?;
             if trade.retire {
-                outbox.requests.push(Request {
-                    trade_id,
-                    kind: Kind::Retirement,
-                });
+                outbox
+                    .requests
+                    .extend(super::requests::describe(tx, trade_id, Kind::Retirement)?);
             }
         }
         State::Failed => {

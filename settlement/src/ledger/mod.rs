@@ -14,6 +14,7 @@ mod effects;
 pub mod feedback;
 mod postings;
 mod records;
+mod requests;
 mod schema;
 mod serials;
 
@@ -250,8 +251,7 @@ impl Ledger {
                  UNION ALL SELECT trade_id, state, payment, transfer FROM trades WHERE state = 'settled' AND retire = 1",
             )
             .map_err(&error)?;
-        let mut requests = Vec::new();
-        let rows = stmt
+        let rows: Vec<(i64, String, bool, bool)> = stmt
             .query_map([], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
@@ -260,28 +260,25 @@ impl Ledger {
                     r.get::<_, bool>(3)?,
                 ))
             })
+            .map_err(&error)?
+            .collect::<Result<_, _>>()
             .map_err(&error)?;
-        for row in rows {
-            let (trade_id, state, payment, transfer) = row.map_err(&error)?;
+        let mut requests = Vec::new();
+        for (trade_id, state, payment, transfer) in rows {
             let trade_id = trade_id as u64;
-            if state == "settled" {
-                requests.push(Request {
-                    trade_id,
-                    kind: Kind::Retirement,
-                });
-                continue;
-            }
-            if !payment {
-                requests.push(Request {
-                    trade_id,
-                    kind: Kind::Payment,
-                });
-            }
-            if !transfer {
-                requests.push(Request {
-                    trade_id,
-                    kind: Kind::Transfer,
-                });
+            let kinds: &[Kind] = match (state == "settled", payment, transfer) {
+                (true, _, _) => &[Kind::Retirement],
+                (false, false, false) => &[Kind::Payment, Kind::Transfer],
+                (false, false, true) => &[Kind::Payment],
+                (false, true, false) => &[Kind::Transfer],
+                (false, true, true) => &[],
+            };
+            for &kind in kinds {
+                if let Some(request) =
+                    requests::describe(&self.conn, trade_id, kind).map_err(&error)?
+                {
+                    requests.push(request);
+                }
             }
         }
         Ok(requests)

@@ -10,7 +10,7 @@ use super::postings::{movement, Posting};
 use super::serials::split_serial;
 use super::{Outbox, CASH, ESCROW, EXTERNAL};
 use crate::escrow::{self, Legs, Signal, State};
-use crate::registry::{Kind, Request};
+use crate::registry::{Kind, Request, SerialRange};
 
 pub(super) fn insert_block(
     tx: &Transaction,
@@ -234,7 +234,7 @@ pub(super) fn apply_record(
                     Posting::new(ESCROW, asset, q),
                 ],
             )?;
-            allocate_serials(tx, *trade_id, *seller, *instrument, q, outbox)?;
+            let serials = allocate_serials(tx, *trade_id, *seller, *instrument, q, outbox)?;
             if *supplementary_ticks > 0 {
                 tx.prepare_cached("INSERT INTO supplementary (trade_id, buyer, ticks_per_t, qty, amount_micros) VALUES (?1, ?2, ?3, ?4, ?5)")?
                     .execute(params![*trade_id as i64, *buyer as i64, supplementary_ticks, q, supplementary_ticks * q * tick])?;
@@ -245,12 +245,22 @@ pub(super) fn apply_record(
                 )?
                 .execute(params![*buy_order_id as i64, q])?;
             }
-            for kind in [Kind::Payment, Kind::Transfer] {
-                outbox.requests.push(Request {
-                    trade_id: *trade_id,
-                    kind,
-                });
-            }
+            let payment = Request {
+                trade_id: *trade_id,
+                kind: Kind::Payment,
+                buyer: *buyer,
+                seller: *seller,
+                quantity: *qty,
+                amount_micros: amount,
+                serials: Vec::new(),
+                retirement: None,
+            };
+            let transfer = Request {
+                kind: Kind::Transfer,
+                serials,
+                ..payment.clone()
+            };
+            outbox.requests.extend([payment, transfer]);
         }
         StreamEvent::Cancelled {
             order_id, open_qty, ..
@@ -277,20 +287,31 @@ pub(super) fn allocate_serials(
     instrument: u32,
     qty: i64,
     outbox: &mut Outbox,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<Vec<SerialRange>> {
     let mut left = qty;
-    let blocks: Vec<(i64, i64, i64)> = {
+    let mut ranges = Vec::new();
+    let blocks: Vec<Block> = {
         let mut stmt = tx.prepare_cached(
-            "SELECT id, next, last FROM serial_blocks WHERE account = ?1 AND instrument = ?2 AND next <= last ORDER BY id",
+            "SELECT id, next, last, registry, project_id, prefix, width, vintage FROM serial_blocks
+             WHERE account = ?1 AND instrument = ?2 AND next <= last ORDER BY id",
         )?;
         let rows = stmt.query_map(params![seller as i64, instrument], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            Ok(Block {
+                id: r.get(0)?,
+                next: r.get(1)?,
+                last: r.get(2)?,
+                registry: r.get(3)?,
+                project_id: r.get(4)?,
+                prefix: r.get(5)?,
+                width: r.get(6)?,
+                vintage: r.get(7)?,
+            })
         })?;
         let mut out = Vec::new();
         let mut available = 0;
         for row in rows {
-            let block: (i64, i64, i64) = row?;
-            available += block.2 - block.1 + 1;
+            let block: Block = row?;
+            available += block.last - block.next + 1;
             out.push(block);
             if available >= left {
                 break;
@@ -298,11 +319,21 @@ pub(super) fn allocate_serials(
         }
         out
     };
-    for (block_id, next, last) in blocks {
+    for block in blocks {
         if left == 0 {
             break;
         }
+        let (block_id, next, last) = (block.id, block.next, block.last);
         let take = left.min(last - next + 1);
+        ranges.push(super::requests::range(
+            block.registry,
+            block.project_id,
+            &block.prefix,
+            block.width,
+            next,
+            next + take - 1,
+            block.vintage,
+        ));
         tx.prepare_cached(
             "INSERT INTO trade_serials (trade_id, block_id, first, last) VALUES (?1, ?2, ?3, ?4)",
         )?
@@ -316,5 +347,17 @@ pub(super) fn allocate_serials(
             "trade {trade_id}: seller {seller} has {left} t without registry serials"
         ));
     }
-    Ok(())
+    Ok(ranges)
+}
+
+/// A seller's serial block with serials left, as allocation reads it.
+struct Block {
+    id: i64,
+    next: i64,
+    last: i64,
+    registry: String,
+    project_id: String,
+    prefix: String,
+    width: i64,
+    vintage: i64,
 }
