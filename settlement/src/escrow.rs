@@ -2,10 +2,14 @@
 //!
 //! ```text
 //! locked ──submitted──▶ awaiting_confirmations ──both legs confirmed──▶ settled ──retired──▶ retired
-//!                              │ a leg refused, or timed out
-//!                              ▼
+//!                              │ a leg refused, or timed out               │
+//!                              ▼                                           └─retirement refused──▶ retirement_refused
 //!                            failed ──unwind──▶ unwound
 //! ```
+//!
+//! `retirement_refused`: the registry refused to retire the buyer's credits
+//! for good (serials already retired, account closed): the trade stays
+//! delivered, the credits are the buyer's, and the venue is told.
 //!
 //! `locked`: the engine already holds the buyer's cash and the seller's
 //! credits, and the ledger has moved both into escrow. `settled` is the
@@ -30,6 +34,8 @@ pub enum State {
     Failed,
     /// Both legs returned from escrow.
     Unwound,
+    /// Delivered, but the registry refused the retirement for good.
+    RetirementRefused,
 }
 
 impl State {
@@ -43,6 +49,7 @@ impl State {
             State::Retired => "retired",
             State::Failed => "failed",
             State::Unwound => "unwound",
+            State::RetirementRefused => "retirement_refused",
         }
     }
 
@@ -56,6 +63,7 @@ impl State {
             State::Retired,
             State::Failed,
             State::Unwound,
+            State::RetirementRefused,
         ]
         .into_iter()
         .find(|s| s.as_str() == text)
@@ -86,6 +94,8 @@ pub enum Signal {
     Unwind,
     /// The registry retired the buyer's credits.
     RetirementConfirmed,
+    /// The registry refused the retirement for good.
+    RetirementRefused,
 }
 
 /// Confirmations seen so far.
@@ -154,6 +164,7 @@ pub fn next(state: State, legs: Legs, signal: Signal) -> Result<(State, Legs), I
         }
         (State::Failed, Signal::Unwind) => Ok((State::Unwound, legs)),
         (State::Settled, Signal::RetirementConfirmed) => Ok((State::Retired, legs)),
+        (State::Settled, Signal::RetirementRefused) => Ok((State::RetirementRefused, legs)),
         _ => illegal,
     }
 }
@@ -162,15 +173,16 @@ pub fn next(state: State, legs: Legs, signal: Signal) -> Result<(State, Legs), I
 mod tests {
     use super::*;
 
-    const ALL_STATES: [State; 6] = [
+    const ALL_STATES: [State; 7] = [
         State::Locked,
         State::AwaitingConfirmations,
         State::Settled,
         State::Retired,
         State::Failed,
         State::Unwound,
+        State::RetirementRefused,
     ];
-    const ALL_SIGNALS: [Signal; 8] = [
+    const ALL_SIGNALS: [Signal; 9] = [
         Signal::Submitted,
         Signal::Confirmed(Leg::Payment),
         Signal::Confirmed(Leg::Transfer),
@@ -179,6 +191,7 @@ mod tests {
         Signal::TimedOut,
         Signal::Unwind,
         Signal::RetirementConfirmed,
+        Signal::RetirementRefused,
     ];
 
     fn run(signals: &[Signal]) -> Result<State, Illegal> {
@@ -236,6 +249,7 @@ mod tests {
                     | (State::AwaitingConfirmations, Signal::TimedOut)
                     | (State::Failed, Signal::Unwind)
                     | (State::Settled, Signal::RetirementConfirmed)
+                    | (State::Settled, Signal::RetirementRefused)
             )
         };
         for state in ALL_STATES {
@@ -261,6 +275,7 @@ mod tests {
         for signal in ALL_SIGNALS {
             assert!(next(State::Retired, legs, signal).is_err());
             assert!(next(State::Unwound, legs, signal).is_err());
+            assert!(next(State::RetirementRefused, legs, signal).is_err());
         }
         assert!(next(State::Settled, legs, Signal::Unwind).is_err());
     }

@@ -42,6 +42,8 @@ pub struct Options {
     pub confirm_delay: Duration,
     /// Embedded simulator: share of transfers refused, percent.
     pub fail_pct: u64,
+    /// Embedded simulator: share of retirements refused, percent.
+    pub retire_fail_pct: u64,
     /// A trade unconfirmed for this long is failed and unwound.
     pub timeout: Duration,
     /// How often pending trades are polled at the registry.
@@ -98,6 +100,7 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
             let embedded = Sim::new(SimConfig {
                 delay: options.confirm_delay,
                 fail_pct: options.fail_pct,
+                retire_fail_pct: options.retire_fail_pct,
                 callback: Some(webhook),
                 secret: options.secret.clone(),
             });
@@ -109,8 +112,16 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
     // Anything requested before a crash and still unanswered is asked again
     // (the registry ignores repeats).
     let pending = ledger.pending_requests().map_err(|e| e.to_string())?;
+    let mut start_outage = None;
     if !pending.is_empty() {
-        registry.submit(&pending)?;
+        if let Err(e) = registry.submit(&pending) {
+            tracing::warn!(error = %e, "registry unreachable at start: its pending requests are sent again until it answers");
+            start_outage = Some(Outage {
+                since: Instant::now(),
+                next_try: Instant::now() + Duration::from_millis(500),
+                backoff: Duration::from_millis(500),
+            });
+        }
     }
     let mut last_seq = ledger.last_seq().map_err(|e| e.to_string())?;
     let metrics = Arc::new(Metrics::default());
@@ -175,6 +186,7 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
     let mut last_poll = Instant::now();
     let mut last_stats = (Instant::now(), 0u64);
     let mut applied_trades = 0u64;
+    let mut outage: Option<Outage> = start_outage;
     while !stop.load(Ordering::Acquire) {
         if stream.is_none() && Instant::now() >= next_connect {
             match subscribe(options, last_seq + 1) {
@@ -255,14 +267,29 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             last_seq += records.len() as u64;
             metrics.applied_seq.store(last_seq, Ordering::Relaxed);
-            finish(&outbox, registry.as_mut(), &ledger, options, &metrics)?;
+            finish(
+                &outbox,
+                registry.as_mut(),
+                &ledger,
+                options,
+                &metrics,
+                &mut outage,
+            )?;
         }
         if last_maintenance.elapsed() >= maintenance_every {
             last_maintenance = Instant::now();
+            retry_outage(&mut outage, registry.as_mut(), &ledger, &metrics)?;
             let outbox = ledger
                 .expire(now_ms(), options.timeout.as_millis() as u64)
                 .map_err(|e| e.to_string())?;
-            finish(&outbox, registry.as_mut(), &ledger, options, &metrics)?;
+            finish(
+                &outbox,
+                registry.as_mut(),
+                &ledger,
+                options,
+                &metrics,
+                &mut outage,
+            )?;
         }
         if last_poll.elapsed() >= options.poll_every {
             last_poll = Instant::now();
@@ -285,7 +312,14 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
                             let outbox = ledger
                                 .apply(&[], &fresh, now_ms())
                                 .map_err(|e| e.to_string())?;
-                            finish(&outbox, registry.as_mut(), &ledger, options, &metrics)?;
+                            finish(
+                                &outbox,
+                                registry.as_mut(),
+                                &ledger,
+                                options,
+                                &metrics,
+                                &mut outage,
+                            )?;
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "registry status failed"),
@@ -318,24 +352,72 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
     Ok(())
 }
 
+/// The registry is unreachable: every request still owed an answer is sent
+/// again, from the ledger, with back-off, until it takes them.
+struct Outage {
+    since: Instant,
+    next_try: Instant,
+    backoff: Duration,
+}
+
 fn finish(
     outbox: &Outbox,
     registry: &mut dyn Registry,
     ledger: &Ledger,
     options: &Options,
     metrics: &Metrics,
+    outage: &mut Option<Outage>,
 ) -> Result<(), String> {
     note(outbox);
-    if !outbox.requests.is_empty() {
+    if !outbox.requests.is_empty() && outage.is_none() {
         let submitted = registry.submit(&outbox.requests);
         metrics.registry_call(Call::Submit, submitted.is_ok());
         if let Err(e) = submitted {
-            // Asked again at the next start; the timeout unwinds what never gets an answer.
-            tracing::warn!(error = %e, "registry submit failed");
+            tracing::warn!(error = %e, "registry submit failed: sending every pending request again until it answers");
+            let now = Instant::now();
+            *outage = Some(Outage {
+                since: now,
+                next_try: now + Duration::from_millis(500),
+                backoff: Duration::from_millis(500),
+            });
         }
     }
     if !outbox.certificates.is_empty() {
         certificate::write_missing(ledger.connection(), &options.data_dir)?;
+    }
+    Ok(())
+}
+
+/// During an outage: when due, every pending request again.
+fn retry_outage(
+    outage: &mut Option<Outage>,
+    registry: &mut dyn Registry,
+    ledger: &Ledger,
+    metrics: &Metrics,
+) -> Result<(), String> {
+    let Some(o) = outage else {
+        return Ok(());
+    };
+    if Instant::now() < o.next_try {
+        return Ok(());
+    }
+    let pending = ledger.pending_requests().map_err(|e| e.to_string())?;
+    let submitted = registry.submit(&pending);
+    metrics.registry_call(Call::Submit, submitted.is_ok());
+    match submitted {
+        Ok(()) => {
+            tracing::info!(
+                requests = pending.len(),
+                down_s = o.since.elapsed().as_secs(),
+                "the registry answers again: every pending request sent"
+            );
+            *outage = None;
+        }
+        Err(e) => {
+            o.backoff = (o.backoff * 2).min(Duration::from_secs(30));
+            o.next_try = Instant::now() + o.backoff;
+            tracing::warn!(error = %e, down_s = o.since.elapsed().as_secs(), retry_ms = o.backoff.as_millis() as u64, "the registry is still unreachable");
+        }
     }
     Ok(())
 }

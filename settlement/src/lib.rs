@@ -12,6 +12,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod reconcile;
 pub mod registry;
+pub mod report;
 pub mod venue_feed;
 pub mod webhook;
 

@@ -3,13 +3,13 @@
 //! ```text
 //! tonnex-settlement run --venue ADDR --data-dir DIR --fill-key KEY [--fill-name NAME]
 //!                       [--webhook-listen ADDR] [--registry ADDR]
-//!                       [--secret S] [--confirm-delay-ms N] [--fail-pct P] [--timeout-ms N] [--poll-ms N]
+//!                       [--secret S] [--confirm-delay-ms N] [--fail-pct P] [--retire-fail-pct P] [--timeout-ms N] [--poll-ms N]
 //!                       [--log-format text|json] [--metrics-listen ADDR]
 //!                       [--venue-admin ADDR [--admin-name NAME] --admin-key KEY]
 //!                       [--registry-accounts FILE]
 //! tonnex-settlement audit --data-dir DIR [--journal DIR]
 //! tonnex-settlement report --data-dir DIR
-//! tonnex-settlement registry-sim --listen ADDR --callback ADDR [--secret S] [--confirm-delay-ms N] [--fail-pct P]
+//! tonnex-settlement registry-sim --listen ADDR --callback ADDR [--secret S] [--confirm-delay-ms N] [--fail-pct P] [--retire-fail-pct P]
 //! ```
 //! Secrets are never defaulted: the webhook secret comes from `--secret` or
 //! `TONNEX_WEBHOOK_SECRET`, the fill-stream key from `--fill-key` or
@@ -23,17 +23,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tonnex_logs::LogFormat;
-use tonnex_settlement::{audit, follow, ledger::Ledger, reconcile, registry};
+use tonnex_settlement::{audit, follow, ledger::Ledger, reconcile, registry, report};
 
 const USAGE: &str = "usage: tonnex-settlement run --venue ADDR --data-dir DIR --fill-key KEY [--fill-name NAME]
                              [--webhook-listen ADDR] [--registry ADDR]
-                             [--secret S] [--confirm-delay-ms N] [--fail-pct P] [--timeout-ms N] [--poll-ms N]
+                             [--secret S] [--confirm-delay-ms N] [--fail-pct P] [--retire-fail-pct P] [--timeout-ms N] [--poll-ms N]
                              [--log-format text|json] [--metrics-listen ADDR]
                              [--venue-admin ADDR [--admin-name NAME] --admin-key KEY]
                              [--registry-accounts FILE]
        tonnex-settlement audit --data-dir DIR [--journal DIR]
        tonnex-settlement report --data-dir DIR
-       tonnex-settlement registry-sim --listen ADDR --callback ADDR [--secret S] [--confirm-delay-ms N] [--fail-pct P]";
+       tonnex-settlement registry-sim --listen ADDR --callback ADDR [--secret S] [--confirm-delay-ms N] [--fail-pct P] [--retire-fail-pct P]";
 
 fn flags(args: &[String], allowed: &[&str]) -> Result<HashMap<String, String>, String> {
     let mut map = HashMap::new();
@@ -147,6 +147,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             "--fill-name",
             "--confirm-delay-ms",
             "--fail-pct",
+            "--retire-fail-pct",
             "--timeout-ms",
             "--poll-ms",
             "--log-format",
@@ -183,6 +184,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
         fill_key: required_secret(&map, "fill-key", "TONNEX_FILL_KEY")?,
         confirm_delay: Duration::from_millis(number(&map, "confirm-delay-ms", 20)?),
         fail_pct: number(&map, "fail-pct", 0)?.min(100),
+        retire_fail_pct: number(&map, "retire-fail-pct", 0)?.min(100),
         timeout: Duration::from_millis(number(&map, "timeout-ms", 30_000)?),
         poll_every: Duration::from_millis(number(&map, "poll-ms", 2_000)?.max(10)),
         batch: 20_000,
@@ -259,7 +261,7 @@ fn audit_command(args: &[String]) -> Result<ExitCode, String> {
 
 fn report(args: &[String]) -> Result<ExitCode, String> {
     let (ledger, _, _) = open(args, &["--data-dir"])?;
-    let report = audit::report(ledger.connection()).map_err(|e| e.to_string())?;
+    let report = report::report(ledger.connection()).map_err(|e| e.to_string())?;
     println!(
         "{}",
         serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
@@ -276,6 +278,7 @@ fn registry_sim(args: &[String]) -> Result<ExitCode, String> {
             "--secret",
             "--confirm-delay-ms",
             "--fail-pct",
+            "--retire-fail-pct",
             "--log-format",
         ],
     )?;
@@ -294,6 +297,7 @@ fn registry_sim(args: &[String]) -> Result<ExitCode, String> {
     let config = registry::SimConfig {
         delay: Duration::from_millis(number(&map, "confirm-delay-ms", 20)?),
         fail_pct: number(&map, "fail-pct", 0)?.min(100),
+        retire_fail_pct: number(&map, "retire-fail-pct", 0)?.min(100),
         callback,
         secret: secret(&map)?,
     };

@@ -1,7 +1,7 @@
 //! The closed loop as a property: the venue's engine (`tonnex_engine::State`,
 //! with holds) trades random orders; its fills become fill-stream records
 //! the ledger applies; random registry outcomes (confirmations, refusals,
-//! retirements, some repeated) settle, unwind and retire trades; the
+//! retirements and their refusals, some repeated) settle, unwind and retire trades; the
 //! outcomes the ledger queues go back to the engine in random batches, some
 //! sent twice. After every step the engine's balances equal the ledger's
 //! for every account and asset (`reconcile::compare`, which also accounts
@@ -241,6 +241,7 @@ impl Loop {
             return;
         };
         let (kind, confirmed) = match (state.as_str(), kind) {
+            ("settled", 6..) => (Kind::Retirement, false),
             ("settled", _) => (Kind::Retirement, true),
             (_, 0..=2) => (Kind::Payment, true),
             (_, 3..=5) => (Kind::Transfer, true),

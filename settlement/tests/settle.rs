@@ -404,6 +404,22 @@ fn refused_transfers_and_timeouts_unwind_both_legs() {
     assert!(ok, "{json:#}");
     let unwound = state_count(&json, "unwound");
     assert!((40..=160).contains(&unwound), "{unwound} of 402 unwound");
+    // The report says why: each refusal with the registry's reason.
+    let failures = &report(&dir)["failures"]["unwound_by_reason"];
+    let by_reason = failures.as_object().unwrap();
+    assert!(
+        by_reason.keys().all(|k| [
+            "transfer_refused:insufficient_units",
+            "transfer_refused:account_closed",
+            "transfer_refused:serials_already_retired"
+        ]
+        .contains(&k.as_str())),
+        "{failures}"
+    );
+    assert_eq!(
+        by_reason.values().map(|n| n.as_u64().unwrap()).sum::<u64>(),
+        unwound
+    );
 
     // A registry that never answers: every trade times out and unwinds.
     let silent = scratch("timeout");
@@ -416,6 +432,123 @@ fn refused_transfers_and_timeouts_unwind_both_legs() {
     wait_for(20, "timeouts", || trades_in(&silent, &["unwound"]) == 7);
     let (ok, json, _) = audit(&silent);
     assert!(ok, "{json:#}");
+    assert_eq!(
+        report(&silent)["failures"]["unwound_by_reason"],
+        serde_json::json!({"timeout": 7})
+    );
+}
+
+fn report(dir: &Path) -> serde_json::Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_tonnex-settlement"))
+        .args(["report", "--data-dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn a_retirement_refused_for_good_leaves_the_credits_with_the_buyer_and_a_stray_answer_changes_nothing(
+) {
+    let dir = scratch("retire-refused");
+    let venue = fake_venue(stream(20, 3));
+    let settlement = Settlement::start(&venue, &dir, &["--retire-fail-pct", "100"]);
+    wait_for(20, "every trade final", || {
+        trades_in(&dir, &["retirement_refused"]) == 2 && trades_in(&dir, &["settled"]) == 3
+    });
+    // A retirement answer for a market maker's trade, never asked for.
+    let stray = RegistryEvent {
+        event_id: "stray-1".into(),
+        trade_id: (1000 << 20) | 1,
+        kind: Kind::Retirement,
+        confirmed: true,
+        reference: "R-STRAY".into(),
+    };
+    assert_eq!(
+        post_events(&settlement.webhook, &[stray], b"test-secret"),
+        200
+    );
+    wait_for(10, "the stray answer recorded", || {
+        report(&dir)["failures"]["registry_answers_that_changed_nothing"]["retirement_confirmed"]
+            == 1
+    });
+    assert_eq!(
+        trades_in(&dir, &["settled"]),
+        3,
+        "the stray answer retired nothing"
+    );
+    let failures = &report(&dir)["failures"]["retirements_refused_by_reason"];
+    let refused: u64 = failures
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, n)| {
+            assert!(k.starts_with("retirement_refused:"), "{failures}");
+            n.as_u64().unwrap()
+        })
+        .sum();
+    assert_eq!(refused, 2);
+    // The venue is told: the credits are the buyer's again, free.
+    let conn = rusqlite::Connection::open(dir.join("ledger.sqlite")).unwrap();
+    let told: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM venue_feedback WHERE outcome = 'retirement_refused'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(told, 2);
+    let (ok, json, _) = audit(&dir);
+    assert!(ok, "{json:#}");
+    // No certificate: nothing of the order was retired.
+    assert!(!dir.join("certificates/TNX-100.json").exists());
+}
+
+#[test]
+fn a_registry_down_for_a_while_gets_every_pending_request_again_once_it_is_back() {
+    let dir = scratch("registry-down");
+    let registry = format!("127.0.0.1:{}", free_port());
+    let webhook = format!("127.0.0.1:{}", free_port());
+    let venue = fake_venue(stream(30, 20));
+    let accounts = registry_accounts(&dir);
+    let _settlement = Settlement::start(
+        &venue,
+        &dir,
+        &[
+            "--registry",
+            &registry,
+            "--registry-accounts",
+            &accounts,
+            "--webhook-listen",
+            &webhook,
+            "--timeout-ms",
+            "120000",
+        ],
+    );
+    wait_for(10, "the trades, with the registry down", || {
+        trades_in(&dir, &["awaiting_confirmations"]) == 22
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(trades_in(&dir, &["awaiting_confirmations"]), 22);
+    // The registry comes up on its address: everything settles.
+    let (mut sim, _) = start_ready(Command::new(env!("CARGO_BIN_EXE_tonnex-settlement")).args([
+        "registry-sim",
+        "--listen",
+        &registry,
+        "--callback",
+        &webhook,
+        "--secret",
+        "test-secret",
+    ]));
+    wait_for(60, "every trade settled once the registry is back", || {
+        trades_in(&dir, &["settled", "retired"]) == 22
+    });
+    let _ = sim.kill();
+    let _ = sim.wait();
+    let (ok, json, _) = audit(&dir);
+    assert!(ok, "{json:#}");
+    assert_eq!(state_count(&json, "unwound"), 0);
 }
 
 fn post_events(webhook: &str, events: &[RegistryEvent], secret: &[u8]) -> u16 {
@@ -529,6 +662,18 @@ fn registry_sim(callback: &str) -> (Child, String) {
     (sim, addr)
 }
 
+/// Each venue account's accounts at the registry and the payment rail (the
+/// simulator refuses a request without them), as a file in `dir`.
+fn registry_accounts(dir: &Path) -> String {
+    let path = dir.join("registry-accounts.csv");
+    let mut csv = String::from("account,registry_account,payment_account\n");
+    for account in [BUYER, SELLER, MM_A, MM_B] {
+        csv += &format!("{account},VERRA-{account},IBAN-{account}\n");
+    }
+    std::fs::write(&path, csv).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
 /// Runs `stream(30, 100)` through a settlement that uses the registry
 /// simulator process `sim` at `registry_addr` (plus `extra` flags), waits
 /// for the buyer's certificate and every trade settled, and returns the
@@ -539,15 +684,7 @@ fn settle_with_remote_registry(
     extra: &[&str],
 ) -> (bool, serde_json::Value) {
     let venue = fake_venue(stream(30, 100));
-    // Each venue account's accounts at the registry and the payment rail:
-    // the simulator refuses a request without them.
-    let accounts = dir.join("registry-accounts.csv");
-    let mut csv = String::from("account,registry_account,payment_account\n");
-    for account in [BUYER, SELLER, MM_A, MM_B] {
-        csv += &format!("{account},VERRA-{account},IBAN-{account}\n");
-    }
-    std::fs::write(&accounts, csv).unwrap();
-    let accounts = accounts.to_str().unwrap().to_string();
+    let accounts = registry_accounts(dir);
     let mut args = vec![
         "--registry",
         registry_addr.as_str(),

@@ -143,6 +143,11 @@ pub(super) fn transition(
                 maybe_certify(tx, trade.buy_order_id, now_ms, outbox)?;
             }
         }
+        State::RetirementRefused => {
+            // The credits stay the buyer's (delivered); the venue frees them.
+            feedback::queue(tx, &SettlementOutcome::RetirementRefused { trade_id })?;
+            maybe_certify(tx, trade.buy_order_id, now_ms, outbox)?;
+        }
         State::Retired => {
             movement(
                 tx,
@@ -199,20 +204,42 @@ pub(super) fn apply_event(
         ));
         return Ok(());
     }
+    // An answer to a request never sent (a retirement of a trade that is
+    // not retired for a buyer) changes nothing, and the report counts it.
+    if event.kind == Kind::Retirement && !load_trade(tx, event.trade_id)?.is_some_and(|t| t.retire)
+    {
+        tx.prepare_cached("UPDATE registry_events SET applied = 'ignored' WHERE event_id = ?1")?
+            .execute([&event.event_id])?;
+        outbox.notes.push(format!(
+            "trade {}: a retirement answer, but none was asked: ignored",
+            event.trade_id
+        ));
+        return Ok(());
+    }
     let signal = match (event.kind, event.confirmed) {
         (Kind::Payment, true) => Signal::Confirmed(Leg::Payment),
         (Kind::Transfer, true) => Signal::Confirmed(Leg::Transfer),
         (Kind::Payment, false) => Signal::Refused(Leg::Payment),
         (Kind::Transfer, false) => Signal::Refused(Leg::Transfer),
         (Kind::Retirement, true) => Signal::RetirementConfirmed,
-        (Kind::Retirement, false) => {
-            outbox.notes.push(format!(
-                "trade {}: the registry refused the retirement",
-                event.trade_id
-            ));
-            return Ok(());
-        }
+        (Kind::Retirement, false) => Signal::RetirementRefused,
     };
+    if !event.confirmed {
+        // The first refusal is the reason (a later one changes nothing).
+        tx.prepare_cached("UPDATE trades SET failure = ?2 WHERE trade_id = ?1 AND failure IS NULL AND state IN (?3, ?4)")?
+            .execute(params![
+                event.trade_id as i64,
+                format!("{}_refused:{}", event.kind.as_str(), event.reference),
+                State::AwaitingConfirmations.as_str(),
+                State::Settled.as_str(),
+            ])?;
+        outbox.notes.push(format!(
+            "trade {}: the registry refused the {}: {}",
+            event.trade_id,
+            event.kind.as_str(),
+            event.reference
+        ));
+    }
     if event.kind == Kind::Retirement {
         // Recorded before the transition, whose certificate quotes them.
         tx.prepare_cached("UPDATE trades SET retirement_ref = ?2, retired_ms = ?3 WHERE trade_id = ?1 AND state = 'settled'")?
@@ -251,9 +278,17 @@ pub(super) fn maybe_certify(
     }
     let (open, retired): (i64, i64) = tx
         .prepare_cached(
-            "SELECT SUM(state NOT IN ('retired', 'unwound')), SUM(state = 'retired') FROM trades WHERE buy_order_id = ?1",
+            "SELECT SUM(state NOT IN (?2, ?3, ?4)), SUM(state = ?2) FROM trades WHERE buy_order_id = ?1",
         )?
-        .query_row([order_id as i64], |r| Ok((r.get::<_, Option<i64>>(0)?.unwrap_or(0), r.get::<_, Option<i64>>(1)?.unwrap_or(0))))?;
+        .query_row(
+            params![
+                order_id as i64,
+                State::Retired.as_str(),
+                State::Unwound.as_str(),
+                State::RetirementRefused.as_str()
+            ],
+            |r| Ok((r.get::<_, Option<i64>>(0)?.unwrap_or(0), r.get::<_, Option<i64>>(1)?.unwrap_or(0))),
+        )?;
     if open > 0 || retired == 0 {
         return Ok(());
     }

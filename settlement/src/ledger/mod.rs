@@ -229,6 +229,11 @@ impl Ledger {
             rows.collect::<Result<_, _>>().map_err(&error)?
         };
         for trade_id in late {
+            tx.prepare_cached(
+                "UPDATE trades SET failure = 'timeout' WHERE trade_id = ?1 AND failure IS NULL",
+            )
+            .and_then(|mut s| s.execute([trade_id]))
+            .map_err(&error)?;
             transition(&tx, trade_id as u64, Signal::TimedOut, now_ms, &mut outbox)
                 .map_err(&error)?;
             outbox.notes.push(format!(

@@ -2,9 +2,9 @@
 //! how many a ledger has had.
 
 /// The ledger schema this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
-pub(super) const MIGRATIONS: [&str; 7] = ["
+pub(super) const MIGRATIONS: [&str; 8] = ["
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE instruments (id INTEGER PRIMARY KEY, symbol TEXT NOT NULL, sub_ledger TEXT NOT NULL, tick_micros INTEGER NOT NULL);
 CREATE TABLE movements (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, trade_id INTEGER, stream_seq INTEGER);
@@ -68,4 +68,8 @@ CREATE TABLE custody_log (movement_id INTEGER PRIMARY KEY, sha256 BLOB NOT NULL)
 -- session; meta.feedback_acked is the highest id the venue acknowledged;
 -- `refused` the reason code of an outcome the venue refused.
 CREATE TABLE venue_feedback (id INTEGER PRIMARY KEY, trade_id INTEGER NOT NULL, outcome TEXT NOT NULL, refused INTEGER);
+", "
+-- Why a trade did not settle or retire: '<kind>_refused:<registry reason>'
+-- or 'timeout' (the report groups them).
+ALTER TABLE trades ADD COLUMN failure TEXT;
 "];

@@ -18,6 +18,8 @@ pub struct SimConfig {
     pub delay: Duration,
     /// Percentage of transfers refused (deterministic per trade id).
     pub fail_pct: u64,
+    /// Percentage of retirements refused (deterministic per trade id).
+    pub retire_fail_pct: u64,
     /// Where callbacks go (`None`: poll only).
     pub callback: Option<SocketAddr>,
     /// Shared webhook secret.
@@ -92,19 +94,37 @@ impl Sim {
         let mut next = self.next_event.lock().expect("sim lock");
         let event_id = format!("sim-{}-{}", now_ms(), *next);
         *next += 1;
-        // Deterministic per trade: the same trade always fails or succeeds.
+        // Deterministic per trade: the same trade always fails or succeeds,
+        // for one of the reasons registries give.
         let roll = (request.trade_id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) % 100;
-        let refused = request.kind == Kind::Transfer && roll % 100 < self.config.fail_pct;
+        let refused = match request.kind {
+            Kind::Transfer => roll < self.config.fail_pct,
+            Kind::Retirement => roll < self.config.retire_fail_pct,
+            Kind::Payment => false,
+        };
+        let reference = if refused {
+            let reasons: &[&str] = match request.kind {
+                Kind::Retirement => &["serials_already_retired", "account_closed"],
+                _ => &[
+                    "insufficient_units",
+                    "account_closed",
+                    "serials_already_retired",
+                ],
+            };
+            reasons[(request.trade_id % reasons.len() as u64) as usize].to_string()
+        } else {
+            format!(
+                "SIM-{}-{}",
+                request.kind.as_str().to_uppercase(),
+                request.trade_id
+            )
+        };
         RegistryEvent {
             event_id,
             trade_id: request.trade_id,
             kind: request.kind,
             confirmed: !refused,
-            reference: format!(
-                "SIM-{}-{}",
-                request.kind.as_str().to_uppercase(),
-                request.trade_id
-            ),
+            reference,
         }
     }
 
@@ -238,6 +258,7 @@ mod tests {
         let sim = Sim::new(SimConfig {
             delay: Duration::from_millis(10),
             fail_pct: 50,
+            retire_fail_pct: 0,
             callback: None,
             secret: b"s".to_vec(),
         });
