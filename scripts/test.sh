@@ -23,8 +23,10 @@ echo "== cargo test --workspace"
 cargo test --workspace
 echo "== scripts/crash-test.sh (release build, kill -9 under load)"
 scripts/crash-test.sh 6
-echo "== scripts/settlement-crash-test.sh (settlement kill -9 mid-run, audit)"
+echo "== scripts/settlement-crash-test.sh (settlement and venue kill -9 mid-run, audit and reconciliation)"
 scripts/settlement-crash-test.sh 8
+echo "== scripts/custody-in-test.sh (registry custody in: lot deposits through the venue's checks, exactly once)"
+scripts/custody-in-test.sh
 echo "== scripts/demo.sh (the README's main command)"
 TONNEX_DEMO_SECONDS=5 TONNEX_DEMO_OPS=100000 scripts/demo.sh
 echo "== scripts/web_test.py (tonnex-web in headless Chromium; screenshots in target/web-screenshots/)"

@@ -293,6 +293,22 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
         }
         if last_poll.elapsed() >= options.poll_every {
             last_poll = Instant::now();
+            // Custody in: what sellers moved into the venue's custody account.
+            let after =
+                crate::ledger::custody_in::after(ledger.connection()).map_err(|e| e.to_string())?;
+            match registry.incoming(after) {
+                Ok(transfers) if !transfers.is_empty() => {
+                    let new = crate::ledger::custody_in::record(
+                        ledger.connection(),
+                        &transfers,
+                        &options.registry_accounts,
+                    )
+                    .map_err(|e| e.to_string())?;
+                    tracing::info!(new, "transfers into the venue's custody account");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "registry custody list failed"),
+            }
             // Only what has waited a whole poll interval: a callback for
             // anything younger is most likely on its way.
             let before = now_ms().saturating_sub(options.poll_every.as_millis() as u64);

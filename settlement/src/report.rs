@@ -94,6 +94,7 @@ pub fn report(conn: &Connection) -> rusqlite::Result<Value> {
         "accounts": accounts,
         "instruments": instruments,
         "failures": failures(conn)?,
+        "custody_in": custody_in(conn)?,
         "custody_head": head.map(|(movement, sha256)| json!({"movement": movement, "sha256": sha256})),
     }))
 }
@@ -123,4 +124,25 @@ fn failures(conn: &Connection) -> rusqlite::Result<Value> {
             "SELECT kind || CASE confirmed WHEN 1 THEN '_confirmed' ELSE '_refused' END, COUNT(*) FROM registry_events WHERE applied = 'ignored' GROUP BY 1 ORDER BY 1",
         )?,
     }))
+}
+
+/// Transfers into the venue's custody account: how many by state, and why
+/// any was refused.
+fn custody_in(conn: &Connection) -> rusqlite::Result<Value> {
+    let mut by_state = serde_json::Map::new();
+    let mut stmt =
+        conn.prepare("SELECT state, COUNT(*) FROM custody_in GROUP BY state ORDER BY state")?;
+    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        let (state, n) = row?;
+        by_state.insert(state, n.into());
+    }
+    let mut stmt = conn.prepare(
+        "SELECT transfer_id, detail FROM custody_in WHERE state = 'refused' ORDER BY seq LIMIT 20",
+    )?;
+    let refused: Vec<Value> = stmt
+        .query_map([], |r| {
+            Ok(json!({"transfer_id": r.get::<_, String>(0)?, "why": r.get::<_, String>(1)?}))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(json!({"by_state": by_state, "refused": refused}))
 }

@@ -105,6 +105,7 @@ fn feed(
             if deadline.is_some() {
                 return Ok(());
             }
+            deposit_custody_in(&conn, options, &mut session)?;
             std::thread::sleep(Duration::from_millis(20));
             continue;
         };
@@ -173,4 +174,50 @@ fn feed(
             }
         }
     }
+}
+
+/// Has the venue deposit every custody-in transfer waiting for it, each as
+/// a one-lot export named after the transfer (so one sent again is
+/// recognised as deposited before), and records the answer.
+fn deposit_custody_in(
+    conn: &Connection,
+    options: &FeedOptions,
+    session: &mut Option<admin_client::Connection>,
+) -> Result<(), String> {
+    use crate::ledger::custody_in;
+    for deposit in custody_in::pending(conn).map_err(|e| e.to_string())? {
+        let verb = AdminVerb::DepositLots {
+            symbol: deposit.instrument.clone(),
+            name: format!("custody-in-{}", deposit.transfer_id),
+            csv: deposit.csv.clone(),
+        };
+        let reply = match session.take() {
+            Some(c) => Ok(c),
+            None => admin_client::Connection::open(&options.admin),
+        }
+        .and_then(|mut c| {
+            let reply = c.call(&options.operator, &options.key, "custody in", verb)?;
+            *session = Some(c);
+            Ok(reply)
+        });
+        let (deposited, detail) = match reply {
+            Ok(AdminReply::Done { text, .. }) => (true, text),
+            Ok(AdminReply::Refused { reason, text, .. }) => (
+                false,
+                format!("{}: {text}", tonnex_protocol::wire::reject_name(reason)),
+            ),
+            Ok(other) => return Err(format!("the venue answered a deposit with {other:?}")),
+            Err(e) => {
+                // Tried again next round.
+                tracing::warn!(error = %e, "venue admin port unreachable for a custody-in deposit");
+                return Ok(());
+            }
+        };
+        if !deposited {
+            tracing::warn!(transfer = %deposit.transfer_id, detail, "the venue refused a custody-in deposit");
+        }
+        custody_in::settle(conn, &deposit.transfer_id, deposited, &detail)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }

@@ -104,8 +104,12 @@ fn permitted(role: OperatorRole, verb: &AdminVerb) -> bool {
         ),
         AdminVerb::DepositCash { .. }
         | AdminVerb::WithdrawCash { .. }
-        | AdminVerb::WithdrawCredits { .. }
-        | AdminVerb::DepositLots { .. } => role == OperatorRole::Operator,
+        | AdminVerb::WithdrawCredits { .. } => role == OperatorRole::Operator,
+        // Settlement deposits what sellers move into the venue's custody
+        // account at the registry, through the same checks.
+        AdminVerb::DepositLots { .. } => {
+            matches!(role, OperatorRole::Operator | OperatorRole::Settlement)
+        }
         AdminVerb::Attestation { .. } => role == OperatorRole::Compliance,
         AdminVerb::AddInstrument { .. } | AdminVerb::AddAccount { .. } => {
             role == OperatorRole::Operator
@@ -548,6 +552,19 @@ impl Gateway {
                 format!("{count} settlement outcomes from id {first_id}")
             }
         };
+        if commands.is_empty() {
+            // Nothing to journal (a deposit made before): answered now.
+            self.net.queue_framed(
+                token,
+                &admin::AdminReply::Done {
+                    nonce,
+                    seq: 0,
+                    text,
+                },
+            );
+            self.metrics.admin(true);
+            return Ok(());
+        }
         let last = commands.len() - 1;
         for (i, (command, annotation)) in commands.into_iter().enumerate() {
             let admin = Command::Admin(Box::new(AdminCommand {

@@ -12,7 +12,7 @@ use tonnex_protocol::{Qty, RejectReason};
 
 use super::core::Annotation;
 use super::server::Gateway;
-use crate::compliance::lots::{self, LotDecision};
+use crate::compliance::lots::{self, LotDecision, LotRefusal};
 use tonnex_engine::venue::SerialBlock;
 
 /// Commands to submit, each with its fill-stream detail.
@@ -100,12 +100,24 @@ impl Gateway {
                 .map_err(|e| (RejectReason::InvalidRequest, e.to_string()))?;
         let mut planned = Vec::new();
         let mut refused = Vec::new();
+        let mut already = 0usize;
         let mut tonnes = 0u64;
         for decision in decisions {
             match (&decision.refusal, decision.block.clone()) {
                 (None, Some(block)) => {
                     tonnes += decision.lot.quantity;
                     planned.extend(lot_commands(&decision, block, index));
+                }
+                // The same block from the same export line: sent again
+                // (its answer lost), not a second deposit.
+                (Some(LotRefusal::Overlap(_)), Some(block))
+                    if self
+                        .admin
+                        .serials
+                        .overlapping(&block)
+                        .is_some_and(|hit| hit.block == block && hit.source == decision.source) =>
+                {
+                    already += 1;
                 }
                 (refusal, _) => {
                     let refusal = refusal.as_ref().expect("a lot without a block is refused");
@@ -117,6 +129,12 @@ impl Gateway {
             .iter()
             .map(|(line, reason, text)| format!("line {line}: {} ({text})", reason.as_str()))
             .collect();
+        if planned.is_empty() && refused.is_empty() && already > 0 {
+            return Ok((
+                planned,
+                format!("the {already} lots of {name} were deposited before: nothing done"),
+            ));
+        }
         if planned.is_empty() {
             let reason = refused
                 .first()

@@ -10,6 +10,7 @@
 //! or lost across a crash.
 
 pub mod custody;
+pub mod custody_in;
 mod effects;
 pub mod feedback;
 mod postings;

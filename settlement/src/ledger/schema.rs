@@ -2,9 +2,9 @@
 //! how many a ledger has had.
 
 /// The ledger schema this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
-pub(super) const MIGRATIONS: [&str; 8] = ["
+pub(super) const MIGRATIONS: [&str; 9] = ["
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE instruments (id INTEGER PRIMARY KEY, symbol TEXT NOT NULL, sub_ledger TEXT NOT NULL, tick_micros INTEGER NOT NULL);
 CREATE TABLE movements (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, trade_id INTEGER, stream_seq INTEGER);
@@ -72,4 +72,10 @@ CREATE TABLE venue_feedback (id INTEGER PRIMARY KEY, trade_id INTEGER NOT NULL, 
 -- Why a trade did not settle or retire: '<kind>_refused:<registry reason>'
 -- or 'timeout' (the report groups them).
 ALTER TABLE trades ADD COLUMN failure TEXT;
+", "
+-- Credits sellers moved into the venue's custody account at the registry
+-- (custody_in.rs): each transfer once, then deposited at the venue as a lot
+-- (state received -> deposited | refused, with the venue's answer).
+CREATE TABLE custody_in (transfer_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, from_account TEXT NOT NULL,
+    venue_account INTEGER, instrument TEXT NOT NULL, csv TEXT NOT NULL, state TEXT NOT NULL, detail TEXT NOT NULL);
 "];

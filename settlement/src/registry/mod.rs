@@ -11,10 +11,12 @@
 //! [`remote`] (the HTTP adapter of `docs/registry-openapi.yaml`), [`sim`]
 //! (the simulated registry, embedded or its own process).
 
+mod custody_in;
 mod remote;
 mod request;
 mod sim;
 
+pub use custody_in::{IncomingTransfer, LOT_COLUMNS};
 pub use remote::{parse_requests, post, Remote};
 pub use request::{parse_request, RegistryAccounts, Request, Retirement, SerialRange};
 pub use sim::{serve_sim, Embedded, Sim, SimConfig};
@@ -120,6 +122,12 @@ pub trait Registry: Send {
     fn submit(&mut self, requests: &[Request]) -> Result<(), String>;
     /// The final outcomes known so far for these trades (the poll path).
     fn status(&mut self, trade_ids: &[u64]) -> Result<Vec<RegistryEvent>, String>;
+    /// Transfers into the venue's custody account listed after `after`
+    /// (the polling adapter; a registry without custody-in lists none).
+    fn incoming(&mut self, after: u64) -> Result<Vec<IncomingTransfer>, String> {
+        let _ = after;
+        Ok(Vec::new())
+    }
 }
 
 type HmacSha256 = Hmac<Sha256>;

@@ -7,8 +7,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use super::{
-    now_ms, parse_request, sign, Registry, RegistryAccounts, RegistryEvent, Request,
-    SIGNATURE_HEADER, TIMESTAMP_HEADER,
+    now_ms, parse_request, sign, IncomingTransfer, Registry, RegistryAccounts, RegistryEvent,
+    Request, SIGNATURE_HEADER, TIMESTAMP_HEADER,
 };
 
 /// POSTs `body` to `http://addr/path`, signed when `secret` is given;
@@ -134,6 +134,29 @@ impl Registry for Remote {
             .ok_or("status: expected an array")?
             .iter()
             .map(RegistryEvent::from_json)
+            .collect()
+    }
+
+    fn incoming(&mut self, after: u64) -> Result<Vec<IncomingTransfer>, String> {
+        let body = serde_json::json!({ "after": after }).to_string();
+        let (status, answer) = post(self.addr, "/custody/incoming", body.as_bytes(), None)?;
+        if status != 200 {
+            return Err(format!(
+                "registry {}: /custody/incoming answered {status}",
+                self.addr
+            ));
+        }
+        let value: serde_json::Value =
+            serde_json::from_slice(&answer).map_err(|e| e.to_string())?;
+        value
+            .as_array()
+            .ok_or("custody/incoming: expected an array")?
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                IncomingTransfer::from_json(t)
+                    .map_err(|e| format!("custody/incoming entry {i}: {e}"))
+            })
             .collect()
     }
 }

@@ -274,6 +274,21 @@ impl RegistryAccounts {
         }
     }
 
+    /// The venue account whose registry account is `registry_account`.
+    #[must_use]
+    pub fn venue_account_of(&self, registry_account: &str) -> Option<u64> {
+        let listed = self
+            .accounts
+            .iter()
+            .find(|(_, (r, _))| r == registry_account)
+            .map(|(&a, _)| a);
+        match listed {
+            Some(a) => Some(a),
+            None if self.simulated => registry_account.strip_prefix("SIM-REG-")?.parse().ok(),
+            None => None,
+        }
+    }
+
     /// `account`'s account at the registry.
     pub fn registry(&self, account: u64) -> Result<String, String> {
         self.lookup(account, "SIM-REG", |p| &p.0)

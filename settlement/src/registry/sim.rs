@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{now_ms, parse_requests, post, Kind, Registry, RegistryEvent, Request};
+use super::{
+    now_ms, parse_requests, post, IncomingTransfer, Kind, Registry, RegistryEvent, Request,
+};
 
 /// How the simulated registry behaves.
 #[derive(Clone, Debug)]
@@ -213,6 +215,8 @@ pub fn serve_sim(listen: &str, config: SimConfig, stop: &AtomicBool) -> Result<(
     );
     let sim = Sim::new(config);
     let worker = sim.spawn();
+    // Transfers sellers made into the venue's custody account, in order.
+    let mut custody: Vec<IncomingTransfer> = Vec::new();
     while !stop.load(Ordering::Acquire) {
         let Ok(Some(mut request)) = server.recv_timeout(Duration::from_millis(100)) else {
             continue;
@@ -231,6 +235,34 @@ pub fn serve_sim(listen: &str, config: SimConfig, stop: &AtomicBool) -> Result<(
                         sim.outcomes(&ids)
                             .iter()
                             .map(RegistryEvent::to_json)
+                            .collect(),
+                    )
+                    .to_string()
+                }),
+            // What a seller does at the registry: move a block into the
+            // venue's custody account (the simulator's only write).
+            "/custody/transfer-in" => serde_json::from_slice::<serde_json::Value>(&body)
+                .map_err(|e| e.to_string())
+                .and_then(|mut v| {
+                    v["seq"] = (custody.len() as u64 + 1).into();
+                    let transfer = IncomingTransfer::from_json(&v)?;
+                    let seq = transfer.seq;
+                    custody.push(transfer);
+                    Ok(serde_json::json!({ "seq": seq }).to_string())
+                }),
+            "/custody/incoming" => serde_json::from_slice::<serde_json::Value>(&body)
+                .map_err(|e| e.to_string())
+                .and_then(|v| {
+                    v["after"]
+                        .as_u64()
+                        .ok_or_else(|| "'after' is not an unsigned integer".to_string())
+                })
+                .map(|after| {
+                    serde_json::Value::Array(
+                        custody
+                            .iter()
+                            .filter(|t| t.seq > after)
+                            .map(IncomingTransfer::to_json)
                             .collect(),
                     )
                     .to_string()
