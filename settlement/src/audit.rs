@@ -6,6 +6,7 @@ use rusqlite::Connection;
 use serde_json::{json, Value};
 
 use crate::certificate::digest;
+use crate::escrow::{sql_list, State};
 use crate::ledger::{CASH, ESCROW, RETIRED};
 
 /// What the audit found.
@@ -72,7 +73,16 @@ pub fn audit(conn: &Connection, dir: &Path) -> rusqlite::Result<Audit> {
         conn,
         &format!("SELECT SUM(amount) FROM postings WHERE account = {ESCROW} AND asset = {CASH}"),
     )?;
-    let in_flight_cash = count(conn, "SELECT SUM(amount_micros) FROM trades WHERE state IN ('locked', 'awaiting_confirmations', 'failed')")?;
+    let in_flight = sql_list(&State::IN_FLIGHT);
+    let (settled_or_retired, retired, unwound) = (
+        sql_list(&[State::Settled, State::Retired]),
+        sql_list(&[State::Retired]),
+        sql_list(&[State::Unwound]),
+    );
+    let in_flight_cash = count(
+        conn,
+        &format!("SELECT SUM(amount_micros) FROM trades WHERE state IN ({in_flight})"),
+    )?;
     if escrow_cash != in_flight_cash {
         problems.push(format!(
             "escrow holds {escrow_cash} micro-USD, trades in flight {in_flight_cash}"
@@ -84,7 +94,7 @@ pub fn audit(conn: &Connection, dir: &Path) -> rusqlite::Result<Audit> {
     )?;
     let in_flight_credits = count(
         conn,
-        "SELECT SUM(qty) FROM trades WHERE state IN ('locked', 'awaiting_confirmations', 'failed')",
+        &format!("SELECT SUM(qty) FROM trades WHERE state IN ({in_flight})"),
     )?;
     if escrow_credits != in_flight_credits {
         problems.push(format!(
@@ -96,17 +106,17 @@ pub fn audit(conn: &Connection, dir: &Path) -> rusqlite::Result<Audit> {
     //    every retired one its retirement.
     let one_legged = problems_of(
         conn,
-        "SELECT t.trade_id FROM trades t LEFT JOIN
+        &format!("SELECT t.trade_id FROM trades t LEFT JOIN
            (SELECT trade_id, COUNT(*) AS n FROM movements WHERE kind = 'settle' GROUP BY trade_id) m ON m.trade_id = t.trade_id
-         WHERE t.state IN ('settled', 'retired') AND (t.payment = 0 OR t.transfer = 0 OR COALESCE(m.n, 0) != 1)",
+         WHERE t.state IN ({settled_or_retired}) AND (t.payment = 0 OR t.transfer = 0 OR COALESCE(m.n, 0) != 1)"),
         "settled trade without both legs",
         &mut problems,
     )?;
     let unretired = problems_of(
         conn,
-        "SELECT t.trade_id FROM trades t LEFT JOIN
+        &format!("SELECT t.trade_id FROM trades t LEFT JOIN
            (SELECT trade_id, COUNT(*) AS n FROM movements WHERE kind = 'retire' GROUP BY trade_id) m ON m.trade_id = t.trade_id
-         WHERE t.state = 'retired' AND COALESCE(m.n, 0) != 1",
+         WHERE t.state IN ({retired}) AND COALESCE(m.n, 0) != 1"),
         "retired trade without its retirement posting",
         &mut problems,
     )?;
@@ -114,7 +124,10 @@ pub fn audit(conn: &Connection, dir: &Path) -> rusqlite::Result<Audit> {
         conn,
         &format!("SELECT SUM(amount) FROM postings WHERE account = {RETIRED}"),
     )?;
-    let retired_trades = count(conn, "SELECT SUM(qty) FROM trades WHERE state = 'retired'")?;
+    let retired_trades = count(
+        conn,
+        &format!("SELECT SUM(qty) FROM trades WHERE state IN ({retired})"),
+    )?;
     if retired_credits != retired_trades {
         problems.push(format!(
             "{retired_credits} t retired in postings, {retired_trades} t in retired trades"
@@ -124,10 +137,10 @@ pub fn audit(conn: &Connection, dir: &Path) -> rusqlite::Result<Audit> {
     // 3. Serials: each delivered tonne is delivered once; each trade got its quantity.
     let mut overlaps = 0u64;
     {
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare(&format!(
             "SELECT b.prefix, s.first, s.last, s.trade_id FROM trade_serials s JOIN serial_blocks b ON b.id = s.block_id
-             JOIN trades t ON t.trade_id = s.trade_id WHERE s.returned = 0 AND t.state != 'unwound' ORDER BY b.prefix, s.first",
-        )?;
+             JOIN trades t ON t.trade_id = s.trade_id WHERE s.returned = 0 AND t.state NOT IN ({unwound}) ORDER BY b.prefix, s.first"
+        ))?;
         let rows = stmt.query_map([], |r| {
             Ok((
                 r.get::<_, String>(0)?,
@@ -159,9 +172,9 @@ pub fn audit(conn: &Connection, dir: &Path) -> rusqlite::Result<Audit> {
     }
     let short = problems_of(
         conn,
-        "SELECT t.trade_id FROM trades t LEFT JOIN
+        &format!("SELECT t.trade_id FROM trades t LEFT JOIN
            (SELECT trade_id, SUM(last - first + 1) AS n FROM trade_serials WHERE returned = 0 GROUP BY trade_id) s ON s.trade_id = t.trade_id
-         WHERE t.state != 'unwound' AND t.qty != COALESCE(s.n, 0)",
+         WHERE t.state NOT IN ({unwound}) AND t.qty != COALESCE(s.n, 0)"),
         "trade without serials for its whole quantity",
         &mut problems,
     )?;
@@ -204,7 +217,7 @@ pub fn audit(conn: &Connection, dir: &Path) -> rusqlite::Result<Audit> {
                             })
                             .collect();
                         let mut stmt = conn.prepare_cached(
-                            "SELECT trade_id, qty FROM trades WHERE buy_order_id = ?1 AND state = 'retired' ORDER BY trade_id",
+                            &format!("SELECT trade_id, qty FROM trades WHERE buy_order_id = ?1 AND state IN ({retired}) ORDER BY trade_id"),
                         )?;
                         let ledger: Vec<(i64, i64)> = stmt
                             .query_map([order_id], |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -245,7 +258,7 @@ pub fn audit(conn: &Connection, dir: &Path) -> rusqlite::Result<Audit> {
     let trades = count(conn, "SELECT COUNT(*) FROM trades")? as u64;
     let settled = count(
         conn,
-        "SELECT COUNT(*) FROM trades WHERE state IN ('settled', 'retired')",
+        &format!("SELECT COUNT(*) FROM trades WHERE state IN ({settled_or_retired})"),
     )? as u64;
     let certificates = count(conn, "SELECT COUNT(*) FROM certificates")? as u64;
     let by_state: Value = {

@@ -10,11 +10,9 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use rusqlite::{params, Transaction};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::ledger::serial;
 use crate::registry::hex;
 
 /// A certificate as stored.
@@ -105,135 +103,133 @@ pub fn digest(certificate: &Value) -> String {
     hex(&Sha256::digest(body.to_string().as_bytes()))
 }
 
-/// Builds the certificate of buyer order `order_id` from the ledger.
-pub fn build(tx: &Transaction, order_id: u64, now_ms: u64) -> rusqlite::Result<Certificate> {
-    let (account, decision): (i64, String) = tx
-        .prepare_cached("SELECT account, decision FROM buy_orders WHERE order_id = ?1")?
-        .query_row([order_id as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let decision: Value = serde_json::from_str(&decision).unwrap_or(Value::Null);
-    let int = |key: &str| decision.get(key).and_then(Value::as_i64).unwrap_or(0);
+/// One retired trade of the order, as the ledger holds it.
+#[derive(Clone, Debug)]
+pub struct RetiredTrade {
+    /// Venue trade id.
+    pub trade_id: i64,
+    /// Journal sequence of the fill.
+    pub journal_seq: i64,
+    /// Instrument symbol.
+    pub symbol: String,
+    /// Its sub-ledger.
+    pub sub_ledger: String,
+    /// Price in ticks.
+    pub price_ticks: i64,
+    /// Micro-dollars per tick.
+    pub tick_micros: i64,
+    /// Tonnes.
+    pub qty: i64,
+    /// Seller account.
+    pub seller: i64,
+    /// Supplementary pricing, ticks per tonne.
+    pub supplementary_ticks: i64,
+    /// The registry's retirement reference.
+    pub retirement_ref: Option<String>,
+    /// When it was retired (ms since the epoch).
+    pub retired_ms: Option<i64>,
+}
 
+/// One run of serials the order's retired trades delivered.
+#[derive(Clone, Debug)]
+pub struct CreditRun {
+    /// Registry name.
+    pub registry: String,
+    /// Project id.
+    pub project_id: String,
+    /// First serial.
+    pub serial_start: String,
+    /// Last serial.
+    pub serial_end: String,
+    /// Vintage.
+    pub vintage: i64,
+    /// CCP label.
+    pub ccp: bool,
+}
+
+/// Everything a certificate states, read from the ledger by
+/// `ledger::certificate_query` (this module never reads the ledger).
+#[derive(Clone, Debug)]
+pub struct CertificateData {
+    /// The buyer order.
+    pub order_id: u64,
+    /// The buyer account.
+    pub account: i64,
+    /// The pre-router's decision (as stored).
+    pub decision: Value,
+    /// The order's retired trades, by trade id.
+    pub trades: Vec<RetiredTrade>,
+    /// Their serials, by trade then serial.
+    pub credits: Vec<CreditRun>,
+    /// Tonnes retired by the buyer's earlier certificates of the same
+    /// reporting year.
+    pub earlier_retired: i64,
+}
+
+/// Renders the certificate of `data`, issued at `now_ms`.
+#[must_use]
+pub fn build(data: &CertificateData, now_ms: u64) -> Certificate {
+    let decision = &data.decision;
+    let order_id = data.order_id;
+    let int = |key: &str| decision.get(key).and_then(Value::as_i64).unwrap_or(0);
     let mut trades = Vec::new();
-    let mut credits = Vec::new();
     let mut supplementary_total = 0i64;
-    let retirement;
-    {
-        let mut stmt = tx.prepare_cached(
-            "SELECT t.trade_id, t.journal_seq, i.symbol, i.sub_ledger, t.price_ticks, i.tick_micros, t.qty, t.seller,
-                    t.supplementary_ticks, t.retirement_ref, t.retired_ms
-             FROM trades t JOIN instruments i ON i.id = t.instrument
-             WHERE t.buy_order_id = ?1 AND t.state = 'retired' ORDER BY t.trade_id",
-        )?;
-        let rows = stmt.query_map([order_id as i64], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, i64>(4)?,
-                r.get::<_, i64>(5)?,
-                r.get::<_, i64>(6)?,
-                r.get::<_, i64>(7)?,
-                r.get::<_, i64>(8)?,
-                r.get::<_, Option<String>>(9)?,
-                r.get::<_, Option<i64>>(10)?,
-            ))
-        })?;
-        let mut references = Vec::new();
-        let mut last_retired = 0;
-        for row in rows {
-            let (
-                trade_id,
-                journal_seq,
-                symbol,
-                sub_ledger,
-                price,
-                tick,
-                qty,
-                seller,
-                supplementary,
-                reference,
-                retired_ms,
-            ) = row?;
-            supplementary_total += supplementary * tick * qty;
-            trades.push(json!({
-                "trade_id": trade_id,
-                "journal_seq": journal_seq,
-                "instrument": symbol,
-                "sub_ledger": sub_ledger,
-                "price_usd": usd(price * tick),
-                "qty": qty,
-                "seller_account": seller,
-                "supplementary_usd_per_t": usd(supplementary * tick),
-            }));
-            references.extend(reference);
-            last_retired = last_retired.max(retired_ms.unwrap_or(0));
-        }
-        let company = decision.get("company").cloned().unwrap_or(Value::Null);
-        retirement = json!({
-            "status": "retired",
-            "beneficiary": company,
-            "reason": format!(
-                "Ongoing emissions responsibility, reporting year {}, SBTi Corporate Net-Zero Standard V2.0",
-                int("reporting_year")
-            ),
-            "registry_reference": references.join(","),
-            "retired_at": rfc3339(last_retired as u64),
-        });
+    let mut references = Vec::new();
+    let mut last_retired = 0;
+    for t in &data.trades {
+        supplementary_total += t.supplementary_ticks * t.tick_micros * t.qty;
+        trades.push(json!({
+            "trade_id": t.trade_id,
+            "journal_seq": t.journal_seq,
+            "instrument": t.symbol,
+            "sub_ledger": t.sub_ledger,
+            "price_usd": usd(t.price_ticks * t.tick_micros),
+            "qty": t.qty,
+            "seller_account": t.seller,
+            "supplementary_usd_per_t": usd(t.supplementary_ticks * t.tick_micros),
+        }));
+        references.extend(t.retirement_ref.clone());
+        last_retired = last_retired.max(t.retired_ms.unwrap_or(0));
     }
-    {
-        let mut stmt = tx.prepare_cached(
-            "SELECT b.registry, b.project_id, b.prefix, b.width, s.first, s.last, b.vintage, b.ccp
-             FROM trade_serials s JOIN serial_blocks b ON b.id = s.block_id JOIN trades t ON t.trade_id = s.trade_id
-             WHERE t.buy_order_id = ?1 AND t.state = 'retired' AND s.returned = 0 ORDER BY s.trade_id, s.first",
-        )?;
-        let rows = stmt.query_map([order_id as i64], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, i64>(4)?,
-                r.get::<_, i64>(5)?,
-                r.get::<_, i64>(6)?,
-                r.get::<_, bool>(7)?,
-            ))
-        })?;
-        for row in rows {
-            let (registry, project_id, prefix, width, first, last, vintage, ccp) = row?;
-            credits.push(json!({
-                "registry": registry,
-                "project_id": project_id,
-                "serial_start": serial(&prefix, first, width as usize),
-                "serial_end": serial(&prefix, last, width as usize),
-                "vintage": vintage,
-                "ccp": ccp,
-            }));
-        }
-    }
+    let retirement = json!({
+        "status": "retired",
+        "beneficiary": decision.get("company").cloned().unwrap_or(Value::Null),
+        "reason": format!(
+            "Ongoing emissions responsibility, reporting year {}, SBTi Corporate Net-Zero Standard V2.0",
+            int("reporting_year")
+        ),
+        "registry_reference": references.join(","),
+        "retired_at": rfc3339(last_retired as u64),
+    });
+    let credits: Vec<Value> = data
+        .credits
+        .iter()
+        .map(|c| {
+            json!({
+                "registry": c.registry,
+                "project_id": c.project_id,
+                "serial_start": c.serial_start,
+                "serial_end": c.serial_end,
+                "vintage": c.vintage,
+                "ccp": c.ccp,
+            })
+        })
+        .collect();
     // What was bought and retired, never what was ordered (COMPLIANCE.md,
     // "Settlement certificate"): this order's retired tonnes over its scope
     // lines, first line first; coverage on retired tonnes, cumulative over
     // the buyer's certificates for the reporting year up to this one.
-    let retired: i64 = trades.iter().map(|t| t["qty"].as_i64().unwrap_or(0)).sum();
-    let scope_allocation = spread(&decision, retired);
-    let year = int("reporting_year");
-    let earlier: i64 = tx
-        .prepare_cached(
-            "SELECT COALESCE(SUM(t.qty), 0) FROM trades t JOIN buy_orders b ON b.order_id = t.buy_order_id
-             WHERE b.account = ?1 AND b.certificate IS NOT NULL AND b.order_id <> ?2
-               AND json_extract(b.decision, '$.reporting_year') = ?3 AND t.state = 'retired'",
-        )?
-        .query_row(params![account, order_id as i64, year], |r| r.get(0))?;
+    let retired: i64 = data.trades.iter().map(|t| t.qty).sum();
+    let scope_allocation = spread(decision, retired);
     let ongoing_milli = int("ongoing_emissions_milli_t");
-    let coverage = coverage_bp(earlier + retired, ongoing_milli);
+    let coverage = coverage_bp(data.earlier_retired + retired, ongoing_milli);
     let order_coverage = coverage_bp(retired, ongoing_milli);
     let threshold = int("threshold_bp");
     let id = format!("TNX-{order_id}");
     let mut certificate = json!({
         "certificate_id": id,
         "issued_at": rfc3339(now_ms),
-        "account": account,
+        "account": data.account,
         "company": decision.get("company").cloned().unwrap_or(Value::Null),
         "reporting_year": int("reporting_year"),
         "pathway": decision.get("pathway").cloned().unwrap_or(Value::Null),
@@ -258,11 +254,11 @@ pub fn build(tx: &Transaction, order_id: u64, now_ms: u64) -> rusqlite::Result<C
     });
     let sha256 = digest(&certificate);
     certificate["sha256"] = Value::String(sha256.clone());
-    Ok(Certificate {
+    Certificate {
         id,
         sha256,
         json: certificate.to_string(),
-    })
+    }
 }
 
 fn escape(text: &str) -> String {
@@ -378,28 +374,21 @@ pub fn html(certificate: &Value) -> String {
     page
 }
 
-/// Writes `DIR/certificates/<id>.json` and `.html` for every certificate in
-/// the ledger that has no file yet (after a commit, and at start in case
-/// the process died between the commit and the write).
-pub fn write_missing(conn: &rusqlite::Connection, dir: &Path) -> Result<usize, String> {
+/// Writes `DIR/certificates/<id>.json` and `.html` for every stored
+/// certificate (`(id, canonical JSON)`, from `ledger::certificate_query`)
+/// that has no file yet (after a commit, and at start in case the process
+/// died between the commit and the write).
+pub fn write_missing(stored: &[(String, String)], dir: &Path) -> Result<usize, String> {
     let folder = dir.join("certificates");
     std::fs::create_dir_all(&folder).map_err(|e| format!("{}: {e}", folder.display()))?;
-    let mut stmt = conn
-        .prepare("SELECT certificate_id, json FROM certificates")
-        .map_err(|e| e.to_string())?;
-    let rows = stmt
-        .query_map(params![], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })
-        .map_err(|e| e.to_string())?;
     let mut written = 0;
-    for row in rows {
-        let (id, text) = row.map_err(|e| e.to_string())?;
+    for (id, text) in stored {
         let path = folder.join(format!("{id}.json"));
         if path.exists() {
             continue;
         }
-        let value: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| format!("certificate {id}: {e}"))?;
         let pretty = serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?;
         std::fs::write(folder.join(format!("{id}.html")), html(&value))
             .map_err(|e| format!("{id}.html: {e}"))?;

@@ -53,6 +53,9 @@ impl State {
         }
     }
 
+    /// States whose legs are in escrow (the engine holds them pending).
+    pub const IN_FLIGHT: [State; 3] = [State::Locked, State::AwaitingConfirmations, State::Failed];
+
     /// The state with stored name `text`.
     #[must_use]
     pub fn parse(text: &str) -> Option<State> {
@@ -68,6 +71,17 @@ impl State {
         .into_iter()
         .find(|s| s.as_str() == text)
     }
+}
+
+/// `states` as an SQL list of their stored names (`'locked', 'failed'`):
+/// queries name states through the enum, never as literals.
+#[must_use]
+pub fn sql_list(states: &[State]) -> String {
+    states
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Which confirmation.

@@ -70,7 +70,7 @@ fn note(outbox: &Outbox) {
 /// Runs until `stop` is set.
 pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
     let mut ledger = Ledger::open(&options.data_dir).map_err(|e| e.to_string())?;
-    certificate::write_missing(ledger.connection(), &options.data_dir)?;
+    write_certificates(&ledger, &options.data_dir)?;
 
     let (sender, events) = mpsc::channel();
     let server = tiny_http::Server::http(&options.webhook_listen)
@@ -399,7 +399,7 @@ fn finish(
         }
     }
     if !outbox.certificates.is_empty() {
-        certificate::write_missing(ledger.connection(), &options.data_dir)?;
+        write_certificates(ledger, &options.data_dir)?;
     }
     Ok(())
 }
@@ -435,6 +435,14 @@ fn retry_outage(
             tracing::warn!(error = %e, down_s = o.since.elapsed().as_secs(), retry_ms = o.backoff.as_millis() as u64, "the registry is still unreachable");
         }
     }
+    Ok(())
+}
+
+/// Writes the files of every stored certificate that has none yet.
+fn write_certificates(ledger: &Ledger, dir: &std::path::Path) -> Result<(), String> {
+    let stored =
+        crate::ledger::certificate_query::stored(ledger.connection()).map_err(|e| e.to_string())?;
+    certificate::write_missing(&stored, dir)?;
     Ok(())
 }
 

@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+use crate::escrow::State;
+
 /// A registry call's kind.
 #[derive(Clone, Copy, Debug)]
 pub enum Call {
@@ -84,12 +86,12 @@ impl Metrics {
         }
         let in_flight: u64 = states
             .iter()
-            .filter(|(s, _)| matches!(s.as_str(), "locked" | "awaiting_confirmations" | "failed"))
+            .filter(|(s, _)| State::parse(s).is_some_and(|s| State::IN_FLIGHT.contains(&s)))
             .map(|(_, n)| n)
             .sum();
         let unwound: u64 = states
             .iter()
-            .filter(|(s, _)| s == "unwound")
+            .filter(|(s, _)| s == State::Unwound.as_str())
             .map(|(_, n)| n)
             .sum();
         let _ = writeln!(

@@ -131,10 +131,10 @@ fn ledger_holdings(conn: &Connection) -> rusqlite::Result<Holdings> {
         add(&mut map, account, asset, amount, 0);
     }
     // Trades in escrow: each side still owns its out-leg and is due the other.
-    let mut stmt = conn.prepare(
-        "SELECT buyer, seller, instrument, qty, amount_micros FROM trades
-         WHERE state IN ('locked', 'awaiting_confirmations', 'failed')",
-    )?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT buyer, seller, instrument, qty, amount_micros FROM trades WHERE state IN ({})",
+        crate::escrow::sql_list(&crate::escrow::State::IN_FLIGHT)
+    ))?;
     for row in stmt.query_map([], |r| {
         Ok(Legs {
             buyer: r.get(0)?,

@@ -47,10 +47,15 @@ pub fn report(conn: &Connection) -> rusqlite::Result<Value> {
         })?;
         for row in rows {
             let (buyer, seller, amount, qty, state) = row?;
-            let pending = matches!(
-                state.as_str(),
-                "locked" | "awaiting_confirmations" | "failed"
-            );
+            // An unknown stored state is an error, never a default.
+            let state = State::parse(&state).ok_or_else(|| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    4,
+                    rusqlite::types::Type::Text,
+                    format!("unknown escrow state '{state}'").into(),
+                )
+            })?;
+            let pending = State::IN_FLIGHT.contains(&state);
             for (account, is_buyer) in [(buyer, true), (seller, false)] {
                 let Some(entry) = accounts.get_mut(&account.to_string()) else {
                     continue;
@@ -61,11 +66,11 @@ pub fn report(conn: &Connection) -> rusqlite::Result<Value> {
                 } else if pending {
                     entry["pending_sell_tonnes"] =
                         (entry["pending_sell_tonnes"].as_i64().unwrap_or(0) + qty).into();
-                } else if state == "settled" || state == "retired" {
+                } else if matches!(state, State::Settled | State::Retired) {
                     entry["settled_trades"] =
                         (entry["settled_trades"].as_i64().unwrap_or(0) + 1).into();
                 }
-                if is_buyer && state == "retired" {
+                if is_buyer && state == State::Retired {
                     entry["retired_tonnes"] =
                         (entry["retired_tonnes"].as_i64().unwrap_or(0) + qty).into();
                 }
@@ -74,11 +79,12 @@ pub fn report(conn: &Connection) -> rusqlite::Result<Value> {
     }
     let mut instruments = Vec::new();
     {
-        let mut stmt = conn.prepare(
+        let in_flight = crate::escrow::sql_list(&State::IN_FLIGHT);
+        let mut stmt = conn.prepare(&format!(
             "SELECT i.id, i.symbol, i.sub_ledger, COALESCE(SUM(t.qty), 0), COUNT(t.trade_id),
-                    COALESCE(SUM(t.state IN ('locked', 'awaiting_confirmations', 'failed')), 0)
-             FROM instruments i LEFT JOIN trades t ON t.instrument = i.id GROUP BY i.id ORDER BY i.id",
-        )?;
+                    COALESCE(SUM(t.state IN ({in_flight})), 0)
+             FROM instruments i LEFT JOIN trades t ON t.instrument = i.id GROUP BY i.id ORDER BY i.id"
+        ))?;
         let rows = stmt.query_map([], |r| {
             Ok(json!({"instrument": r.get::<_, i64>(0)?, "symbol": r.get::<_, String>(1)?, "sub_ledger": r.get::<_, String>(2)?,
                       "volume_tonnes": r.get::<_, i64>(3)?, "trades": r.get::<_, i64>(4)?, "open_settlements": r.get::<_, i64>(5)?}))
@@ -113,12 +119,12 @@ fn failures(conn: &Connection) -> rusqlite::Result<Value> {
     };
     Ok(json!({
         "unwound_by_reason": grouped(&format!(
-            "SELECT COALESCE(failure, 'unknown'), COUNT(*) FROM trades WHERE state = '{}' GROUP BY 1 ORDER BY 1",
-            State::Unwound.as_str()
+            "SELECT COALESCE(failure, 'unknown'), COUNT(*) FROM trades WHERE state IN ({}) GROUP BY 1 ORDER BY 1",
+            crate::escrow::sql_list(&[State::Unwound])
         ))?,
         "retirements_refused_by_reason": grouped(&format!(
-            "SELECT COALESCE(failure, 'unknown'), COUNT(*) FROM trades WHERE state = '{}' GROUP BY 1 ORDER BY 1",
-            State::RetirementRefused.as_str()
+            "SELECT COALESCE(failure, 'unknown'), COUNT(*) FROM trades WHERE state IN ({}) GROUP BY 1 ORDER BY 1",
+            crate::escrow::sql_list(&[State::RetirementRefused])
         ))?,
         "registry_answers_that_changed_nothing": grouped(
             "SELECT kind || CASE confirmed WHEN 1 THEN '_confirmed' ELSE '_refused' END, COUNT(*) FROM registry_events WHERE applied = 'ignored' GROUP BY 1 ORDER BY 1",

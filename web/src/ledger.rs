@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde_json::Value;
+use tonnex_settlement::escrow::{sql_list, State};
 
 /// The ledger file in settlement's data folder, opened on first use (the
 /// web may start before settlement has created it).
@@ -144,14 +145,18 @@ impl LedgerReader {
     }
 }
 
-/// A buy order with its instrument and retired tonnes; the caller adds
-/// the `WHERE` and the order.
-const ORDER_ROW: &str =
-    "SELECT b.order_id, i.symbol, b.qty, b.price_ticks * i.tick_micros, b.decision, b.filled, b.closed,
+/// A buy order with its instrument and retired tonnes, then `rest` (the
+/// `WHERE` and the order).
+fn order_rows(rest: &str) -> String {
+    format!(
+        "SELECT b.order_id, i.symbol, b.qty, b.price_ticks * i.tick_micros, b.decision, b.filled, b.closed,
             b.certificate,
             (SELECT COALESCE(SUM(t.qty), 0) FROM trades t
-              WHERE t.buy_order_id = b.order_id AND t.state = 'retired')
-     FROM buy_orders b JOIN instruments i ON i.id = b.instrument";
+              WHERE t.buy_order_id = b.order_id AND t.state IN ({}))
+     FROM buy_orders b JOIN instruments i ON i.id = b.instrument {rest}",
+        sql_list(&[State::Retired])
+    )
+}
 
 /// Column `index`'s stored JSON; an unreadable one is an error naming the
 /// column, never a default.
@@ -178,7 +183,7 @@ fn order_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OrderRow> {
 
 /// Every buy order of `account`, newest first, with its retired tonnes.
 pub fn orders(conn: &Connection, account: u64) -> rusqlite::Result<Vec<OrderRow>> {
-    let sql = format!("{ORDER_ROW} WHERE b.account = ?1 ORDER BY b.order_id DESC");
+    let sql = order_rows("WHERE b.account = ?1 ORDER BY b.order_id DESC");
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map([account as i64], order_row)?;
     rows.collect()
@@ -186,7 +191,7 @@ pub fn orders(conn: &Connection, account: u64) -> rusqlite::Result<Vec<OrderRow>
 
 /// One buy order of `account` (none if it is another account's).
 pub fn order(conn: &Connection, account: u64, order_id: u64) -> rusqlite::Result<Option<OrderRow>> {
-    let sql = format!("{ORDER_ROW} WHERE b.order_id = ?2 AND b.account = ?1");
+    let sql = order_rows("WHERE b.order_id = ?2 AND b.account = ?1");
     conn.prepare_cached(&sql)?
         .query_row([account as i64, order_id as i64], order_row)
         .optional()
@@ -202,11 +207,14 @@ pub fn retirements(
     let mut stmt = conn.prepare_cached(
         "SELECT COALESCE(t.retired_ms, 0), t.qty FROM buy_orders b
          JOIN trades t ON t.buy_order_id = b.order_id
-         WHERE b.account = ?1 AND t.state = 'retired'
+         WHERE b.account = ?1 AND t.state = ?3
            AND json_extract(b.decision, '$.reporting_year') = ?2
          ORDER BY t.retired_ms, t.trade_id",
     )?;
-    let rows = stmt.query_map([account as i64, year], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let rows = stmt.query_map(
+        rusqlite::params![account as i64, year, State::Retired.as_str()],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     rows.collect()
 }
 
@@ -282,11 +290,14 @@ pub fn order_trades(conn: &Connection, order_id: u64) -> rusqlite::Result<Vec<Tr
 /// retired, and the last fill-stream record applied.
 pub fn settlement_counts(conn: &Connection) -> rusqlite::Result<(i64, i64, i64, i64)> {
     conn.query_row(
-        "SELECT (SELECT COUNT(*) FROM trades WHERE state IN ('locked', 'awaiting_confirmations', 'failed')),
-                (SELECT COUNT(*) FROM trades WHERE state = 'unwound'),
-                (SELECT COUNT(*) FROM trades WHERE state = 'retired'),
+        &format!(
+            "SELECT (SELECT COUNT(*) FROM trades WHERE state IN ({})),
+                (SELECT COUNT(*) FROM trades WHERE state = ?1),
+                (SELECT COUNT(*) FROM trades WHERE state = ?2),
                 COALESCE((SELECT value FROM meta WHERE key = 'last_stream_seq'), 0)",
-        [],
+            sql_list(&State::IN_FLIGHT)
+        ),
+        [State::Unwound.as_str(), State::Retired.as_str()],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
     )
 }

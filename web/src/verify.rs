@@ -50,7 +50,9 @@ pub fn verify(conn: &Connection, submitted: &Value) -> rusqlite::Result<Value> {
             for trade in submitted["trades"].as_array().into_iter().flatten() {
                 let id = trade["trade_id"].as_u64().unwrap_or(0);
                 match trades.iter().find(|t| t.trade_id == id) {
-                    Some(t) if t.state == "retired" && Some(t.qty) == trade["qty"].as_i64() => {}
+                    Some(t)
+                        if t.state == tonnex_settlement::escrow::State::Retired.as_str()
+                            && Some(t.qty) == trade["qty"].as_i64() => {}
                     Some(ledger::TradeRow { state, qty, .. }) => {
                         trades_ok = false;
                         problems.push(format!("trade {id}: the ledger has {qty} t, {state}"));

@@ -81,14 +81,15 @@ pub(super) fn transition(
     };
     tx.prepare_cached(
         "UPDATE trades SET state = ?2, payment = ?3, transfer = ?4,
-            settled_ms = CASE WHEN ?2 = 'settled' THEN ?5 ELSE settled_ms END WHERE trade_id = ?1",
+            settled_ms = CASE WHEN ?2 = ?6 THEN ?5 ELSE settled_ms END WHERE trade_id = ?1",
     )?
     .execute(params![
         trade_id as i64,
         state.as_str(),
         legs.payment,
         legs.transfer,
-        now_ms as i64
+        now_ms as i64,
+        State::Settled.as_str()
     ])?;
     let asset = trade.instrument;
     match state {
@@ -242,8 +243,8 @@ pub(super) fn apply_event(
     }
     if event.kind == Kind::Retirement {
         // Recorded before the transition, whose certificate quotes them.
-        tx.prepare_cached("UPDATE trades SET retirement_ref = ?2, retired_ms = ?3 WHERE trade_id = ?1 AND state = 'settled'")?
-            .execute(params![event.trade_id as i64, event.reference, now_ms as i64])?;
+        tx.prepare_cached("UPDATE trades SET retirement_ref = ?2, retired_ms = ?3 WHERE trade_id = ?1 AND state = ?4")?
+            .execute(params![event.trade_id as i64, event.reference, now_ms as i64, State::Settled.as_str()])?;
     }
     let applied = transition(tx, event.trade_id, signal, now_ms, outbox)?;
     if !applied {
@@ -292,7 +293,8 @@ pub(super) fn maybe_certify(
     if open > 0 || retired == 0 {
         return Ok(());
     }
-    let certificate = crate::certificate::build(tx, order_id, now_ms)?;
+    let data = super::certificate_query::certificate_data(tx, order_id)?;
+    let certificate = crate::certificate::build(&data, now_ms);
     tx.prepare_cached(
         "INSERT INTO certificates (certificate_id, order_id, sha256, json) VALUES (?1, ?2, ?3, ?4)",
     )?

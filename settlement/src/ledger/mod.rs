@@ -9,6 +9,7 @@
 //! transaction as the effects of its records, so no record is applied twice
 //! or lost across a crash.
 
+pub mod certificate_query;
 pub mod custody;
 pub mod custody_in;
 mod effects;
@@ -24,7 +25,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tonnex_protocol::wire::StreamRecord;
 
-use crate::escrow::Signal;
+use crate::escrow::{Signal, State};
 use crate::registry::{Kind, RegistryEvent, Request};
 use effects::{apply_event, transition};
 pub use postings::Posting;
@@ -222,10 +223,18 @@ impl Ledger {
         let mut outbox = Outbox::default();
         let late: Vec<i64> = {
             let mut stmt = tx
-                .prepare_cached("SELECT trade_id FROM trades WHERE state = 'awaiting_confirmations' AND submitted_ms < ?1")
+                .prepare_cached(
+                    "SELECT trade_id FROM trades WHERE state = ?2 AND submitted_ms < ?1",
+                )
                 .map_err(&error)?;
             let rows = stmt
-                .query_map([now_ms.saturating_sub(timeout_ms) as i64], |r| r.get(0))
+                .query_map(
+                    params![
+                        now_ms.saturating_sub(timeout_ms) as i64,
+                        State::AwaitingConfirmations.as_str()
+                    ],
+                    |r| r.get(0),
+                )
                 .map_err(&error)?;
             rows.collect::<Result<_, _>>().map_err(&error)?
         };
@@ -253,26 +262,32 @@ impl Ledger {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT trade_id, state, payment, transfer FROM trades WHERE state = 'awaiting_confirmations'
-                 UNION ALL SELECT trade_id, state, payment, transfer FROM trades WHERE state = 'settled' AND retire = 1",
+                "SELECT trade_id, state, payment, transfer FROM trades WHERE state = ?1
+                 UNION ALL SELECT trade_id, state, payment, transfer FROM trades WHERE state = ?2 AND retire = 1",
             )
             .map_err(&error)?;
         let rows: Vec<(i64, String, bool, bool)> = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, bool>(2)?,
-                    r.get::<_, bool>(3)?,
-                ))
-            })
+            .query_map(
+                params![
+                    State::AwaitingConfirmations.as_str(),
+                    State::Settled.as_str()
+                ],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, bool>(2)?,
+                        r.get::<_, bool>(3)?,
+                    ))
+                },
+            )
             .map_err(&error)?
             .collect::<Result<_, _>>()
             .map_err(&error)?;
         let mut requests = Vec::new();
         for (trade_id, state, payment, transfer) in rows {
             let trade_id = trade_id as u64;
-            let kinds: &[Kind] = match (state == "settled", payment, transfer) {
+            let kinds: &[Kind] = match (state == State::Settled.as_str(), payment, transfer) {
                 (true, _, _) => &[Kind::Retirement],
                 (false, false, false) => &[Kind::Payment, Kind::Transfer],
                 (false, false, true) => &[Kind::Payment],
@@ -297,14 +312,20 @@ impl Ledger {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT trade_id FROM trades WHERE state = 'awaiting_confirmations' AND retire IN (0, 1) AND submitted_ms < ?2
-                 UNION ALL SELECT trade_id FROM trades WHERE state = 'settled' AND retire = 1 AND settled_ms < ?2 LIMIT ?1",
+                "SELECT trade_id FROM trades WHERE state = ?3 AND retire IN (0, 1) AND submitted_ms < ?2
+                 UNION ALL SELECT trade_id FROM trades WHERE state = ?4 AND retire = 1 AND settled_ms < ?2 LIMIT ?1",
             )
             .map_err(&error)?;
         let rows = stmt
-            .query_map(params![limit as i64, before_ms as i64], |r| {
-                r.get::<_, i64>(0)
-            })
+            .query_map(
+                params![
+                    limit as i64,
+                    before_ms as i64,
+                    State::AwaitingConfirmations.as_str(),
+                    State::Settled.as_str()
+                ],
+                |r| r.get::<_, i64>(0),
+            )
             .map_err(&error)?;
         rows.map(|r| r.map(|v| v as u64))
             .collect::<Result<_, _>>()
