@@ -378,9 +378,16 @@ pub fn html(certificate: &Value) -> String {
 /// certificate (`(id, canonical JSON)`, from `ledger::certificate_query`)
 /// that has no file yet (after a commit, and at start in case the process
 /// died between the commit and the write).
-pub fn write_missing(stored: &[(String, String)], dir: &Path) -> Result<usize, String> {
+pub fn write_missing(
+    stored: &[(String, String)],
+    dir: &Path,
+) -> Result<usize, CertificateFileError> {
     let folder = dir.join("certificates");
-    std::fs::create_dir_all(&folder).map_err(|e| format!("{}: {e}", folder.display()))?;
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| CertificateFileError::Io { path, source }
+    };
+    std::fs::create_dir_all(&folder).map_err(io(&folder))?;
     let mut written = 0;
     for (id, text) in stored {
         let path = folder.join(format!("{id}.json"));
@@ -388,16 +395,40 @@ pub fn write_missing(stored: &[(String, String)], dir: &Path) -> Result<usize, S
             continue;
         }
         let value: Value =
-            serde_json::from_str(text).map_err(|e| format!("certificate {id}: {e}"))?;
-        let pretty = serde_json::to_string_pretty(&value).map_err(|e| e.to_string())?;
-        std::fs::write(folder.join(format!("{id}.html")), html(&value))
-            .map_err(|e| format!("{id}.html: {e}"))?;
+            serde_json::from_str(text).map_err(|source| CertificateFileError::Stored {
+                id: id.clone(),
+                source,
+            })?;
+        let pretty = serde_json::to_string_pretty(&value).expect("a JSON value always prints");
+        let page = folder.join(format!("{id}.html"));
+        std::fs::write(&page, html(&value)).map_err(io(&page))?;
         let tmp = folder.join(format!("{id}.json.tmp"));
-        std::fs::write(&tmp, pretty + "\n").map_err(|e| format!("{}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::write(&tmp, pretty + "\n").map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
         written += 1;
     }
     Ok(written)
+}
+
+/// Why a certificate's files could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum CertificateFileError {
+    /// The file system refused.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: std::path::PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The stored certificate is not JSON.
+    #[error("certificate {id} as stored is not JSON: {source}")]
+    Stored {
+        /// Its id.
+        id: String,
+        /// The parse error.
+        source: serde_json::Error,
+    },
 }
 
 #[cfg(test)]

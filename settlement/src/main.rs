@@ -190,7 +190,8 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
         batch: 20_000,
         metrics_listen: map.get("metrics-listen").cloned(),
         registry_accounts: match (map.get("registry-accounts"), map.contains_key("registry")) {
-            (Some(path), _) => registry::RegistryAccounts::load(std::path::Path::new(path))?,
+            (Some(path), _) => registry::RegistryAccounts::load(std::path::Path::new(path))
+                .map_err(|e| e.to_string())?,
             (None, false) => registry::RegistryAccounts::simulated(),
             (None, true) => {
                 return Err(
@@ -210,7 +211,7 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
             None => None,
         },
     };
-    follow::run(&options, &stop_flag()?)?;
+    follow::run(&options, &stop_flag()?).map_err(|e| e.to_string())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -302,6 +303,6 @@ fn registry_sim(args: &[String]) -> Result<ExitCode, String> {
         secret: secret(&map)?,
     };
     let stop = stop_flag()?;
-    registry::serve_sim(&listen, config, &stop)?;
+    registry::serve_sim(&listen, config, &stop).map_err(|e| e.to_string())?;
     Ok(ExitCode::SUCCESS)
 }

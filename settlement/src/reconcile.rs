@@ -65,6 +65,9 @@ pub enum ReconcileError {
     /// A stored value is not one this build knows.
     #[error("ledger: {0}")]
     Stored(String),
+    /// A stored outcome is not one this build knows.
+    #[error("ledger: {0}")]
+    Outcome(#[from] crate::ledger::feedback::UnknownOutcome),
 }
 
 fn add(map: &mut Holdings, account: i64, asset: i64, position: i64, pending_in: i64) {
@@ -292,7 +295,7 @@ pub fn compare(
         })?;
         for row in rows {
             let (trade_id, name) = row?;
-            unacked.push(parse_outcome(&name, trade_id).map_err(ReconcileError::Stored)?);
+            unacked.push(parse_outcome(&name, trade_id)?);
         }
     }
     for outcome in &unacked {

@@ -100,7 +100,9 @@ fn feed(
         if recorded.1.elapsed() >= RECORD_EVERY {
             record(&conn, acked, &mut refusals, &mut recorded)?;
         }
-        let Some((first_id, outcomes)) = feedback::unsent(&conn, acked, MAX_OUTCOMES)? else {
+        let Some((first_id, outcomes)) =
+            feedback::unsent(&conn, acked, MAX_OUTCOMES).map_err(|e| e.to_string())?
+        else {
             record(&conn, acked, &mut refusals, &mut recorded)?;
             if deadline.is_some() {
                 return Ok(());

@@ -65,7 +65,7 @@ pub fn judge(
     let events = match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(serde_json::Value::Array(items)) => items
             .iter()
-            .map(RegistryEvent::from_json)
+            .map(|e| RegistryEvent::from_json(e).map_err(|e| e.to_string()))
             .collect::<Result<Vec<_>, _>>(),
         Ok(_) => Err("expected an array of events".to_string()),
         Err(e) => Err(e.to_string()),

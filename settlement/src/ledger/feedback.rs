@@ -17,8 +17,18 @@ pub fn outcome_name(outcome: &SettlementOutcome) -> &'static str {
     }
 }
 
+/// A stored outcome name this build does not know.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("trade {trade_id}: unknown venue outcome '{name}'")]
+pub struct UnknownOutcome {
+    /// The trade.
+    pub trade_id: u64,
+    /// The name stored.
+    pub name: String,
+}
+
 /// The outcome stored as `name` for `trade_id`; an unknown name is an error.
-pub fn parse_outcome(name: &str, trade_id: u64) -> Result<SettlementOutcome, String> {
+pub fn parse_outcome(name: &str, trade_id: u64) -> Result<SettlementOutcome, UnknownOutcome> {
     Ok(match name {
         "settled" => SettlementOutcome::Settled {
             trade_id,
@@ -31,7 +41,12 @@ pub fn parse_outcome(name: &str, trade_id: u64) -> Result<SettlementOutcome, Str
         "unwound" => SettlementOutcome::Unwound { trade_id },
         "retired" => SettlementOutcome::Retired { trade_id },
         "retirement_refused" => SettlementOutcome::RetirementRefused { trade_id },
-        other => return Err(format!("trade {trade_id}: unknown venue outcome '{other}'")),
+        other => {
+            return Err(UnknownOutcome {
+                trade_id,
+                name: other.to_string(),
+            })
+        }
     })
 }
 
@@ -54,37 +69,52 @@ pub fn acked(conn: &Connection) -> rusqlite::Result<u64> {
     Ok(value.unwrap_or(0) as u64)
 }
 
+/// Why the outbox could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    /// SQLite refused.
+    #[error("venue feedback outbox: {0}")]
+    Sql(#[from] rusqlite::Error),
+    /// Ids are not consecutive (rows are never deleted).
+    #[error("venue feedback id {id} follows {previous}: the outbox has a gap")]
+    Gap {
+        /// The id read.
+        id: u64,
+        /// The one before it.
+        previous: u64,
+    },
+    /// A stored outcome this build does not know.
+    #[error(transparent)]
+    Unknown(#[from] UnknownOutcome),
+}
+
 /// Up to `limit` outcomes after id `after`, in id order, as `(first id,
 /// outcomes)`; the ids are consecutive (rows are never deleted).
 pub fn unsent(
     conn: &Connection,
     after: u64,
     limit: usize,
-) -> Result<Option<(u64, Vec<SettlementOutcome>)>, String> {
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT id, trade_id, outcome FROM venue_feedback WHERE id > ?1 ORDER BY id LIMIT ?2",
-        )
-        .map_err(|e| e.to_string())?;
-    let rows = stmt
-        .query_map(params![after as i64, limit as i64], |r| {
-            Ok((
-                r.get::<_, i64>(0)? as u64,
-                r.get::<_, i64>(1)? as u64,
-                r.get::<_, String>(2)?,
-            ))
-        })
-        .map_err(|e| e.to_string())?;
+) -> Result<Option<(u64, Vec<SettlementOutcome>)>, OutboxError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, trade_id, outcome FROM venue_feedback WHERE id > ?1 ORDER BY id LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![after as i64, limit as i64], |r| {
+        Ok((
+            r.get::<_, i64>(0)? as u64,
+            r.get::<_, i64>(1)? as u64,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
     let mut first = None;
     let mut outcomes = Vec::new();
     for row in rows {
-        let (id, trade_id, name) = row.map_err(|e| e.to_string())?;
+        let (id, trade_id, name) = row?;
         let expected = first.unwrap_or(id) + outcomes.len() as u64;
         if id != expected {
-            return Err(format!(
-                "venue feedback id {id} follows {}: the outbox has a gap",
-                expected - 1
-            ));
+            return Err(OutboxError::Gap {
+                id,
+                previous: expected - 1,
+            });
         }
         first.get_or_insert(id);
         outcomes.push(parse_outcome(&name, trade_id)?);

@@ -5,6 +5,8 @@
 
 use serde_json::{json, Value};
 
+use super::ContractError;
+
 /// A transfer into the venue's custody account, as the registry lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IncomingTransfer {
@@ -49,7 +51,7 @@ fn cell(value: &Value, name: &str) -> Result<String, String> {
 
 impl IncomingTransfer {
     /// Reads one entry of the list, naming the field that is wrong.
-    pub fn from_json(value: &Value) -> Result<IncomingTransfer, String> {
+    pub fn from_json(value: &Value) -> Result<IncomingTransfer, ContractError> {
         let lot = LOT_COLUMNS
             .iter()
             .map(|&c| Ok((c.to_string(), cell(value, c)?)))

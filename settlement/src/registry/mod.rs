@@ -17,6 +17,52 @@ mod request;
 mod sim;
 
 pub use custody_in::{IncomingTransfer, LOT_COLUMNS};
+
+/// A message that breaks the adapter contract (`docs/registry-openapi.yaml`),
+/// in words that name the field.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ContractError(pub String);
+
+impl From<String> for ContractError {
+    fn from(text: String) -> Self {
+        ContractError(text)
+    }
+}
+
+impl From<&str> for ContractError {
+    fn from(text: &str) -> Self {
+        ContractError(text.to_string())
+    }
+}
+
+/// Why a call to a registry failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// Not reachable, or the connection broke.
+    #[error("registry {addr}: {why}")]
+    Unreachable {
+        /// Its address.
+        addr: String,
+        /// What the system said.
+        why: String,
+    },
+    /// It answered with an error status.
+    #[error("registry {addr}: {endpoint} answered {status}: {body}")]
+    Answered {
+        /// Its address.
+        addr: String,
+        /// The endpoint called.
+        endpoint: &'static str,
+        /// The HTTP status.
+        status: u16,
+        /// What it said.
+        body: String,
+    },
+    /// What was sent or received breaks the contract.
+    #[error(transparent)]
+    Contract(#[from] ContractError),
+}
 pub use remote::{parse_requests, post, Remote};
 pub use request::{parse_request, RegistryAccounts, Request, Retirement, SerialRange};
 pub use sim::{serve_sim, Embedded, Sim, SimConfig};
@@ -86,7 +132,7 @@ impl RegistryEvent {
     }
 
     /// From a JSON object, or what is wrong with it.
-    pub fn from_json(value: &serde_json::Value) -> Result<RegistryEvent, String> {
+    pub fn from_json(value: &serde_json::Value) -> Result<RegistryEvent, ContractError> {
         let field = |name: &str| {
             value
                 .get(name)
@@ -107,7 +153,7 @@ impl RegistryEvent {
             confirmed: match text("status")?.as_str() {
                 "confirmed" => true,
                 "refused" => false,
-                other => return Err(format!("unknown status '{other}'")),
+                other => return Err(format!("unknown status '{other}'").into()),
             },
             reference: text("reference")?,
         })
@@ -119,12 +165,12 @@ impl RegistryEvent {
 pub trait Registry: Send {
     /// Sends requests; sending one twice must be harmless (idempotent by
     /// trade and kind).
-    fn submit(&mut self, requests: &[Request]) -> Result<(), String>;
+    fn submit(&mut self, requests: &[Request]) -> Result<(), RegistryError>;
     /// The final outcomes known so far for these trades (the poll path).
-    fn status(&mut self, trade_ids: &[u64]) -> Result<Vec<RegistryEvent>, String>;
+    fn status(&mut self, trade_ids: &[u64]) -> Result<Vec<RegistryEvent>, RegistryError>;
     /// Transfers into the venue's custody account listed after `after`
     /// (the polling adapter; a registry without custody-in lists none).
-    fn incoming(&mut self, after: u64) -> Result<Vec<IncomingTransfer>, String> {
+    fn incoming(&mut self, after: u64) -> Result<Vec<IncomingTransfer>, RegistryError> {
         let _ = after;
         Ok(Vec::new())
     }

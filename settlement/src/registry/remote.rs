@@ -7,8 +7,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use super::{
-    now_ms, parse_request, sign, IncomingTransfer, Registry, RegistryAccounts, RegistryEvent,
-    Request, SIGNATURE_HEADER, TIMESTAMP_HEADER,
+    now_ms, parse_request, sign, ContractError, IncomingTransfer, Registry, RegistryAccounts,
+    RegistryError, RegistryEvent, Request, SIGNATURE_HEADER, TIMESTAMP_HEADER,
 };
 
 /// POSTs `body` to `http://addr/path`, signed when `secret` is given;
@@ -18,12 +18,16 @@ pub fn post(
     path: &str,
     body: &[u8],
     secret: Option<&[u8]>,
-) -> Result<(u16, Vec<u8>), String> {
+) -> Result<(u16, Vec<u8>), RegistryError> {
+    let unreachable = |why: String| RegistryError::Unreachable {
+        addr: addr.to_string(),
+        why,
+    };
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
-        .map_err(|e| format!("{addr}: {e}"))?;
+        .map_err(|e| unreachable(e.to_string()))?;
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| unreachable(e.to_string()))?;
     let mut head = format!(
         "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
@@ -39,17 +43,17 @@ pub fn post(
     stream
         .write_all(head.as_bytes())
         .and_then(|()| stream.write_all(body))
-        .map_err(|e| format!("{addr}: {e}"))?;
+        .map_err(|e| unreachable(e.to_string()))?;
     let mut response = Vec::new();
     stream
         .read_to_end(&mut response)
-        .map_err(|e| format!("{addr}: {e}"))?;
+        .map_err(|e| unreachable(e.to_string()))?;
     let text = String::from_utf8_lossy(&response);
     let status = text
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("{addr}: no HTTP status in the answer"))?;
+        .ok_or_else(|| unreachable("no HTTP status in the answer".into()))?;
     let body_at = response
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -68,8 +72,9 @@ pub struct Remote {
 
 /// Parses a `POST /submit` body: every request complete for its kind
 /// (`parse_request`), else the first that is not, by index and field.
-pub fn parse_requests(body: &[u8]) -> Result<Vec<Request>, String> {
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+pub fn parse_requests(body: &[u8]) -> Result<Vec<Request>, ContractError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| ContractError(e.to_string()))?;
     value
         .as_array()
         .ok_or("expected an array of requests")?
@@ -78,13 +83,13 @@ pub fn parse_requests(body: &[u8]) -> Result<Vec<Request>, String> {
         .map(|(i, r)| {
             parse_request(r)
                 .map(|(request, _, _)| request)
-                .map_err(|e| format!("request {i}: {e}"))
+                .map_err(|e| ContractError(format!("request {i}: {e}")))
         })
         .collect()
 }
 
 impl Registry for Remote {
-    fn submit(&mut self, requests: &[Request]) -> Result<(), String> {
+    fn submit(&mut self, requests: &[Request]) -> Result<(), RegistryError> {
         // A request the contract cannot carry (an account without its
         // registry account) is left out and named; the trade then times
         // out and unwinds.
@@ -104,59 +109,69 @@ impl Registry for Remote {
             let body = serde_json::Value::Array(chunk.to_vec()).to_string();
             let (status, answer) = post(self.addr, "/submit", body.as_bytes(), None)?;
             if status != 200 {
-                return Err(format!(
-                    "registry {}: /submit answered {status}: {}",
-                    self.addr,
-                    String::from_utf8_lossy(&answer)
-                ));
+                return Err(RegistryError::Answered {
+                    addr: self.addr.to_string(),
+                    endpoint: "/submit",
+                    status,
+                    body: String::from_utf8_lossy(&answer).into_owned(),
+                });
             }
         }
         match unsendable.first() {
             None => Ok(()),
-            Some(first) => Err(format!(
+            Some(first) => Err(RegistryError::Contract(ContractError(format!(
                 "{} requests not sent, first: {first}",
                 unsendable.len()
-            )),
+            )))),
         }
     }
 
-    fn status(&mut self, trade_ids: &[u64]) -> Result<Vec<RegistryEvent>, String> {
+    fn status(&mut self, trade_ids: &[u64]) -> Result<Vec<RegistryEvent>, RegistryError> {
         let body =
             serde_json::Value::Array(trade_ids.iter().map(|&t| t.into()).collect()).to_string();
         let (status, answer) = post(self.addr, "/status", body.as_bytes(), None)?;
         if status != 200 {
-            return Err(format!("registry {}: /status answered {status}", self.addr));
+            return Err(RegistryError::Answered {
+                addr: self.addr.to_string(),
+                endpoint: "/status",
+                status,
+                body: String::from_utf8_lossy(&answer).into_owned(),
+            });
         }
         let value: serde_json::Value =
-            serde_json::from_slice(&answer).map_err(|e| e.to_string())?;
-        value
+            serde_json::from_slice(&answer).map_err(|e| ContractError(e.to_string()))?;
+        let events = value
             .as_array()
-            .ok_or("status: expected an array")?
+            .ok_or(ContractError::from("status: expected an array"))?
             .iter()
             .map(RegistryEvent::from_json)
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok(events)
     }
 
-    fn incoming(&mut self, after: u64) -> Result<Vec<IncomingTransfer>, String> {
+    fn incoming(&mut self, after: u64) -> Result<Vec<IncomingTransfer>, RegistryError> {
         let body = serde_json::json!({ "after": after }).to_string();
         let (status, answer) = post(self.addr, "/custody/incoming", body.as_bytes(), None)?;
         if status != 200 {
-            return Err(format!(
-                "registry {}: /custody/incoming answered {status}",
-                self.addr
-            ));
+            return Err(RegistryError::Answered {
+                addr: self.addr.to_string(),
+                endpoint: "/custody/incoming",
+                status,
+                body: String::from_utf8_lossy(&answer).into_owned(),
+            });
         }
         let value: serde_json::Value =
-            serde_json::from_slice(&answer).map_err(|e| e.to_string())?;
-        value
+            serde_json::from_slice(&answer).map_err(|e| ContractError(e.to_string()))?;
+        let transfers = value
             .as_array()
-            .ok_or("custody/incoming: expected an array")?
+            .ok_or(ContractError::from("custody/incoming: expected an array"))?
             .iter()
             .enumerate()
             .map(|(i, t)| {
                 IncomingTransfer::from_json(t)
-                    .map_err(|e| format!("custody/incoming entry {i}: {e}"))
+                    .map_err(|e| ContractError(format!("custody/incoming entry {i}: {e}")))
             })
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok(transfers)
     }
 }

@@ -9,7 +9,13 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use super::Kind;
+use super::{ContractError, Kind};
+
+/// The `--registry-accounts` file is wrong: the message names the file,
+/// line and field.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct AccountsFileError(pub String);
 
 /// One run of consecutive serials a trade delivers.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,7 +79,7 @@ impl Request {
 
     /// The request as the adapter contract sends it, with the accounts of
     /// `accounts`.
-    pub fn to_json(&self, accounts: &RegistryAccounts) -> Result<Value, String> {
+    pub fn to_json(&self, accounts: &RegistryAccounts) -> Result<Value, ContractError> {
         let (source, destination) = match self.kind {
             Kind::Payment => (
                 accounts.payment(self.buyer)?,
@@ -136,7 +142,7 @@ fn unsigned(value: &Value, name: &str) -> Result<u64, String> {
 /// A request as a registry bridge reads it: every field the contract
 /// requires for its kind, checked (the simulated registry refuses the
 /// batch, naming the request and the field, otherwise).
-pub fn parse_request(value: &Value) -> Result<(Request, String, Option<String>), String> {
+pub fn parse_request(value: &Value) -> Result<(Request, String, Option<String>), ContractError> {
     let kind = Kind::parse(&text(value, "kind")?).ok_or("unknown 'kind'")?;
     let key = text(value, "idempotency_key")?;
     let source = text(value, "source_account")?;
@@ -185,10 +191,10 @@ pub fn parse_request(value: &Value) -> Result<(Request, String, Option<String>),
         retirement,
     };
     if key != request.idempotency_key() {
-        return Err(format!(
+        return Err(ContractError(format!(
             "idempotency_key '{key}' is not {}",
             request.idempotency_key()
-        ));
+        )));
     }
     Ok((request, source, destination))
 }
@@ -213,7 +219,11 @@ impl RegistryAccounts {
 
     /// Reads a CSV file `account,registry_account,payment_account`, naming
     /// the file, line and field of anything wrong.
-    pub fn load(path: &Path) -> Result<RegistryAccounts, String> {
+    pub fn load(path: &Path) -> Result<RegistryAccounts, AccountsFileError> {
+        Self::read(path).map_err(AccountsFileError)
+    }
+
+    fn read(path: &Path) -> Result<RegistryAccounts, String> {
         let name = path.display();
         let text = std::fs::read_to_string(path).map_err(|e| format!("{name}: {e}"))?;
         let mut lines = text.lines().enumerate();
@@ -264,13 +274,13 @@ impl RegistryAccounts {
         account: u64,
         simulated: &str,
         pick: fn(&(String, String)) -> &String,
-    ) -> Result<String, String> {
+    ) -> Result<String, ContractError> {
         match self.accounts.get(&account) {
             Some(pair) => Ok(pick(pair).clone()),
             None if self.simulated => Ok(format!("{simulated}-{account}")),
-            None => Err(format!(
+            None => Err(ContractError(format!(
                 "venue account {account} has no registry account configured (--registry-accounts)"
-            )),
+            ))),
         }
     }
 
@@ -290,12 +300,12 @@ impl RegistryAccounts {
     }
 
     /// `account`'s account at the registry.
-    pub fn registry(&self, account: u64) -> Result<String, String> {
+    pub fn registry(&self, account: u64) -> Result<String, ContractError> {
         self.lookup(account, "SIM-REG", |p| &p.0)
     }
 
     /// `account`'s account at the payment rail.
-    pub fn payment(&self, account: u64) -> Result<String, String> {
+    pub fn payment(&self, account: u64) -> Result<String, ContractError> {
         self.lookup(account, "SIM-PAY", |p| &p.1)
     }
 }
@@ -367,19 +377,23 @@ mod tests {
             .to_json(&RegistryAccounts::simulated())
             .unwrap();
         json["retirement"]["beneficiary"] = "".into();
-        assert!(parse_request(&json).unwrap_err().contains("'beneficiary'"));
+        assert!(parse_request(&json)
+            .unwrap_err()
+            .0
+            .contains("'beneficiary'"));
         let mut json = retirement()
             .to_json(&RegistryAccounts::simulated())
             .unwrap();
         json["idempotency_key"] = "tonnex-1-retirement".into();
         assert!(parse_request(&json)
             .unwrap_err()
+            .0
             .contains("idempotency_key"));
         json["serial_blocks"][0]
             .as_object_mut()
             .unwrap()
             .remove("vintage");
-        assert!(parse_request(&json).unwrap_err().contains("'vintage'"));
+        assert!(parse_request(&json).unwrap_err().0.contains("'vintage'"));
     }
 
     #[test]
@@ -394,13 +408,13 @@ mod tests {
         .unwrap();
         let accounts = RegistryAccounts::load(&path).unwrap();
         assert_eq!(accounts.registry(1001).unwrap(), "VERRA-ACME");
-        assert!(accounts.registry(2001).unwrap_err().contains("2001"));
+        assert!(accounts.registry(2001).unwrap_err().0.contains("2001"));
         std::fs::write(
             &path,
             "account,registry_account,payment_account\n1001,VERRA-ACME,\n",
         )
         .unwrap();
-        let e = RegistryAccounts::load(&path).unwrap_err();
+        let e = RegistryAccounts::load(&path).unwrap_err().0;
         assert!(e.ends_with("accounts.csv:2: payment_account: empty"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

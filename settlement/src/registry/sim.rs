@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{
-    now_ms, parse_requests, post, IncomingTransfer, Kind, Registry, RegistryEvent, Request,
+    now_ms, parse_requests, post, IncomingTransfer, Kind, Registry, RegistryError, RegistryEvent,
+    Request,
 };
 
 /// How the simulated registry behaves.
@@ -192,20 +193,23 @@ impl Sim {
 pub struct Embedded(pub Arc<Sim>);
 
 impl Registry for Embedded {
-    fn submit(&mut self, requests: &[Request]) -> Result<(), String> {
+    fn submit(&mut self, requests: &[Request]) -> Result<(), RegistryError> {
         self.0.accept(requests);
         Ok(())
     }
 
-    fn status(&mut self, trade_ids: &[u64]) -> Result<Vec<RegistryEvent>, String> {
+    fn status(&mut self, trade_ids: &[u64]) -> Result<Vec<RegistryEvent>, RegistryError> {
         Ok(self.0.outcomes(trade_ids))
     }
 }
 
 /// `tonnex-settlement registry-sim`: the simulator as its own process,
 /// answering `/submit` and `/status` and calling back `callback`.
-pub fn serve_sim(listen: &str, config: SimConfig, stop: &AtomicBool) -> Result<(), String> {
-    let server = tiny_http::Server::http(listen).map_err(|e| format!("{listen}: {e}"))?;
+pub fn serve_sim(listen: &str, config: SimConfig, stop: &AtomicBool) -> Result<(), RegistryError> {
+    let server = tiny_http::Server::http(listen).map_err(|e| RegistryError::Unreachable {
+        addr: listen.to_string(),
+        why: format!("cannot listen: {e}"),
+    })?;
     println!(
         "ready registry={}",
         server
@@ -224,10 +228,12 @@ pub fn serve_sim(listen: &str, config: SimConfig, stop: &AtomicBool) -> Result<(
         let mut body = Vec::new();
         let _ = request.as_reader().read_to_end(&mut body);
         let answer = match request.url() {
-            "/submit" => parse_requests(&body).map(|requests| {
-                sim.accept(&requests);
-                "{}".to_string()
-            }),
+            "/submit" => parse_requests(&body)
+                .map_err(|e| e.to_string())
+                .map(|requests| {
+                    sim.accept(&requests);
+                    "{}".to_string()
+                }),
             "/status" => serde_json::from_slice::<Vec<u64>>(&body)
                 .map_err(|e| e.to_string())
                 .map(|ids| {
@@ -245,7 +251,7 @@ pub fn serve_sim(listen: &str, config: SimConfig, stop: &AtomicBool) -> Result<(
                 .map_err(|e| e.to_string())
                 .and_then(|mut v| {
                     v["seq"] = (custody.len() as u64 + 1).into();
-                    let transfer = IncomingTransfer::from_json(&v)?;
+                    let transfer = IncomingTransfer::from_json(&v).map_err(|e| e.to_string())?;
                     let seq = transfer.seq;
                     custody.push(transfer);
                     Ok(serde_json::json!({ "seq": seq }).to_string())

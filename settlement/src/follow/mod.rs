@@ -18,8 +18,11 @@ use tonnex_protocol::wire::{StreamEvent, StreamRecord, StreamSubscribe};
 use crate::metrics::{Call, Metrics};
 
 use crate::certificate;
+
+mod calls;
 use crate::ledger::{Ledger, Outbox};
 use crate::registry::{now_ms, Embedded, Registry, Remote, Sim, SimConfig};
+use calls::{finish, retry_outage, write_certificates, Outage};
 
 /// How to run.
 #[derive(Clone, Debug)]
@@ -67,18 +70,61 @@ fn note(outbox: &Outbox) {
     }
 }
 
+/// Why `run` stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The ledger failed.
+    #[error(transparent)]
+    Ledger(#[from] crate::ledger::LedgerError),
+    /// A direct ledger read or write failed.
+    #[error("ledger: {0}")]
+    Sql(#[from] rusqlite::Error),
+    /// A listener or thread could not start.
+    #[error("{what}: {why}")]
+    Start {
+        /// What.
+        what: String,
+        /// Why.
+        why: String,
+    },
+    /// The venue refused the fill-stream subscription.
+    #[error("the venue refused the fill-stream subscription of '{name}': {text}")]
+    Refused {
+        /// The subscriber name.
+        name: String,
+        /// The venue's words.
+        text: String,
+    },
+    /// The fill stream sent something that does not decode.
+    #[error("fill stream: {0}")]
+    Stream(#[from] tonnex_protocol::frame::DecodeError),
+    /// Certificate files could not be written.
+    #[error(transparent)]
+    Certificates(#[from] certificate::CertificateFileError),
+}
+
+fn start_error(what: impl Into<String>) -> impl FnOnce(String) -> RunError {
+    let what = what.into();
+    move |why| RunError::Start { what, why }
+}
+
 /// Runs until `stop` is set.
-pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
-    let mut ledger = Ledger::open(&options.data_dir).map_err(|e| e.to_string())?;
+pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), RunError> {
+    let mut ledger = Ledger::open(&options.data_dir)?;
     write_certificates(&ledger, &options.data_dir)?;
 
     let (sender, events) = mpsc::channel();
-    let server = tiny_http::Server::http(&options.webhook_listen)
-        .map_err(|e| format!("webhook listener {}: {e}", options.webhook_listen))?;
+    let server = tiny_http::Server::http(&options.webhook_listen).map_err(|e| RunError::Start {
+        what: format!("webhook listener {}", options.webhook_listen),
+        why: e.to_string(),
+    })?;
     let webhook = server
         .server_addr()
         .to_ip()
-        .ok_or("the webhook listener has no IP address")?;
+        .ok_or_else(|| RunError::Start {
+            what: "the webhook listener".into(),
+            why: "it has no IP address".into(),
+        })?;
     let listener = {
         let (path, secret, stop) = (
             ledger.path().to_path_buf(),
@@ -88,7 +134,8 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
         std::thread::Builder::new()
             .name("webhook".into())
             .spawn(move || crate::webhook::serve(server, path, secret, sender, stop))
-            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+            .map_err(start_error("a thread"))?
     };
     let mut sim = None;
     let mut registry: Box<dyn Registry> = match options.registry {
@@ -111,7 +158,7 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
     };
     // Anything requested before a crash and still unanswered is asked again
     // (the registry ignores repeats).
-    let pending = ledger.pending_requests().map_err(|e| e.to_string())?;
+    let pending = ledger.pending_requests()?;
     let mut start_outage = None;
     if !pending.is_empty() {
         if let Err(e) = registry.submit(&pending) {
@@ -123,15 +170,17 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
             });
         }
     }
-    let mut last_seq = ledger.last_seq().map_err(|e| e.to_string())?;
+    let mut last_seq = ledger.last_seq()?;
     let metrics = Arc::new(Metrics::default());
     metrics.applied_seq.store(last_seq, Ordering::Relaxed);
     metrics.received_seq.store(last_seq, Ordering::Relaxed);
     let mut metrics_ready = String::new();
     let metrics_server = match &options.metrics_listen {
         Some(addr) => {
-            let server = tiny_http::Server::http(addr)
-                .map_err(|e| format!("metrics listener {addr}: {e}"))?;
+            let server = tiny_http::Server::http(addr).map_err(|e| RunError::Start {
+                what: format!("metrics listener {addr}"),
+                why: e.to_string(),
+            })?;
             if let Some(local) = server.server_addr().to_ip() {
                 metrics_ready = format!(" metrics={local}");
             }
@@ -144,7 +193,8 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
                 std::thread::Builder::new()
                     .name("metrics".into())
                     .spawn(move || crate::metrics::serve(server, metrics, path, stop))
-                    .map_err(|e| e.to_string())?,
+                    .map_err(|e| e.to_string())
+                    .map_err(start_error("a thread"))?,
             )
         }
         None => None,
@@ -158,7 +208,8 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
                 Arc::clone(&feed_finish),
                 Arc::clone(&metrics.feed),
             )
-            .map_err(|e| e.to_string())?,
+            .map_err(|e| e.to_string())
+            .map_err(start_error("a thread"))?,
         ),
         None => {
             tracing::warn!(
@@ -234,19 +285,18 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
             while records.len() < options.batch {
                 match frame::split(&buffer[at..], 1 << 20) {
                     Ok(Some((payload, used))) => {
-                        let record = frame::decode::<StreamRecord>(payload)
-                            .map_err(|e| format!("fill stream: {e}"))?;
+                        let record = frame::decode::<StreamRecord>(payload)?;
                         if let StreamEvent::Refused { text } = &record.event {
-                            return Err(format!(
-                                "the venue refused the fill-stream subscription of '{}': {text}",
-                                options.fill_name
-                            ));
+                            return Err(RunError::Refused {
+                                name: options.fill_name.clone(),
+                                text: text.clone(),
+                            });
                         }
                         at += used;
                         records.push(record);
                     }
                     Ok(None) => break,
-                    Err(e) => return Err(format!("fill stream: {e}")),
+                    Err(e) => return Err(RunError::Stream(e)),
                 }
             }
             buffer.drain(..at);
@@ -262,9 +312,7 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
                 .iter()
                 .filter(|r| matches!(r.event, tonnex_protocol::wire::StreamEvent::Trade { .. }))
                 .count() as u64;
-            let outbox = ledger
-                .apply(&records, &confirmations, now_ms())
-                .map_err(|e| e.to_string())?;
+            let outbox = ledger.apply(&records, &confirmations, now_ms())?;
             last_seq += records.len() as u64;
             metrics.applied_seq.store(last_seq, Ordering::Relaxed);
             finish(
@@ -279,9 +327,7 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
         if last_maintenance.elapsed() >= maintenance_every {
             last_maintenance = Instant::now();
             retry_outage(&mut outage, registry.as_mut(), &ledger, &metrics)?;
-            let outbox = ledger
-                .expire(now_ms(), options.timeout.as_millis() as u64)
-                .map_err(|e| e.to_string())?;
+            let outbox = ledger.expire(now_ms(), options.timeout.as_millis() as u64)?;
             finish(
                 &outbox,
                 registry.as_mut(),
@@ -294,16 +340,14 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
         if last_poll.elapsed() >= options.poll_every {
             last_poll = Instant::now();
             // Custody in: what sellers moved into the venue's custody account.
-            let after =
-                crate::ledger::custody_in::after(ledger.connection()).map_err(|e| e.to_string())?;
+            let after = crate::ledger::custody_in::after(ledger.connection())?;
             match registry.incoming(after) {
                 Ok(transfers) if !transfers.is_empty() => {
                     let new = crate::ledger::custody_in::record(
                         ledger.connection(),
                         &transfers,
                         &options.registry_accounts,
-                    )
-                    .map_err(|e| e.to_string())?;
+                    )?;
                     tracing::info!(new, "transfers into the venue's custody account");
                 }
                 Ok(_) => {}
@@ -312,9 +356,7 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
             // Only what has waited a whole poll interval: a callback for
             // anything younger is most likely on its way.
             let before = now_ms().saturating_sub(options.poll_every.as_millis() as u64);
-            let trades = ledger
-                .pending_trades(20_000, before)
-                .map_err(|e| e.to_string())?;
+            let trades = ledger.pending_trades(20_000, before)?;
             if !trades.is_empty() {
                 let polled = registry.status(&trades);
                 metrics.registry_call(Call::Status, polled.is_ok());
@@ -325,9 +367,7 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
                             .filter(|e| !ledger.event_seen(&e.event_id).unwrap_or(true))
                             .collect();
                         if !fresh.is_empty() {
-                            let outbox = ledger
-                                .apply(&[], &fresh, now_ms())
-                                .map_err(|e| e.to_string())?;
+                            let outbox = ledger.apply(&[], &fresh, now_ms())?;
                             finish(
                                 &outbox,
                                 registry.as_mut(),
@@ -365,84 +405,6 @@ pub fn run(options: &Options, stop: &Arc<AtomicBool>) -> Result<(), String> {
     if let Some(server) = metrics_server {
         let _ = server.join();
     }
-    Ok(())
-}
-
-/// The registry is unreachable: every request still owed an answer is sent
-/// again, from the ledger, with back-off, until it takes them.
-struct Outage {
-    since: Instant,
-    next_try: Instant,
-    backoff: Duration,
-}
-
-fn finish(
-    outbox: &Outbox,
-    registry: &mut dyn Registry,
-    ledger: &Ledger,
-    options: &Options,
-    metrics: &Metrics,
-    outage: &mut Option<Outage>,
-) -> Result<(), String> {
-    note(outbox);
-    if !outbox.requests.is_empty() && outage.is_none() {
-        let submitted = registry.submit(&outbox.requests);
-        metrics.registry_call(Call::Submit, submitted.is_ok());
-        if let Err(e) = submitted {
-            tracing::warn!(error = %e, "registry submit failed: sending every pending request again until it answers");
-            let now = Instant::now();
-            *outage = Some(Outage {
-                since: now,
-                next_try: now + Duration::from_millis(500),
-                backoff: Duration::from_millis(500),
-            });
-        }
-    }
-    if !outbox.certificates.is_empty() {
-        write_certificates(ledger, &options.data_dir)?;
-    }
-    Ok(())
-}
-
-/// During an outage: when due, every pending request again.
-fn retry_outage(
-    outage: &mut Option<Outage>,
-    registry: &mut dyn Registry,
-    ledger: &Ledger,
-    metrics: &Metrics,
-) -> Result<(), String> {
-    let Some(o) = outage else {
-        return Ok(());
-    };
-    if Instant::now() < o.next_try {
-        return Ok(());
-    }
-    let pending = ledger.pending_requests().map_err(|e| e.to_string())?;
-    let submitted = registry.submit(&pending);
-    metrics.registry_call(Call::Submit, submitted.is_ok());
-    match submitted {
-        Ok(()) => {
-            tracing::info!(
-                requests = pending.len(),
-                down_s = o.since.elapsed().as_secs(),
-                "the registry answers again: every pending request sent"
-            );
-            *outage = None;
-        }
-        Err(e) => {
-            o.backoff = (o.backoff * 2).min(Duration::from_secs(30));
-            o.next_try = Instant::now() + o.backoff;
-            tracing::warn!(error = %e, down_s = o.since.elapsed().as_secs(), retry_ms = o.backoff.as_millis() as u64, "the registry is still unreachable");
-        }
-    }
-    Ok(())
-}
-
-/// Writes the files of every stored certificate that has none yet.
-fn write_certificates(ledger: &Ledger, dir: &std::path::Path) -> Result<(), String> {
-    let stored =
-        crate::ledger::certificate_query::stored(ledger.connection()).map_err(|e| e.to_string())?;
-    certificate::write_missing(&stored, dir)?;
     Ok(())
 }
 
