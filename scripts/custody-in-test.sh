@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# Custody in, end to end: a venue, the simulated registry as its own
+# Custody in and out, end to end: a venue, the simulated registry as its own
 # process, and settlement polling it. Sellers move blocks into the venue's
 # custody account at the registry; each becomes a journaled lot deposit of
 # the seller's venue account through the venue's own checks (an overlapping
 # block and an ineligible one are refused by reason, a transfer from an
 # unknown registry account stays in custody), exactly once even when
-# settlement lost the venue's answer; then both stop and
-# `audit --journal` reconciles the engine's balances with the ledger.
+# settlement lost the venue's answer. A withdrawal the registry refuses
+# (the simulator refuses every transfer here) comes back to the account at
+# the venue. Then both stop and `audit --journal` reconciles the engine's
+# balances with the ledger.
 #
 #   scripts/custody-in-test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet --bin tonnex-venue --bin tonnex-settlement
+cargo build --release --quiet --bin tonnex-venue --bin tonnex-settlement --bin tonnex-admin
 BIN=target/release
 WORK=$(mktemp -d /tmp/tonnex-custody-in.XXXXXX)
 PIDS=()
@@ -21,7 +23,7 @@ source scripts/lib.sh
 start_demo_venue "$WORK/journal" "$WORK"
 
 WEBHOOK=127.0.0.1:$(python3 -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
-$BIN/tonnex-settlement registry-sim --listen 127.0.0.1:0 --callback "$WEBHOOK" --secret custody-test-secret \
+$BIN/tonnex-settlement registry-sim --listen 127.0.0.1:0 --callback "$WEBHOOK" --secret custody-test-secret --fail-pct 100 \
     >"$WORK/sim.out" 2>"$WORK/sim.err" &
 PIDS+=($!)
 wait_ready "$WORK/sim.out"
@@ -103,6 +105,29 @@ assert blocks == (1, 100), blocks
 print(f"T1 sent again: '{detail}'; one block of 100 t in the ledger")
 PY
 
+# A withdrawal the registry refuses: debited at the venue at once, back
+# once the registry says no (WithdrawalReturned on settlement's session).
+ADMIN_CLI=($BIN/tonnex-admin --admin "$ADMIN" --operator ops --key demo-ops-key)
+"${ADMIN_CLI[@]}" withdraw-credits 2001 NBR-2024.CCP 30 | tail -1
+python3 - "$WORK/settlement/ledger.sqlite" <<'PY'
+import sqlite3, sys, time
+deadline = time.time() + 30
+state = None
+while time.time() < deadline:
+    db = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+    row = db.execute("SELECT state, failure FROM withdrawals").fetchone()
+    fed = db.execute("SELECT COUNT(*) = COALESCE((SELECT value FROM meta WHERE key = 'feedback_acked'), 0) FROM venue_feedback").fetchone()[0]
+    if row and row[0] == "returned" and fed:
+        state = row
+        break
+    time.sleep(0.2)
+assert state, "FAIL: the refused withdrawal did not come back"
+print(f"withdrawal of 30 t refused by the registry ({state[1]}): back at the venue")
+PY
+# 50,000 t deposited at genesis + 100 t custody in, all free again.
+over=$("${ADMIN_CLI[@]}" withdraw-credits 2001 NBR-2024.CCP 50101 2>/dev/null | tail -1 || true)
+[ "$over" = "ok=false reason=INSUFFICIENT_CREDITS" ] || { echo "FAIL: 50,101 t withdrawn: $over"; exit 1; }
+"${ADMIN_CLI[@]}" withdraw-credits 2001 NBR-2024.CCP 50100 | tail -1
 kill -TERM "$SETTLEMENT"; wait "$SETTLEMENT"
 kill -TERM "$VENUE_PID"; wait "$VENUE_PID"
 $BIN/tonnex-settlement audit --data-dir "$WORK/settlement" --journal "$WORK/journal" >"$WORK/audit.txt" || { head -c 3000 "$WORK/audit.txt"; echo; echo "FAIL: audit"; exit 1; }

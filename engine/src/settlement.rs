@@ -13,6 +13,8 @@
 //!   which gives them back to the buyer's free balance).
 //! - `Unwound`: the buyer's cash and the seller's credits return to their
 //!   free balances; nothing is due to either.
+//! - `WithdrawalReturned`: the registry refused a withdrawal the venue had
+//!   debited; the credits come back to the account's free holding.
 //!
 //! Each outcome carries settlement's outbox id; ids only grow, and the
 //! engine keeps the highest applied ([`PendingTrades::watermark`]), so an
@@ -162,6 +164,7 @@ impl PendingTrades {
         &mut self,
         batch: &SettlementBatch,
         accounts: &mut Accounts,
+        instruments: u32,
         out: &mut Vec<Event>,
     ) {
         for (i, outcome) in batch.outcomes.iter().enumerate() {
@@ -170,7 +173,16 @@ impl PendingTrades {
                 continue;
             }
             self.watermark = id;
-            match self.finish(outcome, accounts) {
+            let result = match *outcome {
+                Outcome::WithdrawalReturned {
+                    account,
+                    instrument,
+                    qty,
+                    ..
+                } => return_withdrawal(accounts, account, instrument, qty, instruments),
+                _ => self.finish(outcome, accounts),
+            };
+            match result {
                 Ok(()) => out.push(Event::Applied),
                 Err(reason) => out.push(Event::Rejected {
                     order_id: id,
@@ -194,6 +206,7 @@ impl PendingTrades {
         let needs = match outcome {
             Outcome::Settled { .. } | Outcome::Unwound { .. } => Stage::Booked,
             Outcome::Retired { .. } | Outcome::RetirementRefused { .. } => Stage::Retiring,
+            Outcome::WithdrawalReturned { .. } => unreachable!("not a trade's outcome"),
         };
         if trade.stage != needs {
             return Err(RejectReason::TradeNotPending);
@@ -245,6 +258,7 @@ impl PendingTrades {
                 credits.free += tonnes;
                 Stage::Done
             }
+            Outcome::WithdrawalReturned { .. } => unreachable!("not a trade's outcome"),
         };
         self.trades[at].stage = next;
         if next == Stage::Done {
@@ -252,4 +266,30 @@ impl PendingTrades {
         }
         Ok(())
     }
+}
+
+/// A withdrawal the registry refused: its credits back to the account's
+/// free holding (refused, changing nothing, for an unknown instrument or
+/// an amount no balance can hold).
+fn return_withdrawal(
+    accounts: &mut Accounts,
+    account: u64,
+    instrument: u32,
+    qty: u64,
+    instruments: u32,
+) -> Result<(), RejectReason> {
+    if instrument >= instruments {
+        return Err(RejectReason::UnknownInstrument);
+    }
+    let tonnes = i64::try_from(qty)
+        .ok()
+        .filter(|&t| t > 0 && t as u64 <= crate::state::MAX_QTY)
+        .ok_or(RejectReason::InvalidAmount)?;
+    let i = accounts.find_or_create(account);
+    let credits = accounts.at_mut(i).credits_mut(instrument);
+    credits.free = credits
+        .free
+        .checked_add(tonnes)
+        .ok_or(RejectReason::InvalidAmount)?;
+    Ok(())
 }

@@ -256,3 +256,40 @@ proptest! {
         prop_assert_eq!(&again.accounts, &image.accounts);
     }
 }
+
+#[test]
+fn a_withdrawal_the_registry_refused_comes_back_to_the_free_holding_once() {
+    let (mut e, _) = one_trade();
+    e.ok(Command::Withdraw {
+        account: 2,
+        asset: tonnex_engine::Asset::Credits {
+            instrument: 0,
+            qty: tonnex_protocol::Qty(40),
+        },
+    });
+    assert_eq!(credits(&e, 2), bal(50, 0, 10, 0));
+    let returned = Outcome::WithdrawalReturned {
+        withdrawal_id: 1 << 62,
+        account: 2,
+        instrument: 0,
+        qty: 40,
+    };
+    assert_eq!(e.apply(batch(1, vec![returned])), [Event::Applied]);
+    assert_eq!(e.apply(batch(1, vec![returned])), []);
+    assert_eq!(credits(&e, 2), bal(90, 0, 10, 0));
+    assert_eq!(
+        e.apply(batch(
+            2,
+            vec![Outcome::WithdrawalReturned {
+                withdrawal_id: 1 << 62,
+                account: 2,
+                instrument: 9,
+                qty: 40,
+            }]
+        )),
+        [Event::Rejected {
+            order_id: 2,
+            reason: RejectReason::UnknownInstrument
+        }]
+    );
+}

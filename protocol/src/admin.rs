@@ -225,10 +225,22 @@ pub enum SettlementOutcome {
         /// The venue trade id.
         trade_id: u64,
     },
+    /// Tag 4. The registry refused a withdrawal the venue had already
+    /// debited: the credits come back to the account's free holding.
+    WithdrawalReturned {
+        /// Settlement's id of the withdrawal.
+        withdrawal_id: u64,
+        /// The account.
+        account: u64,
+        /// Instrument number.
+        instrument: u32,
+        /// Tonnes.
+        qty: u64,
+    },
 }
 
 impl SettlementOutcome {
-    /// The trade it is about.
+    /// The trade it is about (a withdrawal: its id).
     #[must_use]
     pub fn trade_id(&self) -> u64 {
         match *self {
@@ -236,6 +248,7 @@ impl SettlementOutcome {
             | SettlementOutcome::Unwound { trade_id }
             | SettlementOutcome::Retired { trade_id }
             | SettlementOutcome::RetirementRefused { trade_id } => trade_id,
+            SettlementOutcome::WithdrawalReturned { withdrawal_id, .. } => withdrawal_id,
         }
     }
 }

@@ -295,10 +295,27 @@ pub fn compare(
         })?;
         for row in rows {
             let (trade_id, name) = row?;
-            unacked.push(parse_outcome(&name, trade_id)?);
+            unacked.push(parse_outcome(conn, &name, trade_id)?);
         }
     }
     for outcome in &unacked {
+        if let Outcome::WithdrawalReturned {
+            account,
+            instrument,
+            qty,
+            ..
+        } = *outcome
+        {
+            // The ledger has the credits back; the engine not yet.
+            add(
+                &mut ledger,
+                account as i64,
+                i64::from(instrument),
+                -(qty as i64),
+                0,
+            );
+            continue;
+        }
         let Some(t) = legs(conn, outcome.trade_id())? else {
             return Err(ReconcileError::Stored(format!(
                 "venue outcome for trade {} which the ledger does not hold",
@@ -318,7 +335,7 @@ pub fn compare(
                 add(&mut ledger, t.seller, CASH, 0, t.amount);
             }
             Outcome::Retired { .. } => add(&mut ledger, t.buyer, t.instrument, t.qty, 0),
-            Outcome::RetirementRefused { .. } => {}
+            Outcome::RetirementRefused { .. } | Outcome::WithdrawalReturned { .. } => {}
         }
     }
 

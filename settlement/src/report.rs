@@ -101,6 +101,7 @@ pub fn report(conn: &Connection) -> rusqlite::Result<Value> {
         "instruments": instruments,
         "failures": failures(conn)?,
         "custody_in": custody_in(conn)?,
+        "withdrawals": withdrawals(conn)?,
         "custody_head": head.map(|(movement, sha256)| json!({"movement": movement, "sha256": sha256})),
     }))
 }
@@ -151,4 +152,31 @@ fn custody_in(conn: &Connection) -> rusqlite::Result<Value> {
         })?
         .collect::<Result<_, _>>()?;
     Ok(json!({"by_state": by_state, "refused": refused}))
+}
+
+/// Withdrawals by state, and why any came back.
+fn withdrawals(conn: &Connection) -> rusqlite::Result<Value> {
+    let mut by_state = serde_json::Map::new();
+    let mut stmt = conn.prepare(
+        "SELECT state, COUNT(*), SUM(qty) FROM withdrawals GROUP BY state ORDER BY state",
+    )?;
+    for row in stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })? {
+        let (state, n, tonnes) = row?;
+        by_state.insert(state, json!({"count": n, "tonnes": tonnes}));
+    }
+    let mut stmt = conn.prepare(
+        "SELECT failure, COUNT(*) FROM withdrawals WHERE failure IS NOT NULL GROUP BY failure ORDER BY failure",
+    )?;
+    let returned: serde_json::Map<String, Value> = stmt
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, Value::from(r.get::<_, i64>(1)?)))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(json!({"by_state": by_state, "returned_by_reason": returned}))
 }

@@ -147,7 +147,7 @@ pub fn serve(
             Some(conn) => {
                 let trade = conn
                     .query_row(
-                        "SELECT 1 FROM trades WHERE trade_id = ?1",
+                        "SELECT 1 FROM trades WHERE trade_id = ?1 UNION ALL SELECT 1 FROM withdrawals WHERE id = ?1 LIMIT 1",
                         [event.trade_id as i64],
                         |_| Ok(()),
                     )

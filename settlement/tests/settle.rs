@@ -988,3 +988,90 @@ fn tampering_with_a_posting_or_the_custody_log_is_named_by_the_audit() {
         broken(&json)
     );
 }
+
+/// `stream(20, 0)` and then a withdrawal of 10 t by market maker A.
+fn stream_with_withdrawal() -> Vec<StreamRecord> {
+    let mut records = stream(20, 0);
+    let seq = records.len() as u64 + 1;
+    records.push(StreamRecord {
+        seq,
+        journal_seq: seq,
+        event: StreamEvent::CreditWithdrawal {
+            account: MM_A,
+            instrument: 0,
+            qty: 10,
+        },
+    });
+    records
+}
+
+fn withdrawal_state(dir: &Path) -> Option<(String, Option<String>)> {
+    let conn = rusqlite::Connection::open_with_flags(
+        dir.join("ledger.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .ok()?;
+    conn.query_row("SELECT state, failure FROM withdrawals", [], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
+    .ok()
+}
+
+#[test]
+fn a_withdrawal_is_confirmed_by_the_registry_or_comes_back_with_its_serials() {
+    // Confirmed: the serials leave custody for the owner's registry account.
+    let dir = scratch("withdraw-ok");
+    let venue = fake_venue(stream_with_withdrawal());
+    let settlement = Settlement::start(&venue, &dir, &[]);
+    wait_for(20, "the withdrawal confirmed", || {
+        withdrawal_state(&dir).is_some_and(|(s, _)| s == "confirmed")
+    });
+    drop(settlement);
+    let (ok, json, _) = audit(&dir);
+    assert!(ok, "{json:#}");
+
+    // Refused: the credits and serials come back, and the venue is told.
+    let dir = scratch("withdraw-refused");
+    let venue = fake_venue(stream_with_withdrawal());
+    let _settlement = Settlement::start(&venue, &dir, &["--fail-pct", "100"]);
+    wait_for(20, "the withdrawal returned", || {
+        withdrawal_state(&dir).is_some_and(|(s, _)| s == "returned")
+    });
+    let (_, failure) = withdrawal_state(&dir).unwrap();
+    assert!(
+        failure
+            .as_deref()
+            .is_some_and(|f| f.starts_with("withdrawal_refused:")),
+        "{failure:?}"
+    );
+    let conn = rusqlite::Connection::open(dir.join("ledger.sqlite")).unwrap();
+    let (told, blocks): (i64, i64) = conn
+        .query_row(
+            &format!(
+                "SELECT (SELECT COUNT(*) FROM venue_feedback WHERE outcome = 'withdrawal_returned'),
+                        (SELECT COUNT(*) FROM serial_blocks WHERE account = {MM_A})"
+            ),
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (told, blocks),
+        (1, 2),
+        "one outcome for the venue; the serials as a new block"
+    );
+    let balance: i64 = conn
+        .query_row(
+            &format!("SELECT SUM(amount) FROM postings WHERE account = {MM_A} AND asset = 0"),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(balance, 100_000_000, "the credits are back");
+    assert_eq!(
+        report(&dir)["withdrawals"]["by_state"]["returned"]["tonnes"],
+        10
+    );
+    let (ok, json, _) = audit(&dir);
+    assert!(ok, "{json:#}");
+}

@@ -307,7 +307,11 @@ impl State {
             },
             Command::Deposit { account, asset } => self.deposit(account, asset, out),
             Command::Withdraw { account, asset } => self.withdraw(account, asset, out),
-            Command::Settlement(ref batch) => self.trades.apply(batch, &mut self.accounts, out),
+            Command::Settlement(ref batch) => {
+                let instruments = self.books.len() as u32;
+                self.trades
+                    .apply(batch, &mut self.accounts, instruments, out);
+            }
         }
     }
 }

@@ -205,6 +205,15 @@ pub(super) fn apply_event(
         ));
         return Ok(());
     }
+    if event.kind == Kind::Withdrawal {
+        if !super::withdrawals::answer(tx, event)? {
+            tx.prepare_cached(
+                "UPDATE registry_events SET applied = 'ignored' WHERE event_id = ?1",
+            )?
+            .execute([&event.event_id])?;
+        }
+        return Ok(());
+    }
     // An answer to a request never sent (a retirement of a trade that is
     // not retired for a buyer) changes nothing, and the report counts it.
     if event.kind == Kind::Retirement && !load_trade(tx, event.trade_id)?.is_some_and(|t| t.retire)
@@ -224,6 +233,7 @@ pub(super) fn apply_event(
         (Kind::Transfer, false) => Signal::Refused(Leg::Transfer),
         (Kind::Retirement, true) => Signal::RetirementConfirmed,
         (Kind::Retirement, false) => Signal::RetirementRefused,
+        (Kind::Withdrawal, _) => unreachable!("answered above"),
     };
     if !event.confirmed {
         // The first refusal is the reason (a later one changes nothing).

@@ -14,6 +14,7 @@ pub fn outcome_name(outcome: &SettlementOutcome) -> &'static str {
         SettlementOutcome::Unwound { .. } => "unwound",
         SettlementOutcome::Retired { .. } => "retired",
         SettlementOutcome::RetirementRefused { .. } => "retirement_refused",
+        SettlementOutcome::WithdrawalReturned { .. } => "withdrawal_returned",
     }
 }
 
@@ -27,9 +28,30 @@ pub struct UnknownOutcome {
     pub name: String,
 }
 
-/// The outcome stored as `name` for `trade_id`; an unknown name is an error.
-pub fn parse_outcome(name: &str, trade_id: u64) -> Result<SettlementOutcome, UnknownOutcome> {
+/// The outcome stored as `name` for `trade_id` (a returned withdrawal's
+/// account, instrument and tonnes from its row); an unknown name, or a
+/// withdrawal without its row, is an error.
+pub fn parse_outcome(
+    conn: &Connection,
+    name: &str,
+    trade_id: u64,
+) -> Result<SettlementOutcome, UnknownOutcome> {
     Ok(match name {
+        "withdrawal_returned" => {
+            let row = super::withdrawals::load(conn, trade_id).ok().flatten();
+            let Some((account, instrument, qty, _)) = row else {
+                return Err(UnknownOutcome {
+                    trade_id,
+                    name: format!("{name} (no such withdrawal)"),
+                });
+            };
+            SettlementOutcome::WithdrawalReturned {
+                withdrawal_id: trade_id,
+                account,
+                instrument,
+                qty,
+            }
+        }
         "settled" => SettlementOutcome::Settled {
             trade_id,
             retire: false,
@@ -117,7 +139,7 @@ pub fn unsent(
             });
         }
         first.get_or_insert(id);
-        outcomes.push(parse_outcome(&name, trade_id)?);
+        outcomes.push(parse_outcome(conn, &name, trade_id)?);
     }
     Ok(first.map(|first| (first, outcomes)))
 }

@@ -19,6 +19,7 @@ mod records;
 mod requests;
 mod schema;
 mod serials;
+pub mod withdrawals;
 
 use std::path::{Path, PathBuf};
 
@@ -302,6 +303,9 @@ impl Ledger {
                 }
             }
         }
+        for id in withdrawals::pending(&self.conn, u64::MAX >> 1).map_err(&error)? {
+            requests.extend(withdrawals::request(&self.conn, id).map_err(&error)?);
+        }
         Ok(requests)
     }
 
@@ -327,9 +331,13 @@ impl Ledger {
                 |r| r.get::<_, i64>(0),
             )
             .map_err(&error)?;
-        rows.map(|r| r.map(|v| v as u64))
+        let mut ids: Vec<u64> = rows
+            .map(|r| r.map(|v| v as u64))
             .collect::<Result<_, _>>()
-            .map_err(&error)
+            .map_err(&error)?;
+        // Withdrawals awaiting the registry are polled alike.
+        ids.extend(withdrawals::pending(&self.conn, before_ms).map_err(&error)?);
+        Ok(ids)
     }
 }
 

@@ -155,6 +155,15 @@ pub(super) fn apply_record(
         } => {
             let q = *qty as i64;
             let asset = i64::from(*instrument);
+            super::withdrawals::record(
+                tx,
+                record.seq,
+                *account,
+                *instrument,
+                *qty,
+                now_ms,
+                outbox,
+            )?;
             movement(
                 tx,
                 "withdrawal",
@@ -280,7 +289,7 @@ pub(super) fn apply_record(
 }
 
 /// Cuts `qty` serials from the seller's blocks of `instrument`, oldest first.
-pub(super) fn allocate_serials(
+pub(crate) fn allocate_serials(
     tx: &Transaction,
     trade_id: u64,
     seller: u64,

@@ -35,7 +35,7 @@ pub(super) fn range(
 }
 
 /// The serials trade `trade_id` holds (not returned), in serial order.
-pub(super) fn serials_of(conn: &Connection, trade_id: u64) -> rusqlite::Result<Vec<SerialRange>> {
+pub(crate) fn serials_of(conn: &Connection, trade_id: u64) -> rusqlite::Result<Vec<SerialRange>> {
     let mut stmt = conn.prepare_cached(
         "SELECT b.registry, b.project_id, b.prefix, b.width, s.first, s.last, b.vintage
          FROM trade_serials s JOIN serial_blocks b ON b.id = s.block_id
@@ -74,7 +74,7 @@ pub(super) fn describe(
     };
     let serials = match kind {
         Kind::Payment => Vec::new(),
-        Kind::Transfer | Kind::Retirement => serials_of(conn, trade_id)?,
+        Kind::Transfer | Kind::Retirement | Kind::Withdrawal => serials_of(conn, trade_id)?,
     };
     let retirement = match kind {
         Kind::Retirement => retirement_of(conn, buy_order as u64)?,

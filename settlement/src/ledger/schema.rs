@@ -2,9 +2,9 @@
 //! how many a ledger has had.
 
 /// The ledger schema this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
-pub(super) const MIGRATIONS: [&str; 9] = ["
+pub(super) const MIGRATIONS: [&str; 10] = ["
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE instruments (id INTEGER PRIMARY KEY, symbol TEXT NOT NULL, sub_ledger TEXT NOT NULL, tick_micros INTEGER NOT NULL);
 CREATE TABLE movements (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, trade_id INTEGER, stream_seq INTEGER);
@@ -78,4 +78,11 @@ ALTER TABLE trades ADD COLUMN failure TEXT;
 -- (state received -> deposited | refused, with the venue's answer).
 CREATE TABLE custody_in (transfer_id TEXT PRIMARY KEY, seq INTEGER NOT NULL, from_account TEXT NOT NULL,
     venue_account INTEGER, instrument TEXT NOT NULL, csv TEXT NOT NULL, state TEXT NOT NULL, detail TEXT NOT NULL);
+", "
+-- Withdrawals (withdrawals.rs): the venue debited them; the registry moves
+-- their serials (in trade_serials under the withdrawal's id, 1 << 62 | the
+-- stream record) out of custody, or refuses and they come back.
+CREATE TABLE withdrawals (id INTEGER PRIMARY KEY, account INTEGER NOT NULL, instrument INTEGER NOT NULL,
+    qty INTEGER NOT NULL, state TEXT NOT NULL, submitted_ms INTEGER NOT NULL, reference TEXT, failure TEXT);
+CREATE INDEX withdrawals_by_state ON withdrawals (state, id);
 "];

@@ -81,6 +81,9 @@ pub enum Kind {
     Transfer,
     /// Retire the buyer's credits on the buyer's behalf.
     Retirement,
+    /// Move withdrawn serials from the venue's custody account to the
+    /// owner's registry account (the venue has already debited them).
+    Withdrawal,
 }
 
 impl Kind {
@@ -91,15 +94,21 @@ impl Kind {
             Kind::Payment => "payment",
             Kind::Transfer => "transfer",
             Kind::Retirement => "retirement",
+            Kind::Withdrawal => "withdrawal",
         }
     }
 
     /// The kind named `text`.
     #[must_use]
     pub fn parse(text: &str) -> Option<Kind> {
-        [Kind::Payment, Kind::Transfer, Kind::Retirement]
-            .into_iter()
-            .find(|k| k.as_str() == text)
+        [
+            Kind::Payment,
+            Kind::Transfer,
+            Kind::Retirement,
+            Kind::Withdrawal,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == text)
     }
 }
 

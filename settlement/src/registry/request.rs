@@ -90,6 +90,8 @@ impl Request {
                 accounts.registry(self.buyer)?,
             ),
             Kind::Retirement => (accounts.registry(self.buyer)?, String::new()),
+            // Out of the venue's custody account (account 0's) to the owner's.
+            Kind::Withdrawal => (accounts.registry(0)?, accounts.registry(self.buyer)?),
         };
         Ok(json!({
             "idempotency_key": self.idempotency_key(),
@@ -449,7 +451,7 @@ mod contract {
                 "docs/registry-openapi.yaml does not describe '{name}'"
             );
         }
-        assert!(doc.contains("enum: [payment, transfer, retirement]"));
+        assert!(doc.contains("enum: [payment, transfer, retirement, withdrawal]"));
     }
 
     mod tests_support {

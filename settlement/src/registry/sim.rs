@@ -101,7 +101,7 @@ impl Sim {
         // for one of the reasons registries give.
         let roll = (request.trade_id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) % 100;
         let refused = match request.kind {
-            Kind::Transfer => roll < self.config.fail_pct,
+            Kind::Transfer | Kind::Withdrawal => roll < self.config.fail_pct,
             Kind::Retirement => roll < self.config.retire_fail_pct,
             Kind::Payment => false,
         };
