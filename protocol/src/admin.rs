@@ -190,8 +190,9 @@ pub enum AdminVerb {
 }
 
 /// Most outcomes in one `Settlement` request: with the longest reason
-/// ([`MAX_REASON_BYTES`]) it is still one journal record (4 KiB).
-pub const MAX_OUTCOMES: usize = 200;
+/// ([`MAX_REASON_BYTES`]) and the largest outcomes (32 bytes) it is still
+/// one journal record (4 KiB).
+pub const MAX_OUTCOMES: usize = 80;
 
 /// The longest reason a request may give (it is journaled with the action).
 pub const MAX_REASON_BYTES: usize = 1024;

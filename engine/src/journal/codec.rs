@@ -203,6 +203,17 @@ pub(super) fn record_config() -> impl bincode::config::Config {
         .with_limit::<{ crate::journal::segment::MAX_PAYLOAD }>()
 }
 
+/// For a batch of settlement outcomes: bincode counts a vector's memory
+/// (`len` × its in-memory size, 32 bytes an outcome) against the limit, which
+/// is more than the record's bytes (13 to 32 an outcome); a record of at
+/// most `MAX_PAYLOAD` bytes still cannot claim more than this.
+fn outcomes_config() -> impl bincode::config::Config {
+    bincode::config::standard()
+        .with_fixed_int_encoding()
+        .with_little_endian()
+        .with_limit::<{ 16 * crate::journal::segment::MAX_PAYLOAD }>()
+}
+
 /// Whether `command` has a variable length and goes through [`encode_large`].
 #[inline]
 #[must_use]
@@ -303,7 +314,7 @@ pub fn decode(payload: &[u8]) -> Result<Command, String> {
             let (batch, used) =
                 bincode::decode_from_slice::<crate::settlement::SettlementBatch, _>(
                     &payload[1..],
-                    record_config(),
+                    outcomes_config(),
                 )
                 .map_err(|e| format!("settlement outcomes: {e}"))?;
             r.at = 1 + used;

@@ -225,11 +225,14 @@ fn damaged_payloads_are_errors_never_panics() {
 }
 
 #[test]
-fn the_largest_settlement_batch_with_the_longest_reason_is_one_record() {
+fn the_largest_settlement_batch_with_the_longest_reason_is_one_record_and_reads_back() {
     use tonnex_protocol::admin::{MAX_OUTCOMES, MAX_REASON_BYTES};
-    let outcome = crate::settlement::Outcome::Settled {
-        trade_id: u64::MAX,
-        retire: true,
+    // The largest outcome on the wire and in memory.
+    let outcome = crate::settlement::Outcome::WithdrawalReturned {
+        withdrawal_id: u64::MAX,
+        account: u64::MAX,
+        instrument: u32::MAX,
+        qty: u64::MAX,
     };
     let command = Command::Admin(Box::new(crate::command::AdminCommand {
         operator: "s".repeat(64),
@@ -245,4 +248,7 @@ fn the_largest_settlement_batch_with_the_longest_reason_is_one_record() {
         "{} bytes",
         bytes.len()
     );
+    // Recovery reads it back (bincode counts the vector's memory, more
+    // than its bytes, against its limit).
+    assert_eq!(super::decode(&bytes), Ok(command));
 }
