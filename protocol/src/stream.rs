@@ -18,6 +18,26 @@ pub struct StreamSubscribe {
     pub key: String,
 }
 
+/// The columns of a registry export (a lot file), in order: the lot's
+/// registry identity and attributes, then the venue account that owns it.
+/// The venue's lot ingestion reads them; settlement writes them for a
+/// custody-in deposit.
+pub const LOT_COLUMNS: [&str; 13] = [
+    "registry",
+    "project_id",
+    "serial_start",
+    "serial_end",
+    "quantity",
+    "vintage",
+    "methodology",
+    "category",
+    "nature",
+    "ccp",
+    "corresponding_adjustment",
+    "corsia",
+    "owner_account",
+];
+
 /// A credit lot's registry identity, as deposited.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct LotInfo {

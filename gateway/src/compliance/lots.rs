@@ -20,22 +20,8 @@ use tonnex_protocol::RejectReason;
 use crate::config::{InstrumentConfig, VenueConfig};
 use crate::values::{parse_decimal, LoadError};
 
-/// The columns of a registry export.
-pub const COLUMNS: [&str; 13] = [
-    "registry",
-    "project_id",
-    "serial_start",
-    "serial_end",
-    "quantity",
-    "vintage",
-    "methodology",
-    "category",
-    "nature",
-    "ccp",
-    "corresponding_adjustment",
-    "corsia",
-    "owner_account",
-];
+/// The columns of a registry export (`tonnex_protocol::stream::LOT_COLUMNS`).
+pub use tonnex_protocol::stream::LOT_COLUMNS as COLUMNS;
 
 /// One credit lot.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -24,21 +24,13 @@ pub struct IncomingTransfer {
     pub lot: Vec<(String, String)>,
 }
 
-/// The lot-file columns a transfer carries, in order (then `owner_account`).
-pub const LOT_COLUMNS: [&str; 12] = [
-    "registry",
-    "project_id",
-    "serial_start",
-    "serial_end",
-    "quantity",
-    "vintage",
-    "methodology",
-    "category",
-    "nature",
-    "ccp",
-    "corresponding_adjustment",
-    "corsia",
-];
+/// The lot-file columns a transfer carries, in order: every column of a
+/// lot file but the last, `owner_account`, which settlement fills in.
+#[must_use]
+pub fn lot_columns() -> &'static [&'static str] {
+    let all = &tonnex_protocol::stream::LOT_COLUMNS;
+    &all[..all.len() - 1]
+}
 
 fn cell(value: &Value, name: &str) -> Result<String, String> {
     match value.get(name) {
@@ -52,7 +44,7 @@ fn cell(value: &Value, name: &str) -> Result<String, String> {
 impl IncomingTransfer {
     /// Reads one entry of the list, naming the field that is wrong.
     pub fn from_json(value: &Value) -> Result<IncomingTransfer, ContractError> {
-        let lot = LOT_COLUMNS
+        let lot = lot_columns()
             .iter()
             .map(|&c| Ok((c.to_string(), cell(value, c)?)))
             .collect::<Result<_, String>>()?;
@@ -88,8 +80,8 @@ impl IncomingTransfer {
     pub fn lot_csv(&self, owner: u64) -> String {
         let values: Vec<&str> = self.lot.iter().map(|(_, v)| v.as_str()).collect();
         format!(
-            "{},owner_account\n{},{owner}\n",
-            LOT_COLUMNS.join(","),
+            "{}\n{},{owner}\n",
+            tonnex_protocol::stream::LOT_COLUMNS.join(","),
             values.join(",")
         )
     }

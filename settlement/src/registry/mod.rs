@@ -16,7 +16,7 @@ mod remote;
 mod request;
 mod sim;
 
-pub use custody_in::{IncomingTransfer, LOT_COLUMNS};
+pub use custody_in::{lot_columns, IncomingTransfer};
 
 /// A message that breaks the adapter contract (`docs/registry-openapi.yaml`),
 /// in words that name the field.
