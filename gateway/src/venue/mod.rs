@@ -14,6 +14,7 @@ pub mod admin_instruments;
 mod admin_lots;
 mod admin_replies;
 mod admin_rules;
+mod admin_verbs;
 mod buyer;
 pub mod core;
 pub mod depth;
