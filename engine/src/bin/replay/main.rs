@@ -23,6 +23,7 @@ use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 use std::time::Instant;
 
+mod generate_mode;
 mod journal_mode;
 
 use std::path::PathBuf;
@@ -39,7 +40,8 @@ const USAGE: &str =
                      [--journal-out DIR [--durability process|sync|batch:RECORDS:MICROS]
                       [--segment-mb N] [--snapshot-every N]]
        tonnex-replay --journal DIR [--book FILE] [--orders FILE] [--dump] [--digest]
-       (either form) [--log-format text|json]";
+       tonnex-replay generate --profile steady|deep --mix basic|full --ops N --seed S [--depth N]
+       (any form) [--log-format text|json]";
 
 /// Journaling while replaying a workload.
 struct JournalOut {
@@ -361,6 +363,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if args.first().map(String::as_str) == Some("generate") {
+        return generate_mode::run(&args[1..]);
+    }
     let options = match parse_args(&args) {
         Ok(options) => options,
         Err(message) => {
