@@ -123,6 +123,30 @@ impl Venue {
         Client::connect(&self.order_entry)
     }
 
+    /// Logs in again as demo account `account` after its connection was
+    /// dropped: refused while the venue has not yet seen the drop ("already
+    /// has a session"), so tried every 20 ms for up to 5 s; returns the
+    /// client and the messages replayed after `last_seen_seq`.
+    pub fn relogin(
+        &self,
+        account: u64,
+        last_seen_seq: u64,
+        cancel_on_disconnect: bool,
+    ) -> (Client, Vec<VenueMessage>) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let mut client = self.connect();
+            let secret = format!("demo-{account}");
+            match client.try_login(account, &secret, last_seen_seq, cancel_on_disconnect) {
+                Ok(replayed) => return (client, replayed),
+                Err(refusal) => {
+                    assert!(Instant::now() < deadline, "login refused: {refusal:?}");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
+    }
+
     /// Logs in as a demo account (secret `demo-<id>`).
     pub fn login(&self, account: u64) -> Client {
         let mut client = self.connect();
@@ -192,6 +216,21 @@ impl Client {
         last_seen_seq: u64,
         cancel_on_disconnect: bool,
     ) -> Vec<VenueMessage> {
+        match self.try_login(account, secret, last_seen_seq, cancel_on_disconnect) {
+            Ok(between) => between,
+            Err(refusal) => panic!("{refusal:?}"),
+        }
+    }
+
+    /// [`Client::login`], or the venue's first answer if it is not
+    /// `LoginAccepted`.
+    pub fn try_login(
+        &mut self,
+        account: u64,
+        secret: &str,
+        last_seen_seq: u64,
+        cancel_on_disconnect: bool,
+    ) -> Result<Vec<VenueMessage>, VenueMessage> {
         self.last_seq = last_seen_seq;
         self.send(&ClientMessage::Login {
             account,
@@ -200,15 +239,14 @@ impl Client {
             cancel_on_disconnect,
         });
         let first = self.recv().expect("a login answer");
-        assert!(
-            matches!(first, VenueMessage::LoginAccepted { .. }),
-            "{first:?}"
-        );
+        if !matches!(first, VenueMessage::LoginAccepted { .. }) {
+            return Err(first);
+        }
         self.login_accepted = Some(first);
         let mut between = Vec::new();
         loop {
             match self.recv().expect("reference data") {
-                VenueMessage::ReferenceData { .. } => return between,
+                VenueMessage::ReferenceData { .. } => return Ok(between),
                 other => between.push(other),
             }
         }
