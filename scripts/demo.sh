@@ -148,6 +148,11 @@ echo "venue exited 0; journal: $(ls "$work/journal" | tr '\n' ' ')"
 echo "== the audit: the ledger's invariants, the custody chain, and the ledger against the venue's journal, account by account (tonnex-settlement audit --journal)"
 target/release/tonnex-settlement audit --data-dir "$settlement_dir" --journal "$work/journal" > "$work/audit.txt" || true
 tail -1 "$work/audit.txt"
+if ! tail -1 "$work/audit.txt" | grep -q '^audit ok=true .*reconciled=true custody_chain=ok$'; then
+  echo "demo: the settlement audit or its reconciliation with the venue failed:" >&2
+  head -c 3000 "$work/audit.txt" >&2
+  exit 1
+fi
 echo "== restarting it recovers the journal"
 target/release/tonnex-venue run --config config/demo/venue.toml --journal-dir "$work/journal" \
   --listen 127.0.0.1:0 --fills-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
