@@ -194,20 +194,14 @@ pub fn encode(command: &Command, buf: &mut [u8; MAX_ENCODED]) -> usize {
     out.at
 }
 
-/// The protocol's bincode configuration, bounded by the largest record: a
-/// damaged length field can never ask for more memory than a record holds.
+/// The protocol's bincode configuration, bounded: a damaged length field can
+/// never ask for more memory than a few records' worth. bincode counts a
+/// vector's memory (its length × the element's in-memory size) against the
+/// limit, which is more than the bytes it was written in (a settlement
+/// outcome: 13 to 32 bytes written, 32 in memory; a scope line 10 and 16),
+/// so the limit is 16 records, not one: every record of at most
+/// `MAX_PAYLOAD` bytes reads back.
 pub(super) fn record_config() -> impl bincode::config::Config {
-    bincode::config::standard()
-        .with_fixed_int_encoding()
-        .with_little_endian()
-        .with_limit::<{ crate::journal::segment::MAX_PAYLOAD }>()
-}
-
-/// For a batch of settlement outcomes: bincode counts a vector's memory
-/// (`len` × its in-memory size, 32 bytes an outcome) against the limit, which
-/// is more than the record's bytes (13 to 32 an outcome); a record of at
-/// most `MAX_PAYLOAD` bytes still cannot claim more than this.
-fn outcomes_config() -> impl bincode::config::Config {
     bincode::config::standard()
         .with_fixed_int_encoding()
         .with_little_endian()
@@ -314,7 +308,7 @@ pub fn decode(payload: &[u8]) -> Result<Command, String> {
             let (batch, used) =
                 bincode::decode_from_slice::<crate::settlement::SettlementBatch, _>(
                     &payload[1..],
-                    outcomes_config(),
+                    record_config(),
                 )
                 .map_err(|e| format!("settlement outcomes: {e}"))?;
             r.at = 1 + used;
