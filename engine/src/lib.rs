@@ -13,6 +13,7 @@ pub mod book;
 pub mod command;
 pub mod dump;
 pub mod event;
+pub mod fill_log;
 pub mod generate;
 pub mod idmap;
 pub mod journal;

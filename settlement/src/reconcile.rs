@@ -14,7 +14,7 @@
 //!   above the engine's watermark): their effect on the engine, taken back.
 
 use std::collections::BTreeMap;
-use std::io::{BufReader, Read};
+use std::io::BufReader;
 use std::path::Path;
 
 use rusqlite::{params, Connection};
@@ -22,7 +22,6 @@ use serde_json::{json, Value};
 use tonnex_engine::journal::{recover, RecoverOptions};
 use tonnex_engine::settlement::Outcome;
 use tonnex_engine::{EngineConfig, State};
-use tonnex_protocol::frame;
 use tonnex_protocol::wire::{StreamEvent, StreamRecord};
 
 use crate::ledger::feedback::parse_outcome;
@@ -105,20 +104,27 @@ struct Legs {
     amount: i64,
 }
 
+/// The columns [`Legs::from_row`] reads, in its order.
+const LEGS: &str = "buyer, seller, instrument, qty, amount_micros";
+
+impl Legs {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Legs> {
+        Ok(Legs {
+            buyer: r.get(0)?,
+            seller: r.get(1)?,
+            instrument: r.get(2)?,
+            qty: r.get(3)?,
+            amount: r.get(4)?,
+        })
+    }
+}
+
 fn legs(conn: &Connection, trade_id: u64) -> rusqlite::Result<Option<Legs>> {
     use rusqlite::OptionalExtension;
     conn.query_row(
-        "SELECT buyer, seller, instrument, qty, amount_micros FROM trades WHERE trade_id = ?1",
+        &format!("SELECT {LEGS} FROM trades WHERE trade_id = ?1"),
         [trade_id as i64],
-        |r| {
-            Ok(Legs {
-                buyer: r.get(0)?,
-                seller: r.get(1)?,
-                instrument: r.get(2)?,
-                qty: r.get(3)?,
-                amount: r.get(4)?,
-            })
-        },
+        Legs::from_row,
     )
     .optional()
 }
@@ -135,18 +141,10 @@ fn ledger_holdings(conn: &Connection) -> rusqlite::Result<Holdings> {
     }
     // Trades in escrow: each side still owns its out-leg and is due the other.
     let mut stmt = conn.prepare(&format!(
-        "SELECT buyer, seller, instrument, qty, amount_micros FROM trades WHERE state IN ({})",
+        "SELECT {LEGS} FROM trades WHERE state IN ({})",
         crate::escrow::sql_list(&crate::escrow::State::IN_FLIGHT)
     ))?;
-    for row in stmt.query_map([], |r| {
-        Ok(Legs {
-            buyer: r.get(0)?,
-            seller: r.get(1)?,
-            instrument: r.get(2)?,
-            qty: r.get(3)?,
-            amount: r.get(4)?,
-        })
-    })? {
+    for row in stmt.query_map([], Legs::from_row)? {
         let t = row?;
         add(&mut map, t.buyer, CASH, t.amount, 0);
         add(&mut map, t.buyer, t.instrument, 0, t.qty);
@@ -159,20 +157,11 @@ fn ledger_holdings(conn: &Connection) -> rusqlite::Result<Holdings> {
 /// Fill-stream records after `after` (up to journal command `last_seq`),
 /// from the venue's `fills.log`.
 fn fill_log_after(dir: &Path, after: u64, last_seq: u64) -> Result<Vec<StreamRecord>, String> {
-    let path = dir.join("fills.log");
+    let path = dir.join(tonnex_engine::fill_log::FILE_NAME);
     let file = std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
     let mut records = Vec::new();
-    let mut header = [0u8; 8];
-    while reader.read_exact(&mut header).is_ok() {
-        let length = u32::from_le_bytes(header[4..].try_into().expect("4 bytes")) as usize;
-        let mut payload = vec![0u8; length];
-        if reader.read_exact(&mut payload).is_err() {
-            break;
-        }
-        let Ok(record) = frame::decode::<StreamRecord>(&payload) else {
-            break;
-        };
+    while let Some((record, _)) = tonnex_engine::fill_log::read_record(&mut reader) {
         if record.seq > after && record.journal_seq <= last_seq {
             records.push(record);
         }

@@ -121,16 +121,7 @@ fn feed(
         }
         let count = outcomes.len();
         let verb = AdminVerb::Settlement { first_id, outcomes };
-        let reply = match session.take() {
-            Some(c) => Ok(c),
-            None => admin_client::Connection::open(&options.admin),
-        }
-        .and_then(|mut c| {
-            let reply = c.call(&options.operator, &options.key, "settlement", verb)?;
-            session = Some(c);
-            Ok(reply)
-        });
-        match reply {
+        match call(&mut session, options, "settlement", verb) {
             Ok(AdminReply::Settlement {
                 through_id,
                 refused,
@@ -178,6 +169,23 @@ fn feed(
     }
 }
 
+/// One request on the kept-open admin connection `session` (opened when
+/// there is none; dropped when a call fails, to be opened again).
+fn call(
+    session: &mut Option<admin_client::Connection>,
+    options: &FeedOptions,
+    reason: &str,
+    verb: AdminVerb,
+) -> Result<AdminReply, admin_client::CallError> {
+    let mut connection = match session.take() {
+        Some(c) => c,
+        None => admin_client::Connection::open(&options.admin)?,
+    };
+    let reply = connection.call(&options.operator, &options.key, reason, verb)?;
+    *session = Some(connection);
+    Ok(reply)
+}
+
 /// Has the venue deposit every custody-in transfer waiting for it, each as
 /// a one-lot export named after the transfer (so one sent again is
 /// recognised as deposited before), and records the answer.
@@ -193,16 +201,7 @@ fn deposit_custody_in(
             name: format!("custody-in-{}", deposit.transfer_id),
             csv: deposit.csv.clone(),
         };
-        let reply = match session.take() {
-            Some(c) => Ok(c),
-            None => admin_client::Connection::open(&options.admin),
-        }
-        .and_then(|mut c| {
-            let reply = c.call(&options.operator, &options.key, "custody in", verb)?;
-            *session = Some(c);
-            Ok(reply)
-        });
-        let (deposited, detail) = match reply {
+        let (deposited, detail) = match call(session, options, "custody in", verb) {
             Ok(AdminReply::Done { text, .. }) => (true, text),
             Ok(AdminReply::Refused { reason, text, .. }) => (
                 false,

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tonnex_engine::fill_log;
 use tonnex_engine::journal::crc::crc32c;
 use tonnex_engine::{Asset, Command};
 use tonnex_protocol::frame;
@@ -26,13 +27,10 @@ use tonnex_protocol::wire::{StreamEvent, StreamRecord, StreamSubscribe};
 use crate::config::FillSubscriber;
 
 /// The fill log's file name inside the journal folder.
-pub const FILE_NAME: &str = "fills.log";
+pub use tonnex_engine::fill_log::FILE_NAME;
 
 /// A sparse index entry every this many records.
 const INDEX_EVERY: u64 = 4096;
-
-/// Largest record payload accepted when reading the log back.
-const MAX_RECORD: usize = 1 << 20;
 
 /// What the writer publishes to the stream threads.
 #[derive(Default)]
@@ -82,26 +80,13 @@ struct Scanned {
     end: u64,
 }
 
-/// Reads whole records from `reader` starting at `offset`, stopping at the
-/// end, a torn record or a corrupt one.
+/// The record at `offset` of `reader` (see [`tonnex_engine::fill_log`]).
 fn read_record(reader: &mut impl Read, offset: u64) -> Option<Scanned> {
-    let mut header = [0u8; 8];
-    reader.read_exact(&mut header).ok()?;
-    let crc = u32::from_le_bytes(header[..4].try_into().ok()?);
-    let length = u32::from_le_bytes(header[4..].try_into().ok()?) as usize;
-    if length == 0 || length > MAX_RECORD {
-        return None;
-    }
-    let mut payload = vec![0u8; length];
-    reader.read_exact(&mut payload).ok()?;
-    if crc32c(&payload) != crc {
-        return None;
-    }
-    let record = frame::decode::<StreamRecord>(&payload).ok()?;
+    let (record, bytes) = fill_log::read_record(reader)?;
     Some(Scanned {
         record,
         offset,
-        end: offset + 8 + length as u64,
+        end: offset + bytes,
     })
 }
 

@@ -11,7 +11,7 @@ use tonnex_protocol::admin::SettlementOutcome;
 use super::postings::{movement, Posting};
 use super::records::allocate_serials;
 use super::{effects, feedback, Outbox, EXTERNAL};
-use crate::registry::{Kind, RegistryEvent, Request};
+use crate::registry::{Kind, RegistryEvent, Request, SerialRange};
 
 /// Withdrawal ids live apart from trade ids (`seq << 20 | n`).
 pub const ID_BASE: u64 = 1 << 62;
@@ -39,7 +39,14 @@ pub(super) fn record(
     )?
     .execute(params![id as i64, account as i64, instrument, qty as i64, REQUESTED, now_ms as i64])?;
     let serials = allocate_serials(tx, id, account, instrument, qty as i64, outbox)?;
-    outbox.requests.push(Request {
+    outbox.requests.push(request_of(id, account, qty, serials));
+    Ok(())
+}
+
+/// The registry request of withdrawal `id`: its serials from the venue's
+/// custody account to `account`'s.
+fn request_of(id: u64, account: u64, qty: u64, serials: Vec<SerialRange>) -> Request {
+    Request {
         trade_id: id,
         kind: Kind::Withdrawal,
         buyer: account,
@@ -48,8 +55,7 @@ pub(super) fn record(
         amount_micros: 0,
         serials,
         retirement: None,
-    });
-    Ok(())
+    }
 }
 
 /// A withdrawal's row: account, instrument, tonnes, state.
@@ -117,16 +123,8 @@ pub(super) fn request(conn: &Connection, id: u64) -> rusqlite::Result<Option<Req
     let Some((account, _, qty, _)) = load(conn, id)? else {
         return Ok(None);
     };
-    Ok(Some(Request {
-        trade_id: id,
-        kind: Kind::Withdrawal,
-        buyer: account,
-        seller: 0,
-        quantity: qty,
-        amount_micros: 0,
-        serials: super::requests::serials_of(conn, id)?,
-        retirement: None,
-    }))
+    let serials = super::requests::serials_of(conn, id)?;
+    Ok(Some(request_of(id, account, qty, serials)))
 }
 
 /// Withdrawals still owed an answer, requested before `before_ms`.
