@@ -81,6 +81,17 @@ pub fn read(
 /// order) and returns the data rows. Blank lines are skipped. Errors are
 /// `(line, message)`.
 pub fn parse(text: &str, columns: &[&str]) -> Result<Vec<Row>, (usize, String)> {
+    parse_with_optional(text, columns, &[]).map(|(rows, _)| rows)
+}
+
+/// [`parse`] of a header that is `columns` followed by any of `optional`
+/// (each at most once, in any order); also returns each optional column's
+/// index, `None` where the file does not have it.
+pub fn parse_with_optional(
+    text: &str,
+    columns: &[&str],
+    optional: &[&str],
+) -> Result<(Vec<Row>, Vec<Option<usize>>), (usize, String)> {
     let mut lines = text
         .lines()
         .enumerate()
@@ -96,16 +107,30 @@ pub fn parse(text: &str, columns: &[&str]) -> Result<Vec<Row>, (usize, String)> 
         .into_iter()
         .map(|h| h.trim().to_string())
         .collect();
-    if header != columns {
+    let extra = header.get(columns.len()..).unwrap_or_default();
+    let known_extra = extra.iter().enumerate().all(|(i, h)| {
+        optional.contains(&h.as_str()) && !extra[..i].contains(h)
+    });
+    if header.len() < columns.len() || header[..columns.len()] != *columns || !known_extra {
+        let optional_note = if optional.is_empty() {
+            String::new()
+        } else {
+            format!(" (then any of {})", optional.join(","))
+        };
         return Err((
             header_index + 1,
             format!(
-                "header must be {}, found {}",
+                "header must be {}{optional_note}, found {}",
                 columns.join(","),
                 header.join(",")
             ),
         ));
     }
+    let positions = optional
+        .iter()
+        .map(|o| header.iter().position(|h| h == o))
+        .collect();
+    let columns = &header[..];
     let mut rows = Vec::new();
     for (index, line) in lines {
         let fields = split(line.trim_end_matches('\r')).map_err(|e| (index + 1, e))?;
@@ -120,7 +145,7 @@ pub fn parse(text: &str, columns: &[&str]) -> Result<Vec<Row>, (usize, String)> 
             fields,
         });
     }
-    Ok(rows)
+    Ok((rows, positions))
 }
 
 #[cfg(test)]

@@ -78,6 +78,14 @@ pub enum RejectReason {
     LotSerialsInvalid = 76,
     /// A registry lot's serial block overlaps a block deposited before.
     LotSerialsOverlap = 77,
+    /// A rules-file predicate about the credits (category, nature,
+    /// durability, ex-post issuance, vintage, corresponding adjustment,
+    /// CORSIA, a current CCP label) is not met by the instrument's class of
+    /// credits; the decision names the predicate.
+    CreditNotEligible = 78,
+    /// A rules-file predicate combining others (`any`, `all`, `not`) over
+    /// the buyer and the credits is not met; the decision names it.
+    RuleNotMet = 79,
     /// The session sent more messages this second than its throttle allows.
     Throttled = 96,
     /// A client order id not greater than the session's last one: a resent
@@ -142,6 +150,8 @@ impl RejectReason {
             RejectReason::AttestationInvalid => "ATTESTATION_INVALID",
             RejectReason::LotSerialsInvalid => "LOT_SERIALS_INVALID",
             RejectReason::LotSerialsOverlap => "LOT_SERIALS_OVERLAP",
+            RejectReason::CreditNotEligible => "CREDIT_NOT_ELIGIBLE",
+            RejectReason::RuleNotMet => "RULE_NOT_MET",
             RejectReason::Throttled => "THROTTLED",
             RejectReason::DuplicateClientOrderId => "DUPLICATE_CLIENT_ORDER_ID",
             RejectReason::RiskMaxQty => "RISK_MAX_QTY",
@@ -158,7 +168,7 @@ impl RejectReason {
     }
 
     /// Every reason, in code order.
-    pub const ALL: [RejectReason; 42] = [
+    pub const ALL: [RejectReason; 44] = [
         RejectReason::UnknownInstrument,
         RejectReason::InstrumentHalted,
         RejectReason::DuplicateOrderId,
@@ -189,6 +199,8 @@ impl RejectReason {
         RejectReason::AttestationInvalid,
         RejectReason::LotSerialsInvalid,
         RejectReason::LotSerialsOverlap,
+        RejectReason::CreditNotEligible,
+        RejectReason::RuleNotMet,
         RejectReason::Throttled,
         RejectReason::DuplicateClientOrderId,
         RejectReason::RiskMaxQty,

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use tonnex_gateway::compliance::{inventory, profiles, Rules};
+use tonnex_gateway::compliance::{inventory, profiles};
 use tonnex_gateway::config::{Role, VenueConfig};
 use tonnex_logs::LogFormat;
 use tonnex_web::app::{router, App};
@@ -46,7 +46,11 @@ struct Cli {
 
 fn load(cli: &Cli) -> Result<App, String> {
     let venue = VenueConfig::load(&cli.config).map_err(|e| e.to_string())?;
-    let rules = Rules::load(&venue.rules).map_err(|e| e.to_string())?;
+    let (versions, _) = tonnex_gateway::compliance::load_rules(&venue).map_err(|e| e.to_string())?;
+    let rules = versions
+        .in_force_or_error(tonnex_gateway::compliance::Date::today())
+        .map_err(|e| e.to_string())?
+        .clone();
     let mut profiles = profiles::load(&venue.profiles).map_err(|e| e.to_string())?;
     if let Some(export) = &venue.inventory {
         inventory::apply(export, &mut profiles).map_err(|e| e.to_string())?;

@@ -1,13 +1,14 @@
 //! `tonnex-venue`: the venue binary.
 //!
 //! ```text
-//! tonnex-venue check --config FILE --orders ORDERS.jsonl
+//! tonnex-venue check --config FILE --orders ORDERS.jsonl [--as-of YYYY-MM-DD]
 //! tonnex-venue lots --config FILE [--journal-dir DIR]
 //! tonnex-venue run --config FILE [--listen ADDR] [--fills-listen ADDR] [--journal-dir DIR]
 //!                  [--admin-listen ADDR] [--metrics-listen ADDR] [--log-format text|json] [--durability process|batch|batch:RECORDS:MICROS|sync]
 //! ```
 //! `check` runs the compliance pre-router alone (no engine, no network) and
-//! prints one JSON decision per order line. `lots` checks the registry
+//! prints one JSON decision per order line, each on the order's own `date`
+//! or `--as-of` (default: today, UTC) under the rules version in force then. `lots` checks the registry
 //! exports named by the venue file's `[[lots]]` (serial blocks, overlaps
 //! with each other and with every block the venue's journal holds, and
 //! their instruments' eligibility) and prints one JSON line per lot. `run` recovers the journal
@@ -27,7 +28,7 @@ use tonnex_gateway::config::VenueDurability;
 use tonnex_gateway::venue;
 use tonnex_logs::LogFormat;
 
-const USAGE: &str = "usage: tonnex-venue check --config FILE --orders ORDERS.jsonl
+const USAGE: &str = "usage: tonnex-venue check --config FILE --orders ORDERS.jsonl [--as-of YYYY-MM-DD]
        tonnex-venue lots --config FILE [--journal-dir DIR]
        tonnex-venue run --config FILE [--listen ADDR] [--fills-listen ADDR] [--journal-dir DIR]
                         [--admin-listen ADDR] [--metrics-listen ADDR] [--log-format text|json] [--durability process|batch|batch:RECORDS:MICROS|sync]";
@@ -47,12 +48,20 @@ fn main() -> ExitCode {
 
 fn run_check(args: &[String]) -> ExitCode {
     let (mut config, mut orders) = (None, None);
+    let mut as_of = compliance::Date::today();
     let mut i = 0;
     while i < args.len() {
         let value = args.get(i + 1).cloned();
         match (args[i].as_str(), value) {
             ("--config", Some(v)) => config = Some(PathBuf::from(v)),
             ("--orders", Some(v)) => orders = Some(PathBuf::from(v)),
+            ("--as-of", Some(v)) => match compliance::Date::parse(&v) {
+                Ok(date) => as_of = date,
+                Err(e) => {
+                    eprintln!("tonnex-venue check: --as-of: {e}");
+                    return ExitCode::from(2);
+                }
+            },
             (flag, _) => {
                 eprintln!("tonnex-venue check: unexpected argument '{flag}'\n{USAGE}");
                 return ExitCode::from(2);
@@ -64,7 +73,10 @@ fn run_check(args: &[String]) -> ExitCode {
         eprintln!("tonnex-venue check: --config and --orders are required\n{USAGE}");
         return ExitCode::from(2);
     };
-    let (_, mut router) = match compliance::load_router(&config) {
+    let loaded = compliance::load_router_on(&config, as_of).and_then(|(venue, router)| {
+        compliance::load_rules(&venue).map(|(versions, _)| (router, versions))
+    });
+    let (mut router, versions) = match loaded {
         Ok(loaded) => loaded,
         Err(error) => {
             eprintln!("tonnex-venue check: {error}");
@@ -82,7 +94,7 @@ fn run_check(args: &[String]) -> ExitCode {
         }
     };
     let mut out = String::new();
-    for line in check::run(&mut router, &text) {
+    for line in check::run(&mut router, &versions, as_of, &text) {
         out.push_str(&line);
         out.push('\n');
     }

@@ -8,10 +8,17 @@ use rust_decimal::Decimal;
 use tonnex_protocol::{OrderKind, Side};
 
 use super::router::{Decision, OrderRequest, Outcome, RawScopeLine, Router};
+use super::rules::{Date, RuleVersions, Rules};
 use crate::values::{json_decimal, json_type};
 
 /// Parses one order line; `Err` says what is malformed.
 pub fn parse_order(line: &str) -> Result<OrderRequest, String> {
+    parse_dated_order(line).map(|(order, _)| order)
+}
+
+/// [`parse_order`], with the line's optional `date` (`YYYY-MM-DD`): the
+/// day the order is decided on, for rules in force and predicates by date.
+pub fn parse_dated_order(line: &str) -> Result<(OrderRequest, Option<Date>), String> {
     let value: serde_json::Value =
         serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
     let serde_json::Value::Object(o) = value else {
@@ -76,7 +83,14 @@ pub fn parse_order(line: &str) -> Result<OrderRequest, String> {
             ..RawScopeLine::default()
         }]),
     };
-    Ok(OrderRequest {
+    let date = match field("date") {
+        None => None,
+        Some(serde_json::Value::String(text)) => {
+            Some(Date::parse(text).map_err(|m| format!("date: {m}"))?)
+        }
+        Some(other) => return Err(format!("date must be a string, found {}", json_type(other))),
+    };
+    let order = OrderRequest {
         id,
         account,
         side,
@@ -85,7 +99,8 @@ pub fn parse_order(line: &str) -> Result<OrderRequest, String> {
         price_usd,
         qty: integer("qty")?,
         scope,
-    })
+    };
+    Ok((order, date))
 }
 
 fn parse_scope_line(value: &serde_json::Value) -> RawScopeLine {
@@ -128,9 +143,12 @@ fn json_opt_decimal(value: Option<Decimal>) -> String {
     value.map_or_else(|| "null".to_string(), |d| json_str(&d.to_string()))
 }
 
-/// The output line for an order's decision.
+/// The output line for an order's decision. Under a dated rules file
+/// (`rules`), the line goes on to name the route, the failed predicate,
+/// the floor mode and the rules version and SHA-256; under an undated one
+/// it has exactly COMPLIANCE.md's fields.
 #[must_use]
-pub fn decision_line(id: u64, decision: &Decision) -> String {
+pub fn decision_line(id: u64, decision: &Decision, rules: &Rules) -> String {
     let mut out = String::with_capacity(200);
     let outcome = match decision.outcome {
         Outcome::Accept => "accept",
@@ -148,6 +166,18 @@ pub fn decision_line(id: u64, decision: &Decision) -> String {
         json_opt_decimal(decision.coverage_pct),
         decision.tier_threshold_met.map_or("null", |b| if b { "true" } else { "false" }),
     );
+    if rules.dated() {
+        out.pop();
+        let _ = write!(
+            out,
+            ", \"route\": {}, \"predicate\": {}, \"floor_mode\": \"{}\", \"rules_version\": {}, \"rules_sha256\": \"{}\"}}",
+            json_opt_str(decision.route.map(|r| r.as_str())),
+            json_opt_str(decision.predicate.as_deref()),
+            rules.floor_mode.as_str(),
+            json_str(&rules.version),
+            rules.sha256,
+        );
+    }
     out
 }
 
@@ -162,16 +192,31 @@ pub fn malformed_line(line: usize, error: &str) -> String {
 
 /// Runs every line of `orders` through `router`, in order, and returns the
 /// output lines. Blank lines are skipped; line numbers count every line.
-pub fn run(router: &mut Router, orders: &str) -> Vec<String> {
+/// Each order is decided on its own `date` if it has one, else on
+/// `as_of`, under the version of `versions` in force that day (claims
+/// carry over from one version to the next, as in the venue).
+pub fn run(router: &mut Router, versions: &RuleVersions, as_of: Date, orders: &str) -> Vec<String> {
     let mut out = Vec::new();
     for (number, line) in orders.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        match parse_order(line) {
-            Ok(order) => {
+        match parse_dated_order(line) {
+            Ok((order, date)) => {
+                let date = date.unwrap_or(as_of);
+                let Some(rules) = versions.in_force(date) else {
+                    out.push(malformed_line(
+                        number + 1,
+                        &format!("no rules version is in force on {date}"),
+                    ));
+                    continue;
+                };
+                if rules.sha256 != router.rules().sha256 {
+                    router.set_rules(rules.clone());
+                }
+                router.set_date(date);
                 let decision = router.decide(&order);
-                out.push(decision_line(order.id, &decision));
+                out.push(decision_line(order.id, &decision, router.rules()));
             }
             Err(error) => out.push(malformed_line(number + 1, &error)),
         }

@@ -23,6 +23,10 @@ use crate::values::{parse_decimal, LoadError};
 /// The columns of a registry export (`tonnex_protocol::stream::LOT_COLUMNS`).
 pub use tonnex_protocol::stream::LOT_COLUMNS as COLUMNS;
 
+/// Columns an export may add after [`COLUMNS`]: attributes not every
+/// registry states. A lot without one fails any eligibility that constrains it.
+pub const OPTIONAL_COLUMNS: [&str; 2] = ["issuance", "durability"];
+
 /// One credit lot.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CreditLot {
@@ -50,6 +54,10 @@ pub struct CreditLot {
     pub corresponding_adjustment: bool,
     /// CORSIA eligible.
     pub corsia: bool,
+    /// `ex-post` or `ex-ante`, when the export declares it (optional column).
+    pub issuance: Option<String>,
+    /// Durability class, when the export declares it (optional column).
+    pub durability: Option<String>,
     /// The account it is deposited to.
     pub owner_account: u64,
 }
@@ -183,6 +191,32 @@ pub fn failing_attribute(lot: &CreditLot, instrument: &InstrumentConfig) -> Opti
     if e.min_vintage.is_some_and(|v| lot.vintage < v) {
         return Some("vintage");
     }
+    if e.methodologies
+        .as_ref()
+        .is_some_and(|m| !m.contains(&lot.methodology))
+    {
+        return Some("methodology");
+    }
+    if e.corresponding_adjustment
+        .is_some_and(|want| want != lot.corresponding_adjustment)
+    {
+        return Some("corresponding_adjustment");
+    }
+    if e.corsia.is_some_and(|want| want != lot.corsia) {
+        return Some("corsia");
+    }
+    // A lot that does not declare a constrained attribute fails it.
+    let declared = |allowed: &Option<Vec<String>>, value: &Option<String>| {
+        allowed
+            .as_ref()
+            .is_none_or(|a| value.as_ref().is_some_and(|v| a.contains(v)))
+    };
+    if !declared(&e.issuance, &lot.issuance) {
+        return Some("issuance");
+    }
+    if !declared(&e.durability, &lot.durability) {
+        return Some("durability");
+    }
     None
 }
 
@@ -227,7 +261,7 @@ pub fn ingest_text(
     let path = name;
     let error =
         |line: usize, field: &str, message: String| crate::csv::error(path, line, field, message);
-    let rows = crate::csv::parse(text, &COLUMNS)
+    let (rows, optional) = crate::csv::parse_with_optional(text, &COLUMNS, &OPTIONAL_COLUMNS)
         .map_err(|(line, message)| crate::csv::error(path, line, "", message))?;
     let accounts: std::collections::HashSet<u64> = venue.accounts.iter().map(|a| a.id).collect();
     let mut decisions = Vec::with_capacity(rows.len());
@@ -293,8 +327,23 @@ pub fn ingest_text(
             ccp: flag(9)?,
             corresponding_adjustment: flag(10)?,
             corsia: flag(11)?,
+            issuance: optional[0]
+                .map(|i| row.field(i).to_string())
+                .filter(|v| !v.is_empty()),
+            durability: optional[1]
+                .map(|i| row.field(i).to_string())
+                .filter(|v| !v.is_empty()),
             owner_account,
         };
+        if let Some(issuance) = &lot.issuance {
+            if issuance != "ex-post" && issuance != "ex-ante" {
+                return Err(error(
+                    row.line,
+                    "issuance",
+                    format!("'{issuance}' is not ex-post or ex-ante"),
+                ));
+            }
+        }
         decisions.push(decide(lot, row.line, name, instrument, deposited));
     }
     Ok(decisions)

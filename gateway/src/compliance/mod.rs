@@ -12,15 +12,48 @@ pub mod rules;
 pub use held::HeldOrders;
 pub use profiles::{Attestation, BuyerProfile, Inventory};
 pub use router::{Allocation, Decision, OrderRequest, Outcome, RawScopeLine, Router, ScopeLine};
-pub use rules::{FloorPolicy, PathwayRule, Rules};
+pub use rules::{CcpLabels, Date, FloorMode, FloorPolicy, PathwayRule, Route, RuleVersions, Rules};
 
 use crate::config::VenueConfig;
 use crate::values::LoadError;
 
-/// Loads the venue file and the rules and profiles it names, and builds a router.
+/// Loads the venue file and the rules and profiles it names, and builds a
+/// router deciding on today's date (UTC) under the rules in force today.
 pub fn load_router(venue_file: &std::path::Path) -> Result<(VenueConfig, Router), LoadError> {
+    load_router_on(venue_file, Date::today())
+}
+
+/// The venue file's rules versions and CCP label register, checked
+/// together: a `ccp_label` predicate needs a register.
+pub fn load_rules(venue: &VenueConfig) -> Result<(RuleVersions, CcpLabels), LoadError> {
+    let versions = RuleVersions::load(&venue.rules)?;
+    let labels = match &venue.ccp_labels {
+        Some(file) => CcpLabels::load(file)?,
+        None => CcpLabels::default(),
+    };
+    for (rules, file) in versions.all().iter().zip(&venue.rules) {
+        if rules::predicate::needs_labels(&rules.predicates) && !labels.configured() {
+            return Err(LoadError {
+                file: file.clone(),
+                location: "predicate".into(),
+                message: format!(
+                    "a ccp_label predicate needs a CCP label register: `ccp_labels = \"FILE\"` in {} [compliance]",
+                    venue.path.display()
+                ),
+            });
+        }
+    }
+    Ok((versions, labels))
+}
+
+/// [`load_router`] deciding as of `date`, under the rules in force then.
+pub fn load_router_on(
+    venue_file: &std::path::Path,
+    date: Date,
+) -> Result<(VenueConfig, Router), LoadError> {
     let venue = VenueConfig::load(venue_file)?;
-    let rules = Rules::load(&venue.rules)?;
+    let (versions, labels) = load_rules(&venue)?;
+    let rules = versions.in_force_or_error(date)?.clone();
     let mut profiles = profiles::load(&venue.profiles)?;
     if let Some(export) = &venue.inventory {
         inventory::apply(export, &mut profiles)?;
@@ -39,6 +72,8 @@ pub fn load_router(venue_file: &std::path::Path) -> Result<(VenueConfig, Router)
             });
         }
     }
-    let router = Router::new(&venue, rules, profiles);
+    let mut router = Router::new(&venue, rules, profiles);
+    router.set_labels(labels);
+    router.set_date(date);
     Ok((venue, router))
 }

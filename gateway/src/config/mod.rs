@@ -10,12 +10,14 @@ use rust_decimal::Decimal;
 use crate::values::{Ctx, LoadError, TomlRecord};
 
 mod admin;
+mod eligibility;
 mod fill;
 mod journal;
 mod session;
 
 use self::admin::read_admin;
 pub use self::admin::{AdminConfig, OperatorConfig, OperatorRole};
+pub use self::eligibility::Eligibility;
 use self::fill::read_fill_subscribers;
 pub use self::fill::FillSubscriber;
 use self::journal::read_durability;
@@ -70,19 +72,6 @@ pub struct AccountConfig {
     pub price_collar_pct: Option<Decimal>,
 }
 
-/// An instrument's eligibility predicate over credit-lot attributes.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Eligibility {
-    /// Required CCP label value, if constrained.
-    pub ccp: Option<bool>,
-    /// Allowed categories (`removal`, `avoidance`), if constrained.
-    pub categories: Option<Vec<String>>,
-    /// Allowed natures (`nature-based`, `technological`), if constrained.
-    pub nature: Option<Vec<String>>,
-    /// Oldest allowed vintage, if constrained.
-    pub min_vintage: Option<i64>,
-}
-
 /// One `[[instrument]]`: one order book, one sub-ledger of one product.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InstrumentConfig {
@@ -120,8 +109,11 @@ pub struct VenueConfig {
     pub fill_stream: String,
     /// Journal folder (resolved against the file's folder).
     pub journal_dir: PathBuf,
-    /// Compliance rules file (resolved).
-    pub rules: PathBuf,
+    /// Compliance rules files (resolved): one, or every dated version
+    /// (`rules = ["a.toml", "b.toml"]`), the one in force chosen by day.
+    pub rules: Vec<PathBuf>,
+    /// The CCP label register (CSV, resolved), if the venue keeps one.
+    pub ccp_labels: Option<PathBuf>,
     /// Buyer profiles file (resolved).
     pub profiles: PathBuf,
     /// Optional GHG inventory export (CSV) replacing the profiles' inventories.
@@ -199,7 +191,17 @@ impl VenueConfig {
             table: root.table("compliance")?,
             ctx: &compliance_ctx,
         };
-        let rules = dir.join(compliance.string("rules")?);
+        let rules = match compliance.table.get("rules") {
+            Some(toml::Value::Array(_)) => {
+                let files = compliance.strings("rules")?;
+                if files.is_empty() {
+                    return Err(compliance_ctx.error("rules", "names no rules file"));
+                }
+                files.iter().map(|f| dir.join(f)).collect()
+            }
+            _ => vec![dir.join(compliance.string("rules")?)],
+        };
+        let ccp_labels = compliance.opt_string("ccp_labels")?.map(|f| dir.join(f));
         let profiles = dir.join(compliance.string("profiles")?);
         let inventory = compliance.opt_string("inventory")?.map(|f| dir.join(f));
         let attestations_approved = match compliance.opt_string("attestations")?.as_deref() {
@@ -338,52 +340,13 @@ impl VenueConfig {
                     ));
                 }
             }
-            let eligibility = match item.get("eligibility") {
-                None => Eligibility::default(),
-                Some(toml::Value::Table(e)) => {
-                    let ectx = Ctx {
-                        file: path,
-                        record: format!("instrument[{}].eligibility", i + 1),
-                    };
-                    let e = TomlRecord {
-                        table: e,
-                        ctx: &ectx,
-                    };
-                    Eligibility {
-                        ccp: match e.table.get("ccp") {
-                            None => None,
-                            Some(toml::Value::Boolean(b)) => Some(*b),
-                            Some(other) => {
-                                return Err(ectx.error(
-                                    "ccp",
-                                    format!("expected a boolean, found {}", other.type_str()),
-                                ))
-                            }
-                        },
-                        categories: e
-                            .table
-                            .contains_key("categories")
-                            .then(|| e.strings("categories"))
-                            .transpose()?,
-                        nature: e
-                            .table
-                            .contains_key("nature")
-                            .then(|| e.strings("nature"))
-                            .transpose()?,
-                        min_vintage: e
-                            .table
-                            .contains_key("min_vintage")
-                            .then(|| e.integer("min_vintage"))
-                            .transpose()?,
-                    }
-                }
-                Some(other) => {
-                    return Err(ctx.error(
-                        "eligibility",
-                        format!("expected a table, found {}", other.type_str()),
-                    ))
-                }
-            };
+            let eligibility = eligibility::parse(
+                item.get("eligibility"),
+                &Ctx {
+                    file: path,
+                    record: format!("instrument[{}].eligibility", i + 1),
+                },
+            )?;
             instruments.push(InstrumentConfig {
                 symbol,
                 sub_ledger: record.string("sub_ledger")?,
@@ -475,6 +438,7 @@ impl VenueConfig {
             fill_stream,
             journal_dir,
             rules,
+            ccp_labels,
             profiles,
             accounts,
             instruments,

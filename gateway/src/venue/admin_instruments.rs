@@ -33,6 +33,10 @@ pub fn listed_instrument(listing: &InstrumentListing) -> Result<InstrumentConfig
             categories: listing.categories.clone(),
             nature: listing.nature.clone(),
             min_vintage: listing.min_vintage,
+            // A listing over the admin port constrains these four
+            // attributes only: credit predicates about the others fail
+            // on its book (they cannot be shown to hold).
+            ..Eligibility::default()
         },
     })
 }

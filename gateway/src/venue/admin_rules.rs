@@ -18,7 +18,7 @@ impl Gateway {
         let invalid = |e: &dyn std::fmt::Display| (RejectReason::InvalidRequest, e.to_string());
         let path = self.admin.config.path.clone();
         let (venue, mut router) = crate::compliance::load_router(&path).map_err(|e| invalid(&e))?;
-        let rules = rules_in_force(&venue).map_err(|e| invalid(&e))?;
+        let rules = rules_in_force(&venue, router.rules()).map_err(|e| invalid(&e))?;
         // Instruments listed at runtime are not in the file.
         for (index, instrument) in self.admin.config.instruments.iter().enumerate() {
             if index >= venue.instruments.len() {

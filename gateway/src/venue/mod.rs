@@ -242,7 +242,7 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
         SNAPSHOT_EVERY,
     );
     genesis(&mut core, &config, &specs, fresh)?;
-    let rules = rules_in_force(&config)?;
+    let rules = rules_in_force(&config, router.rules())?;
     record_rules(&mut core, &rules)?;
     let seed = Seed {
         venue: core.state().venue().image(),

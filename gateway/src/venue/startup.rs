@@ -14,22 +14,25 @@ use super::{start_error, VenueError};
 use crate::compliance::lots;
 use crate::config::VenueConfig;
 
-/// The rules and profiles the venue file names, as the journal records them.
-pub(super) fn rules_in_force(config: &VenueConfig) -> Result<VenueCommand, VenueError> {
+/// The rules version in force (the router's) and the profiles the venue
+/// file names, as the journal records them.
+pub(super) fn rules_in_force(
+    config: &VenueConfig,
+    rules: &crate::compliance::Rules,
+) -> Result<VenueCommand, VenueError> {
     use sha2::{Digest, Sha256};
     let read = |path: &std::path::Path| {
         std::fs::read(path).map_err(|e| start_error(format!("{}: {e}", path.display())))
     };
     let hex = |bytes: &[u8]| -> String { bytes.iter().map(|b| format!("{b:02x}")).collect() };
-    let rules = crate::compliance::Rules::load(&config.rules)?;
-    let rules_sha256 = hex(&Sha256::digest(read(&config.rules)?));
+    let rules_sha256 = rules.sha256.clone();
     let mut profiles = Sha256::new();
     profiles.update(read(&config.profiles)?);
     if let Some(inventory) = &config.inventory {
         profiles.update(read(inventory)?);
     }
     Ok(VenueCommand::Rules {
-        version: rules.version,
+        version: rules.version.clone(),
         rules_sha256,
         profiles_sha256: hex(&profiles.finalize()),
     })

@@ -98,8 +98,66 @@ impl Router {
 
     /// Routes orders to one more instrument, listed at runtime.
     pub fn add_instrument(&mut self, index: usize, instrument: &InstrumentConfig) {
-        let routed = route(&self.rules, index, instrument);
+        let routed = route(&self.rules, index, instrument, self.date, &self.labels);
         self.instruments.insert(instrument.symbol.clone(), routed);
+    }
+
+    /// Decides from now on under `rules` (a new version in force, or a
+    /// reload), keeping every claim, status and attestation.
+    pub fn set_rules(&mut self, rules: Rules) {
+        self.thresholds = [0, 1, 2].map(|p| rules.pathways[p].coverage_threshold_pct);
+        self.threshold_hundredths = self.thresholds.map(|t| {
+            (t * Decimal::ONE_HUNDRED)
+                .ceil()
+                .to_i64()
+                .unwrap_or(i64::MAX)
+        });
+        self.floor_positive = [0, 1, 2].map(|p| rules.pathways[p].floor_usd > Decimal::ZERO);
+        for (buyer, profile) in self.buyers.iter_mut().zip(&self.profiles) {
+            (buyer.internal_price_ok, buyer.pricing) = price_route(&rules, profile);
+        }
+        self.predicate_names = names_of(&rules);
+        self.rules = rules;
+        self.reroute();
+    }
+
+    /// Reads `labels` for the `ccp_label` predicate from now on.
+    pub fn set_labels(&mut self, labels: CcpLabels) {
+        self.labels = labels;
+        self.reroute();
+    }
+
+    /// Decides from now on as of `date` (a no-op on the same day).
+    pub fn set_date(&mut self, date: Date) {
+        if date != self.date {
+            self.date = date;
+            self.reroute();
+        }
+    }
+
+    /// The day decisions are made on.
+    #[must_use]
+    pub fn date(&self) -> Date {
+        self.date
+    }
+
+    /// The rules in force.
+    #[must_use]
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    /// Derives every instrument again (rules, labels or day changed).
+    fn reroute(&mut self) {
+        for routed in self.instruments.values_mut() {
+            *routed = route(
+                &self.rules,
+                routed.index,
+                &routed.config,
+                self.date,
+                &self.labels,
+            );
+        }
     }
 
     /// Tonnes every buyer has claimed, summed.

@@ -10,8 +10,10 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::{Decimal, RoundingStrategy};
 use tonnex_protocol::{OrderKind, Pathway, RejectReason, Side};
 
+use self::instrument::{route, to_ticks, Check, RoutedInstrument};
 use super::profiles::BuyerProfile;
-use super::rules::{FloorPolicy, Rules};
+use super::rules::predicate::{self, Subject};
+use super::rules::{CcpLabels, Date, FloorMode, FloorPolicy, Route, Rules};
 use crate::config::{AccountStatus, InstrumentConfig, Role, VenueConfig};
 
 /// One line of a scope allocation as the client sent it; checked in step 8.
@@ -89,8 +91,13 @@ pub struct Decision {
     pub pathway: Option<Pathway>,
     /// The instrument's sub-ledger, once known.
     pub sub_ledger: Option<Arc<str>>,
-    /// The pathway's floor in USD, once known ("0" for pathway none).
+    /// The pathway's floor in USD, once known ("0" for pathway none and
+    /// for a buyer on the credit route, where no price applies).
     pub floor_usd: Option<Decimal>,
+    /// How the buyer reaches its pathway here (`Pricing` or `Credit`), once known.
+    pub route: Option<Route>,
+    /// The rules predicate a refusal failed (its name in the rules file).
+    pub predicate: Option<Arc<str>>,
     /// The floor in the instrument's ticks, rounded up (0: none).
     pub floor_ticks: u32,
     /// The attestation backing a purchase below the floor.
@@ -116,6 +123,8 @@ impl Default for Decision {
             pathway: None,
             sub_ledger: None,
             floor_usd: None,
+            route: None,
+            predicate: None,
             floor_ticks: 0,
             attestation: None,
             coverage_pct: None,
@@ -138,6 +147,12 @@ impl Decision {
 #[derive(Clone, Debug)]
 pub struct Router {
     rules: Rules,
+    /// The CCP label register the `ccp_label` predicate reads.
+    labels: CcpLabels,
+    /// The day decisions are made on (predicates' `from`/`until`, labels).
+    date: Date,
+    /// Each predicate's name, shared into decisions.
+    predicate_names: Vec<Arc<str>>,
     /// Account → what steps 1-4 need and where its buyer record is: one
     /// small entry, so 10,000s of accounts stay in cache and a buyer costs
     /// one hash probe.
@@ -175,21 +190,6 @@ const NO_PROFILE: u32 = u32::MAX;
 /// A `HashMap` keyed by account id with a fast, fixed hasher (lookups only).
 type IdMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<tonnex_engine::accounts::IntHasher>>;
 
-/// An instrument, with what the router derives from it once.
-#[derive(Clone, Debug)]
-struct RoutedInstrument {
-    index: usize,
-    config: InstrumentConfig,
-    sub_ledger: Arc<str>,
-    /// Each pathway's floor in this instrument's ticks, rounded up.
-    floor_ticks: [u32; 3],
-    /// Whether each pathway may buy from this instrument's sub-ledger.
-    eligible: [bool; 3],
-    /// The band in whole ticks: a whole-tick price is inside the USD band
-    /// exactly when it is inside this (min rounded up, max rounded down).
-    band_ticks: (i64, i64),
-}
-
 /// What every buyer decision reads: the pathway, whether the declared
 /// internal price meets it, ongoing emissions, tonnes claimed in all, and
 /// per scope slot the inventory in whole tonnes (claims are whole tonnes,
@@ -203,7 +203,10 @@ struct RoutedInstrument {
 #[repr(C, align(64))]
 struct Buyer {
     pathway: Pathway,
+    /// The declared internal price meets what the pathway's route needs.
     internal_price_ok: bool,
+    /// The buyer reaches its pathway by pricing (the floor applies).
+    pricing: bool,
     ongoing_emissions_tonnes: Decimal,
     claimed_total: u64,
     slots: [Slot; 17],
@@ -244,11 +247,13 @@ impl Router {
     /// A router over the venue's accounts and instruments, the rules and the profiles.
     #[must_use]
     pub fn new(venue: &VenueConfig, rules: Rules, profiles: HashMap<u64, BuyerProfile>) -> Router {
+        let labels = CcpLabels::default();
+        let date = rules.effective_from.unwrap_or(Date::MIN);
         let instruments = venue
             .instruments
             .iter()
             .enumerate()
-            .map(|(index, inst)| (inst.symbol.clone(), route(&rules, index, inst)))
+            .map(|(index, inst)| (inst.symbol.clone(), route(&rules, index, inst, date, &labels)))
             .collect();
         let mut accounts_with_profiles: Vec<(u64, BuyerProfile)> = profiles.into_iter().collect();
         accounts_with_profiles.sort_by_key(|(account, _)| *account);
@@ -274,10 +279,11 @@ impl Router {
             };
             let slots = slot_limits(&profile.inventory).map(|limit| Slot { limit, claimed: 0 });
             entry.buyer = u32::try_from(buyers.len()).expect("fewer than 4 billion buyers");
+            let (internal_price_ok, pricing) = price_route(&rules, &profile);
             buyers.push(Buyer {
                 pathway: profile.pathway,
-                internal_price_ok: profile.internal_carbon_price_usd
-                    >= rules.pathway(profile.pathway).floor_usd,
+                internal_price_ok,
+                pricing,
                 ongoing_emissions_tonnes: profile.ongoing_emissions_tonnes,
                 claimed_total: 0,
                 slots,
@@ -286,6 +292,9 @@ impl Router {
         }
         let thresholds = [0, 1, 2].map(|p| rules.pathways[p].coverage_threshold_pct);
         Router {
+            labels,
+            date,
+            predicate_names: names_of(&rules),
             thresholds,
             threshold_hundredths: thresholds.map(|t| {
                 (t * Decimal::ONE_HUNDRED)
@@ -386,15 +395,33 @@ impl Router {
         let buyer = &mut self.buyers[buyer_index as usize];
         let rule = self.rules.pathway(buyer.pathway);
         let pathway = pathway_index(buyer.pathway);
+        let pricing = buyer.pricing || !buyer.internal_price_ok;
         decision.pathway = Some(buyer.pathway);
-        decision.floor_usd = Some(rule.floor_usd);
-        decision.floor_ticks = routed.floor_ticks[pathway];
+        decision.route = Some(if pricing { Route::Pricing } else { Route::Credit });
+        decision.floor_usd = Some(if pricing { rule.floor_usd } else { Decimal::ZERO });
+        // The engine enforces a floor per trade only (budget mode spends
+        // a budget instead; the credit route has no price).
+        let per_trade = pricing && self.rules.floor_mode == FloorMode::PerTrade;
+        decision.floor_ticks = if per_trade { routed.floor_ticks[pathway] } else { 0 };
         if !routed.eligible[pathway] {
             decision.reject(RejectReason::SubledgerNotEligible);
             return;
         }
         if !buyer.internal_price_ok {
             decision.reject(RejectReason::InternalPriceBelowFloor);
+            return;
+        }
+        // 7b: the pathway's required predicates, in the rules file's order.
+        if let Some(failed) = first_failing(
+            &routed.checks[pathway],
+            &self.rules,
+            &self.profiles[buyer_index as usize],
+            &routed.config,
+            self.date,
+            &self.labels,
+        ) {
+            decision.predicate = Some(Arc::clone(&self.predicate_names[failed]));
+            decision.reject(predicate::reason(&self.rules.predicates, failed));
             return;
         }
         // 8: a scope allocation that accounts for the order exactly.
@@ -424,7 +451,7 @@ impl Router {
             || decision
                 .price_ticks
                 .is_some_and(|t| t < i64::from(decision.floor_ticks));
-        if self.floor_positive[pathway] && below_floor {
+        if per_trade && self.floor_positive[pathway] && below_floor {
             let profile = &self.profiles[buyer_index as usize];
             let valid = profile.attestations.iter().find(|a| {
                 a.internal_price_usd >= rule.floor_usd && a.reporting_year == profile.reporting_year
@@ -505,50 +532,49 @@ fn slots_of(mut used: u32) -> impl Iterator<Item = usize> {
     })
 }
 
-/// `price` in whole ticks of `tick`, or `None` if it is not a whole number
-/// of them; exact integer arithmetic on the decimals' mantissas (cheaper
-/// than a decimal division).
-fn to_ticks(price: Decimal, tick: Decimal) -> Option<i64> {
-    let scale = price.scale().max(tick.scale());
-    let p = price
-        .mantissa()
-        .checked_mul(10i128.checked_pow(scale - price.scale())?)?;
-    let t = tick
-        .mantissa()
-        .checked_mul(10i128.checked_pow(scale - tick.scale())?)?;
-    let (p, t) = (i64::try_from(p).ok()?, i64::try_from(t).ok()?);
-    if t <= 0 || p % t != 0 {
-        return None;
-    }
-    Some(p / t)
-}
-
-/// What the router derives from an instrument once: floors in its ticks,
-/// which pathways may buy on it, its band.
-fn route(rules: &Rules, index: usize, inst: &InstrumentConfig) -> RoutedInstrument {
-    RoutedInstrument {
-        index,
-        config: inst.clone(),
-        sub_ledger: Arc::from(inst.sub_ledger.as_str()),
-        floor_ticks: [0, 1, 2].map(|p| floor_ticks(rules.pathways[p].floor_usd, inst.tick_usd)),
-        eligible: [0, 1, 2].map(|p| rules.pathways[p].sub_ledgers.contains(&inst.sub_ledger)),
-        band_ticks: (
-            (inst.min_price_usd / inst.tick_usd)
-                .ceil()
-                .to_i64()
-                .unwrap_or(i64::MAX),
-            (inst.max_price_usd / inst.tick_usd)
-                .floor()
-                .to_i64()
-                .unwrap_or(i64::MIN),
-        ),
+/// Whether a buyer's declared internal price meets what its pathway's
+/// route needs, and whether it reaches the pathway by pricing.
+fn price_route(rules: &Rules, profile: &BuyerProfile) -> (bool, bool) {
+    let rule = rules.pathway(profile.pathway);
+    let meets = profile.internal_carbon_price_usd >= rule.internal_price_usd;
+    match rule.route {
+        Route::Pricing => (meets, true),
+        Route::Credit => (true, false),
+        Route::Either => (true, meets),
     }
 }
 
-/// The floor in ticks, rounded up: a price in whole ticks is at or above the
-/// floor exactly when it is at or above this.
-fn floor_ticks(floor_usd: Decimal, tick_usd: Decimal) -> u32 {
-    (floor_usd / tick_usd).ceil().to_u32().unwrap_or(u32::MAX)
+/// Each predicate's name, to share into decisions.
+fn names_of(rules: &Rules) -> Vec<Arc<str>> {
+    rules
+        .predicates
+        .iter()
+        .map(|p| Arc::from(p.name.as_str()))
+        .collect()
+}
+
+/// The first of an instrument's remaining checks that fails for this buyer.
+fn first_failing(
+    checks: &[Check],
+    rules: &Rules,
+    profile: &BuyerProfile,
+    instrument: &InstrumentConfig,
+    date: Date,
+    labels: &CcpLabels,
+) -> Option<usize> {
+    checks.iter().find_map(|&check| match check {
+        Check::Fail(index) => Some(index),
+        Check::Buyer(index) => {
+            let subject = Subject {
+                instrument,
+                declared_price_usd: profile.internal_carbon_price_usd,
+                reporting_year: profile.reporting_year,
+                date,
+                labels,
+            };
+            (!predicate::holds(&rules.predicates, index, &subject)).then_some(index)
+        }
+    })
 }
 
 /// Step 8: fills `allocation` (empty on entry) and returns the slots it uses
@@ -582,9 +608,8 @@ fn check_allocation(order: &OrderRequest, allocation: &mut Allocation) -> Option
     (sum == order.qty).then_some(used)
 }
 
-#[path = "router_runtime.rs"]
+mod instrument;
 mod runtime;
 
 #[cfg(test)]
-#[path = "router_tests.rs"]
 mod tests;
