@@ -24,6 +24,7 @@ trap cleanup EXIT
 # The demo venue, journaling into the scratch folder, on free ports.
 cp config/demo/* "$WORK/"
 sed -i -e 's#^journal_dir = .*#journal_dir = "journal"#' \
+       -e "s#\"\\.\\./rules/#\"$PWD/config/rules/#" \
        -e 's#127.0.0.1:7001#127.0.0.1:0#' -e 's#127.0.0.1:7002#127.0.0.1:0#' -e 's#127.0.0.1:7003#127.0.0.1:0#' -e 's#127.0.0.1:7004#127.0.0.1:0#' "$WORK/venue.toml"
 
 start_venue() {

@@ -84,6 +84,9 @@ pub fn parse(text: &str, columns: &[&str]) -> Result<Vec<Row>, (usize, String)> 
     parse_with_optional(text, columns, &[]).map(|(rows, _)| rows)
 }
 
+/// The rows of a file, and where each optional column is (`None`: absent).
+pub type Parsed = (Vec<Row>, Vec<Option<usize>>);
+
 /// [`parse`] of a header that is `columns` followed by any of `optional`
 /// (each at most once, in any order); also returns each optional column's
 /// index, `None` where the file does not have it.
@@ -91,7 +94,7 @@ pub fn parse_with_optional(
     text: &str,
     columns: &[&str],
     optional: &[&str],
-) -> Result<(Vec<Row>, Vec<Option<usize>>), (usize, String)> {
+) -> Result<Parsed, (usize, String)> {
     let mut lines = text
         .lines()
         .enumerate()
@@ -108,9 +111,10 @@ pub fn parse_with_optional(
         .map(|h| h.trim().to_string())
         .collect();
     let extra = header.get(columns.len()..).unwrap_or_default();
-    let known_extra = extra.iter().enumerate().all(|(i, h)| {
-        optional.contains(&h.as_str()) && !extra[..i].contains(h)
-    });
+    let known_extra = extra
+        .iter()
+        .enumerate()
+        .all(|(i, h)| optional.contains(&h.as_str()) && !extra[..i].contains(h));
     if header.len() < columns.len() || header[..columns.len()] != *columns || !known_extra {
         let optional_note = if optional.is_empty() {
             String::new()

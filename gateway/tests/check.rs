@@ -47,7 +47,7 @@ fn scenarios() -> PathBuf {
 
 #[test]
 fn golden_scenarios_give_exactly_their_expected_lines() {
-    for name in ["basic", "reject-policy"] {
+    for name in ["basic", "reject-policy", "predicates", "shipped"] {
         let dir = scenarios().join(name);
         let output = check_dir(&dir);
         assert!(

@@ -46,7 +46,8 @@ struct Cli {
 
 fn load(cli: &Cli) -> Result<App, String> {
     let venue = VenueConfig::load(&cli.config).map_err(|e| e.to_string())?;
-    let (versions, _) = tonnex_gateway::compliance::load_rules(&venue).map_err(|e| e.to_string())?;
+    let (versions, _) =
+        tonnex_gateway::compliance::load_rules(&venue).map_err(|e| e.to_string())?;
     let rules = versions
         .in_force_or_error(tonnex_gateway::compliance::Date::today())
         .map_err(|e| e.to_string())?

@@ -474,7 +474,7 @@ fn a_rules_reload_takes_effect_from_its_journal_record_and_keeps_the_claims() {
     // The venue raises the recognised floor to 30.00 in version 2.1.
     let rules = std::fs::read_to_string(dir.join("rules.toml"))
         .unwrap()
-        .replace("version = \"2.0\"", "version = \"2.1\"")
+        .replace("version = \"venue-strict-2026.1\"", "version = \"2.1\"")
         .replace("floor_usd = \"20.00\"", "floor_usd = \"30.00\"");
     std::fs::write(dir.join("rules.toml"), rules).unwrap();
     let (code, last) = ops(&venue, &["reload-rules", "--reason", "floor raised"]);

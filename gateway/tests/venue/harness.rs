@@ -21,6 +21,8 @@ pub fn scratch(name: &str, session: &str) -> PathBuf {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
     }
+    // The demo's rules, beside the copy (a test may change them).
+    std::fs::copy(demo.join("../rules/venue-strict.toml"), dir.join("rules.toml")).unwrap();
     let venue = std::fs::read_to_string(dir.join("venue.toml")).unwrap();
     let start = venue.find("[session]").unwrap();
     let end = start + venue[start..].find("[[account]]").unwrap();
@@ -30,6 +32,7 @@ pub fn scratch(name: &str, session: &str) -> PathBuf {
         &venue[end..]
     )
     .replace("../../target/demo-journal", "journal")
+    .replace("\"../rules/venue-strict.toml\"", "\"rules.toml\"")
     .replace("127.0.0.1:7001", "127.0.0.1:0")
     .replace("127.0.0.1:7002", "127.0.0.1:0")
     .replace("127.0.0.1:7003", "127.0.0.1:0")

@@ -253,7 +253,12 @@ impl Router {
             .instruments
             .iter()
             .enumerate()
-            .map(|(index, inst)| (inst.symbol.clone(), route(&rules, index, inst, date, &labels)))
+            .map(|(index, inst)| {
+                (
+                    inst.symbol.clone(),
+                    route(&rules, index, inst, date, &labels),
+                )
+            })
             .collect();
         let mut accounts_with_profiles: Vec<(u64, BuyerProfile)> = profiles.into_iter().collect();
         accounts_with_profiles.sort_by_key(|(account, _)| *account);
@@ -397,12 +402,24 @@ impl Router {
         let pathway = pathway_index(buyer.pathway);
         let pricing = buyer.pricing || !buyer.internal_price_ok;
         decision.pathway = Some(buyer.pathway);
-        decision.route = Some(if pricing { Route::Pricing } else { Route::Credit });
-        decision.floor_usd = Some(if pricing { rule.floor_usd } else { Decimal::ZERO });
+        decision.route = Some(if pricing {
+            Route::Pricing
+        } else {
+            Route::Credit
+        });
+        decision.floor_usd = Some(if pricing {
+            rule.floor_usd
+        } else {
+            Decimal::ZERO
+        });
         // The engine enforces a floor per trade only (budget mode spends
         // a budget instead; the credit route has no price).
         let per_trade = pricing && self.rules.floor_mode == FloorMode::PerTrade;
-        decision.floor_ticks = if per_trade { routed.floor_ticks[pathway] } else { 0 };
+        decision.floor_ticks = if per_trade {
+            routed.floor_ticks[pathway]
+        } else {
+            0
+        };
         if !routed.eligible[pathway] {
             decision.reject(RejectReason::SubledgerNotEligible);
             return;
@@ -569,6 +586,7 @@ fn first_failing(
                 instrument,
                 declared_price_usd: profile.internal_carbon_price_usd,
                 reporting_year: profile.reporting_year,
+                company_category: &profile.category,
                 date,
                 labels,
             };

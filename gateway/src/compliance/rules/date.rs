@@ -18,7 +18,8 @@ impl Date {
     /// The date `year-month-day`, if it exists.
     #[must_use]
     pub fn new(year: u32, month: u32, day: u32) -> Option<Date> {
-        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+        let leap =
+            (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
         let days = match month {
             1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
             4 | 6 | 9 | 11 => 30,
@@ -105,7 +106,15 @@ mod tests {
     fn parses_real_days_only_and_orders_by_time() {
         assert_eq!(Date::parse("2027-02-01").unwrap().to_string(), "2027-02-01");
         assert!(Date::parse("2028-02-29").is_ok());
-        for bad in ["2027-02-29", "2100-02-29", "2027-13-01", "2027-1-01", "27-02-01", "2027-02-0x", "2027-00-10"] {
+        for bad in [
+            "2027-02-29",
+            "2100-02-29",
+            "2027-13-01",
+            "2027-1-01",
+            "27-02-01",
+            "2027-02-0x",
+            "2027-00-10",
+        ] {
             assert!(Date::parse(bad).is_err(), "{bad}");
         }
         assert!(Date::parse("2026-12-31").unwrap() < Date::parse("2027-01-01").unwrap());

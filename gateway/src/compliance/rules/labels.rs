@@ -53,11 +53,17 @@ impl CcpLabels {
             location,
             message,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| error(String::new(), e.to_string()))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| error(String::new(), e.to_string()))?;
         let mut lines = text.lines().enumerate();
         match lines.next() {
             Some((_, header)) if header.trim() == HEADER => {}
-            _ => return Err(error("line 1".into(), format!("the header must be `{HEADER}`"))),
+            _ => {
+                return Err(error(
+                    "line 1".into(),
+                    format!("the header must be `{HEADER}`"),
+                ))
+            }
         }
         let mut labels = CcpLabels {
             periods: BTreeMap::new(),

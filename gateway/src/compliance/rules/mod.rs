@@ -165,10 +165,8 @@ impl Rules {
                 return Err(top.error(key, format!("not a rules field ({})", TOP_KEYS.join(", "))));
             }
         }
-        let predicates = predicate::load(
-            table.get("predicate").and_then(toml::Value::as_table),
-            &top,
-        )?;
+        let predicates =
+            predicate::load(table.get("predicate").and_then(toml::Value::as_table), &top)?;
         if table.get("predicate").is_some_and(|v| !v.is_table()) {
             return Err(top.error("predicate", "expected tables [predicate.NAME]"));
         }
@@ -176,7 +174,10 @@ impl Rules {
             None | Some("per_trade") => FloorMode::PerTrade,
             Some("budget") => FloorMode::Budget,
             Some(other) => {
-                return Err(top.error("floor_mode", format!("'{other}' is not per_trade or budget")))
+                return Err(top.error(
+                    "floor_mode",
+                    format!("'{other}' is not per_trade or budget"),
+                ))
             }
         };
         let skip_below_floor = match root.opt_string("below_floor_asks")?.as_deref() {
@@ -248,7 +249,9 @@ impl Rules {
                         predicates
                             .iter()
                             .position(|p| p.name == *name)
-                            .ok_or_else(|| ctx.error("require", format!("no predicate named '{name}'")))
+                            .ok_or_else(|| {
+                                ctx.error("require", format!("no predicate named '{name}'"))
+                            })
                     })
                     .collect::<Result<Vec<_>, _>>()?
             } else {

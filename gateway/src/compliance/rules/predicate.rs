@@ -37,6 +37,8 @@ pub enum Test {
     SubLedger(Vec<String>),
     /// The buyer's declared internal carbon price is at least this (USD/t).
     InternalPrice(Decimal),
+    /// The buyer's SBTi company category (`A`, `B`) is one of these.
+    CompanyCategory(Vec<String>),
     /// Every credit is of one of these categories (`removal`, `avoidance`).
     Category(Vec<String>),
     /// Every credit is of one of these natures (`nature-based`, `technological`).
@@ -70,6 +72,8 @@ pub struct Subject<'a> {
     pub declared_price_usd: Decimal,
     /// The buyer's reporting year.
     pub reporting_year: i64,
+    /// The buyer's SBTi company category.
+    pub company_category: &'a str,
     /// The day of the decision.
     pub date: Date,
     /// The CCP label register.
@@ -89,7 +93,10 @@ pub enum Verdict {
 
 impl Test {
     fn is_buyer_test(&self) -> bool {
-        matches!(self, Test::InternalPrice(_) | Test::MaxVintageAge(_))
+        matches!(
+            self,
+            Test::InternalPrice(_) | Test::MaxVintageAge(_) | Test::CompanyCategory(_)
+        )
     }
 }
 
@@ -109,6 +116,7 @@ pub fn holds(preds: &[Predicate], index: usize, subject: &Subject<'_>) -> bool {
     match &p.test {
         Test::SubLedger(set) => set.contains(&subject.instrument.sub_ledger),
         Test::InternalPrice(amount) => subject.declared_price_usd >= *amount,
+        Test::CompanyCategory(set) => set.iter().any(|c| c == subject.company_category),
         Test::Category(set) => within(&e.categories, set),
         Test::Nature(set) => within(&e.nature, set),
         Test::Durability(set) => within(&e.durability, set),
@@ -156,6 +164,7 @@ pub fn verdict(
         instrument,
         declared_price_usd: Decimal::ZERO,
         reporting_year: 0,
+        company_category: "",
         date,
         labels,
     };
@@ -182,7 +191,7 @@ pub fn reason(preds: &[Predicate], index: usize) -> RejectReason {
                 RejectReason::RuleNotMet
             }
         }
-        Test::Not(_) => RejectReason::RuleNotMet,
+        Test::Not(_) | Test::CompanyCategory(_) => RejectReason::RuleNotMet,
         _ => RejectReason::CreditNotEligible,
     }
 }
@@ -193,9 +202,10 @@ pub fn needs_labels(preds: &[Predicate]) -> bool {
     preds.iter().any(|p| p.test == Test::CcpLabelCurrent)
 }
 
-const TESTS: [&str; 13] = [
+const TESTS: [&str; 14] = [
     "sub_ledger",
     "internal_price_usd",
+    "company_category",
     "category",
     "nature",
     "durability",
@@ -236,7 +246,8 @@ pub fn load(table: Option<&toml::Table>, ctx: &Ctx<'_>) -> Result<Vec<Predicate>
             ctx: &at,
         };
         for key in fields.keys() {
-            if !TESTS.contains(&key.as_str()) && !["from", "until", "clause"].contains(&key.as_str())
+            if !TESTS.contains(&key.as_str())
+                && !["from", "until", "clause"].contains(&key.as_str())
             {
                 return Err(at.error(key, "not a predicate field"));
             }
@@ -262,7 +273,10 @@ pub fn load(table: Option<&toml::Table>, ctx: &Ctx<'_>) -> Result<Vec<Predicate>
         };
         let boolean = |key: &str| match fields.get(key) {
             Some(toml::Value::Boolean(b)) => Ok(*b),
-            Some(other) => Err(at.error(key, format!("expected a boolean, found {}", other.type_str()))),
+            Some(other) => Err(at.error(
+                key,
+                format!("expected a boolean, found {}", other.type_str()),
+            )),
             None => Err(at.error(key, "missing")),
         };
         let refs = |key: &str| -> Result<Vec<usize>, LoadError> {
@@ -281,6 +295,7 @@ pub fn load(table: Option<&toml::Table>, ctx: &Ctx<'_>) -> Result<Vec<Predicate>
                 }
                 Test::InternalPrice(amount)
             }
+            "company_category" => Test::CompanyCategory(record.strings(key)?),
             "category" => Test::Category(record.strings(key)?),
             "nature" => Test::Nature(record.strings(key)?),
             "durability" => Test::Durability(record.strings(key)?),
@@ -335,7 +350,11 @@ pub fn load(table: Option<&toml::Table>, ctx: &Ctx<'_>) -> Result<Vec<Predicate>
 fn check_acyclic(preds: &[Predicate], ctx: &Ctx<'_>) -> Result<(), LoadError> {
     fn visit(preds: &[Predicate], i: usize, path: &mut Vec<usize>) -> Result<(), String> {
         if path.contains(&i) {
-            let names: Vec<&str> = path.iter().chain([&i]).map(|&j| preds[j].name.as_str()).collect();
+            let names: Vec<&str> = path
+                .iter()
+                .chain([&i])
+                .map(|&j| preds[j].name.as_str())
+                .collect();
             return Err(names.join(" -> "));
         }
         path.push(i);

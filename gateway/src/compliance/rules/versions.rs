@@ -36,10 +36,7 @@ impl RuleVersions {
                 return Err(LoadError {
                     file: file.clone(),
                     location: "effective_from".into(),
-                    message: format!(
-                        "{} takes effect on the same day",
-                        other.display()
-                    ),
+                    message: format!("{} takes effect on the same day", other.display()),
                 });
             }
             loaded.push((rules, file.clone()));
