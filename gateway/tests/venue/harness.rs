@@ -22,7 +22,11 @@ pub fn scratch(name: &str, session: &str) -> PathBuf {
         std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
     }
     // The demo's rules, beside the copy (a test may change them).
-    std::fs::copy(demo.join("../rules/venue-strict.toml"), dir.join("rules.toml")).unwrap();
+    std::fs::copy(
+        demo.join("../rules/venue-strict.toml"),
+        dir.join("rules.toml"),
+    )
+    .unwrap();
     let venue = std::fs::read_to_string(dir.join("venue.toml")).unwrap();
     let start = venue.find("[session]").unwrap();
     let end = start + venue[start..].find("[[account]]").unwrap();
