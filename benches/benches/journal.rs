@@ -96,6 +96,7 @@ fn append(c: &mut Criterion) {
         pathway: Pathway::Recognised,
         floor_ticks: 2_000,
         attestation_id: 7,
+        skip_below_floor: false,
     };
     group.bench_function("append_new_order_with_compliance", |b| {
         b.iter_custom(|iters| time_appends(&dir, iters, compliance));

@@ -30,7 +30,8 @@ const PREDICATE_RULES: &str = "effective_from = \"2026-01-01\"\nfloor_policy = \
 
 /// A venue folder with 10,000 buyers on the Recognised pathway and one market maker.
 fn venue(name: &str, rules: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tonnex-bench-router-{name}-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("tonnex-bench-router-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut toml =
         String::from("[compliance]\nrules = \"rules.toml\"\nprofiles = \"profiles.json\"\n\n");
@@ -101,7 +102,10 @@ fn decide(c: &mut Criterion) {
     let mut decision = Decision::default();
     for (name, router) in [
         ("buyer_limit_all_11_checks_10k_profiles", &mut router),
-        ("buyer_limit_with_predicates_10k_profiles", &mut predicate_router),
+        (
+            "buyer_limit_with_predicates_10k_profiles",
+            &mut predicate_router,
+        ),
     ] {
         let mut i = 0usize;
         group.bench_function(name, |b| {

@@ -21,6 +21,9 @@ pub struct Compliance {
     pub floor_ticks: u32,
     /// The attestation backing a purchase below the floor (0: none).
     pub attestation_id: u64,
+    /// An unattested buy whose limit meets its floor skips asks below the
+    /// floor instead of being refused whole (`below_floor_asks = "skip"`).
+    pub skip_below_floor: bool,
 }
 
 impl Compliance {
@@ -29,6 +32,7 @@ impl Compliance {
         pathway: Pathway::None,
         floor_ticks: 0,
         attestation_id: 0,
+        skip_below_floor: false,
     };
 
     /// Whether an attestation lets the order trade below its floor.

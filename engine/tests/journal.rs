@@ -125,6 +125,7 @@ fn commands(count: usize, seed: u64) -> Vec<Command> {
                         pathway: Pathway::Recognised,
                         floor_ticks: 2_020,
                         attestation_id: u64::from(attested) * 7,
+                        skip_below_floor: next() % 2 == 0,
                     }
                 } else {
                     Compliance::NONE

@@ -8,7 +8,9 @@
 //! hundred ticks (and a few far outliers) exercise window moves and the
 //! far-price fallback; half the cases run with account holds on (ample
 //! balances, so they never refuse), which checks that locked balances always
-//! equal the open orders' value.
+//! equal the open orders' value. Some buys carry a compliance floor, either
+//! refused whole when they would take an ask below it or skipping such
+//! asks (COMPLIANCE.md "Engine floor check", docs/compliance.md "Floor modes").
 
 mod common;
 
@@ -16,8 +18,8 @@ use std::collections::{BTreeMap, VecDeque};
 
 use common::{order, Engine};
 use proptest::prelude::*;
-use tonnex_engine::{Asset, Command, EngineConfig, Event, State, OPERATOR};
-use tonnex_protocol::{Cash, Price, Qty};
+use tonnex_engine::{Asset, Command, Compliance, EngineConfig, Event, State, OPERATOR};
+use tonnex_protocol::{Cash, Pathway, Price, Qty};
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -28,6 +30,8 @@ enum Op {
         kind: char,
         price: i64,
         qty: u64,
+        /// An unattested buy's floor, and whether it skips asks below it.
+        floor: Option<(i64, bool)>,
     },
     Cancel {
         id: u64,
@@ -45,6 +49,8 @@ struct RefOrder {
     account: u64,
     qty: u64,
     post_only: bool,
+    /// An unattested bid's floor (checked again on a replace).
+    floor: Option<i64>,
 }
 
 /// The reference book: side → price → FIFO.
@@ -83,6 +89,15 @@ impl Model {
         order
     }
 
+    /// Opposite-side price levels an incoming order may reach, best first
+    /// (a buy that skips asks below its floor: from the floor up).
+    fn reachable_from(&self, buy: bool, limit: Option<i64>, from: Option<i64>) -> Vec<i64> {
+        self.reachable(buy, limit)
+            .into_iter()
+            .filter(|&p| from.is_none_or(|f| p >= f))
+            .collect()
+    }
+
     /// Opposite-side price levels an incoming order may reach, best first.
     fn reachable(&self, buy: bool, limit: Option<i64>) -> Vec<i64> {
         let prices: Vec<i64> = if buy {
@@ -104,17 +119,30 @@ impl Model {
         }
     }
 
-    /// Matches an incoming order; returns its unfilled quantity.
+    /// Whether an unattested buy with `floor` would take an ask below it.
+    fn breaks_floor(&self, limit: i64, floor: i64) -> bool {
+        limit < floor
+            || self
+                .asks
+                .keys()
+                .next()
+                .is_some_and(|&a| a < floor && limit >= a)
+    }
+
+    /// Matches an incoming order (taking nothing below `from`); returns its
+    /// unfilled quantity.
+    #[allow(clippy::too_many_arguments)]
     fn sweep(
         &mut self,
         id: u64,
         account: u64,
         buy: bool,
         limit: Option<i64>,
+        from: Option<i64>,
         mut qty: u64,
         fills: &mut Vec<String>,
     ) -> u64 {
-        for price in self.reachable(buy, limit) {
+        for price in self.reachable_from(buy, limit, from) {
             let side = if buy { &mut self.asks } else { &mut self.bids };
             let queue = side.get_mut(&price).unwrap();
             while qty > 0 {
@@ -159,9 +187,14 @@ impl Model {
                 kind,
                 price,
                 qty,
+                floor,
             } => {
+                let skips = floor.is_some_and(|(f, skip)| skip && price >= f);
+                let from = floor.filter(|_| skips).map(|(f, _)| f);
                 if self.find(id).is_some() {
                     rejected = true; // duplicate of a live id
+                } else if floor.is_some_and(|(f, _)| !skips && self.breaks_floor(price, f)) {
+                    rejected = true; // FLOOR_NOT_MET
                 } else {
                     match kind {
                         'P' if self.crosses(buy, price) => rejected = true,
@@ -173,11 +206,12 @@ impl Model {
                                 account,
                                 qty,
                                 post_only: true,
+                                floor: None,
                             },
                         ),
                         'F' => {
                             let mut available = 0;
-                            for p in self.reachable(buy, Some(price)) {
+                            for p in self.reachable_from(buy, Some(price), from) {
                                 let side = if buy { &self.asks } else { &self.bids };
                                 available += side[&p]
                                     .iter()
@@ -186,18 +220,20 @@ impl Model {
                                     .sum::<u64>();
                             }
                             if available >= qty {
-                                self.sweep(id, account, buy, Some(price), qty, &mut fills);
+                                self.sweep(id, account, buy, Some(price), from, qty, &mut fills);
                             }
                         }
                         'M' => {
-                            self.sweep(id, account, buy, None, qty, &mut fills);
+                            self.sweep(id, account, buy, None, None, qty, &mut fills);
                         }
                         'I' => {
-                            self.sweep(id, account, buy, Some(price), qty, &mut fills);
+                            self.sweep(id, account, buy, Some(price), from, qty, &mut fills);
                         }
                         _ => {
-                            let left = self.sweep(id, account, buy, Some(price), qty, &mut fills);
-                            if left > 0 {
+                            let left =
+                                self.sweep(id, account, buy, Some(price), from, qty, &mut fills);
+                            // A skipping buy cannot rest across the asks it skipped.
+                            if left > 0 && !(skips && self.crosses(buy, price)) {
                                 self.rest(
                                     buy,
                                     price,
@@ -206,6 +242,7 @@ impl Model {
                                         account,
                                         qty: left,
                                         post_only: false,
+                                        floor: floor.map(|(f, _)| f),
                                     },
                                 );
                             }
@@ -225,16 +262,19 @@ impl Model {
                 Some((buy, old_price, pos)) => {
                     let side = if buy { &mut self.bids } else { &mut self.asks };
                     let current = &mut side.get_mut(&old_price).unwrap()[pos];
+                    let floor = current.floor;
                     if price == old_price && qty <= current.qty {
                         current.qty = qty; // reduced in place (or unchanged)
                     } else if current.post_only && self.crosses(buy, price) {
                         rejected = true;
+                    } else if floor.is_some_and(|f| self.breaks_floor(price, f)) {
+                        rejected = true; // FLOOR_NOT_MET: a replace never skips
                     } else {
                         let mut order = self.take(buy, old_price, pos);
                         let left = if order.post_only {
                             qty
                         } else {
-                            self.sweep(id, order.account, buy, Some(price), qty, &mut fills)
+                            self.sweep(id, order.account, buy, Some(price), None, qty, &mut fills)
                         };
                         if left > 0 {
                             order.qty = left;
@@ -298,8 +338,17 @@ fn to_command(op: &Op) -> Command {
             kind,
             price,
             qty,
+            floor,
         } => {
             let mut o = order(id, account, if buy { 'B' } else { 'S' }, kind, price, qty);
+            if let Some((floor, skip)) = floor {
+                o.compliance = Compliance {
+                    pathway: Pathway::Recognised,
+                    floor_ticks: floor as u32,
+                    attestation_id: 0,
+                    skip_below_floor: skip,
+                };
+            }
             if kind == 'M' {
                 o.price = Price(0);
                 o.cash_budget = Cash(100_000_000_000); // more than any fill here can cost
@@ -329,16 +378,23 @@ fn price() -> impl Strategy<Value = i64> {
     ]
 }
 
-/// Raw op choices; ids are resolved against the ids issued so far.
-fn raw_op() -> impl Strategy<Value = (u8, u64, u64, bool, char, i64, u64)> {
+/// Choice, id pick, account, buy, kind, price, quantity.
+type RawOp = (u8, u64, u64, bool, char, i64, u64);
+
+/// Raw op choices; ids are resolved against the ids issued so far. The
+/// last field: 0-5 no floor, 6 a floor of 100 refused whole, 7 skipping.
+fn raw_op() -> impl Strategy<Value = (RawOp, u8)> {
     (
-        0u8..100,
-        any::<u64>(),
-        1..=ACCOUNTS,
-        any::<bool>(),
-        prop_oneof![4 => Just('L'), 1 => Just('M'), 1 => Just('I'), 1 => Just('F'), 1 => Just('P')],
-        price(),
-        prop_oneof![8 => 1u64..=10, 1 => 0u64..=0],
+        (
+            0u8..100,
+            any::<u64>(),
+            1..=ACCOUNTS,
+            any::<bool>(),
+            prop_oneof![4 => Just('L'), 1 => Just('M'), 1 => Just('I'), 1 => Just('F'), 1 => Just('P')],
+            price(),
+            prop_oneof![8 => 1u64..=10, 1 => 0u64..=0],
+        ),
+        0u8..8,
     )
 }
 
@@ -346,7 +402,7 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
     proptest::collection::vec(raw_op(), 1..160).prop_map(|raw| {
         let mut next_id = 1;
         raw.into_iter()
-            .map(|(choice, pick, account, buy, kind, price, qty)| {
+            .map(|((choice, pick, account, buy, kind, price, qty), floor)| {
                 // Cancels and replaces name any id issued so far (live or dead)
                 // or one never issued; new orders mostly take a fresh id.
                 let old_id = if next_id > 1 {
@@ -362,6 +418,10 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
                         } else {
                             old_id
                         };
+                        // Floors go on buys the router would send with one:
+                        // limit, IOC and FOK (a market or post-only buy never
+                        // carries an unattested floor to the engine).
+                        let floored = buy && matches!(kind, 'L' | 'I' | 'F') && floor >= 6;
                         Op::New {
                             id,
                             account,
@@ -369,6 +429,7 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
                             kind,
                             price,
                             qty: qty.max(1),
+                            floor: floored.then_some((100, floor == 7)),
                         }
                     }
                     60..=84 => Op::Cancel { id: old_id },

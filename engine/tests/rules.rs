@@ -1,5 +1,5 @@
-//! One test per matching rule of FORMAT.md, then holds, the compliance floor
-//! check, mass cancel and halt. Every apply also runs the full invariant checker.
+//! One test per matching rule of FORMAT.md, then holds, mass cancel and
+//! halt (the compliance floor: floor.rs). Every apply also runs the full invariant checker.
 
 mod common;
 
@@ -462,97 +462,6 @@ fn holds_deposit_and_withdraw_are_commands_and_checked() {
         asset: Asset::Cash(Cash(2_000_000)),
     });
     assert_eq!(rejected(&locked), Some(RejectReason::InsufficientFunds));
-}
-
-fn floor_buy(
-    id: u64,
-    kind: char,
-    price: i64,
-    qty: u64,
-    attestation_id: u64,
-) -> tonnex_engine::NewOrder {
-    let mut o = order(id, 1, 'B', kind, price, qty);
-    o.compliance = Compliance {
-        pathway: Pathway::Recognised,
-        floor_ticks: 2000, // 20.00 USD
-        attestation_id,
-    };
-    o
-}
-
-#[test]
-fn floor_check_rejects_an_unattested_buy_that_would_take_below_its_floor() {
-    let mut e = Engine::new(false);
-    e.n(1, 2, 'S', 'L', 1800, 5); // 18.00 < floor 20.00
-    e.n(2, 2, 'S', 'L', 2100, 5);
-    // Would take the 18.00 ask: rejected whole, nothing else happens.
-    assert_eq!(
-        rejected(&e.new_order(floor_buy(3, 'L', 2200, 10, 0))),
-        Some(RejectReason::FloorNotMet)
-    );
-    assert_eq!(
-        rejected(&e.new_order(floor_buy(3, 'M', 0, 10, 0))),
-        Some(RejectReason::FloorNotMet)
-    );
-    assert_eq!(
-        rejected(&e.new_order(floor_buy(3, 'I', 1800, 1, 0))),
-        Some(RejectReason::FloorNotMet)
-    );
-    // A limit below the floor is never allowed to rest unattested either.
-    assert_eq!(
-        rejected(&e.new_order(floor_buy(3, 'L', 1700, 1, 0))),
-        Some(RejectReason::FloorNotMet)
-    );
-    assert_eq!(e.book(), "O 1 S 1800 5\nO 2 S 2100 5\n");
-    // Nothing below the floor on offer: it trades normally.
-    e.c(1);
-    let events = e.new_order(floor_buy(3, 'L', 2200, 5, 0));
-    assert_eq!(fills(&events), ["F 3 2 2100 5"]);
-    assert!(events.iter().all(
-        |ev| !matches!(ev, Event::Fill { supplementary_ticks, .. } if *supplementary_ticks != 0)
-    ));
-}
-
-#[test]
-fn floor_attested_buy_trades_below_floor_with_supplementary_ticks() {
-    let mut e = Engine::new(false);
-    e.n(1, 2, 'S', 'L', 1800, 5);
-    e.n(2, 2, 'S', 'L', 2100, 5);
-    let events = e.new_order(floor_buy(3, 'L', 2200, 10, 42));
-    let supplementary: Vec<i64> = events
-        .iter()
-        .filter_map(|ev| match ev {
-            Event::Fill {
-                supplementary_ticks,
-                ..
-            } => Some(*supplementary_ticks),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(supplementary, [200, 0]); // 20.00 - 18.00; none at 21.00
-                                         // An attested bid resting below the floor carries it as a maker too.
-    e.new_order(floor_buy(4, 'L', 1500, 5, 42));
-    let events = e.n(5, 2, 'S', 'L', 1500, 5);
-    assert!(matches!(
-        events[1],
-        Event::Fill {
-            price: Price(1500),
-            supplementary_ticks: 500,
-            ..
-        }
-    ));
-}
-
-#[test]
-fn floor_check_applies_to_replace_of_an_unattested_bid() {
-    let mut e = Engine::new(false);
-    e.new_order(floor_buy(1, 'L', 2000, 5, 0));
-    // Below the floor: rejected, the original stays where it was.
-    assert_eq!(rejected(&e.r(1, 1900, 5)), Some(RejectReason::FloorNotMet));
-    assert_eq!(e.book(), "O 1 B 2000 5\n");
-    // At or above the floor it moves.
-    assert!(matches!(e.r(1, 2100, 5)[..], [Event::Replaced { .. }]));
-    assert_eq!(e.book(), "O 1 B 2100 5\n");
 }
 
 #[test]

@@ -36,6 +36,11 @@ impl Rng {
     }
 }
 
+/// One of `words`.
+fn word(rng: &mut Rng, words: &[&'static str]) -> &'static str {
+    words[rng.below(words.len() as u64) as usize]
+}
+
 const SUB_LEDGERS: [&str; 3] = ["ccp", "ccp_removal", "general"];
 const METHODOLOGIES: [&str; 3] = ["M1", "M2", "M3"];
 
@@ -123,12 +128,12 @@ fn date_text(d: u32) -> String {
 
 fn random_test(rng: &mut Rng, earlier: usize) -> Test {
     match rng.below(if earlier >= 2 { 13 } else { 11 }) {
-        0 => Test::SubLedger(vec![*rng.pick(&SUB_LEDGERS), *rng.pick(&SUB_LEDGERS)]),
+        0 => Test::SubLedger(vec![word(rng, &SUB_LEDGERS), word(rng, &SUB_LEDGERS)]),
         1 => Test::Price(*rng.pick(&[0, 1_500, 2_000, 4_000, 8_000])),
-        2 => Test::CompanyCategory(*rng.pick(&["A", "B"])),
-        3 => Test::Category(*rng.pick(&["removal", "avoidance"])),
-        4 => Test::Nature(*rng.pick(&["nature-based", "technological"])),
-        5 => Test::Durability(*rng.pick(&["1000y+", "decades"])),
+        2 => Test::CompanyCategory(word(rng, &["A", "B"])),
+        3 => Test::Category(word(rng, &["removal", "avoidance"])),
+        4 => Test::Nature(word(rng, &["nature-based", "technological"])),
+        5 => Test::Durability(word(rng, &["1000y+", "decades"])),
         6 => Test::ExPost,
         7 => Test::VintageAge(*rng.pick(&[0, 3, 5])),
         8 => Test::Ca(rng.chance(50)),
@@ -149,7 +154,7 @@ fn random_rules(rng: &mut Rng) -> Rules {
         let from = rng.chance(30).then(|| day(rng));
         preds.push(Pred { test, from });
     }
-    let mut pathway = |rng: &mut Rng, floor: i64| {
+    let pathway = |rng: &mut Rng, floor: i64| {
         let mut sub_ledgers: Vec<&str> = SUB_LEDGERS
             .iter()
             .copied()
@@ -167,7 +172,7 @@ fn random_rules(rng: &mut Rng) -> Rules {
                 Decimal::new(40, 0),
                 Decimal::new(125, 1),
             ]),
-            route: *rng.pick(&["pricing", "credit", "either"]),
+            route: word(rng, &["pricing", "credit", "either"]),
             require,
         }
     };
@@ -278,7 +283,7 @@ fn random_instrument(rng: &mut Rng) -> Instrument {
         c.methodology = Some(*rng.pick(&METHODOLOGIES));
     }
     Instrument {
-        sub_ledger: *rng.pick(&SUB_LEDGERS),
+        sub_ledger: word(rng, &SUB_LEDGERS),
         class: c,
     }
 }
@@ -336,7 +341,7 @@ fn random_buyer(rng: &mut Rng, account: u64) -> Buyer {
         .collect();
     Buyer {
         account,
-        category: *rng.pick(&["A", "B"]),
+        category: word(rng, &["A", "B"]),
         pathway: rng.below(3) as usize,
         price_cents: *rng.pick(&[500, 2_000, 4_500, 9_500]),
         year: 2026,

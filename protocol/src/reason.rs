@@ -246,6 +246,9 @@ pub enum CancelReason {
     Halt = 6,
     /// A market buy stopped because its cash budget could not pay the next tonne.
     BudgetExhausted = 7,
+    /// The unfilled remainder of a buy that skipped asks below its floor:
+    /// it cannot rest across them (rules `below_floor_asks = "skip"`).
+    BelowFloorSkipped = 8,
 }
 
 impl CancelReason {
@@ -260,6 +263,7 @@ impl CancelReason {
             CancelReason::MassCancel => "MASS_CANCEL",
             CancelReason::Halt => "HALT",
             CancelReason::BudgetExhausted => "BUDGET_EXHAUSTED",
+            CancelReason::BelowFloorSkipped => "BELOW_FLOOR_SKIPPED",
         }
     }
 
@@ -280,6 +284,7 @@ impl CancelReason {
             CancelReason::MassCancel,
             CancelReason::Halt,
             CancelReason::BudgetExhausted,
+            CancelReason::BelowFloorSkipped,
         ]
         .into_iter()
         .find(|r| r.code() == code)

@@ -6,7 +6,8 @@
 //! byte 0: tag   then, by tag (u64/i64/u32 little-endian; bool and enums u8):
 //! 1 New          id u64, account u64, instrument u32, side u8 (0 buy, 1 sell),
 //!                kind u8 (0 L, 1 M, 2 I, 3 F, 4 P), pathway u8 (0 none,
-//!                1 engaged, 2 recognised, 3 leadership), price i64, qty u64,
+//!                1 engaged, 2 recognised, 3 leadership; + 0x80 when the
+//!                buy skips asks below its floor), price i64, qty u64,
 //!                cash_budget i64, floor_ticks u32, attestation_id u64, ts_ns u64
 //!                (68 bytes in all)
 //! 10 New, plain  a New with no cash budget and no compliance (pathway none,
@@ -79,7 +80,7 @@ impl Out<'_> {
     #[inline(always)]
     fn full_order(&mut self, tag: u8, o: &NewOrder) {
         self.order_head(tag, o);
-        self.u8(o.compliance.pathway as u8);
+        self.u8(o.compliance.pathway as u8 | (u8::from(o.compliance.skip_below_floor) << 7));
         self.i64(o.price.ticks());
         self.u64(o.qty.tonnes());
         self.i64(o.cash_budget.0);
@@ -354,7 +355,9 @@ pub fn decode(payload: &[u8]) -> Result<Command, String> {
                     client_order_id,
                 ))
             } else {
-                let pathway = match r.u8()? {
+                let pathway_byte = r.u8()?;
+                let skip_below_floor = pathway_byte & 0x80 != 0;
+                let pathway = match pathway_byte & 0x7f {
                     0 => Pathway::None,
                     1 => Pathway::Engaged,
                     2 => Pathway::Recognised,
@@ -367,6 +370,7 @@ pub fn decode(payload: &[u8]) -> Result<Command, String> {
                     pathway,
                     floor_ticks,
                     attestation_id,
+                    skip_below_floor,
                 };
                 let client_order_id = if tag == 1 { 0 } else { r.u64()? };
                 let order = order(price, qty, cash_budget, compliance, ts_ns, client_order_id);

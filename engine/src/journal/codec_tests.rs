@@ -18,6 +18,7 @@ fn every_kind_of_command() -> Vec<Command> {
             pathway: Pathway::Leadership,
             floor_ticks: 8_000,
             attestation_id: 42,
+            skip_below_floor: true,
         },
         ts_ns: 1_700_000_000_123_456_789,
     };

@@ -26,12 +26,15 @@ impl State {
         }
         let limit = if market { None } else { Some(price) };
         let compliance = order.compliance;
-        if order.side == Side::Buy
-            && compliance.floor_ticks > 0
+        let floor = i64::from(compliance.floor_ticks);
+        let floored = order.side == Side::Buy
+            && floor > 0
             && !compliance.attested()
-            && order.kind != OrderKind::PostOnly
-            && breaks_floor(book, limit, i64::from(compliance.floor_ticks))
-        {
+            && order.kind != OrderKind::PostOnly;
+        // A limit at or above its floor may skip asks below it (the rules'
+        // `below_floor_asks = "skip"`); otherwise taking one refuses it whole.
+        let skips = floored && compliance.skip_below_floor && limit.is_some_and(|l| l >= floor);
+        if floored && !skips && breaks_floor(book, limit, floor) {
             return reject(out, order.id, RejectReason::FloorNotMet);
         }
         if order.kind == OrderKind::PostOnly && crosses(book, order.side, price) {
@@ -51,7 +54,15 @@ impl State {
             instrument: order.instrument,
         });
         if order.kind == OrderKind::Fok
-            && available(book, &self.pool, order.side, price, order.account, qty) < qty
+            && available(
+                book,
+                &self.pool,
+                order.side,
+                price,
+                skips.then_some(floor),
+                order.account,
+                qty,
+            ) < qty
         {
             out.push(Event::Cancelled {
                 order_id: order.id,
@@ -73,6 +84,7 @@ impl State {
             limit,
             open: qty,
             floor_ticks: compliance.floor_ticks,
+            from: skips.then_some(floor),
             hold,
             budgeted: market && order.side == Side::Buy,
         };
@@ -84,8 +96,14 @@ impl State {
                     && crosses(&self.books[order.instrument as usize], order.side, price)
             }
         };
-        let rests = matches!(order.kind, OrderKind::Limit | OrderKind::PostOnly);
+        let mut rests = matches!(order.kind, OrderKind::Limit | OrderKind::PostOnly);
         let exhausted = reaches && self.sweep(&mut taker, out);
+        // A buy that skipped asks below its floor cannot rest across them.
+        let across_skipped = skips
+            && rests
+            && taker.open > 0
+            && crosses(&self.books[order.instrument as usize], Side::Buy, price);
+        rests &= !across_skipped;
         if taker.open > 0 && rests {
             let slot = Slot::new(
                 order.id,
@@ -107,6 +125,8 @@ impl State {
                 open_qty: Qty(taker.open),
                 reason: if exhausted {
                     CancelReason::BudgetExhausted
+                } else if across_skipped {
+                    CancelReason::BelowFloorSkipped
                 } else {
                     CancelReason::IocRemainder
                 },
@@ -218,7 +238,9 @@ impl State {
         let tick_micros = book.spec.tick_micros;
         let opposite = book.side_mut(taker.side.opposite());
         while taker.open > 0 {
-            let Some(best) = opposite.best() else { break };
+            let Some(best) = first_reachable(opposite, taker.from) else {
+                break;
+            };
             if let Some(limit) = taker.limit {
                 let acceptable = match taker.side {
                     Side::Buy => best <= limit,

@@ -106,6 +106,8 @@ struct Taker {
     limit: Option<i64>,
     open: u64,
     floor_ticks: u32,
+    /// A buy that skips asks below its floor: the lowest ask it may take.
+    from: Option<i64>,
     /// With holds: cash (buy) or tonnes (sell) still locked for this order.
     hold: i64,
     /// Market buy with holds: spend only what `hold` can pay for.
@@ -330,6 +332,17 @@ fn crosses(book: &Book, side: Side, price: i64) -> bool {
     }
 }
 
+/// The best price of `ladder` a taker may take: the best, or for a buy
+/// that skips asks below its floor (`from`), the lowest ask at or above it.
+#[inline]
+fn first_reachable(ladder: &crate::ladder::Ladder, from: Option<i64>) -> Option<i64> {
+    let best = ladder.best();
+    match from {
+        Some(floor) if best.is_some_and(|b| b < floor) => ladder.next_worse(floor - 1),
+        _ => best,
+    }
+}
+
 /// Engine floor check for an unattested buy: a limit below the floor, or a
 /// best ask below the floor that the order would take.
 #[inline]
@@ -343,10 +356,18 @@ fn breaks_floor(book: &Book, limit: Option<i64>, floor: i64) -> bool {
 }
 
 /// Tonnes of other accounts' orders a fill-or-kill could take, counted up to `need`.
-fn available(book: &Book, pool: &Pool, side: Side, limit: i64, account: u64, need: u64) -> u64 {
+fn available(
+    book: &Book,
+    pool: &Pool,
+    side: Side,
+    limit: i64,
+    from: Option<i64>,
+    account: u64,
+    need: u64,
+) -> u64 {
     let ladder = book.side(side.opposite());
     let mut got = 0;
-    let mut price = ladder.best();
+    let mut price = first_reachable(ladder, from);
     while let Some(p) = price {
         let acceptable = match side {
             Side::Buy => p <= limit,

@@ -133,6 +133,7 @@ impl State {
             limit: Some(new_price),
             open: new_qty,
             floor_ticks: slot.floor_ticks,
+            from: None,
             hold: new_hold,
             budgeted: false,
         };

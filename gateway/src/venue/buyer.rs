@@ -181,6 +181,7 @@ impl Gateway {
                 pathway,
                 floor_ticks: decision.floor_ticks,
                 attestation_id,
+                skip_below_floor: decision.skip_below_floor,
             },
             ts_ns: wall_ns(),
         };

@@ -100,6 +100,9 @@ pub struct Decision {
     pub predicate: Option<Arc<str>>,
     /// The floor in the instrument's ticks, rounded up (0: none).
     pub floor_ticks: u32,
+    /// The engine skips asks below the floor for this buy (rather than
+    /// refusing it whole when it would take one).
+    pub skip_below_floor: bool,
     /// The attestation backing a purchase below the floor.
     pub attestation: Option<String>,
     /// Claimed tonnes ÷ ongoing emissions, %, truncated to 2 decimals (accepted buyer buys).
@@ -126,6 +129,7 @@ impl Default for Decision {
             route: None,
             predicate: None,
             floor_ticks: 0,
+            skip_below_floor: false,
             attestation: None,
             coverage_pct: None,
             tier_threshold_met: None,
@@ -420,6 +424,7 @@ impl Router {
         } else {
             0
         };
+        decision.skip_below_floor = per_trade && self.rules.skip_below_floor;
         if !routed.eligible[pathway] {
             decision.reject(RejectReason::SubledgerNotEligible);
             return;
