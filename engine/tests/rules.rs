@@ -4,8 +4,8 @@
 mod common;
 
 use common::{fills, order, Engine};
-use tonnex_engine::{Asset, Command, Compliance, Event};
-use tonnex_protocol::{CancelReason, Cash, Pathway, Price, Qty, RejectReason};
+use tonnex_engine::{Asset, Command, Event};
+use tonnex_protocol::{CancelReason, Cash, Price, Qty, RejectReason};
 
 fn rejected(events: &[Event]) -> Option<RejectReason> {
     match events {
