@@ -13,11 +13,47 @@ use super::server::Gateway;
 use super::startup::{rules_in_force, rules_sha256_of, rules_version_of};
 
 impl Gateway {
+    /// On a new day (UTC): decides as of it from now on and, when another
+    /// rules version takes effect, switches to it (keeping every claim,
+    /// status and attestation) and journals it, so every later decision
+    /// names it. Called from the timers.
+    pub(super) fn follow_rules_calendar(&mut self) {
+        let today = crate::compliance::Date::today();
+        if today == self.desk.router.date() {
+            return;
+        }
+        self.desk.router.set_date(today);
+        let Some(rules) = self.desk.rule_versions.in_force(today) else {
+            return;
+        };
+        if rules.sha256 == self.desk.router.rules().sha256 {
+            return;
+        }
+        let rules = rules.clone();
+        let record = match rules_in_force(&self.admin.config, &rules) {
+            Ok(record) => record,
+            Err(error) => {
+                // The profiles file is unreadable: keep deciding under the
+                // version the journal names rather than one it cannot.
+                tracing::error!(%error, version = rules.version, "rules version not switched");
+                return;
+            }
+        };
+        tracing::info!(version = rules.version, sha256 = rules.sha256, %today, "rules version in force");
+        self.desk.rules_version.clone_from(&rules.version);
+        self.desk.rules_sha256.clone_from(&rules.sha256);
+        self.desk.router.set_rules(rules);
+        self.submit_venue(record, 0, 0, 0);
+    }
+
     /// Plans the reload: the `Rules` record to journal, and a summary.
     pub(super) fn reload_rules(&mut self) -> Result<(Planned, String), (RejectReason, String)> {
         let invalid = |e: &dyn std::fmt::Display| (RejectReason::InvalidRequest, e.to_string());
         let path = self.admin.config.path.clone();
-        let (venue, mut router) = crate::compliance::load_router(&path).map_err(|e| invalid(&e))?;
+        let (mut venue, mut router) =
+            crate::compliance::load_router(&path).map_err(|e| invalid(&e))?;
+        // The journal stays where the venue runs it (a --journal-dir override).
+        venue.journal_dir.clone_from(&self.admin.config.journal_dir);
         let rules = rules_in_force(&venue, router.rules()).map_err(|e| invalid(&e))?;
         // Instruments listed at runtime are not in the file.
         for (index, instrument) in self.admin.config.instruments.iter().enumerate() {
@@ -38,6 +74,9 @@ impl Gateway {
         let (version, sha256) = (rules_version_of(&rules), rules_sha256_of(&rules));
         tracing::info!(version, sha256, "rules reloaded");
         self.desk.router = router;
+        self.desk.rule_versions = crate::compliance::load_rules(&venue)
+            .map_err(|e| invalid(&e))?
+            .0;
         // Uploaded inventories stay in force over the files' (their claims
         // were carried over above, so each is checked against them again).
         for record in &inventories {

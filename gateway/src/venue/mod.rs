@@ -262,6 +262,7 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
             .collect(),
         rules_version: rules_version_of(&rules),
         rules_sha256: rules_sha256_of(&rules),
+        rule_versions: crate::compliance::load_rules(&config)?.0,
         halted: core.state().books().iter().map(|b| b.halted).collect(),
         last_seq: core.state().last_seq(),
     };

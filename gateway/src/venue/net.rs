@@ -556,6 +556,7 @@ impl Gateway {
             }
         }
         self.publish_gauges(now);
+        self.follow_rules_calendar();
         let wall = super::intake::wall_ns();
         for order in self.desk.held.expire(wall) {
             self.desk.held_orders.remove(&(order.account, order.id));

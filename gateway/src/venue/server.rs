@@ -143,6 +143,9 @@ pub(super) struct Desk {
     pub attestation_names: Vec<String>,
     pub rules_version: String,
     pub rules_sha256: String,
+    /// Every rules version the venue file names: the one in force follows
+    /// the calendar (a rules reload reads them again).
+    pub rule_versions: crate::compliance::RuleVersions,
     /// Inventories uploaded through the admin port, the latest per buyer
     /// (a rules reload keeps them).
     pub inventories: BTreeMap<u64, tonnex_engine::InventoryRecord>,
@@ -229,6 +232,8 @@ pub struct Seed {
     pub rules_version: String,
     /// SHA-256 of the rules file, hex.
     pub rules_sha256: String,
+    /// Every rules version the venue file names.
+    pub rule_versions: crate::compliance::RuleVersions,
     /// Per instrument: halted.
     pub halted: Vec<bool>,
     /// The last journal sequence recovered.
@@ -342,6 +347,7 @@ impl Gateway {
                 attestation_names: Vec::new(),
                 rules_version: seed.rules_version.clone(),
                 rules_sha256: seed.rules_sha256.clone(),
+                rule_versions: seed.rule_versions.clone(),
                 inventories: BTreeMap::new(),
             },
             orders: IntMap::default(),

@@ -26,6 +26,7 @@ pub(super) fn rules_in_force(
     };
     let hex = |bytes: &[u8]| -> String { bytes.iter().map(|b| format!("{b:02x}")).collect() };
     let rules_sha256 = rules.sha256.clone();
+    keep_copy(config, &rules_sha256)?;
     let mut profiles = Sha256::new();
     profiles.update(read(&config.profiles)?);
     if let Some(inventory) = &config.inventory {
@@ -36,6 +37,37 @@ pub(super) fn rules_in_force(
         rules_sha256,
         profiles_sha256: hex(&profiles.finalize()),
     })
+}
+
+/// Keeps the bytes of the rules version with `sha256` as
+/// `JOURNAL_DIR/rules/SHA256.toml` (once): every version the venue has
+/// decided under stays readable beside its journal, whatever later
+/// happens to the configured files.
+fn keep_copy(config: &VenueConfig, sha256: &str) -> Result<(), VenueError> {
+    use sha2::{Digest, Sha256};
+    let dir = config.journal_dir.join("rules");
+    let copy = dir.join(format!("{sha256}.toml"));
+    if copy.exists() {
+        return Ok(());
+    }
+    for file in &config.rules {
+        let bytes =
+            std::fs::read(file).map_err(|e| start_error(format!("{}: {e}", file.display())))?;
+        let digest: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        if digest == sha256 {
+            std::fs::create_dir_all(&dir)
+                .and_then(|()| std::fs::write(&copy, &bytes))
+                .map_err(|e| start_error(format!("{}: {e}", copy.display())))?;
+            return Ok(());
+        }
+    }
+    Err(start_error(format!(
+        "{}: no rules file has sha256 {sha256} any more (changed since the venue read it?)",
+        config.path.display()
+    )))
 }
 
 pub(super) fn rules_version_of(rules: &VenueCommand) -> String {

@@ -505,6 +505,16 @@ fn a_rules_reload_takes_effect_from_its_journal_record_and_keeps_the_claims() {
         crate::harness::buy_decision(&records, order_id).expect("the buy's decision on the stream");
     assert_eq!(decision.rules_version, "2.1");
     assert_eq!(decision.floor_ticks, 3000);
+    // Both versions it decided under are kept beside the journal.
+    let kept: Vec<String> = std::fs::read_dir(dir.join("journal/rules"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(kept.len(), 2);
+    assert!(kept.iter().any(|text| text.contains("version = \"2.1\"")));
+    assert!(kept
+        .iter()
+        .any(|text| text.contains("version = \"venue-strict-2026.1\"")));
 }
 
 #[test]
