@@ -491,6 +491,14 @@ impl Model {
         }
         let mut attestation = None;
         let below = limit_cents.is_none_or(|p| p < rule.floor_cents);
+        if pricing && self.rules.budget && rule.floor_cents > 0 {
+            // Budget mode: a valid attestation is named, nothing refused.
+            let valid = b
+                .attestations
+                .iter()
+                .find(|(_, c, y)| *c >= rule.floor_cents && *y == b.year);
+            attestation = valid.map(|(id, _, _)| id.clone());
+        }
         if pricing && !self.rules.budget && rule.floor_cents > 0 && below {
             let valid = b
                 .attestations

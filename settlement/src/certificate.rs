@@ -164,6 +164,11 @@ pub struct CertificateData {
     /// Tonnes retired by the buyer's earlier certificates of the same
     /// reporting year.
     pub earlier_retired: i64,
+    /// Of those certificates' orders decided in budget mode: the budget
+    /// (pathway price x tonnes), micro-USD.
+    pub earlier_budget_micros: i64,
+    /// And what their trades spent, micro-USD.
+    pub earlier_spent_micros: i64,
 }
 
 /// Renders the certificate of `data`, issued at `now_ms`.
@@ -252,6 +257,11 @@ pub fn build(data: &CertificateData, now_ms: u64) -> Certificate {
         "rules_sha256": decision.get("rules_sha256").cloned().unwrap_or(Value::Null),
         "order_id": order_id,
     });
+    if let Some(budget) =
+        crate::budget::of_certificate(data, int("floor_micros"), int("floor_ticks"))
+    {
+        certificate["budget"] = budget.to_json(usd);
+    }
     let sha256 = digest(&certificate);
     certificate["sha256"] = Value::String(sha256.clone());
     Certificate {

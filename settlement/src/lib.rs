@@ -5,6 +5,7 @@
 //! speaks to the venue as any other client would.
 
 pub mod audit;
+pub mod budget;
 pub mod certificate;
 pub mod escrow;
 pub mod follow;

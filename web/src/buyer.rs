@@ -81,6 +81,7 @@ struct Dashboard {
     summary: Summary,
     orders: Vec<OrderRow>,
     supplementary: Vec<ledger::SupplementaryRow>,
+    budget: Option<tonnex_settlement::budget::Budget>,
     /// The venue's view (inventory in force, held orders, attestations
     /// awaiting approval), or why it could not be had.
     venue: Result<BuyerState, String>,
@@ -98,16 +99,17 @@ fn read(app: &App, account: u64) -> Result<Option<Dashboard>, LedgerError> {
     if let Ok(state) = &venue {
         profile.inventory = state.inventory.clone();
     }
-    let (orders, retirements, supplementary) = match app.ledger.with(|conn| {
+    let (orders, retirements, supplementary, budget) = match app.ledger.with(|conn| {
         Ok((
             ledger::orders(conn, account)?,
             ledger::retirements(conn, account, profile.reporting_year)?,
             ledger::supplementary(conn, account)?,
+            ledger::budget(conn, account)?,
         ))
     }) {
         Ok(read) => read,
         // Before settlement has written anything, the buyer has nothing yet.
-        Err(LedgerError::Missing(_)) => (Vec::new(), Vec::new(), Vec::new()),
+        Err(LedgerError::Missing(_)) => (Vec::new(), Vec::new(), Vec::new(), None),
         Err(e) => return Err(e),
     };
     let summary = summarise(&profile, &pathway, threshold, &orders, &retirements);
@@ -115,6 +117,7 @@ fn read(app: &App, account: u64) -> Result<Option<Dashboard>, LedgerError> {
         summary,
         orders,
         supplementary,
+        budget,
         venue,
     }))
 }
@@ -292,6 +295,9 @@ pub async fn dashboard(
         );
     }
     body += "</table>";
+    if let Some(budget) = &d.budget {
+        crate::budget_view::section(&mut body, budget);
+    }
     let who = format!("account {account}");
     page::html(StatusCode::OK, page(&s.company, Some((&who, &csrf)), &body))
 }

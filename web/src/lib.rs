@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod budget_view;
 pub mod buyer;
 pub mod inventory_page;
 pub mod ledger;

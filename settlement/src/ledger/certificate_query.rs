@@ -66,13 +66,23 @@ pub fn certificate_data(conn: &Connection, order_id: u64) -> rusqlite::Result<Ce
         .get("reporting_year")
         .and_then(Value::as_i64)
         .unwrap_or(0);
-    let earlier_retired: i64 = conn
+    // Earlier certificates of the year: tonnes retired, and of orders
+    // decided in budget mode (a price, no per-trade floor) the budget
+    // (price x tonnes) and what was spent.
+    let (earlier_retired, earlier_budget_micros, earlier_spent_micros): (i64, i64, i64) = conn
         .prepare_cached(
-            "SELECT COALESCE(SUM(t.qty), 0) FROM trades t JOIN buy_orders b ON b.order_id = t.buy_order_id
+            "SELECT COALESCE(SUM(t.qty), 0),
+                    COALESCE(SUM(CASE WHEN json_extract(b.decision, '$.floor_ticks') = 0
+                        THEN json_extract(b.decision, '$.floor_micros') * t.qty ELSE 0 END), 0),
+                    COALESCE(SUM(CASE WHEN json_extract(b.decision, '$.floor_ticks') = 0
+                        AND json_extract(b.decision, '$.floor_micros') > 0 THEN t.amount_micros ELSE 0 END), 0)
+             FROM trades t JOIN buy_orders b ON b.order_id = t.buy_order_id
              WHERE b.account = ?1 AND b.certificate IS NOT NULL AND b.order_id <> ?2
                AND json_extract(b.decision, '$.reporting_year') = ?3 AND t.state = ?4",
         )?
-        .query_row(params![account, order_id as i64, year, retired], |r| r.get(0))?;
+        .query_row(params![account, order_id as i64, year, retired], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
     Ok(CertificateData {
         order_id,
         account,
@@ -80,6 +90,8 @@ pub fn certificate_data(conn: &Connection, order_id: u64) -> rusqlite::Result<Ce
         trades,
         credits,
         earlier_retired,
+        earlier_budget_micros,
+        earlier_spent_micros,
     })
 }
 

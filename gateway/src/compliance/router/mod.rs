@@ -473,12 +473,17 @@ impl Router {
             || decision
                 .price_ticks
                 .is_some_and(|t| t < i64::from(decision.floor_ticks));
-        if per_trade && self.floor_positive[pathway] && below_floor {
+        // Budget mode: nothing is refused or held on price; an attestation
+        // valid for the year is named, covering the year's gap between
+        // budget and spend (docs/compliance.md, "Floor modes").
+        let budget = pricing && !per_trade;
+        if (per_trade && below_floor || budget) && self.floor_positive[pathway] {
             let profile = &self.profiles[buyer_index as usize];
             let valid = profile.attestations.iter().find(|a| {
                 a.internal_price_usd >= rule.floor_usd && a.reporting_year == profile.reporting_year
             });
             match (valid, self.rules.floor_policy) {
+                (None, _) if budget => {}
                 (Some(attestation), _) => decision.attestation = Some(attestation.id.clone()),
                 (None, FloorPolicy::Reject) => {
                     decision.reject(RejectReason::PriceBelowFloor);
