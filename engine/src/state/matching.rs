@@ -1,52 +1,25 @@
-//! Matching: a new order checked, held for, swept against the book and
-//! rested; the holds a fill moves from locked to pending settlement.
+//! Matching: an admitted order (validation.rs) swept against the book in
+//! price-time order and rested or cancelled; a resting order removed.
 
 use super::*;
 
 impl State {
     #[inline(always)]
     pub(super) fn new_order(&mut self, order: &NewOrder, out: &mut Vec<Event>) {
-        let Some(book) = self.books.get(order.instrument as usize) else {
-            return reject(out, order.id, RejectReason::UnknownInstrument);
+        let Admitted {
+            qty,
+            price,
+            limit,
+            hold,
+            skips,
+            floor,
+        } = match self.admit(order) {
+            Ok(admitted) => admitted,
+            Err(reason) => return reject(out, order.id, reason),
         };
-        if book.halted {
-            return reject(out, order.id, RejectReason::InstrumentHalted);
-        }
-        let qty = order.qty.tonnes();
-        if qty == 0 || qty > MAX_QTY {
-            return reject(out, order.id, RejectReason::InvalidQuantity);
-        }
-        let market = order.kind == OrderKind::Market;
-        let price = order.price.ticks();
-        if !market && !book.in_band(price) {
-            return reject(out, order.id, RejectReason::PriceOutsideBand);
-        }
-        if order.id <= self.max_order_id && self.ids.get(order.id, &self.pool).is_some() {
-            return reject(out, order.id, RejectReason::DuplicateOrderId);
-        }
-        let limit = if market { None } else { Some(price) };
+        let market = limit.is_none();
         let compliance = order.compliance;
-        let floor = i64::from(compliance.floor_ticks);
-        let floored = order.side == Side::Buy
-            && floor > 0
-            && !compliance.attested()
-            && order.kind != OrderKind::PostOnly;
-        // A limit at or above its floor may skip asks below it (the rules'
-        // `below_floor_asks = "skip"`); otherwise taking one refuses it whole.
-        let skips = floored && compliance.skip_below_floor && limit.is_some_and(|l| l >= floor);
-        if floored && !skips && breaks_floor(book, limit, floor) {
-            return reject(out, order.id, RejectReason::FloorNotMet);
-        }
-        if order.kind == OrderKind::PostOnly && crosses(book, order.side, price) {
-            return reject(out, order.id, RejectReason::PostOnlyWouldCross);
-        }
-        let mut hold = 0;
-        if self.config.holds {
-            match self.hold_for(book, order) {
-                Ok(amount) => hold = amount,
-                Err(reason) => return reject(out, order.id, reason),
-            }
-        }
+        let book = &self.books[order.instrument as usize];
         self.max_order_id = self.max_order_id.max(order.id);
         out.push(Event::Accepted {
             order_id: order.id,
@@ -137,89 +110,6 @@ impl State {
         }
     }
 
-    /// What a new order must lock, or why it cannot.
-    pub(super) fn hold_for(&self, book: &Book, order: &NewOrder) -> Result<i64, RejectReason> {
-        let account = self.accounts.get(order.account);
-        match order.side {
-            Side::Buy => {
-                let need = if order.kind == OrderKind::Market {
-                    if order.cash_budget.0 <= 0 {
-                        return Err(RejectReason::MissingCashBudget);
-                    }
-                    order.cash_budget.0
-                } else {
-                    checked_resting_value(
-                        Side::Buy,
-                        order.price.ticks(),
-                        order.qty.tonnes(),
-                        book.spec.tick_micros,
-                    )
-                    .ok_or(RejectReason::InsufficientFunds)?
-                };
-                let free = account.map_or(0, |a| a.cash.free);
-                if free < need {
-                    return Err(RejectReason::InsufficientFunds);
-                }
-                Ok(need)
-            }
-            Side::Sell => {
-                let need = order.qty.tonnes() as i64;
-                let free = account.map_or(0, |a| a.credits(order.instrument).free);
-                if free < need {
-                    return Err(RejectReason::InsufficientCredits);
-                }
-                Ok(need)
-            }
-        }
-    }
-
-    pub(super) fn lock(&mut self, account: u64, instrument: u32, side: Side, amount: i64) {
-        let i = self.accounts.find_or_create(account);
-        let account = self.accounts.at_mut(i);
-        let balance = match side {
-            Side::Buy => &mut account.cash,
-            Side::Sell => account.credits_mut(instrument),
-        };
-        assert!(balance.lock(amount), "lock after a passed hold check");
-    }
-
-    pub(super) fn release(&mut self, account: u64, instrument: u32, side: Side, amount: i64) {
-        let i = self
-            .accounts
-            .find(account)
-            .expect("release for an account with holds");
-        let account = self.accounts.at_mut(i);
-        match side {
-            Side::Buy => account.cash.release(amount),
-            Side::Sell => account.credits_mut(instrument).release(amount),
-        }
-    }
-
-    /// After matching: release what the taker locked beyond what its resting
-    /// remainder (if any) still needs.
-    pub(super) fn settle_taker_hold(&mut self, taker: &Taker, rests: bool) {
-        let keep = if rests && taker.open > 0 {
-            let tick_micros = self.books[taker.instrument as usize].spec.tick_micros;
-            resting_value(
-                taker.side,
-                taker.limit.unwrap_or(0),
-                taker.open,
-                tick_micros,
-            )
-        } else {
-            0
-        };
-        let extra = taker.hold - keep;
-        debug_assert!(
-            extra >= 0,
-            "taker hold {} below what it keeps {keep}",
-            taker.hold
-        );
-        if extra > 0 {
-            self.release(taker.account, taker.instrument, taker.side, extra);
-        }
-    }
-
     /// Matches `taker` against the opposite side. Returns whether a market
     /// buy stopped because its budget ran out.
     pub(super) fn sweep(&mut self, taker: &mut Taker, out: &mut Vec<Event>) -> bool {
@@ -276,6 +166,9 @@ impl State {
                 let mut qty = taker.open.min(maker.qty);
                 let mut value = 0;
                 if holds {
+                    // Cannot overflow: `best` is inside the band, and a
+                    // band's top price x tick fits an i64 (checked when
+                    // the instrument was listed); it is at least one tick.
                     let per_tonne = best * tick_micros;
                     if taker.budgeted {
                         qty = qty.min((taker.hold / per_tonne) as u64);
@@ -283,8 +176,13 @@ impl State {
                             return true;
                         }
                     }
+                    // Cannot overflow, and never exceeds what the taker
+                    // (buy) locked: a limit buy passed `checked_resting_value`
+                    // of limit x quantity at admission and best <= limit; a
+                    // market buy takes at most hold / per_tonne tonnes.
                     value = per_tonne * qty as i64;
                 }
+                // qty <= both sides' open tonnes (the min above).
                 taker.open -= qty;
                 level.qty -= qty;
                 let maker_open = maker.qty - qty;
@@ -387,4 +285,52 @@ impl State {
             reason,
         });
     }
+}
+
+/// The best price of `ladder` a taker may take: the best, or for a buy
+/// that skips asks below its floor (`from`), the lowest ask at or above it.
+#[inline]
+pub(super) fn first_reachable(ladder: &crate::ladder::Ladder, from: Option<i64>) -> Option<i64> {
+    let best = ladder.best();
+    match from {
+        Some(floor) if best.is_some_and(|b| b < floor) => ladder.next_worse(floor - 1),
+        _ => best,
+    }
+}
+
+/// Tonnes of other accounts' orders a fill-or-kill could take, counted up to `need`.
+pub(super) fn available(
+    book: &Book,
+    pool: &Pool,
+    side: Side,
+    limit: i64,
+    from: Option<i64>,
+    account: u64,
+    need: u64,
+) -> u64 {
+    let ladder = book.side(side.opposite());
+    let mut got = 0;
+    let mut price = first_reachable(ladder, from);
+    while let Some(p) = price {
+        let acceptable = match side {
+            Side::Buy => p <= limit,
+            Side::Sell => p >= limit,
+        };
+        if !acceptable {
+            break;
+        }
+        let mut cursor = ladder.level(p).head;
+        while cursor != NIL {
+            let slot = pool.get(cursor);
+            if slot.account != account {
+                got += slot.qty;
+                if got >= need {
+                    return got;
+                }
+            }
+            cursor = slot.next;
+        }
+        price = ladder.next_worse(p);
+    }
+    got
 }

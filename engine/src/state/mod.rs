@@ -1,6 +1,12 @@
 //! The engine state and `apply`, the whole deterministic core: a command in,
 //! events out into a caller-owned buffer. No clock, randomness, I/O or
 //! hash-order iteration; no allocation in the steady state.
+//!
+//! Rooms: `validation` (a new order's admission, one precedence list),
+//! `matching` (the sweep, resting, removal), `holds` (locks, releases, a
+//! fill's move to pending settlement), `replace` (cancel and replace),
+//! `admin` (mass cancel, halt, listing, deposits, withdrawals), `prefetch`,
+//! `image` (snapshots) and `invariants`.
 
 use crate::accounts::Accounts;
 use crate::book::{unlink_from, Book};
@@ -12,10 +18,18 @@ use crate::settlement::{trade_id, PendingTrade, PendingTrades, Stage};
 use crate::venue::VenueState;
 use tonnex_protocol::{CancelReason, Cash, OrderKind, Price, Qty, RejectReason, Side};
 
+mod admin;
+mod holds;
 mod image;
 mod invariants;
 mod matching;
-mod operations;
+mod prefetch;
+mod replace;
+mod validation;
+
+use self::holds::{book_trade, checked_resting_value, release_resting, resting_value};
+pub use self::prefetch::PrefetchStage;
+use self::validation::{breaks_floor, crosses, Admitted};
 
 pub use image::{InstrumentImage, OrderImage, StateImage};
 
@@ -29,26 +43,6 @@ pub const MAX_INSTRUMENTS: u32 = 1 << 16;
 /// Below this many resting orders the books fit in the CPU's caches and
 /// [`State::prefetch`] does nothing (32 768 slots are 1.5 MiB).
 pub const PREFETCH_MIN_ORDERS: usize = 1 << 15;
-
-/// The stages of [`State::prefetch`], each reading only what the stage
-/// before it brought into cache. Suggested distances ahead of the command
-/// being applied: `Index` 6, `Order` 3, `Links` 1.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PrefetchStage {
-    /// The id index bucket of the command's order.
-    Index,
-    /// The order's slot (cancel, replace), or the order a new one would
-    /// queue behind.
-    Order,
-    /// A cancelled or replaced order's neighbours in its price level.
-    Links,
-}
-
-/// Hints the CPU to load `slot`'s cache line.
-#[inline(always)]
-fn prefetch_slot(slot: &Slot) {
-    crate::idmap::prefetch_line(std::ptr::from_ref(slot).cast());
-}
 
 /// How a `State` is set up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, bincode::Encode, bincode::Decode)]
@@ -196,57 +190,6 @@ impl State {
         self.pool.high_water()
     }
 
-    /// Hints the CPU to start loading what `command` will touch, one stage
-    /// of a three-stage pipeline (see [`PrefetchStage`]). A caller holding a
-    /// queue of commands (the replay tool; the venue's engine thread and its
-    /// input ring) overlaps the coming commands' cache misses with the
-    /// current one's work. Changes nothing.
-    #[inline]
-    pub fn prefetch(&self, command: &Command, stage: PrefetchStage) {
-        // The books fit in cache: the hints would only cost time.
-        if self.pool.live() >= PREFETCH_MIN_ORDERS {
-            self.prefetch_stage(command, stage);
-        }
-    }
-
-    #[inline(never)]
-    fn prefetch_stage(&self, command: &Command, stage: PrefetchStage) {
-        let (order_id, new) = match *command {
-            Command::New(ref order) => (order.id, Some(order)),
-            Command::Cancel { order_id, .. } | Command::Replace { order_id, .. } => {
-                (order_id, None)
-            }
-            _ => return,
-        };
-        match stage {
-            PrefetchStage::Index => self.ids.prefetch_bucket(order_id),
-            PrefetchStage::Order => match new {
-                None => self.ids.prefetch_slot(order_id, &self.pool),
-                Some(order) => {
-                    // The order a new one would queue behind.
-                    if let Some(book) = self.books.get(order.instrument as usize) {
-                        let tail = book.side(order.side).level(order.price.ticks()).tail;
-                        if tail != NIL {
-                            prefetch_slot(self.pool.get(tail));
-                        }
-                    }
-                }
-            },
-            PrefetchStage::Links => {
-                if new.is_none() {
-                    if let Some(index) = self.ids.get(order_id, &self.pool) {
-                        let slot = self.pool.get(index);
-                        for neighbour in [slot.prev, slot.next] {
-                            if neighbour != NIL {
-                                prefetch_slot(self.pool.get(neighbour));
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-
     /// Applies command `seq` (which must follow the last one) and appends its
     /// events to `out`.
     pub fn apply(&mut self, seq: u64, command: &Command, out: &mut Vec<Event>) {
@@ -321,126 +264,4 @@ impl State {
 #[inline]
 fn reject(out: &mut Vec<Event>, order_id: u64, reason: RejectReason) {
     out.push(Event::Rejected { order_id, reason });
-}
-
-/// Whether a `side` order at `price` would cross the opposite best.
-#[inline]
-fn crosses(book: &Book, side: Side, price: i64) -> bool {
-    match side {
-        Side::Buy => book.asks.best().is_some_and(|ask| price >= ask),
-        Side::Sell => book.bids.best().is_some_and(|bid| price <= bid),
-    }
-}
-
-/// The best price of `ladder` a taker may take: the best, or for a buy
-/// that skips asks below its floor (`from`), the lowest ask at or above it.
-#[inline]
-fn first_reachable(ladder: &crate::ladder::Ladder, from: Option<i64>) -> Option<i64> {
-    let best = ladder.best();
-    match from {
-        Some(floor) if best.is_some_and(|b| b < floor) => ladder.next_worse(floor - 1),
-        _ => best,
-    }
-}
-
-/// Engine floor check for an unattested buy: a limit below the floor, or a
-/// best ask below the floor that the order would take.
-#[inline]
-fn breaks_floor(book: &Book, limit: Option<i64>, floor: i64) -> bool {
-    if limit.is_some_and(|l| l < floor) {
-        return true;
-    }
-    book.asks
-        .best()
-        .is_some_and(|ask| ask < floor && limit.is_none_or(|l| l >= ask))
-}
-
-/// Tonnes of other accounts' orders a fill-or-kill could take, counted up to `need`.
-fn available(
-    book: &Book,
-    pool: &Pool,
-    side: Side,
-    limit: i64,
-    from: Option<i64>,
-    account: u64,
-    need: u64,
-) -> u64 {
-    let ladder = book.side(side.opposite());
-    let mut got = 0;
-    let mut price = first_reachable(ladder, from);
-    while let Some(p) = price {
-        let acceptable = match side {
-            Side::Buy => p <= limit,
-            Side::Sell => p >= limit,
-        };
-        if !acceptable {
-            break;
-        }
-        let mut cursor = ladder.level(p).head;
-        while cursor != NIL {
-            let slot = pool.get(cursor);
-            if slot.account != account {
-                got += slot.qty;
-                if got >= need {
-                    return got;
-                }
-            }
-            cursor = slot.next;
-        }
-        price = ladder.next_worse(p);
-    }
-    got
-}
-
-/// What a resting order of `qty` at `price` holds: cash for a bid, tonnes for an ask.
-#[inline]
-fn resting_value(side: Side, price: i64, qty: u64, tick_micros: i64) -> i64 {
-    checked_resting_value(side, price, qty, tick_micros).expect("hold of a resting order overflows")
-}
-
-#[inline]
-fn checked_resting_value(side: Side, price: i64, qty: u64, tick_micros: i64) -> Option<i64> {
-    match side {
-        Side::Buy => Cash::of(Price(price), Qty(qty), tick_micros).map(|c| c.0),
-        Side::Sell => Some(qty as i64),
-    }
-}
-
-/// Releases everything a resting order held.
-fn release_resting(accounts: &mut Accounts, slot: &Slot, tick_micros: i64) {
-    let side = slot.side();
-    let amount = resting_value(side, slot.price, slot.qty, tick_micros);
-    let i = accounts
-        .find(slot.account)
-        .expect("resting order's account");
-    let account = accounts.at_mut(i);
-    match side {
-        Side::Buy => account.cash.release(amount),
-        Side::Sell => account
-            .credits_mut(u32::from(slot.instrument))
-            .release(amount),
-    }
-}
-
-/// A fill's effect on holds: the buyer's cash and the seller's credits go
-/// from locked to pending settlement; each side is due the other leg; the
-/// trade waits for settlement's outcome.
-fn book_trade(accounts: &mut Accounts, trades: &mut PendingTrades, trade: PendingTrade) {
-    let PendingTrade {
-        buyer,
-        seller,
-        instrument,
-        cash,
-        tonnes,
-        ..
-    } = trade;
-    trades.book(trade);
-    let b = accounts.find(buyer).expect("buyer has a hold");
-    let buyer = accounts.at_mut(b);
-    buyer.cash.trade_out(cash);
-    buyer.credits_mut(instrument).pending_in += tonnes;
-    let s = accounts.find(seller).expect("seller has a hold");
-    let seller = accounts.at_mut(s);
-    seller.credits_mut(instrument).trade_out(tonnes);
-    seller.cash.pending_in += cash;
 }
