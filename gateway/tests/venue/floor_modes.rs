@@ -11,13 +11,16 @@ use crate::harness::{line, scratch, Venue, QUICK};
 
 const NBR: u32 = 0;
 
+/// The buy's fills (price, tonnes), its cancel reason, and its floor ticks.
+type Outcome = (Vec<(i64, u64)>, Option<&'static str>, u32);
+
 /// Fills and the final cancel (if any) of buyer 1001's 10 t bid at $21.00
 /// with asks at $15.00 (5 t), $20.50 (3 t), $21.00 (3 t) and $22.00 (3 t),
 /// under the demo rules edited by `edit`; or the reject reason.
 fn bid_behind_a_cheap_ask(
     name: &str,
     edit: &dyn Fn(String) -> String,
-) -> Result<(Vec<(i64, u64)>, Option<&'static str>, u32), &'static str> {
+) -> Result<Outcome, &'static str> {
     let dir = scratch(name, QUICK);
     let rules = std::fs::read_to_string(dir.join("rules.toml")).unwrap();
     std::fs::write(dir.join("rules.toml"), edit(rules)).unwrap();
