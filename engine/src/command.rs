@@ -218,6 +218,19 @@ pub enum VenueCommand {
     /// A buyer's emissions inventory replaced through the admin port (the
     /// carbon-accounting integration): in force from this record on.
     Inventory(InventoryRecord),
+    /// A buyer's order the pre-router refused because a rules predicate
+    /// failed: as `Refused`, naming the predicate (the rules file's name
+    /// for it) so the journal shows which rule refused it.
+    RuleRefused {
+        /// The account.
+        account: u64,
+        /// The refused order's client id.
+        client_order_id: u64,
+        /// Reason code sent to the client.
+        reason: u8,
+        /// The predicate that failed.
+        predicate: String,
+    },
 }
 
 /// A buyer's inventory as journaled (tonnes as the decimal text given).

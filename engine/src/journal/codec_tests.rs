@@ -91,6 +91,12 @@ fn every_kind_of_command() -> Vec<Command> {
             client_order_id: 80,
             reason: 66,
         })),
+        Command::Venue(Box::new(crate::command::VenueCommand::RuleRefused {
+            account: 3,
+            client_order_id: 81,
+            reason: 78,
+            predicate: "vintage_5y".into(),
+        })),
         Command::Admin(Box::new(crate::command::AdminCommand {
             operator: "ops".into(),
             reason: "venue-wide halt drill".into(),

@@ -223,6 +223,11 @@ impl VenueState {
                 account,
                 client_order_id,
                 ..
+            }
+            | VenueCommand::RuleRefused {
+                account,
+                client_order_id,
+                ..
             } => self.use_client_id(*account, *client_order_id),
             VenueCommand::InstrumentListed(listing) => self.listings.push(listing.clone()),
             VenueCommand::AccountAdded(listing) => self.accounts_added.push(listing.clone()),

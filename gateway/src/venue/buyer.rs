@@ -40,7 +40,31 @@ impl Gateway {
         match decision.outcome {
             Outcome::Reject => {
                 let reason = decision.reason.unwrap_or(RejectReason::InvalidOrder);
-                self.refuse_order(account, client_order_id, Some(kind), reason);
+                match &decision.predicate {
+                    Some(predicate) => {
+                        tracing::info!(
+                            account,
+                            client_order_id,
+                            reason = reason.as_str(),
+                            predicate = &**predicate,
+                            rules_version = self.desk.rules_version,
+                            "order refused by a rules predicate"
+                        );
+                        self.metrics.order(kind, super::metrics::Outcome::Rejected);
+                        self.submit_venue(
+                            VenueCommand::RuleRefused {
+                                account,
+                                client_order_id,
+                                reason: reason.code(),
+                                predicate: predicate.to_string(),
+                            },
+                            account,
+                            client_order_id,
+                            0,
+                        );
+                    }
+                    None => self.refuse_order(account, client_order_id, Some(kind), reason),
+                }
             }
             Outcome::Hold => {
                 self.metrics.order(kind, super::metrics::Outcome::Held);

@@ -77,7 +77,9 @@ impl Gateway {
     /// in the journal.
     fn on_venue_command(&mut self, command: &VenueCommand) {
         match command {
-            VenueCommand::Refused { .. } | VenueCommand::Hold { .. } => {
+            VenueCommand::Refused { .. }
+            | VenueCommand::RuleRefused { .. }
+            | VenueCommand::Hold { .. } => {
                 self.observe_ack();
                 self.answer_venue_command(command);
             }
@@ -99,6 +101,12 @@ impl Gateway {
                 account,
                 client_order_id,
                 reason,
+            }
+            | VenueCommand::RuleRefused {
+                account,
+                client_order_id,
+                reason,
+                ..
             }
             | VenueCommand::Unhold {
                 account,

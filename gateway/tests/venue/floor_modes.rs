@@ -104,3 +104,44 @@ fn a_21_bid_behind_a_15_ask_is_refused_skips_or_spends_its_budget_as_the_rules_s
         Ok((vec![(1500, 5), (2050, 3), (2100, 2)], None, 0))
     );
 }
+
+#[test]
+fn a_predicate_refusal_names_the_rule_in_the_journal_and_uses_the_client_id() {
+    let dir = scratch("predicate-refusal", QUICK);
+    // The demo rules, dated, with Recognised requiring credits no older
+    // than three years before the buyer's reporting year (2026): the
+    // NBR book admits vintages from 2021, so it fails.
+    let rules = std::fs::read_to_string(dir.join("rules.toml"))
+        .unwrap()
+        .replace(
+            "coverage_threshold_pct = \"1\"",
+            "coverage_threshold_pct = \"1\"\nrequire = [\"vintage_3y\"]",
+        );
+    std::fs::write(
+        dir.join("rules.toml"),
+        format!("{rules}\n[predicate.vintage_3y]\nmax_vintage_age_years = 3\n"),
+    )
+    .unwrap();
+    let mut venue = Venue::start(&dir);
+    let mut buyer = venue.login(1001);
+    let id = buyer.buy_scoped(NBR, TIF_GTC, 2500, 10, vec![line(1, 0, 10)]);
+    assert_eq!(buyer.rejected(), (id, 0, "CREDIT_NOT_ELIGIBLE"));
+    drop(buyer);
+    venue.kill9();
+    let mut dumped = String::new();
+    tonnex_engine::journal::dump(&dir.join("journal"), |line| {
+        dumped.push_str(&line.text);
+        dumped.push('\n');
+    })
+    .unwrap();
+    assert!(
+        dumped.contains("RuleRefused") && dumped.contains("vintage_3y"),
+        "{dumped}"
+    );
+    // After the restart the client id is still used.
+    let venue = Venue::start(&dir);
+    let mut buyer = venue.login(1001);
+    buyer.next_client_order_id = id;
+    let again = buyer.buy_scoped(NBR, TIF_GTC, 2500, 10, vec![line(1, 0, 10)]);
+    assert_eq!(buyer.rejected(), (again, 0, "DUPLICATE_CLIENT_ORDER_ID"));
+}
