@@ -102,6 +102,7 @@ pub fn report(conn: &Connection) -> rusqlite::Result<Value> {
         "failures": failures(conn)?,
         "custody_in": custody_in(conn)?,
         "withdrawals": withdrawals(conn)?,
+        "budgets": budgets(conn)?,
         "custody_head": head.map(|(movement, sha256)| json!({"movement": movement, "sha256": sha256})),
     }))
 }
@@ -111,6 +112,19 @@ pub fn report(conn: &Connection) -> rusqlite::Result<Value> {
 /// reason, or no answer in time), retirements refused, callbacks repeated,
 /// and answers that came for nothing pending (a late confirmation of an
 /// unwound trade is one to take up with the registry).
+/// Budget mode, per buyer: the year's budget beside spend and the gap.
+fn budgets(conn: &Connection) -> rusqlite::Result<Value> {
+    let mut out = Vec::new();
+    for account in crate::ledger::budget_query::budget_accounts(conn)? {
+        if let Some(b) = crate::ledger::budget_query::budget(conn, account)? {
+            let mut figures = b.to_json(crate::certificate::usd);
+            figures["account"] = json!(account);
+            out.push(figures);
+        }
+    }
+    Ok(Value::Array(out))
+}
+
 fn failures(conn: &Connection) -> rusqlite::Result<Value> {
     let grouped = |query: &str| -> rusqlite::Result<serde_json::Map<String, Value>> {
         let mut stmt = conn.prepare(query)?;

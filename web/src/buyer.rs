@@ -104,7 +104,7 @@ fn read(app: &App, account: u64) -> Result<Option<Dashboard>, LedgerError> {
             ledger::orders(conn, account)?,
             ledger::retirements(conn, account, profile.reporting_year)?,
             ledger::supplementary(conn, account)?,
-            ledger::budget(conn, account)?,
+            tonnex_settlement::ledger::budget_query::budget(conn, account)?,
         ))
     }) {
         Ok(read) => read,

@@ -9,6 +9,7 @@
 //! transaction as the effects of its records, so no record is applied twice
 //! or lost across a crash.
 
+pub mod budget_query;
 pub mod certificate_query;
 pub mod custody;
 pub mod custody_in;
