@@ -179,3 +179,30 @@ fn new_keys_are_checked_and_errors_name_the_record_and_field() {
         std::fs::remove_dir_all(dir).ok();
     }
 }
+
+#[test]
+fn a_label_revoked_overnight_stops_admitting_resting_buys_on_its_book() {
+    // What the venue asks of every resting buy when the day changes: the
+    // REVOKED book admits AR-ACM0003, whose CCP label ends on 2026-06-15.
+    let venue = scenarios().join("predicates/venue.toml");
+    let day = |d: &str| tonnex_gateway::compliance::Date::parse(d).unwrap();
+    let (_, mut router) =
+        tonnex_gateway::compliance::load_router_on(&venue, day("2026-06-14")).unwrap();
+    assert_eq!(router.failing_predicate(1001, "REVOKED"), None);
+    assert_eq!(router.failing_predicate(1001, "GOOD"), None);
+    router.set_date(day("2026-06-15"));
+    assert_eq!(
+        router.failing_predicate(1001, "REVOKED").as_deref(),
+        Some("ccp_current")
+    );
+    assert_eq!(router.failing_predicate(1001, "GOOD"), None);
+    // A predicate in force from a day: CORSIA from 2027.
+    assert_eq!(router.failing_predicate(1001, "NOCORSIA"), None);
+    router.set_date(day("2027-01-01"));
+    assert_eq!(
+        router.failing_predicate(1001, "NOCORSIA").as_deref(),
+        Some("corsia_from_2027")
+    );
+    // No profile, no predicate to fail.
+    assert_eq!(router.failing_predicate(2001, "REVOKED"), None);
+}

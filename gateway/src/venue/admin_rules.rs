@@ -23,6 +23,12 @@ impl Gateway {
             return;
         }
         self.desk.router.set_date(today);
+        self.switch_rules_version(today);
+        self.cancel_buys_no_longer_admitted(today);
+    }
+
+    /// Switches to the rules version taking effect `today`, if another.
+    fn switch_rules_version(&mut self, today: crate::compliance::Date) {
         let Some(rules) = self.desk.rule_versions.in_force(today) else {
             return;
         };
@@ -44,6 +50,40 @@ impl Gateway {
         self.desk.rules_sha256.clone_from(&rules.sha256);
         self.desk.router.set_rules(rules);
         self.submit_venue(record, 0, 0, 0);
+    }
+
+    /// Resting buys that a rule no longer admits on the new day (a CCP
+    /// label revoked, a predicate now in force, a new rules version) may
+    /// not trade on: each such buyer's orders on that book are cancelled
+    /// by a journaled mass cancel naming the predicate (operator `rules`).
+    fn cancel_buys_no_longer_admitted(&mut self, today: crate::compliance::Date) {
+        let mut affected: std::collections::BTreeMap<(u64, u32), std::sync::Arc<str>> =
+            std::collections::BTreeMap::new();
+        for info in self.orders.values() {
+            if info.allocation.is_none() || affected.contains_key(&(info.account, info.instrument))
+            {
+                continue;
+            }
+            let symbol = &self.market.instruments[info.instrument as usize].symbol;
+            if let Some(predicate) = self.desk.router.failing_predicate(info.account, symbol) {
+                affected.insert((info.account, info.instrument), predicate);
+            }
+        }
+        for ((account, instrument), predicate) in affected {
+            tracing::info!(account, instrument, predicate = &*predicate, %today, "resting buys no longer admitted: cancelled");
+            self.submit_command(
+                Command::Admin(Box::new(tonnex_engine::AdminCommand {
+                    operator: "rules".into(),
+                    reason: format!("{predicate} no longer met on {today}"),
+                    command: Command::MassCancel {
+                        account,
+                        instrument: Some(instrument),
+                    },
+                })),
+                account,
+                0,
+            );
+        }
     }
 
     /// Plans the reload: the `Rules` record to journal, and a summary.

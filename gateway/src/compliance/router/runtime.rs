@@ -135,6 +135,26 @@ impl Router {
         }
     }
 
+    /// The predicate a buy of `account` on `symbol` fails today, before
+    /// any order detail (its pathway's required predicates: the ones that
+    /// depend on the day, the instrument's class and the buyer); `None`
+    /// when they all hold, or the account has no profile.
+    #[must_use]
+    pub fn failing_predicate(&self, account: u64, symbol: &str) -> Option<Arc<str>> {
+        let index = self.buyer_index(account)?;
+        let routed = self.instruments.get(symbol)?;
+        let pathway = pathway_index(self.buyers[index].pathway);
+        first_failing(
+            &routed.checks[pathway],
+            &self.rules,
+            &self.profiles[index],
+            &routed.config,
+            self.date,
+            &self.labels,
+        )
+        .map(|failed| Arc::clone(&self.predicate_names[failed]))
+    }
+
     /// The day decisions are made on.
     #[must_use]
     pub fn date(&self) -> Date {
