@@ -1,8 +1,10 @@
 //! The tonnex load-test harness: simulated market makers and takers over the
 //! real binary protocol, open loop (latency from each order's scheduled send
 //! time: no coordinated omission) or closed loop (`--rate 0`), with a JSON
-//! report and an SVG chart. It links only the protocol crate.
+//! report and an SVG chart. With `--buyers N` it adds corporate buyers of
+//! a venue file, planned with the venue's own loader and pre-router.
 
+pub mod buyers;
 pub mod report;
 pub mod run;
 pub mod sim;

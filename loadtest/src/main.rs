@@ -6,7 +6,14 @@
 //!                 [--seed N] [--accounts ID:SECRET,...] [--instruments 0,1]
 //!                 [--mid TICKS] [--mix quote=55,cancel=20,replace=10,take=15]
 //!                 [--window N] [--hostile N] [--quiet] [--log-format text|json]
+//!                 [--buyers N [--config VENUE.toml] [--buyer-rate R]]
 //! ```
+//!
+//! `--buyers N` adds N corporate buyers of the venue file (default
+//! `config/demo/venue.toml`), each sending compliance-routed orders with
+//! scope lines at `--buyer-rate` messages a second (default 50); the report
+//! splits latency and rejects per flow (lines `flow market_maker ...` and
+//! `flow buyer ...` before the last line).
 //!
 //! Diagnostics (and, with `--log-format json`, progress each second) go to
 //! standard error through `tonnex-logs`; the report's lines to standard
@@ -26,7 +33,8 @@ const USAGE: &str = "usage: tonnex-loadtest --venue ADDR --sessions N --rate R -
                        [--out REPORT.json] [--svg CHART.svg] [--acked-log FILE] [--seed N]
                        [--accounts ID:SECRET,...] [--instruments 0,1] [--mid TICKS]
                        [--mix quote=55,cancel=20,replace=10,take=15] [--window N]
-                       [--hostile N] [--quiet] [--log-format text|json]";
+                       [--hostile N] [--quiet] [--log-format text|json]
+                       [--buyers N [--config VENUE.toml] [--buyer-rate R]]";
 
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
@@ -63,6 +71,19 @@ fn main() -> ExitCode {
                 }
                 for note in &report.error_notes {
                     println!("error {note}");
+                }
+                if report.buyers > 0 {
+                    for (flow, name) in report.flows.iter().zip(["market_maker", "buyer"]) {
+                        println!("{}", flow.line(name));
+                        if !flow.rejects_by_reason.is_empty() {
+                            let reasons: Vec<String> = flow
+                                .rejects_by_reason
+                                .iter()
+                                .map(|(k, v)| format!("{k}={v}"))
+                                .collect();
+                            println!("rejects {name} {}", reasons.join(" "));
+                        }
+                    }
                 }
                 println!(
                     "fill_latency p50_us={:.1} p99_us={:.1} count={}",
@@ -108,7 +129,11 @@ fn parse(args: Vec<String>, format: LogFormat) -> Result<Parsed, String> {
             LogFormat::Text if std::io::stderr().is_terminal() => Progress::Terminal,
             LogFormat::Text => Progress::Off,
         },
+        buyers: Vec::new(),
+        buyer_rate: 50,
     };
+    let mut buyers = 0usize;
+    let mut config = PathBuf::from("config/demo/venue.toml");
     let (mut out, mut svg) = (None, None);
     let mut i = 0;
     let number = |flag: &str, v: &str| -> Result<u64, String> {
@@ -145,6 +170,9 @@ fn parse(args: Vec<String>, format: LogFormat) -> Result<Parsed, String> {
             "--mid" => options.mid = number(flag, value)? as i64,
             "--window" => options.window = number(flag, value)?.max(1) as usize,
             "--hostile" => options.hostile = number(flag, value)? as usize,
+            "--buyers" => buyers = number(flag, value)? as usize,
+            "--buyer-rate" => options.buyer_rate = number(flag, value)?.max(1),
+            "--config" => config = PathBuf::from(value),
             "--mix" => options.mix = Mix::parse(value)?,
             "--instruments" => {
                 options.instruments = value
@@ -169,6 +197,10 @@ fn parse(args: Vec<String>, format: LogFormat) -> Result<Parsed, String> {
     }
     if options.sessions == 0 {
         return Err("--sessions must be at least 1".into());
+    }
+    if buyers > 0 {
+        options.buyers =
+            tonnex_loadtest::buyers::plan(&config, &options.instruments, options.mid, buyers)?;
     }
     Ok((options, out, svg))
 }

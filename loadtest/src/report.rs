@@ -81,6 +81,51 @@ impl Latency {
     }
 }
 
+/// One flow's share of a run (market makers, or corporate buyers).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Flow {
+    /// New orders sent.
+    pub sent: u64,
+    /// Accepted.
+    pub acked: u64,
+    /// Held by the pre-router (an attestation needed).
+    pub held: u64,
+    /// Rejected (new orders).
+    pub rejected: u64,
+    /// Rejections by reason name (new orders, cancels and replaces).
+    pub rejects_by_reason: BTreeMap<String, u64>,
+    /// Order to its answer, from the scheduled send time.
+    pub ack: Latency,
+}
+
+impl Flow {
+    fn json(&self) -> String {
+        let reasons = self
+            .rejects_by_reason
+            .iter()
+            .map(|(k, v)| format!("\"{k}\": {v}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "{{\"sent\": {}, \"acked\": {}, \"held\": {}, \"rejected\": {}, \"rejects_by_reason\": {{{reasons}}}, \"ack_latency\": {}}}",
+            self.sent,
+            self.acked,
+            self.held,
+            self.rejected,
+            self.ack.json()
+        )
+    }
+
+    /// The summary line of a flow: `NAME sent=.. acked=.. rejected=.. p50_us=.. p99_us=..`.
+    #[must_use]
+    pub fn line(&self, name: &str) -> String {
+        format!(
+            "flow {name} sent={} acked={} held={} rejected={} p50_us={:.1} p99_us={:.1} p999_us={:.1}",
+            self.sent, self.acked, self.held, self.rejected, self.ack.p50_us, self.ack.p99_us, self.ack.p999_us
+        )
+    }
+}
+
 /// Everything a run measured.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Report {
@@ -124,6 +169,10 @@ pub struct Report {
     pub rss_kb: (u64, u64),
     /// Hostile connections opened during the run.
     pub hostile_connections: u64,
+    /// Corporate buyer sessions (`--buyers`).
+    pub buyers: usize,
+    /// Per flow: market makers, then buyers.
+    pub flows: [Flow; 2],
 }
 
 impl Report {
@@ -167,7 +216,7 @@ impl Report {
             .collect::<Vec<_>>()
             .join(", ");
         format!(
-            "{{\n  \"venue\": \"{}\",\n  \"sessions\": {},\n  \"rate\": {},\n  \"duration_s\": {:.3},\n  \"seed\": {},\n  \"sent\": {},\n  \"acked\": {},\n  \"rejected\": {},\n  \"rejects_by_reason\": {{{reasons}}},\n  \"fills\": {},\n  \"errors\": {},\n  \"error_notes\": [{notes}],\n  \"messages_sent\": {},\n  \"cancels_and_replaces\": {},\n  \"throughput_per_s\": {},\n  \"ack_latency\": {},\n  \"fill_latency\": {},\n  \"answered_per_second\": [{timeline}],\n  \"rss_kb_start\": {},\n  \"rss_kb_end\": {},\n  \"hostile_connections\": {}\n}}\n",
+            "{{\n  \"venue\": \"{}\",\n  \"sessions\": {},\n  \"rate\": {},\n  \"duration_s\": {:.3},\n  \"seed\": {},\n  \"sent\": {},\n  \"acked\": {},\n  \"rejected\": {},\n  \"rejects_by_reason\": {{{reasons}}},\n  \"fills\": {},\n  \"errors\": {},\n  \"error_notes\": [{notes}],\n  \"messages_sent\": {},\n  \"cancels_and_replaces\": {},\n  \"throughput_per_s\": {},\n  \"ack_latency\": {},\n  \"fill_latency\": {},\n  \"answered_per_second\": [{timeline}],\n  \"rss_kb_start\": {},\n  \"rss_kb_end\": {},\n  \"hostile_connections\": {},\n  \"buyers\": {},\n  \"flows\": {{\"market_maker\": {}, \"buyer\": {}}}\n}}\n",
             self.venue,
             self.sessions,
             self.rate,
@@ -186,6 +235,9 @@ impl Report {
             self.rss_kb.0,
             self.rss_kb.1,
             self.hostile_connections,
+            self.buyers,
+            self.flows[0].json(),
+            self.flows[1].json(),
         )
     }
 
@@ -218,6 +270,7 @@ impl Report {
             .curve
             .iter()
             .chain(&self.fill.curve)
+            .chain(&self.flows[1].ack.curve)
             .map(|p| p.1)
             .fold(1.0f64, f64::max);
         let top = max_us.log10().ceil().max(1.0);
@@ -250,6 +303,12 @@ impl Report {
                 "#d62728",
                 "taker order to first fill",
                 16.0,
+            ),
+            (
+                &self.flows[1].ack.curve,
+                "#9467bd",
+                "buyer order to ack (compliance-routed)",
+                32.0,
             ),
         ] {
             if curve.is_empty() {

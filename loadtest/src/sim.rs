@@ -162,6 +162,17 @@ impl Market {
         }
     }
 
+    /// The current mid of `instrument` (the first instrument's if it is not traded).
+    #[must_use]
+    pub fn mid(&self, instrument: u32) -> i64 {
+        let at = self
+            .instruments
+            .iter()
+            .position(|i| *i == instrument)
+            .unwrap_or(0);
+        self.mids[at]
+    }
+
     /// The next action for a session holding `live` resting orders, each
     /// `(instrument, side)` known through `side_of`.
     pub fn next(&mut self, live: usize, side_of: impl Fn(usize) -> (u32, u8)) -> Action {

@@ -446,6 +446,8 @@ pub fn load_options(
         acked_log: None,
         hostile: 0,
         progress: tonnex_loadtest::run::Progress::Off,
+        buyers: Vec::new(),
+        buyer_rate: 50,
     }
 }
 

@@ -96,3 +96,56 @@ fn every_acknowledged_order_is_in_the_journal_after_kill_9_under_load() {
     let report = run(&options(&venue, 2000, 1.0)).unwrap();
     assert_eq!(report.errors, 0, "{:?}", report.error_notes);
 }
+
+#[test]
+fn buyers_trade_beside_the_market_makers_and_each_flow_is_reported() {
+    let dir = scratch("load-buyers", QUICK);
+    let venue = Venue::start(&dir);
+    let mut opts = options(&venue, 3000, 2.0);
+    // The demo buyers that may buy on instruments 0 and 1 where the makers
+    // quote (mid 25.00): Acme (Recognised, floor 20.00: NBR and DAC) and
+    // Gamma (Engaged, no floor); Beta (Leadership) would need 80.00 and
+    // is left out. Planned from the venue file with its rules.
+    let venue_file = dir.join("venue.toml");
+    opts.buyers = tonnex_loadtest::buyers::plan(&venue_file, &[0, 1], 2500, 2).unwrap();
+    assert_eq!(
+        opts.buyers.iter().map(|b| b.account).collect::<Vec<_>>(),
+        [1001, 1003]
+    );
+    assert_eq!(opts.buyers[0].books.len(), 2);
+    assert_eq!(opts.buyers[0].books[0].floor_ticks, 2000);
+    let error = tonnex_loadtest::buyers::plan(&venue_file, &[0, 1], 2500, 3).unwrap_err();
+    assert!(error.contains("has 2 buyers that may buy"), "{error}");
+    let beta = tonnex_loadtest::buyers::plan(&venue_file, &[1], 9000, 3).unwrap();
+    assert_eq!(beta[1].account, 1002);
+    assert_eq!(beta[1].books[0].floor_ticks, 8000);
+    opts.buyer_rate = 200;
+    let report = run(&opts).unwrap();
+    assert_eq!(report.errors, 0, "{:?}", report.error_notes);
+    let [makers, buyers] = &report.flows;
+    assert!(buyers.sent > 300, "{}", buyers.sent);
+    // Every buyer order is answered; none is held or refused by the
+    // pre-router (each is on an admitted book, at or above the floor,
+    // within the inventory).
+    assert_eq!(buyers.sent, buyers.acked + buyers.held + buyers.rejected);
+    assert_eq!(buyers.held, 0);
+    for reason in buyers.rejects_by_reason.keys() {
+        assert!(
+            ![
+                "SCOPE_MISSING",
+                "SCOPE_EXCEEDS_INVENTORY",
+                "SUBLEDGER_NOT_ELIGIBLE",
+                "ATTESTATION_REQUIRED",
+                "FLOOR_NOT_MET"
+            ]
+            .contains(&reason.as_str()),
+            "{:?}",
+            buyers.rejects_by_reason
+        );
+    }
+    assert_eq!(buyers.ack.count, buyers.sent);
+    assert_eq!(makers.sent + buyers.sent, report.sent);
+    assert!(makers.ack.count > 0 && buyers.ack.p50_us > 0.0);
+    assert!(report.json().contains("\"buyer\": {\"sent\""));
+    assert!(report.svg().contains("buyer order to ack"));
+}

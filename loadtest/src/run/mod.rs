@@ -57,6 +57,11 @@ pub struct Options {
     pub hostile: usize,
     /// Progress on standard error while the run lasts.
     pub progress: Progress,
+    /// Corporate buyers (`--buyers`), each a session of its own.
+    pub buyers: Vec<crate::buyers::BuyerPlan>,
+    /// New buyer orders (and cancels) per second, per buyer; open loop
+    /// even when the market makers run closed loop.
+    pub buyer_rate: u64,
 }
 
 fn resident_kb() -> u64 {
@@ -95,7 +100,19 @@ pub fn run(options: &Options) -> Result<Report, String> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_micros() as u64);
     let mut sessions = Vec::new();
-    for (i, (account, secret)) in options.accounts.iter().take(options.sessions).enumerate() {
+    let traders = options
+        .accounts
+        .iter()
+        .take(options.sessions)
+        .map(|(account, secret)| (*account, secret.clone(), None))
+        .chain(options.buyers.iter().map(|plan| {
+            (
+                plan.account,
+                plan.secret.clone(),
+                Some(Box::new(plan.clone())),
+            )
+        }));
+    for (i, (account, secret, buyer)) in traders.enumerate() {
         let std_stream = std::net::TcpStream::connect(address)
             .map_err(|e| format!("cannot connect to {address}: {e}"))?;
         std_stream.set_nodelay(true).map_err(|e| e.to_string())?;
@@ -111,7 +128,8 @@ pub fn run(options: &Options) -> Result<Report, String> {
             )
             .map_err(|e| e.to_string())?;
         let mut session = Session {
-            account: *account,
+            account,
+            buyer,
             stream,
             input: Vec::with_capacity(1 << 16),
             output: Vec::with_capacity(1 << 16),
@@ -130,8 +148,8 @@ pub fn run(options: &Options) -> Result<Report, String> {
         };
         // A load test wants no replay of earlier runs' messages.
         session.queue(&ClientMessage::Login {
-            account: *account,
-            secret: secret.clone(),
+            account,
+            secret,
             last_seen_seq: u64::MAX,
             cancel_on_disconnect: true,
         });
@@ -144,9 +162,12 @@ pub fn run(options: &Options) -> Result<Report, String> {
             rate: options.rate,
             seed: options.seed,
             rss_kb: (resident_kb(), 0),
+            buyers: options.buyers.len(),
             ..Report::default()
         },
         ack: Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds"),
+        flow_ack: [0, 1]
+            .map(|_| Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds")),
         fill: Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds"),
         timeline: Vec::new(),
         acked_log: match &options.acked_log {
@@ -209,6 +230,11 @@ pub fn run(options: &Options) -> Result<Report, String> {
     };
     let mut scheduled = 0u64;
     let mut next_due = 0u64;
+    let makers = options.sessions;
+    let buyer_count = sessions.len() - makers;
+    let buyer_interval_ns = 1_000_000_000 / (options.buyer_rate.max(1) * buyer_count.max(1) as u64);
+    let mut buyer_scheduled = 0u64;
+    let mut buyer_rng = crate::sim::Rng::new(options.seed ^ 0xB0B);
     let mut last_progress = 0u64;
     let mut hostile_turn = 0usize;
     loop {
@@ -217,6 +243,22 @@ pub fn run(options: &Options) -> Result<Report, String> {
             break;
         }
         // Generate what is due.
+        if buyer_count > 0 {
+            let mut budget = 1024;
+            while buyer_scheduled * buyer_interval_ns <= now_ns && budget > 0 {
+                let index = makers + (buyer_scheduled % buyer_count as u64) as usize;
+                let due = buyer_scheduled * buyer_interval_ns;
+                generate_buyer(
+                    &mut sessions[index],
+                    &market,
+                    &mut buyer_rng,
+                    due,
+                    &mut tally,
+                );
+                buyer_scheduled += 1;
+                budget -= 1;
+            }
+        }
         if options.rate > 0 {
             let mut budget = 4096;
             while next_due <= now_ns && budget > 0 {
@@ -227,7 +269,7 @@ pub fn run(options: &Options) -> Result<Report, String> {
                 next_due = scheduled * interval_ns;
             }
         } else {
-            for session in &mut sessions {
+            for session in &mut sessions[..makers] {
                 while session.pending.len() < options.window && !session.closed {
                     generate(session, &mut market, now_ns, &mut tally);
                 }
@@ -246,8 +288,14 @@ pub fn run(options: &Options) -> Result<Report, String> {
             }
         }
         // Wait for replies or the next scheduled send, whichever comes first.
-        let timeout = if options.rate > 0 {
-            let due = next_due.min(end_ns);
+        let timeout = if options.rate > 0 || buyer_count > 0 {
+            let maker_due = if options.rate > 0 { next_due } else { u64::MAX };
+            let buyer_due = if buyer_count > 0 {
+                buyer_scheduled * buyer_interval_ns
+            } else {
+                u64::MAX
+            };
+            let due = maker_due.min(buyer_due).min(end_ns);
             if due > start.elapsed().as_nanos() as u64 {
                 timer.arm(due);
                 None
@@ -332,6 +380,9 @@ pub fn run(options: &Options) -> Result<Report, String> {
     report.duration_s = sending_s;
     report.ack = Latency::of(&tally.ack);
     report.fill = Latency::of(&tally.fill);
+    for (flow, histogram) in report.flows.iter_mut().zip(&tally.flow_ack) {
+        flow.ack = Latency::of(histogram);
+    }
     report.throughput_per_s =
         ((report.acked + report.rejected) as f64 / sending_s.max(1e-9)) as u64;
     let whole = sending_s.ceil() as usize;
@@ -340,6 +391,41 @@ pub fn run(options: &Options) -> Result<Report, String> {
     report.timeline = tally.timeline;
     report.rss_kb.1 = resident_kb();
     Ok(report)
+}
+
+/// Queues a buyer session's next action, scheduled at `due_ns`.
+fn generate_buyer(
+    session: &mut Session,
+    market: &Market,
+    rng: &mut crate::sim::Rng,
+    due_ns: u64,
+    tally: &mut Tally,
+) {
+    let Some(plan) = session.buyer.as_deref() else {
+        return;
+    };
+    if session.closed {
+        return;
+    }
+    let id = session.next_client_id;
+    match crate::buyers::next(plan, rng, session.live.len(), |i| market.mid(i), id) {
+        crate::buyers::BuyerAction::New(order) => {
+            session.next_client_id += 1;
+            session.pending.insert(id, (due_ns, false));
+            session.queue(&ClientMessage::NewOrder(order));
+            tally.report.sent += 1;
+            tally.report.flows[1].sent += 1;
+        }
+        crate::buyers::BuyerAction::Cancel(index) => {
+            let order = session.live[index];
+            session.remove_live(order.order_id);
+            session.queue(&ClientMessage::Cancel {
+                order_id: order.order_id,
+            });
+            tally.report.cancels_and_replaces += 1;
+        }
+    }
+    tally.report.messages_sent += 1;
 }
 
 /// Queues the next action of `session`, scheduled at `due_ns`.
@@ -379,6 +465,7 @@ fn generate(session: &mut Session, market: &mut Market, due_ns: u64, tally: &mut
                 attestation: None,
             }));
             tally.report.sent += 1;
+            tally.report.flows[0].sent += 1;
         }
         Action::Cancel(index) => {
             let order = session.live[index];

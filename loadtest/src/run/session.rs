@@ -39,6 +39,8 @@ pub(super) struct Session {
     pub(super) replaying: bool,
     pub(super) closed: bool,
     pub(super) last_send: Instant,
+    /// A corporate buyer's session (`--buyers`): its plan.
+    pub(super) buyer: Option<Box<crate::buyers::BuyerPlan>>,
 }
 
 impl Session {
@@ -60,6 +62,8 @@ impl Session {
 pub(super) struct Tally {
     pub(super) report: Report,
     pub(super) ack: Histogram<u64>,
+    /// Ack latency per flow: market makers, buyers.
+    pub(super) flow_ack: [Histogram<u64>; 2],
     pub(super) fill: Histogram<u64>,
     pub(super) timeline: Vec<u64>,
     pub(super) acked_log: Option<BufWriter<File>>,
@@ -206,6 +210,9 @@ pub(super) fn handle(
         } => {
             if let Some((due, taker)) = session.pending.remove(&client_order_id) {
                 record(&mut tally.ack, now_ns.saturating_sub(due));
+                let flow = usize::from(session.buyer.is_some());
+                record(&mut tally.flow_ack[flow], now_ns.saturating_sub(due));
+                tally.report.flows[flow].acked += 1;
                 if taker {
                     session.awaiting_fill.insert(order_id, due);
                 } else {
@@ -233,11 +240,18 @@ pub(super) fn handle(
                 .rejects_by_reason
                 .entry(reject_name(reason).to_string())
                 .or_default() += 1;
+            let flow = usize::from(session.buyer.is_some());
+            *tally.report.flows[flow]
+                .rejects_by_reason
+                .entry(reject_name(reason).to_string())
+                .or_default() += 1;
             if client_order_id != 0 {
                 if let Some((due, _)) = session.pending.remove(&client_order_id) {
                     record(&mut tally.ack, now_ns.saturating_sub(due));
+                    record(&mut tally.flow_ack[flow], now_ns.saturating_sub(due));
                     answered(tally);
                 }
+                tally.report.flows[flow].rejected += 1;
                 tally.report.rejected += 1;
             }
         }
@@ -246,6 +260,9 @@ pub(super) fn handle(
         } => {
             if let Some((due, _)) = session.pending.remove(&client_order_id) {
                 record(&mut tally.ack, now_ns.saturating_sub(due));
+                let flow = usize::from(session.buyer.is_some());
+                record(&mut tally.flow_ack[flow], now_ns.saturating_sub(due));
+                tally.report.flows[flow].held += 1;
                 answered(tally);
                 tally.report.acked += 1;
             }
