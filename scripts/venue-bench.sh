@@ -4,7 +4,8 @@
 # BIN_DIR holds tonnex-venue and tonnex-loadtest (target/release, or another
 # build's: each build's load test speaks its own protocol). DURABILITY is
 # process (the default), batch or sync (passed as --durability; leave it
-# out for builds that predate the flag). Prints the load test's summary line.
+# out for builds that predate the flag). Prints the load test's summary line
+# (after its per-flow lines and rejects, with --buyers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$1 rate=$2 seconds=$3 durability=${4:-}
@@ -20,6 +21,6 @@ venue_pid=$!
 for _ in $(seq 1 200); do grep -q '^ready ' "$work/venue.out" 2>/dev/null && break; sleep 0.05; done
 entry=$(sed -E 's/.*order_entry=([^ ]+).*/\1/' "$work/venue.out")
 "$bin/tonnex-loadtest" --venue "$entry" --sessions 4 --rate "$rate" --duration "$seconds" \
-    --out "$work/report.json" --quiet "$@" | tail -1
+    --out "$work/report.json" --quiet "$@" | grep -E '^(flow |rejects |sent=)' 
 kill -TERM "$venue_pid"
 wait "$venue_pid"
