@@ -1,0 +1,245 @@
+//! `tonnex-floor`: the floor of what any gateway can do on this machine.
+//! A bare mio server that speaks the order-entry protocol and answers every
+//! message at once: a login with `LoginAccepted` and `ReferenceData`, a new
+//! order with `OrderAccepted` (a fresh order id), a cancel with
+//! `Cancelled`, a replace with `Replaced`. No matching, no journal, no
+//! compliance, no risk: driven by the same `tonnex-loadtest` on the same
+//! cores, the venue's latency and throughput are measured against it
+//! (`scripts/floor-bench.sh`, README "Against the floor").
+//!
+//! ```text
+//! tonnex-floor [--listen ADDR]      # prints `ready order_entry=ADDR`
+//! ```
+//! It serves until SIGTERM or SIGINT (the default handlers end it).
+
+use std::io::{ErrorKind, Read, Write};
+use std::process::ExitCode;
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use tonnex_protocol::frame;
+use tonnex_protocol::wire::{ClientMessage, InstrumentInfo, Sequenced, VenueMessage};
+use tonnex_protocol::CancelReason;
+
+const LISTENER: Token = Token(usize::MAX);
+
+/// One client connection.
+struct Conn {
+    stream: TcpStream,
+    read: Vec<u8>,
+    write: Vec<u8>,
+    written: usize,
+    seq: u64,
+}
+
+impl Conn {
+    fn send(&mut self, message: VenueMessage, sequenced: bool) {
+        let seq = if sequenced {
+            self.seq += 1;
+            self.seq
+        } else {
+            0
+        };
+        frame::encode_into(&Sequenced { seq, message }, &mut self.write);
+    }
+
+    /// Answers every whole frame read so far; false when the client is done.
+    fn answer(&mut self, next_order_id: &mut u64) -> bool {
+        let mut at = 0;
+        let mut open = true;
+        loop {
+            match frame::split(&self.read[at..], 1 << 16) {
+                Ok(Some((payload, used))) => {
+                    let message = frame::decode::<ClientMessage>(payload);
+                    at += used;
+                    match message {
+                        Ok(message) => open &= self.on_message(message, next_order_id),
+                        Err(_) => open = false,
+                    }
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    open = false;
+                    break;
+                }
+            }
+        }
+        self.read.drain(..at);
+        open
+    }
+
+    fn on_message(&mut self, message: ClientMessage, next_order_id: &mut u64) -> bool {
+        match message {
+            ClientMessage::Login { account, .. } => {
+                self.send(
+                    VenueMessage::LoginAccepted {
+                        account,
+                        next_seq: 1,
+                        heartbeat_ms: 1000,
+                        session_id: 1,
+                        incarnation: 1,
+                    },
+                    false,
+                );
+                let instruments = (0..4)
+                    .map(|i| InstrumentInfo {
+                        instrument: i,
+                        symbol: format!("FLOOR-{i}"),
+                        sub_ledger: "general".into(),
+                        tick_micros: 10_000,
+                        min_price_ticks: 1,
+                        max_price_ticks: 100_000,
+                    })
+                    .collect();
+                self.send(VenueMessage::ReferenceData { instruments }, false);
+            }
+            ClientMessage::NewOrder(order) => {
+                *next_order_id += 1;
+                self.send(
+                    VenueMessage::OrderAccepted {
+                        client_order_id: order.client_order_id,
+                        order_id: *next_order_id,
+                        instrument: order.instrument,
+                        side: order.side,
+                        price_ticks: order.price_ticks,
+                        qty: order.qty,
+                        pathway: 0,
+                        sub_ledger: String::new(),
+                        floor_ticks: 0,
+                        attestation: None,
+                    },
+                    true,
+                );
+            }
+            ClientMessage::Cancel { order_id } => self.send(
+                VenueMessage::Cancelled {
+                    client_order_id: 0,
+                    order_id,
+                    instrument: 0,
+                    open_qty: 0,
+                    reason: CancelReason::User.code(),
+                },
+                true,
+            ),
+            ClientMessage::Replace {
+                order_id,
+                price_ticks,
+                qty,
+            } => self.send(
+                VenueMessage::Replaced {
+                    client_order_id: 0,
+                    order_id,
+                    price_ticks,
+                    qty,
+                    priority_kept: false,
+                },
+                true,
+            ),
+            ClientMessage::Logout => return false,
+            _ => {}
+        }
+        true
+    }
+
+    /// Writes what it can; false on a broken connection.
+    fn flush(&mut self) -> bool {
+        while self.written < self.write.len() {
+            match self.stream.write(&self.write[self.written..]) {
+                Ok(0) => return false,
+                Ok(n) => self.written += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        self.write.clear();
+        self.written = 0;
+        true
+    }
+}
+
+fn serve(listen: &str) -> std::io::Result<()> {
+    let mut poll = Poll::new()?;
+    let mut listener = TcpListener::bind(listen.parse().map_err(std::io::Error::other)?)?;
+    poll.registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)?;
+    println!("ready order_entry={}", listener.local_addr()?);
+    let mut conns: Vec<Option<Conn>> = Vec::new();
+    let mut events = Events::with_capacity(1024);
+    let mut chunk = vec![0u8; 1 << 16];
+    let mut next_order_id = 0u64;
+    loop {
+        poll.poll(&mut events, None)?;
+        for event in &events {
+            if event.token() == LISTENER {
+                while let Ok((mut stream, _)) = listener.accept() {
+                    stream.set_nodelay(true)?;
+                    let token = Token(conns.len());
+                    poll.registry()
+                        .register(&mut stream, token, Interest::READABLE)?;
+                    conns.push(Some(Conn {
+                        stream,
+                        read: Vec::with_capacity(1 << 16),
+                        write: Vec::with_capacity(1 << 16),
+                        written: 0,
+                        seq: 0,
+                    }));
+                }
+                continue;
+            }
+            let Some(conn) = conns.get_mut(event.token().0).and_then(Option::as_mut) else {
+                continue;
+            };
+            let mut open = true;
+            loop {
+                match conn.stream.read(&mut chunk) {
+                    Ok(0) => {
+                        open = false;
+                        break;
+                    }
+                    Ok(n) => conn.read.extend_from_slice(&chunk[..n]),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => {
+                        open = false;
+                        break;
+                    }
+                }
+            }
+            open &= conn.answer(&mut next_order_id);
+            // Answers go out in the same round, as the venue's do.
+            open &= conn.flush();
+            let pending = conn.written < conn.write.len();
+            let interest = if pending {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            if open {
+                poll.registry()
+                    .reregister(&mut conn.stream, event.token(), interest)?;
+            } else {
+                conns[event.token().0] = None;
+            }
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let listen = match args.as_slice() {
+        [] => "127.0.0.1:0".to_string(),
+        [flag, addr] if flag == "--listen" => addr.clone(),
+        _ => {
+            eprintln!("usage: tonnex-floor [--listen ADDR]");
+            return ExitCode::from(2);
+        }
+    };
+    match serve(&listen) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tonnex-floor: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
