@@ -25,7 +25,7 @@ trap cleanup EXIT
 cp config/demo/* "$WORK/"
 sed -i -e 's#^journal_dir = .*#journal_dir = "journal"#' \
        -e "s#\"\\.\\./rules/#\"$PWD/config/rules/#" \
-       -e 's#127.0.0.1:7001#127.0.0.1:0#' -e 's#127.0.0.1:7002#127.0.0.1:0#' -e 's#127.0.0.1:7003#127.0.0.1:0#' -e 's#127.0.0.1:7004#127.0.0.1:0#' "$WORK/venue.toml"
+       -e 's#127.0.0.1:7001#127.0.0.1:0#' -e 's#127.0.0.1:7002#127.0.0.1:0#' -e 's#127.0.0.1:7003#127.0.0.1:0#' -e 's#127.0.0.1:7004#127.0.0.1:0#' -e 's#127.0.0.1:7005#127.0.0.1:0#' "$WORK/venue.toml"
 
 start_venue() {
     "$BIN/tonnex-venue" run --config "$WORK/venue.toml" >"$WORK/venue.out" 2>>"$WORK/venue.err" &

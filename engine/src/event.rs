@@ -62,6 +62,11 @@ pub enum Event {
         open_qty: Qty,
         /// Why.
         reason: CancelReason,
+        /// The order's side.
+        side: Side,
+        /// The price it rested at, or its limit if it never rested (0 for
+        /// a market order): market data republishes that level's total.
+        price: i64,
     },
     /// A replace took effect (before any fills it causes).
     Replaced {

@@ -5,6 +5,7 @@
 //! a venue file, planned with the venue's own loader and pre-router.
 
 pub mod buyers;
+pub mod md_client;
 pub mod report;
 pub mod run;
 pub mod sim;

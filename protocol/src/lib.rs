@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod admin_client;
 pub mod frame;
+pub mod md;
 pub mod numeric;
 pub mod reason;
 pub mod stream;

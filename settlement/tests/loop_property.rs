@@ -200,6 +200,7 @@ impl Loop {
                         instrument,
                         open_qty,
                         reason,
+                        ..
                     },
                     _,
                 ) => self.push(StreamEvent::Cancelled {

@@ -43,6 +43,8 @@ impl State {
                 instrument: order.instrument,
                 open_qty: order.qty,
                 reason: CancelReason::FokUnfilled,
+                side: order.side,
+                price,
             });
             return;
         }
@@ -103,6 +105,8 @@ impl State {
                 } else {
                     CancelReason::IocRemainder
                 },
+                side: order.side,
+                price,
             });
         }
         if self.config.holds {
@@ -159,6 +163,8 @@ impl State {
                         instrument: taker.instrument,
                         open_qty: Qty(maker.qty),
                         reason: CancelReason::SelfTrade,
+                        side: maker.side(),
+                        price: best,
                     });
                     cursor = next;
                     continue;
@@ -283,6 +289,8 @@ impl State {
             instrument: u32::from(slot.instrument),
             open_qty: Qty(slot.qty),
             reason,
+            side: slot.side(),
+            price: slot.price,
         });
     }
 }

@@ -13,6 +13,7 @@ mod admin;
 mod eligibility;
 mod fill;
 mod journal;
+mod market_data;
 mod session;
 
 use self::admin::read_admin;
@@ -22,6 +23,8 @@ use self::fill::read_fill_subscribers;
 pub use self::fill::FillSubscriber;
 use self::journal::read_durability;
 pub use self::journal::VenueDurability;
+use self::market_data::read_market_data;
+pub use self::market_data::MarketDataConfig;
 use self::session::read_session;
 pub use self::session::SessionSettings;
 
@@ -134,6 +137,8 @@ pub struct VenueConfig {
     pub admin: AdminConfig,
     /// `[[fill_subscriber]]`: who may read the fill stream.
     pub fill_subscribers: Vec<FillSubscriber>,
+    /// `[market_data]`: the market-data feed, if the venue serves one.
+    pub market_data: Option<MarketDataConfig>,
     /// `[metrics] listen`: where `GET /metrics` answers (none: nowhere).
     pub metrics_listen: Option<String>,
     /// `[web] operator`: the `[[operator]]` whose key `tonnex-web` signs
@@ -385,6 +390,7 @@ impl VenueConfig {
         let durability = read_durability(&table, path)?;
         let admin = read_admin(&table, path)?;
         let fill_subscribers = read_fill_subscribers(&table, path, &accounts)?;
+        let market_data = read_market_data(&table, path)?;
         let metrics_listen = match table.get("metrics") {
             None => None,
             Some(_) => {
@@ -430,6 +436,7 @@ impl VenueConfig {
             durability,
             admin,
             fill_subscribers,
+            market_data,
             metrics_listen,
             inventory,
             attestations_approved,

@@ -78,6 +78,7 @@ impl Gateway {
             max_price: spec.max_price.ticks(),
         });
         self.market.md_seq.push(0);
+        self.feed.subscribers.push(Vec::new());
         self.market.subscribers.push(Vec::new());
         self.market.last_trade.push(None);
         self.admin.halted.push(false);

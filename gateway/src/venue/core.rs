@@ -48,12 +48,15 @@ pub enum Input {
         /// Settlement detail the engine does not hold.
         annotation: Option<Box<Annotation>>,
     },
-    /// A depth snapshot of one instrument for one account's subscription.
+    /// A depth snapshot of one instrument for one account's subscription
+    /// or one market-data feed connection.
     Book {
         /// Instrument index.
         instrument: u32,
-        /// The subscribing account.
+        /// The subscribing account (0 for a feed connection).
         account: u64,
+        /// The feed connection's token.
+        feed: Option<usize>,
     },
     /// Finish the queue, sync the journal and stop.
     Shutdown,
@@ -206,8 +209,9 @@ impl Core {
                 Input::Book {
                     instrument,
                     account,
+                    feed,
                 } => {
-                    let snapshot = depth::snapshot(&self.state, instrument, account);
+                    let snapshot = depth::snapshot(&self.state, instrument, account, feed);
                     self.pending.push(Output::Book(Box::new(snapshot)));
                 }
                 Input::Shutdown => stop = true,
@@ -439,16 +443,25 @@ impl Core {
                     instrument,
                     open_qty,
                     reason,
-                } => self.fills.push(
-                    seq,
-                    StreamEvent::Cancelled {
-                        order_id,
-                        account,
-                        instrument,
-                        open_qty: open_qty.tonnes(),
-                        reason: reason.code(),
-                    },
-                ),
+                    side,
+                    price,
+                } => {
+                    // A resting order taken off by self-trade prevention
+                    // changes a level no fill touched.
+                    if reason == tonnex_protocol::CancelReason::SelfTrade {
+                        self.touched.push((instrument, side, price));
+                    }
+                    self.fills.push(
+                        seq,
+                        StreamEvent::Cancelled {
+                            order_id,
+                            account,
+                            instrument,
+                            open_qty: open_qty.tonnes(),
+                            reason: reason.code(),
+                        },
+                    );
+                }
                 Event::Applied => {
                     let event = match annotation {
                         Some(Annotation::Event(event)) => Some(event.clone()),
@@ -489,7 +502,7 @@ impl Core {
                 None => (0..count).collect(),
             };
             for instrument in instruments {
-                let snapshot = depth::snapshot(&self.state, instrument, 0);
+                let snapshot = depth::snapshot(&self.state, instrument, 0, None);
                 self.pending.push(Output::Book(Box::new(snapshot)));
             }
         }

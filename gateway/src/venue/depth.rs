@@ -1,4 +1,6 @@
-//! Book depth for market data: the best levels of an instrument.
+//! Book depth for market data: every level of an instrument (the
+//! market-data feed shows them all; order-entry subscriptions the best
+//! [`BOOK_DEPTH`]).
 
 use tonnex_engine::State;
 use tonnex_protocol::wire::Level;
@@ -13,19 +15,22 @@ pub struct BookSnapshot {
     pub instrument: u32,
     /// Who asked (0: every subscriber, after a mass change).
     pub account: u64,
+    /// A market-data feed connection that asked (its token), if one did.
+    pub feed: Option<usize>,
     /// Bids, best first.
     pub bids: Vec<Level>,
     /// Asks, best first.
     pub asks: Vec<Level>,
 }
 
-/// The best [`BOOK_DEPTH`] levels of each side of `instrument`, for
-/// `account` (0: every subscriber).
+/// Every level of each side of `instrument`, best first, for `account`
+/// (0: every subscriber) or the feed connection `feed`.
 #[must_use]
-pub fn snapshot(state: &State, instrument: u32, account: u64) -> BookSnapshot {
+pub fn snapshot(state: &State, instrument: u32, account: u64, feed: Option<usize>) -> BookSnapshot {
     let mut snapshot = BookSnapshot {
         instrument,
         account,
+        feed,
         bids: Vec::new(),
         asks: Vec::new(),
     };
@@ -37,9 +42,6 @@ pub fn snapshot(state: &State, instrument: u32, account: u64) -> BookSnapshot {
             let ladder = book.side(side);
             let mut price = ladder.best();
             while let Some(p) = price {
-                if levels.len() == BOOK_DEPTH {
-                    break;
-                }
                 levels.push(Level {
                     price_ticks: p,
                     qty: ladder.level(p).qty,

@@ -200,6 +200,7 @@ impl Gateway {
         self.submit(Input::Book {
             instrument,
             account,
+            feed: None,
         });
     }
 

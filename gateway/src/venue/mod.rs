@@ -20,6 +20,7 @@ pub mod core;
 pub mod depth;
 pub mod fills;
 mod intake;
+mod md_feed;
 pub mod metrics;
 mod net;
 pub mod outbound;
@@ -297,6 +298,26 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
         Some(listener) => format!(" admin={}", listener.local_addr().map_err(start_error)?),
         None => String::new(),
     };
+    let md_listener = match &config.market_data {
+        Some(md) => {
+            let addr: SocketAddr = md
+                .listen
+                .parse()
+                .map_err(|e| start_error(format!("[market_data] listen '{}': {e}", md.listen)))?;
+            Some(
+                mio::net::TcpListener::bind(addr)
+                    .map_err(|e| start_error(format!("cannot listen on {addr}: {e}")))?,
+            )
+        }
+        None => None,
+    };
+    let md_ready = match &md_listener {
+        Some(listener) => format!(
+            " market_data={}",
+            listener.local_addr().map_err(start_error)?
+        ),
+        None => String::new(),
+    };
     let metrics_listener = match &config.metrics_listen {
         Some(addr) => Some(
             std::net::TcpListener::bind(addr)
@@ -386,6 +407,7 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
         Listeners {
             order_entry: listener,
             admin: admin_listener,
+            market_data: md_listener,
         },
         &config,
         router,
@@ -402,7 +424,7 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
     .map_err(start_error)?;
 
     println!(
-        "ready order_entry={entry_local} fill_stream={fills_local} recovered_records={records}{admin_ready}{metrics_ready}"
+        "ready order_entry={entry_local} fill_stream={fills_local} recovered_records={records}{admin_ready}{metrics_ready}{md_ready}"
     );
     let _ = std::io::stdout().flush();
 

@@ -13,6 +13,7 @@ use mio::{Events, Interest, Poll, Token};
 use tonnex_engine::{Command, VenueCommand};
 use tonnex_protocol::admin::Signed;
 use tonnex_protocol::frame::{self, DecodeError};
+use tonnex_protocol::md::MdRequest;
 use tonnex_protocol::wire::{ClientMessage, Sequenced, VenueMessage};
 use tonnex_protocol::RejectReason;
 
@@ -20,13 +21,25 @@ use super::core::Input;
 use super::server::Gateway;
 use super::session::{self, Due, Liveness, Throttle};
 
-/// The listener's token; the waker's; the admin listener's; connections
-/// count up from `FIRST`.
+/// The listener's token; the waker's; the admin listener's; the
+/// market-data feed's; connections count up from `FIRST`.
 const LISTENER: Token = Token(0);
 /// The engine thread wakes the loop through this token.
 pub const WAKER: Token = Token(1);
 const ADMIN_LISTENER: Token = Token(2);
-const FIRST: usize = 3;
+const MD_LISTENER: Token = Token(3);
+const FIRST: usize = 4;
+
+/// What a connection is for, by the port it came in on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Port {
+    /// Order entry: a trading session.
+    OrderEntry,
+    /// The admin port: signed requests.
+    Admin,
+    /// The market-data feed: a subscriber.
+    MarketData,
+}
 
 /// Largest admin request (a lot deposit carries its CSV).
 const ADMIN_MAX_FRAME_BYTES: usize = 4 << 20;
@@ -50,6 +63,24 @@ pub(super) struct Conn {
     pub closing: bool,
     /// An admin connection: signed requests, not a trading session.
     pub admin: bool,
+    /// A market-data feed subscriber (no session, no account).
+    pub md: bool,
+    /// When a feed subscriber was told to go (it is closed a second later
+    /// if it will not read its `Disconnect`).
+    pub cut_at: u64,
+}
+
+impl Conn {
+    /// Bytes queued and not yet written.
+    pub fn queued(&self) -> usize {
+        self.write.len() - self.written
+    }
+
+    /// Forgets every queued byte (a subscriber being cut off).
+    pub fn drop_queued(&mut self) {
+        self.write.clear();
+        self.written = 0;
+    }
 }
 
 /// The sockets.
@@ -57,6 +88,7 @@ pub(super) struct Net {
     poll: Poll,
     listener: Option<TcpListener>,
     admin_listener: Option<TcpListener>,
+    md_listener: Option<TcpListener>,
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
     open: usize,
@@ -71,11 +103,13 @@ pub(super) struct Net {
 }
 
 impl Net {
-    /// Serves `listener` (and `admin`, the admin port) through `poll`.
+    /// Serves `listener` (and `admin`, the admin port, and `md`, the
+    /// market-data feed) through `poll`.
     pub fn new(
         poll: Poll,
         mut listener: TcpListener,
         mut admin: Option<TcpListener>,
+        mut md: Option<TcpListener>,
     ) -> std::io::Result<Net> {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
@@ -83,10 +117,15 @@ impl Net {
             poll.registry()
                 .register(admin, ADMIN_LISTENER, Interest::READABLE)?;
         }
+        if let Some(md) = &mut md {
+            poll.registry()
+                .register(md, MD_LISTENER, Interest::READABLE)?;
+        }
         Ok(Net {
             poll,
             listener: Some(listener),
             admin_listener: admin,
+            md_listener: md,
             conns: Vec::new(),
             free: Vec::new(),
             open: 0,
@@ -149,6 +188,30 @@ impl Net {
     }
 }
 
+/// Bytes of kernel send buffer a market-data subscriber gets.
+const MD_SEND_BUFFER: libc::c_int = 256 * 1024;
+
+/// Fixes the socket's send buffer at [`MD_SEND_BUFFER`] (no autotuning up
+/// to megabytes): what a subscriber has not read then queues in the venue,
+/// where `max_queued_kb` sees it.
+fn fixed_send_buffer(stream: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let size = MD_SEND_BUFFER;
+    // SAFETY: setsockopt on an open socket with a pointer to a c_int and its size.
+    let done = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            std::ptr::addr_of!(size).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if done != 0 {
+        tracing::warn!(error = %std::io::Error::last_os_error(), "SO_SNDBUF not set");
+    }
+}
+
 impl Gateway {
     /// Runs until `stop` is set and the engine has drained.
     pub fn run(mut self, stop: &AtomicBool) -> std::io::Result<()> {
@@ -174,8 +237,9 @@ impl Gateway {
             }
             for event in &events {
                 match event.token() {
-                    LISTENER => self.accept(false),
-                    ADMIN_LISTENER => self.accept(true),
+                    LISTENER => self.accept(Port::OrderEntry),
+                    ADMIN_LISTENER => self.accept(Port::Admin),
+                    MD_LISTENER => self.accept(Port::MarketData),
                     WAKER => {}
                     token => {
                         if event.is_readable() || event.is_read_closed() {
@@ -199,9 +263,13 @@ impl Gateway {
                 tracing::info!("shutting down: no new connections or orders; draining");
                 shutdown_started = true;
                 self.closing = true;
-                for mut listener in [self.net.listener.take(), self.net.admin_listener.take()]
-                    .into_iter()
-                    .flatten()
+                for mut listener in [
+                    self.net.listener.take(),
+                    self.net.admin_listener.take(),
+                    self.net.md_listener.take(),
+                ]
+                .into_iter()
+                .flatten()
                 {
                     let _ = self.net.poll.registry().deregister(&mut listener);
                 }
@@ -236,12 +304,12 @@ impl Gateway {
         self.flush_dirty();
     }
 
-    fn accept(&mut self, admin: bool) {
+    fn accept(&mut self, port: Port) {
         loop {
-            let listener = if admin {
-                &self.net.admin_listener
-            } else {
-                &self.net.listener
+            let listener = match port {
+                Port::OrderEntry => &self.net.listener,
+                Port::Admin => &self.net.admin_listener,
+                Port::MarketData => &self.net.md_listener,
             };
             let Some(listener) = listener else {
                 return;
@@ -264,6 +332,9 @@ impl Gateway {
                         continue;
                     }
                     let _ = stream.set_nodelay(true);
+                    if port == Port::MarketData {
+                        fixed_send_buffer(&stream);
+                    }
                     let net = &mut self.net;
                     let index = net.free.pop().unwrap_or_else(|| {
                         net.conns.push(None);
@@ -291,7 +362,9 @@ impl Gateway {
                         cancel_on_disconnect: false,
                         subscriptions: Vec::new(),
                         closing: false,
-                        admin,
+                        admin: port == Port::Admin,
+                        md: port == Port::MarketData,
+                        cut_at: 0,
                     });
                     net.open += 1;
                 }
@@ -339,6 +412,7 @@ impl Gateway {
                     conn.read.extend_from_slice(&chunk[..n]);
                     conn.live.received = now;
                     let admin = conn.admin;
+                    let md = conn.md;
                     let mut buffer = std::mem::take(&mut conn.read);
                     let mut at = 0;
                     let mut failed = None;
@@ -348,6 +422,9 @@ impl Gateway {
                                 let handled = if admin {
                                     frame::decode::<Signed>(payload)
                                         .map(|request| self.on_admin(token, request))
+                                } else if md {
+                                    frame::decode::<MdRequest>(payload)
+                                        .map(|request| self.on_md_request(token, request))
                                 } else {
                                     frame::decode::<ClientMessage>(payload)
                                         .map(|message| self.on_message(token, message))
@@ -392,6 +469,10 @@ impl Gateway {
 
     fn protocol_error(&mut self, token: Token, error: &DecodeError) {
         tracing::warn!(token = token.0, %error, "malformed frame: closing the session");
+        if self.net.conn(token).is_some_and(|c| c.md) {
+            self.md_disconnect(token, format!("malformed request: {error}"));
+            return;
+        }
         if self.net.conn(token).is_some_and(|c| c.admin) {
             self.admin_refuse(
                 token,
@@ -430,6 +511,10 @@ impl Gateway {
         let _ = self.net.poll.registry().deregister(&mut conn.stream);
         self.net.free.push(index);
         self.net.open -= 1;
+        if conn.md {
+            self.md_forget(token);
+            return;
+        }
         let Some(account) = conn.account else {
             return;
         };
@@ -535,6 +620,19 @@ impl Gateway {
             let Some(conn) = self.net.conns[index].as_ref() else {
                 continue;
             };
+            if conn.md {
+                // A feed subscriber: no heartbeats or idle timeout; one
+                // told to go that will not read its Disconnect goes after 1 s.
+                let (closing, cut_at) = (conn.closing, conn.cut_at);
+                if closing && cut_at == 0 {
+                    if let Some(conn) = self.net.conn(token) {
+                        conn.cut_at = now;
+                    }
+                } else if closing && now.saturating_sub(cut_at) > 1_000_000_000 {
+                    self.close(token, "did not read its Disconnect");
+                }
+                continue;
+            }
             if conn.closing {
                 continue;
             }

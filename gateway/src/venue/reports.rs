@@ -179,6 +179,9 @@ impl Gateway {
             let account = self.market.subscribers[i][n];
             self.send_market_data(account, message(md_seq));
         }
+        if self.feed.subscribers.get(i).is_some_and(|s| !s.is_empty()) {
+            self.md_publish_venue(instrument, &message(md_seq));
+        }
     }
 
     /// Market data to an account's connection, outside its stream.
@@ -193,6 +196,24 @@ impl Gateway {
         let Some(&md_seq) = self.market.md_seq.get(i) else {
             return;
         };
+        // The feed gets every level, for the connection that asked or (after
+        // a mass change) for every subscriber; order entry the best ten.
+        if snapshot.feed.is_some() || snapshot.account == 0 {
+            self.md_on_book(
+                snapshot.feed,
+                snapshot.instrument,
+                md_seq,
+                &snapshot.bids,
+                &snapshot.asks,
+            );
+            if snapshot.feed.is_some() {
+                return;
+            }
+        }
+        let top = |levels: &[tonnex_protocol::wire::Level]| {
+            levels[..levels.len().min(super::depth::BOOK_DEPTH)].to_vec()
+        };
+        let (bids, asks) = (top(&snapshot.bids), top(&snapshot.asks));
         let targets = if snapshot.account == 0 {
             self.market.subscribers[i].clone()
         } else {
@@ -204,8 +225,8 @@ impl Gateway {
                 VenueMessage::BookSnapshot {
                     instrument: snapshot.instrument,
                     md_seq,
-                    bids: snapshot.bids.clone(),
-                    asks: snapshot.asks.clone(),
+                    bids: bids.clone(),
+                    asks: asks.clone(),
                 },
             );
         }
@@ -264,6 +285,7 @@ impl Gateway {
                 instrument,
                 open_qty,
                 reason,
+                ..
             } => {
                 let info = self.orders.remove(&order_id);
                 let client_order_id = info.as_ref().map_or(0, |o| o.client_order_id);

@@ -195,6 +195,8 @@ pub struct Gateway {
     pub(super) accounts: IntMap<Account>,
     pub(super) outbound: Outbound,
     pub(super) market: Market,
+    /// The market-data feed's subscribers and settings.
+    pub(super) feed: super::md_feed::Feed,
     pub(super) desk: Desk,
     pub(super) orders: IntMap<OrderInfo>,
     pub(super) link: Link,
@@ -246,6 +248,8 @@ pub struct Listeners {
     pub order_entry: TcpListener,
     /// The admin port, if configured.
     pub admin: Option<TcpListener>,
+    /// The market-data feed, if configured.
+    pub market_data: Option<TcpListener>,
 }
 
 /// The engine thread's ends of the rings, as the gateway holds them.
@@ -321,8 +325,13 @@ impl Gateway {
             incarnation,
         )?;
         let count = instruments.len();
-        let net =
-            Net::new(poll, listeners.order_entry, listeners.admin).map_err(GatewayError::Listen)?;
+        let net = Net::new(
+            poll,
+            listeners.order_entry,
+            listeners.admin,
+            listeners.market_data,
+        )
+        .map_err(GatewayError::Listen)?;
         let mut gateway = Gateway {
             net,
             accounts,
@@ -333,6 +342,15 @@ impl Gateway {
                 md_seq: vec![0; count],
                 subscribers: vec![Vec::new(); count],
                 last_trade: vec![None; count],
+            },
+            feed: super::md_feed::Feed {
+                key: config.market_data.as_ref().and_then(|m| m.key.clone()),
+                max_queued: config
+                    .market_data
+                    .as_ref()
+                    .map_or(4 << 20, |m| m.max_queued_bytes),
+                subscribers: vec![Vec::new(); count],
+                ..super::md_feed::Feed::default()
             },
             desk: Desk {
                 router,

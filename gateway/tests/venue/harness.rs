@@ -40,7 +40,8 @@ pub fn scratch(name: &str, session: &str) -> PathBuf {
     .replace("127.0.0.1:7001", "127.0.0.1:0")
     .replace("127.0.0.1:7002", "127.0.0.1:0")
     .replace("127.0.0.1:7003", "127.0.0.1:0")
-    .replace("127.0.0.1:7004", "127.0.0.1:0");
+    .replace("127.0.0.1:7004", "127.0.0.1:0")
+    .replace("127.0.0.1:7005", "127.0.0.1:0");
     std::fs::write(dir.join("venue.toml"), venue).unwrap();
     dir
 }
@@ -85,6 +86,8 @@ pub struct Venue {
     pub recovered_records: u64,
     pub admin: String,
     pub metrics: String,
+    /// The market-data feed's address.
+    pub market_data: String,
 }
 
 impl Venue {
@@ -113,6 +116,7 @@ impl Venue {
             recovered_records: field("recovered_records").parse().unwrap(),
             admin: field("admin"),
             metrics: field("metrics"),
+            market_data: field("market_data"),
             child,
         }
     }

@@ -10,6 +10,7 @@ mod harness;
 mod inventory;
 mod load;
 mod logs;
+mod market_data;
 mod metrics;
 mod restart;
 mod sessions;
