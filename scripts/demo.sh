@@ -40,7 +40,7 @@ trap 'exit 130' INT TERM
 echo "== starting the venue: tonnex-venue run --config config/demo/venue.toml (fresh journal in $work/journal)"
 target/release/tonnex-venue run --config config/demo/venue.toml --journal-dir "$work/journal" \
   --listen 127.0.0.1:0 --fills-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
-  --metrics-listen 127.0.0.1:0 \
+  --metrics-listen 127.0.0.1:0 --market-data-listen 127.0.0.1:0 \
   > "$work/venue.out" 2> "$work/venue.log" &
 venue_pid=$!
 for _ in $(seq 1 200); do
@@ -156,7 +156,7 @@ fi
 echo "== restarting it recovers the journal"
 target/release/tonnex-venue run --config config/demo/venue.toml --journal-dir "$work/journal" \
   --listen 127.0.0.1:0 --fills-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
-  --metrics-listen 127.0.0.1:0 \
+  --metrics-listen 127.0.0.1:0 --market-data-listen 127.0.0.1:0 \
   > "$work/venue2.out" 2>> "$work/venue.log" &
 venue_pid=$!
 for _ in $(seq 1 400); do

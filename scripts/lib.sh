@@ -14,7 +14,7 @@ wait_ready() { # FILE
 start_demo_venue() { # JOURNAL_DIR WORK
     target/release/tonnex-venue run --config config/demo/venue.toml --journal-dir "$1" \
         --listen 127.0.0.1:0 --fills-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
-        --metrics-listen 127.0.0.1:0 \
+        --metrics-listen 127.0.0.1:0 --market-data-listen 127.0.0.1:0 \
         >"$2/venue.out" 2>"$2/venue.err" &
     VENUE_PID=$!
     PIDS+=("$VENUE_PID")

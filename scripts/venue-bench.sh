@@ -14,8 +14,11 @@ work=$(mktemp -d /tmp/tonnex-venue-bench.XXXXXX)
 trap 'kill "$venue_pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 extra=()
 [[ -n "$durability" ]] && extra=(--durability "$durability")
+# Builds with a market-data feed in the demo file take it on a free port.
+md_listen=()
+grep -q '^\[market_data\]' config/demo/venue.toml && md_listen=(--market-data-listen 127.0.0.1:0)
 "$bin/tonnex-venue" run --config config/demo/venue.toml --journal-dir "$work/journal" \
-    --listen 127.0.0.1:0 --fills-listen 127.0.0.1:0 "${extra[@]}" \
+    --listen 127.0.0.1:0 --fills-listen 127.0.0.1:0 "${extra[@]}" "${md_listen[@]}" \
     >"$work/venue.out" 2>"$work/venue.err" &
 venue_pid=$!
 for _ in $(seq 1 200); do grep -q '^ready ' "$work/venue.out" 2>/dev/null && break; sleep 0.05; done

@@ -162,7 +162,7 @@ def main():
                               os.path.join(ROOT, "config/demo/venue.toml"), "--journal-dir",
                               os.path.join(work, "journal"), "--listen", "127.0.0.1:0",
                               "--fills-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
-                              "--metrics-listen", "127.0.0.1:0"], os.path.join(work, "venue.log"))
+                              "--metrics-listen", "127.0.0.1:0", "--market-data-listen", "127.0.0.1:0"], os.path.join(work, "venue.log"))
         processes.append(venue)
         entry = ready["order_entry"]
         settlement, _ = start([os.path.join(bin_dir, "tonnex-settlement"), "run", "--venue",

@@ -7,7 +7,13 @@
 //!                 [--mid TICKS] [--mix quote=55,cancel=20,replace=10,take=15]
 //!                 [--window N] [--hostile N] [--quiet] [--log-format text|json]
 //!                 [--buyers N [--config VENUE.toml] [--buyer-rate R]]
+//!                 [--md ADDR [--md-key KEY] [--md-subscribers N]]
 //! ```
+//!
+//! `--md ADDR` runs N market-data feed subscribers (default 1) on the
+//! traded instruments while the load lasts, each rebuilding the books from
+//! snapshots and updates; the line `md subscribers=.. messages=..
+//! per_subscriber_per_s=.. gaps=.. cut=..` comes before the last line.
 //!
 //! `--buyers N` adds N corporate buyers of the venue file (default
 //! `config/demo/venue.toml`), each sending compliance-routed orders with
@@ -34,7 +40,8 @@ const USAGE: &str = "usage: tonnex-loadtest --venue ADDR --sessions N --rate R -
                        [--accounts ID:SECRET,...] [--instruments 0,1] [--mid TICKS]
                        [--mix quote=55,cancel=20,replace=10,take=15] [--window N]
                        [--hostile N] [--quiet] [--log-format text|json]
-                       [--buyers N [--config VENUE.toml] [--buyer-rate R]]";
+                       [--buyers N [--config VENUE.toml] [--buyer-rate R]]
+                       [--md ADDR [--md-key KEY] [--md-subscribers N]]";
 
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
@@ -71,6 +78,9 @@ fn main() -> ExitCode {
                 }
                 for note in &report.error_notes {
                     println!("error {note}");
+                }
+                if let Some(line) = report.md_line() {
+                    println!("{line}");
                 }
                 if report.buyers > 0 {
                     for (flow, name) in report.flows.iter().zip(["market_maker", "buyer"]) {
@@ -131,7 +141,9 @@ fn parse(args: Vec<String>, format: LogFormat) -> Result<Parsed, String> {
         },
         buyers: Vec::new(),
         buyer_rate: 50,
+        md: None,
     };
+    let (mut md_addr, mut md_key, mut md_count) = (None, String::new(), 1usize);
     let mut buyers = 0usize;
     let mut config = PathBuf::from("config/demo/venue.toml");
     let (mut out, mut svg) = (None, None);
@@ -173,6 +185,9 @@ fn parse(args: Vec<String>, format: LogFormat) -> Result<Parsed, String> {
             "--buyers" => buyers = number(flag, value)? as usize,
             "--buyer-rate" => options.buyer_rate = number(flag, value)?.max(1),
             "--config" => config = PathBuf::from(value),
+            "--md" => md_addr = Some(value.clone()),
+            "--md-key" => md_key.clone_from(value),
+            "--md-subscribers" => md_count = number(flag, value)?.max(1) as usize,
             "--mix" => options.mix = Mix::parse(value)?,
             "--instruments" => {
                 options.instruments = value
@@ -198,6 +213,7 @@ fn parse(args: Vec<String>, format: LogFormat) -> Result<Parsed, String> {
     if options.sessions == 0 {
         return Err("--sessions must be at least 1".into());
     }
+    options.md = md_addr.map(|addr| (addr, md_key, md_count));
     if buyers > 0 {
         options.buyers =
             tonnex_loadtest::buyers::plan(&config, &options.instruments, options.mid, buyers)?;

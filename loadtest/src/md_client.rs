@@ -56,6 +56,82 @@ pub struct Counts {
     pub snapshots: u64,
 }
 
+/// What the `--md` subscribers saw during a run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FeedReport {
+    /// Subscribers.
+    pub subscribers: usize,
+    /// Messages all of them read.
+    pub messages: u64,
+    /// Bytes all of them read.
+    pub bytes: u64,
+    /// Messages each read per second of the run, on average.
+    pub per_subscriber_per_s: u64,
+    /// Gaps seen (each recovered by a snapshot).
+    pub gaps: u64,
+    /// Subscribers the venue disconnected (or that failed).
+    pub cut: u64,
+}
+
+/// Subscribers reading in threads of their own while the load runs.
+pub struct Watchers {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<(Counts, bool)>>,
+}
+
+impl Watchers {
+    /// Connects `count` subscribers to `instruments` and starts reading.
+    pub fn start(
+        addr: &str,
+        key: &str,
+        instruments: &[u32],
+        count: usize,
+    ) -> Result<Watchers, String> {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut threads = Vec::with_capacity(count);
+        for _ in 0..count {
+            let mut subscriber = Subscriber::connect(addr, key, instruments.to_vec())
+                .map_err(|e| format!("--md {addr}: {e}"))?;
+            let stop = std::sync::Arc::clone(&stop);
+            threads.push(std::thread::spawn(move || {
+                let mut failed = false;
+                while !stop.load(std::sync::atomic::Ordering::Acquire) && !failed {
+                    match subscriber.next(Duration::from_millis(50)) {
+                        Ok(Some(message)) => failed = subscriber.apply(&message).is_err(),
+                        Ok(None) => {}
+                        Err(_) => failed = true,
+                    }
+                }
+                (
+                    subscriber.counts,
+                    failed || subscriber.disconnected.is_some(),
+                )
+            }));
+        }
+        Ok(Watchers { stop, threads })
+    }
+
+    /// Stops reading and sums up over `seconds` of sending.
+    #[must_use]
+    pub fn stop(self, seconds: f64) -> FeedReport {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        let mut report = FeedReport {
+            subscribers: self.threads.len(),
+            ..FeedReport::default()
+        };
+        for thread in self.threads {
+            let (counts, cut) = thread.join().unwrap_or_default();
+            report.messages += counts.messages;
+            report.bytes += counts.bytes;
+            report.gaps += counts.gaps;
+            report.cut += u64::from(cut);
+        }
+        report.per_subscriber_per_s =
+            (report.messages as f64 / report.subscribers.max(1) as f64 / seconds.max(1e-9)) as u64;
+        report
+    }
+}
+
 /// A connected subscriber.
 pub struct Subscriber {
     stream: TcpStream,

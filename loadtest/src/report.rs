@@ -173,6 +173,8 @@ pub struct Report {
     pub buyers: usize,
     /// Per flow: market makers, then buyers.
     pub flows: [Flow; 2],
+    /// Market-data feed subscribers (`--md`).
+    pub md: Option<crate::md_client::FeedReport>,
 }
 
 impl Report {
@@ -192,6 +194,17 @@ impl Report {
             self.ack.p999_us,
             self.ack.max_us
         )
+    }
+
+    /// The feed subscribers' line: `md subscribers=N messages=M ...`.
+    #[must_use]
+    pub fn md_line(&self) -> Option<String> {
+        self.md.as_ref().map(|md| {
+            format!(
+                "md subscribers={} messages={} bytes={} per_subscriber_per_s={} gaps={} cut={}",
+                md.subscribers, md.messages, md.bytes, md.per_subscriber_per_s, md.gaps, md.cut
+            )
+        })
     }
 
     /// The JSON report.
@@ -216,7 +229,7 @@ impl Report {
             .collect::<Vec<_>>()
             .join(", ");
         format!(
-            "{{\n  \"venue\": \"{}\",\n  \"sessions\": {},\n  \"rate\": {},\n  \"duration_s\": {:.3},\n  \"seed\": {},\n  \"sent\": {},\n  \"acked\": {},\n  \"rejected\": {},\n  \"rejects_by_reason\": {{{reasons}}},\n  \"fills\": {},\n  \"errors\": {},\n  \"error_notes\": [{notes}],\n  \"messages_sent\": {},\n  \"cancels_and_replaces\": {},\n  \"throughput_per_s\": {},\n  \"ack_latency\": {},\n  \"fill_latency\": {},\n  \"answered_per_second\": [{timeline}],\n  \"rss_kb_start\": {},\n  \"rss_kb_end\": {},\n  \"hostile_connections\": {},\n  \"buyers\": {},\n  \"flows\": {{\"market_maker\": {}, \"buyer\": {}}}\n}}\n",
+            "{{\n  \"venue\": \"{}\",\n  \"sessions\": {},\n  \"rate\": {},\n  \"duration_s\": {:.3},\n  \"seed\": {},\n  \"sent\": {},\n  \"acked\": {},\n  \"rejected\": {},\n  \"rejects_by_reason\": {{{reasons}}},\n  \"fills\": {},\n  \"errors\": {},\n  \"error_notes\": [{notes}],\n  \"messages_sent\": {},\n  \"cancels_and_replaces\": {},\n  \"throughput_per_s\": {},\n  \"ack_latency\": {},\n  \"fill_latency\": {},\n  \"answered_per_second\": [{timeline}],\n  \"rss_kb_start\": {},\n  \"rss_kb_end\": {},\n  \"hostile_connections\": {},\n  \"buyers\": {},\n  \"flows\": {{\"market_maker\": {}, \"buyer\": {}}},\n  \"md\": {}\n}}\n",
             self.venue,
             self.sessions,
             self.rate,
@@ -238,6 +251,13 @@ impl Report {
             self.buyers,
             self.flows[0].json(),
             self.flows[1].json(),
+            self.md.as_ref().map_or_else(
+                || "null".to_string(),
+                |md| format!(
+                    "{{\"subscribers\": {}, \"messages\": {}, \"bytes\": {}, \"per_subscriber_per_s\": {}, \"gaps\": {}, \"cut\": {}}}",
+                    md.subscribers, md.messages, md.bytes, md.per_subscriber_per_s, md.gaps, md.cut
+                )
+            ),
         )
     }
 

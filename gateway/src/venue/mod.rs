@@ -69,6 +69,8 @@ pub struct RunOptions {
     pub admin_listen: Option<String>,
     /// Overrides `[metrics] listen`.
     pub metrics_listen: Option<String>,
+    /// Overrides `[market_data] listen` (the venue file must have the table).
+    pub market_data_listen: Option<String>,
     /// Overrides `[journal] durability`.
     pub durability: Option<crate::config::VenueDurability>,
 }
@@ -144,6 +146,17 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
                 "{}: --admin-listen needs at least one [[operator]] with a key",
                 config.path.display()
             )));
+        }
+    }
+    if let Some(listen) = &options.market_data_listen {
+        match &mut config.market_data {
+            Some(md) => md.listen.clone_from(listen),
+            None => {
+                return Err(start_error(format!(
+                    "--market-data-listen: {} has no [market_data] table",
+                    config.path.display()
+                )))
+            }
         }
     }
     if let Some(metrics) = &options.metrics_listen {

@@ -452,6 +452,7 @@ pub fn load_options(
         progress: tonnex_loadtest::run::Progress::Off,
         buyers: Vec::new(),
         buyer_rate: 50,
+        md: None,
     }
 }
 

@@ -94,7 +94,7 @@ fn subscribers_early_late_and_with_a_gap_hold_the_venues_book_and_a_slow_one_is_
         .unwrap()
         .replace(
             "key = \"demo-md-key\"",
-            "key = \"demo-md-key\"\nmax_queued_kb = 64",
+            "key = \"demo-md-key\"\nmax_queued_kb = 512",
         );
     std::fs::write(dir.join("venue.toml"), venue_file).unwrap();
     let mut venue = Venue::start(&dir);
@@ -267,4 +267,25 @@ fn a_wrong_key_an_unknown_instrument_and_a_snapshot_not_subscribed_are_refused()
         }
     }
     assert_eq!(instruments, 3);
+}
+
+#[test]
+fn the_load_test_runs_feed_subscribers_beside_the_sessions() {
+    let dir = scratch("market-data-load", QUICK);
+    let venue = Venue::start(&dir);
+    let mut options = crate::harness::load_options(&venue, 5_000, 1.5, 3);
+    options.md = Some((venue.market_data.clone(), KEY.to_string(), 3));
+    let report = tonnex_loadtest::run::run(&options).unwrap();
+    assert_eq!(report.errors, 0, "{:?}", report.error_notes);
+    let md = report.md.clone().unwrap();
+    assert_eq!((md.subscribers, md.gaps, md.cut), (3, 0, 0), "{md:?}");
+    assert!(
+        md.messages > 3 * 1000 && md.per_subscriber_per_s > 500,
+        "{md:?}"
+    );
+    assert!(report
+        .md_line()
+        .unwrap()
+        .starts_with("md subscribers=3 messages="));
+    assert!(report.json().contains("\"md\": {\"subscribers\": 3"));
 }

@@ -62,6 +62,9 @@ pub struct Options {
     /// New buyer orders (and cancels) per second, per buyer; open loop
     /// even when the market makers run closed loop.
     pub buyer_rate: u64,
+    /// Market-data feed subscribers to run beside the sessions (`--md`):
+    /// the feed's address and key, and how many.
+    pub md: Option<(String, String, usize)>,
 }
 
 fn resident_kb() -> u64 {
@@ -207,6 +210,15 @@ pub fn run(options: &Options) -> Result<Report, String> {
     }
     tally.report.errors = 0;
 
+    let feed = match &options.md {
+        Some((addr, key, count)) => Some(crate::md_client::Watchers::start(
+            addr,
+            key,
+            &options.instruments,
+            *count,
+        )?),
+        None => None,
+    };
     let mut hostiles: Vec<Option<Hostile>> = (0..options.hostile).map(|_| None).collect();
     let mut market = Market::new(
         options.seed,
@@ -342,6 +354,9 @@ pub fn run(options: &Options) -> Result<Report, String> {
         }
     }
     let sending_s = start.elapsed().as_secs_f64();
+    if let Some(feed) = feed {
+        tally.report.md = Some(feed.stop(sending_s));
+    }
 
     // Drain: every order sent deserves an answer.
     let drain_deadline = Instant::now() + Duration::from_secs(3);
