@@ -372,6 +372,84 @@ fn every_hex_example_in_docs_protocol_md_is_what_the_codec_writes() {
     check_examples("protocol.md", samples());
 }
 
+/// The market-data feed's examples (docs/protocol.md, "Market-data feed").
+fn md_samples() -> Vec<(&'static str, Vec<u8>)> {
+    use tonnex_protocol::md::{MdMessage, MdRequest};
+    vec![
+        (
+            "md-subscribe",
+            frame::encode(&MdRequest::Subscribe {
+                key: "demo-md-key".into(),
+                instruments: vec![0],
+            }),
+        ),
+        (
+            "md-snapshot-request",
+            frame::encode(&MdRequest::Snapshot { instrument: 0 }),
+        ),
+        (
+            "md-instruments",
+            frame::encode(&MdMessage::Instruments {
+                instruments: vec![InstrumentInfo {
+                    instrument: 0,
+                    symbol: "NBR".into(),
+                    sub_ledger: "ccp".into(),
+                    tick_micros: 10_000,
+                    min_price_ticks: 1,
+                    max_price_ticks: 100_000,
+                }],
+            }),
+        ),
+        (
+            "md-snapshot",
+            frame::encode(&MdMessage::Snapshot {
+                instrument: 0,
+                md_seq: 9,
+                bids: vec![Level {
+                    price_ticks: 2400,
+                    qty: 10,
+                }],
+                asks: vec![Level {
+                    price_ticks: 2500,
+                    qty: 7,
+                }],
+            }),
+        ),
+        (
+            "md-level",
+            frame::encode(&MdMessage::Level {
+                instrument: 0,
+                md_seq: 10,
+                side: SIDE_SELL,
+                price_ticks: 2500,
+                qty: 0,
+            }),
+        ),
+        (
+            "md-trade",
+            frame::encode(&MdMessage::Trade {
+                instrument: 0,
+                md_seq: 11,
+                trade_id: 180_224,
+                price_ticks: 2400,
+                qty: 10,
+                aggressor_side: SIDE_SELL,
+            }),
+        ),
+        (
+            "md-disconnect",
+            frame::encode(&MdMessage::Disconnect {
+                reason: "slow consumer".into(),
+            }),
+        ),
+    ]
+}
+
+#[test]
+fn every_market_data_feed_example_in_docs_protocol_md_is_what_the_codec_writes() {
+    check_examples("protocol.md", md_samples());
+}
+
 /// The admin port's examples: the `ops` operator's signed requests (key
 /// `demo-ops-key`, timestamp 1,764,000,000,000,000,000 ns, nonce 7) and
 /// the venue's replies.
