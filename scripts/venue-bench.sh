@@ -23,7 +23,11 @@ grep -q '^\[market_data\]' config/demo/venue.toml && md_listen=(--market-data-li
 venue_pid=$!
 for _ in $(seq 1 200); do grep -q '^ready ' "$work/venue.out" 2>/dev/null && break; sleep 0.05; done
 entry=$(sed -E 's/.*order_entry=([^ ]+).*/\1/' "$work/venue.out")
+# A load-test argument @MD@ becomes the market-data feed's address.
+md=$(sed -nE 's/.*market_data=([^ ]+).*/\1/p' "$work/venue.out")
+args=()
+for a in "$@"; do [[ "$a" == "@MD@" ]] && args+=("$md") || args+=("$a"); done
 "$bin/tonnex-loadtest" --venue "$entry" --sessions 4 --rate "$rate" --duration "$seconds" \
-    --out "$work/report.json" --quiet "$@" | grep -E '^(flow |rejects |sent=)' 
+    --out "$work/report.json" --quiet "${args[@]}" | grep -E '^(flow |rejects |md |sent=)' 
 kill -TERM "$venue_pid"
 wait "$venue_pid"
