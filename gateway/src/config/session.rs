@@ -28,6 +28,10 @@ pub struct SessionSettings {
     /// Microseconds the engine thread spins on an empty ring before it
     /// sleeps (waking a sleeping thread costs tens of microseconds).
     pub engine_spin_us: u64,
+    /// Where the engine's state machine runs: on a thread of its own
+    /// behind the rings, or inline on the event-loop thread (`engine =
+    /// "thread"` or `"inline"`).
+    pub engine_inline: bool,
 }
 
 impl Default for SessionSettings {
@@ -42,6 +46,7 @@ impl Default for SessionSettings {
             hold_expiry_ms: 300_000,
             order_capacity: 1 << 20,
             engine_spin_us: 50,
+            engine_inline: false,
         }
     }
 }
@@ -95,6 +100,15 @@ pub(super) fn read_session(table: &toml::Table, path: &Path) -> Result<SessionSe
     }
     if let Some(v) = positive("order_capacity")? {
         settings.order_capacity = v as usize;
+    }
+    if let Some(mode) = record.opt_string("engine")? {
+        settings.engine_inline = match mode.as_str() {
+            "thread" => false,
+            "inline" => true,
+            other => {
+                return Err(ctx.error("engine", format!("'{other}' is not thread or inline")));
+            }
+        };
     }
     if session.contains_key("engine_spin_us") {
         settings.engine_spin_us = u64::try_from(record.integer("engine_spin_us")?)

@@ -519,6 +519,10 @@ impl Gateway {
     /// Pushes onto the engine ring; when it is full, drains the engine's
     /// outputs while waiting (back-pressure, never an unbounded queue).
     pub(super) fn submit(&mut self, input: Input) {
+        if self.link.inline.is_some() {
+            self.submit_inline(input);
+            return;
+        }
         let mut item = input;
         loop {
             match self.link.to_engine.push(item) {

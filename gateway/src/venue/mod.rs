@@ -19,6 +19,7 @@ mod buyer;
 pub mod core;
 pub mod depth;
 pub mod fills;
+mod inline;
 mod intake;
 mod md_feed;
 pub mod metrics;
@@ -390,17 +391,20 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
     };
     let spin = Duration::from_micros(config.session.engine_spin_us);
     let gateway_sleeping = Arc::new(AtomicBool::new(false));
-    let engine = {
+    let (engine, inline) = if config.session.engine_inline {
+        (None, Some(Box::new(core)))
+    } else {
         let (input, output, waker, sleeping) = (
             Arc::clone(&to_engine),
             Arc::clone(&from_engine),
             Arc::clone(&waker),
             Arc::clone(&gateway_sleeping),
         );
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("engine".into())
             .spawn(move || engine_loop(core, &input, &output, &waker, &sleeping, spin))
-            .map_err(start_error)?
+            .map_err(start_error)?;
+        (Some(thread), None)
     };
     let instruments = config
         .instruments
@@ -428,7 +432,10 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
         EngineEnds {
             to_engine,
             from_engine,
-            engine: engine.thread().clone(),
+            engine: engine
+                .as_ref()
+                .map_or_else(std::thread::current, |e| e.thread().clone()),
+            inline,
             sleeping: gateway_sleeping,
             metrics: Arc::clone(&metrics),
         },
@@ -442,7 +449,7 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
     let _ = std::io::stdout().flush();
 
     let served = gateway.run(&stop);
-    let engine_result = engine.join();
+    let engine_result = engine.map_or(Ok(()), std::thread::JoinHandle::join);
     stop_fills.store(true, Ordering::Release);
     let _ = fill_server.join();
     if let Some(server) = metrics_server {

@@ -222,7 +222,7 @@ impl Gateway {
             // The engine wakes this loop only while it sleeps (`sleeping`):
             // a busy gateway drains the ring without an eventfd per batch.
             self.link.sleeping.store(true, Ordering::SeqCst);
-            let timeout = if self.link.from_engine.is_empty() {
+            let timeout = if self.link.from_engine.is_empty() && !self.inline_awaiting() {
                 Duration::from_millis(5)
             } else {
                 Duration::ZERO

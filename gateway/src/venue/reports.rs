@@ -29,6 +29,9 @@ impl Gateway {
     }
 
     pub(super) fn drain_engine(&mut self) {
+        if self.link.inline.is_some() {
+            self.run_inline();
+        }
         while let Some(output) = self.link.from_engine.pop() {
             self.on_output(output);
         }
@@ -36,7 +39,7 @@ impl Gateway {
         self.admin_finish();
     }
 
-    fn on_output(&mut self, output: Output) {
+    pub(super) fn on_output(&mut self, output: Output) {
         match output {
             Output::Begin { corr, seq, command } => {
                 let current = self.link.inflight.pop_front();

@@ -169,6 +169,8 @@ pub(super) struct Link {
     pub from_engine: Arc<ArrayQueue<Output>>,
     pub engine: std::thread::Thread,
     pub sleeping: Arc<AtomicBool>,
+    /// The engine applied on this thread (`[session] engine = "inline"`).
+    pub inline: Option<Box<super::inline::InlineEngine>>,
     pub inflight: VecDeque<Inflight>,
     pub next_corr: u64,
     /// The last journal sequence whose outputs arrived.
@@ -264,6 +266,8 @@ pub struct EngineEnds {
     pub sleeping: Arc<AtomicBool>,
     /// The counters both threads write and `GET /metrics` reads.
     pub metrics: Arc<Metrics>,
+    /// `[session] engine = "inline"`: the core, applied on the event loop.
+    pub inline: Option<Box<super::core::Core>>,
 }
 
 impl Gateway {
@@ -374,6 +378,12 @@ impl Gateway {
                 from_engine: ends.from_engine,
                 engine: ends.engine,
                 sleeping: ends.sleeping,
+                inline: ends.inline.map(|core| {
+                    Box::new(super::inline::InlineEngine {
+                        core: *core,
+                        batch: Vec::with_capacity(256),
+                    })
+                }),
                 inflight: VecDeque::new(),
                 next_corr: 1,
                 last_seq: seed.last_seq,

@@ -30,8 +30,14 @@ pub fn scratch(name: &str, session: &str) -> PathBuf {
     let venue = std::fs::read_to_string(dir.join("venue.toml")).unwrap();
     let start = venue.find("[session]").unwrap();
     let end = start + venue[start..].find("[[account]]").unwrap();
+    // TONNEX_TEST_ENGINE=inline runs every venue test with the engine
+    // applied on the event loop (`[session] engine`).
+    let engine = match std::env::var("TONNEX_TEST_ENGINE").as_deref() {
+        Ok("inline") => "\nengine = \"inline\"",
+        _ => "",
+    };
     let venue = format!(
-        "{}[session]\n{session}\n\n{}",
+        "{}[session]\n{session}{engine}\n\n{}",
         &venue[..start],
         &venue[end..]
     )
