@@ -14,6 +14,8 @@ work=$(mktemp -d /tmp/tonnex-venue-bench.XXXXXX)
 trap 'kill "$venue_pid" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 extra=()
 [[ -n "$durability" ]] && extra=(--durability "$durability")
+# VENUE_ENGINE=thread|inline chooses where the engine runs (--engine).
+[[ -n "${VENUE_ENGINE:-}" ]] && extra+=(--engine "$VENUE_ENGINE")
 # Builds with a market-data feed in the demo file take it on a free port.
 md_listen=()
 grep -q '^\[market_data\]' config/demo/venue.toml && md_listen=(--market-data-listen 127.0.0.1:0)

@@ -4,7 +4,7 @@
 //! tonnex-venue check --config FILE --orders ORDERS.jsonl [--as-of YYYY-MM-DD]
 //! tonnex-venue lots --config FILE [--journal-dir DIR]
 //! tonnex-venue run --config FILE [--listen ADDR] [--fills-listen ADDR] [--journal-dir DIR]
-//!                  [--admin-listen ADDR] [--metrics-listen ADDR] [--market-data-listen ADDR] [--log-format text|json] [--durability process|batch|batch:RECORDS:MICROS|sync]
+//!                  [--admin-listen ADDR] [--metrics-listen ADDR] [--market-data-listen ADDR] [--engine thread|inline] [--log-format text|json] [--durability process|batch|batch:RECORDS:MICROS|sync]
 //! ```
 //! `check` runs the compliance pre-router alone (no engine, no network) and
 //! prints one JSON decision per order line, each on the order's own `date`
@@ -31,7 +31,7 @@ use tonnex_logs::LogFormat;
 const USAGE: &str = "usage: tonnex-venue check --config FILE --orders ORDERS.jsonl [--as-of YYYY-MM-DD]
        tonnex-venue lots --config FILE [--journal-dir DIR]
        tonnex-venue run --config FILE [--listen ADDR] [--fills-listen ADDR] [--journal-dir DIR]
-                        [--admin-listen ADDR] [--metrics-listen ADDR] [--market-data-listen ADDR] [--log-format text|json] [--durability process|batch|batch:RECORDS:MICROS|sync]";
+                        [--admin-listen ADDR] [--metrics-listen ADDR] [--market-data-listen ADDR] [--engine thread|inline] [--log-format text|json] [--durability process|batch|batch:RECORDS:MICROS|sync]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -118,6 +118,14 @@ fn run_venue(args: &[String]) -> ExitCode {
             ("--admin-listen", Some(v)) => options.admin_listen = Some(v),
             ("--metrics-listen", Some(v)) => options.metrics_listen = Some(v),
             ("--market-data-listen", Some(v)) => options.market_data_listen = Some(v),
+            ("--engine", Some(v)) => match v.as_str() {
+                "thread" => options.engine_inline = Some(false),
+                "inline" => options.engine_inline = Some(true),
+                other => {
+                    eprintln!("tonnex-venue run: --engine: '{other}' is not thread or inline");
+                    return ExitCode::from(2);
+                }
+            },
             ("--log-format", Some(v)) => match LogFormat::parse(&v) {
                 Ok(format) => log_format = format,
                 Err(e) => {

@@ -72,6 +72,8 @@ pub struct RunOptions {
     pub metrics_listen: Option<String>,
     /// Overrides `[market_data] listen` (the venue file must have the table).
     pub market_data_listen: Option<String>,
+    /// Overrides `[session] engine` (true: inline).
+    pub engine_inline: Option<bool>,
     /// Overrides `[journal] durability`.
     pub durability: Option<crate::config::VenueDurability>,
 }
@@ -148,6 +150,9 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
                 config.path.display()
             )));
         }
+    }
+    if let Some(inline) = options.engine_inline {
+        config.session.engine_inline = inline;
     }
     if let Some(listen) = &options.market_data_listen {
         match &mut config.market_data {
