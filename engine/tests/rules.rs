@@ -3,31 +3,9 @@
 
 mod common;
 
-use common::{fills, order, Engine};
+use common::{cancels, fills, order, rejected, Engine};
 use tonnex_engine::{Asset, Command, Event};
 use tonnex_protocol::{CancelReason, Cash, Price, Qty, RejectReason};
-
-fn rejected(events: &[Event]) -> Option<RejectReason> {
-    match events {
-        [Event::Rejected { reason, .. }] => Some(*reason),
-        _ => None,
-    }
-}
-
-fn cancels(events: &[Event]) -> Vec<(u64, u64, CancelReason)> {
-    events
-        .iter()
-        .filter_map(|e| match *e {
-            Event::Cancelled {
-                order_id,
-                open_qty,
-                reason,
-                ..
-            } => Some((order_id, open_qty.tonnes(), reason)),
-            _ => None,
-        })
-        .collect()
-}
 
 #[test]
 fn rule_1_price_time_priority_and_maker_price() {

@@ -81,6 +81,15 @@ impl Latency {
     }
 }
 
+/// `"NAME": count, ...` of a rejects-by-reason map.
+fn reasons_json(reasons: &BTreeMap<String, u64>) -> String {
+    reasons
+        .iter()
+        .map(|(k, v)| format!("\"{k}\": {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// One flow's share of a run (market makers, or corporate buyers).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Flow {
@@ -100,12 +109,7 @@ pub struct Flow {
 
 impl Flow {
     fn json(&self) -> String {
-        let reasons = self
-            .rejects_by_reason
-            .iter()
-            .map(|(k, v)| format!("\"{k}\": {v}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let reasons = reasons_json(&self.rejects_by_reason);
         format!(
             "{{\"sent\": {}, \"acked\": {}, \"held\": {}, \"rejected\": {}, \"rejects_by_reason\": {{{reasons}}}, \"ack_latency\": {}}}",
             self.sent,
@@ -210,12 +214,7 @@ impl Report {
     /// The JSON report.
     #[must_use]
     pub fn json(&self) -> String {
-        let reasons = self
-            .rejects_by_reason
-            .iter()
-            .map(|(k, v)| format!("\"{k}\": {v}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let reasons = reasons_json(&self.rejects_by_reason);
         let notes = self
             .error_notes
             .iter()

@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod admin_client;
+pub mod calendar;
 pub mod frame;
 pub mod md;
 pub mod numeric;

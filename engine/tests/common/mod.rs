@@ -213,3 +213,27 @@ pub fn synthetic_workload(ops: usize, seed: u64) -> String {
     }
     out
 }
+
+/// The reason of a command that was rejected outright (its only event).
+pub fn rejected(events: &[Event]) -> Option<tonnex_protocol::RejectReason> {
+    match events {
+        [Event::Rejected { reason, .. }] => Some(*reason),
+        _ => None,
+    }
+}
+
+/// Every cancel among `events`: (order id, open tonnes, reason).
+pub fn cancels(events: &[Event]) -> Vec<(u64, u64, tonnex_protocol::CancelReason)> {
+    events
+        .iter()
+        .filter_map(|e| match *e {
+            Event::Cancelled {
+                order_id,
+                open_qty,
+                reason,
+                ..
+            } => Some((order_id, open_qty.tonnes(), reason)),
+            _ => None,
+        })
+        .collect()
+}

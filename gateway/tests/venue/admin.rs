@@ -785,12 +785,7 @@ fn a_member_added_at_runtime_is_onboarded_by_kyc_and_logs_in_after_kill_9() {
     member.next_client_order_id = 3;
     let id = member.limit(NBR, SIDE_BUY, 2400, 1);
     member.accepted(id);
-    let mut dumped = String::new();
-    tonnex_engine::journal::dump(&dir.join("journal"), |line| {
-        dumped.push_str(&line.text);
-        dumped.push('\n');
-    })
-    .unwrap();
+    let dumped = crate::harness::journal_text(&dir);
     assert!(
         dumped.contains("AccountAdded") && dumped.contains("$argon2"),
         "{dumped}"

@@ -128,12 +128,7 @@ fn a_predicate_refusal_names_the_rule_in_the_journal_and_uses_the_client_id() {
     assert_eq!(buyer.rejected(), (id, 0, "CREDIT_NOT_ELIGIBLE"));
     drop(buyer);
     venue.kill9();
-    let mut dumped = String::new();
-    tonnex_engine::journal::dump(&dir.join("journal"), |line| {
-        dumped.push_str(&line.text);
-        dumped.push('\n');
-    })
-    .unwrap();
+    let dumped = crate::harness::journal_text(&dir);
     assert!(
         dumped.contains("RuleRefused") && dumped.contains("vintage_3y"),
         "{dumped}"

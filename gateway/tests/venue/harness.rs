@@ -506,3 +506,28 @@ pub fn read_stream(addr: &str, from_seq: u64, count: usize) -> Vec<StreamRecord>
     }
     records
 }
+
+/// Every record of the journal in `dir`, one described line each.
+pub fn journal_text(dir: &Path) -> String {
+    let mut dumped = String::new();
+    tonnex_engine::journal::dump(&dir.join("journal"), |line| {
+        dumped.push_str(&line.text);
+        dumped.push('\n');
+    })
+    .unwrap();
+    dumped
+}
+
+/// The engine state the journal in `dir` recovers to (snapshots used).
+pub fn recovered_state(dir: &Path) -> tonnex_engine::State {
+    tonnex_engine::journal::recover(
+        &dir.join("journal"),
+        tonnex_engine::journal::RecoverOptions {
+            use_snapshot: true,
+            track_orders: false,
+            config: tonnex_engine::EngineConfig::default(),
+        },
+    )
+    .unwrap()
+    .state
+}

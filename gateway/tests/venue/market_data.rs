@@ -11,8 +11,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tonnex_engine::journal::{recover, RecoverOptions};
-use tonnex_engine::EngineConfig;
 use tonnex_loadtest::md_client::{Book, Subscriber};
 use tonnex_protocol::md::{MdMessage, MdRequest};
 use tonnex_protocol::wire::*;
@@ -201,16 +199,7 @@ fn subscribers_early_late_and_with_a_gap_hold_the_venues_book_and_a_slow_one_is_
     // The journal's own recovery rebuilds the same book.
     drop(seller);
     venue.sigterm();
-    let state = recover(
-        &dir.join("journal"),
-        RecoverOptions {
-            use_snapshot: true,
-            track_orders: false,
-            config: EngineConfig::default(),
-        },
-    )
-    .unwrap()
-    .state;
+    let state = crate::harness::recovered_state(&dir);
     let book = &state.books()[NBR as usize];
     let side = |side: Side| {
         let ladder = book.side(side);

@@ -50,21 +50,13 @@ impl Date {
         Date::new(number(0..4)?, number(5..7)?, number(8..10)?).ok_or_else(bad)
     }
 
-    /// The UTC date `days` days after 1970-01-01 (Howard Hinnant's
-    /// civil-from-days algorithm).
+    /// The UTC date `days` days after 1970-01-01.
     #[must_use]
     pub fn from_unix_days(days: i64) -> Date {
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = doy - (153 * mp + 2) / 5 + 1;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 };
-        let year = yoe + era * 400 + i64::from(month <= 2);
+        let (year, month, day) = tonnex_protocol::calendar::civil_from_days(days);
         Date {
-            ymd: u32::try_from(year * 10_000 + month * 100 + day).unwrap_or(0),
+            ymd: u32::try_from(year * 10_000 + i64::from(month) * 100 + i64::from(day))
+                .unwrap_or(0),
         }
     }
 
