@@ -207,7 +207,7 @@ impl Gateway {
                 attestation_id,
                 skip_below_floor: decision.skip_below_floor,
             },
-            ts_ns: wall_ns(),
+            ts_ns: self.net.round_wall_ns(),
         };
         let allocation = buy_decision
             .as_ref()

@@ -97,6 +97,8 @@ pub(super) struct Net {
     /// One read buffer for every connection, allocated once.
     chunk: Vec<u8>,
     started: Instant,
+    /// The wall clock (ns since the Unix epoch) at `started`.
+    wall_at_start: u64,
     /// `now()` as of this event-loop round: what sends are stamped with
     /// (heartbeats need milliseconds, not a clock read per message).
     round: u64,
@@ -132,6 +134,7 @@ impl Net {
             dirty: Vec::new(),
             chunk: vec![0; 1 << 16],
             started: Instant::now(),
+            wall_at_start: super::intake::wall_ns(),
             round: 0,
         })
     }
@@ -155,6 +158,13 @@ impl Net {
     /// The time this round started.
     pub fn round(&self) -> u64 {
         self.round
+    }
+
+    /// The wall clock (ns since the Unix epoch) as of this round: what a
+    /// command taken in during it is stamped with, without a clock read
+    /// per order.
+    pub fn round_wall_ns(&self) -> u64 {
+        self.wall_at_start + self.round
     }
 
     /// Queues an encoded frame on a connection.
