@@ -53,6 +53,7 @@ entry=$(sed -E 's/.*order_entry=([^ ]+).*/\1/' <<<"$ready")
 fills=$(sed -E 's/.*fill_stream=([^ ]+).*/\1/' <<<"$ready")
 admin=$(sed -E 's/.*admin=([^ ]+).*/\1/' <<<"$ready")
 metrics=$(sed -E 's/.*metrics=([^ ]+).*/\1/' <<<"$ready")
+market_data=$(sed -E 's/.*market_data=([^ ]+).*/\1/' <<<"$ready")
 
 settlement_dir="$root/target/demo-settlement"
 rm -rf "$settlement_dir"
@@ -81,9 +82,11 @@ web=$(sed -E 's/ready web=//' "$work/web.out")
 [ -n "$web" ] || { echo "tonnex-web did not start:" >&2; cat "$work/web.log" >&2; exit 1; }
 echo "dashboards at http://$web  (buyer: account 1001, password demo-1001; operator: ops, key demo-ops-key; auditors: http://$web/verify)"
 
-echo "== load test: 4 market-maker sessions, 50,000 order messages/s, ${load_seconds} s (tonnex-loadtest)"
+echo "== load test: 4 market-maker sessions, 50,000 order messages/s, ${load_seconds} s, with 2 corporate buyers"
+echo "   (compliance-routed orders) and 2 market-data feed subscribers rebuilding the full books (tonnex-loadtest)"
 target/release/tonnex-loadtest --venue "$entry" --sessions 4 --rate 50000 --duration "$load_seconds" \
-  --instruments 0,1,2 --out "$root/target/demo-load-report.json" --svg "$root/target/demo-load-report.svg"
+  --instruments 0,1,2 --buyers 2 --md "$market_data" --md-key demo-md-key --md-subscribers 2 \
+  --out "$root/target/demo-load-report.json" --svg "$root/target/demo-load-report.svg"
 echo "report: target/demo-load-report.json, chart: target/demo-load-report.svg"
 
 echo "== the seller (account 2001) offers 10 t of its registry lot at 24.50 USD (scripts/client.py)"
