@@ -28,6 +28,10 @@ pub(super) struct Feed {
     pub scratch: Vec<u8>,
     /// Subscribers cut off as slow consumers, since start.
     pub cut: u64,
+    /// Snapshots asked of the engine and not yet sent: (connection,
+    /// instrument). A request while one is on its way asks nothing more
+    /// (a full-depth snapshot is engine work no subscriber may multiply).
+    pub pending: std::collections::BTreeSet<(usize, u32)>,
 }
 
 impl Gateway {
@@ -108,6 +112,12 @@ impl Gateway {
     /// Asks the engine thread for a full snapshot for `token`, in order
     /// with the updates.
     fn md_snapshot(&mut self, token: Token, instrument: u32) {
+        if !self.feed.pending.insert((token.0, instrument)) {
+            return;
+        }
+        self.metrics
+            .md_snapshots
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.submit(Input::Book {
             instrument,
             account: 0,
@@ -132,7 +142,13 @@ impl Gateway {
             asks: asks.to_vec(),
         };
         match feed {
-            Some(token) => self.send_md(Token(token), &message),
+            Some(token) => {
+                // Only to the connection that asked, if it is still there
+                // (its token may have gone to another connection since).
+                if self.feed.pending.remove(&(token, instrument)) {
+                    self.send_md(Token(token), &message);
+                }
+            }
             None => self.publish_md(instrument, &message),
         }
     }
@@ -212,12 +228,15 @@ impl Gateway {
         let Some(conn) = self.net.conn(token) else {
             return;
         };
-        if conn.closing {
+        if conn.closing || !conn.md {
             return;
         }
         if conn.queued() + bytes.len() > max {
             let queued = conn.queued();
             self.feed.cut += 1;
+            self.metrics
+                .md_cut
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::warn!(
                 token = token.0,
                 queued,
@@ -248,5 +267,6 @@ impl Gateway {
         for list in &mut self.feed.subscribers {
             list.retain(|t| *t != token);
         }
+        self.feed.pending.retain(|&(t, _)| t != token.0);
     }
 }

@@ -61,6 +61,12 @@ pub struct Metrics {
     pub held_orders: AtomicU64,
     /// Written by the gateway thread (its timers): tonnes buyers have claimed.
     pub claimed_tonnes: AtomicU64,
+    /// Written by the gateway thread (its timers): market-data feed subscribers.
+    pub md_subscribers: AtomicU64,
+    /// Full-depth snapshots the feed asked of the engine.
+    pub md_snapshots: AtomicU64,
+    /// Feed subscribers cut off as slow consumers.
+    pub md_cut: AtomicU64,
     admin: [AtomicU64; 2],
 }
 
@@ -76,6 +82,9 @@ impl Default for Metrics {
             sessions: AtomicU64::new(0),
             held_orders: AtomicU64::new(0),
             claimed_tonnes: AtomicU64::new(0),
+            md_subscribers: AtomicU64::new(0),
+            md_snapshots: AtomicU64::new(0),
+            md_cut: AtomicU64::new(0),
             admin: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
@@ -211,9 +220,29 @@ impl Metrics {
                 "Tonnes of inventory buyers have claimed (filled + open).",
                 get(&self.claimed_tonnes),
             ),
+            (
+                "tonnex_md_subscribers",
+                "Market-data feed subscribers connected.",
+                get(&self.md_subscribers),
+            ),
         ] {
             family(&mut out, name, "gauge", help);
             let _ = writeln!(out, "{name} {value}");
+        }
+        for (name, help, value) in [
+            (
+                "tonnex_md_snapshots",
+                "Full-depth snapshots the market-data feed asked of the engine.",
+                get(&self.md_snapshots),
+            ),
+            (
+                "tonnex_md_cut",
+                "Market-data feed subscribers cut off as slow consumers.",
+                get(&self.md_cut),
+            ),
+        ] {
+            family(&mut out, name, "counter", help);
+            let _ = writeln!(out, "{name}_total {value}");
         }
         family(
             &mut out,

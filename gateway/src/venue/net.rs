@@ -620,6 +620,11 @@ impl Gateway {
         metrics
             .claimed_tonnes
             .store(self.desk.router.total_claimed(), Ordering::Relaxed);
+        let subscribers: std::collections::BTreeSet<Token> =
+            self.feed.subscribers.iter().flatten().copied().collect();
+        metrics
+            .md_subscribers
+            .store(subscribers.len() as u64, Ordering::Relaxed);
     }
 
     /// Session timers (login deadline, idle timeout, heartbeats) and held

@@ -278,3 +278,63 @@ fn the_load_test_runs_feed_subscribers_beside_the_sessions() {
         .starts_with("md subscribers=3 messages="));
     assert!(report.json().contains("\"md\": {\"subscribers\": 3"));
 }
+
+#[test]
+fn snapshot_requests_on_the_way_are_not_multiplied() {
+    use std::io::Write;
+    let dir = scratch("market-data-spam", QUICK);
+    let venue = Venue::start(&dir);
+    // A subscription and fifty snapshot requests in one write: a
+    // full-depth snapshot is engine work, asked once while one is on its way.
+    let mut bytes = tonnex_protocol::frame::encode(&MdRequest::Subscribe {
+        key: KEY.into(),
+        instruments: vec![NBR],
+    });
+    for _ in 0..50 {
+        bytes.extend(tonnex_protocol::frame::encode(&MdRequest::Snapshot {
+            instrument: NBR,
+        }));
+    }
+    let mut stream = std::net::TcpStream::connect(&venue.market_data).unwrap();
+    stream.write_all(&bytes).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut received = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while let Ok(n) = std::io::Read::read(&mut stream, &mut chunk) {
+        if n == 0 {
+            break;
+        }
+        received.extend_from_slice(&chunk[..n]);
+    }
+    let mut snapshots = 0;
+    let mut at = 0;
+    while let Ok(Some((payload, used))) = tonnex_protocol::frame::split(&received[at..], 1 << 20) {
+        if let MdMessage::Snapshot { .. } =
+            tonnex_protocol::frame::decode::<MdMessage>(payload).unwrap()
+        {
+            snapshots += 1;
+        }
+        at += used;
+    }
+    assert!(
+        (1..=2).contains(&snapshots),
+        "{snapshots} snapshots for 51 requests"
+    );
+    // And the engine was asked as few times (the venue's own count).
+    let mut http = std::net::TcpStream::connect(&venue.metrics).unwrap();
+    http.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut http, &mut text).unwrap();
+    let asked: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("tonnex_md_snapshots_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=2).contains(&asked),
+        "{asked} snapshots asked of the engine"
+    );
+}
