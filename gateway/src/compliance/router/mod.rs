@@ -7,145 +7,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use rust_decimal::prelude::ToPrimitive;
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::Decimal;
 use tonnex_protocol::{OrderKind, Pathway, RejectReason, Side};
 
+use self::allocation::{
+    check_allocation, coverage_hundredths, coverage_pct_decimal, slot_limits, slots_of,
+};
+pub use self::decision::{Allocation, Decision, OrderRequest, Outcome, RawScopeLine, ScopeLine};
 use self::instrument::{route, to_ticks, Check, RoutedInstrument};
 use super::profiles::BuyerProfile;
 use super::rules::predicate::{self, Subject};
 use super::rules::{CcpLabels, Date, FloorMode, FloorPolicy, Route, Rules};
 use crate::config::{AccountStatus, InstrumentConfig, Role, VenueConfig};
-
-/// One line of a scope allocation as the client sent it; checked in step 8.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RawScopeLine {
-    /// `scope`, if an integer was given.
-    pub scope: Option<i64>,
-    /// `category`, if an integer was given.
-    pub category: Option<i64>,
-    /// Whether a `category` field was present at all (not null).
-    pub category_given: bool,
-    /// `qty`, if an integer was given.
-    pub qty: Option<i64>,
-    /// Some field had the wrong type.
-    pub malformed: bool,
-}
-
-/// A checked scope allocation line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ScopeLine {
-    /// 1, 2 or 3.
-    pub scope: u8,
-    /// Scope 3 category 1-15; 0 for scopes 1 and 2.
-    pub category: u8,
-    /// Tonnes allocated.
-    pub qty: u64,
-}
-
-/// A checked scope allocation: tonnes per scope slot (0 scope 1, 1 scope 2,
-/// 2-16 scope 3 categories 1-15); lines of the same scope and category are
-/// summed. The engine's type, so that the router's claims and the journal's
-/// bookkeeping take filled and freed tonnes off the same way.
-pub use tonnex_engine::venue::Allocation;
-
-/// An order as the pre-router sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OrderRequest {
-    /// Client's order id.
-    pub id: u64,
-    /// Account.
-    pub account: u64,
-    /// Buy or sell.
-    pub side: Side,
-    /// Instrument symbol.
-    pub instrument: String,
-    /// Order type.
-    pub kind: OrderKind,
-    /// Limit price in USD per tonne; `None` for a market order.
-    pub price_usd: Option<Decimal>,
-    /// Tonnes.
-    pub qty: i64,
-    /// The scope allocation (buyers' buys), as sent.
-    pub scope: Option<Vec<RawScopeLine>>,
-}
-
-/// What the pre-router decided.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// Send to the engine.
-    Accept,
-    /// Refuse, with a reason.
-    Reject,
-    /// Keep until the buyer submits an attestation (`ATTESTATION_REQUIRED`).
-    Hold,
-}
-
-/// The decision and everything it carries into the engine and the journal.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Decision {
-    /// Accept, reject or hold.
-    pub outcome: Outcome,
-    /// Why not accepted.
-    pub reason: Option<RejectReason>,
-    /// The OER pathway (`None` for orders that stop at step 4), once known.
-    pub pathway: Option<Pathway>,
-    /// The instrument's sub-ledger, once known.
-    pub sub_ledger: Option<Arc<str>>,
-    /// The pathway's floor in USD, once known ("0" for pathway none and
-    /// for a buyer on the credit route, where no price applies).
-    pub floor_usd: Option<Decimal>,
-    /// How the buyer reaches its pathway here (`Pricing` or `Credit`), once known.
-    pub route: Option<Route>,
-    /// The rules predicate a refusal failed (its name in the rules file).
-    pub predicate: Option<Arc<str>>,
-    /// The floor in the instrument's ticks, rounded up (0: none).
-    pub floor_ticks: u32,
-    /// The engine skips asks below the floor for this buy (rather than
-    /// refusing it whole when it would take one).
-    pub skip_below_floor: bool,
-    /// The attestation backing a purchase below the floor.
-    pub attestation: Option<String>,
-    /// Claimed tonnes ÷ ongoing emissions, %, truncated to 2 decimals (accepted buyer buys).
-    pub coverage_pct: Option<Decimal>,
-    /// coverage_pct ≥ the pathway's threshold (accepted buyer buys).
-    pub tier_threshold_met: Option<bool>,
-    /// The instrument's index in the venue file.
-    pub instrument: Option<usize>,
-    /// The limit price in ticks (None for market orders or before step 4).
-    pub price_ticks: Option<i64>,
-    /// The checked scope allocation (accepted and held buyer buys).
-    pub allocation: Allocation,
-}
-
-impl Default for Decision {
-    /// A rejection without a reason yet, nothing decided.
-    fn default() -> Decision {
-        Decision {
-            outcome: Outcome::Reject,
-            reason: None,
-            pathway: None,
-            sub_ledger: None,
-            floor_usd: None,
-            route: None,
-            predicate: None,
-            floor_ticks: 0,
-            skip_below_floor: false,
-            attestation: None,
-            coverage_pct: None,
-            tier_threshold_met: None,
-            instrument: None,
-            price_ticks: None,
-            allocation: Allocation::default(),
-        }
-    }
-}
-
-impl Decision {
-    fn reject(&mut self, reason: RejectReason) {
-        self.outcome = Outcome::Reject;
-        self.reason = Some(reason);
-    }
-}
 
 /// The pre-router and its state: the tonnes each buyer has claimed.
 #[derive(Clone, Debug)]
@@ -229,22 +102,6 @@ fn pathway_index(pathway: Pathway) -> usize {
         Pathway::Recognised => 1,
         Pathway::Leadership | Pathway::None => 2,
     }
-}
-
-fn whole_tonnes(tonnes: Decimal) -> u64 {
-    tonnes.floor().to_u64().unwrap_or(u64::MAX)
-}
-
-/// Each slot's inventory in whole tonnes: scope 1, scope 2, then Scope 3
-/// categories 1-15.
-fn slot_limits(inventory: &super::profiles::Inventory) -> [u64; 17] {
-    let mut limits = [0u64; 17];
-    limits[0] = whole_tonnes(inventory.scope1);
-    limits[1] = whole_tonnes(inventory.scope2);
-    for category in 1..=15 {
-        limits[1 + category] = whole_tonnes(inventory.scope3[category]);
-    }
-    limits
 }
 
 impl Router {
@@ -522,43 +379,6 @@ impl Router {
     }
 }
 
-/// 100 × `claimed` ÷ `ongoing` in hundredths of a percent, truncated,
-/// computed exactly in integers: with `ongoing` = m × 10^-s, it is
-/// ⌊10⁴ · claimed · 10^s ÷ m⌋. `None` when out of integer range.
-fn coverage_hundredths(claimed: u64, ongoing: Decimal) -> Option<i64> {
-    let (m, s) = (ongoing.mantissa(), ongoing.scale());
-    10i64
-        .checked_pow(s)
-        .and_then(|p| {
-            i64::try_from(claimed)
-                .ok()?
-                .checked_mul(10_000)?
-                .checked_mul(p)
-        })
-        .zip(i64::try_from(m).ok().filter(|&m| m > 0))
-        .map(|(n, m)| n / m)
-}
-
-/// The coverage in percent, truncated to 2 decimals, by decimal division
-/// (where [`coverage_hundredths`] is out of range: the same digits).
-fn coverage_pct_decimal(claimed: u64, ongoing: Decimal) -> Decimal {
-    let mut pct = (Decimal::ONE_HUNDRED * Decimal::from(claimed) / ongoing)
-        .round_dp_with_strategy(2, RoundingStrategy::ToZero);
-    pct.rescale(2);
-    pct
-}
-
-/// The slot indexes whose bits are set in `used`, lowest first.
-fn slots_of(mut used: u32) -> impl Iterator<Item = usize> {
-    std::iter::from_fn(move || {
-        (used != 0).then(|| {
-            let slot = used.trailing_zeros() as usize;
-            used &= used - 1;
-            slot
-        })
-    })
-}
-
 /// Whether a buyer's declared internal price meets what its pathway's
 /// route needs, and whether it reaches the pathway by pricing.
 fn price_route(rules: &Rules, profile: &BuyerProfile) -> (bool, bool) {
@@ -605,37 +425,8 @@ fn first_failing(
     })
 }
 
-/// Step 8: fills `allocation` (empty on entry) and returns the slots it uses
-/// (bit `i` for slot `i`), or `None` if the allocation is missing or
-/// inconsistent (`allocation` then holds a part of it).
-fn check_allocation(order: &OrderRequest, allocation: &mut Allocation) -> Option<u32> {
-    let raw = order.scope.as_ref()?;
-    if raw.is_empty() {
-        return None;
-    }
-    let mut used = 0u32;
-    let mut sum: i64 = 0;
-    for line in raw {
-        if line.malformed {
-            return None;
-        }
-        let qty = line.qty?;
-        if qty <= 0 {
-            return None;
-        }
-        let slot = match (line.scope?, line.category_given, line.category) {
-            (1, false, _) => 0,
-            (2, false, _) => 1,
-            (3, true, Some(c)) if (1..=15).contains(&c) => 1 + c as usize,
-            _ => return None,
-        };
-        allocation.0[slot] += qty as u64;
-        used |= 1 << slot;
-        sum = sum.checked_add(qty)?;
-    }
-    (sum == order.qty).then_some(used)
-}
-
+mod allocation;
+mod decision;
 mod instrument;
 mod runtime;
 

@@ -1,5 +1,6 @@
 //! The event loop and the connections: accept, read and split frames,
-//! write (outbound log first), close, and the session timers.
+//! write (outbound log first) and close; the sockets in `sockets`, the
+//! timers in `timers`.
 //!
 //! Inbound frames are split and decoded per connection; a malformed one
 //! ends that session only, nothing of it reaches the engine.
@@ -8,9 +9,8 @@ use std::io::{ErrorKind, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use mio::net::{TcpListener, TcpStream};
-use mio::{Events, Interest, Poll, Token};
-use tonnex_engine::{Command, VenueCommand};
+use mio::{Events, Interest, Token};
+use tonnex_engine::Command;
 use tonnex_protocol::admin::Signed;
 use tonnex_protocol::frame::{self, DecodeError};
 use tonnex_protocol::md::MdRequest;
@@ -19,208 +19,16 @@ use tonnex_protocol::RejectReason;
 
 use super::core::Input;
 use super::server::Gateway;
-use super::session::{self, Due, Liveness, Throttle};
+use super::session::{Liveness, Throttle};
 
-/// The listener's token; the waker's; the admin listener's; the
-/// market-data feed's; connections count up from `FIRST`.
-const LISTENER: Token = Token(0);
-/// The engine thread wakes the loop through this token.
-pub const WAKER: Token = Token(1);
-const ADMIN_LISTENER: Token = Token(2);
-const MD_LISTENER: Token = Token(3);
-const FIRST: usize = 4;
+mod sockets;
+mod timers;
 
-/// What a connection is for, by the port it came in on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Port {
-    /// Order entry: a trading session.
-    OrderEntry,
-    /// The admin port: signed requests.
-    Admin,
-    /// The market-data feed: a subscriber.
-    MarketData,
-}
-
-/// Largest admin request (a lot deposit carries its CSV).
-const ADMIN_MAX_FRAME_BYTES: usize = 4 << 20;
-
-/// Outbound bytes a connection may have queued before it is dropped as a
-/// slow consumer (it can reconnect and replay).
-const MAX_QUEUED_BYTES: usize = 32 << 20;
-
-/// One TCP connection.
-pub(super) struct Conn {
-    stream: TcpStream,
-    read: Vec<u8>,
-    pub write: Vec<u8>,
-    written: usize,
-    pub account: Option<u64>,
-    pub live: Liveness,
-    pub throttle: Throttle,
-    pub cancel_on_disconnect: bool,
-    pub subscriptions: Vec<u32>,
-    /// Close once the queued bytes are out.
-    pub closing: bool,
-    /// An admin connection: signed requests, not a trading session.
-    pub admin: bool,
-    /// A market-data feed subscriber (no session, no account).
-    pub md: bool,
-    /// When a feed subscriber was told to go (it is closed a second later
-    /// if it will not read its `Disconnect`).
-    pub cut_at: u64,
-}
-
-impl Conn {
-    /// Bytes queued and not yet written.
-    pub fn queued(&self) -> usize {
-        self.write.len() - self.written
-    }
-
-    /// Forgets every queued byte (a subscriber being cut off).
-    pub fn drop_queued(&mut self) {
-        self.write.clear();
-        self.written = 0;
-    }
-}
-
-/// The sockets.
-pub(super) struct Net {
-    poll: Poll,
-    listener: Option<TcpListener>,
-    admin_listener: Option<TcpListener>,
-    md_listener: Option<TcpListener>,
-    conns: Vec<Option<Conn>>,
-    free: Vec<usize>,
-    open: usize,
-    /// Connections with bytes to write.
-    pub dirty: Vec<Token>,
-    /// One read buffer for every connection, allocated once.
-    chunk: Vec<u8>,
-    started: Instant,
-    /// The wall clock (ns since the Unix epoch) at `started`.
-    wall_at_start: u64,
-    /// `now()` as of this event-loop round: what sends are stamped with
-    /// (heartbeats need milliseconds, not a clock read per message).
-    round: u64,
-}
-
-impl Net {
-    /// Serves `listener` (and `admin`, the admin port, and `md`, the
-    /// market-data feed) through `poll`.
-    pub fn new(
-        poll: Poll,
-        mut listener: TcpListener,
-        mut admin: Option<TcpListener>,
-        mut md: Option<TcpListener>,
-    ) -> std::io::Result<Net> {
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
-        if let Some(admin) = &mut admin {
-            poll.registry()
-                .register(admin, ADMIN_LISTENER, Interest::READABLE)?;
-        }
-        if let Some(md) = &mut md {
-            poll.registry()
-                .register(md, MD_LISTENER, Interest::READABLE)?;
-        }
-        Ok(Net {
-            poll,
-            listener: Some(listener),
-            admin_listener: admin,
-            md_listener: md,
-            conns: Vec::new(),
-            free: Vec::new(),
-            open: 0,
-            dirty: Vec::new(),
-            chunk: vec![0; 1 << 16],
-            started: Instant::now(),
-            wall_at_start: super::intake::wall_ns(),
-            round: 0,
-        })
-    }
-
-    /// The gateway's monotonic clock, nanoseconds since start.
-    pub fn now(&self) -> u64 {
-        self.started.elapsed().as_nanos() as u64
-    }
-
-    /// A connection by token.
-    pub fn conn(&mut self, token: Token) -> Option<&mut Conn> {
-        self.conns.get_mut(token.0.checked_sub(FIRST)?)?.as_mut()
-    }
-
-    /// Starts an event-loop round: reads the clock once for its sends.
-    pub fn start_round(&mut self) -> u64 {
-        self.round = self.now();
-        self.round
-    }
-
-    /// The time this round started.
-    pub fn round(&self) -> u64 {
-        self.round
-    }
-
-    /// The wall clock (ns since the Unix epoch) as of this round: what a
-    /// command taken in during it is stamped with, without a clock read
-    /// per order.
-    pub fn round_wall_ns(&self) -> u64 {
-        self.wall_at_start + self.round
-    }
-
-    /// Queues an encoded frame on a connection.
-    pub fn queue(&mut self, token: Token, bytes: &[u8]) {
-        let now = self.round;
-        if let Some(conn) = self.conn(token) {
-            conn.write.extend_from_slice(bytes);
-            conn.live.sent = now;
-            self.dirty.push(token);
-        }
-    }
-
-    /// Queues any framed message (admin replies).
-    pub fn queue_framed<T: bincode::Encode>(&mut self, token: Token, message: &T) {
-        let now = self.round;
-        if let Some(conn) = self.conn(token) {
-            frame::encode_into(message, &mut conn.write);
-            conn.live.sent = now;
-            self.dirty.push(token);
-        }
-    }
-
-    /// Queues a message outside any sequence (`seq` 0).
-    pub fn queue_unsequenced(&mut self, token: Token, message: VenueMessage) {
-        let now = self.round;
-        if let Some(conn) = self.conn(token) {
-            frame::encode_into(&Sequenced { seq: 0, message }, &mut conn.write);
-            conn.live.sent = now;
-            self.dirty.push(token);
-        }
-    }
-}
-
-/// Bytes of kernel send buffer a market-data subscriber gets.
-const MD_SEND_BUFFER: libc::c_int = 256 * 1024;
-
-/// Fixes the socket's send buffer at [`MD_SEND_BUFFER`] (no autotuning up
-/// to megabytes): what a subscriber has not read then queues in the venue,
-/// where `max_queued_kb` sees it.
-fn fixed_send_buffer(stream: &TcpStream) {
-    use std::os::fd::AsRawFd;
-    let size = MD_SEND_BUFFER;
-    // SAFETY: setsockopt on an open socket with a pointer to a c_int and its size.
-    let done = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDBUF,
-            std::ptr::addr_of!(size).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if done != 0 {
-        tracing::warn!(error = %std::io::Error::last_os_error(), "SO_SNDBUF not set");
-    }
-}
+use self::sockets::{
+    fixed_send_buffer, ADMIN_LISTENER, ADMIN_MAX_FRAME_BYTES, FIRST, LISTENER, MAX_QUEUED_BYTES,
+    MD_LISTENER,
+};
+pub(in crate::venue) use self::sockets::{Conn, Net, Port, WAKER};
 
 impl Gateway {
     /// Runs until `stop` is set and the engine has drained.
@@ -602,88 +410,6 @@ impl Gateway {
         dirty.clear();
         if self.net.dirty.is_empty() {
             self.net.dirty = dirty;
-        }
-    }
-
-    /// Once a second: the gauges `GET /metrics` shows.
-    fn publish_gauges(&mut self, now: u64) {
-        if now.saturating_sub(self.gauges_at) < 1_000_000_000 && self.gauges_at != 0 {
-            return;
-        }
-        self.gauges_at = now.max(1);
-        let sessions = self.accounts.values().filter(|a| a.conn.is_some()).count();
-        let metrics = &self.metrics;
-        metrics.sessions.store(sessions as u64, Ordering::Relaxed);
-        metrics
-            .held_orders
-            .store(self.desk.held_orders.len() as u64, Ordering::Relaxed);
-        metrics
-            .claimed_tonnes
-            .store(self.desk.router.total_claimed(), Ordering::Relaxed);
-        let subscribers: std::collections::BTreeSet<Token> =
-            self.feed.subscribers.iter().flatten().copied().collect();
-        metrics
-            .md_subscribers
-            .store(subscribers.len() as u64, Ordering::Relaxed);
-    }
-
-    /// Session timers (login deadline, idle timeout, heartbeats) and held
-    /// orders' expiry.
-    fn timers(&mut self, now: u64) {
-        for index in 0..self.net.conns.len() {
-            let token = Token(index + FIRST);
-            let Some(conn) = self.net.conns[index].as_ref() else {
-                continue;
-            };
-            if conn.md {
-                // A feed subscriber: no heartbeats or idle timeout; one
-                // told to go that will not read its Disconnect goes after 1 s.
-                let (closing, cut_at) = (conn.closing, conn.cut_at);
-                if closing && cut_at == 0 {
-                    if let Some(conn) = self.net.conn(token) {
-                        conn.cut_at = now;
-                    }
-                } else if closing && now.saturating_sub(cut_at) > 1_000_000_000 {
-                    self.close(token, "did not read its Disconnect");
-                }
-                continue;
-            }
-            if conn.closing {
-                continue;
-            }
-            if conn.admin {
-                // No heartbeats on the admin port: an idle connection closes.
-                if session::due(&conn.live, true, now, &self.settings) == Due::IdleTimeout {
-                    self.close_after_flush(token);
-                }
-                continue;
-            }
-            match session::due(&conn.live, conn.account.is_some(), now, &self.settings) {
-                Due::Nothing => {}
-                Due::LoginTimeout => self.end_session(token, "no login before the deadline".into()),
-                Due::IdleTimeout => self.end_session(
-                    token,
-                    "idle timeout: no message for three heartbeat intervals".into(),
-                ),
-                Due::Heartbeat => self.net.queue_unsequenced(token, VenueMessage::Heartbeat),
-            }
-        }
-        self.publish_gauges(now);
-        self.follow_rules_calendar();
-        let wall = super::intake::wall_ns();
-        for order in self.desk.held.expire(wall) {
-            self.desk.held_orders.remove(&(order.account, order.id));
-            // Answered (OrderRejected ATTESTATION_REQUIRED) once journaled.
-            self.submit_venue(
-                VenueCommand::Unhold {
-                    account: order.account,
-                    client_order_id: order.id,
-                    reason: RejectReason::AttestationRequired.code(),
-                },
-                order.account,
-                order.id,
-                0,
-            );
         }
     }
 }
