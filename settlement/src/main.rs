@@ -230,12 +230,19 @@ fn open(
 
 fn audit_command(args: &[String]) -> Result<ExitCode, String> {
     let (ledger, dir, map) = open(args, &["--data-dir", "--journal"])?;
-    let mut audit = audit::audit(ledger.connection(), &dir).map_err(|e| e.to_string())?;
+    // One read transaction for every check and the reconciliation: they
+    // all see the same ledger, even while settlement goes on writing (on
+    // their own, each query would see the ledger as of its own moment, and
+    // a retirement landing between two of them would look like a fault).
+    let snapshot = ledger
+        .connection()
+        .unchecked_transaction()
+        .map_err(|e| e.to_string())?;
+    let mut audit = audit::audit(&snapshot, &dir).map_err(|e| e.to_string())?;
     let mut tail = String::new();
     if let Some(journal) = map.get("journal") {
-        let reconciliation =
-            reconcile::reconcile(ledger.connection(), std::path::Path::new(journal))
-                .map_err(|e| e.to_string())?;
+        let reconciliation = reconcile::reconcile(&snapshot, std::path::Path::new(journal))
+            .map_err(|e| e.to_string())?;
         let chain = audit.json["checks"]["custody_chain_verifies"]
             .as_bool()
             .unwrap_or(false);
@@ -248,6 +255,7 @@ fn audit_command(args: &[String]) -> Result<ExitCode, String> {
         audit.json["ok"] = serde_json::Value::Bool(audit.ok);
         audit.json["reconciliation"] = reconciliation.json;
     }
+    snapshot.commit().map_err(|e| e.to_string())?;
     println!("{}", audit.json);
     println!(
         "audit ok={} trades={} settled={} certificates={}{tail}",
