@@ -19,6 +19,7 @@ pub mod idmap;
 pub mod journal;
 pub mod ladder;
 pub mod pool;
+pub mod seqhash;
 pub mod settlement;
 pub mod snapshot;
 pub mod state;

@@ -26,6 +26,7 @@ use mio::Poll;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use tonnex_engine::accounts::IntHasher;
+use tonnex_engine::seqhash::SeqHasher;
 use tonnex_engine::venue::{OrderLines, SerialBlocks, VenueImage};
 use tonnex_engine::Command;
 use tonnex_protocol::wire::{InstrumentInfo, NewOrder, VenueMessage};
@@ -43,6 +44,10 @@ use crate::config::{Role, SessionSettings, VenueConfig, VenueDurability};
 /// A map by account or order id, with a cheap integer hash (the hot path
 /// looks both up for every report).
 pub(super) type IntMap<V> = HashMap<u64, V, BuildHasherDefault<IntHasher>>;
+
+/// A map by order id: ids are journal sequence numbers, so the orders of one
+/// moment share cache lines ([`tonnex_engine::seqhash`]).
+pub(super) type OrderMap<V> = HashMap<u64, V, BuildHasherDefault<SeqHasher>>;
 
 /// An account's risk limits, in engine units.
 #[derive(Clone, Copy, Debug, Default)]
@@ -200,7 +205,7 @@ pub struct Gateway {
     /// The market-data feed's subscribers and settings.
     pub(super) feed: super::md_feed::Feed,
     pub(super) desk: Desk,
-    pub(super) orders: IntMap<OrderInfo>,
+    pub(super) orders: OrderMap<OrderInfo>,
     pub(super) link: Link,
     pub(super) admin: AdminDesk,
     pub(super) metrics: Arc<Metrics>,
@@ -372,7 +377,7 @@ impl Gateway {
                 rule_versions: seed.rule_versions.clone(),
                 inventories: BTreeMap::new(),
             },
-            orders: IntMap::default(),
+            orders: OrderMap::default(),
             link: Link {
                 to_engine: ends.to_engine,
                 from_engine: ends.from_engine,
