@@ -1,0 +1,396 @@
+//! One node of a replicated engine: a Raft node (raft-rs `RawNode`) whose
+//! log entries are batches of engine commands ([`crate::batch`]), and the
+//! engine state those entries build once committed.
+//!
+//! The leader proposes batches; every node, leader included, applies an
+//! entry to its engine only when Raft reports it committed (a quorum holds
+//! it durably), in log order, so every node holds the same state at every
+//! applied index. A proposal is acknowledged when its proposer applies it
+//! ([`Applied::tag`]): an entry the proposer wrote but a new leader
+//! overwrote is never acknowledged. The Raft log is the storage the caller
+//! hands in; restarting from that storage replays its committed entries
+//! through the same [`Replica::handle_ready`] that applies live ones, the
+//! one recovery path.
+
+use raft::prelude::{ConfState, Entry, EntryType, Message};
+use raft::storage::MemStorage;
+use raft::{Config, RawNode, StateRole, Storage};
+use tonnex_engine::{EngineConfig, State};
+
+use crate::batch::{self, BatchError};
+
+/// How a node runs.
+#[derive(Clone, Debug)]
+pub struct ReplicaConfig {
+    /// This node's id (nonzero).
+    pub id: u64,
+    /// Ticks without a leader's word before a follower campaigns.
+    pub election_tick: usize,
+    /// Ticks between a leader's heartbeats.
+    pub heartbeat_tick: usize,
+    /// Use exactly `election_tick` instead of a random timeout in
+    /// `[election_tick, 2 × election_tick)`: raft-rs draws that from the
+    /// thread's random generator, which a reproducible simulation cannot
+    /// seed (it varies when nodes tick instead).
+    pub fixed_election_timeout: bool,
+    /// The engine every entry is applied to.
+    pub engine: EngineConfig,
+    /// Record the state digest after applying every this-many-th index
+    /// (0: never), so nodes can be compared at the same index.
+    pub checkpoint_every: u64,
+}
+
+/// A committed entry, applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    /// Its Raft index.
+    pub index: u64,
+    /// The term it was proposed in.
+    pub term: u64,
+    /// The tag [`Replica::propose`] returned, when this node proposed it:
+    /// the moment to acknowledge the proposal's clients.
+    pub tag: Option<u64>,
+    /// The engine sequence number of its first command.
+    pub first_seq: u64,
+    /// Its commands, in order.
+    pub commands: usize,
+    /// FNV-1a of the entry's data, to compare what nodes applied.
+    pub data_hash: u64,
+}
+
+/// FNV-1a, 64 bits.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Why a node could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// Raft refused (bad configuration, a message for another node...).
+    #[error("raft: {0}")]
+    Raft(#[from] raft::Error),
+    /// A committed entry is not a batch of commands: the log is damaged.
+    #[error("entry {index}: {source}")]
+    Entry {
+        /// The entry's index.
+        index: u64,
+        /// What was wrong with it.
+        source: BatchError,
+    },
+    /// A committed entry of a kind this node does not apply.
+    #[error("entry {index}: {what}")]
+    Unsupported {
+        /// The entry's index.
+        index: u64,
+        /// What it was.
+        what: String,
+    },
+}
+
+/// Why a proposal was not taken.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ProposeError {
+    /// Only the leader proposes; `leader` is who this node believes leads.
+    #[error("not the leader (leader: {leader:?})")]
+    NotLeader {
+        /// The leader's id, if one is known.
+        leader: Option<u64>,
+    },
+    /// The leader is handing over leadership, or Raft dropped the proposal.
+    #[error("proposal dropped: {0}")]
+    Dropped(String),
+}
+
+/// This node's place in the cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Sequences and proposes.
+    Leader,
+    /// Follows a leader.
+    Follower,
+    /// Asking for votes.
+    Candidate,
+    /// Asking whether it could win a vote.
+    PreCandidate,
+}
+
+/// One node.
+pub struct Replica {
+    node: RawNode<MemStorage>,
+    storage: MemStorage,
+    state: State,
+    outbox: Vec<Message>,
+    next_tag: u64,
+    checkpoint_every: u64,
+    checkpoints: Vec<(u64, String)>,
+}
+
+/// Entry context: the proposer's id and the proposal's tag.
+fn context(node: u64, tag: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16);
+    out.extend_from_slice(&node.to_le_bytes());
+    out.extend_from_slice(&tag.to_le_bytes());
+    out
+}
+
+fn parse_context(bytes: &[u8]) -> Option<(u64, u64)> {
+    let node = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+    let tag = u64::from_le_bytes(bytes.get(8..16)?.try_into().ok()?);
+    Some((node, tag))
+}
+
+/// A fresh log for a cluster of `voters`, for every node alike.
+#[must_use]
+pub fn new_log(voters: &[u64]) -> MemStorage {
+    MemStorage::new_with_conf_state(ConfState::from((voters.to_vec(), vec![])))
+}
+
+impl Replica {
+    /// Starts (or restarts) a node on `storage`. Committed entries the log
+    /// holds are applied again, from the first, by the first
+    /// [`Replica::handle_ready`] calls.
+    pub fn open(config: &ReplicaConfig, storage: MemStorage) -> Result<Replica, ClusterError> {
+        let raft_config = Config {
+            id: config.id,
+            election_tick: config.election_tick,
+            heartbeat_tick: config.heartbeat_tick,
+            min_election_tick: config.election_tick,
+            max_election_tick: if config.fixed_election_timeout {
+                config.election_tick + 1
+            } else {
+                2 * config.election_tick
+            },
+            // The engine state starts empty: every committed entry is
+            // applied again.
+            applied: 0,
+            max_size_per_msg: 1 << 20,
+            max_inflight_msgs: 256,
+            // A leader that cannot hear a quorum steps down, and a node
+            // rejoining from a partition cannot disrupt a working leader.
+            check_quorum: true,
+            pre_vote: true,
+            ..Config::default()
+        };
+        raft_config.validate()?;
+        let logger = slog::Logger::root(slog::Discard, slog::o!());
+        let node = RawNode::new(&raft_config, storage.clone(), &logger)?;
+        Ok(Replica {
+            node,
+            storage,
+            state: State::new(config.engine),
+            outbox: Vec::new(),
+            next_tag: 1,
+            checkpoint_every: config.checkpoint_every,
+            checkpoints: Vec::new(),
+        })
+    }
+
+    /// This node's id.
+    #[must_use]
+    pub fn id(&self) -> u64 {
+        self.node.raft.id
+    }
+
+    /// Its role now.
+    #[must_use]
+    pub fn role(&self) -> Role {
+        match self.node.raft.state {
+            StateRole::Leader => Role::Leader,
+            StateRole::Follower => Role::Follower,
+            StateRole::Candidate => Role::Candidate,
+            StateRole::PreCandidate => Role::PreCandidate,
+        }
+    }
+
+    /// The leader it knows of.
+    #[must_use]
+    pub fn leader(&self) -> Option<u64> {
+        let leader = self.node.raft.leader_id;
+        (leader != raft::INVALID_ID).then_some(leader)
+    }
+
+    /// Its current term.
+    #[must_use]
+    pub fn term(&self) -> u64 {
+        self.node.raft.term
+    }
+
+    /// The highest index it knows committed.
+    #[must_use]
+    pub fn commit_index(&self) -> u64 {
+        self.node.raft.raft_log.committed
+    }
+
+    /// The highest index applied to its engine.
+    #[must_use]
+    pub fn applied_index(&self) -> u64 {
+        self.node.raft.raft_log.applied
+    }
+
+    /// The engine state.
+    #[must_use]
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The log (the node's disk).
+    #[must_use]
+    pub fn storage(&self) -> &MemStorage {
+        &self.storage
+    }
+
+    /// `(index, state digest)` at every checkpoint applied so far.
+    #[must_use]
+    pub fn checkpoints(&self) -> &[(u64, String)] {
+        &self.checkpoints
+    }
+
+    /// Proposes `commands` as one entry; returns the tag its
+    /// [`Applied::tag`] will carry once committed and applied here.
+    pub fn propose(&mut self, commands: &[tonnex_engine::Command]) -> Result<u64, ProposeError> {
+        if self.node.raft.state != StateRole::Leader {
+            return Err(ProposeError::NotLeader {
+                leader: self.leader(),
+            });
+        }
+        let tag = self.next_tag;
+        self.node
+            .propose(context(self.id(), tag), batch::encode(commands))
+            .map_err(|e| ProposeError::Dropped(e.to_string()))?;
+        self.next_tag += 1;
+        Ok(tag)
+    }
+
+    /// One tick of the logical clock.
+    pub fn tick(&mut self) {
+        self.node.tick();
+    }
+
+    /// A message from a peer.
+    pub fn step(&mut self, message: Message) -> Result<(), ClusterError> {
+        match self.node.step(message) {
+            // A message for a peer this node no longer knows: dropped, as
+            // the network might have.
+            Ok(()) | Err(raft::Error::StepPeerNotFound) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Hands leadership to `to` (it must be caught up; Raft refuses
+    /// proposals meanwhile).
+    pub fn transfer_leader(&mut self, to: u64) {
+        self.node.transfer_leader(to);
+    }
+
+    /// Messages for peers, to send.
+    pub fn take_messages(&mut self) -> Vec<Message> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    /// Does what Raft asks: persists new entries and the hard state,
+    /// queues messages (those that must follow persistence after it), and
+    /// applies committed entries, appending each to `applied`.
+    pub fn handle_ready(&mut self, applied: &mut Vec<Applied>) -> Result<(), ClusterError> {
+        if !self.node.has_ready() {
+            return Ok(());
+        }
+        let mut ready = self.node.ready();
+        self.outbox.extend(ready.take_messages());
+        if !ready.snapshot().is_empty() {
+            return Err(ClusterError::Unsupported {
+                index: ready.snapshot().get_metadata().index,
+                what: "a snapshot (this log is never compacted)".into(),
+            });
+        }
+        self.apply(ready.take_committed_entries(), applied)?;
+        if !ready.entries().is_empty() {
+            self.storage.wl().append(ready.entries())?;
+        }
+        if let Some(hard_state) = ready.hs() {
+            self.storage.wl().set_hardstate(hard_state.clone());
+        }
+        self.outbox.extend(ready.take_persisted_messages());
+        let mut light = self.node.advance(ready);
+        if let Some(commit) = light.commit_index() {
+            self.storage.wl().mut_hard_state().set_commit(commit);
+        }
+        self.outbox.extend(light.take_messages());
+        self.apply(light.take_committed_entries(), applied)?;
+        self.node.advance_apply();
+        Ok(())
+    }
+
+    fn apply(
+        &mut self,
+        entries: Vec<Entry>,
+        applied: &mut Vec<Applied>,
+    ) -> Result<(), ClusterError> {
+        let mut events = Vec::new();
+        for entry in entries {
+            let index = entry.index;
+            match entry.get_entry_type() {
+                EntryType::EntryNormal => {}
+                other => {
+                    return Err(ClusterError::Unsupported {
+                        index,
+                        what: format!("a membership change ({other:?})"),
+                    })
+                }
+            }
+            // A new leader's first entry is empty: nothing to apply.
+            if !entry.data.is_empty() {
+                let commands = batch::decode(&entry.data)
+                    .map_err(|source| ClusterError::Entry { index, source })?;
+                let first_seq = self.state.last_seq() + 1;
+                for command in &commands {
+                    events.clear();
+                    self.state
+                        .apply(self.state.last_seq() + 1, command, &mut events);
+                }
+                let tag = parse_context(&entry.context)
+                    .filter(|&(node, _)| node == self.id())
+                    .map(|(_, tag)| tag);
+                applied.push(Applied {
+                    index,
+                    term: entry.term,
+                    tag,
+                    first_seq,
+                    commands: commands.len(),
+                    data_hash: fnv1a(&entry.data),
+                });
+            }
+            if self.checkpoint_every != 0 && index % self.checkpoint_every == 0 {
+                self.checkpoints.push((index, self.state.digest()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The log's entries from `from` (1 at the least) to the last, for
+    /// comparing logs.
+    pub fn log_entries(&self, from: u64) -> Result<Vec<Entry>, ClusterError> {
+        let last = self.storage.last_index()?;
+        if last < from.max(1) {
+            return Ok(Vec::new());
+        }
+        Ok(self.storage.entries(
+            from.max(1),
+            last + 1,
+            None,
+            raft::GetEntriesContext::empty(false),
+        )?)
+    }
+}
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica")
+            .field("id", &self.id())
+            .field("role", &self.role())
+            .field("term", &self.term())
+            .field("commit", &self.commit_index())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,530 @@
+//! A deterministic simulation of a cluster: every node in this process, a
+//! simulated network and clock that drop, delay, duplicate and reorder
+//! messages, partition the nodes and crash and restart them, each run
+//! reproducible from its seed. Checked on every run:
+//!
+//! - no two nodes apply different entries at one index (safety);
+//! - an acknowledged entry (applied by its proposer) is never lost: at the
+//!   end every node's log holds it at its index;
+//! - nodes that applied the same index hold the same engine state digest;
+//! - once the faults stop, every node catches up to the same state.
+//!
+//! `TONNEX_SIM_SEEDS` sets how many seeds the main test runs (CI: the
+//! default); `TONNEX_SIM_SEED` runs one, to reproduce a failure.
+
+use std::collections::BTreeMap;
+
+use raft::storage::MemStorage;
+use raft::Storage;
+use tonnex_cluster::{new_log, Applied, Message, Replica, ReplicaConfig, Role};
+use tonnex_engine::command::Command;
+use tonnex_engine::generate::{generate, Mix, Options, Profile};
+use tonnex_engine::{workload, EngineConfig};
+
+/// xorshift64*: the simulation's only source of chance.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    /// True `per_mille` times in a thousand.
+    fn chance(&mut self, per_mille: u64) -> bool {
+        self.below(1000) < per_mille
+    }
+}
+
+/// How hostile the network and hosts are, per mille per message or step.
+#[derive(Clone, Copy)]
+struct Faults {
+    drop: u64,
+    duplicate: u64,
+    max_delay: u64,
+    crash: u64,
+    partition: u64,
+    heal: u64,
+}
+
+const HOSTILE: Faults = Faults {
+    drop: 80,
+    duplicate: 40,
+    max_delay: 6,
+    crash: 4,
+    partition: 6,
+    heal: 20,
+};
+
+/// No faults, and a partition stays as it was set.
+const STILL: Faults = Faults {
+    drop: 0,
+    duplicate: 0,
+    max_delay: 1,
+    crash: 0,
+    partition: 0,
+    heal: 0,
+};
+
+const CALM: Faults = Faults {
+    drop: 0,
+    duplicate: 0,
+    max_delay: 1,
+    crash: 0,
+    partition: 0,
+    heal: 1000,
+};
+
+struct Node {
+    replica: Option<Replica>,
+    log: MemStorage,
+    config: ReplicaConfig,
+    /// Step at which a crashed node comes back.
+    restart_at: u64,
+    /// Checkpoints of the running instance already compared.
+    checkpoints_seen: usize,
+    group: u8,
+    /// Proposals this node acknowledged.
+    acks: usize,
+}
+
+struct Sim {
+    rng: Rng,
+    now: u64,
+    nodes: Vec<Node>,
+    in_flight: Vec<(u64, Message)>,
+    workload: Vec<Command>,
+    next_command: usize,
+    /// What was applied at each index, first seen: (term, data hash).
+    applied_at: BTreeMap<u64, (u64, u64)>,
+    /// The state digest at each checkpoint index, first seen.
+    digests: BTreeMap<u64, String>,
+    /// Acknowledged entries: index, (term, data hash).
+    acked: BTreeMap<u64, (u64, u64)>,
+    seed: u64,
+}
+
+fn engine() -> EngineConfig {
+    EngineConfig {
+        holds: false,
+        order_capacity: 1 << 10,
+        ..EngineConfig::default()
+    }
+}
+
+fn workload_for(seed: u64) -> Vec<Command> {
+    let mut text = Vec::new();
+    generate(
+        Options {
+            profile: Profile::Steady,
+            mix: Mix::Full,
+            ops: 400,
+            seed,
+            depth: None,
+        },
+        &mut text,
+    )
+    .expect("generate");
+    let mut commands = vec![Command::AddInstrument {
+        instrument: 0,
+        spec: workload::instrument(),
+    }];
+    commands.extend(workload::parse(&String::from_utf8(text).expect("utf-8")).expect("parse"));
+    commands
+}
+
+impl Sim {
+    fn new(seed: u64, size: u64) -> Sim {
+        let voters: Vec<u64> = (1..=size).collect();
+        let nodes = voters
+            .iter()
+            .map(|&id| {
+                let config = ReplicaConfig {
+                    id,
+                    election_tick: 10,
+                    heartbeat_tick: 2,
+                    fixed_election_timeout: true,
+                    engine: engine(),
+                    checkpoint_every: 16,
+                };
+                let log = new_log(&voters);
+                Node {
+                    replica: Some(Replica::open(&config, log.clone()).expect("open")),
+                    log,
+                    config,
+                    restart_at: 0,
+                    checkpoints_seen: 0,
+                    group: 0,
+                    acks: 0,
+                }
+            })
+            .collect();
+        Sim {
+            rng: Rng::new(seed),
+            now: 0,
+            nodes,
+            in_flight: Vec::new(),
+            workload: workload_for(seed),
+            next_command: 0,
+            applied_at: BTreeMap::new(),
+            digests: BTreeMap::new(),
+            acked: BTreeMap::new(),
+            seed,
+        }
+    }
+
+    fn fail(&self, what: String) -> ! {
+        panic!("seed {}: step {}: {what}", self.seed, self.now)
+    }
+
+    fn step(&mut self, faults: Faults) {
+        self.now += 1;
+        let n = self.nodes.len();
+        // Hosts: crashes (the log is the disk and survives), restarts.
+        for i in 0..n {
+            if self.nodes[i].replica.is_none() && self.now >= self.nodes[i].restart_at {
+                let node = &mut self.nodes[i];
+                node.replica = Some(Replica::open(&node.config, node.log.clone()).expect("reopen"));
+                node.checkpoints_seen = 0;
+            } else if self.nodes[i].replica.is_some() && self.rng.chance(faults.crash) {
+                let back = self.now + 20 + self.rng.below(150);
+                let node = &mut self.nodes[i];
+                node.replica = None;
+                node.restart_at = back;
+            }
+        }
+        // The network: a random split into two sides, or whole again.
+        if self.rng.chance(faults.partition) {
+            for i in 0..n {
+                self.nodes[i].group = (self.rng.below(2)) as u8;
+            }
+        } else if self.rng.chance(faults.heal) {
+            for node in &mut self.nodes {
+                node.group = 0;
+            }
+        }
+        // Clients: whoever believes it leads gets the next commands.
+        if self.next_command < self.workload.len() && self.rng.chance(400) {
+            let leaders: Vec<usize> = (0..n)
+                .filter(|&i| {
+                    self.nodes[i]
+                        .replica
+                        .as_ref()
+                        .is_some_and(|r| r.role() == Role::Leader)
+                })
+                .collect();
+            if !leaders.is_empty() {
+                let pick = leaders[self.rng.below(leaders.len() as u64) as usize];
+                let take =
+                    (1 + self.rng.below(3) as usize).min(self.workload.len() - self.next_command);
+                let commands = self.workload[self.next_command..self.next_command + take].to_vec();
+                let replica = self.nodes[pick].replica.as_mut().expect("live");
+                if replica.propose(&commands).is_ok() {
+                    self.next_command += take;
+                }
+            }
+        }
+        // Clocks: each node ticks most steps, not all, so timeouts drift.
+        for i in 0..n {
+            let tick = self.rng.chance(850);
+            if let Some(replica) = self.nodes[i].replica.as_mut() {
+                if tick {
+                    replica.tick();
+                }
+            }
+        }
+        self.deliver();
+        for i in 0..n {
+            self.ready(i, faults);
+        }
+    }
+
+    fn deliver(&mut self) {
+        let mut due = Vec::new();
+        let mut later = Vec::new();
+        for (at, message) in self.in_flight.drain(..) {
+            if at <= self.now {
+                due.push(message);
+            } else {
+                later.push((at, message));
+            }
+        }
+        self.in_flight = later;
+        // Reordered: delivered in a random order.
+        while !due.is_empty() {
+            let message = due.swap_remove(self.rng.below(due.len() as u64) as usize);
+            let (from, to) = (message.from as usize - 1, message.to as usize - 1);
+            if self.nodes[from].group != self.nodes[to].group {
+                continue;
+            }
+            if let Some(replica) = self.nodes[to].replica.as_mut() {
+                replica.step(message).expect("step");
+            }
+        }
+    }
+
+    fn ready(&mut self, i: usize, faults: Faults) {
+        let seen = self.nodes[i].checkpoints_seen;
+        let Some(replica) = self.nodes[i].replica.as_mut() else {
+            return;
+        };
+        let mut applied = Vec::new();
+        replica.handle_ready(&mut applied).expect("ready");
+        let messages = replica.take_messages();
+        let checkpoints: Vec<(u64, String)> = replica.checkpoints()[seen..].to_vec();
+        self.nodes[i].checkpoints_seen += checkpoints.len();
+        for a in applied {
+            self.check_applied(i, &a);
+        }
+        for (index, digest) in checkpoints {
+            match self.digests.get(&index) {
+                Some(seen) if *seen != digest => self.fail(format!(
+                    "node {} state at index {index} differs from another node's",
+                    i + 1
+                )),
+                Some(_) => {}
+                None => {
+                    self.digests.insert(index, digest);
+                }
+            }
+        }
+        for message in messages {
+            if self.rng.chance(faults.drop) {
+                continue;
+            }
+            let copies = if self.rng.chance(faults.duplicate) {
+                2
+            } else {
+                1
+            };
+            for _ in 0..copies {
+                let at = self.now + 1 + self.rng.below(faults.max_delay);
+                self.in_flight.push((at, message.clone()));
+            }
+        }
+    }
+
+    fn check_applied(&mut self, i: usize, a: &Applied) {
+        let entry = (a.term, a.data_hash);
+        match self.applied_at.get(&a.index) {
+            Some(seen) if *seen != entry => self.fail(format!(
+                "node {} applied {entry:?} at index {}, another node applied {seen:?}",
+                i + 1,
+                a.index
+            )),
+            Some(_) => {}
+            None => {
+                self.applied_at.insert(a.index, entry);
+            }
+        }
+        if a.tag.is_some() {
+            self.nodes[i].acks += 1;
+            self.acked.insert(a.index, entry);
+        }
+    }
+
+    /// Stops the faults and runs until every node applied the same last
+    /// index; then checks logs and states.
+    fn settle(&mut self) {
+        for node in &mut self.nodes {
+            node.restart_at = 0;
+            node.group = 0;
+        }
+        let mut steady_for = 0;
+        for _ in 0..3000 {
+            self.step(CALM);
+            let applied: Vec<u64> = self
+                .nodes
+                .iter()
+                .map(|n| n.replica.as_ref().map_or(0, Replica::applied_index))
+                .collect();
+            let has_leader = self
+                .nodes
+                .iter()
+                .any(|n| n.replica.as_ref().is_some_and(|r| r.role() == Role::Leader));
+            let commits_done = self.nodes.iter().all(|n| {
+                n.replica
+                    .as_ref()
+                    .is_some_and(|r| r.applied_index() == r.commit_index())
+            });
+            if has_leader && commits_done && applied.iter().all(|&x| x == applied[0]) {
+                steady_for += 1;
+                if steady_for > 30 {
+                    return self.check_end();
+                }
+            } else {
+                steady_for = 0;
+            }
+        }
+        let nodes: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("{:?}", n.replica))
+            .collect();
+        self.fail(format!(
+            "the cluster did not settle in 3000 calm steps: {nodes:?}"
+        ));
+    }
+
+    fn check_end(&self) {
+        let replicas: Vec<&Replica> = self
+            .nodes
+            .iter()
+            .map(|n| n.replica.as_ref().expect("live"))
+            .collect();
+        let logs: Vec<_> = replicas
+            .iter()
+            .map(|r| r.log_entries(1).expect("log"))
+            .collect();
+        let commit = replicas[0].commit_index();
+        for (k, log) in logs.iter().enumerate() {
+            let upto: Vec<_> = log.iter().take_while(|e| e.index <= commit).collect();
+            let first: Vec<_> = logs[0].iter().take_while(|e| e.index <= commit).collect();
+            if upto != first {
+                self.fail(format!(
+                    "node {}'s committed log differs from node 1's",
+                    k + 1
+                ));
+            }
+        }
+        for (&index, &(term, _)) in &self.acked {
+            let Some(entry) = logs[0].iter().find(|e| e.index == index) else {
+                self.fail(format!("acknowledged index {index} is gone"));
+            };
+            if entry.term != term || index > commit {
+                self.fail(format!(
+                    "acknowledged index {index} (term {term}) was replaced"
+                ));
+            }
+        }
+        let digest = replicas[0].state().digest();
+        for (k, r) in replicas.iter().enumerate() {
+            if r.state().digest() != digest {
+                self.fail(format!("node {} ends in another state than node 1", k + 1));
+            }
+        }
+    }
+}
+
+fn run(seed: u64, size: u64) -> usize {
+    let mut sim = Sim::new(seed, size);
+    for _ in 0..800 {
+        sim.step(HOSTILE);
+    }
+    sim.settle();
+    sim.acked.len()
+}
+
+#[test]
+fn no_two_nodes_apply_different_entries_and_nothing_acknowledged_is_lost() {
+    if let Some(seed) = std::env::var("TONNEX_SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        run(seed, 3);
+        run(seed, 5);
+        return;
+    }
+    let seeds: u64 = std::env::var("TONNEX_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
+    let mut acked = 0;
+    for seed in 0..seeds {
+        acked += run(seed, if seed % 4 == 3 { 5 } else { 3 });
+    }
+    // The faults must not stop the cluster from doing anything at all.
+    assert!(
+        acked as u64 > seeds * 5,
+        "only {acked} entries acknowledged over {seeds} seeds"
+    );
+}
+
+#[test]
+fn a_leader_cut_off_in_a_minority_acknowledges_nothing_and_the_majority_goes_on() {
+    let mut taken_alone = 0;
+    for seed in 0..20 {
+        let mut sim = Sim::new(seed, 3);
+        let leader = loop {
+            sim.step(STILL);
+            let leaders: Vec<usize> = (0..3)
+                .filter(|&i| {
+                    sim.nodes[i]
+                        .replica
+                        .as_ref()
+                        .is_some_and(|r| r.role() == Role::Leader)
+                })
+                .collect();
+            if let [one] = leaders[..] {
+                if sim.nodes[one].acks > 0 {
+                    break one;
+                }
+            }
+            assert!(
+                sim.now < 2000,
+                "seed {seed}: no leader acknowledged anything"
+            );
+        };
+        // The leader alone on one side: it may still take proposals until it
+        // notices (check quorum), but can commit none of them.
+        for (i, node) in sim.nodes.iter_mut().enumerate() {
+            node.group = u8::from(i == leader);
+        }
+        let (cut_acks, others_acks) = (
+            sim.nodes[leader].acks,
+            sim.nodes.iter().map(|n| n.acks).sum::<usize>(),
+        );
+        let cut = sim.nodes[leader].replica.as_ref().expect("live");
+        let (cut_term, cut_last) = (cut.term(), cut.storage().last_index().expect("last index"));
+        let mut cut_proposals = 0;
+        for _ in 0..400 {
+            let before = sim.next_command;
+            let was_leader = sim.nodes[leader]
+                .replica
+                .as_ref()
+                .is_some_and(|r| r.role() == Role::Leader);
+            sim.step(STILL);
+            if was_leader && sim.next_command > before {
+                cut_proposals += 1;
+            }
+        }
+        assert_eq!(
+            sim.nodes[leader].acks, cut_acks,
+            "seed {seed}: the cut-off leader acknowledged"
+        );
+        assert_ne!(
+            sim.nodes[leader].replica.as_ref().map(Replica::role),
+            Some(Role::Leader),
+            "seed {seed}: the cut-off leader never stepped down"
+        );
+        let total: usize = sim.nodes.iter().map(|n| n.acks).sum();
+        assert!(
+            total > others_acks,
+            "seed {seed}: the majority acknowledged nothing"
+        );
+        // Whatever the cut-off leader took alone is replaced once healed.
+        sim.settle();
+        let log = sim.nodes[0]
+            .replica
+            .as_ref()
+            .expect("live")
+            .log_entries(cut_last + 1)
+            .expect("log");
+        assert!(
+            log.iter().all(|e| e.term != cut_term),
+            "seed {seed}: {cut_proposals} proposals taken alone in term {cut_term}, some survived"
+        );
+        taken_alone += cut_proposals;
+    }
+    assert!(
+        taken_alone > 0,
+        "no cut-off leader took a proposal: nothing was tested"
+    );
+}
