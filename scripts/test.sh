@@ -23,6 +23,8 @@ echo "== cargo test --workspace"
 cargo test --workspace
 echo "== scripts/crash-test.sh (release build, kill -9 under load)"
 scripts/crash-test.sh 6
+echo "== cluster simulation, 2,000 seeds (release build)"
+TONNEX_SIM_SEEDS=2000 cargo test --release -p tonnex-cluster --test sim
 echo "== scripts/settlement-crash-test.sh (settlement and venue kill -9 mid-run, audit and reconciliation)"
 scripts/settlement-crash-test.sh 8
 echo "== scripts/custody-in-test.sh (registry custody in: lot deposits through the venue's checks, exactly once)"

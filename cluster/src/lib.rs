@@ -8,7 +8,9 @@
 //! (`tests/sim.rs`) as it will on sockets.
 
 pub mod batch;
+pub mod log;
 pub mod replica;
 
+pub use log::{JournalLog, LogError};
 pub use raft::prelude::Message;
-pub use replica::{new_log, Applied, ClusterError, ProposeError, Replica, ReplicaConfig, Role};
+pub use replica::{Applied, ClusterError, ProposeError, Replica, ReplicaConfig, Role};

@@ -12,12 +12,14 @@
 //! through the same [`Replica::handle_ready`] that applies live ones, the
 //! one recovery path.
 
-use raft::prelude::{ConfState, Entry, EntryType, Message};
-use raft::storage::MemStorage;
+use std::collections::BTreeMap;
+
+use raft::prelude::{Entry, EntryType, Message};
 use raft::{Config, RawNode, StateRole, Storage};
-use tonnex_engine::{EngineConfig, State};
+use tonnex_engine::{Command, EngineConfig, State};
 
 use crate::batch::{self, BatchError};
+use crate::log::{JournalLog, LogError};
 
 /// How a node runs.
 #[derive(Clone, Debug)]
@@ -71,6 +73,9 @@ pub enum ClusterError {
     /// Raft refused (bad configuration, a message for another node...).
     #[error("raft: {0}")]
     Raft(#[from] raft::Error),
+    /// The log could not be written.
+    #[error("log: {0}")]
+    Log(#[from] LogError),
     /// A committed entry is not a batch of commands: the log is damaged.
     #[error("entry {index}: {source}")]
     Entry {
@@ -118,40 +123,22 @@ pub enum Role {
 
 /// One node.
 pub struct Replica {
-    node: RawNode<MemStorage>,
-    storage: MemStorage,
+    node: RawNode<JournalLog>,
     state: State,
     outbox: Vec<Message>,
     next_tag: u64,
+    /// This node's proposals not yet applied: index -> (term, tag). An
+    /// entry applied at that index in another term replaced the proposal.
+    proposed: BTreeMap<u64, (u64, u64)>,
     checkpoint_every: u64,
     checkpoints: Vec<(u64, String)>,
-}
-
-/// Entry context: the proposer's id and the proposal's tag.
-fn context(node: u64, tag: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(16);
-    out.extend_from_slice(&node.to_le_bytes());
-    out.extend_from_slice(&tag.to_le_bytes());
-    out
-}
-
-fn parse_context(bytes: &[u8]) -> Option<(u64, u64)> {
-    let node = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
-    let tag = u64::from_le_bytes(bytes.get(8..16)?.try_into().ok()?);
-    Some((node, tag))
-}
-
-/// A fresh log for a cluster of `voters`, for every node alike.
-#[must_use]
-pub fn new_log(voters: &[u64]) -> MemStorage {
-    MemStorage::new_with_conf_state(ConfState::from((voters.to_vec(), vec![])))
 }
 
 impl Replica {
     /// Starts (or restarts) a node on `storage`. Committed entries the log
     /// holds are applied again, from the first, by the first
     /// [`Replica::handle_ready`] calls.
-    pub fn open(config: &ReplicaConfig, storage: MemStorage) -> Result<Replica, ClusterError> {
+    pub fn open(config: &ReplicaConfig, log: JournalLog) -> Result<Replica, ClusterError> {
         let raft_config = Config {
             id: config.id,
             election_tick: config.election_tick,
@@ -175,13 +162,13 @@ impl Replica {
         };
         raft_config.validate()?;
         let logger = slog::Logger::root(slog::Discard, slog::o!());
-        let node = RawNode::new(&raft_config, storage.clone(), &logger)?;
+        let node = RawNode::new(&raft_config, log, &logger)?;
         Ok(Replica {
             node,
-            storage,
             state: State::new(config.engine),
             outbox: Vec::new(),
             next_tag: 1,
+            proposed: BTreeMap::new(),
             checkpoint_every: config.checkpoint_every,
             checkpoints: Vec::new(),
         })
@@ -237,8 +224,8 @@ impl Replica {
 
     /// The log (the node's disk).
     #[must_use]
-    pub fn storage(&self) -> &MemStorage {
-        &self.storage
+    pub fn log(&self) -> &JournalLog {
+        self.node.store()
     }
 
     /// `(index, state digest)` at every checkpoint applied so far.
@@ -248,19 +235,50 @@ impl Replica {
     }
 
     /// Proposes `commands` as one entry; returns the tag its
-    /// [`Applied::tag`] will carry once committed and applied here.
-    pub fn propose(&mut self, commands: &[tonnex_engine::Command]) -> Result<u64, ProposeError> {
+    /// [`Applied::tag`] will carry once committed and applied here. A new
+    /// order without an id (0) gets its journal sequence number, as on a
+    /// single venue: the leader knows it, since the entry's place in the
+    /// log fixes its commands' sequence numbers.
+    pub fn propose(&mut self, commands: &mut [Command]) -> Result<u64, ProposeError> {
         if self.node.raft.state != StateRole::Leader {
             return Err(ProposeError::NotLeader {
                 leader: self.leader(),
             });
         }
+        for (seq, command) in (self.next_seq()..).zip(commands.iter_mut()) {
+            if let Command::New(order) = command {
+                if order.id == 0 {
+                    order.id = seq;
+                }
+            }
+        }
         let tag = self.next_tag;
         self.node
-            .propose(context(self.id(), tag), batch::encode(commands))
+            .propose(Vec::new(), batch::encode(commands))
             .map_err(|e| ProposeError::Dropped(e.to_string()))?;
+        let log = &self.node.raft.raft_log;
+        self.proposed
+            .insert(log.last_index(), (self.node.raft.term, tag));
         self.next_tag += 1;
         Ok(tag)
+    }
+
+    /// The journal sequence the next proposed command gets: after the
+    /// persisted log's commands below the unpersisted entries, and theirs.
+    fn next_seq(&self) -> u64 {
+        let log = &self.node.raft.raft_log;
+        let unstable = &log.unstable;
+        let below = unstable.offset.min(log.store.last() + 1) - 1;
+        let pending: u64 = unstable
+            .entries
+            .iter()
+            .map(|e| {
+                e.data.get(..4).map_or(0, |b| {
+                    u64::from(u32::from_le_bytes(b.try_into().expect("4")))
+                })
+            })
+            .sum();
+        log.store.seq_after(below) + pending
     }
 
     /// One tick of the logical clock.
@@ -306,15 +324,15 @@ impl Replica {
         }
         self.apply(ready.take_committed_entries(), applied)?;
         if !ready.entries().is_empty() {
-            self.storage.wl().append(ready.entries())?;
+            self.node.mut_store().append(ready.entries())?;
         }
         if let Some(hard_state) = ready.hs() {
-            self.storage.wl().set_hardstate(hard_state.clone());
+            self.node.mut_store().set_hard_state(hard_state)?;
         }
         self.outbox.extend(ready.take_persisted_messages());
         let mut light = self.node.advance(ready);
         if let Some(commit) = light.commit_index() {
-            self.storage.wl().mut_hard_state().set_commit(commit);
+            self.node.mut_store().set_commit(commit)?;
         }
         self.outbox.extend(light.take_messages());
         self.apply(light.take_committed_entries(), applied)?;
@@ -339,6 +357,14 @@ impl Replica {
                     })
                 }
             }
+            let mine = self.proposed.remove(&index);
+            // An earlier proposal of ours at a lower index was replaced.
+            while let Some((&lower, _)) = self.proposed.first_key_value() {
+                if lower >= index {
+                    break;
+                }
+                self.proposed.remove(&lower);
+            }
             // A new leader's first entry is empty: nothing to apply.
             if !entry.data.is_empty() {
                 let commands = batch::decode(&entry.data)
@@ -349,8 +375,8 @@ impl Replica {
                     self.state
                         .apply(self.state.last_seq() + 1, command, &mut events);
                 }
-                let tag = parse_context(&entry.context)
-                    .filter(|&(node, _)| node == self.id())
+                let tag = mine
+                    .filter(|&(term, _)| term == entry.term)
                     .map(|(_, tag)| tag);
                 applied.push(Applied {
                     index,
@@ -371,11 +397,11 @@ impl Replica {
     /// The log's entries from `from` (1 at the least) to the last, for
     /// comparing logs.
     pub fn log_entries(&self, from: u64) -> Result<Vec<Entry>, ClusterError> {
-        let last = self.storage.last_index()?;
+        let last = self.node.store().last();
         if last < from.max(1) {
             return Ok(Vec::new());
         }
-        Ok(self.storage.entries(
+        Ok(self.node.store().entries(
             from.max(1),
             last + 1,
             None,

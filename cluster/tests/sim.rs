@@ -9,16 +9,24 @@
 //! - nodes that applied the same index hold the same engine state digest;
 //! - once the faults stop, every node catches up to the same state.
 //!
-//! `TONNEX_SIM_SEEDS` sets how many seeds the main test runs (CI: the
-//! default); `TONNEX_SIM_SEED` runs one, to reproduce a failure.
+//! Each node's log is a real `JournalLog` in a folder of its own (journal
+//! segments, index and state files), so a crash and restart reopen it from
+//! disk exactly as a venue restarting after `kill -9` would.
+//!
+//! `TONNEX_SIM_SEEDS` sets how many seeds the main test runs (200 by
+//! default, in the workspace's debug test run; `scripts/test.sh` then runs
+//! 2,000 in a release build); `TONNEX_SIM_SEED` runs one, to reproduce a
+//! failure.
 
 use std::collections::BTreeMap;
 
-use raft::storage::MemStorage;
-use raft::Storage;
-use tonnex_cluster::{new_log, Applied, Message, Replica, ReplicaConfig, Role};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tonnex_cluster::{Applied, JournalLog, Message, Replica, ReplicaConfig, Role};
 use tonnex_engine::command::Command;
 use tonnex_engine::generate::{generate, Mix, Options, Profile};
+use tonnex_engine::journal::Durability;
 use tonnex_engine::{workload, EngineConfig};
 
 /// xorshift64*: the simulation's only source of chance.
@@ -84,7 +92,9 @@ const CALM: Faults = Faults {
 
 struct Node {
     replica: Option<Replica>,
-    log: MemStorage,
+    /// The node's journal folder: its disk, which outlives a crash.
+    dir: PathBuf,
+    voters: Vec<u64>,
     config: ReplicaConfig,
     /// Step at which a crashed node comes back.
     restart_at: u64,
@@ -109,6 +119,29 @@ struct Sim {
     /// Acknowledged entries: index, (term, data hash).
     acked: BTreeMap<u64, (u64, u64)>,
     seed: u64,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            node.replica = None;
+            let _ = std::fs::remove_dir_all(&node.dir);
+        }
+    }
+}
+
+/// Opens (or reopens, after a crash) a node on its folder.
+fn start(node: &Node) -> Replica {
+    // Small segments, so logs roll over and cuts cross segment files.
+    let log = JournalLog::open(
+        &node.dir,
+        &node.voters,
+        engine(),
+        Durability::Process,
+        64 << 10,
+    )
+    .expect("open log");
+    Replica::open(&node.config, log).expect("open replica")
 }
 
 fn engine() -> EngineConfig {
@@ -142,6 +175,9 @@ fn workload_for(seed: u64) -> Vec<Command> {
 
 impl Sim {
     fn new(seed: u64, size: u64) -> Sim {
+        // Tests run side by side: every simulation gets folders of its own.
+        static RUNS: AtomicU64 = AtomicU64::new(0);
+        let run = RUNS.fetch_add(1, Ordering::Relaxed);
         let voters: Vec<u64> = (1..=size).collect();
         let nodes = voters
             .iter()
@@ -154,16 +190,21 @@ impl Sim {
                     engine: engine(),
                     checkpoint_every: 16,
                 };
-                let log = new_log(&voters);
-                Node {
-                    replica: Some(Replica::open(&config, log.clone()).expect("open")),
-                    log,
+                let dir = std::env::temp_dir()
+                    .join(format!("tonnex-sim-{}-{run}-{id}", std::process::id()));
+                let _ = std::fs::remove_dir_all(&dir);
+                let mut node = Node {
+                    replica: None,
+                    dir,
+                    voters: voters.clone(),
                     config,
                     restart_at: 0,
                     checkpoints_seen: 0,
                     group: 0,
                     acks: 0,
-                }
+                };
+                node.replica = Some(start(&node));
+                node
             })
             .collect();
         Sim {
@@ -190,8 +231,9 @@ impl Sim {
         // Hosts: crashes (the log is the disk and survives), restarts.
         for i in 0..n {
             if self.nodes[i].replica.is_none() && self.now >= self.nodes[i].restart_at {
+                let replica = start(&self.nodes[i]);
                 let node = &mut self.nodes[i];
-                node.replica = Some(Replica::open(&node.config, node.log.clone()).expect("reopen"));
+                node.replica = Some(replica);
                 node.checkpoints_seen = 0;
             } else if self.nodes[i].replica.is_some() && self.rng.chance(faults.crash) {
                 let back = self.now + 20 + self.rng.below(150);
@@ -224,9 +266,10 @@ impl Sim {
                 let pick = leaders[self.rng.below(leaders.len() as u64) as usize];
                 let take =
                     (1 + self.rng.below(3) as usize).min(self.workload.len() - self.next_command);
-                let commands = self.workload[self.next_command..self.next_command + take].to_vec();
+                let mut commands =
+                    self.workload[self.next_command..self.next_command + take].to_vec();
                 let replica = self.nodes[pick].replica.as_mut().expect("live");
-                if replica.propose(&commands).is_ok() {
+                if replica.propose(&mut commands).is_ok() {
                     self.next_command += take;
                 }
             }
@@ -435,7 +478,7 @@ fn no_two_nodes_apply_different_entries_and_nothing_acknowledged_is_lost() {
     let seeds: u64 = std::env::var("TONNEX_SIM_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(1000);
+        .unwrap_or(200);
     let mut acked = 0;
     for seed in 0..seeds {
         acked += run(seed, if seed % 4 == 3 { 5 } else { 3 });
@@ -482,7 +525,7 @@ fn a_leader_cut_off_in_a_minority_acknowledges_nothing_and_the_majority_goes_on(
             sim.nodes.iter().map(|n| n.acks).sum::<usize>(),
         );
         let cut = sim.nodes[leader].replica.as_ref().expect("live");
-        let (cut_term, cut_last) = (cut.term(), cut.storage().last_index().expect("last index"));
+        let (cut_term, cut_last) = (cut.term(), cut.log().last());
         let mut cut_proposals = 0;
         for _ in 0..400 {
             let before = sim.next_command;

@@ -47,28 +47,28 @@ impl JournalConfig {
 }
 
 /// The open newest segment.
-struct Segment {
-    path: PathBuf,
-    map: MmapMut,
+pub(super) struct Segment {
+    pub(super) path: PathBuf,
+    pub(super) map: MmapMut,
     /// Keeps the file open for as long as it is mapped.
-    _file: File,
+    pub(super) _file: File,
 }
 
 /// An open journal, positioned after its last record.
 pub struct Journal {
-    config: JournalConfig,
+    pub(super) config: JournalConfig,
     engine: EngineConfig,
-    segment: Option<Segment>,
+    pub(super) segment: Option<Segment>,
     /// Next write offset in the segment.
-    pos: usize,
+    pub(super) pos: usize,
     /// Offset up to which the segment is known synced.
-    synced_pos: usize,
-    last_seq: u64,
-    durable_seq: u64,
-    pending_records: u32,
+    pub(super) synced_pos: usize,
+    pub(super) last_seq: u64,
+    pub(super) durable_seq: u64,
+    pub(super) pending_records: u32,
     /// `tick` time at which the oldest unsynced record was first seen.
-    pending_since_ns: Option<u64>,
-    poisoned: bool,
+    pub(super) pending_since_ns: Option<u64>,
+    pub(super) poisoned: bool,
     /// The next segment, being prepared in the background.
     next: Option<std::thread::JoinHandle<std::io::Result<Prepared>>>,
     /// Reused buffer for variable-length records.
@@ -361,6 +361,18 @@ impl Journal {
         self.config
             .segment_bytes
             .max((HEADER_BYTES + RECORD_BYTES_MAX) as u64)
+    }
+}
+
+impl Drop for Journal {
+    /// Waits for a segment being prepared: a helper left running could
+    /// otherwise, in a journal opened again in this process (a restarted
+    /// replica, a test), remove or replace that journal's own next segment
+    /// file, which shares its name.
+    fn drop(&mut self) {
+        if let Some(next) = self.next.take() {
+            let _ = next.join();
+        }
     }
 }
 

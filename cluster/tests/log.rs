@@ -1,0 +1,166 @@
+//! The Raft log on the journal (`JournalLog`): entries and hard state
+//! survive a reopen, a new leader's overwrite cuts both files back, a
+//! crash between an entry's commands and its index record loses only that
+//! entry, and damage is an error naming the file.
+
+use std::path::{Path, PathBuf};
+
+use raft::prelude::{Entry, HardState};
+use raft::{GetEntriesContext, Storage};
+use tonnex_cluster::{batch, JournalLog};
+use tonnex_engine::journal::{self, Durability};
+use tonnex_engine::{workload, Command, EngineConfig};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tonnex-raft-log-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn engine() -> EngineConfig {
+    EngineConfig {
+        holds: false,
+        order_capacity: 1 << 10,
+        ..EngineConfig::default()
+    }
+}
+
+fn open(dir: &Path) -> JournalLog {
+    JournalLog::open(dir, &[1, 2, 3], engine(), Durability::Process, 8 << 10).unwrap()
+}
+
+fn orders(from: u64, count: u64) -> Vec<Command> {
+    let text: String = (from..from + count)
+        .map(|id| format!("N {id} 7 B L {} 1\n", 100 + id % 5))
+        .collect();
+    workload::parse(&text).unwrap()
+}
+
+fn entry(index: u64, term: u64, commands: &[Command]) -> Entry {
+    let data = if commands.is_empty() {
+        Vec::new()
+    } else {
+        batch::encode(commands)
+    };
+    Entry {
+        index,
+        term,
+        data: data.into(),
+        ..Entry::default()
+    }
+}
+
+fn all(log: &JournalLog) -> Vec<Entry> {
+    log.entries(1, log.last() + 1, None, GetEntriesContext::empty(false))
+        .unwrap()
+}
+
+#[test]
+fn entries_and_hard_state_survive_a_reopen_and_an_overwrite_cuts_both_files() {
+    let dir = scratch("reopen");
+    let mut log = open(&dir);
+    // An empty entry (a new leader's), then batches large enough to roll
+    // the journal's small segments.
+    let mut written = vec![entry(1, 1, &[])];
+    for i in 0..30 {
+        written.push(entry(i + 2, 1, &orders(i * 10 + 1, 10)));
+    }
+    log.append(&written).unwrap();
+    let hard_state = HardState {
+        term: 2,
+        vote: 3,
+        commit: 20,
+        ..HardState::default()
+    };
+    log.set_hard_state(&hard_state).unwrap();
+    assert_eq!(log.seq_after(1), 1);
+    assert_eq!(log.seq_after(31), 301);
+    drop(log);
+    let mut log = open(&dir);
+    assert_eq!(
+        all(&log),
+        written,
+        "read back from the journal after a reopen"
+    );
+    assert_eq!(log.initial_state().unwrap().hard_state, hard_state);
+    assert_eq!(
+        log.initial_state().unwrap().conf_state.voters,
+        vec![1, 2, 3]
+    );
+    assert_eq!(log.term(0).unwrap(), 0);
+    assert_eq!(log.term(31).unwrap(), 1);
+    assert!(log.term(32).is_err());
+    // A new leader (term 3) overwrites from index 25 on.
+    let over = vec![entry(25, 3, &orders(5_000, 4)), entry(26, 3, &[])];
+    log.append(&over).unwrap();
+    let mut expected = written[..24].to_vec();
+    expected.extend(over.iter().cloned());
+    assert_eq!(all(&log), expected);
+    drop(log);
+    let log = open(&dir);
+    assert_eq!(all(&log), expected, "the cut survives a reopen");
+    assert_eq!(log.seq_after(26), 24 * 10 - 10 + 1 + 4);
+    // The journal holds exactly the log's commands.
+    let commands = journal::read_commands(&dir, 1, log.seq_after(26) - 1).unwrap();
+    assert_eq!(commands.len() as u64, log.seq_after(26) - 1);
+    assert!(journal::read_commands(&dir, 1, log.seq_after(26)).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_crash_before_an_entrys_index_record_loses_that_entry_only() {
+    let dir = scratch("torn");
+    let mut log = open(&dir);
+    let written: Vec<Entry> = (1..=5).map(|i| entry(i, 1, &orders(i * 10, 3))).collect();
+    log.append(&written).unwrap();
+    drop(log);
+    // The last index record never landed whole: its commands are in the
+    // journal, its record half written.
+    let index = dir.join("raft-entries.idx");
+    let bytes = std::fs::read(&index).unwrap();
+    std::fs::write(&index, &bytes[..bytes.len() - 13]).unwrap();
+    let mut log = open(&dir);
+    assert_eq!(all(&log), written[..4].to_vec());
+    // Its commands were cut from the journal: the entry appends again.
+    log.append(&written[4..]).unwrap();
+    drop(log);
+    assert_eq!(all(&open(&dir)), written);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn damage_is_an_error_naming_the_file() {
+    let dir = scratch("damage");
+    let mut log = open(&dir);
+    let written: Vec<Entry> = (1..=4).map(|i| entry(i, 1, &orders(i * 10, 2))).collect();
+    log.append(&written).unwrap();
+    log.set_commit(3).unwrap();
+    drop(log);
+    let index = dir.join("raft-entries.idx");
+    let good = std::fs::read(&index).unwrap();
+    let mut bad = good.clone();
+    bad[32 + 9] ^= 1; // record 2's term
+    std::fs::write(&index, &bad).unwrap();
+    let err = JournalLog::open(&dir, &[1, 2, 3], engine(), Durability::Process, 8 << 10)
+        .err()
+        .expect("a damaged record")
+        .to_string();
+    assert!(
+        err.contains("raft-entries.idx") && err.contains("record 2"),
+        "{err}"
+    );
+    std::fs::write(&index, &good).unwrap();
+    let state = dir.join("raft-state");
+    let mut bytes = std::fs::read(&state).unwrap();
+    bytes[10] ^= 1;
+    std::fs::write(&state, &bytes).unwrap();
+    let err = JournalLog::open(&dir, &[1, 2, 3], engine(), Durability::Process, 8 << 10)
+        .err()
+        .expect("a damaged state file")
+        .to_string();
+    assert!(
+        err.contains("raft-state") && err.contains("checksum"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
