@@ -13,4 +13,6 @@ pub mod replica;
 
 pub use log::{JournalLog, LogError};
 pub use raft::prelude::Message;
-pub use replica::{Applied, ClusterError, ProposeError, Replica, ReplicaConfig, Role};
+pub use replica::{
+    Applied, ClusterError, PeerStatus, ProposeError, Replica, ReplicaConfig, Role, Status,
+};

@@ -495,26 +495,7 @@ fn a_leader_cut_off_in_a_minority_acknowledges_nothing_and_the_majority_goes_on(
     let mut taken_alone = 0;
     for seed in 0..20 {
         let mut sim = Sim::new(seed, 3);
-        let leader = loop {
-            sim.step(STILL);
-            let leaders: Vec<usize> = (0..3)
-                .filter(|&i| {
-                    sim.nodes[i]
-                        .replica
-                        .as_ref()
-                        .is_some_and(|r| r.role() == Role::Leader)
-                })
-                .collect();
-            if let [one] = leaders[..] {
-                if sim.nodes[one].acks > 0 {
-                    break one;
-                }
-            }
-            assert!(
-                sim.now < 2000,
-                "seed {seed}: no leader acknowledged anything"
-            );
-        };
+        let leader = lead(&mut sim, STILL);
         // The leader alone on one side: it may still take proposals until it
         // notices (check quorum), but can commit none of them.
         for (i, node) in sim.nodes.iter_mut().enumerate() {
@@ -570,4 +551,72 @@ fn a_leader_cut_off_in_a_minority_acknowledges_nothing_and_the_majority_goes_on(
         taken_alone > 0,
         "no cut-off leader took a proposal: nothing was tested"
     );
+}
+
+/// Steps until node `i` (0-based) alone leads, with nothing in the way.
+fn lead(sim: &mut Sim, faults: Faults) -> usize {
+    loop {
+        sim.step(faults);
+        let leaders: Vec<usize> = (0..sim.nodes.len())
+            .filter(|&i| {
+                sim.nodes[i]
+                    .replica
+                    .as_ref()
+                    .is_some_and(|r| r.role() == Role::Leader)
+            })
+            .collect();
+        if let [one] = leaders[..] {
+            if sim.nodes[one].acks > 0 {
+                return one;
+            }
+        }
+        assert!(
+            sim.now < 5000,
+            "seed {}: no leader acknowledged anything",
+            sim.seed
+        );
+    }
+}
+
+#[test]
+fn leadership_moves_where_the_operator_says_and_nothing_is_lost() {
+    for seed in 0..10 {
+        let mut sim = Sim::new(seed, 3);
+        let from = lead(&mut sim, STILL);
+        let to = (from + 1 + seed as usize % 2) % 3;
+        // Followers catch up first; then the hand-over.
+        for _ in 0..30 {
+            sim.step(STILL);
+        }
+        let status = sim.nodes[from].replica.as_ref().expect("live").status();
+        assert_eq!(status.role, Role::Leader);
+        assert_eq!(status.peers.len(), 3, "{status:?}");
+        assert!(status.peers.iter().all(|p| p.lag <= 3), "{status:?}");
+        sim.nodes[from]
+            .replica
+            .as_mut()
+            .expect("live")
+            .transfer_leader(to as u64 + 1);
+        let asked = sim.now;
+        while sim.nodes[to].replica.as_ref().map(Replica::role) != Some(Role::Leader) {
+            sim.step(STILL);
+            assert!(
+                sim.now < asked + 100,
+                "seed {seed}: node {} never took over",
+                to + 1
+            );
+        }
+        let before = sim.nodes[to].acks;
+        for _ in 0..200 {
+            sim.step(STILL);
+        }
+        assert!(
+            sim.nodes[to].acks > before,
+            "seed {seed}: the new leader acknowledged nothing"
+        );
+        let follower = sim.nodes[from].replica.as_ref().expect("live").status();
+        assert_eq!(follower.leader, Some(to as u64 + 1));
+        assert!(follower.peers.is_empty(), "only a leader reports its peers");
+        sim.settle();
+    }
 }
