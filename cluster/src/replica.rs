@@ -40,6 +40,9 @@ pub struct ReplicaConfig {
     /// Record the state digest after applying every this-many-th index
     /// (0: never), so nodes can be compared at the same index.
     pub checkpoint_every: u64,
+    /// Write an engine snapshot and drop the entries it covers from the
+    /// log once this many entries were applied since the last (0: never).
+    pub snapshot_every: u64,
 }
 
 /// A committed entry, applied.
@@ -164,13 +167,23 @@ pub struct Replica {
     proposed: BTreeMap<u64, (u64, u64)>,
     checkpoint_every: u64,
     checkpoints: Vec<(u64, String)>,
+    snapshot_every: u64,
+    installed: u64,
 }
 
 impl Replica {
-    /// Starts (or restarts) a node on `storage`. Committed entries the log
-    /// holds are applied again, from the first, by the first
-    /// [`Replica::handle_ready`] calls.
+    /// Starts (or restarts) a node on `log`: from the engine snapshot the
+    /// log starts after, if any; committed entries after it are applied
+    /// again by the first [`Replica::handle_ready`] calls.
     pub fn open(config: &ReplicaConfig, log: JournalLog) -> Result<Replica, ClusterError> {
+        let state = match log.snapshot_image()? {
+            Some(image) => State::from_image(&image).map_err(|what| ClusterError::Unsupported {
+                index: log.snapshot_meta().index,
+                what: format!("its snapshot: {what}"),
+            })?,
+            None => State::new(config.engine),
+        };
+        let applied = log.snapshot_meta().index;
         let raft_config = Config {
             id: config.id,
             election_tick: config.election_tick,
@@ -181,9 +194,9 @@ impl Replica {
             } else {
                 2 * config.election_tick
             },
-            // The engine state starts empty: every committed entry is
-            // applied again.
-            applied: 0,
+            // The engine state is the snapshot's: every committed entry
+            // after it is applied again.
+            applied,
             max_size_per_msg: 1 << 20,
             max_inflight_msgs: 256,
             // A leader that cannot hear a quorum steps down, and a node
@@ -197,12 +210,14 @@ impl Replica {
         let node = RawNode::new(&raft_config, log, &logger)?;
         Ok(Replica {
             node,
-            state: State::new(config.engine),
+            state,
             outbox: Vec::new(),
             next_tag: 1,
             proposed: BTreeMap::new(),
             checkpoint_every: config.checkpoint_every,
             checkpoints: Vec::new(),
+            snapshot_every: config.snapshot_every,
+            installed: 0,
         })
     }
 
@@ -359,6 +374,24 @@ impl Replica {
         }
     }
 
+    /// What became of a snapshot this node sent `to`: the transport says
+    /// whether it arrived whole. Until told, the leader sends that
+    /// follower nothing more (so a lost snapshot must be reported lost).
+    pub fn report_snapshot(&mut self, to: u64, delivered: bool) {
+        let status = if delivered {
+            raft::SnapshotStatus::Finish
+        } else {
+            raft::SnapshotStatus::Failure
+        };
+        self.node.report_snapshot(to, status);
+    }
+
+    /// The transport could not reach `to`: the leader stops streaming
+    /// entries to it and probes instead.
+    pub fn report_unreachable(&mut self, to: u64) {
+        self.node.report_unreachable(to);
+    }
+
     /// Hands leadership to `to` (it must be caught up; Raft refuses
     /// proposals meanwhile).
     pub fn transfer_leader(&mut self, to: u64) {
@@ -380,10 +413,15 @@ impl Replica {
         let mut ready = self.node.ready();
         self.outbox.extend(ready.take_messages());
         if !ready.snapshot().is_empty() {
-            return Err(ClusterError::Unsupported {
-                index: ready.snapshot().get_metadata().index,
-                what: "a snapshot (this log is never compacted)".into(),
-            });
+            let index = ready.snapshot().get_metadata().index;
+            let image = self.node.mut_store().install_snapshot(ready.snapshot())?;
+            self.state = State::from_image(&image).map_err(|what| ClusterError::Unsupported {
+                index,
+                what: format!("the leader's snapshot: {what}"),
+            })?;
+            self.installed += 1;
+            // Proposals at or below it were settled without us.
+            self.proposed = self.proposed.split_off(&(index + 1));
         }
         self.apply(ready.take_committed_entries(), applied)?;
         if !ready.entries().is_empty() {
@@ -400,7 +438,19 @@ impl Replica {
         self.outbox.extend(light.take_messages());
         self.apply(light.take_committed_entries(), applied)?;
         self.node.advance_apply();
+        let done = self.node.raft.raft_log.applied;
+        let last_snapshot = self.node.store().snapshot_meta().index;
+        if self.snapshot_every != 0 && done >= last_snapshot + self.snapshot_every {
+            let image = self.state.image();
+            self.node.mut_store().take_snapshot(done, &image)?;
+        }
         Ok(())
+    }
+
+    /// Snapshots installed from a leader since this node started.
+    #[must_use]
+    pub fn installed_snapshots(&self) -> u64 {
+        self.installed
     }
 
     fn apply(
@@ -461,11 +511,12 @@ impl Replica {
     /// comparing logs.
     pub fn log_entries(&self, from: u64) -> Result<Vec<Entry>, ClusterError> {
         let last = self.node.store().last();
-        if last < from.max(1) {
+        let from = from.max(self.node.store().snapshot_meta().index + 1);
+        if last < from {
             return Ok(Vec::new());
         }
         Ok(self.node.store().entries(
-            from.max(1),
+            from,
             last + 1,
             None,
             raft::GetEntriesContext::empty(false),

@@ -164,3 +164,65 @@ fn damage_is_an_error_naming_the_file() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_snapshot_compacts_the_log_and_installs_on_another_node() {
+    use tonnex_engine::State;
+    let (dir, other) = (scratch("snap-leader"), scratch("snap-follower"));
+    let mut log = open(&dir);
+    let written: Vec<Entry> = (1..=6).map(|i| entry(i, 2, &orders(i * 10, 3))).collect();
+    log.append(&written).unwrap();
+    // The engine state after entry 4 (12 commands).
+    let mut state = State::new(engine());
+    let mut events = Vec::new();
+    state.apply(
+        1,
+        &Command::AddInstrument {
+            instrument: 0,
+            spec: workload::instrument(),
+        },
+        &mut events,
+    );
+    let image_at = |state: &State| state.image();
+    let err = log
+        .take_snapshot(4, &image_at(&state))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("must end at sequence 12"), "{err}");
+    for seq in 2..=12 {
+        state.apply(seq, &orders(900 + seq, 1)[0], &mut events);
+    }
+    log.take_snapshot(4, &image_at(&state)).unwrap();
+    assert_eq!(log.first_index().unwrap(), 5);
+    assert_eq!(log.term(4).unwrap(), 2);
+    assert!(log.term(3).is_err());
+    assert!(log
+        .entries(4, 7, None, GetEntriesContext::empty(false))
+        .is_err());
+    assert_eq!(all_after(&log, 5), written[4..].to_vec());
+    let sent = log.snapshot(0, 2).unwrap();
+    assert_eq!(sent.get_metadata().index, 4);
+    drop(log);
+    let log = open(&dir);
+    assert_eq!(all_after(&log, 5), written[4..].to_vec(), "after a reopen");
+    assert_eq!(log.snapshot_image().unwrap().unwrap(), state.image());
+    // A node that had entries 1..=2 installs it: its journal starts over.
+    let mut follower = open(&other);
+    follower.append(&written[..2]).unwrap();
+    let image = follower.install_snapshot(&sent).unwrap();
+    assert_eq!(image, state.image());
+    assert_eq!(follower.first_index().unwrap(), 5);
+    assert_eq!(follower.seq_after(4), 13);
+    follower.append(&written[4..]).unwrap();
+    drop(follower);
+    let follower = open(&other);
+    assert_eq!(all_after(&follower, 5), written[4..].to_vec());
+    assert_eq!(follower.initial_state().unwrap().hard_state.commit, 4);
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&other).unwrap();
+}
+
+fn all_after(log: &JournalLog, from: u64) -> Vec<Entry> {
+    log.entries(from, log.last() + 1, None, GetEntriesContext::empty(false))
+        .unwrap()
+}

@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use raft::prelude::MessageType;
 use tonnex_cluster::{Applied, JournalLog, Message, Replica, ReplicaConfig, Role};
 use tonnex_engine::command::Command;
 use tonnex_engine::generate::{generate, Mix, Options, Profile};
@@ -118,6 +119,8 @@ struct Sim {
     digests: BTreeMap<u64, String>,
     /// Acknowledged entries: index, (term, data hash).
     acked: BTreeMap<u64, (u64, u64)>,
+    /// Snapshots nodes installed from a leader.
+    installs: u64,
     seed: u64,
 }
 
@@ -189,6 +192,9 @@ impl Sim {
                     fixed_election_timeout: true,
                     engine: engine(),
                     checkpoint_every: 16,
+                    // Often enough that nodes back from a crash or a
+                    // partition catch up from a snapshot.
+                    snapshot_every: 50,
                 };
                 let dir = std::env::temp_dir()
                     .join(format!("tonnex-sim-{}-{run}-{id}", std::process::id()));
@@ -217,6 +223,7 @@ impl Sim {
             applied_at: BTreeMap::new(),
             digests: BTreeMap::new(),
             acked: BTreeMap::new(),
+            installs: 0,
             seed,
         }
     }
@@ -304,11 +311,18 @@ impl Sim {
         while !due.is_empty() {
             let message = due.swap_remove(self.rng.below(due.len() as u64) as usize);
             let (from, to) = (message.from as usize - 1, message.to as usize - 1);
-            if self.nodes[from].group != self.nodes[to].group {
-                continue;
-            }
-            if let Some(replica) = self.nodes[to].replica.as_mut() {
+            let snapshot = message.get_msg_type() == MessageType::MsgSnapshot;
+            let delivered =
+                self.nodes[from].group == self.nodes[to].group && self.nodes[to].replica.is_some();
+            if delivered {
+                let replica = self.nodes[to].replica.as_mut().expect("live");
                 replica.step(message).expect("step");
+            }
+            // The transport tells the sender what became of a snapshot.
+            if snapshot {
+                if let Some(sender) = self.nodes[from].replica.as_mut() {
+                    sender.report_snapshot(to as u64 + 1, delivered);
+                }
             }
         }
     }
@@ -319,7 +333,9 @@ impl Sim {
             return;
         };
         let mut applied = Vec::new();
+        let installed = replica.installed_snapshots();
         replica.handle_ready(&mut applied).expect("ready");
+        self.installs += replica.installed_snapshots() - installed;
         let messages = replica.take_messages();
         let checkpoints: Vec<(u64, String)> = replica.checkpoints()[seen..].to_vec();
         self.nodes[i].checkpoints_seen += checkpoints.len();
@@ -340,6 +356,12 @@ impl Sim {
         }
         for message in messages {
             if self.rng.chance(faults.drop) {
+                if message.get_msg_type() == MessageType::MsgSnapshot {
+                    let to = message.to;
+                    if let Some(sender) = self.nodes[i].replica.as_mut() {
+                        sender.report_snapshot(to, false);
+                    }
+                }
                 continue;
             }
             let copies = if self.rng.chance(faults.duplicate) {
@@ -427,24 +449,38 @@ impl Sim {
             .map(|r| r.log_entries(1).expect("log"))
             .collect();
         let commit = replicas[0].commit_index();
+        // Logs start after each node's snapshot: compare where both hold entries.
         for (k, log) in logs.iter().enumerate() {
-            let upto: Vec<_> = log.iter().take_while(|e| e.index <= commit).collect();
-            let first: Vec<_> = logs[0].iter().take_while(|e| e.index <= commit).collect();
-            if upto != first {
-                self.fail(format!(
-                    "node {}'s committed log differs from node 1's",
-                    k + 1
-                ));
+            for entry in log.iter().take_while(|e| e.index <= commit) {
+                if let Some(other) = logs[0].iter().find(|e| e.index == entry.index) {
+                    if other != entry {
+                        self.fail(format!(
+                            "node {}'s committed entry {} differs from node 1's",
+                            k + 1,
+                            entry.index
+                        ));
+                    }
+                }
             }
         }
         for (&index, &(term, _)) in &self.acked {
-            let Some(entry) = logs[0].iter().find(|e| e.index == index) else {
-                self.fail(format!("acknowledged index {index} is gone"));
-            };
-            if entry.term != term || index > commit {
+            if index > commit {
                 self.fail(format!(
-                    "acknowledged index {index} (term {term}) was replaced"
+                    "acknowledged index {index} is past the commit index"
                 ));
+            }
+            for (k, (log, replica)) in logs.iter().zip(&replicas).enumerate() {
+                let snapshot = replica.log().snapshot_meta().index;
+                if index <= snapshot {
+                    continue; // in the snapshot: applied everywhere as checked live
+                }
+                match log.iter().find(|e| e.index == index) {
+                    Some(entry) if entry.term == term => {}
+                    _ => self.fail(format!(
+                        "acknowledged index {index} (term {term}) is gone from node {}",
+                        k + 1
+                    )),
+                }
             }
         }
         let digest = replicas[0].state().digest();
@@ -456,13 +492,14 @@ impl Sim {
     }
 }
 
-fn run(seed: u64, size: u64) -> usize {
+/// One hostile run; returns (entries acknowledged, snapshots installed).
+fn run(seed: u64, size: u64) -> (usize, u64) {
     let mut sim = Sim::new(seed, size);
     for _ in 0..800 {
         sim.step(HOSTILE);
     }
     sim.settle();
-    sim.acked.len()
+    (sim.acked.len(), sim.installs)
 }
 
 #[test]
@@ -479,15 +516,23 @@ fn no_two_nodes_apply_different_entries_and_nothing_acknowledged_is_lost() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(200);
-    let mut acked = 0;
+    let (mut acked, mut installs) = (0, 0);
     for seed in 0..seeds {
-        acked += run(seed, if seed % 4 == 3 { 5 } else { 3 });
+        let (a, i) = run(seed, if seed % 4 == 3 { 5 } else { 3 });
+        acked += a;
+        installs += i;
     }
-    // The faults must not stop the cluster from doing anything at all.
+    // The faults must not stop the cluster from doing anything at all, and
+    // nodes that fell behind must have caught up from snapshots.
     assert!(
         acked as u64 > seeds * 5,
         "only {acked} entries acknowledged over {seeds} seeds"
     );
+    assert!(
+        installs > seeds / 20,
+        "only {installs} snapshots installed over {seeds} seeds"
+    );
+    eprintln!("{seeds} seeds: {acked} entries acknowledged, {installs} snapshots installed");
 }
 
 #[test]
