@@ -226,3 +226,40 @@ fn all_after(log: &JournalLog, from: u64) -> Vec<Entry> {
     log.entries(from, log.last() + 1, None, GetEntriesContext::empty(false))
         .unwrap()
 }
+
+#[test]
+fn membership_changes_are_kept_beside_the_commands_and_cut_with_them() {
+    use protobuf::Message as _;
+    use raft::prelude::{ConfChange, ConfChangeType, EntryType};
+    let dir = scratch("changes");
+    let mut log = open(&dir);
+    let mut change = ConfChange::default();
+    change.set_change_type(ConfChangeType::AddNode);
+    change.node_id = 4;
+    let mut conf = Entry {
+        index: 3,
+        term: 1,
+        data: change.write_to_bytes().unwrap().into(),
+        ..Entry::default()
+    };
+    conf.set_entry_type(EntryType::EntryConfChange);
+    let written = vec![
+        entry(1, 1, &orders(10, 2)),
+        entry(2, 1, &orders(20, 2)),
+        conf,
+        entry(4, 1, &orders(30, 2)),
+    ];
+    log.append(&written).unwrap();
+    drop(log);
+    let mut log = open(&dir);
+    assert_eq!(all(&log), written, "the change reads back after a reopen");
+    assert_eq!(log.seq_after(4), 7, "a change takes no journal sequence");
+    // A new leader overwrites from the change on: it goes too.
+    log.append(&[entry(3, 2, &orders(40, 1))]).unwrap();
+    drop(log);
+    let log = open(&dir);
+    let now = all(&log);
+    assert_eq!(now.len(), 3);
+    assert_eq!(now[2].get_entry_type(), EntryType::EntryNormal);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,6 +1,7 @@
 //! The two small files beside the journal: the entry index and the Raft
 //! state (layouts in the module above).
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
@@ -8,10 +9,10 @@ use std::path::Path;
 use raft::prelude::{ConfState, HardState};
 use tonnex_engine::journal::crc::crc32c;
 
-use super::{io, LogError, Meta, SnapMeta};
+use super::{io, Kind, LogError, Meta, SnapMeta};
 
 /// Bytes of one index record.
-pub(super) const RECORD: usize = 32;
+pub(super) const RECORD: usize = 40;
 const STATE_MAGIC: &[u8; 8] = b"TNXRAFT2";
 /// Magic, term, vote, commit, snapshot index, term and sequence, voter count.
 const STATE_HEAD: usize = 8 + 6 * 8 + 4;
@@ -30,8 +31,9 @@ pub(super) fn index_record(index: u64, meta: &Meta) -> [u8; RECORD] {
     record[8..16].copy_from_slice(&meta.term.to_le_bytes());
     record[16..24].copy_from_slice(&meta.first_seq.to_le_bytes());
     record[24..28].copy_from_slice(&meta.count.to_le_bytes());
-    let crc = crc32c(&record[..28]);
-    record[28..32].copy_from_slice(&crc.to_le_bytes());
+    record[28..32].copy_from_slice(&u32::from(meta.kind.code()).to_le_bytes());
+    let crc = crc32c(&record[..32]);
+    record[32..36].copy_from_slice(&crc.to_le_bytes());
     record
 }
 
@@ -52,11 +54,15 @@ pub(super) fn read_index(
     let mut next_seq = snap.seq + 1;
     for (i, record) in tail.chunks_exact(RECORD).enumerate() {
         let field = |at: usize| u64::from_le_bytes(record[at..at + 8].try_into().expect("8"));
-        let crc = u32::from_le_bytes(record[28..32].try_into().expect("4"));
+        let word = |at: usize| u32::from_le_bytes(record[at..at + 4].try_into().expect("4"));
         let (index, term, first_seq) = (field(0), field(8), field(16));
-        let count = u32::from_le_bytes(record[24..28].try_into().expect("4"));
+        let (count, kind, crc) = (word(24), Kind::from_code(word(28)), word(32));
         let expected = snap.index + i as u64 + 1;
-        let good = crc == crc32c(&record[..28]) && index == expected && first_seq == next_seq;
+        let good = crc == crc32c(&record[..32])
+            && index == expected
+            && first_seq == next_seq
+            && kind.is_some()
+            && word(36) == 0;
         if !good {
             if i + 1 == whole {
                 break; // a torn last record: the entry was never persisted
@@ -74,6 +80,7 @@ pub(super) fn read_index(
             term,
             first_seq,
             count,
+            kind: kind.expect("checked"),
         });
     }
     let end = start + meta.len() * RECORD;
@@ -162,4 +169,50 @@ pub(super) fn read_state(path: &Path, voters: &[u64]) -> Result<Stored, LogError
         conf_state: ConfState::from((voters, vec![])),
         snap,
     })
+}
+
+/// The membership changes' file: each change's index (u64 LE), length (u32
+/// LE), CRC32C of its bytes (u32 LE) and the bytes (raft-rs's encoding).
+pub(super) fn encode_changes(changes: &BTreeMap<u64, Vec<u8>>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (index, data) in changes {
+        out.extend_from_slice(&index.to_le_bytes());
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        out.extend_from_slice(&crc32c(data).to_le_bytes());
+        out.extend_from_slice(data);
+    }
+    out
+}
+
+/// Reads the membership changes' file (absent: none).
+pub(super) fn read_changes(path: &Path) -> Result<BTreeMap<u64, Vec<u8>>, LogError> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(source) => {
+            return Err(LogError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mut changes = BTreeMap::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let corrupt = || LogError::Corrupt {
+            path: path.to_path_buf(),
+            what: format!("damaged at offset {at}"),
+        };
+        let head = bytes.get(at..at + 16).ok_or_else(corrupt)?;
+        let index = u64::from_le_bytes(head[..8].try_into().expect("8"));
+        let len = u32::from_le_bytes(head[8..12].try_into().expect("4")) as usize;
+        let crc = u32::from_le_bytes(head[12..16].try_into().expect("4"));
+        let data = bytes.get(at + 16..at + 16 + len).ok_or_else(corrupt)?;
+        if crc32c(data) != crc {
+            return Err(corrupt());
+        }
+        changes.insert(index, data.to_vec());
+        at += 16 + len;
+    }
+    Ok(changes)
 }

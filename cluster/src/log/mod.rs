@@ -4,17 +4,22 @@
 //! - the engine journal (`journal-*.seg`, unchanged): every command of
 //!   every entry, in log order, one record each, so sequence numbers run
 //!   on across entries;
-//! - `raft-entries.idx`: one 32-byte record per Raft entry, at offset
-//!   `(index - 1) × 32`, saying where its commands are:
+//! - `raft-entries.idx`: one 40-byte record per Raft entry, at offset
+//!   `(index - 1) × 40`, saying where its commands are:
 //!
 //!   ```text
 //!   index      u64 LE
 //!   term       u64 LE
 //!   first_seq  u64 LE   the journal sequence of its first command
 //!   count      u32 LE   its commands (0: an empty entry, a new leader's)
-//!   crc        u32 LE   CRC32C of the 28 bytes before
+//!   kind       u32 LE   0 commands, 1 a membership change, 2 a joint one
+//!   crc        u32 LE   CRC32C of the 32 bytes before
+//!   zero       u32
 //!   ```
 //!
+//! - `raft-conf-changes`: the membership changes still in the log (they
+//!   are not engine commands): index, length, CRC32C, raft-rs's bytes;
+//!   rewritten whole (they are rare) before the entry's index record;
 //! - `raft-state`: `"TNXRAFT2"`, the hard state (term, vote, commit), the
 //!   snapshot the log starts after (index, term, journal sequence), the
 //!   voter count (u32 LE) and each voter, all integers little-endian u64
@@ -30,13 +35,13 @@
 //! in memory as the bytes Raft sends; older ones are read back from the
 //! journal.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use raft::prelude::{Entry, EntryType, HardState, Snapshot};
-use raft::{GetEntriesContext, RaftState, StorageError};
+use raft::prelude::{ConfState, Entry, EntryType, HardState};
+use raft::StorageError;
 use tonnex_engine::journal::{self, Durability, Journal, JournalConfig, RecoverOptions};
 use tonnex_engine::EngineConfig;
 
@@ -44,10 +49,15 @@ use crate::batch;
 
 mod files;
 mod snapshots;
+mod storage;
 
-use self::files::{encode_state, index_record, read_index, read_state, Stored, RECORD};
+use self::files::{
+    encode_changes, encode_state, index_record, read_changes, read_index, read_state, Stored,
+    RECORD,
+};
 
 const INDEX_FILE: &str = "raft-entries.idx";
+const CHANGES_FILE: &str = "raft-conf-changes";
 const STATE_FILE: &str = "raft-state";
 /// Entries whose bytes stay in memory behind the last one.
 const CACHED: usize = 1 << 16;
@@ -82,12 +92,59 @@ impl From<LogError> for raft::Error {
     }
 }
 
+/// What an entry holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// A batch of engine commands (or nothing: a new leader's entry).
+    Commands,
+    /// A membership change (raft-rs `ConfChange`).
+    Change,
+    /// A joint membership change (raft-rs `ConfChangeV2`).
+    ChangeV2,
+}
+
+impl Kind {
+    fn code(self) -> u8 {
+        match self {
+            Kind::Commands => 0,
+            Kind::Change => 1,
+            Kind::ChangeV2 => 2,
+        }
+    }
+
+    fn from_code(code: u32) -> Option<Kind> {
+        match code {
+            0 => Some(Kind::Commands),
+            1 => Some(Kind::Change),
+            2 => Some(Kind::ChangeV2),
+            _ => None,
+        }
+    }
+
+    fn of(entry_type: EntryType) -> Kind {
+        match entry_type {
+            EntryType::EntryNormal => Kind::Commands,
+            EntryType::EntryConfChange => Kind::Change,
+            EntryType::EntryConfChangeV2 => Kind::ChangeV2,
+        }
+    }
+
+    fn entry_type(self) -> EntryType {
+        match self {
+            Kind::Commands => EntryType::EntryNormal,
+            Kind::Change => EntryType::EntryConfChange,
+            Kind::ChangeV2 => EntryType::EntryConfChangeV2,
+        }
+    }
+}
+
 /// Where an entry's commands are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Meta {
     term: u64,
     first_seq: u64,
     count: u32,
+    kind: Kind,
 }
 
 /// The snapshot the log starts after (all zero: none, the log starts at 1).
@@ -113,6 +170,8 @@ pub struct JournalLog {
     index_file: File,
     state_file: File,
     stored: Stored,
+    /// Membership changes in the log, by index.
+    changes: BTreeMap<u64, Vec<u8>>,
     /// The bytes of the last entries, the first at index `cache_first`.
     cache: VecDeque<Vec<u8>>,
     cache_first: u64,
@@ -159,6 +218,10 @@ impl JournalLog {
             .open(&state_path)
             .map_err(io(&state_path))?;
         let journal = open_journal(dir, engine, durability, segment_bytes)?;
+        let mut changes = read_changes(&dir.join(CHANGES_FILE))?;
+        // Changes whose entries never landed, or a snapshot covers.
+        let last = stored.snap.index + meta.len() as u64;
+        changes.retain(|&index, _| index > stored.snap.index && index <= last);
         let mut log = JournalLog {
             dir: dir.to_path_buf(),
             engine,
@@ -169,6 +232,7 @@ impl JournalLog {
             index_file,
             state_file,
             stored,
+            changes,
             cache: VecDeque::new(),
             cache_first: 0,
         };
@@ -257,16 +321,12 @@ impl JournalLog {
             self.cut_from(first.index)?;
         }
         for entry in entries {
-            if entry.get_entry_type() != EntryType::EntryNormal {
-                return Err(LogError::Corrupt {
-                    path: self.dir.join(INDEX_FILE),
-                    what: format!(
-                        "entry {}: membership changes are not supported yet",
-                        entry.index
-                    ),
-                });
+            let kind = Kind::of(entry.get_entry_type());
+            if kind != Kind::Commands {
+                self.changes.insert(entry.index, entry.data.to_vec());
+                self.write_changes()?;
             }
-            let commands = if entry.data.is_empty() {
+            let commands = if kind != Kind::Commands || entry.data.is_empty() {
                 Vec::new()
             } else {
                 batch::decode(&entry.data).map_err(|e| LogError::Corrupt {
@@ -282,6 +342,7 @@ impl JournalLog {
                 term: entry.term,
                 first_seq,
                 count: commands.len() as u32,
+                kind,
             };
             let path = self.dir.join(INDEX_FILE);
             self.index_file
@@ -310,6 +371,10 @@ impl JournalLog {
             .set_len(keep * RECORD as u64)
             .map_err(io(&path))?;
         self.meta.truncate((keep - self.stored.snap.index) as usize);
+        if self.changes.range(index..).next().is_some() {
+            self.changes.retain(|&i, _| i < index);
+            self.write_changes()?;
+        }
         if keep < self.cache_first {
             self.cache.clear();
             self.cache_first = keep + 1;
@@ -323,6 +388,26 @@ impl JournalLog {
     pub fn set_hard_state(&mut self, hard_state: &HardState) -> Result<(), LogError> {
         self.stored.hard_state = hard_state.clone();
         self.write_state()
+    }
+
+    /// Records the membership a change just applied made.
+    pub fn set_conf_state(&mut self, conf_state: ConfState) -> Result<(), LogError> {
+        self.stored.conf_state = conf_state;
+        self.write_state()
+    }
+
+    /// Rewrites the membership changes' file (a new file renamed over the
+    /// old: a crash leaves one or the other).
+    fn write_changes(&self) -> Result<(), LogError> {
+        let path = self.dir.join(CHANGES_FILE);
+        let tmp = self.dir.join(format!("{CHANGES_FILE}.tmp"));
+        std::fs::write(&tmp, encode_changes(&self.changes)).map_err(io(&tmp))?;
+        if self.durability != Durability::Process {
+            File::open(&tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(io(&tmp))?;
+        }
+        std::fs::rename(&tmp, &path).map_err(io(&path))
     }
 
     /// Records a new commit index.
@@ -351,43 +436,6 @@ impl JournalLog {
         }
         Ok(())
     }
-
-    /// Entries `low..high`: those past the cache read back from the
-    /// journal in one pass.
-    fn read(&self, low: u64, high: u64) -> Result<Vec<Entry>, LogError> {
-        let entry = |index: u64, data: Vec<u8>| Entry {
-            index,
-            term: self.meta_of(index).expect("in the log").term,
-            data: data.into(),
-            ..Entry::default()
-        };
-        let mut out = Vec::with_capacity((high - low) as usize);
-        let uncached = high.min(self.cache_first);
-        if low < uncached {
-            let from = self.meta_of(low).expect("in the log").first_seq;
-            let to = self.seq_after(uncached - 1) - 1;
-            let mut commands = journal::read_commands(&self.dir, from, to)
-                .map_err(journal_error)?
-                .into_iter();
-            for index in low..uncached {
-                let count = self.meta_of(index).expect("in the log").count as usize;
-                let mine: Vec<_> = commands.by_ref().take(count).collect();
-                let data = if mine.is_empty() {
-                    Vec::new()
-                } else {
-                    batch::encode(&mine)
-                };
-                out.push(entry(index, data));
-            }
-        }
-        for index in low.max(self.cache_first)..high {
-            out.push(entry(
-                index,
-                self.cache[(index - self.cache_first) as usize].clone(),
-            ));
-        }
-        Ok(out)
-    }
 }
 
 /// The journal in `dir`, positioned after its last record (recovery
@@ -413,56 +461,4 @@ fn open_journal(
         durability,
     };
     Journal::open(config, engine, &recovered).map_err(journal_error)
-}
-
-impl raft::Storage for JournalLog {
-    fn initial_state(&self) -> raft::Result<RaftState> {
-        Ok(RaftState::new(
-            self.stored.hard_state.clone(),
-            self.stored.conf_state.clone(),
-        ))
-    }
-
-    fn entries(
-        &self,
-        low: u64,
-        high: u64,
-        max_size: impl Into<Option<u64>>,
-        _context: GetEntriesContext,
-    ) -> raft::Result<Vec<Entry>> {
-        if low <= self.stored.snap.index {
-            return Err(raft::Error::Store(StorageError::Compacted));
-        }
-        if high > self.last() + 1 {
-            return Err(raft::Error::Store(StorageError::Unavailable));
-        }
-        let mut out = self.read(low, high)?;
-        raft::util::limit_size(&mut out, max_size.into());
-        Ok(out)
-    }
-
-    fn term(&self, index: u64) -> raft::Result<u64> {
-        let snap = self.stored.snap;
-        if index == snap.index {
-            return Ok(snap.term);
-        }
-        if index < snap.index {
-            return Err(raft::Error::Store(StorageError::Compacted));
-        }
-        self.meta_of(index)
-            .map(|m| m.term)
-            .ok_or(raft::Error::Store(StorageError::Unavailable))
-    }
-
-    fn first_index(&self) -> raft::Result<u64> {
-        Ok(self.stored.snap.index + 1)
-    }
-
-    fn last_index(&self) -> raft::Result<u64> {
-        Ok(self.last())
-    }
-
-    fn snapshot(&self, request_index: u64, _to: u64) -> raft::Result<Snapshot> {
-        self.raft_snapshot(request_index)
-    }
 }

@@ -44,6 +44,10 @@ impl JournalLog {
             seq,
         };
         self.write_state()?;
+        if self.changes.range(..=index).next().is_some() {
+            self.changes.retain(|&i, _| i > index);
+            self.write_changes()?;
+        }
         self.remove_older_snapshots(seq)
     }
 
@@ -74,6 +78,10 @@ impl JournalLog {
             .set_len(metadata.index * RECORD as u64)
             .map_err(io(&index_path))?;
         self.meta.clear();
+        if !self.changes.is_empty() {
+            self.changes.clear();
+            self.write_changes()?;
+        }
         self.cache.clear();
         self.cache_first = metadata.index + 1;
         self.stored.snap = SnapMeta {

@@ -21,6 +21,11 @@ use tonnex_engine::{Command, EngineConfig, State};
 use crate::batch::{self, BatchError};
 use crate::log::{JournalLog, LogError};
 
+mod membership;
+mod status;
+
+pub use self::status::{PeerStatus, Status};
+
 /// How a node runs.
 #[derive(Clone, Debug)]
 pub struct ReplicaConfig {
@@ -122,38 +127,6 @@ pub enum Role {
     Candidate,
     /// Asking whether it could win a vote.
     PreCandidate,
-}
-
-/// What a node knows of the cluster, for operators.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Status {
-    /// This node.
-    pub id: u64,
-    /// Its role.
-    pub role: Role,
-    /// Its term.
-    pub term: u64,
-    /// The leader it knows of.
-    pub leader: Option<u64>,
-    /// The highest index it knows committed.
-    pub commit: u64,
-    /// The highest index applied to its engine.
-    pub applied: u64,
-    /// Its log's last index.
-    pub last_index: u64,
-    /// On the leader: every node's replication progress, by id.
-    pub peers: Vec<PeerStatus>,
-}
-
-/// A node's replication progress, as the leader sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PeerStatus {
-    /// The node.
-    pub id: u64,
-    /// The highest index known to match the leader's log.
-    pub match_index: u64,
-    /// Entries it is behind the leader's last index.
-    pub lag: u64,
 }
 
 /// One node.
@@ -319,6 +292,7 @@ impl Replica {
         let pending: u64 = unstable
             .entries
             .iter()
+            .filter(|e| e.get_entry_type() == EntryType::EntryNormal)
             .map(|e| {
                 e.data.get(..4).map_or(0, |b| {
                     u64::from(u32::from_le_bytes(b.try_into().expect("4")))
@@ -341,61 +315,6 @@ impl Replica {
             Ok(()) | Err(raft::Error::StepPeerNotFound) => Ok(()),
             Err(e) => Err(e.into()),
         }
-    }
-
-    /// Role, term, commit and applied index, and on the leader each peer's
-    /// match index and lag.
-    #[must_use]
-    pub fn status(&self) -> Status {
-        let raft = &self.node.raft;
-        let last_index = raft.raft_log.last_index();
-        let mut peers = Vec::new();
-        if raft.state == StateRole::Leader {
-            peers = raft
-                .prs()
-                .iter()
-                .map(|(&id, progress)| PeerStatus {
-                    id,
-                    match_index: progress.matched,
-                    lag: last_index.saturating_sub(progress.matched),
-                })
-                .collect();
-            peers.sort_by_key(|p| p.id);
-        }
-        Status {
-            id: raft.id,
-            role: self.role(),
-            term: raft.term,
-            leader: self.leader(),
-            commit: raft.raft_log.committed,
-            applied: raft.raft_log.applied,
-            last_index,
-            peers,
-        }
-    }
-
-    /// What became of a snapshot this node sent `to`: the transport says
-    /// whether it arrived whole. Until told, the leader sends that
-    /// follower nothing more (so a lost snapshot must be reported lost).
-    pub fn report_snapshot(&mut self, to: u64, delivered: bool) {
-        let status = if delivered {
-            raft::SnapshotStatus::Finish
-        } else {
-            raft::SnapshotStatus::Failure
-        };
-        self.node.report_snapshot(to, status);
-    }
-
-    /// The transport could not reach `to`: the leader stops streaming
-    /// entries to it and probes instead.
-    pub fn report_unreachable(&mut self, to: u64) {
-        self.node.report_unreachable(to);
-    }
-
-    /// Hands leadership to `to` (it must be caught up; Raft refuses
-    /// proposals meanwhile).
-    pub fn transfer_leader(&mut self, to: u64) {
-        self.node.transfer_leader(to);
     }
 
     /// Messages for peers, to send.
@@ -461,15 +380,6 @@ impl Replica {
         let mut events = Vec::new();
         for entry in entries {
             let index = entry.index;
-            match entry.get_entry_type() {
-                EntryType::EntryNormal => {}
-                other => {
-                    return Err(ClusterError::Unsupported {
-                        index,
-                        what: format!("a membership change ({other:?})"),
-                    })
-                }
-            }
             let mine = self.proposed.remove(&index);
             // An earlier proposal of ours at a lower index was replaced.
             while let Some((&lower, _)) = self.proposed.first_key_value() {
@@ -478,8 +388,21 @@ impl Replica {
                 }
                 self.proposed.remove(&lower);
             }
-            // A new leader's first entry is empty: nothing to apply.
-            if !entry.data.is_empty() {
+            let tag = mine
+                .filter(|&(term, _)| term == entry.term)
+                .map(|(_, tag)| tag);
+            if entry.get_entry_type() != EntryType::EntryNormal {
+                self.change_membership(&entry)?;
+                applied.push(Applied {
+                    index,
+                    term: entry.term,
+                    tag,
+                    first_seq: self.state.last_seq() + 1,
+                    commands: 0,
+                    data_hash: fnv1a(&entry.data),
+                });
+            } else if !entry.data.is_empty() {
+                // (A new leader's first entry is empty: nothing to apply.)
                 let commands = batch::decode(&entry.data)
                     .map_err(|source| ClusterError::Entry { index, source })?;
                 let first_seq = self.state.last_seq() + 1;
@@ -488,9 +411,6 @@ impl Replica {
                     self.state
                         .apply(self.state.last_seq() + 1, command, &mut events);
                 }
-                let tag = mine
-                    .filter(|&(term, _)| term == entry.term)
-                    .map(|(_, tag)| tag);
                 applied.push(Applied {
                     index,
                     term: entry.term,

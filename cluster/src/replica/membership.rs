@@ -1,0 +1,112 @@
+//! Membership changes: adding and removing voters one at a time, as
+//! raft-rs applies them in one step.
+
+use protobuf::Message as _;
+use raft::prelude::{ConfChange, ConfChangeType, ConfChangeV2, Entry, EntryType};
+use raft::StateRole;
+
+use super::{ClusterError, ProposeError, Replica};
+
+impl Replica {
+    /// Applies a committed membership change to Raft and records the
+    /// membership it makes.
+    pub(super) fn change_membership(&mut self, entry: &Entry) -> Result<(), ClusterError> {
+        let bad = |e: protobuf::ProtobufError| ClusterError::Unsupported {
+            index: entry.index,
+            what: format!("a membership change that does not decode: {e}"),
+        };
+        let (v1, v2) = if entry.get_entry_type() == EntryType::EntryConfChange {
+            (
+                Some(ConfChange::parse_from_bytes(&entry.data).map_err(bad)?),
+                None,
+            )
+        } else {
+            (
+                None,
+                Some(ConfChangeV2::parse_from_bytes(&entry.data).map_err(bad)?),
+            )
+        };
+        let me = self.id();
+        let removes_me = match (&v1, &v2) {
+            (Some(c), _) => c.node_id == me && c.get_change_type() == ConfChangeType::RemoveNode,
+            (_, Some(c)) => c
+                .get_changes()
+                .iter()
+                .any(|c| c.node_id == me && c.get_change_type() == ConfChangeType::RemoveNode),
+            _ => false,
+        };
+        if removes_me && self.node.raft.state == StateRole::Leader {
+            // raft-rs keeps a leader that removed itself leading (and then
+            // trips over its own missing progress): step down first. Only a
+            // leader elected with the change already in its log gets here;
+            // `propose_remove` refuses to remove the leader proposing.
+            let term = self.node.raft.term;
+            self.node.raft.become_follower(term, raft::INVALID_ID);
+        }
+        let conf_state = match (v1, v2) {
+            (Some(c), _) => self.node.apply_conf_change(&c)?,
+            (_, Some(c)) => self.node.apply_conf_change(&c)?,
+            _ => unreachable!("one of the two decoded"),
+        };
+        self.node.mut_store().set_conf_state(conf_state)?;
+        Ok(())
+    }
+
+    /// Proposes adding node `id` as a voter (one node at a time, as raft-rs
+    /// allows in one step); returns the tag its [`Applied`] will carry. The
+    /// new node starts with an empty membership and catches up from the
+    /// leader (entries or a snapshot).
+    pub fn propose_add(&mut self, id: u64) -> Result<u64, ProposeError> {
+        self.propose_change(id, ConfChangeType::AddNode)
+    }
+
+    /// Proposes removing node `id`, which must not be this leader: hand
+    /// leadership over first ([`Replica::transfer_leader`]).
+    pub fn propose_remove(&mut self, id: u64) -> Result<u64, ProposeError> {
+        if id == self.id() {
+            return Err(ProposeError::Dropped(
+                "a leader does not remove itself: transfer leadership first".into(),
+            ));
+        }
+        self.propose_change(id, ConfChangeType::RemoveNode)
+    }
+
+    fn propose_change(
+        &mut self,
+        id: u64,
+        change_type: ConfChangeType,
+    ) -> Result<u64, ProposeError> {
+        if self.node.raft.state != StateRole::Leader {
+            return Err(ProposeError::NotLeader {
+                leader: self.leader(),
+            });
+        }
+        if self.node.raft.has_pending_conf() {
+            // raft-rs would turn the change into an empty entry, silently.
+            return Err(ProposeError::Dropped(
+                "a membership change (or this leader's first entry) is not applied yet: retry"
+                    .into(),
+            ));
+        }
+        let mut change = ConfChange::default();
+        change.set_change_type(change_type);
+        change.node_id = id;
+        self.node
+            .propose_conf_change(Vec::new(), change)
+            .map_err(|e| ProposeError::Dropped(e.to_string()))?;
+        let tag = self.next_tag;
+        let log = &self.node.raft.raft_log;
+        self.proposed
+            .insert(log.last_index(), (self.node.raft.term, tag));
+        self.next_tag += 1;
+        Ok(tag)
+    }
+
+    /// The voters, as this node last applied them.
+    #[must_use]
+    pub fn voters(&self) -> Vec<u64> {
+        let mut voters: Vec<u64> = self.node.raft.prs().conf().voters().ids().iter().collect();
+        voters.sort_unstable();
+        voters
+    }
+}
