@@ -9,9 +9,11 @@
 
 pub mod batch;
 pub mod log;
+pub mod machine;
 pub mod replica;
 
 pub use log::{JournalLog, LogError};
+pub use machine::StateMachine;
 pub use raft::prelude::Message;
 pub use replica::{
     Applied, ClusterError, PeerStatus, ProposeError, Replica, ReplicaConfig, Role, Status,

@@ -6,8 +6,9 @@ use raft::prelude::{ConfChange, ConfChangeType, ConfChangeV2, Entry, EntryType};
 use raft::StateRole;
 
 use super::{ClusterError, ProposeError, Replica};
+use crate::machine::StateMachine;
 
-impl Replica {
+impl<M: StateMachine> Replica<M> {
     /// Applies a committed membership change to Raft and records the
     /// membership it makes.
     pub(super) fn change_membership(&mut self, entry: &Entry) -> Result<(), ClusterError> {

@@ -18,6 +18,8 @@ use raft::prelude::{Entry, EntryType, Message};
 use raft::{Config, RawNode, StateRole, Storage};
 use tonnex_engine::{Command, EngineConfig, State};
 
+use crate::machine::StateMachine;
+
 use crate::batch::{self, BatchError};
 use crate::log::{JournalLog, LogError};
 
@@ -40,7 +42,7 @@ pub struct ReplicaConfig {
     /// thread's random generator, which a reproducible simulation cannot
     /// seed (it varies when nodes tick instead).
     pub fixed_election_timeout: bool,
-    /// The engine every entry is applied to.
+    /// The engine configuration (of a fresh state).
     pub engine: EngineConfig,
     /// Record the state digest after applying every this-many-th index
     /// (0: never), so nodes can be compared at the same index.
@@ -129,10 +131,11 @@ pub enum Role {
     PreCandidate,
 }
 
-/// One node.
-pub struct Replica {
+/// One node, applying committed entries to `M` (the engine state itself,
+/// by default).
+pub struct Replica<M: StateMachine = State> {
     node: RawNode<JournalLog>,
-    state: State,
+    state: M,
     outbox: Vec<Message>,
     next_tag: u64,
     /// This node's proposals not yet applied: index -> (term, tag). An
@@ -144,18 +147,32 @@ pub struct Replica {
     installed: u64,
 }
 
-impl Replica {
-    /// Starts (or restarts) a node on `log`: from the engine snapshot the
-    /// log starts after, if any; committed entries after it are applied
-    /// again by the first [`Replica::handle_ready`] calls.
+impl Replica<State> {
+    /// A node applying entries to an engine state of its own
+    /// ([`Replica::open_with`]).
     pub fn open(config: &ReplicaConfig, log: JournalLog) -> Result<Replica, ClusterError> {
-        let state = match log.snapshot_image()? {
-            Some(image) => State::from_image(&image).map_err(|what| ClusterError::Unsupported {
-                index: log.snapshot_meta().index,
-                what: format!("its snapshot: {what}"),
-            })?,
-            None => State::new(config.engine),
-        };
+        Replica::open_with(config, log, State::new(config.engine))
+    }
+}
+
+impl<M: StateMachine> Replica<M> {
+    /// Starts (or restarts) a node on `log`, applying to `state` (fresh):
+    /// from the engine snapshot the log starts after, if any; committed
+    /// entries after it are applied again by the first
+    /// [`Replica::handle_ready`] calls.
+    pub fn open_with(
+        config: &ReplicaConfig,
+        log: JournalLog,
+        mut state: M,
+    ) -> Result<Replica<M>, ClusterError> {
+        if let Some(image) = log.snapshot_image()? {
+            state
+                .restore(&image)
+                .map_err(|what| ClusterError::Unsupported {
+                    index: log.snapshot_meta().index,
+                    what: format!("its snapshot: {what}"),
+                })?;
+        }
         let applied = log.snapshot_meta().index;
         let raft_config = Config {
             id: config.id,
@@ -236,10 +253,15 @@ impl Replica {
         self.node.raft.raft_log.applied
     }
 
-    /// The engine state.
+    /// The state machine.
     #[must_use]
-    pub fn state(&self) -> &State {
+    pub fn state(&self) -> &M {
         &self.state
+    }
+
+    /// The state machine, to drain what applying produced.
+    pub fn state_mut(&mut self) -> &mut M {
+        &mut self.state
     }
 
     /// The log (the node's disk).
@@ -334,10 +356,12 @@ impl Replica {
         if !ready.snapshot().is_empty() {
             let index = ready.snapshot().get_metadata().index;
             let image = self.node.mut_store().install_snapshot(ready.snapshot())?;
-            self.state = State::from_image(&image).map_err(|what| ClusterError::Unsupported {
-                index,
-                what: format!("the leader's snapshot: {what}"),
-            })?;
+            self.state
+                .restore(&image)
+                .map_err(|what| ClusterError::Unsupported {
+                    index,
+                    what: format!("the leader's snapshot: {what}"),
+                })?;
             self.installed += 1;
             // Proposals at or below it were settled without us.
             self.proposed = self.proposed.split_off(&(index + 1));
@@ -377,7 +401,6 @@ impl Replica {
         entries: Vec<Entry>,
         applied: &mut Vec<Applied>,
     ) -> Result<(), ClusterError> {
-        let mut events = Vec::new();
         for entry in entries {
             let index = entry.index;
             let mine = self.proposed.remove(&index);
@@ -406,11 +429,7 @@ impl Replica {
                 let commands = batch::decode(&entry.data)
                     .map_err(|source| ClusterError::Entry { index, source })?;
                 let first_seq = self.state.last_seq() + 1;
-                for command in &commands {
-                    events.clear();
-                    self.state
-                        .apply(self.state.last_seq() + 1, command, &mut events);
-                }
+                self.state.apply(first_seq, &commands);
                 applied.push(Applied {
                     index,
                     term: entry.term,
@@ -444,7 +463,7 @@ impl Replica {
     }
 }
 
-impl std::fmt::Debug for Replica {
+impl<M: StateMachine> std::fmt::Debug for Replica<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Replica")
             .field("id", &self.id())

@@ -5,6 +5,7 @@
 use raft::StateRole;
 
 use super::{Replica, Role};
+use crate::machine::StateMachine;
 
 /// What a node knows of the cluster, for operators.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,7 +39,7 @@ pub struct PeerStatus {
     pub lag: u64,
 }
 
-impl Replica {
+impl<M: StateMachine> Replica<M> {
     /// Role, term, commit and applied index, and on the leader each peer's
     /// match index and lag.
     #[must_use]

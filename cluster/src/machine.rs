@@ -1,0 +1,52 @@
+//! What a replica applies committed entries to. The simulation applies
+//! them to the engine state alone ([`State`]); a venue node applies them
+//! through its core, which also writes the fill log and produces reports
+//! and market data from the same commands.
+
+use tonnex_engine::{Command, Event, State, StateImage};
+
+/// A deterministic state machine over engine commands.
+pub trait StateMachine {
+    /// Applies one committed entry's commands, numbered from `first_seq`
+    /// (the machine's last sequence number plus one).
+    fn apply(&mut self, first_seq: u64, commands: &[Command]);
+
+    /// The sequence number of the last command applied.
+    fn last_seq(&self) -> u64;
+
+    /// The whole state, for a snapshot.
+    fn image(&self) -> StateImage;
+
+    /// Replaces the whole state with a snapshot's.
+    fn restore(&mut self, image: &StateImage) -> Result<(), String>;
+
+    /// A digest of the state, to compare nodes at one index.
+    fn digest(&self) -> String;
+}
+
+impl StateMachine for State {
+    fn apply(&mut self, first_seq: u64, commands: &[Command]) {
+        let mut events: Vec<Event> = Vec::new();
+        for (seq, command) in (first_seq..).zip(commands) {
+            events.clear();
+            State::apply(self, seq, command, &mut events);
+        }
+    }
+
+    fn last_seq(&self) -> u64 {
+        State::last_seq(self)
+    }
+
+    fn image(&self) -> StateImage {
+        State::image(self)
+    }
+
+    fn restore(&mut self, image: &StateImage) -> Result<(), String> {
+        *self = State::from_image(image)?;
+        Ok(())
+    }
+
+    fn digest(&self) -> String {
+        State::digest(self)
+    }
+}
