@@ -11,6 +11,7 @@ pub mod batch;
 pub mod log;
 pub mod machine;
 pub mod replica;
+pub mod transport;
 
 pub use log::{JournalLog, LogError};
 pub use machine::StateMachine;
