@@ -45,27 +45,42 @@ type Proposal = (Vec<Command>, Answer);
 /// A stopped node's final applied index, state digest and log (index, term).
 type End = (u64, String, Vec<(u64, u64)>);
 
-struct Node {
+/// How the test reaches a running node.
+#[derive(Clone)]
+struct Contact {
     view: Arc<Mutex<View>>,
     proposals: Sender<Proposal>,
+}
+
+/// The running nodes, by id (the proposing thread and the test share it).
+type Directory = Mutex<BTreeMap<u64, Contact>>;
+
+/// A running node's thread.
+struct Node {
     stop: Arc<AtomicBool>,
-    /// Returns the node's final applied index, state digest and log.
     thread: JoinHandle<End>,
 }
 
-fn start(id: u64, dir: PathBuf, addrs: &BTreeMap<u64, SocketAddr>) -> Node {
+fn start(id: u64, dir: PathBuf, addrs: &BTreeMap<u64, SocketAddr>, directory: &Directory) -> Node {
     let view = Arc::new(Mutex::new(View::default()));
     let stop = Arc::new(AtomicBool::new(false));
     let (proposals, inbox) = channel::<Proposal>();
     let peers = addrs.clone();
     let (view2, stop2) = (view.clone(), stop.clone());
     let thread = std::thread::spawn(move || run(id, &dir, peers, &view2, &stop2, &inbox));
-    Node {
-        view,
-        proposals,
-        stop,
-        thread,
-    }
+    directory
+        .lock()
+        .unwrap()
+        .insert(id, Contact { view, proposals });
+    Node { stop, thread }
+}
+
+/// Stops node `id` dead: its thread returns, its folder stays.
+fn kill(id: u64, nodes: &mut BTreeMap<u64, Node>, directory: &Directory) -> End {
+    directory.lock().unwrap().remove(&id);
+    let node = nodes.remove(&id).unwrap();
+    node.stop.store(true, Ordering::Relaxed);
+    node.thread.join().unwrap()
 }
 
 fn run(
@@ -155,12 +170,14 @@ fn free_addr() -> SocketAddr {
         .unwrap()
 }
 
-fn leader(nodes: &BTreeMap<u64, Node>, within: Duration) -> u64 {
+fn leader(directory: &Directory, within: Duration) -> u64 {
     let start = Instant::now();
     loop {
-        let leaders: Vec<u64> = nodes
+        let leaders: Vec<u64> = directory
+            .lock()
+            .unwrap()
             .iter()
-            .filter(|(_, n)| n.view.lock().unwrap().role == Some(Role::Leader))
+            .filter(|(_, c)| c.view.lock().unwrap().role == Some(Role::Leader))
             .map(|(&id, _)| id)
             .collect();
         if let [one] = leaders[..] {
@@ -170,22 +187,23 @@ fn leader(nodes: &BTreeMap<u64, Node>, within: Duration) -> u64 {
             start.elapsed() < within,
             "no single leader within {within:?}"
         );
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
 /// Proposes `commands` until some node acknowledges them; returns (index, term).
-fn propose(nodes: &BTreeMap<u64, Node>, commands: &[Command]) -> (u64, u64) {
+fn propose(directory: &Directory, commands: &[Command]) -> (u64, u64) {
     let start = Instant::now();
     loop {
-        let id = leader(nodes, Duration::from_secs(5));
+        let id = leader(directory, Duration::from_secs(5));
+        let Some(contact) = directory.lock().unwrap().get(&id).cloned() else {
+            continue;
+        };
         let (answer, acked) = channel();
-        nodes[&id]
-            .proposals
-            .send((commands.to_vec(), answer))
-            .unwrap();
-        if let Ok(Some(at)) = acked.recv_timeout(Duration::from_millis(500)) {
-            return at;
+        if contact.proposals.send((commands.to_vec(), answer)).is_ok() {
+            if let Ok(Some(at)) = acked.recv_timeout(Duration::from_millis(500)) {
+                return at;
+            }
         }
         assert!(
             start.elapsed() < Duration::from_secs(10),
@@ -194,84 +212,58 @@ fn propose(nodes: &BTreeMap<u64, Node>, commands: &[Command]) -> (u64, u64) {
     }
 }
 
-#[test]
-fn a_leader_stopped_dead_is_replaced_and_nothing_acknowledged_is_lost() {
-    let root = std::env::temp_dir().join(format!("tonnex-loopback-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    let addrs: BTreeMap<u64, SocketAddr> = (1..=3).map(|id| (id, free_addr())).collect();
-    let dir = |id: u64| root.join(format!("node-{id}"));
-    let mut nodes: BTreeMap<u64, Node> =
-        (1..=3).map(|id| (id, start(id, dir(id), &addrs))).collect();
-    let orders = |from: u64, count: u64| -> Vec<Command> {
-        let text: String = (from..from + count)
-            .map(|i| {
-                format!(
-                    "N {i} {} {} L {} 2\n",
-                    1 + i % 5,
-                    if i % 2 == 0 { 'B' } else { 'S' },
-                    100 + i % 7
-                )
-            })
-            .collect();
-        workload::parse(&text).unwrap()
-    };
-    let mut acked = Vec::new();
-    acked.push(propose(
-        &nodes,
-        &[Command::AddInstrument {
-            instrument: 0,
-            spec: workload::instrument(),
-        }],
-    ));
-    for i in 0..150 {
-        acked.push(propose(&nodes, &orders(i * 4 + 1, 4)));
+fn orders(from: u64, count: u64) -> Vec<Command> {
+    let text: String = (from..from + count)
+        .map(|i| {
+            format!(
+                "N {i} {} {} L {} 2\n",
+                1 + i % 5,
+                if i % 2 == 0 { 'B' } else { 'S' },
+                100 + i % 7
+            )
+        })
+        .collect();
+    workload::parse(&text).unwrap()
+}
+
+fn instrument() -> Command {
+    Command::AddInstrument {
+        instrument: 0,
+        spec: workload::instrument(),
     }
-    // Stop the leader dead (its thread returns; its folder stays).
-    let old = leader(&nodes, Duration::from_secs(5));
-    let dead = nodes.remove(&old).unwrap();
-    dead.stop.store(true, Ordering::Relaxed);
-    let killed = Instant::now();
-    dead.thread.join().unwrap();
-    acked.push(propose(&nodes, &orders(10_000, 3)));
-    let failover = killed.elapsed();
-    assert!(
-        failover < Duration::from_secs(3),
-        "failover took {failover:?}"
-    );
-    for i in 0..100 {
-        acked.push(propose(&nodes, &orders(20_000 + i * 3, 3)));
-    }
-    // The stopped node comes back on its folder and catches up.
-    nodes.insert(old, start(old, dir(old), &addrs));
+}
+
+/// Waits until every running node applied the same index, at least
+/// `target`; then stops followers first (so no election adds an entry)
+/// and checks every acknowledged entry is in every log and every state is
+/// the same.
+fn finish(mut nodes: BTreeMap<u64, Node>, directory: &Directory, acked: &[(u64, u64)]) {
     let target = acked.iter().map(|&(index, _)| index).max().unwrap();
     let start_wait = Instant::now();
     loop {
-        let applied: Vec<u64> = nodes
+        let applied: Vec<u64> = directory
+            .lock()
+            .unwrap()
             .values()
-            .map(|n| n.view.lock().unwrap().applied)
+            .map(|c| c.view.lock().unwrap().applied)
             .collect();
         if applied.iter().all(|&a| a >= target && a == applied[0]) {
             break;
         }
         assert!(
             start_wait.elapsed() < Duration::from_secs(10),
-            "the restarted node never caught up"
+            "the nodes never caught up"
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    // Followers first, so no election adds an entry while nodes stop.
-    let last = leader(&nodes, Duration::from_secs(5));
+    let last = leader(directory, Duration::from_secs(5));
     let mut order: Vec<u64> = nodes.keys().copied().filter(|&id| id != last).collect();
     order.push(last);
-    let mut ends = Vec::new();
-    for id in order {
-        let node = nodes.remove(&id).unwrap();
-        node.stop.store(true, Ordering::Relaxed);
-        ends.push(node.thread.join().unwrap());
-    }
-    let applied = ends.iter().map(|e| e.0).min().unwrap();
-    assert!(applied >= target);
-    for (index, term) in &acked {
+    let ends: Vec<End> = order
+        .into_iter()
+        .map(|id| kill(id, &mut nodes, directory))
+        .collect();
+    for (index, term) in acked {
         for (k, (_, _, log)) in ends.iter().enumerate() {
             let first = log.first().map_or(u64::MAX, |e| e.0);
             if *index >= first {
@@ -282,11 +274,94 @@ fn a_leader_stopped_dead_is_replaced_and_nothing_acknowledged_is_lost() {
             }
         }
     }
-    // The same index applied everywhere, and the same state.
     for end in &ends[1..] {
         assert_eq!(end.0, ends[0].0, "applied indexes differ");
         assert_eq!(end.1, ends[0].1, "states differ at index {}", end.0);
     }
+}
+
+#[test]
+fn a_leader_stopped_dead_is_replaced_and_nothing_acknowledged_is_lost() {
+    let root = std::env::temp_dir().join(format!("tonnex-loopback-{}-one", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let addrs: BTreeMap<u64, SocketAddr> = (1..=3).map(|id| (id, free_addr())).collect();
+    let dir = |id: u64| root.join(format!("node-{id}"));
+    let directory = Directory::default();
+    let mut nodes: BTreeMap<u64, Node> = (1..=3)
+        .map(|id| (id, start(id, dir(id), &addrs, &directory)))
+        .collect();
+    let mut acked = vec![propose(&directory, &[instrument()])];
+    for i in 0..150 {
+        acked.push(propose(&directory, &orders(i * 4 + 1, 4)));
+    }
+    let old = leader(&directory, Duration::from_secs(5));
+    kill(old, &mut nodes, &directory);
+    let killed = Instant::now();
+    acked.push(propose(&directory, &orders(10_000, 3)));
+    let failover = killed.elapsed();
+    assert!(
+        failover < Duration::from_secs(3),
+        "failover took {failover:?}"
+    );
+    for i in 0..100 {
+        acked.push(propose(&directory, &orders(20_000 + i * 3, 3)));
+    }
+    // The stopped node comes back on its folder and catches up.
+    nodes.insert(old, start(old, dir(old), &addrs, &directory));
+    finish(nodes, &directory, &acked);
     eprintln!("failover (leader stopped -> first acknowledgement on the new leader): {failover:?}");
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn twenty_leaders_stopped_at_random_moments_lose_nothing_acknowledged() {
+    let root = std::env::temp_dir().join(format!("tonnex-loopback-{}-twenty", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let addrs: BTreeMap<u64, SocketAddr> = (1..=3).map(|id| (id, free_addr())).collect();
+    let dir = |id: u64| root.join(format!("node-{id}"));
+    let directory = Arc::new(Directory::default());
+    let mut nodes: BTreeMap<u64, Node> = (1..=3)
+        .map(|id| (id, start(id, dir(id), &addrs, &directory)))
+        .collect();
+    let first = propose(&directory, &[instrument()]);
+    // A client proposing all along, from its own thread.
+    let done = Arc::new(AtomicBool::new(false));
+    let client = {
+        let (directory, done) = (directory.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut acked = vec![first];
+            let mut next = 1;
+            while !done.load(Ordering::Relaxed) {
+                acked.push(propose(&directory, &orders(next, 3)));
+                next += 3;
+            }
+            acked
+        })
+    };
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    for _ in 0..20 {
+        // A random moment: 20-80 ms into the client's flow.
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        std::thread::sleep(Duration::from_millis(20 + x % 60));
+        let old = leader(&directory, Duration::from_secs(5));
+        kill(old, &mut nodes, &directory);
+        // The two left elect a leader; the stopped node comes back.
+        leader(&directory, Duration::from_secs(5));
+        nodes.insert(old, start(old, dir(old), &addrs, &directory));
+    }
+    done.store(true, Ordering::Relaxed);
+    let acked = client.join().unwrap();
+    assert!(
+        acked.len() > 100,
+        "only {} proposals acknowledged",
+        acked.len()
+    );
+    finish(nodes, &directory, &acked);
+    eprintln!(
+        "twenty leader kills: {} proposals acknowledged, none lost",
+        acked.len()
+    );
     std::fs::remove_dir_all(&root).unwrap();
 }
