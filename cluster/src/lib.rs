@@ -11,6 +11,7 @@ pub mod batch;
 pub mod log;
 pub mod machine;
 pub mod replica;
+pub mod runner;
 pub mod transport;
 
 pub use log::{JournalLog, LogError};

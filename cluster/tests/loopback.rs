@@ -1,22 +1,22 @@
 //! Three nodes on loopback, each on a thread with its own mio loop, real
-//! TCP between them (`Transport`) and a journal folder each: a leader is
-//! elected and acknowledges proposals; the leader's thread is stopped
+//! TCP between them and a journal folder each (`runner::Running`): a
+//! leader is elected and acknowledges proposals; the leader is stopped
 //! dead; the other two elect a new leader and go on; the stopped node
 //! restarts on its folder and catches up; every acknowledged entry is in
-//! every node's log and all three end in the same state.
+//! every node's log and all three end in the same state. Then the same
+//! with twenty leaders stopped at random moments under a client that
+//! proposes all along.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::channel;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use mio::{Events, Poll};
-use tonnex_cluster::transport::Transport;
-use tonnex_cluster::{JournalLog, Replica, ReplicaConfig, Role};
+use tonnex_cluster::runner::{End, RunnerConfig, Running};
+use tonnex_cluster::Role;
 use tonnex_engine::journal::Durability;
 use tonnex_engine::{workload, Command, EngineConfig};
 
@@ -28,139 +28,38 @@ fn engine() -> EngineConfig {
     }
 }
 
-/// What a node's thread shows the test.
-#[derive(Clone, Debug, Default)]
-struct View {
-    role: Option<Role>,
-    applied: u64,
-}
-
-/// Where to say a proposal was acknowledged: (index, term), or `None`
-/// when this node does not lead.
-type Answer = Sender<Option<(u64, u64)>>;
-
-/// A proposal and where to answer.
-type Proposal = (Vec<Command>, Answer);
-
-/// A stopped node's final applied index, state digest and log (index, term).
-type End = (u64, String, Vec<(u64, u64)>);
-
-/// How the test reaches a running node.
-#[derive(Clone)]
-struct Contact {
-    view: Arc<Mutex<View>>,
-    proposals: Sender<Proposal>,
-}
-
 /// The running nodes, by id (the proposing thread and the test share it).
-type Directory = Mutex<BTreeMap<u64, Contact>>;
+type Directory = Mutex<BTreeMap<u64, Arc<Running>>>;
 
-/// A running node's thread.
-struct Node {
-    stop: Arc<AtomicBool>,
-    thread: JoinHandle<End>,
-}
-
-fn start(id: u64, dir: PathBuf, addrs: &BTreeMap<u64, SocketAddr>, directory: &Directory) -> Node {
-    let view = Arc::new(Mutex::new(View::default()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let (proposals, inbox) = channel::<Proposal>();
-    let peers = addrs.clone();
-    let (view2, stop2) = (view.clone(), stop.clone());
-    let thread = std::thread::spawn(move || run(id, &dir, peers, &view2, &stop2, &inbox));
-    directory
-        .lock()
-        .unwrap()
-        .insert(id, Contact { view, proposals });
-    Node { stop, thread }
+fn start(id: u64, dir: PathBuf, addrs: &BTreeMap<u64, SocketAddr>, directory: &Directory) {
+    let node = Running::spawn(RunnerConfig {
+        id,
+        dir,
+        peers: addrs.clone(),
+        engine: engine(),
+        durability: Durability::Process,
+        // Often: a restarted node may catch up from a snapshot.
+        snapshot_every: 64,
+        tick: Duration::from_millis(10),
+    })
+    .unwrap();
+    directory.lock().unwrap().insert(id, Arc::new(node));
 }
 
 /// Stops node `id` dead: its thread returns, its folder stays.
-fn kill(id: u64, nodes: &mut BTreeMap<u64, Node>, directory: &Directory) -> End {
-    directory.lock().unwrap().remove(&id);
-    let node = nodes.remove(&id).unwrap();
-    node.stop.store(true, Ordering::Relaxed);
-    node.thread.join().unwrap()
-}
-
-fn run(
-    id: u64,
-    dir: &std::path::Path,
-    peers: BTreeMap<u64, SocketAddr>,
-    view: &Mutex<View>,
-    stop: &AtomicBool,
-    inbox: &Receiver<Proposal>,
-) -> End {
-    let mut poll = Poll::new().unwrap();
-    let voters: Vec<u64> = peers.keys().copied().collect();
-    let listen = peers[&id];
-    let mut transport = Transport::bind(listen, peers, poll.registry(), 0).unwrap();
-    let config = ReplicaConfig {
-        id,
-        election_tick: 10,
-        heartbeat_tick: 2,
-        fixed_election_timeout: false,
-        engine: engine(),
-        checkpoint_every: 0,
-        // Often: the restarted node may catch up from a snapshot.
-        snapshot_every: 64,
+fn kill(id: u64, directory: &Directory) -> End {
+    let mut node = directory.lock().unwrap().remove(&id).unwrap();
+    // The proposing thread may hold it a moment longer.
+    let node = loop {
+        match Arc::try_unwrap(node) {
+            Ok(node) => break node,
+            Err(shared) => {
+                node = shared;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
     };
-    let log = JournalLog::open(dir, &voters, engine(), Durability::Process, 1 << 20).unwrap();
-    let mut replica = Replica::open(&config, log).unwrap();
-    let mut events = Events::with_capacity(256);
-    let mut last_tick = Instant::now();
-    let mut waiting: BTreeMap<u64, Answer> = BTreeMap::new();
-    let mut applied = Vec::new();
-    while !stop.load(Ordering::Relaxed) {
-        poll.poll(&mut events, Some(Duration::from_millis(2)))
-            .unwrap();
-        let registry = poll.registry();
-        for event in &events {
-            transport.on_event(event.token(), registry, &mut |m| {
-                replica.step(m).unwrap();
-            });
-        }
-        // A 10 ms tick: elections after 100-200 ms without a leader.
-        if last_tick.elapsed() >= Duration::from_millis(10) {
-            last_tick = Instant::now();
-            replica.tick();
-        }
-        while let Ok((mut commands, answer)) = inbox.try_recv() {
-            match replica.propose(&mut commands) {
-                Ok(tag) => {
-                    waiting.insert(tag, answer);
-                }
-                Err(_) => {
-                    let _ = answer.send(None);
-                }
-            }
-        }
-        applied.clear();
-        replica.handle_ready(&mut applied).unwrap();
-        for a in &applied {
-            if let Some(answer) = a.tag.and_then(|tag| waiting.remove(&tag)) {
-                let _ = answer.send(Some((a.index, a.term)));
-            }
-        }
-        transport.send(replica.take_messages(), poll.registry());
-        let reports = transport.take_reports();
-        for peer in reports.unreachable {
-            replica.report_unreachable(peer);
-        }
-        for (peer, delivered) in reports.snapshots {
-            replica.report_snapshot(peer, delivered);
-        }
-        let mut shown = view.lock().unwrap();
-        shown.role = Some(replica.role());
-        shown.applied = replica.applied_index();
-    }
-    let entries = replica
-        .log_entries(1)
-        .unwrap()
-        .iter()
-        .map(|e| (e.index, e.term))
-        .collect();
-    (replica.applied_index(), replica.state().digest(), entries)
+    node.stop().unwrap()
 }
 
 fn free_addr() -> SocketAddr {
@@ -177,7 +76,7 @@ fn leader(directory: &Directory, within: Duration) -> u64 {
             .lock()
             .unwrap()
             .iter()
-            .filter(|(_, c)| c.view.lock().unwrap().role == Some(Role::Leader))
+            .filter(|(_, node)| node.view().role == Some(Role::Leader))
             .map(|(&id, _)| id)
             .collect();
         if let [one] = leaders[..] {
@@ -196,11 +95,11 @@ fn propose(directory: &Directory, commands: &[Command]) -> (u64, u64) {
     let start = Instant::now();
     loop {
         let id = leader(directory, Duration::from_secs(5));
-        let Some(contact) = directory.lock().unwrap().get(&id).cloned() else {
+        let Some(node) = directory.lock().unwrap().get(&id).cloned() else {
             continue;
         };
         let (answer, acked) = channel();
-        if contact.proposals.send((commands.to_vec(), answer)).is_ok() {
+        if node.propose(commands.to_vec(), answer) {
             if let Ok(Some(at)) = acked.recv_timeout(Duration::from_millis(500)) {
                 return at;
             }
@@ -215,12 +114,8 @@ fn propose(directory: &Directory, commands: &[Command]) -> (u64, u64) {
 fn orders(from: u64, count: u64) -> Vec<Command> {
     let text: String = (from..from + count)
         .map(|i| {
-            format!(
-                "N {i} {} {} L {} 2\n",
-                1 + i % 5,
-                if i % 2 == 0 { 'B' } else { 'S' },
-                100 + i % 7
-            )
+            let side = if i % 2 == 0 { 'B' } else { 'S' };
+            format!("N {i} {} {side} L {} 2\n", 1 + i % 5, 100 + i % 7)
         })
         .collect();
     workload::parse(&text).unwrap()
@@ -233,11 +128,11 @@ fn instrument() -> Command {
     }
 }
 
-/// Waits until every running node applied the same index, at least
-/// `target`; then stops followers first (so no election adds an entry)
-/// and checks every acknowledged entry is in every log and every state is
-/// the same.
-fn finish(mut nodes: BTreeMap<u64, Node>, directory: &Directory, acked: &[(u64, u64)]) {
+/// Waits until every running node applied the same index, at least the
+/// last acknowledged; then stops followers first (so no election adds an
+/// entry) and checks every acknowledged entry is in every log and every
+/// state is the same.
+fn finish(directory: &Directory, acked: &[(u64, u64)]) {
     let target = acked.iter().map(|&(index, _)| index).max().unwrap();
     let start_wait = Instant::now();
     loop {
@@ -245,7 +140,7 @@ fn finish(mut nodes: BTreeMap<u64, Node>, directory: &Directory, acked: &[(u64, 
             .lock()
             .unwrap()
             .values()
-            .map(|c| c.view.lock().unwrap().applied)
+            .map(|node| node.view().applied)
             .collect();
         if applied.iter().all(|&a| a >= target && a == applied[0]) {
             break;
@@ -257,45 +152,52 @@ fn finish(mut nodes: BTreeMap<u64, Node>, directory: &Directory, acked: &[(u64, 
         std::thread::sleep(Duration::from_millis(10));
     }
     let last = leader(directory, Duration::from_secs(5));
-    let mut order: Vec<u64> = nodes.keys().copied().filter(|&id| id != last).collect();
+    let ids: Vec<u64> = directory.lock().unwrap().keys().copied().collect();
+    let mut order: Vec<u64> = ids.into_iter().filter(|&id| id != last).collect();
     order.push(last);
-    let ends: Vec<End> = order
-        .into_iter()
-        .map(|id| kill(id, &mut nodes, directory))
-        .collect();
+    let ends: Vec<End> = order.into_iter().map(|id| kill(id, directory)).collect();
     for (index, term) in acked {
-        for (k, (_, _, log)) in ends.iter().enumerate() {
-            let first = log.first().map_or(u64::MAX, |e| e.0);
+        for (k, end) in ends.iter().enumerate() {
+            let first = end.log.first().map_or(u64::MAX, |e| e.0);
             if *index >= first {
                 assert!(
-                    log.contains(&(*index, *term)),
+                    end.log.contains(&(*index, *term)),
                     "node {k}: acknowledged {index}/{term} lost"
                 );
             }
         }
     }
     for end in &ends[1..] {
-        assert_eq!(end.0, ends[0].0, "applied indexes differ");
-        assert_eq!(end.1, ends[0].1, "states differ at index {}", end.0);
+        assert_eq!(end.applied, ends[0].applied, "applied indexes differ");
+        assert_eq!(
+            end.digest, ends[0].digest,
+            "states differ at index {}",
+            end.applied
+        );
     }
+}
+
+/// Three nodes in a fresh folder under the temporary directory.
+fn cluster(name: &str) -> (PathBuf, BTreeMap<u64, SocketAddr>, Arc<Directory>) {
+    let root = std::env::temp_dir().join(format!("tonnex-loopback-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let addrs: BTreeMap<u64, SocketAddr> = (1..=3).map(|id| (id, free_addr())).collect();
+    let directory = Arc::new(Directory::default());
+    for id in 1..=3 {
+        start(id, root.join(format!("node-{id}")), &addrs, &directory);
+    }
+    (root, addrs, directory)
 }
 
 #[test]
 fn a_leader_stopped_dead_is_replaced_and_nothing_acknowledged_is_lost() {
-    let root = std::env::temp_dir().join(format!("tonnex-loopback-{}-one", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    let addrs: BTreeMap<u64, SocketAddr> = (1..=3).map(|id| (id, free_addr())).collect();
-    let dir = |id: u64| root.join(format!("node-{id}"));
-    let directory = Directory::default();
-    let mut nodes: BTreeMap<u64, Node> = (1..=3)
-        .map(|id| (id, start(id, dir(id), &addrs, &directory)))
-        .collect();
+    let (root, addrs, directory) = cluster("one");
     let mut acked = vec![propose(&directory, &[instrument()])];
     for i in 0..150 {
         acked.push(propose(&directory, &orders(i * 4 + 1, 4)));
     }
     let old = leader(&directory, Duration::from_secs(5));
-    kill(old, &mut nodes, &directory);
+    kill(old, &directory);
     let killed = Instant::now();
     acked.push(propose(&directory, &orders(10_000, 3)));
     let failover = killed.elapsed();
@@ -307,22 +209,15 @@ fn a_leader_stopped_dead_is_replaced_and_nothing_acknowledged_is_lost() {
         acked.push(propose(&directory, &orders(20_000 + i * 3, 3)));
     }
     // The stopped node comes back on its folder and catches up.
-    nodes.insert(old, start(old, dir(old), &addrs, &directory));
-    finish(nodes, &directory, &acked);
+    start(old, root.join(format!("node-{old}")), &addrs, &directory);
+    finish(&directory, &acked);
     eprintln!("failover (leader stopped -> first acknowledgement on the new leader): {failover:?}");
     std::fs::remove_dir_all(&root).unwrap();
 }
 
 #[test]
 fn twenty_leaders_stopped_at_random_moments_lose_nothing_acknowledged() {
-    let root = std::env::temp_dir().join(format!("tonnex-loopback-{}-twenty", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    let addrs: BTreeMap<u64, SocketAddr> = (1..=3).map(|id| (id, free_addr())).collect();
-    let dir = |id: u64| root.join(format!("node-{id}"));
-    let directory = Arc::new(Directory::default());
-    let mut nodes: BTreeMap<u64, Node> = (1..=3)
-        .map(|id| (id, start(id, dir(id), &addrs, &directory)))
-        .collect();
+    let (root, addrs, directory) = cluster("twenty");
     let first = propose(&directory, &[instrument()]);
     // A client proposing all along, from its own thread.
     let done = Arc::new(AtomicBool::new(false));
@@ -346,10 +241,10 @@ fn twenty_leaders_stopped_at_random_moments_lose_nothing_acknowledged() {
         x ^= x << 17;
         std::thread::sleep(Duration::from_millis(20 + x % 60));
         let old = leader(&directory, Duration::from_secs(5));
-        kill(old, &mut nodes, &directory);
+        kill(old, &directory);
         // The two left elect a leader; the stopped node comes back.
         leader(&directory, Duration::from_secs(5));
-        nodes.insert(old, start(old, dir(old), &addrs, &directory));
+        start(old, root.join(format!("node-{old}")), &addrs, &directory);
     }
     done.store(true, Ordering::Relaxed);
     let acked = client.join().unwrap();
@@ -358,7 +253,7 @@ fn twenty_leaders_stopped_at_random_moments_lose_nothing_acknowledged() {
         "only {} proposals acknowledged",
         acked.len()
     );
-    finish(nodes, &directory, &acked);
+    finish(&directory, &acked);
     eprintln!(
         "twenty leader kills: {} proposals acknowledged, none lost",
         acked.len()
