@@ -260,3 +260,57 @@ fn twenty_leaders_stopped_at_random_moments_lose_nothing_acknowledged() {
     );
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+#[test]
+fn a_stranger_speaking_garbage_is_hung_up_on_and_harms_nothing() {
+    use std::io::{Read, Write};
+    let (root, addrs, directory) = cluster("garbage");
+    let mut acked = vec![propose(&directory, &[instrument()])];
+    // Not a raft-rs message, then a frame longer than any allowed: each
+    // connection is dropped by the node it reached.
+    for bytes in [
+        [&5u32.to_le_bytes()[..], b"hello"].concat(),
+        (u32::MAX).to_le_bytes().to_vec(),
+    ] {
+        for addr in addrs.values() {
+            let mut stranger = std::net::TcpStream::connect(addr).unwrap();
+            stranger.write_all(&bytes).unwrap();
+            stranger
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let mut buf = [0u8; 16];
+            assert_eq!(
+                stranger.read(&mut buf).unwrap(),
+                0,
+                "{addr}: not hung up on"
+            );
+        }
+    }
+    // A well-formed message Raft must not take from the network (a local
+    // kind): refused and dropped, the node goes on.
+    {
+        use protobuf::Message as _;
+        let mut hup = raft::prelude::Message::default();
+        hup.set_msg_type(raft::prelude::MessageType::MsgHup);
+        hup.to = 1;
+        hup.from = 2;
+        let bytes = hup.write_to_bytes().unwrap();
+        let mut stranger = std::net::TcpStream::connect(addrs[&1]).unwrap();
+        stranger
+            .write_all(&[&(bytes.len() as u32).to_le_bytes()[..], &bytes].concat())
+            .unwrap();
+        let start = Instant::now();
+        while directory.lock().unwrap()[&1].view().refused == 0 {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "the local message was not refused"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    for i in 0..50 {
+        acked.push(propose(&directory, &orders(i * 2 + 1, 2)));
+    }
+    finish(&directory, &acked);
+    std::fs::remove_dir_all(&root).unwrap();
+}
