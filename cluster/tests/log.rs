@@ -263,3 +263,39 @@ fn membership_changes_are_kept_beside_the_commands_and_cut_with_them() {
     assert_eq!(now[2].get_entry_type(), EntryType::EntryNormal);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn under_sync_durability_a_log_reopens_cuts_and_rolls_segments_the_same() {
+    let dir = scratch("sync");
+    let open_sync =
+        || JournalLog::open(&dir, &[1, 2, 3], engine(), Durability::Sync, 8 << 10).unwrap();
+    let mut log = open_sync();
+    // Enough commands to roll the small segments (each roll syncs the new
+    // segment's header), one append call per entry (one sync each).
+    let written: Vec<Entry> = (1..=20)
+        .map(|i| entry(i, 1, &orders(i * 100, 16)))
+        .collect();
+    for e in &written {
+        log.append(std::slice::from_ref(e)).unwrap();
+    }
+    log.set_hard_state(&HardState {
+        term: 2,
+        vote: 1,
+        commit: 12,
+        ..HardState::default()
+    })
+    .unwrap();
+    log.set_commit(15).unwrap();
+    drop(log);
+    let mut log = open_sync();
+    assert_eq!(all(&log), written);
+    assert_eq!(log.initial_state().unwrap().hard_state.commit, 15);
+    let over = vec![entry(16, 2, &orders(900, 2))];
+    log.append(&over).unwrap();
+    drop(log);
+    let log = open_sync();
+    let mut expected = written[..15].to_vec();
+    expected.extend(over);
+    assert_eq!(all(&log), expected);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -172,6 +172,8 @@ pub struct JournalLog {
     stored: Stored,
     /// Membership changes in the log, by index.
     changes: BTreeMap<u64, Vec<u8>>,
+    /// The state last synced, commit index aside.
+    synced: Option<(HardState, SnapMeta, ConfState)>,
     /// The bytes of the last entries, the first at index `cache_first`.
     cache: VecDeque<Vec<u8>>,
     cache_first: u64,
@@ -233,6 +235,7 @@ impl JournalLog {
             state_file,
             stored,
             changes,
+            synced: None,
             cache: VecDeque::new(),
             cache_first: 0,
         };
@@ -416,14 +419,22 @@ impl JournalLog {
         self.write_state()
     }
 
+    /// Writes the state file; under `batch` and `sync` syncs it when what
+    /// Raft needs durable changed (term, vote, the snapshot point, the
+    /// voters). A commit index alone is not synced: Raft learns it again
+    /// from the leader, and a restart only starts from an older one.
     fn write_state(&mut self) -> Result<(), LogError> {
         let bytes = encode_state(&self.stored);
         let path = self.dir.join(STATE_FILE);
         let file = &self.state_file;
         file.write_all_at(&bytes, 0).map_err(io(&path))?;
         file.set_len(bytes.len() as u64).map_err(io(&path))?;
-        if self.durability != Durability::Process {
+        let mut durable = self.stored.hard_state.clone();
+        durable.commit = 0;
+        let key = (durable, self.stored.snap, self.stored.conf_state.clone());
+        if self.durability != Durability::Process && self.synced.as_ref() != Some(&key) {
             file.sync_data().map_err(io(&path))?;
+            self.synced = Some(key);
         }
         Ok(())
     }
@@ -455,6 +466,17 @@ fn open_journal(
         },
     )
     .map_err(journal_error)?;
+    // The log syncs once per append call (a Raft ready: its group commit),
+    // not per record: under `batch` and `sync` the journal is told to sync
+    // never by itself, yet still syncs a new segment's header and folder
+    // entry when it rolls over.
+    let durability = match durability {
+        Durability::Process => Durability::Process,
+        Durability::Batch { .. } | Durability::Sync => Durability::Batch {
+            records: u32::MAX,
+            micros: u64::MAX,
+        },
+    };
     let config = JournalConfig {
         dir: dir.to_path_buf(),
         segment_bytes,
