@@ -185,14 +185,14 @@ fn a_snapshot_compacts_the_log_and_installs_on_another_node() {
     );
     let image_at = |state: &State| state.image();
     let err = log
-        .take_snapshot(4, &image_at(&state))
+        .take_snapshot(4, &image_at(&state), voters())
         .unwrap_err()
         .to_string();
     assert!(err.contains("must end at sequence 12"), "{err}");
     for seq in 2..=12 {
         state.apply(seq, &orders(900 + seq, 1)[0], &mut events);
     }
-    log.take_snapshot(4, &image_at(&state)).unwrap();
+    log.take_snapshot(4, &image_at(&state), voters()).unwrap();
     assert_eq!(log.first_index().unwrap(), 5);
     assert_eq!(log.term(4).unwrap(), 2);
     assert!(log.term(3).is_err());
@@ -220,6 +220,10 @@ fn a_snapshot_compacts_the_log_and_installs_on_another_node() {
     assert_eq!(follower.initial_state().unwrap().hard_state.commit, 4);
     std::fs::remove_dir_all(&dir).unwrap();
     std::fs::remove_dir_all(&other).unwrap();
+}
+
+fn voters() -> raft::prelude::ConfState {
+    raft::prelude::ConfState::from((vec![1, 2, 3], vec![]))
 }
 
 fn all_after(log: &JournalLog, from: u64) -> Vec<Entry> {

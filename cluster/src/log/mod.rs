@@ -393,12 +393,6 @@ impl JournalLog {
         self.write_state()
     }
 
-    /// Records the membership a change just applied made.
-    pub fn set_conf_state(&mut self, conf_state: ConfState) -> Result<(), LogError> {
-        self.stored.conf_state = conf_state;
-        self.write_state()
-    }
-
     /// Rewrites the membership changes' file (a new file renamed over the
     /// old: a crash leaves one or the other).
     fn write_changes(&self) -> Result<(), LogError> {

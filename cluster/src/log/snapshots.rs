@@ -4,7 +4,7 @@
 //! too far behind for the entries that remain gets the snapshot file
 //! itself, installs it and starts its journal over after it.
 
-use raft::prelude::{Snapshot, SnapshotMetadata};
+use raft::prelude::{ConfState, Snapshot, SnapshotMetadata};
 use raft::StorageError;
 use tonnex_engine::snapshot::{self, snapshot_name};
 use tonnex_engine::StateImage;
@@ -12,10 +12,15 @@ use tonnex_engine::StateImage;
 use super::{io, journal_error, open_journal, JournalLog, LogError, SnapMeta, INDEX_FILE, RECORD};
 
 impl JournalLog {
-    /// Records that `image` is the engine state after entry `index`:
-    /// writes it as the engine snapshot and drops entries up to `index`
-    /// from the log.
-    pub fn take_snapshot(&mut self, index: u64, image: &StateImage) -> Result<(), LogError> {
+    /// Records that `image` is the engine state, and `conf_state` the
+    /// membership, after entry `index`: writes the engine snapshot and
+    /// drops entries up to `index` from the log.
+    pub fn take_snapshot(
+        &mut self,
+        index: u64,
+        image: &StateImage,
+        conf_state: ConfState,
+    ) -> Result<(), LogError> {
         let snap = self.stored.snap;
         let Some(meta) = self.meta_of(index).copied() else {
             return Err(LogError::Journal(format!(
@@ -43,6 +48,7 @@ impl JournalLog {
             term: meta.term,
             seq,
         };
+        self.stored.conf_state = conf_state;
         self.write_state()?;
         if self.changes.range(..=index).next().is_some() {
             self.changes.retain(|&i, _| i > index);

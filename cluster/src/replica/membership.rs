@@ -44,12 +44,24 @@ impl<M: StateMachine> Replica<M> {
             let term = self.node.raft.term;
             self.node.raft.become_follower(term, raft::INVALID_ID);
         }
-        let conf_state = match (v1, v2) {
+        let adds = match (&v1, &v2) {
+            (Some(c), _) => c.get_change_type() == ConfChangeType::AddNode,
+            (_, Some(c)) => c
+                .get_changes()
+                .iter()
+                .any(|c| c.get_change_type() == ConfChangeType::AddNode),
+            _ => false,
+        };
+        match (v1, v2) {
             (Some(c), _) => self.node.apply_conf_change(&c)?,
             (_, Some(c)) => self.node.apply_conf_change(&c)?,
             _ => unreachable!("one of the two decoded"),
         };
-        self.node.mut_store().set_conf_state(conf_state)?;
+        // The new node refuses a snapshot whose membership lacks it (raft-rs
+        // checks): the one to send it is taken once this change applied.
+        self.snapshot_soon |= adds;
+        // The log keeps the membership of its snapshot point only: a restart
+        // applies the changes after it again, in order.
         Ok(())
     }
 
@@ -88,6 +100,17 @@ impl<M: StateMachine> Replica<M> {
                 "a membership change (or this leader's first entry) is not applied yet: retry"
                     .into(),
             ));
+        }
+        if change_type == ConfChangeType::AddNode {
+            // A node joins with no membership of its own: replaying the log
+            // from index 1 would rebuild the membership from nothing (the
+            // founding voters are not entries). A snapshot carries the
+            // membership at its index, so compact now: the new node's first
+            // contact needs entries the log no longer has, and it gets a
+            // snapshot (the one taken once the change applied, which names
+            // it: raft-rs makes a node refuse a snapshot that does not).
+            self.snapshot_now()
+                .map_err(|e| ProposeError::Dropped(format!("snapshot before adding: {e}")))?;
         }
         let mut change = ConfChange::default();
         change.set_change_type(change_type);

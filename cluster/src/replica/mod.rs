@@ -145,6 +145,8 @@ pub struct Replica<M: StateMachine = State> {
     checkpoints: Vec<(u64, String)>,
     snapshot_every: u64,
     installed: u64,
+    /// A node was added: snapshot once this round's entries are applied.
+    snapshot_soon: bool,
 }
 
 impl Replica<State> {
@@ -208,6 +210,7 @@ impl<M: StateMachine> Replica<M> {
             checkpoints: Vec::new(),
             snapshot_every: config.snapshot_every,
             installed: 0,
+            snapshot_soon: false,
         })
     }
 
@@ -383,9 +386,24 @@ impl<M: StateMachine> Replica<M> {
         self.node.advance_apply();
         let done = self.node.raft.raft_log.applied;
         let last_snapshot = self.node.store().snapshot_meta().index;
-        if self.snapshot_every != 0 && done >= last_snapshot + self.snapshot_every {
+        if std::mem::take(&mut self.snapshot_soon)
+            || (self.snapshot_every != 0 && done >= last_snapshot + self.snapshot_every)
+        {
+            self.snapshot_now()?;
+        }
+        Ok(())
+    }
+
+    /// Writes a snapshot at the applied index (if past the last one) and
+    /// compacts the log up to it.
+    pub(super) fn snapshot_now(&mut self) -> Result<(), ClusterError> {
+        let done = self.node.raft.raft_log.applied;
+        if done > self.node.store().snapshot_meta().index {
             let image = self.state.image();
-            self.node.mut_store().take_snapshot(done, &image)?;
+            let conf_state = self.node.raft.prs().conf().to_conf_state();
+            self.node
+                .mut_store()
+                .take_snapshot(done, &image, conf_state)?;
         }
         Ok(())
     }
@@ -470,6 +488,9 @@ impl<M: StateMachine> std::fmt::Debug for Replica<M> {
             .field("role", &self.role())
             .field("term", &self.term())
             .field("commit", &self.commit_index())
+            .field("applied", &self.applied_index())
+            .field("voters", &self.voters())
+            .field("leader", &self.leader())
             .finish_non_exhaustive()
     }
 }

@@ -44,6 +44,8 @@ pub struct Faults {
     pub crash: u64,
     pub partition: u64,
     pub heal: u64,
+    /// A leader proposes adding a spare or removing a voter.
+    pub membership: u64,
 }
 
 pub const HOSTILE: Faults = Faults {
@@ -53,6 +55,7 @@ pub const HOSTILE: Faults = Faults {
     crash: 4,
     partition: 6,
     heal: 20,
+    membership: 0,
 };
 
 /// No faults, and a partition stays as it was set.
@@ -63,6 +66,7 @@ pub const STILL: Faults = Faults {
     crash: 0,
     partition: 0,
     heal: 0,
+    membership: 0,
 };
 
 pub const CALM: Faults = Faults {
@@ -72,6 +76,7 @@ pub const CALM: Faults = Faults {
     crash: 0,
     partition: 0,
     heal: 1000,
+    membership: 0,
 };
 
 pub struct Node {
@@ -108,6 +113,8 @@ pub struct Sim {
     pub acked: BTreeMap<u64, (u64, u64)>,
     /// Snapshots nodes installed from a leader.
     pub installs: u64,
+    /// Membership changes applied (counted on every node that applied one).
+    pub changes: u64,
     pub seed: u64,
 }
 
@@ -222,6 +229,7 @@ impl Sim {
             digests: BTreeMap::new(),
             acked: BTreeMap::new(),
             installs: 0,
+            changes: 0,
             seed,
         }
     }
@@ -281,6 +289,9 @@ impl Sim {
                     self.next_command += take;
                 }
             }
+        }
+        if self.rng.chance(faults.membership) {
+            self.change_membership();
         }
         // Clocks: each node ticks most steps, not all, so timeouts drift.
         for i in 0..n {
@@ -390,6 +401,9 @@ impl Sim {
                 self.applied_at.insert(a.index, entry);
             }
         }
+        if a.commands == 0 {
+            self.changes += 1;
+        }
         if a.tag.is_some() {
             self.nodes[i].acks += 1;
             self.acked.insert(a.index, entry);
@@ -398,6 +412,42 @@ impl Sim {
 
     /// Stops the faults and runs until every node applied the same last
     /// index; then checks logs and states.
+    /// A leader adds a spare (a live node outside the membership) or,
+    /// with none, removes a voter other than itself while more than three
+    /// remain. Refusals (a change pending) are simply retried later.
+    fn change_membership(&mut self) {
+        let Some(l) = (0..self.nodes.len()).find(|&i| {
+            self.nodes[i]
+                .replica
+                .as_ref()
+                .is_some_and(|r| r.role() == Role::Leader)
+        }) else {
+            return;
+        };
+        let voters = self.nodes[l].replica.as_ref().expect("live").voters();
+        let spare = (1..=self.nodes.len() as u64).find(|id| !voters.contains(id));
+        let pick = self.rng.below(voters.len() as u64) as usize;
+        let replica = self.nodes[l].replica.as_mut().expect("live");
+        if let Some(spare) = spare {
+            let _ = replica.propose_add(spare);
+        } else if voters.len() > 3 && voters[pick] != replica.id() {
+            let _ = replica.propose_remove(voters[pick]);
+        }
+    }
+
+    /// The membership now: the voters of a leader that sees a quorum of
+    /// them live (the nodes flagged members until there is one).
+    fn members(&self) -> Vec<usize> {
+        for node in &self.nodes {
+            if let Some(r) = node.replica.as_ref().filter(|r| r.role() == Role::Leader) {
+                return r.voters().iter().map(|&id| id as usize - 1).collect();
+            }
+        }
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].member)
+            .collect()
+    }
+
     pub fn settle(&mut self) {
         for node in &mut self.nodes {
             node.restart_at = 0;
@@ -406,7 +456,8 @@ impl Sim {
         let mut steady_for = 0;
         for _ in 0..3000 {
             self.step(CALM);
-            let members = || self.nodes.iter().filter(|n| n.member);
+            let ids = self.members();
+            let members = || ids.iter().map(|&i| &self.nodes[i]);
             let applied: Vec<u64> = members()
                 .map(|n| n.replica.as_ref().map_or(0, Replica::applied_index))
                 .collect();
@@ -438,10 +489,9 @@ impl Sim {
 
     fn check_end(&self) {
         let replicas: Vec<&Replica> = self
-            .nodes
-            .iter()
-            .filter(|n| n.member)
-            .map(|n| n.replica.as_ref().expect("live"))
+            .members()
+            .into_iter()
+            .map(|i| self.nodes[i].replica.as_ref().expect("live"))
             .collect();
         let logs: Vec<_> = replicas
             .iter()
@@ -491,14 +541,20 @@ impl Sim {
     }
 }
 
-/// One hostile run; returns (entries acknowledged, snapshots installed).
-pub fn run(seed: u64, size: u64) -> (usize, u64) {
-    let mut sim = Sim::new(seed, size);
+/// One hostile run of `size` voters and `spares` nodes a leader may add
+/// (then voters it may remove); returns (entries acknowledged, snapshots
+/// installed, membership changes applied).
+pub fn run(seed: u64, size: u64, spares: u64) -> (usize, u64, u64) {
+    let mut sim = Sim::with_spares(seed, size, spares);
+    let faults = Faults {
+        membership: if spares > 0 { 6 } else { 0 },
+        ..HOSTILE
+    };
     for _ in 0..800 {
-        sim.step(HOSTILE);
+        sim.step(faults);
     }
     sim.settle();
-    (sim.acked.len(), sim.installs)
+    (sim.acked.len(), sim.installs, sim.changes)
 }
 
 /// Steps until node `i` (0-based) alone leads, with nothing in the way.
