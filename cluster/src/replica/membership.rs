@@ -27,15 +27,17 @@ impl<M: StateMachine> Replica<M> {
                 Some(ConfChangeV2::parse_from_bytes(&entry.data).map_err(bad)?),
             )
         };
-        let me = self.id();
-        let removes_me = match (&v1, &v2) {
-            (Some(c), _) => c.node_id == me && c.get_change_type() == ConfChangeType::RemoveNode,
+        // Each single change, (node, kind), whichever encoding carried it.
+        let singles: Vec<(u64, ConfChangeType)> = match (&v1, &v2) {
+            (Some(c), _) => vec![(c.node_id, c.get_change_type())],
             (_, Some(c)) => c
                 .get_changes()
                 .iter()
-                .any(|c| c.node_id == me && c.get_change_type() == ConfChangeType::RemoveNode),
-            _ => false,
+                .map(|c| (c.node_id, c.get_change_type()))
+                .collect(),
+            _ => Vec::new(),
         };
+        let removes_me = singles.contains(&(self.id(), ConfChangeType::RemoveNode));
         if removes_me && self.node.raft.state == StateRole::Leader {
             // raft-rs keeps a leader that removed itself leading (and then
             // trips over its own missing progress): step down first. Only a
@@ -44,14 +46,9 @@ impl<M: StateMachine> Replica<M> {
             let term = self.node.raft.term;
             self.node.raft.become_follower(term, raft::INVALID_ID);
         }
-        let adds = match (&v1, &v2) {
-            (Some(c), _) => c.get_change_type() == ConfChangeType::AddNode,
-            (_, Some(c)) => c
-                .get_changes()
-                .iter()
-                .any(|c| c.get_change_type() == ConfChangeType::AddNode),
-            _ => false,
-        };
+        let adds = singles
+            .iter()
+            .any(|&(_, kind)| kind == ConfChangeType::AddNode);
         match (v1, v2) {
             (Some(c), _) => self.node.apply_conf_change(&c)?,
             (_, Some(c)) => self.node.apply_conf_change(&c)?,
@@ -118,12 +115,7 @@ impl<M: StateMachine> Replica<M> {
         self.node
             .propose_conf_change(Vec::new(), change)
             .map_err(|e| ProposeError::Dropped(e.to_string()))?;
-        let tag = self.next_tag;
-        let log = &self.node.raft.raft_log;
-        self.proposed
-            .insert(log.last_index(), (self.node.raft.term, tag));
-        self.next_tag += 1;
-        Ok(tag)
+        Ok(self.track_proposal())
     }
 
     /// The voters, as this node last applied them.

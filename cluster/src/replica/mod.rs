@@ -297,15 +297,21 @@ impl<M: StateMachine> Replica<M> {
                 }
             }
         }
-        let tag = self.next_tag;
         self.node
             .propose(Vec::new(), batch::encode(commands))
             .map_err(|e| ProposeError::Dropped(e.to_string()))?;
+        Ok(self.track_proposal())
+    }
+
+    /// Remembers the entry just proposed (the log's last, in this term)
+    /// and returns the tag its [`Applied`] will carry.
+    pub(super) fn track_proposal(&mut self) -> u64 {
+        let tag = self.next_tag;
         let log = &self.node.raft.raft_log;
         self.proposed
             .insert(log.last_index(), (self.node.raft.term, tag));
         self.next_tag += 1;
-        Ok(tag)
+        tag
     }
 
     /// The journal sequence the next proposed command gets: after the
