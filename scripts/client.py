@@ -144,6 +144,8 @@ def decode(payload):
         return seq, "AttestationAccepted", {"id": r.string(), "rechecked": r.take("I")}
     if tag == 14:
         return seq, "SessionError", {"text": r.string()}
+    if tag == 18:
+        return seq, "NotLeader", {"leader": r.take("Q"), "order_entry": r.string()}
     return seq, "Unknown", {"tag": tag}
 
 
@@ -166,9 +168,44 @@ def read_frames(sock, buffer):
         buffer.extend(chunk)
 
 
+def open_session(addresses, account, secret, wait):
+    """Logs in to whichever node of a cluster leads (a single venue is a
+    cluster of one), following `NotLeader` redirects; returns the socket,
+    its frame reader and the login's answer."""
+    deadline = time.time() + max(wait, 5.0)
+    queue = list(addresses)
+    while time.time() < deadline:
+        if not queue:
+            queue = list(addresses)
+            time.sleep(0.1)  # an election may be under way
+        address = queue.pop(0)
+        host, port = address.rsplit(":", 1)
+        try:
+            sock = socket.create_connection((host, int(port)), timeout=wait)
+            sock.sendall(login(account, secret))
+        except OSError as e:
+            print(f"{address}: {e}", flush=True)
+            continue
+        frames = read_frames(sock, bytearray())
+        first = next(frames, None)
+        if first is None:
+            sock.close()
+            continue
+        seq, name, fields = decode(first)
+        if name == "NotLeader":
+            print(f"{address}: seq={seq} {name} {fields}", flush=True)
+            sock.close()
+            if fields["order_entry"]:
+                queue.insert(0, fields["order_entry"])
+            continue
+        return sock, frames, (seq, name, fields)
+    raise SystemExit(f"no node of {addresses} answered as leader")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--venue", default="127.0.0.1:7001")
+    parser.add_argument("--venue", default="127.0.0.1:7001",
+                        help="ADDR, or a cluster's nodes ADDR,ADDR,... (the leader is found)")
     parser.add_argument("--account", type=int, required=True)
     parser.add_argument("--secret", required=True)
     parser.add_argument("--instrument", type=int)
@@ -182,16 +219,19 @@ def main():
     parser.add_argument("--wait", type=float, default=2.0)
     args = parser.parse_args()
 
-    host, port = args.venue.rsplit(":", 1)
-    sock = socket.create_connection((host, int(port)), timeout=args.wait)
-    sock.sendall(login(args.account, args.secret))
+    sock, frames, answer = open_session(args.venue.split(","), args.account, args.secret,
+                                        args.wait)
+    seq, name, fields = answer
+    print(f"seq={seq} {name} {fields}", flush=True)
+    if name in ("LoginRejected", "SessionError"):
+        return 1
     if args.instrument is not None:
         scope = [tuple(int(x) for x in line.split(":")) for line in args.scope]
         sock.sendall(new_order(args.client_order_id, args.instrument, SIDES[args.side],
                                1 if args.market else 0, 1 if args.market else 0,
                                0 if args.market else args.price_ticks, args.qty, scope=scope))
     outcome_seen = False
-    for payload in read_frames(sock, bytearray()):
+    for payload in frames:
         seq, name, fields = decode(payload)
         print(f"seq={seq} {name} {fields}", flush=True)
         if name in ("LoginRejected", "SessionError"):

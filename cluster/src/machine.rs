@@ -22,6 +22,14 @@ pub trait StateMachine {
 
     /// A digest of the state, to compare nodes at one index.
     fn digest(&self) -> String;
+
+    /// Whether the state is exactly the applied entries' (a snapshot may be
+    /// taken now). A venue leader applies its own proposals before they
+    /// commit, so its state runs ahead while they are in flight; its
+    /// snapshot waits for a moment when none is.
+    fn settled(&self) -> bool {
+        true
+    }
 }
 
 impl StateMachine for State {

@@ -35,7 +35,8 @@ use tonnex_loadtest::sim::Mix;
 use tonnex_logs::LogFormat;
 use tracing::error;
 
-const USAGE: &str = "usage: tonnex-loadtest --venue ADDR --sessions N --rate R --duration SECONDS
+const USAGE: &str =
+    "usage: tonnex-loadtest --venue ADDR[,ADDR...] --sessions N --rate R --duration SECONDS
                        [--out REPORT.json] [--svg CHART.svg] [--acked-log FILE] [--seed N]
                        [--accounts ID:SECRET,...] [--instruments 0,1] [--mid TICKS]
                        [--mix quote=55,cancel=20,replace=10,take=15] [--window N]
@@ -78,6 +79,9 @@ fn main() -> ExitCode {
                 }
                 for note in &report.error_notes {
                     println!("error {note}");
+                }
+                for line in report.failover_lines() {
+                    println!("{line}");
                 }
                 if let Some(line) = report.md_line() {
                     println!("{line}");

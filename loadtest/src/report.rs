@@ -179,6 +179,8 @@ pub struct Report {
     pub flows: [Flow; 2],
     /// Market-data feed subscribers (`--md`).
     pub md: Option<crate::md_client::FeedReport>,
+    /// Failovers followed (`--venue A,B,C`).
+    pub failovers: Vec<crate::run::Failover>,
 }
 
 impl Report {
@@ -198,6 +200,21 @@ impl Report {
             self.ack.p999_us,
             self.ack.max_us
         )
+    }
+
+    /// One line per failover followed: `failover at_s=X outage_ms=N
+    /// unanswered=N leader=ADDR`.
+    #[must_use]
+    pub fn failover_lines(&self) -> Vec<String> {
+        self.failovers
+            .iter()
+            .map(|f| {
+                format!(
+                    "failover at_s={:.3} outage_ms={} unanswered={} leader={}",
+                    f.at_s, f.outage_ms, f.unanswered, f.leader
+                )
+            })
+            .collect()
     }
 
     /// The feed subscribers' line: `md subscribers=N messages=M ...`.

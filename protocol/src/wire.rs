@@ -428,6 +428,15 @@ pub enum VenueMessage {
         /// The answer reflects every sequenced report up to this one.
         last_seq: u64,
     },
+    /// Tag 18. This venue node is a cluster follower: log in to the leader
+    /// (the connection is closed after it).
+    NotLeader {
+        /// The leader's node id (0: not known right now, e.g. during an
+        /// election: try again shortly).
+        leader: u64,
+        /// The leader's order-entry address ("" when not known).
+        order_entry: String,
+    },
 }
 
 /// A venue message with its session sequence number.

@@ -118,6 +118,16 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
                 },
             ),
         ),
+        (
+            "not-leader",
+            venue(
+                0,
+                VenueMessage::NotLeader {
+                    leader: 2,
+                    order_entry: "127.0.0.1:7121".into(),
+                },
+            ),
+        ),
         ("venue-heartbeat", venue(0, VenueMessage::Heartbeat)),
         (
             "order-accepted",

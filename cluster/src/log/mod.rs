@@ -58,7 +58,8 @@ use self::files::{
 
 const INDEX_FILE: &str = "raft-entries.idx";
 const CHANGES_FILE: &str = "raft-conf-changes";
-const STATE_FILE: &str = "raft-state";
+/// The hard state, snapshot point and voters (see the module docs).
+pub const STATE_FILE: &str = "raft-state";
 /// Entries whose bytes stay in memory behind the last one.
 const CACHED: usize = 1 << 16;
 

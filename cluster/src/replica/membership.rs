@@ -106,6 +106,11 @@ impl<M: StateMachine> Replica<M> {
             // contact needs entries the log no longer has, and it gets a
             // snapshot (the one taken once the change applied, which names
             // it: raft-rs makes a node refuse a snapshot that does not).
+            if !self.state.settled() {
+                return Err(ProposeError::Dropped(
+                    "proposals are in flight (a snapshot must come first): retry".into(),
+                ));
+            }
             self.snapshot_now()
                 .map_err(|e| ProposeError::Dropped(format!("snapshot before adding: {e}")))?;
         }

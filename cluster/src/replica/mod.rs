@@ -214,6 +214,17 @@ impl<M: StateMachine> Replica<M> {
         })
     }
 
+    /// Whether this node leads and has applied every entry before its
+    /// term's: its state is the whole committed log, so it may start
+    /// sequencing on top of it.
+    #[must_use]
+    pub fn ready_to_lead(&self) -> bool {
+        let raft = &self.node.raft;
+        raft.state == StateRole::Leader
+            && raft.commit_to_current_term()
+            && raft.raft_log.applied == raft.raft_log.committed
+    }
+
     /// This node's id.
     #[must_use]
     pub fn id(&self) -> u64 {
@@ -392,9 +403,10 @@ impl<M: StateMachine> Replica<M> {
         self.node.advance_apply();
         let done = self.node.raft.raft_log.applied;
         let last_snapshot = self.node.store().snapshot_meta().index;
-        if std::mem::take(&mut self.snapshot_soon)
-            || (self.snapshot_every != 0 && done >= last_snapshot + self.snapshot_every)
-        {
+        let due = self.snapshot_soon
+            || (self.snapshot_every != 0 && done >= last_snapshot + self.snapshot_every);
+        if due && self.state.settled() {
+            self.snapshot_soon = false;
             self.snapshot_now()?;
         }
         Ok(())

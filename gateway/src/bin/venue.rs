@@ -5,6 +5,7 @@
 //! tonnex-venue lots --config FILE [--journal-dir DIR]
 //! tonnex-venue run --config FILE [--listen ADDR] [--fills-listen ADDR] [--journal-dir DIR]
 //!                  [--admin-listen ADDR] [--metrics-listen ADDR] [--market-data-listen ADDR] [--engine thread|inline] [--log-format text|json] [--durability process|batch|batch:RECORDS:MICROS|sync]
+//!                  [--node N --peers 1@ADDR,2@ADDR,3@ADDR [--peer-order-entry 1@ADDR,2@ADDR,3@ADDR]]
 //! ```
 //! `check` runs the compliance pre-router alone (no engine, no network) and
 //! prints one JSON decision per order line, each on the order's own `date`
@@ -31,7 +32,8 @@ use tonnex_logs::LogFormat;
 const USAGE: &str = "usage: tonnex-venue check --config FILE --orders ORDERS.jsonl [--as-of YYYY-MM-DD]
        tonnex-venue lots --config FILE [--journal-dir DIR]
        tonnex-venue run --config FILE [--listen ADDR] [--fills-listen ADDR] [--journal-dir DIR]
-                        [--admin-listen ADDR] [--metrics-listen ADDR] [--market-data-listen ADDR] [--engine thread|inline] [--log-format text|json] [--durability process|batch|batch:RECORDS:MICROS|sync]";
+                        [--admin-listen ADDR] [--metrics-listen ADDR] [--market-data-listen ADDR] [--engine thread|inline] [--log-format text|json] [--durability process|batch|batch:RECORDS:MICROS|sync]
+                        [--node N --peers 1@ADDR,2@ADDR,3@ADDR [--peer-order-entry 1@ADDR,2@ADDR,3@ADDR]]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -107,6 +109,7 @@ fn run_venue(args: &[String]) -> ExitCode {
     let mut options = venue::RunOptions::default();
     let mut log_format = LogFormat::Text;
     let mut config = None;
+    let (mut node, mut peers, mut peer_order_entry) = (None, None, None);
     let mut i = 0;
     while i < args.len() {
         let value = args.get(i + 1).cloned();
@@ -118,6 +121,15 @@ fn run_venue(args: &[String]) -> ExitCode {
             ("--admin-listen", Some(v)) => options.admin_listen = Some(v),
             ("--metrics-listen", Some(v)) => options.metrics_listen = Some(v),
             ("--market-data-listen", Some(v)) => options.market_data_listen = Some(v),
+            ("--node", Some(v)) => match v.parse::<u64>() {
+                Ok(id) if id != 0 => node = Some(id),
+                _ => {
+                    eprintln!("tonnex-venue run: --node: '{v}' is not a node id (1, 2, ...)");
+                    return ExitCode::from(2);
+                }
+            },
+            ("--peers", Some(v)) => peers = Some(v),
+            ("--peer-order-entry", Some(v)) => peer_order_entry = Some(v),
             ("--engine", Some(v)) => match v.as_str() {
                 "thread" => options.engine_inline = Some(false),
                 "inline" => options.engine_inline = Some(true),
@@ -152,6 +164,22 @@ fn run_venue(args: &[String]) -> ExitCode {
         return ExitCode::from(2);
     };
     options.config = config;
+    match (node, peers) {
+        (None, None) if peer_order_entry.is_none() => {}
+        (Some(node), Some(peers)) => {
+            match venue::cluster::ClusterOptions::new(node, &peers, peer_order_entry.as_deref()) {
+                Ok(cluster) => options.cluster = Some(cluster),
+                Err(e) => {
+                    eprintln!("tonnex-venue run: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        _ => {
+            eprintln!("tonnex-venue run: a cluster node needs both --node and --peers\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    }
     tonnex_logs::init_service(log_format);
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {

@@ -112,6 +112,13 @@ pub enum CoreError {
     /// The journal refused a record: nothing more may be acknowledged.
     #[error(transparent)]
     Journal(#[from] AppendError),
+    /// The cluster node could not go on (its log, Raft).
+    #[error("cluster: {0}")]
+    Cluster(#[from] tonnex_cluster::ClusterError),
+    /// This node no longer leads: what it applied ahead of the log may be
+    /// overwritten, so it starts again from its log.
+    #[error("this node is no longer the cluster's leader")]
+    Demoted,
     /// The fill log could not be written.
     #[error("fill log {path}: {source}")]
     FillLog {
@@ -122,10 +129,23 @@ pub enum CoreError {
     },
 }
 
+/// Where the core's commands go once applied.
+enum Sink {
+    /// A journal of its own (a single venue).
+    Journal(Journal),
+    /// A cluster node's log: each batch's commands are handed to the node
+    /// as one proposal, and outputs wait until the node has committed and
+    /// applied them (`committed_seq`).
+    Replicated {
+        committed_seq: u64,
+        proposal: Vec<Command>,
+    },
+}
+
 /// State, journal and fill log, owned by the engine thread.
 pub struct Core {
     state: State,
-    journal: Journal,
+    sink: Sink,
     fills: FillLog,
     journal_dir: PathBuf,
     snapshot_every: u64,
@@ -151,10 +171,26 @@ impl Core {
         journal_dir: PathBuf,
         snapshot_every: u64,
     ) -> Core {
+        Core::new_with(
+            state,
+            Sink::Journal(journal),
+            fills,
+            journal_dir,
+            snapshot_every,
+        )
+    }
+
+    fn new_with(
+        state: State,
+        sink: Sink,
+        fills: FillLog,
+        journal_dir: PathBuf,
+        snapshot_every: u64,
+    ) -> Core {
         let last_snapshot_seq = state.last_seq();
         Core {
             state,
-            journal,
+            sink,
             fills,
             journal_dir,
             snapshot_every,
@@ -169,6 +205,24 @@ impl Core {
         }
     }
 
+    /// A cluster node's core (see [`Sink::Replicated`]): no journal of its
+    /// own and no snapshots (the node takes them between entries).
+    pub fn replicated(state: State, fills: FillLog, journal_dir: PathBuf) -> Core {
+        let committed_seq = state.last_seq();
+        let mut core = Core::new_with(
+            state,
+            Sink::Replicated {
+                committed_seq,
+                proposal: Vec::new(),
+            },
+            fills,
+            journal_dir,
+            u64::MAX,
+        );
+        core.last_snapshot_seq = 0;
+        core
+    }
+
     /// Publishes the journal position to `metrics` from now on.
     pub fn set_metrics(&mut self, metrics: Arc<Metrics>) {
         self.metrics = Some(metrics);
@@ -176,12 +230,12 @@ impl Core {
 
     fn publish_position(&self) {
         if let Some(metrics) = &self.metrics {
-            metrics
-                .journal_seq
-                .store(self.journal.last_seq(), Ordering::Relaxed);
-            metrics
-                .durable_seq
-                .store(self.journal.durable_seq(), Ordering::Relaxed);
+            let (last, durable) = match &self.sink {
+                Sink::Journal(journal) => (journal.last_seq(), journal.durable_seq()),
+                Sink::Replicated { committed_seq, .. } => (self.state.last_seq(), *committed_seq),
+            };
+            metrics.journal_seq.store(last, Ordering::Relaxed);
+            metrics.durable_seq.store(durable, Ordering::Relaxed);
         }
     }
 
@@ -205,7 +259,7 @@ impl Core {
                     corr,
                     command,
                     annotation,
-                } => self.apply(corr, command, annotation.as_deref()),
+                } => self.apply_command(corr, command, annotation.as_deref()),
                 Input::Book {
                     instrument,
                     account,
@@ -223,17 +277,20 @@ impl Core {
         })?;
         for output in &self.pending {
             if let Output::Begin { seq, command, .. } = output {
-                self.journal.append(*seq, command)?;
+                match &mut self.sink {
+                    Sink::Journal(journal) => journal.append(*seq, command)?,
+                    Sink::Replicated { proposal, .. } => proposal.push(command.clone()),
+                }
             }
         }
-        if self.awaiting.is_empty() && self.journal.durable_seq() == self.journal.last_seq() {
+        if self.awaiting.is_empty() && self.durable_seq() == self.state.last_seq() {
             // `process` durability, or a sync that covered the batch.
             for output in self.pending.drain(..) {
                 emit(output);
             }
         } else {
             self.awaiting.extend(self.pending.drain(..));
-            self.journal.tick(self.now_ns())?;
+            self.tick()?;
             self.release(emit);
         }
         if self.state.last_seq() >= self.last_snapshot_seq + self.snapshot_every {
@@ -247,9 +304,27 @@ impl Core {
         Ok(stop)
     }
 
+    /// The last command durable (committed, on a cluster).
+    fn durable_seq(&self) -> u64 {
+        match &self.sink {
+            Sink::Journal(journal) => journal.durable_seq(),
+            Sink::Replicated { committed_seq, .. } => *committed_seq,
+        }
+    }
+
+    /// A group-commit tick of the journal (a cluster's commits come from
+    /// the node instead).
+    fn tick(&mut self) -> Result<(), CoreError> {
+        let now = self.now_ns();
+        if let Sink::Journal(journal) = &mut self.sink {
+            journal.tick(now)?;
+        }
+        Ok(())
+    }
+
     /// Hands `emit` every awaiting output whose command is durable.
-    fn release(&mut self, emit: &mut dyn FnMut(Output)) {
-        let durable = self.journal.durable_seq();
+    pub(super) fn release(&mut self, emit: &mut dyn FnMut(Output)) {
+        let durable = self.durable_seq();
         while let Some(front) = self.awaiting.front() {
             if matches!(front, Output::Begin { seq, .. } if *seq > durable) {
                 break;
@@ -273,7 +348,7 @@ impl Core {
     pub fn idle(&mut self, emit: &mut dyn FnMut(Output)) -> Result<(), CoreError> {
         // Nothing awaiting means nothing unsynced: no clock read, no tick.
         if !self.awaiting.is_empty() {
-            self.journal.tick(self.now_ns())?;
+            self.tick()?;
             self.release(emit);
             self.publish_position();
         }
@@ -289,14 +364,18 @@ impl Core {
 
     /// Syncs the journal and hands `emit` everything awaiting.
     pub fn sync(&mut self, emit: &mut dyn FnMut(Output)) -> Result<(), CoreError> {
-        self.journal.sync()?;
+        if let Sink::Journal(journal) = &mut self.sink {
+            journal.sync()?;
+        }
         self.release(emit);
         Ok(())
     }
 
     /// Syncs the journal and waits for a snapshot in progress.
     pub fn close(&mut self) -> Result<(), CoreError> {
-        self.journal.sync()?;
+        if let Sink::Journal(journal) = &mut self.sink {
+            journal.sync()?;
+        }
         self.reap_snapshot();
         Ok(())
     }
@@ -322,7 +401,7 @@ impl Core {
         }
     }
 
-    fn apply(&mut self, corr: u64, mut command: Command, annotation: Option<&Annotation>) {
+    fn apply_command(&mut self, corr: u64, mut command: Command, annotation: Option<&Annotation>) {
         let seq = self.state.last_seq() + 1;
         self.touched.clear();
         let mut whole_books: Option<Option<u32>> = None;
@@ -508,6 +587,9 @@ impl Core {
         }
     }
 }
+
+#[path = "core_replicated.rs"]
+mod replicated;
 
 #[cfg(test)]
 #[path = "core_tests.rs"]

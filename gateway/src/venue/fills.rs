@@ -50,6 +50,12 @@ pub struct FillLog {
     next_seq: u64,
     bytes: u64,
     shared: Arc<Shared>,
+    /// A cluster leader's log: records are published only once their
+    /// commands are committed ([`FillLog::publish_through`]).
+    hold: bool,
+    /// Held: `(last journal sequence, file end)` of each flush.
+    marks: std::collections::VecDeque<(u64, u64)>,
+    last_journal_seq: u64,
 }
 
 /// Why the fill log could not be opened.
@@ -154,6 +160,9 @@ impl FillLog {
             next_seq,
             bytes: keep,
             shared,
+            hold: false,
+            marks: std::collections::VecDeque::new(),
+            last_journal_seq: 0,
         })
     }
 
@@ -169,6 +178,7 @@ impl FillLog {
 
     /// Buffers one record for command `journal_seq`.
     pub fn push(&mut self, journal_seq: u64, event: StreamEvent) {
+        self.last_journal_seq = journal_seq;
         let record = StreamRecord {
             seq: self.next_seq,
             journal_seq,
@@ -200,8 +210,34 @@ impl FillLog {
         self.file.write_all(&self.buffer)?;
         self.bytes += self.buffer.len() as u64;
         self.buffer.clear();
-        self.shared.committed.store(self.bytes, Ordering::Release);
+        if self.hold {
+            self.marks.push_back((self.last_journal_seq, self.bytes));
+        } else {
+            self.shared.committed.store(self.bytes, Ordering::Release);
+        }
         Ok(())
+    }
+
+    /// From now on, records written are published to subscribers only by
+    /// [`FillLog::publish_through`] (a cluster leader's records wait for
+    /// their commands to commit: a new leader may overwrite them).
+    pub fn hold_until_committed(&mut self) {
+        self.hold = true;
+    }
+
+    /// Publishes the records of commands up to `journal_seq`.
+    pub fn publish_through(&mut self, journal_seq: u64) {
+        let mut end = None;
+        while let Some(&(seq, bytes)) = self.marks.front() {
+            if seq > journal_seq {
+                break;
+            }
+            end = Some(bytes);
+            self.marks.pop_front();
+        }
+        if let Some(bytes) = end {
+            self.shared.committed.store(bytes, Ordering::Release);
+        }
     }
 }
 

@@ -6,7 +6,10 @@
 //! policy asks (exactly as on the engine thread: no output before its
 //! command is in the journal), and its outputs handled at once.
 
-use super::core::{Core, Input, Output};
+use std::time::Duration;
+
+use super::cluster::Node;
+use super::core::{Core, CoreError, Input, Output};
 use super::server::Gateway;
 
 /// Largest batch applied at once (the engine thread's, too).
@@ -14,8 +17,67 @@ const BATCH: usize = 256;
 
 /// The engine's core and the inputs waiting for it.
 pub(super) struct InlineEngine {
-    pub core: Core,
+    pub engine: Engine,
     pub batch: Vec<Input>,
+}
+
+/// The core alone (its own journal), or a cluster node's (the node's log).
+pub enum Engine {
+    /// A single venue.
+    Local(Box<Core>),
+    /// A cluster's leader.
+    Cluster(Box<Node>),
+}
+
+impl Engine {
+    /// The core (read-only).
+    #[must_use]
+    pub fn core(&self) -> &Core {
+        match self {
+            Engine::Local(core) => core,
+            Engine::Cluster(node) => node.core(),
+        }
+    }
+
+    /// Applies `batch` (see [`Core::process`], [`Node::process`]).
+    pub fn process(
+        &mut self,
+        batch: &mut Vec<Input>,
+        emit: &mut dyn FnMut(Output),
+    ) -> Result<bool, CoreError> {
+        match self {
+            Engine::Local(core) => core.process(batch, emit),
+            Engine::Cluster(node) => node.process(batch, emit),
+        }
+    }
+
+    /// Periodic work (see [`Core::idle`], [`Node::idle`]).
+    pub fn idle(&mut self, emit: &mut dyn FnMut(Output)) -> Result<(), CoreError> {
+        match self {
+            Engine::Local(core) => core.idle(emit),
+            Engine::Cluster(node) => node.idle(emit),
+        }
+    }
+
+    /// Whether the event loop must poll without sleeping: outputs wait for
+    /// a group commit of the core's own journal. (A cluster's commits
+    /// arrive as network events.)
+    #[must_use]
+    pub fn busy(&self) -> bool {
+        match self {
+            Engine::Local(core) => core.awaiting(),
+            Engine::Cluster(_) => false,
+        }
+    }
+
+    /// The longest the event loop may sleep.
+    #[must_use]
+    pub fn patience(&self, idle: Duration) -> Duration {
+        match self {
+            Engine::Local(_) => idle,
+            Engine::Cluster(node) => idle.min(node.until_tick()),
+        }
+    }
 }
 
 impl Gateway {
@@ -41,15 +103,24 @@ impl Gateway {
             let mut batch = std::mem::take(&mut inline.batch);
             let mut emit = |output: Output| outputs.push(output);
             let result = if batch.is_empty() {
-                inline.core.idle(&mut emit).map(|()| false)
+                inline.engine.idle(&mut emit).map(|()| false)
             } else {
-                inline.core.process(&mut batch, &mut emit)
+                inline.engine.process(&mut batch, &mut emit)
             };
             inline.batch = batch;
             self.link.inline = Some(inline);
             match result {
                 Ok(true) => outputs.push(Output::Stopped),
                 Ok(false) => {}
+                Err(CoreError::Demoted) => {
+                    // What this node applied ahead of its log may be
+                    // overwritten: nothing more leaves; it starts again
+                    // from its log as a follower.
+                    tracing::warn!("no longer the cluster's leader: closing sessions, starting again from the log");
+                    self.demoted = true;
+                    self.engine_stopped = true;
+                    return;
+                }
                 Err(e) => super::fatal(&e),
             }
             let handled = !outputs.is_empty();
@@ -68,6 +139,6 @@ impl Gateway {
     /// Whether the inline engine holds outputs for a group commit (the
     /// event loop then polls without sleeping).
     pub(super) fn inline_awaiting(&self) -> bool {
-        self.link.inline.as_ref().is_some_and(|i| i.core.awaiting())
+        self.link.inline.as_ref().is_some_and(|i| i.engine.busy())
     }
 }

@@ -16,11 +16,13 @@ mod admin_replies;
 mod admin_rules;
 mod admin_verbs;
 mod buyer;
+pub mod cluster;
 pub mod core;
 pub mod depth;
 pub mod fills;
 mod inline;
 mod intake;
+mod launch;
 mod md_feed;
 pub mod metrics;
 mod net;
@@ -30,8 +32,6 @@ pub mod server;
 pub mod session;
 mod startup;
 
-use std::io::Write;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -45,8 +45,6 @@ use tonnex_engine::{EngineConfig, InstrumentSpec};
 use tonnex_protocol::{Price, Symbol};
 
 use self::core::{Core, Input, Output};
-use self::server::{EngineEnds, Gateway, InstrumentRef, Listeners, Seed, SeedOrder};
-use self::startup::{genesis, record_rules, rules_in_force, rules_sha256_of, rules_version_of};
 use crate::config::InstrumentConfig;
 
 /// Capacity of each ring between the gateway and engine threads.
@@ -76,6 +74,8 @@ pub struct RunOptions {
     pub engine_inline: Option<bool>,
     /// Overrides `[journal] durability`.
     pub durability: Option<crate::config::VenueDurability>,
+    /// A cluster node (`--node`, `--peers`).
+    pub cluster: Option<cluster::ClusterOptions>,
 }
 
 /// Why the venue could not start or had to stop.
@@ -130,77 +130,19 @@ pub fn instrument_spec(config: &InstrumentConfig) -> Result<InstrumentSpec, Stri
     })
 }
 
-/// Starts the venue and serves until SIGTERM/SIGINT (or `stop` is set).
+/// Starts the venue and serves until SIGTERM/SIGINT (or `stop` is set): a
+/// single venue, or a cluster node when `options.cluster` is set.
 pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError> {
-    let (mut config, mut router) = crate::compliance::load_router(&options.config)?;
-    if let Some(listen) = &options.listen {
-        config.order_entry.clone_from(listen);
+    if let Some(cluster) = &options.cluster {
+        return cluster::run(options, cluster, &stop);
     }
-    if let Some(fills) = &options.fills_listen {
-        config.fill_stream.clone_from(fills);
-    }
-    if let Some(dir) = &options.journal_dir {
-        config.journal_dir.clone_from(dir);
-    }
-    if let Some(admin) = &options.admin_listen {
-        config.admin.listen = Some(admin.clone());
-        if config.admin.operators.is_empty() {
-            return Err(start_error(format!(
-                "{}: --admin-listen needs at least one [[operator]] with a key",
-                config.path.display()
-            )));
-        }
-    }
-    if let Some(inline) = options.engine_inline {
-        config.session.engine_inline = inline;
-    }
-    if let Some(listen) = &options.market_data_listen {
-        match &mut config.market_data {
-            Some(md) => md.listen.clone_from(listen),
-            None => {
-                return Err(start_error(format!(
-                    "--market-data-listen: {} has no [market_data] table",
-                    config.path.display()
-                )))
-            }
-        }
-    }
-    if let Some(metrics) = &options.metrics_listen {
-        config.metrics_listen = Some(metrics.clone());
-    }
-    if let Some(durability) = options.durability {
-        config.durability = durability;
-    }
-    // Fail closed: every account logs in with its own secret; none is
-    // ever defaulted (an empty one would let anyone in).
-    if let Some((i, account)) = config
-        .accounts
-        .iter()
-        .enumerate()
-        .find(|(_, a)| a.secret.is_empty())
-    {
-        return Err(start_error(format!(
-            "{}: account[{}].secret: account {} has no login secret; every account needs its own",
-            config.path.display(),
-            i + 1,
-            account.id
-        )));
-    }
-    let mut specs = config
-        .instruments
-        .iter()
-        .map(instrument_spec)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| start_error(format!("{}: {e}", config.path.display())))?;
+    let mut prepared = launch::prepare(options)?;
+    let config = &prepared.config;
 
     // Recover.
     let started = Instant::now();
     let dir = config.journal_dir.clone();
-    let engine_config = EngineConfig {
-        holds: true,
-        order_capacity: config.session.order_capacity,
-        ..EngineConfig::default()
-    };
+    let engine_config = engine_config(config);
     let recovered = recover(
         &dir,
         RecoverOptions {
@@ -213,32 +155,8 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
     for warning in &recovered.warnings {
         eprintln!("tonnex-venue: {warning}");
     }
-    // Accounts added at runtime: the pre-router and the admin desk's file
-    // know them (the gateway takes their credential from the journal).
-    for listing in recovered.state.venue().accounts_added() {
-        let role = admin_accounts::listed_role(&listing.role).map_err(start_error)?;
-        if config.accounts.iter().all(|a| a.id != listing.account) {
-            router.add_account(
-                listing.account,
-                role,
-                crate::config::AccountStatus::PendingKyc,
-            );
-            config
-                .accounts
-                .push(admin_accounts::listed_account(listing, role));
-        }
-    }
-    // Instruments listed at runtime are in the journal, not the file.
-    for listing in recovered.state.venue().listings() {
-        let index = listing.instrument as usize;
-        if index < config.instruments.len() {
-            continue; // the file lists it too (genesis checks it is the same)
-        }
-        let instrument = admin_instruments::listed_instrument(listing).map_err(start_error)?;
-        specs.push(instrument_spec(&instrument).map_err(start_error)?);
-        router.add_instrument(index, &instrument);
-        config.instruments.push(instrument);
-    }
+    prepared.adopt(&recovered.state)?;
+    let config = &prepared.config;
     let fill_log =
         fills::FillLog::open(&dir, recovered.last_seq, recovered.last_seq).map_err(start_error)?;
     let journal = Journal::open(
@@ -251,9 +169,8 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
     )
     .map_err(start_error)?;
     let records = recovered.records;
-    let fresh = recovered.last_seq == 0;
-    let fill_shared = fill_log.shared();
-    let fill_path = fill_log.path().to_path_buf();
+    let mut listening = launch::listen(config)?;
+    let background = launch::background(config, &mut listening, &fill_log)?;
     let mut core = Core::new(
         recovered.state,
         journal,
@@ -261,208 +178,46 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<(), VenueError
         dir.clone(),
         SNAPSHOT_EVERY,
     );
-    genesis(&mut core, &config, &specs, fresh)?;
-    let rules = rules_in_force(&config, router.rules())?;
-    record_rules(&mut core, &rules)?;
-    let seed = Seed {
-        venue: core.state().venue().image(),
-        orders: core
-            .state()
-            .venue()
-            .orders()
-            .iter()
-            .filter_map(|t| {
-                core.state().order(t.order_id).map(|slot| SeedOrder {
-                    order_id: t.order_id,
-                    instrument: u32::from(slot.instrument),
-                    side: tonnex_protocol::wire::side_code(slot.side()),
-                    price_ticks: slot.price,
-                })
-            })
-            .collect(),
-        rules_version: rules_version_of(&rules),
-        rules_sha256: rules_sha256_of(&rules),
-        rule_versions: crate::compliance::load_rules(&config)?.0,
-        halted: core.state().books().iter().map(|b| b.halted).collect(),
-        last_seq: core.state().last_seq(),
-    };
+    core.set_metrics(Arc::clone(&background.metrics));
+    let seed = prepared.start(&mut core)?;
     tracing::info!(
         records,
         ms = started.elapsed().as_millis() as u64,
         "recovered"
     );
-
-    // Listen.
-    let entry_addr: SocketAddr = config
-        .order_entry
-        .parse()
-        .map_err(|e| start_error(format!("order_entry '{}': {e}", config.order_entry)))?;
-    let listener = mio::net::TcpListener::bind(entry_addr)
-        .map_err(|e| start_error(format!("cannot listen on {entry_addr}: {e}")))?;
-    let fills_listener = std::net::TcpListener::bind(&config.fill_stream)
-        .map_err(|e| start_error(format!("cannot listen on {}: {e}", config.fill_stream)))?;
-    let admin_listener = match &config.admin.listen {
-        Some(addr) => {
-            let addr: SocketAddr = addr
-                .parse()
-                .map_err(|e| start_error(format!("[admin] listen '{addr}': {e}")))?;
-            Some(
-                mio::net::TcpListener::bind(addr)
-                    .map_err(|e| start_error(format!("cannot listen on {addr}: {e}")))?,
-            )
-        }
-        None => None,
-    };
-    let admin_ready = match &admin_listener {
-        Some(listener) => format!(" admin={}", listener.local_addr().map_err(start_error)?),
-        None => String::new(),
-    };
-    let md_listener = match &config.market_data {
-        Some(md) => {
-            let addr: SocketAddr = md
-                .listen
-                .parse()
-                .map_err(|e| start_error(format!("[market_data] listen '{}': {e}", md.listen)))?;
-            Some(
-                mio::net::TcpListener::bind(addr)
-                    .map_err(|e| start_error(format!("cannot listen on {addr}: {e}")))?,
-            )
-        }
-        None => None,
-    };
-    let md_ready = match &md_listener {
-        Some(listener) => format!(
-            " market_data={}",
-            listener.local_addr().map_err(start_error)?
-        ),
-        None => String::new(),
-    };
-    let metrics_listener = match &config.metrics_listen {
-        Some(addr) => Some(
-            std::net::TcpListener::bind(addr)
-                .map_err(|e| start_error(format!("[metrics] listen '{addr}': {e}")))?,
-        ),
-        None => None,
-    };
-    let metrics_ready = match &metrics_listener {
-        Some(listener) => format!(" metrics={}", listener.local_addr().map_err(start_error)?),
-        None => String::new(),
-    };
-    let entry_local = listener.local_addr().map_err(start_error)?;
-    let fills_local = fills_listener.local_addr().map_err(start_error)?;
-
     let poll = mio::Poll::new().map_err(start_error)?;
     let waker = Arc::new(mio::Waker::new(poll.registry(), net::WAKER).map_err(start_error)?);
-    let to_engine = Arc::new(ArrayQueue::new(RING_CAPACITY));
-    let from_engine = Arc::new(ArrayQueue::new(RING_CAPACITY));
-
-    let stop_fills = Arc::new(AtomicBool::new(false));
-    if config.fill_subscribers.is_empty() {
-        tracing::warn!("no [[fill_subscriber]]: the fill stream refuses every subscriber");
-    }
-    let fill_server = {
-        let stop_fills = Arc::clone(&stop_fills);
-        let subscribers = Arc::new(config.fill_subscribers.clone());
-        std::thread::Builder::new()
-            .name("fill-stream".into())
-            .spawn(move || {
-                fills::serve(
-                    fills_listener,
-                    fill_path,
-                    fill_shared,
-                    stop_fills,
-                    subscribers,
-                )
-            })
-            .map_err(start_error)?
-    };
-    let metrics = Arc::new(metrics::Metrics::default());
-    core.set_metrics(Arc::clone(&metrics));
-    let metrics_server = match metrics_listener {
-        Some(listener) => {
-            let (metrics, ring, stop) = (
-                Arc::clone(&metrics),
-                Arc::clone(&to_engine),
-                Arc::clone(&stop_fills),
-            );
-            Some(
-                std::thread::Builder::new()
-                    .name("metrics".into())
-                    .spawn(move || metrics::serve(listener, metrics, ring, stop))
-                    .map_err(start_error)?,
-            )
-        }
-        None => None,
-    };
-    let spin = Duration::from_micros(config.session.engine_spin_us);
-    let gateway_sleeping = Arc::new(AtomicBool::new(false));
-    let (engine, inline) = if config.session.engine_inline {
-        (None, Some(Box::new(core)))
+    let engine = if prepared.config.session.engine_inline {
+        Ok(inline::Engine::Local(Box::new(core)))
     } else {
-        let (input, output, waker, sleeping) = (
-            Arc::clone(&to_engine),
-            Arc::clone(&from_engine),
-            Arc::clone(&waker),
-            Arc::clone(&gateway_sleeping),
-        );
-        let thread = std::thread::Builder::new()
-            .name("engine".into())
-            .spawn(move || engine_loop(core, &input, &output, &waker, &sleeping, spin))
-            .map_err(start_error)?;
-        (Some(thread), None)
+        Err(core)
     };
-    let instruments = config
-        .instruments
-        .iter()
-        .zip(&specs)
-        .map(|(c, s)| InstrumentRef {
-            symbol: c.symbol.clone(),
-            sub_ledger: Arc::from(c.sub_ledger.as_str()),
-            tick_usd: c.tick_usd,
-            tick_micros: s.tick_micros,
-            min_price: s.min_price.ticks(),
-            max_price: s.max_price.ticks(),
-        })
-        .collect();
-    let gateway = Gateway::new(
-        poll,
-        Listeners {
-            order_entry: listener,
-            admin: admin_listener,
-            market_data: md_listener,
-        },
-        &config,
-        router,
-        instruments,
-        EngineEnds {
-            to_engine,
-            from_engine,
-            engine: engine
-                .as_ref()
-                .map_or_else(std::thread::current, |e| e.thread().clone()),
-            inline,
-            sleeping: gateway_sleeping,
-            metrics: Arc::clone(&metrics),
-        },
-        seed,
-    )
-    .map_err(start_error)?;
-
-    println!(
-        "ready order_entry={entry_local} fill_stream={fills_local} recovered_records={records}{admin_ready}{metrics_ready}{md_ready}"
+    let ready = format!(
+        "{} recovered_records={records}{}",
+        listening.head, listening.tail
     );
-    let _ = std::io::stdout().flush();
+    let served = launch::serve(
+        prepared,
+        listening,
+        &background,
+        poll,
+        Some(waker),
+        engine,
+        seed,
+        &ready,
+        &stop,
+    );
+    background.stop();
+    served.map(|_| ())
+}
 
-    let served = gateway.run(&stop);
-    let engine_result = engine.map_or(Ok(()), std::thread::JoinHandle::join);
-    stop_fills.store(true, Ordering::Release);
-    let _ = fill_server.join();
-    if let Some(server) = metrics_server {
-        let _ = server.join();
+/// The engine configuration of a venue.
+fn engine_config(config: &crate::config::VenueConfig) -> EngineConfig {
+    EngineConfig {
+        holds: true,
+        order_capacity: config.session.order_capacity,
+        ..EngineConfig::default()
     }
-    served.map_err(start_error)?;
-    engine_result.map_err(|_| start_error("the engine thread panicked"))?;
-    Ok(())
 }
 
 /// The engine thread: batches from the input ring, process, outputs to the

@@ -216,6 +216,17 @@ pub struct Gateway {
     pub(super) incarnation: u64,
     pub(super) closing: bool,
     pub(super) engine_stopped: bool,
+    /// A cluster leader that lost leadership (its run ends).
+    pub(super) demoted: bool,
+}
+
+/// How a gateway's run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// Asked to stop (SIGTERM/SIGINT): drained.
+    Stopped,
+    /// A cluster node that no longer leads: it starts again from its log.
+    Demoted,
 }
 
 /// A live tagged order as the recovered engine state has it.
@@ -271,8 +282,9 @@ pub struct EngineEnds {
     pub sleeping: Arc<AtomicBool>,
     /// The counters both threads write and `GET /metrics` reads.
     pub metrics: Arc<Metrics>,
-    /// `[session] engine = "inline"`: the core, applied on the event loop.
-    pub inline: Option<Box<super::core::Core>>,
+    /// `[session] engine = "inline"` (and every cluster node): the core,
+    /// applied on the event loop.
+    pub inline: Option<super::inline::Engine>,
 }
 
 impl Gateway {
@@ -383,9 +395,9 @@ impl Gateway {
                 from_engine: ends.from_engine,
                 engine: ends.engine,
                 sleeping: ends.sleeping,
-                inline: ends.inline.map(|core| {
+                inline: ends.inline.map(|engine| {
                     Box::new(super::inline::InlineEngine {
-                        core: *core,
+                        engine,
                         batch: Vec::with_capacity(256),
                     })
                 }),
@@ -406,6 +418,7 @@ impl Gateway {
             incarnation,
             closing: false,
             engine_stopped: false,
+            demoted: false,
         };
         gateway.rebuild(&seed);
         Ok(gateway)

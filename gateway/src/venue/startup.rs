@@ -9,10 +9,63 @@ use tonnex_engine::{Asset, Command, Event, InstrumentSpec, VenueCommand};
 use tonnex_protocol::wire::StreamEvent;
 use tonnex_protocol::Cash;
 
+use super::cluster::Node;
 use super::core::{Annotation, Core, Input, Output};
 use super::{start_error, VenueError};
 use crate::compliance::lots;
 use crate::config::VenueConfig;
+
+/// Where start-up commands are applied: a single venue's core (journaled,
+/// then synced), or a cluster leader's (proposed, then waited for until
+/// committed: nobody is served before).
+pub(super) trait StartupEngine {
+    /// The core.
+    fn core(&self) -> &Core;
+    /// Applies `batch` and returns once it is durable, its outputs to `watch`.
+    fn run(
+        &mut self,
+        batch: &mut Vec<Input>,
+        watch: &mut dyn FnMut(Output),
+    ) -> Result<(), VenueError>;
+}
+
+impl StartupEngine for Core {
+    fn core(&self) -> &Core {
+        self
+    }
+
+    fn run(
+        &mut self,
+        batch: &mut Vec<Input>,
+        watch: &mut dyn FnMut(Output),
+    ) -> Result<(), VenueError> {
+        self.process(batch, watch).map_err(start_error)?;
+        self.sync(watch).map_err(start_error)
+    }
+}
+
+/// A cluster leader at start-up, with the poll its transport is on.
+pub(super) struct Settling<'a> {
+    pub node: &'a mut Node,
+    pub poll: &'a mut mio::Poll,
+}
+
+impl StartupEngine for Settling<'_> {
+    fn core(&self) -> &Core {
+        self.node.core()
+    }
+
+    fn run(
+        &mut self,
+        batch: &mut Vec<Input>,
+        watch: &mut dyn FnMut(Output),
+    ) -> Result<(), VenueError> {
+        self.node.process(batch, watch).map_err(start_error)?;
+        self.node
+            .settle(self.poll, watch, std::time::Duration::from_secs(10))
+            .map_err(start_error)
+    }
+}
 
 /// The rules version in force (the router's) and the profiles the venue
 /// file names, as the journal records them.
@@ -87,7 +140,10 @@ pub(super) fn rules_sha256_of(rules: &VenueCommand) -> String {
 /// Journals the rules and profiles in force when they differ from what the
 /// journal last recorded (a first start, or files changed since): every
 /// later decision was made under them.
-pub(super) fn record_rules(core: &mut Core, rules: &VenueCommand) -> Result<(), VenueError> {
+pub(super) fn record_rules(
+    engine: &mut dyn StartupEngine,
+    rules: &VenueCommand,
+) -> Result<(), VenueError> {
     let VenueCommand::Rules {
         version,
         rules_sha256,
@@ -96,7 +152,7 @@ pub(super) fn record_rules(core: &mut Core, rules: &VenueCommand) -> Result<(), 
     else {
         return Ok(());
     };
-    let same = core.state().venue().rules().is_some_and(|r| {
+    let same = engine.core().state().venue().rules().is_some_and(|r| {
         r.version == *version
             && r.rules_sha256 == *rules_sha256
             && r.profiles_sha256 == *profiles_sha256
@@ -115,24 +171,22 @@ pub(super) fn record_rules(core: &mut Core, rules: &VenueCommand) -> Result<(), 
         command: Command::Venue(Box::new(rules.clone())),
         annotation: None,
     }];
-    core.process(&mut batch, &mut |_| {}).map_err(start_error)?;
-    core.sync(&mut |_| {}).map_err(start_error)?;
-    Ok(())
+    engine.run(&mut batch, &mut |_| {})
 }
 
 /// Lists configured instruments the journal does not have yet and, on an
 /// empty journal, deposits the configured cash and eligible credit lots.
 pub(super) fn genesis(
-    core: &mut Core,
+    engine: &mut dyn StartupEngine,
     config: &VenueConfig,
     specs: &[InstrumentSpec],
     fresh: bool,
 ) -> Result<(), VenueError> {
     let mut batch = Vec::new();
-    let existing = core.state().books().len();
+    let existing = engine.core().state().books().len();
     for (i, (instrument, spec)) in config.instruments.iter().zip(specs).enumerate() {
         if i < existing {
-            let listed = core.state().books()[i].spec.symbol;
+            let listed = engine.core().state().books()[i].spec.symbol;
             if listed != spec.symbol {
                 return Err(start_error(format!(
                     "{}: instrument {} is {} in the journal but {} in the config: instruments may only be appended",
@@ -177,7 +231,7 @@ pub(super) fn genesis(
                 });
             }
         }
-        let journaled = core.state().venue().serials().clone();
+        let journaled = engine.core().state().venue().serials().clone();
         for decision in lots::ingest_all(config, &journaled)? {
             if let Some(refusal) = &decision.refusal {
                 tracing::warn!(
@@ -217,8 +271,7 @@ pub(super) fn genesis(
         }
         _ => {}
     };
-    core.process(&mut batch, &mut watch).map_err(start_error)?;
-    core.sync(&mut watch).map_err(start_error)?;
+    engine.run(&mut batch, &mut watch)?;
     if !refused.is_empty() {
         return Err(start_error(format!(
             "{}: the engine refused start-up commands: {}",

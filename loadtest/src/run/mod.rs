@@ -4,6 +4,7 @@
 //! of slowing the sender (no coordinated omission). `rate = 0` is closed
 //! loop: each session keeps `window` orders in flight.
 
+mod failover;
 mod hostile;
 mod progress;
 mod session;
@@ -22,6 +23,8 @@ use tonnex_protocol::wire::*;
 
 use crate::report::{Latency, Report};
 use crate::sim::{Action, Market, Mix};
+pub use failover::Failover;
+use failover::Venues;
 use hostile::{be_hostile, drain_hostile, Hostile, HOSTILE_BASE};
 pub use progress::Progress;
 use progress::Tick;
@@ -31,7 +34,8 @@ use timer::{Timer, TIMER};
 /// What to run.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Venue order-entry address.
+    /// Venue order-entry address, or a cluster's nodes' (`A,B,C`): the
+    /// run logs in to whichever leads and follows it across failovers.
     pub venue: String,
     /// Sessions, one account each.
     pub sessions: usize,
@@ -94,10 +98,8 @@ pub fn run(options: &Options) -> Result<Report, String> {
     unsafe {
         libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
     }
-    let address: SocketAddr = options
-        .venue
-        .parse()
-        .map_err(|e| format!("--venue '{}': {e}", options.venue))?;
+    let mut venues = Venues::parse(&options.venue)?;
+    let address = venues.find_leader(Duration::from_secs(10))?;
     let mut poll = Poll::new().map_err(|e| e.to_string())?;
     let first_client_id = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -116,22 +118,10 @@ pub fn run(options: &Options) -> Result<Report, String> {
             )
         }));
     for (i, (account, secret, buyer)) in traders.enumerate() {
-        let std_stream = std::net::TcpStream::connect(address)
-            .map_err(|e| format!("cannot connect to {address}: {e}"))?;
-        std_stream.set_nodelay(true).map_err(|e| e.to_string())?;
-        std_stream
-            .set_nonblocking(true)
-            .map_err(|e| e.to_string())?;
-        let mut stream = TcpStream::from_std(std_stream);
-        poll.registry()
-            .register(
-                &mut stream,
-                Token(i),
-                Interest::READABLE | Interest::WRITABLE,
-            )
-            .map_err(|e| e.to_string())?;
+        let stream = connect(address, &poll, Token(i))?;
         let mut session = Session {
             account,
+            secret,
             buyer,
             stream,
             input: Vec::with_capacity(1 << 16),
@@ -149,13 +139,7 @@ pub fn run(options: &Options) -> Result<Report, String> {
             closed: false,
             last_send: Instant::now(),
         };
-        // A load test wants no replay of earlier runs' messages.
-        session.queue(&ClientMessage::Login {
-            account,
-            secret,
-            last_seen_seq: u64::MAX,
-            cancel_on_disconnect: true,
-        });
+        session.login();
         sessions.push(session);
     }
     let mut tally = Tally {
@@ -173,6 +157,7 @@ pub fn run(options: &Options) -> Result<Report, String> {
             .map(|_| Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds")),
         fill: Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds"),
         timeline: Vec::new(),
+        follow_failover: venues.cluster(),
         acked_log: match &options.acked_log {
             Some(path) => Some(BufWriter::new(
                 File::create(path).map_err(|e| format!("{}: {e}", path.display()))?,
@@ -333,6 +318,9 @@ pub fn run(options: &Options) -> Result<Report, String> {
         if let Some(log) = &mut tally.acked_log {
             let _ = log.flush();
         }
+        if venues.cluster() && sessions.iter().any(|s| s.closed) {
+            fail_over(&mut venues, &mut sessions, &mut poll, &mut tally, start)?;
+        }
         if options.progress != Progress::Off && now_ns - last_progress >= 1_000_000_000 {
             last_progress = now_ns;
             let answered = tally.report.acked + tally.report.rejected;
@@ -406,6 +394,76 @@ pub fn run(options: &Options) -> Result<Report, String> {
     report.timeline = tally.timeline;
     report.rss_kb.1 = resident_kb();
     Ok(report)
+}
+
+/// A non-blocking connection to `address`, registered as `token`.
+fn connect(address: SocketAddr, poll: &Poll, token: Token) -> Result<TcpStream, String> {
+    let std_stream = std::net::TcpStream::connect(address)
+        .map_err(|e| format!("cannot connect to {address}: {e}"))?;
+    std_stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    std_stream
+        .set_nonblocking(true)
+        .map_err(|e| e.to_string())?;
+    let mut stream = TcpStream::from_std(std_stream);
+    poll.registry()
+        .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+        .map_err(|e| e.to_string())?;
+    Ok(stream)
+}
+
+/// The leader is gone: finds the new one and logs every lost session in
+/// there (orders in flight are given up: the new leader's journal says
+/// whether they were taken), waiting until all are back.
+fn fail_over(
+    venues: &mut Venues,
+    sessions: &mut [Session],
+    poll: &mut Poll,
+    tally: &mut Tally,
+    start: Instant,
+) -> Result<(), String> {
+    let lost_at = Instant::now();
+    let address = venues.find_leader(Duration::from_secs(20))?;
+    let mut unanswered = 0u64;
+    for (i, session) in sessions.iter_mut().enumerate() {
+        if !session.closed {
+            // Its node is not the leader any more either: start over.
+            let _ = poll.registry().deregister(&mut session.stream);
+        }
+        unanswered += session.pending.len() as u64;
+        let stream = connect(address, poll, Token(i))?;
+        session.reconnect(stream);
+    }
+    let mut events = Events::with_capacity(256);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sessions.iter().any(|s| s.replaying && !s.closed) {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "sessions not logged in again on {address} within 10 s"
+            ));
+        }
+        flush(sessions, tally, start);
+        poll.poll(&mut events, Some(Duration::from_millis(10)))
+            .map_err(|e| e.to_string())?;
+        let clock = Instant::now();
+        for event in &events {
+            if let Some(session) = sessions.get_mut(event.token().0) {
+                read(session, tally, start, clock, true)?;
+            }
+        }
+    }
+    if let Some(s) = sessions.iter().find(|s| s.closed) {
+        return Err(format!(
+            "account {}: login on the new leader {address} failed: {:?}",
+            s.account, tally.report.error_notes
+        ));
+    }
+    tally.report.failovers.push(Failover {
+        at_s: lost_at.duration_since(start).as_secs_f64(),
+        outage_ms: lost_at.elapsed().as_millis() as u64,
+        unanswered,
+        leader: address.to_string(),
+    });
+    Ok(())
 }
 
 /// Queues a buyer session's next action, scheduled at `due_ns`.

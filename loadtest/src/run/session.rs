@@ -23,6 +23,7 @@ pub(super) struct LiveOrder {
 
 pub(super) struct Session {
     pub(super) account: u64,
+    pub(super) secret: String,
     pub(super) stream: TcpStream,
     pub(super) input: Vec<u8>,
     pub(super) output: Vec<u8>,
@@ -56,6 +57,36 @@ impl Session {
     pub(super) fn queue(&mut self, message: &ClientMessage) {
         frame::encode_into(message, &mut self.output);
     }
+
+    /// Queues the login (a load test wants no replay of earlier runs'
+    /// messages).
+    pub(super) fn login(&mut self) {
+        let login = ClientMessage::Login {
+            account: self.account,
+            secret: self.secret.clone(),
+            last_seen_seq: u64::MAX,
+            cancel_on_disconnect: true,
+        };
+        self.queue(&login);
+    }
+
+    /// Starts the session again on `stream` (a new leader): what was in
+    /// flight is given up, the live orders are forgotten (the venue cancels
+    /// them on disconnect), and the login is queued.
+    pub(super) fn reconnect(&mut self, stream: TcpStream) {
+        self.stream = stream;
+        self.input.clear();
+        self.output.clear();
+        self.written = 0;
+        self.pending.clear();
+        self.awaiting_fill.clear();
+        self.live.clear();
+        self.live_index.clear();
+        self.logged_in = false;
+        self.replaying = true;
+        self.closed = false;
+        self.login();
+    }
 }
 
 /// Counters and histograms shared by the loop.
@@ -67,6 +98,9 @@ pub(super) struct Tally {
     pub(super) fill: Histogram<u64>,
     pub(super) timeline: Vec<u64>,
     pub(super) acked_log: Option<BufWriter<File>>,
+    /// Several venue nodes: a lost session is a failover to follow, not an
+    /// error.
+    pub(super) follow_failover: bool,
 }
 
 impl Tally {
@@ -91,7 +125,9 @@ pub(super) fn flush(sessions: &mut [Session], tally: &mut Tally, _start: Instant
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => {
                     session.closed = true;
-                    tally.error(format!("account {}: write failed: {e}", session.account));
+                    if !tally.follow_failover {
+                        tally.error(format!("account {}: write failed: {e}", session.account));
+                    }
                     break;
                 }
             }
@@ -124,10 +160,12 @@ pub(super) fn read(
         match session.stream.read(&mut chunk) {
             Ok(0) => {
                 session.closed = true;
-                tally.error(format!(
-                    "account {}: the venue closed the session",
-                    session.account
-                ));
+                if !tally.follow_failover {
+                    tally.error(format!(
+                        "account {}: the venue closed the session",
+                        session.account
+                    ));
+                }
                 return Ok(());
             }
             Ok(n) => session.input.extend_from_slice(&chunk[..n]),
@@ -135,7 +173,9 @@ pub(super) fn read(
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => {
                 session.closed = true;
-                tally.error(format!("account {}: read failed: {e}", session.account));
+                if !tally.follow_failover {
+                    tally.error(format!("account {}: read failed: {e}", session.account));
+                }
                 return Ok(());
             }
         }

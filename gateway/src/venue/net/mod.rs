@@ -17,8 +17,10 @@ use tonnex_protocol::md::MdRequest;
 use tonnex_protocol::wire::{ClientMessage, Sequenced, VenueMessage};
 use tonnex_protocol::RejectReason;
 
+use super::cluster::Node;
 use super::core::Input;
-use super::server::Gateway;
+use super::inline::Engine;
+use super::server::{Ended, Gateway};
 use super::session::{Liveness, Throttle};
 
 mod sockets;
@@ -31,8 +33,9 @@ use self::sockets::{
 pub(in crate::venue) use self::sockets::{Conn, Net, Port, WAKER};
 
 impl Gateway {
-    /// Runs until `stop` is set and the engine has drained.
-    pub fn run(mut self, stop: &AtomicBool) -> std::io::Result<()> {
+    /// Runs until `stop` is set and the engine has drained (or, on a
+    /// cluster, until this node no longer leads).
+    pub fn run(mut self, stop: &AtomicBool) -> std::io::Result<Ended> {
         let mut events = Events::with_capacity(1024);
         let mut last_timers = 0u64;
         let mut shutdown_started = false;
@@ -41,7 +44,12 @@ impl Gateway {
             // a busy gateway drains the ring without an eventfd per batch.
             self.link.sleeping.store(true, Ordering::SeqCst);
             let timeout = if self.link.from_engine.is_empty() && !self.inline_awaiting() {
-                Duration::from_millis(5)
+                self.link
+                    .inline
+                    .as_ref()
+                    .map_or(Duration::from_millis(5), |i| {
+                        i.engine.patience(Duration::from_millis(5))
+                    })
             } else {
                 Duration::ZERO
             };
@@ -59,6 +67,13 @@ impl Gateway {
                     ADMIN_LISTENER => self.accept(Port::Admin),
                     MD_LISTENER => self.accept(Port::MarketData),
                     WAKER => {}
+                    token if Node::owns(token) => {
+                        if let Some(Engine::Cluster(node)) =
+                            self.link.inline.as_mut().map(|i| &mut i.engine)
+                        {
+                            node.on_event(token);
+                        }
+                    }
                     token => {
                         if event.is_readable() || event.is_read_closed() {
                             let to_the_end = event.is_read_closed() || event.is_error();
@@ -100,7 +115,11 @@ impl Gateway {
                     self.flush_all();
                     std::thread::sleep(Duration::from_millis(5));
                 }
-                return Ok(());
+                return Ok(if self.demoted {
+                    Ended::Demoted
+                } else {
+                    Ended::Stopped
+                });
             }
         }
     }

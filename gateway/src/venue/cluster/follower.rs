@@ -1,0 +1,163 @@
+//! A follower's round: Raft over the transport, committed entries applied
+//! to the core, and every order-entry caller answered with `NotLeader`
+//! naming the leader (then hung up on), until this node may lead or is
+//! asked to stop.
+
+use std::collections::BTreeMap;
+use std::io::{ErrorKind, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use tonnex_protocol::frame;
+use tonnex_protocol::wire::{Sequenced, VenueMessage};
+
+use super::Node;
+use crate::venue::{start_error, VenueError};
+
+/// The order-entry listener's token while following.
+const LISTENER: Token = Token(0);
+/// Callers' tokens count up from here.
+const FIRST_CALLER: usize = 16;
+/// Callers held at once (more wait in the listen backlog).
+const MAX_CALLERS: usize = 1024;
+/// A caller that has not sent its login by then is hung up on.
+const CALLER_PATIENCE: Duration = Duration::from_secs(2);
+
+/// How following ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Followed {
+    /// Asked to stop.
+    Stop,
+    /// This node leads and has applied the whole log before its term.
+    Lead,
+}
+
+/// An order-entry connection waiting for its redirect.
+struct Caller {
+    stream: TcpStream,
+    read: Vec<u8>,
+    since: Instant,
+}
+
+/// Follows until this node may lead or `stop` is set.
+pub(super) fn follow(
+    node: &mut Node,
+    poll: &mut Poll,
+    listener: &mut TcpListener,
+    stop: &AtomicBool,
+) -> Result<Followed, VenueError> {
+    poll.registry()
+        .register(listener, LISTENER, Interest::READABLE)
+        .map_err(start_error)?;
+    let mut callers: BTreeMap<usize, Caller> = BTreeMap::new();
+    let mut next = FIRST_CALLER;
+    let mut events = Events::with_capacity(256);
+    let followed = loop {
+        if stop.load(Ordering::Acquire) {
+            break Followed::Stop;
+        }
+        if node.replica.ready_to_lead() {
+            break Followed::Lead;
+        }
+        match poll.poll(&mut events, Some(node.until_tick())) {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(start_error(e)),
+        }
+        for event in &events {
+            let token = event.token();
+            if Node::owns(token) {
+                node.on_event(token);
+            } else if token == LISTENER {
+                accept(listener, poll, &mut callers, &mut next);
+            } else if let Some(caller) = callers.get_mut(&token.0) {
+                if answer(caller, node) {
+                    if let Some(mut gone) = callers.remove(&token.0) {
+                        let _ = poll.registry().deregister(&mut gone.stream);
+                    }
+                }
+            }
+        }
+        callers.retain(|_, c| c.since.elapsed() < CALLER_PATIENCE);
+        node.pump().map_err(start_error)?;
+    };
+    let _ = poll.registry().deregister(listener);
+    for caller in callers.values_mut() {
+        let _ = poll.registry().deregister(&mut caller.stream);
+    }
+    Ok(followed)
+}
+
+fn accept(
+    listener: &TcpListener,
+    poll: &Poll,
+    callers: &mut BTreeMap<usize, Caller>,
+    next: &mut usize,
+) {
+    while callers.len() < MAX_CALLERS {
+        match listener.accept() {
+            Ok((mut stream, _)) => {
+                let token = *next;
+                *next = if *next >= super::TOKEN_BASE - 1 {
+                    FIRST_CALLER
+                } else {
+                    *next + 1
+                };
+                if poll
+                    .registry()
+                    .register(&mut stream, Token(token), Interest::READABLE)
+                    .is_ok()
+                {
+                    callers.insert(
+                        token,
+                        Caller {
+                            stream,
+                            read: Vec::new(),
+                            since: Instant::now(),
+                        },
+                    );
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                return;
+            }
+        }
+    }
+}
+
+/// Reads what `caller` sent; once a whole first frame is in (or the
+/// connection ends), answers `NotLeader` and says it is done.
+fn answer(caller: &mut Caller, node: &Node) -> bool {
+    let mut buf = [0u8; 4096];
+    loop {
+        match caller.stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(n) => caller.read.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return true,
+        }
+        if caller.read.len() > 1 << 16 {
+            return true;
+        }
+    }
+    match frame::split(&caller.read, 1 << 16) {
+        Ok(None) => false,
+        Ok(Some(_)) | Err(_) => {
+            let (leader, order_entry) = node.leader();
+            let reply = frame::encode(&Sequenced {
+                seq: 0,
+                message: VenueMessage::NotLeader {
+                    leader,
+                    order_entry,
+                },
+            });
+            let _ = caller.stream.write_all(&reply);
+            true
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! A venue node's replica: Raft over the journal ([`JournalLog`]) applying
+//! committed entries to the venue's core, its transport on the caller's
+//! mio poll, and the logical clock.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mio::{Registry, Token};
+use tonnex_cluster::{Applied, ClusterError, Replica, Role, Status, Transport};
+
+use crate::venue::core::{Core, CoreError, Input, Output};
+
+/// The transport's tokens start here (the venue's connections count up
+/// from a handful).
+pub const TOKEN_BASE: usize = 1 << 40;
+
+/// The Raft tick: elections after 10 to 20 ticks without a leader.
+pub const TICK: Duration = Duration::from_millis(10);
+
+/// One node of the cluster, as the venue runs it.
+pub struct Node {
+    pub(super) replica: Replica<Core>,
+    transport: Transport,
+    registry: Registry,
+    last_tick: Instant,
+    applied: Vec<Applied>,
+    /// Every node's order-entry address, when known (for redirects).
+    pub(super) order_entry: BTreeMap<u64, String>,
+    /// Set once this node sequences: losing leadership then ends its run.
+    leading: bool,
+    /// Messages from the network Raft refused (dropped).
+    refused: u64,
+}
+
+impl Node {
+    /// A node on `replica`, its transport listening on `listen`.
+    pub fn new(
+        replica: Replica<Core>,
+        listen: SocketAddr,
+        peers: BTreeMap<u64, SocketAddr>,
+        order_entry: BTreeMap<u64, String>,
+        registry: &Registry,
+    ) -> std::io::Result<Node> {
+        let transport = Transport::bind(listen, peers, registry, TOKEN_BASE)?;
+        Ok(Node {
+            replica,
+            transport,
+            registry: registry.try_clone()?,
+            last_tick: Instant::now(),
+            applied: Vec::new(),
+            order_entry,
+            leading: false,
+            refused: 0,
+        })
+    }
+
+    /// Whether `token` is the transport's.
+    #[must_use]
+    pub fn owns(token: Token) -> bool {
+        token.0 >= TOKEN_BASE
+    }
+
+    /// The core (read-only).
+    #[must_use]
+    pub fn core(&self) -> &Core {
+        self.replica.state()
+    }
+
+    /// The core.
+    pub fn core_mut(&mut self) -> &mut Core {
+        self.replica.state_mut()
+    }
+
+    /// This node's role.
+    #[must_use]
+    pub fn role(&self) -> Role {
+        self.replica.role()
+    }
+
+    /// Role, term, commit and applied index, and each peer's progress.
+    #[must_use]
+    pub fn status(&self) -> Status {
+        self.replica.status()
+    }
+
+    /// Messages from the network Raft refused.
+    #[must_use]
+    pub fn refused(&self) -> u64 {
+        self.refused
+    }
+
+    /// The leader's id and order-entry address, as far as this node knows.
+    #[must_use]
+    pub fn leader(&self) -> (u64, String) {
+        let id = self.replica.leader().unwrap_or(0);
+        (id, self.order_entry.get(&id).cloned().unwrap_or_default())
+    }
+
+    /// Hands leadership to `to` (a planned transfer).
+    pub fn transfer_leader(&mut self, to: u64) {
+        self.replica.transfer_leader(to);
+    }
+
+    /// From now on this node sequences: its core holds outputs until
+    /// committed, and losing leadership ends its run.
+    pub fn lead(&mut self) {
+        self.leading = true;
+        self.replica.state_mut().lead();
+    }
+
+    /// Reads what the transport's socket `token` has.
+    pub fn on_event(&mut self, token: Token) {
+        let (replica, refused) = (&mut self.replica, &mut self.refused);
+        self.transport
+            .on_event(token, &self.registry, &mut |message| {
+                // A message Raft refuses (a stranger's) is dropped, never fatal.
+                if replica.step(message).is_err() {
+                    *refused += 1;
+                }
+            });
+    }
+
+    /// How long until the next tick is due.
+    #[must_use]
+    pub fn until_tick(&self) -> Duration {
+        TICK.saturating_sub(self.last_tick.elapsed())
+    }
+
+    /// Ticks when due, persists and applies what Raft has ready, sends its
+    /// messages. A leader that lost leadership stops here, before applying
+    /// anything a new leader may have overwritten.
+    pub fn pump(&mut self) -> Result<(), CoreError> {
+        if self.leading && self.replica.role() != Role::Leader {
+            return Err(CoreError::Demoted);
+        }
+        if self.last_tick.elapsed() >= TICK {
+            self.last_tick = Instant::now();
+            self.replica.tick();
+        }
+        self.applied.clear();
+        self.replica
+            .handle_ready(&mut self.applied)
+            .map_err(CoreError::Cluster)?;
+        self.transport
+            .send(self.replica.take_messages(), &self.registry);
+        let reports = self.transport.take_reports();
+        for peer in reports.unreachable {
+            self.replica.report_unreachable(peer);
+        }
+        for (peer, delivered) in reports.snapshots {
+            self.replica.report_snapshot(peer, delivered);
+        }
+        Ok(())
+    }
+
+    /// Applies `batch` at once, proposes its commands as one entry, and
+    /// hands `emit` the outputs of whatever has committed since.
+    pub fn process(
+        &mut self,
+        batch: &mut Vec<Input>,
+        emit: &mut dyn FnMut(Output),
+    ) -> Result<bool, CoreError> {
+        let stop = self.replica.state_mut().process(batch, emit)?;
+        let mut commands = self.replica.state_mut().take_proposal();
+        if !commands.is_empty() {
+            self.replica
+                .propose(&mut commands)
+                .map_err(|_| CoreError::Demoted)?;
+        }
+        self.pump()?;
+        self.replica.state_mut().release(emit);
+        Ok(stop)
+    }
+
+    /// Periodic work: Raft's, then the outputs of what committed.
+    pub fn idle(&mut self, emit: &mut dyn FnMut(Output)) -> Result<(), CoreError> {
+        self.pump()?;
+        let core = self.replica.state_mut();
+        core.release(emit);
+        core.idle(emit)
+    }
+
+    /// Waits, polling `poll` for the transport alone, until everything
+    /// applied is committed (start-up commands: the venue serves nobody
+    /// yet). Fails after `patience` or when leadership is lost.
+    pub fn settle(
+        &mut self,
+        poll: &mut mio::Poll,
+        emit: &mut dyn FnMut(Output),
+        patience: Duration,
+    ) -> Result<(), ClusterError> {
+        let deadline = Instant::now() + patience;
+        let mut events = mio::Events::with_capacity(64);
+        while self.core().ahead() {
+            if Instant::now() >= deadline || self.replica.role() != Role::Leader {
+                return Err(ClusterError::Unsupported {
+                    index: self.replica.applied_index(),
+                    what: "start-up commands were not committed (no quorum, or leadership lost)"
+                        .into(),
+                });
+            }
+            let _ = poll.poll(&mut events, Some(self.until_tick()));
+            for event in &events {
+                if Node::owns(event.token()) {
+                    self.on_event(event.token());
+                }
+            }
+            match self.pump() {
+                Ok(()) => {}
+                Err(CoreError::Cluster(e)) => return Err(e),
+                Err(_) => {}
+            }
+            self.replica.state_mut().release(emit);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,114 @@
+//! The core on a cluster node ([`Sink::Replicated`]): the node's log holds
+//! the commands, and the node applies each committed entry to the core.
+//!
+//! A leader applies a batch the moment it takes it (it alone sequences, so
+//! the order is final), proposes its commands as one entry, and holds the
+//! batch's outputs and fill-log records until the node reports the entry
+//! committed: the state then runs ahead of the log by the entries in
+//! flight. A follower applies committed entries only; their outputs answer
+//! nobody (its sessions are on the leader) and are dropped, but its fill
+//! log is written as the leader's is.
+
+use tonnex_cluster::StateMachine;
+use tonnex_engine::{Command, State, StateImage};
+
+use super::{Core, Sink};
+
+impl Core {
+    /// The commands applied since the last call, to propose as one entry.
+    pub fn take_proposal(&mut self) -> Vec<Command> {
+        match &mut self.sink {
+            Sink::Replicated { proposal, .. } => std::mem::take(proposal),
+            Sink::Journal(_) => Vec::new(),
+        }
+    }
+
+    /// The fill log.
+    #[must_use]
+    pub fn fill_log(&self) -> &super::FillLog {
+        &self.fills
+    }
+
+    /// The last command the node has committed and applied.
+    #[must_use]
+    pub fn committed_seq(&self) -> u64 {
+        match &self.sink {
+            Sink::Replicated { committed_seq, .. } => *committed_seq,
+            Sink::Journal(journal) => journal.durable_seq(),
+        }
+    }
+
+    /// Whether the state holds commands not yet committed (a leader's in
+    /// flight).
+    #[must_use]
+    pub fn ahead(&self) -> bool {
+        self.state.last_seq() > self.committed_seq()
+    }
+
+    /// From now on this core sequences (a leader): its fill-log records
+    /// reach subscribers only once committed, since a new leader may
+    /// overwrite what this one has not committed.
+    pub fn lead(&mut self) {
+        self.fills.hold_until_committed();
+    }
+
+    fn set_committed(&mut self, seq: u64) {
+        if let Sink::Replicated { committed_seq, .. } = &mut self.sink {
+            *committed_seq = seq;
+        }
+    }
+}
+
+impl StateMachine for Core {
+    fn apply(&mut self, first_seq: u64, commands: &[Command]) {
+        if commands.is_empty() {
+            return;
+        }
+        let last = first_seq + commands.len() as u64 - 1;
+        if self.ahead() {
+            // This leader's own entry, applied when it was proposed (in
+            // this term every entry is this leader's, in order).
+            if first_seq != self.committed_seq() + 1 || last > self.state.last_seq() {
+                super::super::fatal(&format!(
+                    "committed commands {first_seq}..={last} are not the ones this leader applied (state at {}, committed {})",
+                    self.state.last_seq(),
+                    self.committed_seq()
+                ));
+            }
+            self.set_committed(last);
+            self.fills.publish_through(last);
+            return;
+        }
+        for command in commands {
+            self.apply_command(0, command.clone(), None);
+        }
+        self.pending.clear();
+        if let Err(e) = self.fills.flush() {
+            super::super::fatal(&format!("fill log {}: {e}", self.fills.path().display()));
+        }
+        self.set_committed(self.state.last_seq());
+        self.publish_position();
+    }
+
+    fn last_seq(&self) -> u64 {
+        self.committed_seq()
+    }
+
+    fn image(&self) -> StateImage {
+        self.state.image()
+    }
+
+    fn restore(&mut self, image: &StateImage) -> Result<(), String> {
+        self.state = State::from_image(image)?;
+        self.set_committed(self.state.last_seq());
+        Ok(())
+    }
+
+    fn digest(&self) -> String {
+        self.state.digest()
+    }
+
+    fn settled(&self) -> bool {
+        !self.ahead()
+    }
+}

@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""Cluster failover test on real processes: three `tonnex-venue run --node`
+nodes on loopback, a load test following the leader (`--venue A,B,C`), and
+the leader killed with SIGKILL at random moments while orders flow.
+
+After each kill a new leader must take over and the load test must resume
+on it; the killed node is restarted and must catch up. At the end every
+node is stopped, and every node's journal must hold every order the load
+test saw acknowledged (its `--acked-log`), and all nodes must hold the same
+state (equal `tonnex-replay --digest`, equal last sequence).
+
+    scripts/cluster_test.py BIN_DIR [--kills N] [--rate R] [--seconds S]
+
+Prints one line per kill (`kill n=.. node=.. leader_after_ms=..`) and last
+`cluster-test ok kills=N acked=N failover_max_ms=N digest=...`; exit 0 only
+when everything holds.
+"""
+
+import argparse
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_ports(count):
+    """`count` distinct free TCP ports on loopback."""
+    sockets, ports = [], []
+    for _ in range(count):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        sockets.append(s)
+        ports.append(s.getsockname()[1])
+    for s in sockets:
+        s.close()
+    return ports
+
+
+class Node:
+    def __init__(self, bin_dir, work, node_id, raft, entry, others):
+        self.bin_dir, self.id = bin_dir, node_id
+        self.dir = os.path.join(work, f"n{node_id}")
+        self.out = os.path.join(work, f"n{node_id}.out")
+        self.err = os.path.join(work, f"n{node_id}.err")
+        self.raft, self.entry = raft, entry
+        self.others = others  # fills, admin, metrics, market data ports
+        self.proc = None
+        self.starts = 0
+
+    def start(self, peers, entries):
+        self.starts += 1
+        fills, admin, metrics, md = self.others
+        with open(self.out, "a") as out, open(self.err, "a") as err:
+            self.proc = subprocess.Popen(
+                [f"{self.bin_dir}/tonnex-venue", "run",
+                 "--config", os.path.join(ROOT, "config/demo/venue.toml"),
+                 "--journal-dir", self.dir,
+                 "--listen", f"127.0.0.1:{self.entry}",
+                 "--fills-listen", f"127.0.0.1:{fills}",
+                 "--admin-listen", f"127.0.0.1:{admin}",
+                 "--metrics-listen", f"127.0.0.1:{metrics}",
+                 "--market-data-listen", f"127.0.0.1:{md}",
+                 "--node", str(self.id), "--peers", peers,
+                 "--peer-order-entry", entries],
+                stdout=out, stderr=err)
+
+    def ready_lines(self):
+        try:
+            with open(self.out) as f:
+                return [l for l in f if l.startswith("ready ")]
+        except FileNotFoundError:
+            return []
+
+    def role(self):
+        """The role of this run's last ready line (None before one)."""
+        lines = self.ready_lines()
+        if len(lines) < self.starts:
+            return None
+        match = re.search(r"role=(\w+)", lines[-1])
+        return match.group(1) if match else None
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+
+def wait_for(what, check, seconds):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.01)
+    raise SystemExit(f"FAIL: {what} within {seconds} s")
+
+
+def replay(bin_dir, node, work):
+    orders = os.path.join(work, f"orders{node.id}.txt")
+    result = subprocess.run(
+        [f"{bin_dir}/tonnex-replay", "--journal", node.dir, "--digest", "--orders", orders],
+        capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"FAIL: tonnex-replay on node {node.id}: {result.stderr}")
+    digest = re.search(r"digest=(\w+)", result.stdout).group(1)
+    last_seq = int(re.search(r"last_seq=(\d+)", result.stdout).group(1))
+    records = int(re.search(r"records=(\d+)", result.stdout).group(1))
+    with open(orders) as f:
+        known = {int(l.split()[0]) for l in f if l.strip()}
+    # A node that caught up from a leader's snapshot has a journal that
+    # starts after it: its --orders knows the snapshot's open orders only.
+    return digest, last_seq, known, last_seq - records + 1
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("bin_dir")
+    parser.add_argument("--kills", type=int, default=1)
+    parser.add_argument("--rate", type=int, default=20000)
+    parser.add_argument("--seconds", type=float, default=0,
+                        help="seconds of load (default: enough for the kills)")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    args = parser.parse_args()
+    bin_dir = os.path.abspath(args.bin_dir)
+    seconds = args.seconds or 4 + 2.5 * args.kills
+    work = tempfile.mkdtemp(prefix="tonnex-cluster.")
+    ports = free_ports(3 * 6)
+    nodes = [Node(bin_dir, work, i + 1, ports[6 * i], ports[6 * i + 1], ports[6 * i + 2:6 * i + 6])
+             for i in range(3)]
+    peers = ",".join(f"{n.id}@127.0.0.1:{n.raft}" for n in nodes)
+    entries = ",".join(f"{n.id}@127.0.0.1:{n.entry}" for n in nodes)
+    venues = ",".join(f"127.0.0.1:{n.entry}" for n in nodes)
+    load = None
+    try:
+        for node in nodes:
+            node.start(peers, entries)
+        leader = wait_for("a leader elected",
+                          lambda: next((n for n in nodes if n.role() == "leader"), None), 20)
+        print(f"cluster ready: node {leader.id} leads")
+        # The reference client, given a follower first, is redirected.
+        follower = next(n for n in nodes if n is not leader)
+        order = subprocess.run(
+            [sys.executable, os.path.join(ROOT, "scripts/client.py"),
+             "--venue", f"127.0.0.1:{follower.entry},127.0.0.1:{leader.entry}",
+             "--account", "2001", "--secret", "demo-2001", "--instrument", "0",
+             "--side", "sell", "--price-ticks", "2500", "--qty", "1"],
+            capture_output=True, text=True, timeout=30)
+        if ("NotLeader" not in order.stdout or f"127.0.0.1:{leader.entry}" not in order.stdout
+                or "OrderAccepted" not in order.stdout):
+            raise SystemExit(f"FAIL: the client was not redirected to the leader:\n"
+                             f"{order.stdout}{order.stderr}")
+        print("a client sent to a follower was redirected to the leader and its order accepted")
+        acked_log = os.path.join(work, "acked.log")
+        load_out = open(os.path.join(work, "load.out"), "w")
+        load = subprocess.Popen(
+            [f"{bin_dir}/tonnex-loadtest", "--venue", venues, "--sessions", "4",
+             "--rate", str(args.rate), "--duration", str(seconds), "--instruments", "0,1",
+             "--acked-log", acked_log, "--quiet"],
+            stdout=load_out, stderr=subprocess.STDOUT)
+        rng = random.Random()
+        started = time.time()
+        failovers = []
+        for kill in range(args.kills):
+            # A random moment, leaving time for the rest of the kills.
+            left = args.kills - kill
+            budget = (started + seconds - 1.5) - time.time()
+            time.sleep(max(0.3, rng.uniform(0.3, max(0.4, budget / left - 1.0))))
+            if load.poll() is not None:
+                raise SystemExit("FAIL: the load test ended early:\n"
+                                 + open(os.path.join(work, "load.out")).read())
+            leader = wait_for("a leader to kill",
+                              lambda: next((n for n in nodes if n.alive() and n.role() == "leader"), None), 10)
+            killed_at = time.time()
+            leader.proc.send_signal(signal.SIGKILL)
+            leader.proc.wait()
+            new = wait_for("a new leader after the kill",
+                           lambda: next((n for n in nodes if n is not leader and n.alive()
+                                         and n.role() == "leader"), None), 10)
+            elected_ms = int((time.time() - killed_at) * 1000)
+            failovers.append(elected_ms)
+            print(f"kill n={kill + 1} node={leader.id} at_s={killed_at - started:.2f} "
+                  f"new_leader={new.id} leader_after_ms={elected_ms}")
+            leader.start(peers, entries)
+            wait_for(f"node {leader.id} restarted", lambda: leader.role() is not None, 20)
+        load.wait(timeout=seconds + 120)
+        load_out.close()
+        with open(os.path.join(work, "load.out")) as f:
+            load_text = f.read()
+        last = load_text.strip().splitlines()[-1] if load_text.strip() else ""
+        if load.returncode != 0 or not last.startswith("sent="):
+            raise SystemExit(f"FAIL: the load test failed:\n{load_text}")
+        seen = len(re.findall(r"^failover ", load_text, re.M))
+        print(f"load test: {last}")
+        print(f"load test followed {seen} failovers")
+        if seen < args.kills:
+            raise SystemExit(f"FAIL: {args.kills} kills, the load test followed {seen}")
+        errors = int(re.search(r"errors=(\d+)", last).group(1))
+        if errors:
+            raise SystemExit(f"FAIL: the load test counted {errors} errors:\n{load_text}")
+        # Let the last restarted node catch up, then stop every node.
+        time.sleep(1.0)
+        for node in nodes:
+            node.proc.send_signal(signal.SIGTERM)
+        for node in nodes:
+            if node.proc.wait(timeout=30) != 0:
+                raise SystemExit(f"FAIL: node {node.id} did not exit 0 on SIGTERM")
+        with open(acked_log) as f:
+            acked = {int(l) for l in f if l.strip()}
+        results = [replay(bin_dir, n, work) for n in nodes]
+        for node, (digest, last_seq, known, start) in zip(nodes, results):
+            covered = {a for a in acked if a >= start}
+            missing = sorted(covered - known)
+            if missing:
+                raise SystemExit(f"FAIL: node {node.id}: {len(missing)} acknowledged orders "
+                                 f"missing, first {missing[:10]}")
+            print(f"node {node.id}: last_seq={last_seq} journal_from={start} digest={digest} "
+                  f"all {len(covered)} acknowledged orders its journal covers present")
+        first = min(r[3] for r in results)
+        unverified = sorted(a for a in acked if a < first)
+        if unverified:
+            raise SystemExit(f"FAIL: {len(unverified)} acknowledged orders precede every node's "
+                             f"journal (all caught up from snapshots): cannot be checked")
+        if len({r[0] for r in results}) != 1 or len({r[1] for r in results}) != 1:
+            raise SystemExit("FAIL: the nodes' states differ")
+        print(f"cluster-test ok kills={args.kills} acked={len(acked)} "
+              f"failover_max_ms={max(failovers, default=0)} digest={results[0][0]}")
+    finally:
+        if load is not None and load.poll() is None:
+            load.kill()
+        for node in nodes:
+            if node.alive():
+                node.proc.kill()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"kept {work}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
