@@ -10,10 +10,16 @@ test saw acknowledged (its `--acked-log`), and all nodes must hold the same
 state (equal `tonnex-replay --digest`, equal last sequence).
 
     scripts/cluster_test.py BIN_DIR [--kills N] [--rate R] [--seconds S]
+    scripts/cluster_test.py BIN_DIR --operations
 
 Prints one line per kill (`kill n=.. node=.. leader_after_ms=..`) and last
 `cluster-test ok kills=N acked=N failover_max_ms=N digest=...`; exit 0 only
 when everything holds.
+
+`--operations` runs the operators' verbs instead (tonnex-admin cluster
+...): status on the leader and on a follower, a planned leadership
+transfer, a fourth node added (started with --join) that catches up, and
+a voter removed; then the remaining voters must hold equal states.
 """
 
 import argparse
@@ -55,7 +61,7 @@ class Node:
         self.proc = None
         self.starts = 0
 
-    def start(self, peers, entries):
+    def start(self, peers, entries, join=False):
         self.starts += 1
         fills, admin, metrics, md = self.others
         with open(self.out, "a") as out, open(self.err, "a") as err:
@@ -69,7 +75,7 @@ class Node:
                  "--metrics-listen", f"127.0.0.1:{metrics}",
                  "--market-data-listen", f"127.0.0.1:{md}",
                  "--node", str(self.id), "--peers", peers,
-                 "--peer-order-entry", entries],
+                 "--peer-order-entry", entries] + (["--join"] if join else []),
                 stdout=out, stderr=err)
 
     def ready_lines(self):
@@ -118,6 +124,111 @@ def replay(bin_dir, node, work):
     return digest, last_seq, known, last_seq - records + 1
 
 
+def admin(bin_dir, node, *verb):
+    """`tonnex-admin` against NODE's admin port as the demo operator; its
+    output and exit status."""
+    result = subprocess.run(
+        [f"{bin_dir}/tonnex-admin", "--admin", f"127.0.0.1:{node.others[1]}",
+         "--operator", "ops", "--key", "demo-ops-key", "--reason", "cluster test", *verb],
+        capture_output=True, text=True, timeout=30)
+    return result.stdout + result.stderr, result.returncode
+
+
+def field(text, name):
+    """A field of tonnex-admin's last line (`ok=...`)."""
+    last = [l for l in text.splitlines() if l.startswith("ok=")]
+    match = re.search(rf"\b{name}=(\S+)", last[-1]) if last else None
+    return match.group(1) if match else None
+
+
+def operations(bin_dir, work):
+    """Status, transfer, add and remove, through tonnex-admin."""
+    ports = free_ports(4 * 6)
+    nodes = [Node(bin_dir, work, i + 1, ports[6 * i], ports[6 * i + 1], ports[6 * i + 2:6 * i + 6])
+             for i in range(4)]
+    founders = nodes[:3]
+    peers = ",".join(f"{n.id}@127.0.0.1:{n.raft}" for n in founders)
+    entries = ",".join(f"{n.id}@127.0.0.1:{n.entry}" for n in nodes)
+    try:
+        for node in founders:
+            node.start(peers, entries)
+        leader = wait_for("a leader elected",
+                          lambda: next((n for n in founders if n.role() == "leader"), None), 20)
+        out, code = admin(bin_dir, leader, "cluster", "status")
+        if code != 0 or field(out, "role") != "leader" or field(out, "voters") != "1,2,3" \
+                or out.count("peer node=") != 2:
+            raise SystemExit(f"FAIL: cluster status on the leader:\n{out}")
+        print(f"status on the leader: {[l for l in out.splitlines() if l.startswith('ok=')][-1]}")
+        follower = next(n for n in founders if n is not leader)
+        out, code = admin(bin_dir, follower, "cluster", "status")
+        if code != 0 or field(out, "role") != "follower" or field(out, "leader") != str(leader.id):
+            raise SystemExit(f"FAIL: cluster status on a follower:\n{out}")
+        out, code = admin(bin_dir, follower, "halt", "--all")
+        if code == 0 or field(out, "reason") != "NOT_LEADER":
+            raise SystemExit(f"FAIL: a follower carried out an order-flow verb:\n{out}")
+        print("a follower answers cluster status and refuses other verbs NOT_LEADER")
+
+        # A planned transfer: the named follower leads.
+        out, code = admin(bin_dir, leader, "cluster", "transfer", str(follower.id))
+        if code != 0:
+            raise SystemExit(f"FAIL: cluster transfer:\n{out}")
+        wait_for(f"node {follower.id} to lead after the transfer",
+                 lambda: follower.role() == "leader", 10)
+        old = leader
+        leader = follower
+        print(f"leadership transferred from node {old.id} to node {leader.id}")
+
+        # A fourth node joins: started with --join, added by the leader.
+        newcomer = nodes[3]
+        newcomer.start(peers + f",4@127.0.0.1:{newcomer.raft}", entries, join=True)
+        wait_for("node 4 started", lambda: newcomer.role() is not None, 20)
+        out, code = admin(bin_dir, leader, "cluster", "add", "4", f"127.0.0.1:{newcomer.raft}")
+        if code != 0:
+            raise SystemExit(f"FAIL: cluster add:\n{out}")
+
+        def caught_up():
+            out, code = admin(bin_dir, leader, "cluster", "status")
+            lag = re.search(r"peer node=4 matched=(\d+) lag=(\d+)", out)
+            return code == 0 and field(out, "voters") == "1,2,3,4" and lag and lag.group(2) == "0"
+        wait_for("node 4 to be a voter and caught up", caught_up, 20)
+        out, _ = admin(bin_dir, newcomer, "cluster", "status")
+        print(f"node 4 added and caught up: {[l for l in out.splitlines() if l.startswith('ok=')][-1]}")
+
+        # The old leader (now a follower) is removed.
+        out, code = admin(bin_dir, leader, "cluster", "remove", str(old.id))
+        if code != 0:
+            raise SystemExit(f"FAIL: cluster remove:\n{out}")
+        remaining = ",".join(str(n.id) for n in nodes if n is not old)
+        wait_for(f"voters {remaining}",
+                 lambda: field(admin(bin_dir, leader, "cluster", "status")[0], "voters")
+                 == remaining, 10)
+        print(f"node {old.id} removed: voters {remaining}")
+        # The reconfigured cluster takes an order (through any node).
+        order = subprocess.run(
+            [sys.executable, os.path.join(ROOT, "scripts/client.py"),
+             "--venue", ",".join(f"127.0.0.1:{n.entry}" for n in nodes if n is not old),
+             "--account", "2001", "--secret", "demo-2001", "--instrument", "0",
+             "--side", "sell", "--price-ticks", "2500", "--qty", "1"],
+            capture_output=True, text=True, timeout=30)
+        if "OrderAccepted" not in order.stdout:
+            raise SystemExit(f"FAIL: no order accepted after the changes:\n{order.stdout}")
+        time.sleep(0.5)
+        voters = [n for n in nodes if n is not old]
+        for node in nodes:
+            node.proc.send_signal(signal.SIGTERM)
+        for node in nodes:
+            if node.proc.wait(timeout=30) != 0:
+                raise SystemExit(f"FAIL: node {node.id} did not exit 0 on SIGTERM")
+        results = [replay(bin_dir, n, work) for n in voters]
+        if len({r[0] for r in results}) != 1 or len({r[1] for r in results}) != 1:
+            raise SystemExit(f"FAIL: the voters' states differ: {[r[:2] for r in results]}")
+        print(f"cluster-ops ok voters={remaining} last_seq={results[0][1]} digest={results[0][0]}")
+    finally:
+        for node in nodes:
+            if node.alive():
+                node.proc.kill()
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("bin_dir")
@@ -126,8 +237,20 @@ def main():
     parser.add_argument("--seconds", type=float, default=0,
                         help="seconds of load (default: enough for the kills)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    parser.add_argument("--operations", action="store_true",
+                        help="status, transfer, add and remove instead of kills")
     args = parser.parse_args()
     bin_dir = os.path.abspath(args.bin_dir)
+    if args.operations:
+        work = tempfile.mkdtemp(prefix="tonnex-cluster-ops.")
+        try:
+            operations(bin_dir, work)
+        finally:
+            if args.keep:
+                print(f"kept {work}")
+            else:
+                shutil.rmtree(work, ignore_errors=True)
+        return 0
     seconds = args.seconds or 4 + 2.5 * args.kills
     work = tempfile.mkdtemp(prefix="tonnex-cluster.")
     ports = free_ports(3 * 6)

@@ -82,6 +82,14 @@ impl Transport {
         })
     }
 
+    /// Learns (or changes) where peer `id` listens; a link to its old
+    /// address is dropped.
+    pub fn add_peer(&mut self, id: u64, address: SocketAddr) {
+        if self.peers.insert(id, address) != Some(address) {
+            self.links.remove(&id);
+        }
+    }
+
     /// The address it listens on.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()

@@ -303,3 +303,49 @@ fn under_sync_durability_a_log_reopens_cuts_and_rolls_segments_the_same() {
     assert_eq!(all(&log), expected);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_log_can_keep_entries_behind_its_snapshot_until_it_is_compacted_whole() {
+    use tonnex_engine::State;
+    let dir = scratch("retain");
+    let mut log = open(&dir).retain(2);
+    let written: Vec<Entry> = (1..=6).map(|i| entry(i, 2, &orders(i * 10, 3))).collect();
+    log.append(&written).unwrap();
+    let mut state = State::new(engine());
+    let mut events = Vec::new();
+    state.apply(
+        1,
+        &Command::AddInstrument {
+            instrument: 0,
+            spec: workload::instrument(),
+        },
+        &mut events,
+    );
+    for seq in 2..=15 {
+        state.apply(seq, &orders(900 + seq, 1)[0], &mut events);
+    }
+    // A snapshot after entry 5 (15 commands) keeps entries 4 and 5.
+    log.take_snapshot(5, &state.image(), voters()).unwrap();
+    assert_eq!(log.snapshot_meta().index, 5);
+    assert_eq!(log.first_index().unwrap(), 4);
+    assert_eq!(log.term(3).unwrap(), 2, "the entry the log starts after");
+    assert!(log.term(2).is_err());
+    assert_eq!(all_after(&log, 4), written[3..].to_vec());
+    // The snapshot is sent only to a follower the entries cannot serve.
+    assert_eq!(log.snapshot(5, 2).unwrap().get_metadata().index, 5);
+    drop(log);
+    let mut log = open(&dir).retain(2);
+    assert_eq!(log.first_index().unwrap(), 4, "after a reopen");
+    assert_eq!(all_after(&log, 4), written[3..].to_vec(), "after a reopen");
+    assert_eq!(log.snapshot_image().unwrap().unwrap(), state.image());
+    // Before a node joins, the whole covered log goes (at the same point).
+    assert!(log.keeps_covered());
+    log.take_snapshot_compacted(5, &state.image(), voters())
+        .unwrap();
+    assert!(!log.keeps_covered());
+    assert_eq!(log.first_index().unwrap(), 6);
+    assert_eq!(all_after(&log, 6), written[5..].to_vec());
+    drop(log);
+    assert_eq!(open(&dir).first_index().unwrap(), 6);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

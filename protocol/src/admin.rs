@@ -187,6 +187,42 @@ pub enum AdminVerb {
         /// The outcomes (1 to [`MAX_OUTCOMES`]).
         outcomes: Vec<SettlementOutcome>,
     },
+    /// Tag 16. A cluster node's view: role, term, commit and applied
+    /// index, voters, and (on the leader) each peer's progress. Every
+    /// node answers it; read-only.
+    ClusterStatus,
+    /// Tag 17. The leader hands leadership to voter `to` (a planned
+    /// failover: sessions move as at any failover).
+    ClusterTransfer {
+        /// The node to lead.
+        to: u64,
+    },
+    /// Tag 18. The leader proposes adding node `node` as a voter; it
+    /// listens for Raft at `address` (every node learns it from the log).
+    /// The new node runs with `--join` and catches up from the leader.
+    ClusterAdd {
+        /// The new node's id.
+        node: u64,
+        /// Its Raft transport address.
+        address: String,
+    },
+    /// Tag 19. The leader proposes removing voter `node` (not itself:
+    /// transfer leadership first).
+    ClusterRemove {
+        /// The node to remove.
+        node: u64,
+    },
+}
+
+/// One peer's replication progress, as the leader sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct ClusterPeer {
+    /// The peer's node id.
+    pub node: u64,
+    /// The highest index known to be in its log.
+    pub matched: u64,
+    /// Entries it is behind the leader's last.
+    pub lag: u64,
 }
 
 /// Most outcomes in one `Settlement` request: with the longest reason
@@ -420,6 +456,28 @@ pub enum AdminReply {
         applied: u32,
         /// Outcomes refused now (they change nothing and are not retried).
         refused: Vec<OutcomeRefusal>,
+    },
+    /// Tag 5. A cluster node's view (answers `ClusterStatus`).
+    Cluster {
+        /// The nonce of the request answered.
+        nonce: u64,
+        /// The answering node's id.
+        node: u64,
+        /// `leader`, `follower`, `candidate` or `pre-candidate`.
+        role: String,
+        /// Its current term.
+        term: u64,
+        /// The leader it knows (0: none).
+        leader: u64,
+        /// Its commit index.
+        commit: u64,
+        /// Its applied index.
+        applied: u64,
+        /// The voters, as it last applied them.
+        voters: Vec<u64>,
+        /// Each other voter's progress (the leader's view; empty on a
+        /// follower).
+        peers: Vec<ClusterPeer>,
     },
 }
 

@@ -113,6 +113,9 @@ pub enum RejectReason {
     /// Admin port: the request's arguments are not valid (an unknown status,
     /// a non-positive amount).
     InvalidRequest = 115,
+    /// Admin port of a cluster follower: only the leader carries out
+    /// requests (a follower answers `ClusterStatus` alone).
+    NotLeader = 116,
 }
 
 impl RejectReason {
@@ -164,11 +167,12 @@ impl RejectReason {
             RejectReason::ReplayedRequest => "REPLAYED_REQUEST",
             RejectReason::NotPermitted => "NOT_PERMITTED",
             RejectReason::InvalidRequest => "INVALID_REQUEST",
+            RejectReason::NotLeader => "NOT_LEADER",
         }
     }
 
     /// Every reason, in code order.
-    pub const ALL: [RejectReason; 44] = [
+    pub const ALL: [RejectReason; 45] = [
         RejectReason::UnknownInstrument,
         RejectReason::InstrumentHalted,
         RejectReason::DuplicateOrderId,
@@ -213,6 +217,7 @@ impl RejectReason {
         RejectReason::ReplayedRequest,
         RejectReason::NotPermitted,
         RejectReason::InvalidRequest,
+        RejectReason::NotLeader,
     ];
 
     /// The wire code.

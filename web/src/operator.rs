@@ -164,7 +164,12 @@ pub async fn console(
                 escape(&text)
             );
         }
-        Ok(AdminReply::Done { .. } | AdminReply::Buyer { .. } | AdminReply::Settlement { .. }) => {}
+        Ok(
+            AdminReply::Done { .. }
+            | AdminReply::Buyer { .. }
+            | AdminReply::Settlement { .. }
+            | AdminReply::Cluster { .. },
+        ) => {}
         Err(e) => {
             let _ = write!(
                 body,
@@ -352,7 +357,8 @@ pub async fn action(
             Ok(
                 AdminReply::Status { .. }
                 | AdminReply::Buyer { .. }
-                | AdminReply::Settlement { .. },
+                | AdminReply::Settlement { .. }
+                | AdminReply::Cluster { .. },
             ) => "done".to_string(),
             Err(e) => format!("the venue cannot be reached: {e}"),
         },

@@ -13,15 +13,24 @@ use super::{io, Kind, LogError, Meta, SnapMeta};
 
 /// Bytes of one index record.
 pub(super) const RECORD: usize = 40;
-const STATE_MAGIC: &[u8; 8] = b"TNXRAFT2";
-/// Magic, term, vote, commit, snapshot index, term and sequence, voter count.
-const STATE_HEAD: usize = 8 + 6 * 8 + 4;
+const STATE_MAGIC: &[u8; 8] = b"TNXRAFT3";
+/// The format before the log's base was its own: the log started at the
+/// snapshot.
+const STATE_MAGIC_V2: &[u8; 8] = b"TNXRAFT2";
+/// Magic, term, vote, commit, snapshot index, term and sequence, base
+/// index, term and sequence, voter count.
+const STATE_HEAD: usize = 8 + 9 * 8 + 4;
+const STATE_HEAD_V2: usize = 8 + 6 * 8 + 4;
 
-/// The Raft state a log keeps: hard state, voters, the snapshot it starts from.
+/// The Raft state a log keeps: hard state, voters, the snapshot, and the
+/// entry the log starts after (the snapshot's or an earlier one: a log
+/// keeps some entries behind its snapshot, so a follower a little behind
+/// catches up from entries instead of a snapshot).
 pub(super) struct Stored {
     pub hard_state: HardState,
     pub conf_state: ConfState,
     pub snap: SnapMeta,
+    pub base: SnapMeta,
 }
 
 /// One index record.
@@ -37,9 +46,9 @@ pub(super) fn index_record(index: u64, meta: &Meta) -> [u8; RECORD] {
     record
 }
 
-/// The entries after `snap`, from the index file (records sit at
-/// `(index - 1) × 32`). A torn last record is dropped (and cut from the
-/// file); any other damage is an error.
+/// The entries after `snap` (the log's base), from the index file
+/// (records sit at `(index - 1) × 40`). A torn last record is dropped (and
+/// cut from the file); any other damage is an error.
 pub(super) fn read_index(
     file: &mut File,
     path: &Path,
@@ -101,6 +110,9 @@ pub(super) fn encode_state(stored: &Stored) -> Vec<u8> {
         stored.snap.index,
         stored.snap.term,
         stored.snap.seq,
+        stored.base.index,
+        stored.base.term,
+        stored.base.seq,
     ] {
         out.extend_from_slice(&value.to_le_bytes());
     }
@@ -120,6 +132,7 @@ pub(super) fn read_state(path: &Path, voters: &[u64]) -> Result<Stored, LogError
         hard_state: HardState::default(),
         conf_state: ConfState::from((voters.to_vec(), vec![])),
         snap: SnapMeta::default(),
+        base: SnapMeta::default(),
     };
     let bytes = match std::fs::read(path) {
         // Created empty by an open that crashed before its first write.
@@ -137,14 +150,18 @@ pub(super) fn read_state(path: &Path, voters: &[u64]) -> Result<Stored, LogError
         path: path.to_path_buf(),
         what: what.to_string(),
     };
-    if bytes.len() < STATE_HEAD + 4 || &bytes[..8] != STATE_MAGIC {
+    let head = match bytes.get(..8) {
+        Some(magic) if magic == STATE_MAGIC => STATE_HEAD,
+        Some(magic) if magic == STATE_MAGIC_V2 => STATE_HEAD_V2,
+        _ => 0,
+    };
+    if head == 0 || bytes.len() < head + 4 {
         return Err(corrupt(
             "not a tonnex Raft state file (bad magic or length)",
         ));
     }
-    let count =
-        u32::from_le_bytes(bytes[STATE_HEAD - 4..STATE_HEAD].try_into().expect("4")) as usize;
-    let end = STATE_HEAD + count * 8;
+    let count = u32::from_le_bytes(bytes[head - 4..head].try_into().expect("4")) as usize;
+    let end = head + count * 8;
     if bytes.len() != end + 4 {
         return Err(corrupt("length does not match its voter count"));
     }
@@ -163,11 +180,24 @@ pub(super) fn read_state(path: &Path, voters: &[u64]) -> Result<Stored, LogError
         term: u64_at(40),
         seq: u64_at(48),
     };
-    let voters: Vec<u64> = (0..count).map(|i| u64_at(STATE_HEAD + i * 8)).collect();
+    let base = if head == STATE_HEAD {
+        SnapMeta {
+            index: u64_at(56),
+            term: u64_at(64),
+            seq: u64_at(72),
+        }
+    } else {
+        snap
+    };
+    if base.index > snap.index {
+        return Err(corrupt("the log starts after its snapshot"));
+    }
+    let voters: Vec<u64> = (0..count).map(|i| u64_at(head + i * 8)).collect();
     Ok(Stored {
         hard_state,
         conf_state: ConfState::from((voters, vec![])),
         snap,
+        base,
     })
 }
 

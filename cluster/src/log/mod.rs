@@ -20,10 +20,13 @@
 //! - `raft-conf-changes`: the membership changes still in the log (they
 //!   are not engine commands): index, length, CRC32C, raft-rs's bytes;
 //!   rewritten whole (they are rare) before the entry's index record;
-//! - `raft-state`: `"TNXRAFT2"`, the hard state (term, vote, commit), the
-//!   snapshot the log starts after (index, term, journal sequence), the
-//!   voter count (u32 LE) and each voter, all integers little-endian u64
-//!   but the count, then a CRC32C of everything before;
+//! - `raft-state`: `"TNXRAFT3"`, the hard state (term, vote, commit), the
+//!   snapshot (index, term, journal sequence), the entry the log starts
+//!   after (its base: the snapshot's, or an earlier one when the log keeps
+//!   entries behind its snapshot; index, term, journal sequence), the
+//!   voter count (u32 LE) and each voter (the membership at the snapshot),
+//!   all integers little-endian u64 but the count, then a CRC32C of
+//!   everything before;
 //! - engine snapshots (`snapshot-<seq>.snap`, the engine's own format),
 //!   which are also the Raft snapshots ([`snapshots`]).
 //!
@@ -166,7 +169,7 @@ pub struct JournalLog {
     segment_bytes: u64,
     journal: Journal,
     durability: Durability,
-    /// Entry `snap.index + 1 + i` at position `i`.
+    /// Entry `base.index + 1 + i` at position `i`.
     meta: Vec<Meta>,
     index_file: File,
     state_file: File,
@@ -174,10 +177,12 @@ pub struct JournalLog {
     /// Membership changes in the log, by index.
     changes: BTreeMap<u64, Vec<u8>>,
     /// The state last synced, commit index aside.
-    synced: Option<(HardState, SnapMeta, ConfState)>,
+    synced: Option<(HardState, SnapMeta, SnapMeta, ConfState)>,
     /// The bytes of the last entries, the first at index `cache_first`.
     cache: VecDeque<Vec<u8>>,
     cache_first: u64,
+    /// Entries kept behind a snapshot taken here ([`JournalLog::retain`]).
+    retained: u64,
 }
 
 pub(crate) fn io(path: &Path) -> impl Fn(std::io::Error) -> LogError + '_ {
@@ -213,7 +218,7 @@ impl JournalLog {
             .truncate(false)
             .open(&index_path)
             .map_err(io(&index_path))?;
-        let meta = read_index(&mut index_file, &index_path, stored.snap)?;
+        let meta = read_index(&mut index_file, &index_path, stored.base)?;
         let state_file = OpenOptions::new()
             .write(true)
             .create(true)
@@ -223,8 +228,8 @@ impl JournalLog {
         let journal = open_journal(dir, engine, durability, segment_bytes)?;
         let mut changes = read_changes(&dir.join(CHANGES_FILE))?;
         // Changes whose entries never landed, or a snapshot covers.
-        let last = stored.snap.index + meta.len() as u64;
-        changes.retain(|&index, _| index > stored.snap.index && index <= last);
+        let last = stored.base.index + meta.len() as u64;
+        changes.retain(|&index, _| index > stored.base.index && index <= last);
         let mut log = JournalLog {
             dir: dir.to_path_buf(),
             engine,
@@ -239,6 +244,7 @@ impl JournalLog {
             synced: None,
             cache: VecDeque::new(),
             cache_first: 0,
+            retained: 0,
         };
         let covered = log.seq_after(log.last()) - 1;
         if log.journal.last_seq() < covered {
@@ -266,24 +272,40 @@ impl JournalLog {
         Ok(log)
     }
 
+    /// Keeps up to `entries` entries behind each snapshot taken from now
+    /// on (0, the default: a snapshot drops every entry it covers). A
+    /// follower that fell a little behind then catches up from entries,
+    /// with its journal and fill log whole, instead of from a snapshot.
+    #[must_use]
+    pub fn retain(mut self, entries: u64) -> JournalLog {
+        self.retained = entries;
+        self
+    }
+
     /// The journal sequence after entry `index`'s commands (`index` at or
-    /// after the snapshot the log starts from).
+    /// after the entry the log starts after).
     #[must_use]
     pub fn seq_after(&self, index: u64) -> u64 {
-        let snap = self.stored.snap;
+        let base = self.stored.base;
         match index
-            .checked_sub(snap.index + 1)
+            .checked_sub(base.index + 1)
             .and_then(|i| self.meta.get(i as usize))
         {
             Some(m) => m.first_seq + u64::from(m.count),
-            None => snap.seq + 1,
+            None => base.seq + 1,
         }
     }
 
     /// The last entry's index.
     #[must_use]
     pub fn last(&self) -> u64 {
-        self.stored.snap.index + self.meta.len() as u64
+        self.stored.base.index + self.meta.len() as u64
+    }
+
+    /// The first entry's index.
+    #[must_use]
+    pub fn first(&self) -> u64 {
+        self.stored.base.index + 1
     }
 
     /// The snapshot the log starts after.
@@ -300,7 +322,7 @@ impl JournalLog {
 
     fn meta_of(&self, index: u64) -> Option<&Meta> {
         index
-            .checked_sub(self.stored.snap.index + 1)
+            .checked_sub(self.stored.base.index + 1)
             .and_then(|i| self.meta.get(i as usize))
     }
 
@@ -314,10 +336,11 @@ impl JournalLog {
             return Err(LogError::Corrupt {
                 path: self.dir.join(INDEX_FILE),
                 what: format!(
-                    "entry {} does not follow the log ({}..={})",
+                    "entry {} does not follow the log ({}..={}, snapshot at {})",
                     first.index,
-                    self.stored.snap.index + 1,
-                    self.last()
+                    self.first(),
+                    self.last(),
+                    self.stored.snap.index
                 ),
             });
         }
@@ -374,7 +397,7 @@ impl JournalLog {
         self.index_file
             .set_len(keep * RECORD as u64)
             .map_err(io(&path))?;
-        self.meta.truncate((keep - self.stored.snap.index) as usize);
+        self.meta.truncate((keep - self.stored.base.index) as usize);
         if self.changes.range(index..).next().is_some() {
             self.changes.retain(|&i, _| i < index);
             self.write_changes()?;
@@ -426,7 +449,12 @@ impl JournalLog {
         file.set_len(bytes.len() as u64).map_err(io(&path))?;
         let mut durable = self.stored.hard_state.clone();
         durable.commit = 0;
-        let key = (durable, self.stored.snap, self.stored.conf_state.clone());
+        let key = (
+            durable,
+            self.stored.snap,
+            self.stored.base,
+            self.stored.conf_state.clone(),
+        );
         if self.durability != Durability::Process && self.synced.as_ref() != Some(&key) {
             file.sync_data().map_err(io(&path))?;
             self.synced = Some(key);

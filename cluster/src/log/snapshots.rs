@@ -1,8 +1,9 @@
 //! Engine snapshots as Raft snapshots. A node that has applied up to an
 //! entry writes the engine snapshot (the engine's own file, as a single
-//! venue does) and drops the entries it covers from the log; a follower
-//! too far behind for the entries that remain gets the snapshot file
-//! itself, installs it and starts its journal over after it.
+//! venue does) and drops the entries it covers from the log, but for the
+//! last [`JournalLog::retain`] of them; a follower too far behind for the
+//! entries that remain gets the snapshot file itself, installs it and
+//! starts its journal over after it.
 
 use raft::prelude::{ConfState, Snapshot, SnapshotMetadata};
 use raft::StorageError;
@@ -14,18 +15,46 @@ use super::{io, journal_error, open_journal, JournalLog, LogError, SnapMeta, IND
 impl JournalLog {
     /// Records that `image` is the engine state, and `conf_state` the
     /// membership, after entry `index`: writes the engine snapshot and
-    /// drops entries up to `index` from the log.
+    /// drops entries up to `index` from the log (but for the retained).
     pub fn take_snapshot(
         &mut self,
         index: u64,
         image: &StateImage,
         conf_state: ConfState,
     ) -> Result<(), LogError> {
-        let snap = self.stored.snap;
+        self.snapshot_keeping(index, image, conf_state, self.retained)
+    }
+
+    /// [`JournalLog::take_snapshot`] dropping every entry it covers, the
+    /// retained too: before a node joins, so that its first contact needs
+    /// entries no log has and it gets the snapshot, which carries the
+    /// membership (from index 1 it would rebuild one from nothing).
+    pub fn take_snapshot_compacted(
+        &mut self,
+        index: u64,
+        image: &StateImage,
+        conf_state: ConfState,
+    ) -> Result<(), LogError> {
+        self.snapshot_keeping(index, image, conf_state, 0)
+    }
+
+    /// Whether entries the snapshot covers are still in the log.
+    #[must_use]
+    pub fn keeps_covered(&self) -> bool {
+        self.stored.base.index < self.stored.snap.index
+    }
+
+    fn snapshot_keeping(
+        &mut self,
+        index: u64,
+        image: &StateImage,
+        conf_state: ConfState,
+        retained: u64,
+    ) -> Result<(), LogError> {
         let Some(meta) = self.meta_of(index).copied() else {
             return Err(LogError::Journal(format!(
                 "no entry {index} to snapshot at (log {}..={})",
-                snap.index + 1,
+                self.first(),
                 self.last()
             )));
         };
@@ -37,11 +66,23 @@ impl JournalLog {
             )));
         }
         snapshot::write(&self.dir, image).map_err(journal_error)?;
-        self.meta.drain(..(index - snap.index) as usize);
-        if index >= self.cache_first {
-            let drop = ((index + 1 - self.cache_first) as usize).min(self.cache.len());
+        // The log's new base: the retained entries stay behind it.
+        let base = self.stored.base;
+        let keep_after = index.saturating_sub(retained).max(base.index);
+        if keep_after > base.index {
+            let term = self.meta_of(keep_after).expect("in the log").term;
+            let base_seq = self.seq_after(keep_after) - 1;
+            self.meta.drain(..(keep_after - base.index) as usize);
+            self.stored.base = SnapMeta {
+                index: keep_after,
+                term,
+                seq: base_seq,
+            };
+        }
+        if keep_after >= self.cache_first {
+            let drop = ((keep_after + 1 - self.cache_first) as usize).min(self.cache.len());
             self.cache.drain(..drop);
-            self.cache_first = index + 1;
+            self.cache_first = keep_after + 1;
         }
         self.stored.snap = SnapMeta {
             index,
@@ -50,8 +91,8 @@ impl JournalLog {
         };
         self.stored.conf_state = conf_state;
         self.write_state()?;
-        if self.changes.range(..=index).next().is_some() {
-            self.changes.retain(|&i, _| i > index);
+        if self.changes.range(..=keep_after).next().is_some() {
+            self.changes.retain(|&i, _| i > keep_after);
             self.write_changes()?;
         }
         self.remove_older_snapshots(seq)
@@ -95,6 +136,7 @@ impl JournalLog {
             term: metadata.term,
             seq: image.last_seq,
         };
+        self.stored.base = self.stored.snap;
         self.stored.hard_state.commit = self.stored.hard_state.commit.max(metadata.index);
         self.stored.conf_state = metadata.get_conf_state().clone();
         self.write_state()?;

@@ -79,7 +79,7 @@ impl raft::Storage for JournalLog {
         max_size: impl Into<Option<u64>>,
         _context: GetEntriesContext,
     ) -> raft::Result<Vec<Entry>> {
-        if low <= self.stored.snap.index {
+        if low <= self.stored.base.index {
             return Err(raft::Error::Store(StorageError::Compacted));
         }
         if high > self.last() + 1 {
@@ -91,11 +91,11 @@ impl raft::Storage for JournalLog {
     }
 
     fn term(&self, index: u64) -> raft::Result<u64> {
-        let snap = self.stored.snap;
-        if index == snap.index {
-            return Ok(snap.term);
+        let base = self.stored.base;
+        if index == base.index {
+            return Ok(base.term);
         }
-        if index < snap.index {
+        if index < base.index {
             return Err(raft::Error::Store(StorageError::Compacted));
         }
         self.meta_of(index)
@@ -104,7 +104,7 @@ impl raft::Storage for JournalLog {
     }
 
     fn first_index(&self) -> raft::Result<u64> {
-        Ok(self.stored.snap.index + 1)
+        Ok(self.first())
     }
 
     fn last_index(&self) -> raft::Result<u64> {

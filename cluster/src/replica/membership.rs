@@ -49,6 +49,13 @@ impl<M: StateMachine> Replica<M> {
         let adds = singles
             .iter()
             .any(|&(_, kind)| kind == ConfChangeType::AddNode);
+        // An added node's transport address, if the proposal carried it.
+        if let Some(c) = &v1 {
+            if c.get_change_type() == ConfChangeType::AddNode && !c.context.is_empty() {
+                let address = String::from_utf8_lossy(&c.context).into_owned();
+                self.joined.push((c.node_id, address));
+            }
+        }
         match (v1, v2) {
             (Some(c), _) => self.node.apply_conf_change(&c)?,
             (_, Some(c)) => self.node.apply_conf_change(&c)?,
@@ -67,7 +74,20 @@ impl<M: StateMachine> Replica<M> {
     /// new node starts with an empty membership and catches up from the
     /// leader (entries or a snapshot).
     pub fn propose_add(&mut self, id: u64) -> Result<u64, ProposeError> {
-        self.propose_change(id, ConfChangeType::AddNode)
+        self.propose_change(id, ConfChangeType::AddNode, Vec::new())
+    }
+
+    /// [`Replica::propose_add`], the new node's transport `address` riding
+    /// in the change: every node that applies it learns where the new one
+    /// listens ([`Replica::take_joined`]).
+    pub fn propose_add_at(&mut self, id: u64, address: &str) -> Result<u64, ProposeError> {
+        self.propose_change(id, ConfChangeType::AddNode, address.as_bytes().to_vec())
+    }
+
+    /// Nodes added since the last call, with the transport address their
+    /// change carried.
+    pub fn take_joined(&mut self) -> Vec<(u64, String)> {
+        std::mem::take(&mut self.joined)
     }
 
     /// Proposes removing node `id`, which must not be this leader: hand
@@ -78,13 +98,14 @@ impl<M: StateMachine> Replica<M> {
                 "a leader does not remove itself: transfer leadership first".into(),
             ));
         }
-        self.propose_change(id, ConfChangeType::RemoveNode)
+        self.propose_change(id, ConfChangeType::RemoveNode, Vec::new())
     }
 
     fn propose_change(
         &mut self,
         id: u64,
         change_type: ConfChangeType,
+        context: Vec<u8>,
     ) -> Result<u64, ProposeError> {
         if self.node.raft.state != StateRole::Leader {
             return Err(ProposeError::NotLeader {
@@ -111,12 +132,13 @@ impl<M: StateMachine> Replica<M> {
                     "proposals are in flight (a snapshot must come first): retry".into(),
                 ));
             }
-            self.snapshot_now()
+            self.snapshot_now(true)
                 .map_err(|e| ProposeError::Dropped(format!("snapshot before adding: {e}")))?;
         }
         let mut change = ConfChange::default();
         change.set_change_type(change_type);
         change.node_id = id;
+        change.context = context.into();
         self.node
             .propose_conf_change(Vec::new(), change)
             .map_err(|e| ProposeError::Dropped(e.to_string()))?;

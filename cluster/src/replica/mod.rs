@@ -147,6 +147,8 @@ pub struct Replica<M: StateMachine = State> {
     installed: u64,
     /// A node was added: snapshot once this round's entries are applied.
     snapshot_soon: bool,
+    /// Nodes added, with the address their change carried.
+    joined: Vec<(u64, String)>,
 }
 
 impl Replica<State> {
@@ -211,6 +213,7 @@ impl<M: StateMachine> Replica<M> {
             snapshot_every: config.snapshot_every,
             installed: 0,
             snapshot_soon: false,
+            joined: Vec::new(),
         })
     }
 
@@ -403,25 +406,32 @@ impl<M: StateMachine> Replica<M> {
         self.node.advance_apply();
         let done = self.node.raft.raft_log.applied;
         let last_snapshot = self.node.store().snapshot_meta().index;
-        let due = self.snapshot_soon
-            || (self.snapshot_every != 0 && done >= last_snapshot + self.snapshot_every);
-        if due && self.state.settled() {
-            self.snapshot_soon = false;
-            self.snapshot_now()?;
+        let periodic = self.snapshot_every != 0 && done >= last_snapshot + self.snapshot_every;
+        if (self.snapshot_soon || periodic) && self.state.settled() {
+            // After an addition every node drops the whole log its snapshot
+            // covers: a new node must never be sent entries from index 1.
+            let whole = std::mem::take(&mut self.snapshot_soon);
+            self.snapshot_now(whole)?;
         }
         Ok(())
     }
 
     /// Writes a snapshot at the applied index (if past the last one) and
-    /// compacts the log up to it.
-    pub(super) fn snapshot_now(&mut self) -> Result<(), ClusterError> {
+    /// compacts the log up to it: all of it when `whole`, else but for the
+    /// entries the log retains ([`JournalLog::retain`]).
+    pub(super) fn snapshot_now(&mut self, whole: bool) -> Result<(), ClusterError> {
         let done = self.node.raft.raft_log.applied;
-        if done > self.node.store().snapshot_meta().index {
+        let store = self.node.store();
+        let newer = done > store.snapshot_meta().index;
+        if done > 0 && (newer || (whole && store.keeps_covered())) {
             let image = self.state.image();
             let conf_state = self.node.raft.prs().conf().to_conf_state();
-            self.node
-                .mut_store()
-                .take_snapshot(done, &image, conf_state)?;
+            let store = self.node.mut_store();
+            if whole {
+                store.take_snapshot_compacted(done, &image, conf_state)?;
+            } else {
+                store.take_snapshot(done, &image, conf_state)?;
+            }
         }
         Ok(())
     }
@@ -486,7 +496,7 @@ impl<M: StateMachine> Replica<M> {
     /// comparing logs.
     pub fn log_entries(&self, from: u64) -> Result<Vec<Entry>, ClusterError> {
         let last = self.node.store().last();
-        let from = from.max(self.node.store().snapshot_meta().index + 1);
+        let from = from.max(self.node.store().first());
         if last < from {
             return Ok(Vec::new());
         }

@@ -96,6 +96,8 @@ pub struct Node {
     pub member: bool,
     /// Removed from the membership: down for good.
     pub removed: bool,
+    /// Entries its log keeps behind a snapshot ([`JournalLog::retain`]).
+    pub retain: u64,
 }
 
 pub struct Sim {
@@ -137,7 +139,8 @@ fn start(node: &Node) -> Replica {
         Durability::Process,
         64 << 10,
     )
-    .expect("open log");
+    .expect("open log")
+    .retain(node.retain);
     Replica::open(&node.config, log).expect("open replica")
 }
 
@@ -213,6 +216,10 @@ impl Sim {
                     acks: 0,
                     member: id <= size,
                     removed: false,
+                    // A third of the runs drop every entry a snapshot
+                    // covers; the others keep a tail behind it (shorter
+                    // and longer than the snapshot interval).
+                    retain: [0, 20, 80][(seed % 3) as usize],
                 };
                 node.replica = Some(start(&node));
                 node

@@ -10,6 +10,9 @@
 //! exits 2. Diagnostics go to standard error as bare lines or, with
 //! `--log-format json`, JSON objects.
 
+#[path = "admin/cluster.rs"]
+mod cluster;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -145,6 +148,12 @@ enum Verb {
         #[arg(long)]
         instrument: String,
     },
+    /// A venue cluster: status, leadership transfer, adding and removing
+    /// voters.
+    Cluster {
+        #[command(subcommand)]
+        action: cluster::ClusterAction,
+    },
 }
 
 fn usage(text: &str) -> ExitCode {
@@ -241,6 +250,7 @@ fn main() -> ExitCode {
             amount_micros: micros(&usd).expect("checked"),
         },
         Verb::ReloadRules => AdminVerb::ReloadRules,
+        Verb::Cluster { action } => action.verb(),
         Verb::Buyer { account } => AdminVerb::Buyer { account },
         Verb::Inventory { file } => match inventory_verb(&file) {
             Ok(verb) => verb,
@@ -329,6 +339,29 @@ fn main() -> ExitCode {
 fn report(reply: &AdminReply, json: bool) -> ExitCode {
     let quote = |s: &str| serde_json::to_string(s).expect("a string serialises");
     match reply {
+        AdminReply::Cluster {
+            node,
+            role,
+            term,
+            leader,
+            commit,
+            applied,
+            voters,
+            peers,
+            ..
+        } => cluster::report(
+            &cluster::View {
+                node: *node,
+                role,
+                term: *term,
+                leader: *leader,
+                commit: *commit,
+                applied: *applied,
+                voters,
+                peers,
+            },
+            json,
+        ),
         // Answers settlement's own verb, which this tool does not send.
         AdminReply::Settlement {
             seq,

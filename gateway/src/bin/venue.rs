@@ -5,7 +5,7 @@
 //! tonnex-venue lots --config FILE [--journal-dir DIR]
 //! tonnex-venue run --config FILE [--listen ADDR] [--fills-listen ADDR] [--journal-dir DIR]
 //!                  [--admin-listen ADDR] [--metrics-listen ADDR] [--market-data-listen ADDR] [--engine thread|inline] [--log-format text|json] [--durability process|batch|batch:RECORDS:MICROS|sync]
-//!                  [--node N --peers 1@ADDR,2@ADDR,3@ADDR [--peer-order-entry 1@ADDR,2@ADDR,3@ADDR]]
+//!                  [--node N --peers 1@ADDR,2@ADDR,3@ADDR [--peer-order-entry 1@ADDR,2@ADDR,3@ADDR] [--join]]
 //! ```
 //! `check` runs the compliance pre-router alone (no engine, no network) and
 //! prints one JSON decision per order line, each on the order's own `date`
@@ -33,7 +33,7 @@ const USAGE: &str = "usage: tonnex-venue check --config FILE --orders ORDERS.jso
        tonnex-venue lots --config FILE [--journal-dir DIR]
        tonnex-venue run --config FILE [--listen ADDR] [--fills-listen ADDR] [--journal-dir DIR]
                         [--admin-listen ADDR] [--metrics-listen ADDR] [--market-data-listen ADDR] [--engine thread|inline] [--log-format text|json] [--durability process|batch|batch:RECORDS:MICROS|sync]
-                        [--node N --peers 1@ADDR,2@ADDR,3@ADDR [--peer-order-entry 1@ADDR,2@ADDR,3@ADDR]]";
+                        [--node N --peers 1@ADDR,2@ADDR,3@ADDR [--peer-order-entry 1@ADDR,2@ADDR,3@ADDR] [--join]]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -110,6 +110,7 @@ fn run_venue(args: &[String]) -> ExitCode {
     let mut log_format = LogFormat::Text;
     let mut config = None;
     let (mut node, mut peers, mut peer_order_entry) = (None, None, None);
+    let mut join = false;
     let mut i = 0;
     while i < args.len() {
         let value = args.get(i + 1).cloned();
@@ -130,6 +131,11 @@ fn run_venue(args: &[String]) -> ExitCode {
             },
             ("--peers", Some(v)) => peers = Some(v),
             ("--peer-order-entry", Some(v)) => peer_order_entry = Some(v),
+            ("--join", _) => {
+                join = true;
+                i += 1;
+                continue;
+            }
             ("--engine", Some(v)) => match v.as_str() {
                 "thread" => options.engine_inline = Some(false),
                 "inline" => options.engine_inline = Some(true),
@@ -165,10 +171,12 @@ fn run_venue(args: &[String]) -> ExitCode {
     };
     options.config = config;
     match (node, peers) {
-        (None, None) if peer_order_entry.is_none() => {}
+        (None, None) if peer_order_entry.is_none() && !join => {}
         (Some(node), Some(peers)) => {
             match venue::cluster::ClusterOptions::new(node, &peers, peer_order_entry.as_deref()) {
-                Ok(cluster) => options.cluster = Some(cluster),
+                Ok(cluster) => {
+                    options.cluster = Some(venue::cluster::ClusterOptions { join, ..cluster });
+                }
                 Err(e) => {
                     eprintln!("tonnex-venue run: {e}");
                     return ExitCode::from(2);

@@ -118,6 +118,10 @@ fn permitted(role: OperatorRole, verb: &AdminVerb) -> bool {
         }
         AdminVerb::Buyer { .. } => role != OperatorRole::Settlement,
         AdminVerb::Settlement { .. } => role == OperatorRole::Settlement,
+        AdminVerb::ClusterStatus => true,
+        AdminVerb::ClusterTransfer { .. }
+        | AdminVerb::ClusterAdd { .. }
+        | AdminVerb::ClusterRemove { .. } => role == OperatorRole::Operator,
     }
 }
 
@@ -139,12 +143,72 @@ pub(super) fn kyc_code(status: AccountStatus) -> u8 {
     }
 }
 
+impl AdminDesk {
+    /// Operator, signature, window, nonce and role, in that order.
+    pub(super) fn check(
+        &mut self,
+        signed: &Signed,
+    ) -> Result<OperatorRole, (RejectReason, String)> {
+        let request = &signed.request;
+        let Some(operator) = self.operators.get(&request.operator) else {
+            return Err((
+                RejectReason::UnknownOperator,
+                format!("no operator '{}'", request.operator),
+            ));
+        };
+        if !admin::verify(signed, operator.key.as_bytes()) {
+            return Err((
+                RejectReason::BadSignature,
+                "the signature does not verify with the operator's key".into(),
+            ));
+        }
+        let now = wall_ns();
+        let window = self.window_ns;
+        if now.abs_diff(request.ts_ns) > window {
+            return Err((
+                RejectReason::StaleRequest,
+                format!(
+                    "timestamp {} is more than {} ms from the venue's clock",
+                    request.ts_ns,
+                    window / 1_000_000
+                ),
+            ));
+        }
+        self.seen.retain(|_, &mut ts| now.abs_diff(ts) <= window);
+        let key = (request.operator.clone(), request.nonce);
+        if self.seen.contains_key(&key) {
+            return Err((
+                RejectReason::ReplayedRequest,
+                format!("nonce {} was already used", request.nonce),
+            ));
+        }
+        self.seen.insert(key, request.ts_ns);
+        if request.reason.len() > admin::MAX_REASON_BYTES {
+            return Err((
+                RejectReason::InvalidRequest,
+                format!(
+                    "the reason is {} bytes; at most {} are journaled",
+                    request.reason.len(),
+                    admin::MAX_REASON_BYTES
+                ),
+            ));
+        }
+        if !permitted(operator.role, &request.verb) {
+            return Err((
+                RejectReason::NotPermitted,
+                format!("role {} may not do that", operator.role.name()),
+            ));
+        }
+        Ok(operator.role)
+    }
+}
+
 impl Gateway {
     /// A signed request from the admin port.
     pub(super) fn on_admin(&mut self, token: Token, signed: Signed) {
         let request = &signed.request;
         let nonce = request.nonce;
-        let verdict = self.check_admin(&signed);
+        let verdict = self.admin.check(&signed);
         let role = match verdict {
             Ok(role) => role,
             Err((reason, text)) => {
@@ -174,63 +238,6 @@ impl Gateway {
             self.metrics.admin(false);
             self.admin_refuse(token, nonce, reason, text);
         }
-    }
-
-    /// Operator, signature, window, nonce and role, in that order.
-    fn check_admin(&mut self, signed: &Signed) -> Result<OperatorRole, (RejectReason, String)> {
-        let request = &signed.request;
-        let Some(operator) = self.admin.operators.get(&request.operator) else {
-            return Err((
-                RejectReason::UnknownOperator,
-                format!("no operator '{}'", request.operator),
-            ));
-        };
-        if !admin::verify(signed, operator.key.as_bytes()) {
-            return Err((
-                RejectReason::BadSignature,
-                "the signature does not verify with the operator's key".into(),
-            ));
-        }
-        let now = wall_ns();
-        let window = self.admin.window_ns;
-        if now.abs_diff(request.ts_ns) > window {
-            return Err((
-                RejectReason::StaleRequest,
-                format!(
-                    "timestamp {} is more than {} ms from the venue's clock",
-                    request.ts_ns,
-                    window / 1_000_000
-                ),
-            ));
-        }
-        self.admin
-            .seen
-            .retain(|_, &mut ts| now.abs_diff(ts) <= window);
-        let key = (request.operator.clone(), request.nonce);
-        if self.admin.seen.contains_key(&key) {
-            return Err((
-                RejectReason::ReplayedRequest,
-                format!("nonce {} was already used", request.nonce),
-            ));
-        }
-        self.admin.seen.insert(key, request.ts_ns);
-        if request.reason.len() > admin::MAX_REASON_BYTES {
-            return Err((
-                RejectReason::InvalidRequest,
-                format!(
-                    "the reason is {} bytes; at most {} are journaled",
-                    request.reason.len(),
-                    admin::MAX_REASON_BYTES
-                ),
-            ));
-        }
-        if !permitted(operator.role, &request.verb) {
-            return Err((
-                RejectReason::NotPermitted,
-                format!("role {} may not do that", operator.role.name()),
-            ));
-        }
-        Ok(operator.role)
     }
 }
 

@@ -56,6 +56,15 @@ impl Gateway {
     ) -> Result<(), (RejectReason, String)> {
         let mut commands = Vec::new();
         let text = match verb {
+            verb @ (AdminVerb::ClusterStatus
+            | AdminVerb::ClusterTransfer { .. }
+            | AdminVerb::ClusterAdd { .. }
+            | AdminVerb::ClusterRemove { .. }) => {
+                let reply = self.cluster_verb(nonce, verb)?;
+                self.net.queue_framed(token, &reply);
+                self.metrics.admin(true);
+                return Ok(());
+            }
             AdminVerb::Status => {
                 let reply = self.status(nonce);
                 self.net.queue_framed(token, &reply);

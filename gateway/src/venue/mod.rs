@@ -10,6 +10,7 @@ mod admin;
 pub mod admin_accounts;
 mod admin_attest;
 pub mod admin_buyer;
+mod admin_cluster;
 pub mod admin_instruments;
 mod admin_lots;
 mod admin_replies;

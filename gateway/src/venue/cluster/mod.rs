@@ -20,11 +20,13 @@ use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 
 use tonnex_cluster::{JournalLog, Replica, ReplicaConfig};
-use tonnex_engine::journal::JournalConfig;
 use tonnex_engine::State;
 
 pub use self::node::{Node, TICK, TOKEN_BASE};
 
+use tonnex_engine::venue::SerialBlocks;
+
+use super::admin::AdminDesk;
 use super::core::Core;
 use super::fills::FillLog;
 use super::inline::Engine;
@@ -37,6 +39,15 @@ use super::{start_error, RunOptions, VenueError};
 /// commands).
 pub const SNAPSHOT_EVERY_ENTRIES: u64 = 100_000;
 
+/// Entries a node's log keeps behind its snapshot.
+pub const RETAINED_ENTRIES: u64 = 100_000;
+
+/// A node's journal segments: smaller than a single venue's, since each
+/// node zero-fills its next segment in the background and three of them
+/// doing so at once on one machine starve each other's event loops (and
+/// heartbeats) of page-cache writeback.
+pub const SEGMENT_BYTES: u64 = 64 << 20;
+
 /// `--node`, `--peers` and `--peer-order-entry`.
 #[derive(Clone, Debug, Default)]
 pub struct ClusterOptions {
@@ -46,6 +57,9 @@ pub struct ClusterOptions {
     pub peers: BTreeMap<u64, SocketAddr>,
     /// Every node's order-entry address (what a redirect names).
     pub order_entry: BTreeMap<u64, String>,
+    /// `--join`: a new node, outside the membership until a leader adds it
+    /// (`tonnex-admin cluster add`); it then catches up from the leader.
+    pub join: bool,
 }
 
 impl ClusterOptions {
@@ -92,6 +106,7 @@ impl ClusterOptions {
             node,
             peers: parsed,
             order_entry,
+            join: false,
         })
     }
 }
@@ -123,15 +138,24 @@ fn run_once(
     let dir = config.journal_dir.clone();
     refuse_single_journal(&dir)?;
     let engine_config = super::engine_config(config);
-    let voters: Vec<u64> = cluster.peers.keys().copied().collect();
+    // The founding membership: every node of --peers (the log's own, once
+    // it has one); a joining node starts with none.
+    let voters: Vec<u64> = if cluster.join {
+        Vec::new()
+    } else {
+        cluster.peers.keys().copied().collect()
+    };
     let log = JournalLog::open(
         &dir,
         &voters,
         engine_config,
         config.durability.journal(),
-        JournalConfig::new(&dir).segment_bytes,
+        SEGMENT_BYTES,
     )
-    .map_err(start_error)?;
+    .map_err(start_error)?
+    // A node back from a crash or a restart catches up from entries (its
+    // journal and fill log whole) unless it missed more than these.
+    .retain(RETAINED_ENTRIES);
     // The fill log is cut back to the snapshot: replaying the committed
     // entries after it writes the rest again, record for record.
     let from = log.snapshot_meta().seq;
@@ -139,7 +163,9 @@ fn run_once(
     let core = Core::replicated(State::new(engine_config), fill_log, dir.clone());
     let replica_config = ReplicaConfig {
         id: cluster.node,
-        election_tick: 10,
+        // 200 to 400 ms without a leader's word: a start-up or a page-cache
+        // stall of a busy machine is not a failover.
+        election_tick: 20,
         heartbeat_tick: 2,
         fixed_election_timeout: false,
         engine: engine_config,
@@ -174,7 +200,12 @@ fn run_once(
     };
     println!("ready {}", ready("follower"));
     let _ = std::io::Write::flush(&mut std::io::stdout());
-    let followed = follower::follow(&mut node, &mut poll, &mut listening.order_entry, stop);
+    let mut desk = follower::Desk {
+        order_entry: &mut listening.order_entry,
+        admin: listening.admin.as_mut(),
+        verifier: AdminDesk::new(&prepared.config, Vec::new(), SerialBlocks::default()),
+    };
+    let followed = follower::follow(&mut node, &mut poll, &mut desk, stop);
     if !matches!(followed, Ok(follower::Followed::Lead)) {
         background.stop();
         return followed.map(|_| Ended::Stopped);

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mio::{Registry, Token};
-use tonnex_cluster::{Applied, ClusterError, Replica, Role, Status, Transport};
+use tonnex_cluster::{Applied, ClusterError, ProposeError, Replica, Role, Status, Transport};
 
 use crate::venue::core::{Core, CoreError, Input, Output};
 
@@ -15,7 +15,7 @@ use crate::venue::core::{Core, CoreError, Input, Output};
 /// from a handful).
 pub const TOKEN_BASE: usize = 1 << 40;
 
-/// The Raft tick: elections after 10 to 20 ticks without a leader.
+/// The Raft tick: elections after 20 to 40 ticks without a leader.
 pub const TICK: Duration = Duration::from_millis(10);
 
 /// One node of the cluster, as the venue runs it.
@@ -97,6 +97,23 @@ impl Node {
         (id, self.order_entry.get(&id).cloned().unwrap_or_default())
     }
 
+    /// The voters, as this node last applied them.
+    #[must_use]
+    pub fn voters(&self) -> Vec<u64> {
+        self.replica.voters()
+    }
+
+    /// Proposes adding node `id`, listening for Raft at `address`.
+    pub fn propose_add(&mut self, id: u64, address: SocketAddr) -> Result<u64, ProposeError> {
+        self.transport.add_peer(id, address);
+        self.replica.propose_add_at(id, &address.to_string())
+    }
+
+    /// Proposes removing voter `id`.
+    pub fn propose_remove(&mut self, id: u64) -> Result<u64, ProposeError> {
+        self.replica.propose_remove(id)
+    }
+
     /// Hands leadership to `to` (a planned transfer).
     pub fn transfer_leader(&mut self, to: u64) {
         self.replica.transfer_leader(to);
@@ -142,6 +159,14 @@ impl Node {
         self.replica
             .handle_ready(&mut self.applied)
             .map_err(CoreError::Cluster)?;
+        for (id, address) in self.replica.take_joined() {
+            match address.parse() {
+                Ok(address) => self.transport.add_peer(id, address),
+                Err(e) => {
+                    tracing::warn!(node = id, %address, error = %e, "an added node's address does not parse")
+                }
+            }
+        }
         self.transport
             .send(self.replica.take_messages(), &self.registry);
         let reports = self.transport.take_reports();
@@ -191,6 +216,7 @@ impl Node {
         patience: Duration,
     ) -> Result<(), ClusterError> {
         let deadline = Instant::now() + patience;
+
         let mut events = mio::Events::with_capacity(64);
         while self.core().ahead() {
             if Instant::now() >= deadline || self.replica.role() != Role::Leader {
