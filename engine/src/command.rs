@@ -231,6 +231,12 @@ pub enum VenueCommand {
         /// The predicate that failed.
         predicate: String,
     },
+    /// What the fill stream says about the next command beyond what the
+    /// engine holds (a deposit's registry lot, a listing's sub-ledger):
+    /// journaled just before it, so the journal alone rebuilds the fill
+    /// log (a cluster's followers write theirs from the log). The engine
+    /// applies it as nothing.
+    Annotate(Box<tonnex_protocol::wire::StreamEvent>),
 }
 
 /// A buyer's inventory as journaled (tonnes as the decimal text given).
@@ -372,6 +378,25 @@ pub enum Command {
 }
 
 impl Command {
+    /// The fill-stream annotation this command journals, if it is one
+    /// ([`VenueCommand::Annotate`]).
+    #[must_use]
+    pub fn annotation(&self) -> Option<&tonnex_protocol::wire::StreamEvent> {
+        match self {
+            Command::Venue(venue) => match &**venue {
+                VenueCommand::Annotate(event) => Some(event),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Whether this command is an annotation of the next.
+    #[must_use]
+    pub fn is_annotation(&self) -> bool {
+        self.annotation().is_some()
+    }
+
     /// The command that acts: an admin action's inner command, else itself.
     #[inline]
     #[must_use]

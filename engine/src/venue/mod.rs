@@ -237,6 +237,7 @@ impl VenueState {
             VenueCommand::Kyc { account, status } => {
                 self.kyc.insert(*account, *status);
             }
+            VenueCommand::Annotate(_) => {}
             VenueCommand::Serials { block, source } => {
                 // Ingestion refused overlaps before journaling; a replayed
                 // overlap (a journal written by a buggy build) stays out.

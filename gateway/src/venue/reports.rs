@@ -41,6 +41,11 @@ impl Gateway {
 
     pub(super) fn on_output(&mut self, output: Output) {
         match output {
+            Output::Begin { seq, command, .. } if command.is_annotation() => {
+                // Journaled ahead of the command it annotates, which the
+                // gateway sent: no command of the gateway's of its own.
+                self.link.last_seq = seq;
+            }
             Output::Begin { corr, seq, command } => {
                 let current = self.link.inflight.pop_front();
                 let expected = current.as_ref().map(|c| c.corr);
@@ -161,6 +166,7 @@ impl Gateway {
                 },
             ),
             VenueCommand::Rules { .. }
+            | VenueCommand::Annotate(_)
             | VenueCommand::Serials { .. }
             | VenueCommand::Kyc { .. }
             | VenueCommand::InstrumentListed(_)

@@ -639,9 +639,10 @@ fn acknowledged_orders_and_the_fill_stream_survive_kill_9_and_sigterm_exits_clea
     venue.kill9();
 
     let mut venue = Venue::start(&dir);
-    // 41 start-up commands (3 instruments, 7 cash deposits, 15 lots each
-    // with its serial block, the rules in force) + 51 orders.
-    assert_eq!(venue.recovered_records, 41 + 51);
+    // 59 start-up commands (3 instruments, each after its fill-stream
+    // annotation, 7 cash deposits, 15 lots each after its serial block and
+    // annotation, the rules in force) + 51 orders.
+    assert_eq!(venue.recovered_records, 59 + 51);
     // The fill stream resumes where it was, with nothing lost or doubled.
     assert_eq!(count_records(&venue), before);
     // A recovered resting order still trades (it is 3000 + 5 after the 5 fills).

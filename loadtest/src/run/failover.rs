@@ -30,6 +30,8 @@ pub struct Failover {
     pub at_s: f64,
     /// From then until every session was logged in again, ms.
     pub outage_ms: u64,
+    /// From then until the new leader's first acknowledgement, ms.
+    pub first_ack_ms: u64,
     /// Orders in flight when the sessions were lost (never answered: their
     /// fate is in the new leader's journal).
     pub unanswered: u64,

@@ -158,6 +158,7 @@ pub fn run(options: &Options) -> Result<Report, String> {
         fill: Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds"),
         timeline: Vec::new(),
         follow_failover: venues.cluster(),
+        lost_at: None,
         acked_log: match &options.acked_log {
             Some(path) => Some(BufWriter::new(
                 File::create(path).map_err(|e| format!("{}: {e}", path.display()))?,
@@ -460,9 +461,11 @@ fn fail_over(
     tally.report.failovers.push(Failover {
         at_s: lost_at.duration_since(start).as_secs_f64(),
         outage_ms: lost_at.elapsed().as_millis() as u64,
+        first_ack_ms: 0,
         unanswered,
         leader: address.to_string(),
     });
+    tally.lost_at = Some(lost_at);
     Ok(())
 }
 

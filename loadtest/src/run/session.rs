@@ -101,6 +101,9 @@ pub(super) struct Tally {
     /// Several venue nodes: a lost session is a failover to follow, not an
     /// error.
     pub(super) follow_failover: bool,
+    /// The last failover's start, until the new leader's first
+    /// acknowledgement (then recorded in its report).
+    pub(super) lost_at: Option<Instant>,
 }
 
 impl Tally {
@@ -268,6 +271,11 @@ pub(super) fn handle(
             }
             if let Some(log) = &mut tally.acked_log {
                 let _ = writeln!(log, "{order_id}");
+            }
+            if let Some(lost_at) = tally.lost_at.take() {
+                if let Some(failover) = tally.report.failovers.last_mut() {
+                    failover.first_ack_ms = lost_at.elapsed().as_millis() as u64;
+                }
             }
         }
         VenueMessage::OrderRejected {

@@ -226,6 +226,16 @@ fn run_once(
             return Ok(Ended::Demoted);
         }
     };
+    // Each leadership starts a new sequence space for execution reports:
+    // the reports of other leaders' terms are not in this node's outbound
+    // log, so it cannot replay them. Clients see a new session id, start
+    // again from last_seen_seq 0 and learn their orders' state from
+    // OrderStatus (the journal's truth). The previous log is kept aside.
+    let outbound = dir.join("outbound.log");
+    if outbound.exists() {
+        std::fs::rename(&outbound, dir.join("outbound.log.prev"))
+            .map_err(|e| start_error(format!("{}: {e}", outbound.display())))?;
+    }
     let ready_line = ready("leader");
     let served = launch::serve(
         prepared,
