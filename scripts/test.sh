@@ -25,9 +25,12 @@ echo "== scripts/crash-test.sh (release build, kill -9 under load)"
 scripts/crash-test.sh 6
 echo "== cluster simulation, 2,000 seeds (release build)"
 TONNEX_SIM_SEEDS=2000 cargo test --release -p tonnex-cluster --test sim
+cargo build --release --quiet --bin tonnex-venue --bin tonnex-loadtest --bin tonnex-replay --bin tonnex-admin
 echo "== scripts/cluster_test.py (three venue nodes: the leader killed with SIGKILL under a 20,000 msgs/s load test, once, then 20 times)"
 python3 scripts/cluster_test.py target/release --kills 1
 python3 scripts/cluster_test.py target/release --kills 20
+echo "== scripts/cluster_test.py --operations (cluster status, leadership transfer, a node added and a voter removed)"
+python3 scripts/cluster_test.py target/release --operations
 echo "== scripts/settlement-crash-test.sh (settlement and venue kill -9 mid-run, audit and reconciliation)"
 scripts/settlement-crash-test.sh 8
 echo "== scripts/custody-in-test.sh (registry custody in: lot deposits through the venue's checks, exactly once)"

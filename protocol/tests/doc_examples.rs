@@ -620,6 +620,20 @@ fn admin_samples() -> Vec<(&'static str, Vec<u8>)> {
         ),
         ("admin-buyer", signed(AdminVerb::Buyer { account: 1001 }, "")),
         (
+            "admin-cluster-status",
+            signed(AdminVerb::ClusterStatus, ""),
+        ),
+        (
+            "admin-cluster-add",
+            signed(
+                AdminVerb::ClusterAdd {
+                    node: 4,
+                    address: "10.0.0.4:7190".into(),
+                },
+                "replace node 3",
+            ),
+        ),
+        (
             "admin-settlement",
             frame::encode(&sign(
                 AdminRequest {
@@ -715,6 +729,31 @@ fn admin_samples() -> Vec<(&'static str, Vec<u8>)> {
                 journal_seq: 42,
                 in_flight: 0,
                 durable_lag: 0,
+            }),
+        ),
+        (
+            "admin-cluster-reply",
+            frame::encode(&AdminReply::Cluster {
+                nonce: 7,
+                node: 1,
+                role: "leader".into(),
+                term: 3,
+                leader: 1,
+                commit: 120,
+                applied: 120,
+                voters: vec![1, 2, 3],
+                peers: vec![
+                    ClusterPeer {
+                        node: 2,
+                        matched: 120,
+                        lag: 0,
+                    },
+                    ClusterPeer {
+                        node: 3,
+                        matched: 118,
+                        lag: 2,
+                    },
+                ],
             }),
         ),
     ]
