@@ -404,16 +404,25 @@ impl<M: StateMachine> Replica<M> {
         self.outbox.extend(light.take_messages());
         self.apply(light.take_committed_entries(), applied)?;
         self.node.advance_apply();
-        let done = self.node.raft.raft_log.applied;
-        let last_snapshot = self.node.store().snapshot_meta().index;
-        let periodic = self.snapshot_every != 0 && done >= last_snapshot + self.snapshot_every;
-        if (self.snapshot_soon || periodic) && self.state.settled() {
+        if self.snapshot_due() && self.state.settled() {
             // After an addition every node drops the whole log its snapshot
             // covers: a new node must never be sent entries from index 1.
             let whole = std::mem::take(&mut self.snapshot_soon);
             self.snapshot_now(whole)?;
         }
         Ok(())
+    }
+
+    /// Whether a snapshot is due: `snapshot_every` entries applied since
+    /// the last, or a node was added. It is taken once the state is
+    /// settled ([`StateMachine::settled`]); a venue leader, whose state
+    /// runs ahead of the log, holds new input back until it is.
+    #[must_use]
+    pub fn snapshot_due(&self) -> bool {
+        let done = self.node.raft.raft_log.applied;
+        let last_snapshot = self.node.store().snapshot_meta().index;
+        self.snapshot_soon
+            || (self.snapshot_every != 0 && done >= last_snapshot + self.snapshot_every)
     }
 
     /// Writes a snapshot at the applied index (if past the last one) and

@@ -88,6 +88,11 @@ pub enum VenueError {
     /// Anything else, already worded.
     #[error("{0}")]
     Start(String),
+    /// A cluster node elected leader could not get its start-up commands
+    /// committed (no quorum, or leadership lost meanwhile): it follows
+    /// again.
+    #[error("start-up commands not committed: {0}")]
+    NoQuorum(String),
 }
 
 pub(super) fn start_error(what: impl std::fmt::Display) -> VenueError {

@@ -60,10 +60,17 @@ impl StartupEngine for Settling<'_> {
         batch: &mut Vec<Input>,
         watch: &mut dyn FnMut(Output),
     ) -> Result<(), VenueError> {
-        self.node.process(batch, watch).map_err(start_error)?;
-        self.node
-            .settle(self.poll, watch, std::time::Duration::from_secs(10))
-            .map_err(start_error)
+        // (A batch waits while a snapshot is due: settle, then again.)
+        while !batch.is_empty() {
+            self.node.process(batch, watch).map_err(|e| match e {
+                super::core::CoreError::Demoted => VenueError::NoQuorum(e.to_string()),
+                other => start_error(other),
+            })?;
+            self.node
+                .settle(self.poll, watch, std::time::Duration::from_secs(10))
+                .map_err(|e| VenueError::NoQuorum(e.to_string()))?;
+        }
+        Ok(())
     }
 }
 

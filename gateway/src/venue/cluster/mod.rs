@@ -188,8 +188,19 @@ fn run_once(
     node.core_mut()
         .set_metrics(std::sync::Arc::clone(&background.metrics));
     // The committed log, applied again (the one recovery path).
-    while node.status().applied < node.status().commit {
+    loop {
+        let before = node.status().applied;
+        if before >= node.status().commit {
+            break;
+        }
         node.pump().map_err(start_error)?;
+        if node.status().applied == before {
+            return Err(start_error(format!(
+                "{}: the log is committed to {} but does not apply past {before}",
+                dir.display(),
+                node.status().commit
+            )));
+        }
     }
     let records = node.core().state().last_seq();
     let ready = |role: &str| {
@@ -219,11 +230,16 @@ fn run_once(
     });
     let seed = match seed {
         Ok(seed) => seed,
-        Err(e) => {
-            // No quorum for the start-up commands: not a venue yet.
+        Err(e @ VenueError::NoQuorum(_)) => {
+            // Not a venue yet: follow again (anything else is fatal, as on
+            // a single venue).
             tracing::warn!(error = %e, "could not start as leader");
             background.stop();
             return Ok(Ended::Demoted);
+        }
+        Err(e) => {
+            background.stop();
+            return Err(e);
         }
     };
     // Each leadership starts a new sequence space for execution reports:

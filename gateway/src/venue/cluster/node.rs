@@ -180,12 +180,20 @@ impl Node {
     }
 
     /// Applies `batch` at once, proposes its commands as one entry, and
-    /// hands `emit` the outputs of whatever has committed since.
+    /// hands `emit` the outputs of whatever has committed since. While a
+    /// snapshot is due and entries are in flight, the batch waits (the
+    /// caller keeps it): the state must settle on the log for the snapshot,
+    /// which a leader under steady load would otherwise never reach.
     pub fn process(
         &mut self,
         batch: &mut Vec<Input>,
         emit: &mut dyn FnMut(Output),
     ) -> Result<bool, CoreError> {
+        if self.replica.snapshot_due() && self.core().ahead() {
+            self.pump()?;
+            self.replica.state_mut().release(emit);
+            return Ok(false);
+        }
         let stop = self.replica.state_mut().process(batch, emit)?;
         let mut commands = self.replica.state_mut().take_proposal();
         if !commands.is_empty() {
