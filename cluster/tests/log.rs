@@ -167,32 +167,18 @@ fn damage_is_an_error_naming_the_file() {
 
 #[test]
 fn a_snapshot_compacts_the_log_and_installs_on_another_node() {
-    use tonnex_engine::State;
     let (dir, other) = (scratch("snap-leader"), scratch("snap-follower"));
     let mut log = open(&dir);
     let written: Vec<Entry> = (1..=6).map(|i| entry(i, 2, &orders(i * 10, 3))).collect();
     log.append(&written).unwrap();
     // The engine state after entry 4 (12 commands).
-    let mut state = State::new(engine());
-    let mut events = Vec::new();
-    state.apply(
-        1,
-        &Command::AddInstrument {
-            instrument: 0,
-            spec: workload::instrument(),
-        },
-        &mut events,
-    );
-    let image_at = |state: &State| state.image();
     let err = log
-        .take_snapshot(4, &image_at(&state), voters())
+        .take_snapshot(4, &state_through(1).image(), voters())
         .unwrap_err()
         .to_string();
     assert!(err.contains("must end at sequence 12"), "{err}");
-    for seq in 2..=12 {
-        state.apply(seq, &orders(900 + seq, 1)[0], &mut events);
-    }
-    log.take_snapshot(4, &image_at(&state), voters()).unwrap();
+    let state = state_through(12);
+    log.take_snapshot(4, &state.image(), voters()).unwrap();
     assert_eq!(log.first_index().unwrap(), 5);
     assert_eq!(log.term(4).unwrap(), 2);
     assert!(log.term(3).is_err());
@@ -220,6 +206,25 @@ fn a_snapshot_compacts_the_log_and_installs_on_another_node() {
     assert_eq!(follower.initial_state().unwrap().hard_state.commit, 4);
     std::fs::remove_dir_all(&dir).unwrap();
     std::fs::remove_dir_all(&other).unwrap();
+}
+
+/// An engine state with `last_seq` commands applied: an instrument, then
+/// one order each (a snapshot's contents need only the right last sequence).
+fn state_through(last_seq: u64) -> tonnex_engine::State {
+    let mut state = tonnex_engine::State::new(engine());
+    let mut events = Vec::new();
+    state.apply(
+        1,
+        &Command::AddInstrument {
+            instrument: 0,
+            spec: workload::instrument(),
+        },
+        &mut events,
+    );
+    for seq in 2..=last_seq {
+        state.apply(seq, &orders(900 + seq, 1)[0], &mut events);
+    }
+    state
 }
 
 fn voters() -> raft::prelude::ConfState {
@@ -306,24 +311,11 @@ fn under_sync_durability_a_log_reopens_cuts_and_rolls_segments_the_same() {
 
 #[test]
 fn a_log_can_keep_entries_behind_its_snapshot_until_it_is_compacted_whole() {
-    use tonnex_engine::State;
     let dir = scratch("retain");
     let mut log = open(&dir).retain(2);
     let written: Vec<Entry> = (1..=6).map(|i| entry(i, 2, &orders(i * 10, 3))).collect();
     log.append(&written).unwrap();
-    let mut state = State::new(engine());
-    let mut events = Vec::new();
-    state.apply(
-        1,
-        &Command::AddInstrument {
-            instrument: 0,
-            spec: workload::instrument(),
-        },
-        &mut events,
-    );
-    for seq in 2..=15 {
-        state.apply(seq, &orders(900 + seq, 1)[0], &mut events);
-    }
+    let state = state_through(15);
     // A snapshot after entry 5 (15 commands) keeps entries 4 and 5.
     log.take_snapshot(5, &state.image(), voters()).unwrap();
     assert_eq!(log.snapshot_meta().index, 5);

@@ -44,6 +44,27 @@ pub struct View<'a> {
     pub peers: &'a [ClusterPeer],
 }
 
+impl View<'_> {
+    /// Node, role, term, leader, commit and applied as `name SEP value`
+    /// pairs joined by `between`, names quoted with `quote` (and the role,
+    /// the one string, too).
+    fn fields(&self, sep: &str, between: &str, quote: &str) -> String {
+        let role = format!("{quote}{}{quote}", self.role);
+        [
+            ("node", self.node.to_string()),
+            ("role", role),
+            ("term", self.term.to_string()),
+            ("leader", self.leader.to_string()),
+            ("commit", self.commit.to_string()),
+            ("applied", self.applied.to_string()),
+        ]
+        .iter()
+        .map(|(name, value)| format!("{quote}{name}{quote}{sep}{value}"))
+        .collect::<Vec<_>>()
+        .join(between)
+    }
+}
+
 /// Prints the view: one line per peer, then the last line.
 pub fn report(view: &View<'_>, json: bool) -> ExitCode {
     let voters: Vec<String> = view.voters.iter().map(u64::to_string).collect();
@@ -59,13 +80,8 @@ pub fn report(view: &View<'_>, json: bool) -> ExitCode {
             })
             .collect();
         println!(
-            "{{\"ok\": true, \"node\": {}, \"role\": \"{}\", \"term\": {}, \"leader\": {}, \"commit\": {}, \"applied\": {}, \"voters\": [{}], \"peers\": [{}]}}",
-            view.node,
-            view.role,
-            view.term,
-            view.leader,
-            view.commit,
-            view.applied,
+            "{{\"ok\": true, {}, \"voters\": [{}], \"peers\": [{}]}}",
+            view.fields(": ", ", ", "\""),
             voters.join(", "),
             peers.join(", ")
         );
@@ -75,13 +91,8 @@ pub fn report(view: &View<'_>, json: bool) -> ExitCode {
         }
     }
     println!(
-        "ok=true node={} role={} term={} leader={} commit={} applied={} voters={}",
-        view.node,
-        view.role,
-        view.term,
-        view.leader,
-        view.commit,
-        view.applied,
+        "ok=true {} voters={}",
+        view.fields("=", " ", ""),
         voters.join(",")
     );
     ExitCode::SUCCESS
