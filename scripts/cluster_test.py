@@ -168,6 +168,16 @@ def operations(bin_dir, work):
         if code == 0 or field(out, "reason") != "NOT_LEADER":
             raise SystemExit(f"FAIL: a follower carried out an order-flow verb:\n{out}")
         print("a follower answers cluster status and refuses other verbs NOT_LEADER")
+        # GET /metrics shows each node's view.
+        import urllib.request
+        for node in founders:
+            text = urllib.request.urlopen(
+                f"http://127.0.0.1:{node.others[2]}/metrics", timeout=10).read().decode()
+            shown = dict(re.findall(r"^(tonnex_cluster_\w+) (\d+)$", text, re.M))
+            if shown.get("tonnex_cluster_node") != str(node.id) or \
+                    shown.get("tonnex_cluster_leader") != str(int(node is leader)):
+                raise SystemExit(f"FAIL: node {node.id}'s metrics: {shown}")
+        print("GET /metrics shows each node's role")
 
         # A planned transfer: the named follower leads.
         out, code = admin(bin_dir, leader, "cluster", "transfer", str(follower.id))

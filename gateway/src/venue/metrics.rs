@@ -68,6 +68,26 @@ pub struct Metrics {
     /// Feed subscribers cut off as slow consumers.
     pub md_cut: AtomicU64,
     admin: [AtomicU64; 2],
+    /// A cluster node's view, written by its event loop every 100 ms.
+    pub cluster: ClusterGauges,
+}
+
+/// A cluster node's Raft view (all zero on a single venue, and then not
+/// rendered).
+#[derive(Default)]
+pub struct ClusterGauges {
+    /// The node's id (0: not a cluster node).
+    pub node: AtomicU64,
+    /// 1 while it leads.
+    pub leader: AtomicU64,
+    /// Its term.
+    pub term: AtomicU64,
+    /// Its commit index.
+    pub commit: AtomicU64,
+    /// Its applied index.
+    pub applied: AtomicU64,
+    /// On the leader: the most entries any voter is behind.
+    pub max_lag: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -77,6 +97,7 @@ impl Default for Metrics {
             rejects: std::array::from_fn(|_| AtomicU64::new(0)),
             latency: std::array::from_fn(|_| AtomicU64::new(0)),
             latency_sum_ns: AtomicU64::new(0),
+            cluster: ClusterGauges::default(),
             journal_seq: AtomicU64::new(0),
             durable_seq: AtomicU64::new(0),
             sessions: AtomicU64::new(0),
@@ -243,6 +264,36 @@ impl Metrics {
         ] {
             family(&mut out, name, "counter", help);
             let _ = writeln!(out, "{name}_total {value}");
+        }
+        if get(&self.cluster.node) != 0 {
+            let c = &self.cluster;
+            for (name, help, value) in [
+                ("tonnex_cluster_node", "This node's id.", get(&c.node)),
+                (
+                    "tonnex_cluster_leader",
+                    "1 while this node leads.",
+                    get(&c.leader),
+                ),
+                ("tonnex_cluster_term", "Raft term.", get(&c.term)),
+                (
+                    "tonnex_cluster_commit_index",
+                    "Raft commit index.",
+                    get(&c.commit),
+                ),
+                (
+                    "tonnex_cluster_applied_index",
+                    "Raft applied index.",
+                    get(&c.applied),
+                ),
+                (
+                    "tonnex_cluster_max_peer_lag",
+                    "On the leader: the most entries any voter is behind (0 elsewhere).",
+                    get(&c.max_lag),
+                ),
+            ] {
+                family(&mut out, name, "gauge", help);
+                let _ = writeln!(out, "{name} {value}");
+            }
         }
         family(
             &mut out,

@@ -185,8 +185,7 @@ fn run_once(
     )
     .map_err(|e| start_error(format!("--peers: cannot listen on {listen}: {e}")))?;
     let background = launch::background(config, &mut listening, node.core().fill_log())?;
-    node.core_mut()
-        .set_metrics(std::sync::Arc::clone(&background.metrics));
+    node.set_metrics(&background.metrics);
     // The committed log, applied again (the one recovery path).
     loop {
         let before = node.status().applied;

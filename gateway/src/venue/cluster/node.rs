@@ -4,12 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::{Registry, Token};
 use tonnex_cluster::{Applied, ClusterError, ProposeError, Replica, Role, Status, Transport};
 
 use crate::venue::core::{Core, CoreError, Input, Output};
+use crate::venue::metrics::Metrics;
 
 /// The transport's tokens start here (the venue's connections count up
 /// from a handful).
@@ -31,6 +33,8 @@ pub struct Node {
     leading: bool,
     /// Messages from the network Raft refused (dropped).
     refused: u64,
+    /// Where its view is published for `GET /metrics`, and when it was.
+    metrics: Option<(Arc<Metrics>, Option<Instant>)>,
 }
 
 impl Node {
@@ -52,7 +56,38 @@ impl Node {
             order_entry,
             leading: false,
             refused: 0,
+            metrics: None,
         })
+    }
+
+    /// Publishes the node's view to `metrics` from now on (its core's
+    /// journal position too).
+    pub fn set_metrics(&mut self, metrics: &Arc<Metrics>) {
+        self.replica.state_mut().set_metrics(Arc::clone(metrics));
+        self.metrics = Some((Arc::clone(metrics), None));
+    }
+
+    fn publish(&mut self) {
+        let Some((metrics, at)) = &mut self.metrics else {
+            return;
+        };
+        if at.is_some_and(|at| at.elapsed() < Duration::from_millis(100)) {
+            return;
+        }
+        *at = Some(Instant::now());
+        let status = self.replica.status();
+        let gauges = &metrics.cluster;
+        let max_lag = status.peers.iter().map(|p| p.lag).max().unwrap_or(0);
+        for (gauge, value) in [
+            (&gauges.node, status.id),
+            (&gauges.leader, u64::from(status.role == Role::Leader)),
+            (&gauges.term, status.term),
+            (&gauges.commit, status.commit),
+            (&gauges.applied, status.applied),
+            (&gauges.max_lag, max_lag),
+        ] {
+            gauge.store(value, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// Whether `token` is the transport's.
@@ -176,6 +211,7 @@ impl Node {
         for (peer, delivered) in reports.snapshots {
             self.replica.report_snapshot(peer, delivered);
         }
+        self.publish();
         Ok(())
     }
 
