@@ -135,3 +135,33 @@ fn a_cut_inside_the_newest_segment_and_to_nothing_reopen_cleanly() {
     assert_eq!(journal::recover(&dir, options()).unwrap().last_seq, 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn the_end_found_without_applying_is_the_end_recovery_finds() {
+    let dir = scratch("locate-end");
+    let mut journal = open(&dir);
+    for (seq, command) in (1..).zip(orders(1, 100, 2500)) {
+        journal.append(seq, &command).unwrap();
+    }
+    journal.sync().unwrap();
+    drop(journal);
+    let recovered = journal::recover(&dir, options()).unwrap();
+    let end = journal::locate_end(&dir, 0).unwrap();
+    assert_eq!(end.last_seq, 100);
+    assert_eq!(end.records, recovered.records);
+    assert_eq!(end.append_at, recovered.append_at);
+    // Reopened at that end, the journal goes on at 101 (several segments).
+    let config = JournalConfig {
+        dir: dir.clone(),
+        segment_bytes: 4 << 10,
+        durability: Durability::Process,
+    };
+    let mut journal = Journal::open_at(config, engine(), &end).unwrap();
+    journal.append(101, &orders(101, 1, 2500)[0]).unwrap();
+    journal.sync().unwrap();
+    drop(journal);
+    assert_eq!(journal::recover(&dir, options()).unwrap().last_seq, 101);
+    // Past a snapshot at 60, only what follows counts.
+    assert_eq!(journal::locate_end(&dir, 60).unwrap().records, 41);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

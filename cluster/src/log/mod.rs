@@ -45,7 +45,7 @@ use std::path::{Path, PathBuf};
 
 use raft::prelude::{ConfState, Entry, EntryType, HardState};
 use raft::StorageError;
-use tonnex_engine::journal::{self, Durability, Journal, JournalConfig, RecoverOptions};
+use tonnex_engine::journal::{self, Durability, Journal, JournalConfig};
 use tonnex_engine::EngineConfig;
 
 use crate::batch;
@@ -225,7 +225,7 @@ impl JournalLog {
             .truncate(false)
             .open(&state_path)
             .map_err(io(&state_path))?;
-        let journal = open_journal(dir, engine, durability, segment_bytes)?;
+        let journal = open_journal(dir, stored.snap.seq, engine, durability, segment_bytes)?;
         let mut changes = read_changes(&dir.join(CHANGES_FILE))?;
         // Changes whose entries never landed, or a snapshot covers.
         let last = stored.base.index + meta.len() as u64;
@@ -472,23 +472,19 @@ impl JournalLog {
     }
 }
 
-/// The journal in `dir`, positioned after its last record (recovery
-/// starting from the newest engine snapshot, if any).
+/// The journal in `dir`, positioned after its last record past the
+/// snapshot at journal sequence `covered` (checksums and continuity checked
+/// as at recovery; nothing applied: the replica replays the committed log).
 fn open_journal(
     dir: &Path,
+    covered: u64,
     engine: EngineConfig,
     durability: Durability,
     segment_bytes: u64,
 ) -> Result<Journal, LogError> {
-    let recovered = journal::recover(
-        dir,
-        RecoverOptions {
-            use_snapshot: true,
-            track_orders: false,
-            config: engine,
-        },
-    )
-    .map_err(journal_error)?;
+    // Only where the journal ends: the node rebuilds its state by replaying
+    // its committed log through its state machine.
+    let end = journal::locate_end(dir, covered).map_err(journal_error)?;
     // The log syncs once per append call (a Raft ready: its group commit),
     // not per record: under `batch` and `sync` the journal is told to sync
     // never by itself, yet still syncs a new segment's header and folder
@@ -505,5 +501,5 @@ fn open_journal(
         segment_bytes,
         durability,
     };
-    Journal::open(config, engine, &recovered).map_err(journal_error)
+    Journal::open_at(config, engine, &end).map_err(journal_error)
 }

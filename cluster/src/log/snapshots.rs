@@ -119,7 +119,13 @@ impl JournalLog {
                 std::fs::remove_file(entry.path()).map_err(io(&entry.path()))?;
             }
         }
-        self.journal = open_journal(&self.dir, self.engine, self.durability, self.segment_bytes)?;
+        self.journal = open_journal(
+            &self.dir,
+            image.last_seq,
+            self.engine,
+            self.durability,
+            self.segment_bytes,
+        )?;
         let index_path = self.dir.join(INDEX_FILE);
         self.index_file
             .set_len(metadata.index * RECORD as u64)

@@ -43,7 +43,9 @@ mod truncate;
 mod writer;
 
 pub use reader::{dump, DumpLine};
-pub use recover::{recover, OrderStatus, RecoverOptions, Recovered, TornTail};
+pub use recover::{
+    locate_end, recover, JournalEnd, OrderStatus, RecoverOptions, Recovered, TornTail,
+};
 pub use segment::{segment_name, SegmentHeader, HEADER_BYTES, RECORD_HEADER_BYTES};
 pub use truncate::read_commands;
 pub use writer::{Journal, JournalConfig, DEFAULT_SEGMENT_BYTES};

@@ -129,6 +129,101 @@ pub fn recover(dir: &Path, options: RecoverOptions) -> Result<Recovered, Recover
         }
     };
 
+    let mut records = 0;
+    let mut events = Vec::new();
+    let end = scan(
+        &segments,
+        covered,
+        &mut warnings,
+        |segment, seq, payload, offset| {
+            let command = decode(segment, payload, offset)?;
+            events.clear();
+            state.apply(seq, &command, &mut events);
+            if options.track_orders {
+                track(&mut orders, &command, &events);
+            }
+            records += 1;
+            Ok(())
+        },
+    )?;
+    let (torn, append_at) = (end.torn, end.append_at);
+    Ok(Recovered {
+        last_seq: state.last_seq(),
+        state,
+        records,
+        snapshot_seq,
+        torn,
+        append_at,
+        warnings,
+        orders,
+    })
+}
+
+/// Where the journal ends and how to go on appending, without its records
+/// applied ([`locate_end`]).
+#[derive(Clone, Debug, Default)]
+pub struct JournalEnd {
+    /// Sequence number of the last record (or of the snapshot, if later).
+    pub last_seq: u64,
+    /// Records after the snapshot.
+    pub records: u64,
+    /// A torn final record that was found (and is to be cut off).
+    pub torn: Option<TornTail>,
+    /// The newest segment and the offset after its last good record.
+    pub append_at: Option<(PathBuf, u64)>,
+    /// Problems worked around, for the operator's log.
+    pub warnings: Vec<String>,
+}
+
+impl From<&Recovered> for JournalEnd {
+    fn from(recovered: &Recovered) -> JournalEnd {
+        JournalEnd {
+            last_seq: recovered.last_seq,
+            records: recovered.records,
+            torn: recovered.torn.clone(),
+            append_at: recovered.append_at.clone(),
+            warnings: recovered.warnings.clone(),
+        }
+    }
+}
+
+/// Finds where the journal in `dir` ends after the snapshot at sequence
+/// `covered` (0: none), checking every record's checksum and the segments'
+/// continuity as [`recover`] does, but applying nothing: for a caller that
+/// rebuilds its state by other means (a cluster node replays its committed
+/// log through its own state machine).
+pub fn locate_end(dir: &Path, covered: u64) -> Result<JournalEnd, RecoverError> {
+    let segments = list_segments(dir)?;
+    let mut warnings = Vec::new();
+    let mut records = 0;
+    let end = scan(&segments, covered, &mut warnings, |_, _, _, _| {
+        records += 1;
+        Ok(())
+    })?;
+    Ok(JournalEnd {
+        last_seq: (end.next_seq - 1).max(covered),
+        records,
+        torn: end.torn,
+        append_at: end.append_at,
+        warnings,
+    })
+}
+
+/// The end of a scan.
+struct ScanEnd {
+    next_seq: u64,
+    torn: Option<TornTail>,
+    append_at: Option<(PathBuf, u64)>,
+}
+
+/// Reads the segments after the snapshot at `covered`, handing `visit`
+/// every record past it, and says where the journal ends.
+fn scan(
+    segments: &[(u64, PathBuf)],
+    covered: u64,
+    warnings: &mut Vec<String>,
+    mut visit: impl FnMut(&SegmentFile, u64, &[u8], usize) -> Result<(), RecoverError>,
+) -> Result<ScanEnd, RecoverError> {
     // Segments wholly covered by the snapshot need not be read: a segment is
     // covered when the next one starts at or before covered + 1.
     let mut first_needed = 0;
@@ -149,11 +244,9 @@ pub fn recover(dir: &Path, options: RecoverOptions) -> Result<Recovered, Recover
         }
     }
 
-    let mut records = 0;
     let mut next_seq = covered + 1;
     let mut torn = None;
     let mut append_at = None;
-    let mut events = Vec::new();
     let count = segments.len();
     for (i, (first, path)) in segments.iter().enumerate().skip(first_needed) {
         let segment = SegmentFile::open(path, *first)?;
@@ -172,14 +265,7 @@ pub fn recover(dir: &Path, options: RecoverOptions) -> Result<Recovered, Recover
             if seq <= covered {
                 return Ok(()); // already in the snapshot
             }
-            let command = decode(&segment, payload, offset)?;
-            events.clear();
-            state.apply(seq, &command, &mut events);
-            if options.track_orders {
-                track(&mut orders, &command, &events);
-            }
-            records += 1;
-            Ok(())
+            visit(&segment, seq, payload, offset)
         })?;
         next_seq = end.next_seq;
         if let Some(end_offset) = end.torn_end {
@@ -208,15 +294,10 @@ pub fn recover(dir: &Path, options: RecoverOptions) -> Result<Recovered, Recover
         append_at = None;
         torn = None;
     }
-    Ok(Recovered {
-        last_seq: state.last_seq(),
-        state,
-        records,
-        snapshot_seq,
+    Ok(ScanEnd {
+        next_seq,
         torn,
         append_at,
-        warnings,
-        orders,
     })
 }
 

@@ -13,7 +13,7 @@ use super::codec::MAX_ENCODED;
 use super::segment::{
     record_bytes, segment_name, SegmentHeader, HEADER_BYTES, MAX_PAYLOAD, RECORD_HEADER_BYTES,
 };
-use super::{AppendError, Durability, Recovered};
+use super::{AppendError, Durability, JournalEnd, Recovered};
 use crate::command::Command;
 use crate::state::EngineConfig;
 
@@ -84,6 +84,16 @@ impl Journal {
         config: JournalConfig,
         engine: EngineConfig,
         recovered: &Recovered,
+    ) -> Result<Journal, AppendError> {
+        Journal::open_at(config, engine, &JournalEnd::from(recovered))
+    }
+
+    /// [`Journal::open`] after the end [`super::locate_end`] found (no
+    /// state rebuilt).
+    pub fn open_at(
+        config: JournalConfig,
+        engine: EngineConfig,
+        recovered: &JournalEnd,
     ) -> Result<Journal, AppendError> {
         let io = |path: &Path, source| AppendError::Io {
             path: path.to_path_buf(),
