@@ -20,6 +20,9 @@ pub const TOKEN_BASE: usize = 1 << 40;
 /// The Raft tick: elections after 20 to 40 ticks without a leader.
 pub const TICK: Duration = Duration::from_millis(10);
 
+/// When a node's view was last published, and the role and term it showed.
+type Shown = (Instant, Role, u64);
+
 /// One node of the cluster, as the venue runs it.
 pub struct Node {
     pub(super) replica: Replica<Core>,
@@ -33,8 +36,8 @@ pub struct Node {
     leading: bool,
     /// Messages from the network Raft refused (dropped).
     refused: u64,
-    /// Where its view is published for `GET /metrics`, and when it was.
-    metrics: Option<(Arc<Metrics>, Option<Instant>)>,
+    /// Where its view is published for `GET /metrics`, and the last time.
+    metrics: Option<(Arc<Metrics>, Option<Shown>)>,
 }
 
 impl Node {
@@ -71,10 +74,14 @@ impl Node {
         let Some((metrics, at)) = &mut self.metrics else {
             return;
         };
-        if at.is_some_and(|at| at.elapsed() < Duration::from_millis(100)) {
+        // Every 100 ms, and at once when the role or term changes.
+        let (role, term) = (self.replica.role(), self.replica.term());
+        if at.is_some_and(|(at, shown_role, shown_term)| {
+            at.elapsed() < Duration::from_millis(100) && (shown_role, shown_term) == (role, term)
+        }) {
             return;
         }
-        *at = Some(Instant::now());
+        *at = Some((Instant::now(), role, term));
         let status = self.replica.status();
         let gauges = &metrics.cluster;
         let max_lag = status.peers.iter().map(|p| p.lag).max().unwrap_or(0);
