@@ -319,7 +319,7 @@ def main():
         load = subprocess.Popen(
             [f"{bin_dir}/tonnex-loadtest", "--venue", venues, "--sessions", "4",
              "--rate", str(args.rate), "--duration", str(seconds), "--instruments", "0,1",
-             "--acked-log", acked_log, "--quiet"],
+             "--acked-log", acked_log, "--out", os.path.join(work, "load.json"), "--quiet"],
             stdout=load_out, stderr=subprocess.STDOUT)
         rng = random.Random()
         started = time.time()
@@ -361,6 +361,12 @@ def main():
               f"acknowledgement, ms: {first_acks}")
         if seen < args.kills:
             raise SystemExit(f"FAIL: {args.kills} kills, the load test followed {seen}")
+        import json
+        with open(os.path.join(work, "load.json")) as f:
+            reported = json.load(f)["failovers"]
+        # (The last failover may come too close to the end for an ack.)
+        if len(reported) != seen or any(f["first_ack_ms"] <= 0 for f in reported[:-1]):
+            raise SystemExit(f"FAIL: the JSON report's failovers: {reported}")
         errors = int(re.search(r"errors=(\d+)", last).group(1))
         if errors:
             raise SystemExit(f"FAIL: the load test counted {errors} errors:\n{load_text}")

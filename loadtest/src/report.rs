@@ -244,8 +244,19 @@ impl Report {
             .map(u64::to_string)
             .collect::<Vec<_>>()
             .join(", ");
+        let failovers = self
+            .failovers
+            .iter()
+            .map(|f| {
+                format!(
+                    "{{\"at_s\": {:.3}, \"outage_ms\": {}, \"first_ack_ms\": {}, \"unanswered\": {}, \"leader\": \"{}\"}}",
+                    f.at_s, f.outage_ms, f.first_ack_ms, f.unanswered, f.leader
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
         format!(
-            "{{\n  \"venue\": \"{}\",\n  \"sessions\": {},\n  \"rate\": {},\n  \"duration_s\": {:.3},\n  \"seed\": {},\n  \"sent\": {},\n  \"acked\": {},\n  \"rejected\": {},\n  \"rejects_by_reason\": {{{reasons}}},\n  \"fills\": {},\n  \"errors\": {},\n  \"error_notes\": [{notes}],\n  \"messages_sent\": {},\n  \"cancels_and_replaces\": {},\n  \"throughput_per_s\": {},\n  \"ack_latency\": {},\n  \"fill_latency\": {},\n  \"answered_per_second\": [{timeline}],\n  \"rss_kb_start\": {},\n  \"rss_kb_end\": {},\n  \"hostile_connections\": {},\n  \"buyers\": {},\n  \"flows\": {{\"market_maker\": {}, \"buyer\": {}}},\n  \"md\": {}\n}}\n",
+            "{{\n  \"venue\": \"{}\",\n  \"sessions\": {},\n  \"rate\": {},\n  \"duration_s\": {:.3},\n  \"seed\": {},\n  \"sent\": {},\n  \"acked\": {},\n  \"rejected\": {},\n  \"rejects_by_reason\": {{{reasons}}},\n  \"fills\": {},\n  \"errors\": {},\n  \"error_notes\": [{notes}],\n  \"messages_sent\": {},\n  \"cancels_and_replaces\": {},\n  \"throughput_per_s\": {},\n  \"ack_latency\": {},\n  \"fill_latency\": {},\n  \"answered_per_second\": [{timeline}],\n  \"rss_kb_start\": {},\n  \"rss_kb_end\": {},\n  \"hostile_connections\": {},\n  \"buyers\": {},\n  \"flows\": {{\"market_maker\": {}, \"buyer\": {}}},\n  \"md\": {},\n  \"failovers\": [{failovers}]\n}}\n",
             self.venue,
             self.sessions,
             self.rate,
