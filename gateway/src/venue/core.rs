@@ -212,7 +212,7 @@ impl Core {
     /// own and no snapshots (the node takes them between entries).
     pub fn replicated(state: State, fills: FillLog, journal_dir: PathBuf) -> Core {
         let committed_seq = state.last_seq();
-        let mut core = Core::new_with(
+        Core::new_with(
             state,
             Sink::Replicated {
                 committed_seq,
@@ -221,9 +221,7 @@ impl Core {
             fills,
             journal_dir,
             u64::MAX,
-        );
-        core.last_snapshot_seq = 0;
-        core
+        )
     }
 
     /// Publishes the journal position to `metrics` from now on.
@@ -296,7 +294,8 @@ impl Core {
             self.tick()?;
             self.release(emit);
         }
-        if self.state.last_seq() >= self.last_snapshot_seq + self.snapshot_every {
+        // (`u64::MAX`: never; saturating, so a state past 0 cannot wrap.)
+        if self.state.last_seq() >= self.last_snapshot_seq.saturating_add(self.snapshot_every) {
             self.snapshot();
         }
         self.publish_position();

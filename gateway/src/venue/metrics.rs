@@ -151,6 +151,12 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} {kind}");
         };
+        let gauges = |out: &mut String, gauges: &[(&str, &str, u64)]| {
+            for &(name, help, value) in gauges {
+                family(out, name, "gauge", help);
+                let _ = writeln!(out, "{name} {value}");
+            }
+        };
         family(
             &mut out,
             "tonnex_orders",
@@ -210,46 +216,46 @@ impl Metrics {
         let _ = writeln!(out, "tonnex_ack_latency_seconds_count {cumulative}");
         let journal = get(&self.journal_seq);
         let durable = get(&self.durable_seq);
-        for (name, help, value) in [
-            (
-                "tonnex_engine_queue_depth",
-                "Commands waiting on the engine's input ring.",
-                queue_depth as u64,
-            ),
-            (
-                "tonnex_journal_seq",
-                "Last journal sequence appended.",
-                journal,
-            ),
-            (
-                "tonnex_journal_durable_lag",
-                "Journal records appended but not yet durable under the policy.",
-                journal.saturating_sub(durable),
-            ),
-            (
-                "tonnex_sessions",
-                "Order-entry sessions logged in.",
-                get(&self.sessions),
-            ),
-            (
-                "tonnex_held_orders",
-                "Buyers' orders held for an attestation.",
-                get(&self.held_orders),
-            ),
-            (
-                "tonnex_claimed_tonnes",
-                "Tonnes of inventory buyers have claimed (filled + open).",
-                get(&self.claimed_tonnes),
-            ),
-            (
-                "tonnex_md_subscribers",
-                "Market-data feed subscribers connected.",
-                get(&self.md_subscribers),
-            ),
-        ] {
-            family(&mut out, name, "gauge", help);
-            let _ = writeln!(out, "{name} {value}");
-        }
+        gauges(
+            &mut out,
+            &[
+                (
+                    "tonnex_engine_queue_depth",
+                    "Commands waiting on the engine's input ring.",
+                    queue_depth as u64,
+                ),
+                (
+                    "tonnex_journal_seq",
+                    "Last journal sequence appended.",
+                    journal,
+                ),
+                (
+                    "tonnex_journal_durable_lag",
+                    "Journal records appended but not yet durable under the policy.",
+                    journal.saturating_sub(durable),
+                ),
+                (
+                    "tonnex_sessions",
+                    "Order-entry sessions logged in.",
+                    get(&self.sessions),
+                ),
+                (
+                    "tonnex_held_orders",
+                    "Buyers' orders held for an attestation.",
+                    get(&self.held_orders),
+                ),
+                (
+                    "tonnex_claimed_tonnes",
+                    "Tonnes of inventory buyers have claimed (filled + open).",
+                    get(&self.claimed_tonnes),
+                ),
+                (
+                    "tonnex_md_subscribers",
+                    "Market-data feed subscribers connected.",
+                    get(&self.md_subscribers),
+                ),
+            ],
+        );
         for (name, help, value) in [
             (
                 "tonnex_md_snapshots",
@@ -267,33 +273,33 @@ impl Metrics {
         }
         if get(&self.cluster.node) != 0 {
             let c = &self.cluster;
-            for (name, help, value) in [
-                ("tonnex_cluster_node", "This node's id.", get(&c.node)),
-                (
-                    "tonnex_cluster_leader",
-                    "1 while this node leads.",
-                    get(&c.leader),
-                ),
-                ("tonnex_cluster_term", "Raft term.", get(&c.term)),
-                (
-                    "tonnex_cluster_commit_index",
-                    "Raft commit index.",
-                    get(&c.commit),
-                ),
-                (
-                    "tonnex_cluster_applied_index",
-                    "Raft applied index.",
-                    get(&c.applied),
-                ),
-                (
-                    "tonnex_cluster_max_peer_lag",
-                    "On the leader: the most entries any voter is behind (0 elsewhere).",
-                    get(&c.max_lag),
-                ),
-            ] {
-                family(&mut out, name, "gauge", help);
-                let _ = writeln!(out, "{name} {value}");
-            }
+            gauges(
+                &mut out,
+                &[
+                    ("tonnex_cluster_node", "This node's id.", get(&c.node)),
+                    (
+                        "tonnex_cluster_leader",
+                        "1 while this node leads.",
+                        get(&c.leader),
+                    ),
+                    ("tonnex_cluster_term", "Raft term.", get(&c.term)),
+                    (
+                        "tonnex_cluster_commit_index",
+                        "Raft commit index.",
+                        get(&c.commit),
+                    ),
+                    (
+                        "tonnex_cluster_applied_index",
+                        "Raft applied index.",
+                        get(&c.applied),
+                    ),
+                    (
+                        "tonnex_cluster_max_peer_lag",
+                        "On the leader: the most entries any voter is behind (0 elsewhere).",
+                        get(&c.max_lag),
+                    ),
+                ],
+            );
         }
         family(
             &mut out,
