@@ -4,7 +4,10 @@ nodes on loopback, a load test following the leader (`--venue A,B,C`), and
 the leader killed with SIGKILL at random moments while orders flow.
 
 After each kill a new leader must take over and the load test must resume
-on it; the killed node is restarted and must catch up. At the end every
+on it: every session logs in again from the last message it saw, in the
+same session id, and the new leader's replay goes on from there with no
+gap (what the old leader had committed but not sent arrives then). The
+killed node is restarted and must catch up. At the end every
 node is stopped, and every node's journal must hold every order the load
 test saw acknowledged (its `--acked-log`), and all nodes must hold the same
 state (equal `tonnex-replay --digest`, equal last sequence).
@@ -322,6 +325,9 @@ def main():
              "--acked-log", acked_log, "--out", os.path.join(work, "load.json"), "--quiet"],
             stdout=load_out, stderr=subprocess.STDOUT)
         rng = random.Random()
+        # The first kill must find the load test's sessions logged in.
+        wait_for("the load test's first acknowledgements",
+                 lambda: os.path.exists(acked_log) and os.path.getsize(acked_log) > 0, 20)
         started = time.time()
         failovers = []
         for kill in range(args.kills):
@@ -367,6 +373,15 @@ def main():
         # (The last failover may come too close to the end for an ack.)
         if len(reported) != seen or any(f["first_ack_ms"] <= 0 for f in reported[:-1]):
             raise SystemExit(f"FAIL: the JSON report's failovers: {reported}")
+        # Every session resumed on each new leader from the last message it
+        # saw: same session id, the stream going on with no gap (a gap or a
+        # repeat would be a load-test error, checked below).
+        not_resumed = [f for f in reported if not f["resumed"]]
+        if not_resumed:
+            raise SystemExit(f"FAIL: sessions did not resume after these failovers: {not_resumed}")
+        replayed = sum(f["replayed"] for f in reported)
+        print(f"every session resumed after every failover; {replayed} messages replayed "
+              f"by new leaders")
         errors = int(re.search(r"errors=(\d+)", last).group(1))
         if errors:
             raise SystemExit(f"FAIL: the load test counted {errors} errors:\n{load_text}")

@@ -237,6 +237,19 @@ pub enum VenueCommand {
     /// log (a cluster's followers write theirs from the log). The engine
     /// applies it as nothing.
     Annotate(Box<tonnex_protocol::wire::StreamEvent>),
+    /// A cluster leader's sequenced messages to clients (execution reports
+    /// and answers), journaled with the commands that made them so every
+    /// node holds each account's stream and a new leader goes on with it:
+    /// clients resume from `last_seen_seq` across a failover. `records` are
+    /// outbound-log records (length u32 LE, account u64 LE, the frame as
+    /// sent, its sequence number the first 8 bytes after the frame header).
+    /// The engine folds only each account's next sequence number.
+    Reports {
+        /// The sequence space the messages belong to (`LoginAccepted.session_id`).
+        session_id: u64,
+        /// The records, whole.
+        records: Vec<u8>,
+    },
 }
 
 /// A buyer's inventory as journaled (tonnes as the decimal text given).
@@ -395,6 +408,13 @@ impl Command {
     #[must_use]
     pub fn is_annotation(&self) -> bool {
         self.annotation().is_some()
+    }
+
+    /// Whether this command only records what the venue sent
+    /// ([`VenueCommand::Reports`]).
+    #[must_use]
+    pub fn is_reports(&self) -> bool {
+        matches!(self, Command::Venue(venue) if matches!(**venue, VenueCommand::Reports { .. }))
     }
 
     /// The command that acts: an admin action's inner command, else itself.

@@ -28,7 +28,7 @@ use crate::journal::crc;
 use crate::state::{State, StateImage};
 
 const MAGIC: [u8; 8] = *b"TONNEXS1";
-const VERSION: u32 = 6;
+const VERSION: u32 = 7;
 const HEADER_BYTES: usize = 32;
 
 /// `snapshot-<seq zero-padded to 20 digits>.snap`.

@@ -203,15 +203,21 @@ impl Report {
     }
 
     /// One line per failover followed: `failover at_s=X outage_ms=N
-    /// first_ack_ms=N unanswered=N leader=ADDR`.
+    /// first_ack_ms=N unanswered=N replayed=N resumed=yes|no leader=ADDR`.
     #[must_use]
     pub fn failover_lines(&self) -> Vec<String> {
         self.failovers
             .iter()
             .map(|f| {
                 format!(
-                    "failover at_s={:.3} outage_ms={} first_ack_ms={} unanswered={} leader={}",
-                    f.at_s, f.outage_ms, f.first_ack_ms, f.unanswered, f.leader
+                    "failover at_s={:.3} outage_ms={} first_ack_ms={} unanswered={} replayed={} resumed={} leader={}",
+                    f.at_s,
+                    f.outage_ms,
+                    f.first_ack_ms,
+                    f.unanswered,
+                    f.replayed,
+                    if f.resumed { "yes" } else { "no" },
+                    f.leader
                 )
             })
             .collect()
@@ -249,8 +255,8 @@ impl Report {
             .iter()
             .map(|f| {
                 format!(
-                    "{{\"at_s\": {:.3}, \"outage_ms\": {}, \"first_ack_ms\": {}, \"unanswered\": {}, \"leader\": \"{}\"}}",
-                    f.at_s, f.outage_ms, f.first_ack_ms, f.unanswered, f.leader
+                    "{{\"at_s\": {:.3}, \"outage_ms\": {}, \"first_ack_ms\": {}, \"unanswered\": {}, \"replayed\": {}, \"resumed\": {}, \"leader\": \"{}\"}}",
+                    f.at_s, f.outage_ms, f.first_ack_ms, f.unanswered, f.replayed, f.resumed, f.leader
                 )
             })
             .collect::<Vec<_>>()

@@ -18,6 +18,7 @@
 pub mod allocation;
 pub mod attestations;
 pub mod serials;
+pub mod sessions;
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasherDefault;
@@ -28,6 +29,7 @@ use tonnex_protocol::wire;
 pub use self::allocation::{Allocation, OrderLines, SLOTS};
 pub use self::attestations::AttestationRecord;
 pub use self::serials::{SerialBlock, SerialBlocks, SerialRecord};
+pub use self::sessions::{Sessions, SessionsImage};
 use crate::accounts::IntHasher;
 use crate::command::{Command, VenueCommand};
 use crate::event::Event;
@@ -101,6 +103,9 @@ pub struct VenueImage {
     /// Inventories uploaded through the admin port, the latest per buyer,
     /// by account.
     pub inventories: Vec<crate::command::InventoryRecord>,
+    /// A cluster's report streams: the sequence space and each account's
+    /// next number.
+    pub sessions: SessionsImage,
 }
 
 /// The bookkeeping itself (see the module documentation).
@@ -120,6 +125,7 @@ pub struct VenueState {
     listings: Vec<crate::command::InstrumentListing>,
     accounts_added: Vec<crate::command::AccountListing>,
     inventories: BTreeMap<u64, crate::command::InventoryRecord>,
+    sessions: Sessions,
 }
 
 impl VenueState {
@@ -238,6 +244,10 @@ impl VenueState {
                 self.kyc.insert(*account, *status);
             }
             VenueCommand::Annotate(_) => {}
+            VenueCommand::Reports {
+                session_id,
+                records,
+            } => self.sessions.fold(*session_id, records),
             VenueCommand::Serials { block, source } => {
                 // Ingestion refused overlaps before journaling; a replayed
                 // overlap (a journal written by a buggy build) stays out.
@@ -427,6 +437,12 @@ impl VenueState {
         self.kyc.iter().map(|(&a, &s)| (a, s))
     }
 
+    /// A cluster's report streams (see [`Sessions`]).
+    #[must_use]
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
     /// Registry serial blocks deposited so far.
     #[must_use]
     pub fn serials(&self) -> &SerialBlocks {
@@ -449,6 +465,7 @@ impl VenueState {
             listings: self.listings.clone(),
             accounts_added: self.accounts_added.clone(),
             inventories: self.inventories.values().cloned().collect(),
+            sessions: self.sessions.image(),
         }
     }
 
@@ -477,6 +494,7 @@ impl VenueState {
                 .iter()
                 .map(|r| (r.account, r.clone()))
                 .collect(),
+            sessions: Sessions::from_image(&image.sessions),
         }
     }
 

@@ -33,6 +33,7 @@ use tonnex_protocol::Side;
 use super::depth::{self, BookSnapshot};
 use super::fills::{self, FillLog};
 use super::metrics::Metrics;
+use super::outbound::Outbound;
 
 pub use tonnex_engine::settlement::{trade_id, TRADE_SHIFT};
 
@@ -133,12 +134,15 @@ pub enum CoreError {
 enum Sink {
     /// A journal of its own (a single venue).
     Journal(Journal),
-    /// A cluster node's log: each batch's commands are handed to the node
-    /// as one proposal, and outputs wait until the node has committed and
-    /// applied them (`committed_seq`).
+    /// A cluster node's log: a round's commands are handed to the node as
+    /// one proposal; outputs go to the gateway at once, which holds what
+    /// it sends until the node has committed them (`committed_seq`). A
+    /// follower keeps the committed reports in `reports`, which the
+    /// gateway takes over when the node leads.
     Replicated {
         committed_seq: u64,
         proposal: Vec<Command>,
+        reports: Option<Box<Outbound>>,
     },
 }
 
@@ -210,13 +214,19 @@ impl Core {
 
     /// A cluster node's core (see [`Sink::Replicated`]): no journal of its
     /// own and no snapshots (the node takes them between entries).
-    pub fn replicated(state: State, fills: FillLog, journal_dir: PathBuf) -> Core {
+    pub fn replicated(
+        state: State,
+        fills: FillLog,
+        journal_dir: PathBuf,
+        replay_capacity: usize,
+    ) -> Core {
         let committed_seq = state.last_seq();
         Core::new_with(
             state,
             Sink::Replicated {
                 committed_seq,
                 proposal: Vec::new(),
+                reports: Some(Box::new(Outbound::replicated(replay_capacity))),
             },
             fills,
             journal_dir,
@@ -284,8 +294,10 @@ impl Core {
                 }
             }
         }
-        if self.awaiting.is_empty() && self.durable_seq() == self.state.last_seq() {
-            // `process` durability, or a sync that covered the batch.
+        let replicated = matches!(self.sink, Sink::Replicated { .. });
+        if replicated || (self.awaiting.is_empty() && self.durable_seq() == self.state.last_seq()) {
+            // `process` durability, a sync that covered the batch, or a
+            // cluster's leader (whose gateway holds what it sends).
             for output in self.pending.drain(..) {
                 emit(output);
             }

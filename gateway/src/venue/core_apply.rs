@@ -25,6 +25,15 @@ impl Core {
             self.apply_command(corr, note, None);
         }
         let seq = self.state.last_seq() + 1;
+        if command.is_reports() {
+            // What a leader sent: the state folds the numbers, a follower
+            // keeps the messages; no other output.
+            self.events.clear();
+            self.state.apply(seq, &command, &mut self.events);
+            self.keep_reports(&command);
+            self.pending.push(Output::Begin { corr, seq, command });
+            return;
+        }
         if let Some(event) = command.annotation() {
             self.events.clear();
             self.state.apply(seq, &command, &mut self.events);

@@ -2,16 +2,19 @@
 //! the commands, and the node applies each committed entry to the core.
 //!
 //! A leader applies a batch the moment it takes it (it alone sequences, so
-//! the order is final), proposes its commands as one entry, and holds the
-//! batch's outputs and fill-log records until the node reports the entry
-//! committed: the state then runs ahead of the log by the entries in
-//! flight. A follower applies committed entries only; their outputs answer
-//! nobody (its sessions are on the leader) and are dropped, but its fill
-//! log is written as the leader's is.
+//! the order is final) and hands its outputs to the gateway at once; the
+//! round's commands and the sequenced messages they made go to the node as
+//! one entry, and the gateway holds every byte it sends, and the core the
+//! fill-log records, until the node reports the entry committed: the state
+//! then runs ahead of the log by the entries in flight. A follower applies
+//! committed entries only; their outputs answer nobody (its sessions are on
+//! the leader) and are dropped, but it keeps the leader's sequenced
+//! messages (`Reports`) and writes its fill log as the leader's is.
 
 use tonnex_cluster::StateMachine;
-use tonnex_engine::{Command, State, StateImage};
+use tonnex_engine::{Command, State, StateImage, VenueCommand};
 
+use super::super::outbound::Outbound;
 use super::{Core, Sink};
 
 impl Core {
@@ -21,6 +24,38 @@ impl Core {
             Sink::Replicated { proposal, .. } => std::mem::take(proposal),
             Sink::Journal(_) => Vec::new(),
         }
+    }
+
+    /// A follower keeps the messages of a committed `Reports` command.
+    pub(super) fn keep_reports(&mut self, command: &Command) {
+        let Sink::Replicated {
+            reports: Some(streams),
+            ..
+        } = &mut self.sink
+        else {
+            return;
+        };
+        if let Command::Venue(venue) = command {
+            if let VenueCommand::Reports {
+                session_id,
+                records,
+            } = &**venue
+            {
+                streams.append_records(*session_id, records);
+            }
+        }
+    }
+
+    /// The streams this node kept as a follower, adopted as the state
+    /// numbers them (see [`Outbound::adopt`]), for the gateway of a new
+    /// leader; `None` once taken (or on a single venue).
+    pub fn take_reports(&mut self, fresh_session_id: u64) -> Option<Outbound> {
+        let Sink::Replicated { reports, .. } = &mut self.sink else {
+            return None;
+        };
+        let mut streams = *reports.take()?;
+        streams.adopt(self.state.venue().sessions(), fresh_session_id);
+        Some(streams)
     }
 
     /// The fill log.

@@ -113,12 +113,7 @@ impl Gateway {
                 Ok(true) => outputs.push(Output::Stopped),
                 Ok(false) => {}
                 Err(CoreError::Demoted) => {
-                    // What this node applied ahead of its log may be
-                    // overwritten: nothing more leaves; it starts again
-                    // from its log as a follower.
-                    tracing::warn!("no longer the cluster's leader: closing sessions, starting again from the log");
-                    self.demoted = true;
-                    self.engine_stopped = true;
+                    self.on_demoted();
                     return;
                 }
                 Err(e) => super::fatal(&e),
@@ -134,6 +129,44 @@ impl Gateway {
                 return;
             }
         }
+    }
+
+    /// What this node applied ahead of its log may be overwritten: nothing
+    /// more leaves; it starts again from its log as a follower.
+    fn on_demoted(&mut self) {
+        tracing::warn!(
+            "no longer the cluster's leader: closing sessions, starting again from the log"
+        );
+        self.demoted = true;
+        self.engine_stopped = true;
+    }
+
+    /// A cluster leader's round ends: the sequenced messages it made go
+    /// into the log with its commands, one entry, and what the round
+    /// queued on each connection waits for that entry's commit.
+    pub(super) fn seal_round(&mut self) {
+        let Some(inline) = self.link.inline.as_mut() else {
+            return;
+        };
+        let Engine::Cluster(node) = &mut inline.engine else {
+            return;
+        };
+        if self.demoted {
+            return;
+        }
+        let records = self.outbound.take_round();
+        match node.seal(self.outbound.session_id(), records) {
+            Ok(()) => {}
+            Err(CoreError::Demoted) => {
+                self.on_demoted();
+                return;
+            }
+            Err(e) => super::fatal(&e),
+        }
+        let core = node.core();
+        let (last, committed) = (core.state().last_seq(), core.committed_seq());
+        self.net.mark_round(last);
+        self.net.set_committed(committed);
     }
 
     /// Whether the inline engine holds outputs for a group commit (the

@@ -41,9 +41,12 @@ impl Gateway {
 
     pub(super) fn on_output(&mut self, output: Output) {
         match output {
-            Output::Begin { seq, command, .. } if command.is_annotation() => {
+            Output::Begin { seq, command, .. }
+                if command.is_annotation() || command.is_reports() =>
+            {
                 // Journaled ahead of the command it annotates, which the
-                // gateway sent: no command of the gateway's of its own.
+                // gateway sent, or a record of what it sent: no command of
+                // the gateway's of its own.
                 self.link.last_seq = seq;
             }
             Output::Begin { corr, seq, command } => {
@@ -167,6 +170,7 @@ impl Gateway {
             ),
             VenueCommand::Rules { .. }
             | VenueCommand::Annotate(_)
+            | VenueCommand::Reports { .. }
             | VenueCommand::Serials { .. }
             | VenueCommand::Kyc { .. }
             | VenueCommand::InstrumentListed(_)

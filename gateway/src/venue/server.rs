@@ -296,7 +296,7 @@ impl Gateway {
         config: &VenueConfig,
         router: Router,
         instruments: Vec<InstrumentRef>,
-        ends: EngineEnds,
+        mut ends: EngineEnds,
         seed: Seed,
     ) -> Result<Gateway, GatewayError> {
         let accounts = config
@@ -339,20 +339,33 @@ impl Gateway {
                 .collect(),
         };
         let incarnation = super::intake::wall_ns();
-        let outbound = Outbound::open(
-            &config.journal_dir,
-            config.session.replay_capacity,
-            config.durability != VenueDurability::Process,
-            incarnation,
-        )?;
+        // A cluster's leader goes on with the streams the log holds (a new
+        // cluster: a new session id); a single venue with its own log file.
+        let replicated = matches!(ends.inline, Some(super::inline::Engine::Cluster(_)));
+        let outbound = match ends.inline.as_mut() {
+            Some(super::inline::Engine::Cluster(node)) => node
+                .core_mut()
+                .take_reports(incarnation)
+                .ok_or_else(|| OutboundError {
+                    path: config.journal_dir.clone(),
+                    what: "the cluster node's streams were already taken".into(),
+                })?,
+            _ => Outbound::open(
+                &config.journal_dir,
+                config.session.replay_capacity,
+                config.durability != VenueDurability::Process,
+                incarnation,
+            )?,
+        };
         let count = instruments.len();
-        let net = Net::new(
+        let mut net = Net::new(
             poll,
             listeners.order_entry,
             listeners.admin,
             listeners.market_data,
         )
         .map_err(GatewayError::Listen)?;
+        net.hold = replicated;
         let mut gateway = Gateway {
             net,
             accounts,

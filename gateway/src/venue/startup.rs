@@ -62,10 +62,13 @@ impl StartupEngine for Settling<'_> {
     ) -> Result<(), VenueError> {
         // (A batch waits while a snapshot is due: settle, then again.)
         while !batch.is_empty() {
-            self.node.process(batch, watch).map_err(|e| match e {
+            let failed = |e| match e {
                 super::core::CoreError::Demoted => VenueError::NoQuorum(e.to_string()),
                 other => start_error(other),
-            })?;
+            };
+            self.node.process(batch, watch).map_err(failed)?;
+            // (No sessions yet: nothing sent to record.)
+            self.node.seal(0, Vec::new()).map_err(failed)?;
             self.node
                 .settle(self.poll, watch, std::time::Duration::from_secs(10))
                 .map_err(|e| VenueError::NoQuorum(e.to_string()))?;

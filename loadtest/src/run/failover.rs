@@ -1,5 +1,7 @@
 //! A cluster of venue nodes (`--venue A,B,C`): find the node that leads,
-//! and after a failover log every session in again on the new leader.
+//! and after a failover log every session in again on the new leader,
+//! resuming from the last message it saw (the new leader replays the rest
+//! of each stream, same session id, same numbers).
 //!
 //! A node is asked with a `Heartbeat` as the first message of a connection:
 //! a follower answers `NotLeader` (naming the leader when it knows it), the
@@ -32,9 +34,14 @@ pub struct Failover {
     pub outage_ms: u64,
     /// From then until the new leader's first acknowledgement, ms.
     pub first_ack_ms: u64,
-    /// Orders in flight when the sessions were lost (never answered: their
-    /// fate is in the new leader's journal).
+    /// Orders in flight when the sessions were lost that the new leader's
+    /// replay did not answer either (never committed: never taken).
     pub unanswered: u64,
+    /// Sequenced messages the new leader replayed (sent by the old one
+    /// after, or never seen before, the loss).
+    pub replayed: u64,
+    /// Every session went on in the same sequence space with no gap.
+    pub resumed: bool,
     /// The new leader's order-entry address.
     pub leader: String,
 }

@@ -138,6 +138,9 @@ pub fn run(options: &Options) -> Result<Report, String> {
             replaying: true,
             closed: false,
             last_send: Instant::now(),
+            session_id: None,
+            last_seq: 0,
+            resuming: false,
         };
         session.login();
         sessions.push(session);
@@ -159,6 +162,8 @@ pub fn run(options: &Options) -> Result<Report, String> {
         timeline: Vec::new(),
         follow_failover: venues.cluster(),
         lost_at: None,
+        replayed: 0,
+        new_spaces: 0,
         acked_log: match &options.acked_log {
             Some(path) => Some(BufWriter::new(
                 File::create(path).map_err(|e| format!("{}: {e}", path.display()))?,
@@ -413,8 +418,9 @@ fn connect(address: SocketAddr, poll: &Poll, token: Token) -> Result<TcpStream, 
 }
 
 /// The leader is gone: finds the new one and logs every lost session in
-/// there (orders in flight are given up: the new leader's journal says
-/// whether they were taken), waiting until all are back.
+/// there from the last message it saw, waiting until all are back and
+/// replayed. Orders in flight the replay does not answer were never
+/// committed: given up.
 fn fail_over(
     venues: &mut Venues,
     sessions: &mut [Session],
@@ -424,13 +430,14 @@ fn fail_over(
 ) -> Result<(), String> {
     let lost_at = Instant::now();
     let address = venues.find_leader(Duration::from_secs(20))?;
-    let mut unanswered = 0u64;
+    let errors_before = tally.report.errors;
+    tally.replayed = 0;
+    tally.new_spaces = 0;
     for (i, session) in sessions.iter_mut().enumerate() {
         if !session.closed {
             // Its node is not the leader any more either: start over.
             let _ = poll.registry().deregister(&mut session.stream);
         }
-        unanswered += session.pending.len() as u64;
         let stream = connect(address, poll, Token(i))?;
         session.reconnect(stream);
     }
@@ -458,11 +465,18 @@ fn fail_over(
             s.account, tally.report.error_notes
         ));
     }
+    let mut unanswered = 0u64;
+    for session in sessions.iter_mut() {
+        unanswered += session.pending.len() as u64;
+        session.pending.clear();
+    }
     tally.report.failovers.push(Failover {
         at_s: lost_at.duration_since(start).as_secs_f64(),
         outage_ms: lost_at.elapsed().as_millis() as u64,
         first_ack_ms: 0,
         unanswered,
+        replayed: tally.replayed,
+        resumed: tally.new_spaces == 0 && tally.report.errors == errors_before,
         leader: address.to_string(),
     });
     tally.lost_at = Some(lost_at);

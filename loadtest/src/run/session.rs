@@ -42,6 +42,12 @@ pub(super) struct Session {
     pub(super) last_send: Instant,
     /// A corporate buyer's session (`--buyers`): its plan.
     pub(super) buyer: Option<Box<crate::buyers::BuyerPlan>>,
+    /// The sequence space of its stream (`LoginAccepted.session_id`), once
+    /// logged in, and the last sequenced message seen.
+    pub(super) session_id: Option<u64>,
+    pub(super) last_seq: u64,
+    /// Logging in again after a failover, from `last_seq`.
+    pub(super) resuming: bool,
 }
 
 impl Session {
@@ -58,34 +64,72 @@ impl Session {
         frame::encode_into(message, &mut self.output);
     }
 
-    /// Queues the login (a load test wants no replay of earlier runs'
-    /// messages).
+    /// Queues the login: at the start no replay of earlier runs' messages;
+    /// after a failover, from the last message seen.
     pub(super) fn login(&mut self) {
         let login = ClientMessage::Login {
             account: self.account,
             secret: self.secret.clone(),
-            last_seen_seq: u64::MAX,
+            last_seen_seq: if self.resuming {
+                self.last_seq
+            } else {
+                u64::MAX
+            },
             cancel_on_disconnect: true,
         };
         self.queue(&login);
     }
 
-    /// Starts the session again on `stream` (a new leader): what was in
-    /// flight is given up, the live orders are forgotten (the venue cancels
-    /// them on disconnect), and the login is queued.
+    /// Starts the session again on `stream` (a new leader) from the last
+    /// message seen: the replay answers what was in flight and was taken.
     pub(super) fn reconnect(&mut self, stream: TcpStream) {
         self.stream = stream;
         self.input.clear();
         self.output.clear();
         self.written = 0;
-        self.pending.clear();
-        self.awaiting_fill.clear();
-        self.live.clear();
-        self.live_index.clear();
         self.logged_in = false;
         self.replaying = true;
         self.closed = false;
+        self.resuming = self.session_id.is_some();
         self.login();
+    }
+
+    /// A sequenced message numbered `seq` arrived: it must follow the last.
+    fn follows(&mut self, seq: u64, tally: &mut Tally) {
+        if seq != self.last_seq + 1 {
+            tally.error(format!(
+                "account {}: message {seq} follows message {} (a gap or a repeat)",
+                self.account, self.last_seq
+            ));
+        }
+        self.last_seq = seq;
+        if self.resuming {
+            tally.replayed += 1;
+        }
+    }
+
+    /// `LoginAccepted`: the stream's space and where it stands.
+    fn logged_in(&mut self, session_id: u64, next_seq: u64, tally: &mut Tally) {
+        self.logged_in = true;
+        if !self.resuming {
+            self.session_id = Some(session_id);
+            self.last_seq = next_seq - 1;
+            return;
+        }
+        if self.session_id != Some(session_id) {
+            // A new sequence space: nothing to resume.
+            tally.new_spaces += 1;
+            self.session_id = Some(session_id);
+            self.last_seq = next_seq - 1;
+            self.resuming = false;
+        } else if next_seq - 1 < self.last_seq {
+            tally.error(format!(
+                "account {}: the new leader's stream ends at message {}, before message {} this session saw",
+                self.account,
+                next_seq - 1,
+                self.last_seq
+            ));
+        }
     }
 }
 
@@ -104,6 +148,10 @@ pub(super) struct Tally {
     /// The last failover's start, until the new leader's first
     /// acknowledgement (then recorded in its report).
     pub(super) lost_at: Option<Instant>,
+    /// Messages replayed to resuming sessions, and sessions that found a
+    /// new sequence space instead, since the last failover.
+    pub(super) replayed: u64,
+    pub(super) new_spaces: u64,
 }
 
 impl Tally {
@@ -194,6 +242,9 @@ pub(super) fn read(
                     )
                 })?;
                 at += used;
+                if message.seq != 0 {
+                    session.follows(message.seq, tally);
+                }
                 handle(session, message.message, tally, now_ns, logging_in);
             }
             Ok(None) => break,
@@ -229,15 +280,28 @@ pub(super) fn handle(
     };
     if session.replaying {
         match message {
-            VenueMessage::ReferenceData { .. } => session.replaying = false,
-            VenueMessage::LoginAccepted { .. } => session.logged_in = true,
+            VenueMessage::ReferenceData { .. } => {
+                session.replaying = false;
+                session.resuming = false;
+                return;
+            }
+            VenueMessage::LoginAccepted {
+                session_id,
+                next_seq,
+                ..
+            } => {
+                session.logged_in(session_id, next_seq, tally);
+                return;
+            }
             VenueMessage::LoginRejected { text } | VenueMessage::SessionError { text } => {
                 session.closed = true;
                 tally.error(format!("account {}: {text}", session.account));
+                return;
             }
-            _ => {}
+            // A resumed session's replay answers what was in flight.
+            _ if session.resuming => {}
+            _ => return,
         }
-        return;
     }
     match message {
         VenueMessage::LoginRejected { text } | VenueMessage::SessionError { text } => {

@@ -160,7 +160,12 @@ fn run_once(
     // entries after it writes the rest again, record for record.
     let from = log.snapshot_meta().seq;
     let fill_log = FillLog::open(&dir, from, from).map_err(start_error)?;
-    let core = Core::replicated(State::new(engine_config), fill_log, dir.clone());
+    let core = Core::replicated(
+        State::new(engine_config),
+        fill_log,
+        dir.clone(),
+        config.session.replay_capacity,
+    );
     let replica_config = ReplicaConfig {
         id: cluster.node,
         // 200 to 400 ms without a leader's word: a start-up or a page-cache
@@ -241,16 +246,6 @@ fn run_once(
             return Err(e);
         }
     };
-    // Each leadership starts a new sequence space for execution reports:
-    // the reports of other leaders' terms are not in this node's outbound
-    // log, so it cannot replay them. Clients see a new session id, start
-    // again from last_seen_seq 0 and learn their orders' state from
-    // OrderStatus (the journal's truth). The previous log is kept aside.
-    let outbound = dir.join("outbound.log");
-    if outbound.exists() {
-        std::fs::rename(&outbound, dir.join("outbound.log.prev"))
-            .map_err(|e| start_error(format!("{}: {e}", outbound.display())))?;
-    }
     let ready_line = ready("leader");
     let served = launch::serve(
         prepared,

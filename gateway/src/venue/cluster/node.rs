@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use mio::{Registry, Token};
 use tonnex_cluster::{Applied, ClusterError, ProposeError, Replica, Role, Status, Transport};
 
+use tonnex_engine::{Command, VenueCommand};
+
 use crate::venue::core::{Core, CoreError, Input, Output};
 use crate::venue::metrics::Metrics;
 
@@ -222,9 +224,9 @@ impl Node {
         Ok(())
     }
 
-    /// Applies `batch` at once, proposes its commands as one entry, and
-    /// hands `emit` the outputs of whatever has committed since. While a
-    /// snapshot is due and entries are in flight, the batch waits (the
+    /// Applies `batch` at once and hands `emit` its outputs (the gateway
+    /// holds what it sends until [`Node::seal`] has them committed). While
+    /// a snapshot is due and entries are in flight, the batch waits (the
     /// caller keeps it): the state must settle on the log for the snapshot,
     /// which a leader under steady load would otherwise never reach.
     pub fn process(
@@ -234,19 +236,39 @@ impl Node {
     ) -> Result<bool, CoreError> {
         if self.replica.snapshot_due() && self.core().ahead() {
             self.pump()?;
-            self.replica.state_mut().release(emit);
             return Ok(false);
         }
-        let stop = self.replica.state_mut().process(batch, emit)?;
+        self.replica.state_mut().process(batch, emit)
+    }
+
+    /// Ends a round: the sequenced messages it made (`records`, outbound
+    /// records in `session_id`) are applied as `Reports` commands after
+    /// its commands, all of them are proposed as one entry (so a report
+    /// is committed with the command that made it, or neither is), and
+    /// Raft does its work.
+    pub fn seal(&mut self, session_id: u64, records: Vec<Vec<u8>>) -> Result<(), CoreError> {
+        if !records.is_empty() {
+            let mut inputs: Vec<Input> = records
+                .into_iter()
+                .map(|records| Input::Command {
+                    corr: 0,
+                    command: Command::Venue(Box::new(VenueCommand::Reports {
+                        session_id,
+                        records,
+                    })),
+                    annotation: None,
+                })
+                .collect();
+            // Their only outputs are their own Begins: nothing to answer.
+            self.replica.state_mut().process(&mut inputs, &mut |_| {})?;
+        }
         let mut commands = self.replica.state_mut().take_proposal();
         if !commands.is_empty() {
             self.replica
                 .propose(&mut commands)
                 .map_err(|_| CoreError::Demoted)?;
         }
-        self.pump()?;
-        self.replica.state_mut().release(emit);
-        Ok(stop)
+        self.pump()
     }
 
     /// Periodic work: Raft's, then the outputs of what committed.

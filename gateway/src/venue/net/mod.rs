@@ -21,8 +21,8 @@ use super::cluster::Node;
 use super::core::Input;
 use super::inline::Engine;
 use super::server::{Ended, Gateway};
-use super::session::{Liveness, Throttle};
 
+mod hold;
 mod sockets;
 mod timers;
 
@@ -188,21 +188,12 @@ impl Gateway {
                         continue;
                     }
                     let now = net.now();
-                    net.conns[index] = Some(Conn {
+                    net.conns[index] = Some(Conn::new(
                         stream,
-                        read: Vec::with_capacity(4096),
-                        write: Vec::with_capacity(4096),
-                        written: 0,
-                        account: None,
-                        live: Liveness::new(now),
-                        throttle: Throttle::default(),
-                        cancel_on_disconnect: false,
-                        subscriptions: Vec::new(),
-                        closing: false,
-                        admin: port == Port::Admin,
-                        md: port == Port::MarketData,
-                        cut_at: 0,
-                    });
+                        port == Port::Admin,
+                        port == Port::MarketData,
+                        now,
+                    ));
                     net.open += 1;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
@@ -379,8 +370,10 @@ impl Gateway {
     }
 
     /// Writes every dirty connection's queued bytes, after the outbound log
-    /// has what they carry.
+    /// has what they carry (on a cluster's leader: once the log has
+    /// committed what they reflect).
     pub(super) fn flush_dirty(&mut self) {
+        self.seal_round();
         if self.outbound.has_pending() {
             if let Err(e) = self.outbound.write_pending() {
                 // A report the log cannot keep must not reach a client.
@@ -390,13 +383,15 @@ impl Gateway {
         let mut dirty = std::mem::take(&mut self.net.dirty);
         dirty.sort_unstable();
         dirty.dedup();
+        let hold = self.net.hold;
         for &token in &dirty {
             let Some(conn) = self.net.conn(token) else {
                 continue;
             };
             let mut failed = None;
-            while conn.written < conn.write.len() {
-                match conn.stream.write(&conn.write[conn.written..]) {
+            let sendable = conn.sendable(hold);
+            while conn.written < sendable {
+                match conn.stream.write(&conn.write[conn.written..sendable]) {
                     Ok(0) => {
                         failed = Some("peer stopped reading".to_string());
                         break;
@@ -411,12 +406,14 @@ impl Gateway {
                 }
             }
             if conn.written == conn.write.len() {
+                conn.forget_front(conn.written);
                 conn.write.clear();
                 conn.written = 0;
             } else if conn.write.len() - conn.written > MAX_QUEUED_BYTES {
                 failed = Some("slow consumer: too much output queued".to_string());
             } else if conn.written > 1 << 20 {
                 conn.write.drain(..conn.written);
+                conn.forget_front(conn.written);
                 conn.written = 0;
             }
             let done_closing = conn.closing && conn.write.is_empty();

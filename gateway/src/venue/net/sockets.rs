@@ -17,7 +17,7 @@ pub(super) const LISTENER: Token = Token(0);
 pub const WAKER: Token = Token(1);
 pub(super) const ADMIN_LISTENER: Token = Token(2);
 pub(super) const MD_LISTENER: Token = Token(3);
-pub(super) const FIRST: usize = 4;
+pub(in crate::venue) const FIRST: usize = 4;
 
 /// What a connection is for, by the port it came in on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,9 +57,32 @@ pub(in crate::venue) struct Conn {
     /// When a feed subscriber was told to go (it is closed a second later
     /// if it will not read its `Disconnect`).
     pub cut_at: u64,
+    /// What waits for a cluster's commit ([`super::hold`]).
+    pub(in crate::venue) held: super::hold::Held,
 }
 
 impl Conn {
+    /// A new connection on `stream` (`admin` or `md` by the port it came
+    /// in on), seen at `now`.
+    pub(in crate::venue) fn new(stream: TcpStream, admin: bool, md: bool, now: u64) -> Conn {
+        Conn {
+            stream,
+            read: Vec::with_capacity(4096),
+            write: Vec::with_capacity(4096),
+            written: 0,
+            account: None,
+            live: Liveness::new(now),
+            throttle: Throttle::default(),
+            cancel_on_disconnect: false,
+            subscriptions: Vec::new(),
+            closing: false,
+            admin,
+            md,
+            cut_at: 0,
+            held: super::hold::Held::default(),
+        }
+    }
+
     /// Bytes queued and not yet written.
     pub fn queued(&self) -> usize {
         self.write.len() - self.written
@@ -67,6 +90,7 @@ impl Conn {
 
     /// Forgets every queued byte (a subscriber being cut off).
     pub fn drop_queued(&mut self) {
+        self.held = super::hold::Held::default();
         self.write.clear();
         self.written = 0;
     }
@@ -91,6 +115,10 @@ pub(in crate::venue) struct Net {
     /// `now()` as of this event-loop round: what sends are stamped with
     /// (heartbeats need milliseconds, not a clock read per message).
     pub(in crate::venue) round: u64,
+    /// A cluster's leader: bytes wait for the log's commit ([`super::hold`]).
+    pub(in crate::venue) hold: bool,
+    /// The last journal sequence the log has committed (with `hold`).
+    pub(in crate::venue) committed: u64,
 }
 
 impl Net {
@@ -125,6 +153,8 @@ impl Net {
             started: Instant::now(),
             wall_at_start: crate::venue::intake::wall_ns(),
             round: 0,
+            hold: false,
+            committed: 0,
         })
     }
 

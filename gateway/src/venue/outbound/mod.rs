@@ -18,22 +18,27 @@
 //! it with just those windows ([`compact`]), off the gateway thread. The session id is drawn when the file is created; it
 //! names the sequence space, so a client that sees a new one starts over.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::hash::BuildHasherDefault;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use tonnex_engine::accounts::IntHasher;
+use tonnex_engine::venue::sessions::Records;
 use tonnex_protocol::frame;
 use tonnex_protocol::wire::{Sequenced, VenueMessage};
 
 mod compact;
+mod replicated;
+mod stream;
 
 use self::compact::Compaction;
+pub use self::stream::Stream;
 
 const MAGIC: &[u8; 8] = b"TNXOUT01";
 const HEADER: usize = 16;
+/// Bytes before a record's frame: its length and account.
 const RECORD_HEAD: usize = 12;
 /// Smallest file size that is ever compacted.
 const COMPACT_MIN_BYTES: u64 = 64 << 20;
@@ -48,77 +53,12 @@ pub struct OutboundError {
     pub what: String,
 }
 
-/// One account's stream.
-#[derive(Debug)]
-pub struct Stream {
-    /// Sequence number the next message gets.
-    pub next_seq: u64,
-    /// Sequence number of the oldest message held.
-    pub first_seq: u64,
-    /// The encoded frames of the last `capacity` messages, oldest first,
-    /// back to back (one ring of bytes: no allocation per message).
-    bytes: VecDeque<u8>,
-    /// Each held frame's length, oldest first.
-    lengths: VecDeque<u32>,
-}
-
-impl Stream {
-    fn starting_at(seq: u64) -> Stream {
-        Stream {
-            next_seq: seq,
-            first_seq: seq,
-            bytes: VecDeque::new(),
-            lengths: VecDeque::new(),
-        }
-    }
-
-    /// Messages held.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.lengths.len()
-    }
-
-    /// Whether nothing is held.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.lengths.is_empty()
-    }
-
-    /// Appends the frames held from message `from_seq` on to `out`.
-    pub fn replay_into(&self, from_seq: u64, out: &mut Vec<u8>) {
-        let skip = from_seq.saturating_sub(self.first_seq) as usize;
-        let start: usize = self.lengths.iter().take(skip).map(|&l| l as usize).sum();
-        out.extend(self.bytes.range(start..));
-    }
-
-    /// Keeps `framed` as the stream's next message, dropping the oldest past
-    /// `capacity`; returns the change in bytes held (may wrap below zero).
-    fn keep(&mut self, framed: &[u8], capacity: usize) -> u64 {
-        let mut held = (RECORD_HEAD + framed.len()) as u64;
-        self.bytes.extend(framed);
-        self.lengths.push_back(framed.len() as u32);
-        self.next_seq += 1;
-        if self.lengths.len() > capacity {
-            if let Some(old) = self.lengths.pop_front() {
-                self.bytes.drain(..old as usize);
-                held = held.wrapping_sub((RECORD_HEAD + old as usize) as u64);
-            }
-            self.first_seq += 1;
-        }
-        held
-    }
-}
-
-impl Default for Stream {
-    fn default() -> Stream {
-        Stream::starting_at(1)
-    }
-}
-
 /// Every account's stream and the file behind them.
 pub struct Outbound {
     path: PathBuf,
-    file: File,
+    /// None on a cluster node: the log's `Reports` commands keep the
+    /// messages instead ([`replicated`]).
+    file: Option<File>,
     session_id: u64,
     streams: HashMap<u64, Stream, BuildHasherDefault<IntHasher>>,
     capacity: usize,
@@ -156,21 +96,12 @@ impl Outbound {
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes)
             .map_err(|e| fail(e.to_string()))?;
-        let mut log = Outbound {
-            path: path.clone(),
-            file,
-            session_id: new_session_id,
-            streams: HashMap::default(),
-            capacity: capacity.max(1),
-            buffer: Vec::with_capacity(1 << 16),
-            file_bytes: 0,
-            window_bytes: 0,
-            sync,
-            compaction: None,
-        };
+        let mut log = Outbound::without_file(path.clone(), capacity, sync, new_session_id);
         if bytes.len() < HEADER {
             // New (or cut before its header was whole): start a session.
-            log.rewrite_empty().map_err(|e| fail(e.to_string()))?;
+            log.rewrite_empty(&mut file)
+                .map_err(|e| fail(e.to_string()))?;
+            log.file = Some(file);
             return Ok(log);
         }
         if &bytes[..8] != MAGIC {
@@ -179,20 +110,9 @@ impl Outbound {
             ));
         }
         log.session_id = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
+        let mut records = Records(&bytes[HEADER..]);
         let mut at = HEADER;
-        while at + RECORD_HEAD <= bytes.len() {
-            let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4")) as usize;
-            let account = u64::from_le_bytes(bytes[at + 4..at + 12].try_into().expect("8"));
-            let end = at + RECORD_HEAD + len;
-            if len < frame::HEADER_BYTES + 8 || end > bytes.len() {
-                break;
-            }
-            let framed = &bytes[at + RECORD_HEAD..end];
-            let seq = u64::from_le_bytes(
-                framed[frame::HEADER_BYTES..frame::HEADER_BYTES + 8]
-                    .try_into()
-                    .expect("8"),
-            );
+        while let Some((account, seq, framed)) = records.next() {
             // A compacted file starts each account past 1.
             let stream = log
                 .streams
@@ -207,23 +127,38 @@ impl Outbound {
             log.window_bytes = log
                 .window_bytes
                 .wrapping_add(stream.keep(framed, log.capacity));
-            at = end;
+            at = bytes.len() - records.0.len();
         }
         if at < bytes.len() {
             // A record cut short by a crash: never sent, dropped.
-            log.file
-                .set_len(at as u64)
-                .map_err(|e| fail(e.to_string()))?;
+            file.set_len(at as u64).map_err(|e| fail(e.to_string()))?;
         }
         log.file_bytes = at as u64;
+        log.file = Some(file);
         Ok(log)
     }
 
-    fn rewrite_empty(&mut self) -> std::io::Result<()> {
-        self.file.set_len(0)?;
+    /// Streams with no file behind them (yet).
+    fn without_file(path: PathBuf, capacity: usize, sync: bool, session_id: u64) -> Outbound {
+        Outbound {
+            path,
+            file: None,
+            session_id,
+            streams: HashMap::default(),
+            capacity: capacity.max(1),
+            buffer: Vec::with_capacity(1 << 16),
+            file_bytes: 0,
+            window_bytes: 0,
+            sync,
+            compaction: None,
+        }
+    }
+
+    fn rewrite_empty(&mut self, file: &mut File) -> std::io::Result<()> {
+        file.set_len(0)?;
         let header = self.header();
-        write_at_end(&mut self.file, &header)?;
-        self.file.sync_all()?;
+        write_at_end(file, &header)?;
+        file.sync_all()?;
         self.file_bytes = HEADER as u64;
         Ok(())
     }
@@ -276,13 +211,18 @@ impl Outbound {
         if self.buffer.is_empty() {
             return Ok(());
         }
+        let Some(file) = self.file.as_mut() else {
+            // A cluster leader's: the round's records went into the log.
+            self.buffer.clear();
+            return Ok(());
+        };
         let fail = |e: std::io::Error| OutboundError {
             path: self.path.clone(),
             what: e.to_string(),
         };
-        write_at_end(&mut self.file, &self.buffer).map_err(fail)?;
+        write_at_end(file, &self.buffer).map_err(fail)?;
         if self.sync {
-            self.file.sync_data().map_err(fail)?;
+            file.sync_data().map_err(fail)?;
         }
         self.file_bytes += self.buffer.len() as u64;
         self.buffer.clear();
@@ -298,19 +238,22 @@ impl Outbound {
                 return Ok(());
             }
             let running = self.compaction.take().expect("checked");
+            let Some(current) = &self.file else {
+                return Ok(());
+            };
             let from_bytes = self.file_bytes;
             let (file, length) = running
-                .finish(&self.file, self.file_bytes, &self.path, self.sync)
+                .finish(current, self.file_bytes, &self.path, self.sync)
                 .map_err(|e| OutboundError {
                     path: self.path.clone(),
                     what: format!("compaction: {e}"),
                 })?;
             tracing::info!(from_bytes, to_bytes = length, "outbound log compacted");
-            self.file = file;
+            self.file = Some(file);
             self.file_bytes = length;
             return Ok(());
         }
-        if self.file_bytes > COMPACT_MIN_BYTES.max(4 * self.window_bytes) {
+        if self.file.is_some() && self.file_bytes > COMPACT_MIN_BYTES.max(4 * self.window_bytes) {
             let keep_from = self
                 .streams
                 .iter()
