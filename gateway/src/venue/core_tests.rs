@@ -99,3 +99,58 @@ fn sync_acknowledges_each_batch_once_synced_and_process_at_once() {
         std::fs::remove_dir_all(dir).ok();
     }
 }
+
+/// A cluster node's core on a scratch folder (its fill log only).
+fn replicated(name: &str) -> (Core, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("tonnex-core-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = State::new(EngineConfig::default());
+    let core = Core::replicated(state, FillLog::open(&dir, 0, 0).unwrap(), dir.clone(), 10);
+    (core, dir)
+}
+
+#[test]
+fn a_followers_core_keeps_the_leaders_reports_and_a_new_leader_numbers_on() {
+    use tonnex_cluster::StateMachine;
+    use tonnex_protocol::wire::VenueMessage;
+
+    let (mut leader, leader_dir) = replicated("leader");
+    let (mut follower, follower_dir) = replicated("follower");
+    // The leader's gateway numbers two messages for account 7 in session 31.
+    let mut sent = leader.take_reports(31).unwrap();
+    for n in 0..2 {
+        sent.push(
+            7,
+            VenueMessage::SessionError {
+                text: format!("answer {n}"),
+            },
+        );
+    }
+    let mut out = Vec::new();
+    let mut round = vec![deposit(1)];
+    round.extend(sent.take_round().into_iter().map(|records| Input::Command {
+        corr: 0,
+        command: Command::Venue(Box::new(tonnex_engine::VenueCommand::Reports {
+            session_id: 31,
+            records,
+        })),
+        annotation: None,
+    }));
+    leader.process(&mut round, &mut |o| out.push(o)).unwrap();
+    assert_eq!(begun(&out), [1, 0], "outputs at once: the gateway holds them");
+    let entry = leader.take_proposal();
+    assert_eq!(entry.len(), 2);
+    follower.apply(1, &entry);
+    assert_eq!(follower.digest(), leader.state().digest());
+    let taken = follower.take_reports(99).unwrap();
+    assert_eq!(taken.session_id(), 31);
+    assert_eq!(taken.next_seq(7), 3);
+    let (mut theirs, mut ours) = (Vec::new(), Vec::new());
+    sent.stream(7).unwrap().replay_into(1, &mut theirs);
+    taken.stream(7).unwrap().replay_into(1, &mut ours);
+    assert_eq!(theirs, ours, "the same frames, numbers and all");
+    assert!(follower.take_reports(99).is_none(), "taken once");
+    std::fs::remove_dir_all(leader_dir).ok();
+    std::fs::remove_dir_all(follower_dir).ok();
+}
