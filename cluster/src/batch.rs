@@ -56,6 +56,15 @@ pub fn encode(commands: &[Command]) -> Vec<u8> {
     out
 }
 
+/// The number of commands in one entry's data (its first field).
+pub fn count(data: &[u8]) -> Result<usize, BatchError> {
+    let head: [u8; 4] = data
+        .get(..4)
+        .and_then(|b| b.try_into().ok())
+        .ok_or(BatchError::Short { at: 0 })?;
+    Ok(u32::from_le_bytes(head) as usize)
+}
+
 /// Decodes one entry's data.
 pub fn decode(data: &[u8]) -> Result<Vec<Command>, BatchError> {
     let u32_at = |at: usize| -> Result<usize, BatchError> {

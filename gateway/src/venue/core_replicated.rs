@@ -95,23 +95,27 @@ impl Core {
 }
 
 impl StateMachine for Core {
-    fn apply(&mut self, first_seq: u64, commands: &[Command]) {
-        if commands.is_empty() {
-            return;
+    fn applied_ahead(&mut self, first_seq: u64, count: usize) -> bool {
+        if count == 0 || !self.ahead() {
+            return false;
         }
-        let last = first_seq + commands.len() as u64 - 1;
-        if self.ahead() {
-            // This leader's own entry, applied when it was proposed (in
-            // this term every entry is this leader's, in order).
-            if first_seq != self.committed_seq() + 1 || last > self.state.last_seq() {
-                super::super::fatal(&format!(
-                    "committed commands {first_seq}..={last} are not the ones this leader applied (state at {}, committed {})",
-                    self.state.last_seq(),
-                    self.committed_seq()
-                ));
-            }
-            self.set_committed(last);
-            self.fills.publish_through(last);
+        // This leader's own entry, applied when it was proposed (in this
+        // term every entry is this leader's, in order).
+        let last = first_seq + count as u64 - 1;
+        if first_seq != self.committed_seq() + 1 || last > self.state.last_seq() {
+            super::super::fatal(&format!(
+                "committed commands {first_seq}..={last} are not the ones this leader applied (state at {}, committed {})",
+                self.state.last_seq(),
+                self.committed_seq()
+            ));
+        }
+        self.set_committed(last);
+        self.fills.publish_through(last);
+        true
+    }
+
+    fn apply(&mut self, first_seq: u64, commands: &[Command]) {
+        if commands.is_empty() || self.applied_ahead(first_seq, commands.len()) {
             return;
         }
         for command in commands {

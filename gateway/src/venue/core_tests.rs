@@ -138,7 +138,11 @@ fn a_followers_core_keeps_the_leaders_reports_and_a_new_leader_numbers_on() {
         annotation: None,
     }));
     leader.process(&mut round, &mut |o| out.push(o)).unwrap();
-    assert_eq!(begun(&out), [1, 0], "outputs at once: the gateway holds them");
+    assert_eq!(
+        begun(&out),
+        [1, 0],
+        "outputs at once: the gateway holds them"
+    );
     let entry = leader.take_proposal();
     assert_eq!(entry.len(), 2);
     follower.apply(1, &entry);
