@@ -11,9 +11,9 @@
 //! - [`super::reports`]: engine outputs become execution reports and
 //!   market data.
 //!
-//! This file holds the state they share and builds it, rebuilding what the
-//! journal knows (client ids, live orders, claims, attestations, held
-//! orders) from the recovered engine state.
+//! This file holds the state they share and builds it; `server_rebuild.rs`
+//! rebuilds what the journal knows (client ids, live orders, claims,
+//! attestations, held orders) from the recovered engine state.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::BuildHasherDefault;
@@ -436,103 +436,7 @@ impl Gateway {
         gateway.rebuild(&seed);
         Ok(gateway)
     }
-
-    /// Rebuilds what the gateway keeps from the journal's bookkeeping: the
-    /// client id high-water marks, live orders with their client ids and
-    /// open allocations, the router's claims, attestations and held orders.
-    fn rebuild(&mut self, seed: &Seed) {
-        let venue = &seed.venue;
-        for &(account, last) in &venue.client_order_ids {
-            if let Some(state) = self.accounts.get_mut(&account) {
-                state.last_client_order_id = last;
-            }
-        }
-        let books: HashMap<u64, &SeedOrder> = seed.orders.iter().map(|o| (o.order_id, o)).collect();
-        for tag in &venue.orders {
-            let book = books.get(&tag.order_id);
-            self.orders.insert(
-                tag.order_id,
-                OrderInfo {
-                    account: tag.account,
-                    client_order_id: tag.client_order_id,
-                    instrument: book.map_or(0, |o| o.instrument),
-                    side: book.map_or(0, |o| o.side),
-                    price_ticks: book.map_or(0, |o| o.price_ticks),
-                    open: tag.open,
-                    allocation: tag.allocation.clone(),
-                },
-            );
-        }
-        // Accounts added at runtime (their hashed credential), then KYC
-        // changes made through the admin port, which override the file.
-        for listing in &venue.accounts_added {
-            if let Ok(role) = super::admin_accounts::listed_role(&listing.role) {
-                self.admit_account(listing, role);
-            }
-        }
-        for &(account, code) in &venue.kyc {
-            if let Some(status) = super::admin::kyc_status(code) {
-                self.desk.router.set_status(account, status);
-            }
-        }
-        // Uploaded inventories before the claims they bound.
-        for record in &venue.inventories {
-            self.apply_inventory(record);
-        }
-        for (account, claims) in &venue.claims {
-            self.desk.router.claim_slots(*account, claims);
-        }
-        let attestation_of = |record: &tonnex_engine::venue::AttestationRecord| Attestation {
-            id: record.id.clone(),
-            internal_price_usd: Decimal::new(record.internal_price_micros, 6),
-            reporting_year: i64::from(record.reporting_year),
-        };
-        for record in &venue.attestations {
-            if record.revoked {
-                self.desk
-                    .revoked
-                    .insert((record.account, record.id.clone()));
-                continue;
-            }
-            if let Some(approver) = &record.approver {
-                self.desk
-                    .approvers
-                    .insert((record.account, record.id.clone()), approver.clone());
-            }
-            let attestation = attestation_of(record);
-            self.desk
-                .wire_attestations
-                .push((record.account, attestation.clone()));
-            self.desk
-                .router
-                .add_attestation(record.account, attestation);
-        }
-        for record in &venue.pending_attestations {
-            self.desk
-                .pending_attestations
-                .push((record.account, attestation_of(record)));
-        }
-        for held in &venue.held {
-            let order = &held.order;
-            let (Some(kind), Some(side), Some(reference)) = (
-                order.kind(),
-                order.side(),
-                self.market.instruments.get(order.instrument as usize),
-            ) else {
-                continue;
-            };
-            let request = super::buyer::order_request(
-                held.account,
-                order,
-                reference,
-                kind,
-                side,
-                i64::try_from(order.qty).unwrap_or(0),
-            );
-            self.desk
-                .held_orders
-                .insert((held.account, order.client_order_id), order.clone());
-            self.desk.held.hold(request, held.expires_at_ns);
-        }
-    }
 }
+
+#[path = "server_rebuild.rs"]
+mod rebuild;
