@@ -167,6 +167,14 @@ impl Gateway {
         let (last, committed) = (core.state().last_seq(), core.committed_seq());
         self.net.mark_round(last);
         self.net.set_committed(committed);
+        let now = self.net.round();
+        while let Some(&(seq, received_ns)) = self.held_acks.front() {
+            if seq > committed {
+                break;
+            }
+            self.metrics.ack_latency(now.saturating_sub(received_ns));
+            self.held_acks.pop_front();
+        }
     }
 
     /// Whether the inline engine holds outputs for a group commit (the

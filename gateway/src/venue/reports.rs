@@ -98,11 +98,17 @@ impl Gateway {
         }
     }
 
-    /// The current command's first answer is going out: its ack latency.
-    fn observe_ack(&self) {
+    /// The current command's first answer is going out: its ack latency
+    /// (on a cluster's leader, once its entry commits: [`Gateway::seal_round`]).
+    fn observe_ack(&mut self) {
         if let Some(current) = &self.link.current {
-            self.metrics
-                .ack_latency(self.net.round().saturating_sub(current.received_ns));
+            if self.net.hold {
+                self.held_acks
+                    .push_back((self.link.last_seq, current.received_ns));
+            } else {
+                self.metrics
+                    .ack_latency(self.net.round().saturating_sub(current.received_ns));
+            }
         }
     }
 

@@ -218,6 +218,10 @@ pub struct Gateway {
     pub(super) engine_stopped: bool,
     /// A cluster leader that lost leadership (its run ends).
     pub(super) demoted: bool,
+    /// A cluster leader's acknowledgements waiting for their commit: the
+    /// command's journal sequence and when it was received (the ack
+    /// latency is observed when the answer may leave).
+    pub(super) held_acks: VecDeque<(u64, u64)>,
 }
 
 /// How a gateway's run ended.
@@ -432,6 +436,7 @@ impl Gateway {
             closing: false,
             engine_stopped: false,
             demoted: false,
+            held_acks: VecDeque::new(),
         };
         gateway.rebuild(&seed);
         Ok(gateway)
