@@ -337,7 +337,7 @@ impl Core {
     }
 
     /// Hands `emit` every awaiting output whose command is durable.
-    pub(super) fn release(&mut self, emit: &mut dyn FnMut(Output)) {
+    fn release(&mut self, emit: &mut dyn FnMut(Output)) {
         let durable = self.durable_seq();
         while let Some(front) = self.awaiting.front() {
             if matches!(front, Output::Begin { seq, .. } if *seq > durable) {

@@ -70,7 +70,7 @@ impl StartupEngine for Settling<'_> {
             // (No sessions yet: nothing sent to record.)
             self.node.seal(0, Vec::new()).map_err(failed)?;
             self.node
-                .settle(self.poll, watch, std::time::Duration::from_secs(10))
+                .settle(self.poll, std::time::Duration::from_secs(10))
                 .map_err(|e| VenueError::NoQuorum(e.to_string()))?;
         }
         Ok(())

@@ -7,7 +7,8 @@
 //! node that leads, once it has applied every entry before its term,
 //! becomes the venue: the gateway is built from its state exactly as at a
 //! restart, and from then on each batch of commands is applied at once,
-//! proposed as one entry, and its reports released when the entry commits
+//! proposed as one entry with the reports it made, which the gateway
+//! sends once the entry commits
 //! ([`Node::process`]). A leader that loses leadership drops its sessions
 //! and starts again from its log as a follower (what it applied ahead of
 //! the log may have been overwritten): the one recovery path.

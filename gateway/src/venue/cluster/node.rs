@@ -271,23 +271,16 @@ impl Node {
         self.pump()
     }
 
-    /// Periodic work: Raft's, then the outputs of what committed.
+    /// Periodic work: Raft's, then the core's (a finished snapshot).
     pub fn idle(&mut self, emit: &mut dyn FnMut(Output)) -> Result<(), CoreError> {
         self.pump()?;
-        let core = self.replica.state_mut();
-        core.release(emit);
-        core.idle(emit)
+        self.replica.state_mut().idle(emit)
     }
 
     /// Waits, polling `poll` for the transport alone, until everything
     /// applied is committed (start-up commands: the venue serves nobody
     /// yet). Fails after `patience` or when leadership is lost.
-    pub fn settle(
-        &mut self,
-        poll: &mut mio::Poll,
-        emit: &mut dyn FnMut(Output),
-        patience: Duration,
-    ) -> Result<(), ClusterError> {
+    pub fn settle(&mut self, poll: &mut mio::Poll, patience: Duration) -> Result<(), ClusterError> {
         let deadline = Instant::now() + patience;
 
         let mut events = mio::Events::with_capacity(64);
@@ -310,7 +303,6 @@ impl Node {
                 Err(CoreError::Cluster(e)) => return Err(e),
                 Err(_) => {}
             }
-            self.replica.state_mut().release(emit);
         }
         Ok(())
     }
