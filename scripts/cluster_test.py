@@ -63,10 +63,12 @@ class Node:
         self.raft, self.entry = raft, entry
         self.others = others  # fills, admin, metrics, market data ports
         self.proc = None
-        self.starts = 0
+        # Ready lines printed before this run started (a node prints one
+        # each time it starts following and each time it starts leading).
+        self.lines_before = 0
 
     def start(self, peers, entries, join=False):
-        self.starts += 1
+        self.lines_before = len(self.ready_lines())
         fills, admin, metrics, md = self.others
         with open(self.out, "a") as out, open(self.err, "a") as err:
             self.proc = subprocess.Popen(
@@ -92,13 +94,27 @@ class Node:
     def role(self):
         """The role of this run's last ready line (None before one)."""
         lines = self.ready_lines()
-        if len(lines) < self.starts:
+        if len(lines) <= self.lines_before:
             return None
         match = re.search(r"role=(\w+)", lines[-1])
         return match.group(1) if match else None
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
+
+    def describe(self, lines=8):
+        """What a failure report shows of this node: running or its exit
+        code, its last ready line, the tail of its log."""
+        state = "running" if self.alive() else f"exited {self.proc.returncode if self.proc else '-'}"
+        ready = self.ready_lines()
+        last = re.search(r"role=\w+", ready[-1]).group(0) if ready else "no ready line"
+        try:
+            with open(self.err) as f:
+                tail = f.readlines()[-lines:]
+        except FileNotFoundError:
+            tail = []
+        return "\n".join([f"node {self.id}: {state}, {len(ready)} ready lines, last {last}"]
+                         + [f"  {l.rstrip()[:220]}" for l in tail])
 
 
 def wait_for(what, check, seconds):
@@ -289,7 +305,6 @@ def main():
             else:
                 shutil.rmtree(work, ignore_errors=True)
         return 0
-    seconds = args.seconds or 4 + 2.5 * args.kills
     work = tempfile.mkdtemp(prefix="tonnex-cluster.")
     ports = free_ports(3 * 6)
     nodes = [Node(bin_dir, work, i + 1, ports[6 * i], ports[6 * i + 1], ports[6 * i + 2:6 * i + 6])
@@ -297,6 +312,28 @@ def main():
     peers = ",".join(f"{n.id}@127.0.0.1:{n.raft}" for n in nodes)
     entries = ",".join(f"{n.id}@127.0.0.1:{n.entry}" for n in nodes)
     venues = ",".join(f"127.0.0.1:{n.entry}" for n in nodes)
+    load = None
+    try:
+        return kills(args, bin_dir, work, nodes, peers, entries, venues)
+    except SystemExit:
+        # What each node was doing: a CI log has nothing else to go on.
+        for node in nodes:
+            print(node.describe(), file=sys.stderr)
+        raise
+    finally:
+        for node in nodes:
+            if node.alive():
+                node.proc.kill()
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"kept {work}")
+
+
+def kills(args, bin_dir, work, nodes, peers, entries, venues):
+    """Starts the nodes, runs the load test through `args.kills` leader
+    kills, and checks what every node holds at the end."""
+    seconds = args.seconds or 4 + 2.5 * args.kills
     load = None
     try:
         for node in nodes:
@@ -428,16 +465,10 @@ def main():
               f"elected_max_ms={max(failovers, default=0)} "
               f"first_ack_median_ms={first_acks[len(first_acks) // 2] if first_acks else 0} "
               f"first_ack_max_ms={max(first_acks, default=0)} digest={results[0][0]}")
+        return 0
     finally:
         if load is not None and load.poll() is None:
             load.kill()
-        for node in nodes:
-            if node.alive():
-                node.proc.kill()
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
-        else:
-            print(f"kept {work}")
 
 
 if __name__ == "__main__":
