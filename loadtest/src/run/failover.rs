@@ -8,7 +8,7 @@
 //! leader `SessionError` (the first message must be `Login`). Neither is a
 //! login, so probing logs nothing against any account.
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -21,8 +21,20 @@ enum Answer {
     Leader,
     /// It follows; the leader's order-entry address if it named one.
     Follower(Option<SocketAddr>),
-    /// No answer (down, starting, or mid-election).
-    Silent,
+    /// No answer (down, starting, or mid-election): what happened.
+    Silent(&'static str),
+}
+
+impl Answer {
+    /// How a give-up message names it.
+    fn describe(&self) -> String {
+        match self {
+            Answer::Leader => "leads".into(),
+            Answer::Follower(Some(leader)) => format!("follows {leader}"),
+            Answer::Follower(None) => "follows, leader unknown".into(),
+            Answer::Silent(why) => (*why).into(),
+        }
+    }
 }
 
 /// One failover as the load test saw it.
@@ -81,27 +93,40 @@ impl Venues {
         let deadline = Instant::now() + patience;
         let mut turn = 0usize;
         let mut hint: Option<SocketAddr> = None;
+        // Each node's last answer, for the message if none leads.
+        let mut last: Vec<String> = vec!["not asked".into(); self.nodes.len()];
         while Instant::now() < deadline {
             let node = hint.take().unwrap_or_else(|| {
                 turn += 1;
                 self.nodes[(turn - 1) % self.nodes.len()]
             });
-            match probe(node) {
+            let answer = probe(node);
+            if let Some(i) = self.nodes.iter().position(|n| *n == node) {
+                last[i] = answer.describe();
+            }
+            match answer {
                 Answer::Leader => {
                     self.current = node;
                     return Ok(node);
                 }
                 Answer::Follower(leader) => hint = leader,
-                Answer::Silent => {}
+                Answer::Silent(_) => {}
             }
             if turn.is_multiple_of(self.nodes.len()) && hint.is_none() {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
+        let answers: Vec<String> = self
+            .nodes
+            .iter()
+            .zip(&last)
+            .map(|(node, answer)| format!("{node} {answer}"))
+            .collect();
         Err(format!(
-            "no node of {:?} answered as leader within {} ms",
+            "no node of {:?} answered as leader within {} ms (last answers: {})",
             self.nodes,
-            patience.as_millis()
+            patience.as_millis(),
+            answers.join("; ")
         ))
     }
 }
@@ -109,7 +134,7 @@ impl Venues {
 /// Asks `node` whether it leads.
 fn probe(node: SocketAddr) -> Answer {
     let Ok(mut stream) = TcpStream::connect_timeout(&node, Duration::from_millis(200)) else {
-        return Answer::Silent;
+        return Answer::Silent("no connection");
     };
     let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
     let _ = stream.set_nodelay(true);
@@ -117,7 +142,7 @@ fn probe(node: SocketAddr) -> Answer {
         .write_all(&frame::encode(&ClientMessage::Heartbeat))
         .is_err()
     {
-        return Answer::Silent;
+        return Answer::Silent("write failed");
     }
     let mut bytes = Vec::new();
     let mut chunk = [0u8; 1024];
@@ -130,14 +155,18 @@ fn probe(node: SocketAddr) -> Answer {
                         ..
                     }) => Answer::Follower(order_entry.parse().ok()),
                     Ok(_) => Answer::Leader,
-                    Err(_) => Answer::Silent,
+                    Err(_) => Answer::Silent("an answer that does not decode"),
                 }
             }
             Ok(None) => {}
-            Err(_) => return Answer::Silent,
+            Err(_) => return Answer::Silent("a malformed frame"),
         }
         match stream.read(&mut chunk) {
-            Ok(0) | Err(_) => return Answer::Silent,
+            Ok(0) => return Answer::Silent("closed without an answer"),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Answer::Silent("no answer within 500 ms")
+            }
+            Err(_) => return Answer::Silent("connection reset"),
             Ok(n) => bytes.extend_from_slice(&chunk[..n]),
         }
     }
