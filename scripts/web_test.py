@@ -105,7 +105,8 @@ class Http:
         return status, headers, (json.loads(text) if text.startswith("{") else text)
 
 
-def browser():
+def browser(work):
+    """Chromium under Selenium, its profile in `work` (removed at the end)."""
     options = Options()
     options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -113,7 +114,7 @@ def browser():
                  "--disable-component-update", "--disable-sync", "--window-size=1280,1600",
                  "--disable-dev-shm-usage"):
         options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tempfile.mkdtemp(prefix='tonnex-chromium-')}")
+    options.add_argument(f"--user-data-dir={os.path.join(work, 'chromium-profile')}")
     service = Service(shutil.which("chromedriver") or "/usr/bin/chromedriver")
     driver = webdriver.Chrome(service=service, options=options)
     driver.implicitly_wait(5)
@@ -197,7 +198,7 @@ def main():
         check(summary.get("retired_tonnes") == 10 and summary["reporting_year"] == 2026
               and summary["pathway"] == "recognised", f"the summary API after settlement: {summary}")
 
-        driver = browser()
+        driver = browser(work)
         try:
             # 1. The buyer's dashboard: coverage and a certificate.
             login(driver, web, "buyer", "1001", "demo-1001")
