@@ -9,9 +9,39 @@ use std::time::{Duration, Instant};
 use tonnex_protocol::frame;
 use tonnex_protocol::wire::*;
 
+/// A test's scratch folder, removed when the test ends (passed or not):
+/// each holds a preallocated 256 MiB journal segment, and a run of the
+/// suite makes over fifty.
+pub struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for Scratch {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// A scratch copy of `config/demo` with its journal inside and `extra`
 /// replacing the `[session]` table.
-pub fn scratch(name: &str, session: &str) -> PathBuf {
+pub fn scratch(name: &str, session: &str) -> Scratch {
     remove_stale_scratch();
     let dir = std::env::temp_dir().join(format!("tonnex-venue-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -49,11 +79,11 @@ pub fn scratch(name: &str, session: &str) -> PathBuf {
     .replace("127.0.0.1:7004", "127.0.0.1:0")
     .replace("127.0.0.1:7005", "127.0.0.1:0");
     std::fs::write(dir.join("venue.toml"), venue).unwrap();
-    dir
+    Scratch(dir)
 }
 
-/// Removes scratch folders of earlier test runs (their process is gone):
-/// each holds a preallocated 256 MiB journal segment.
+/// Removes scratch folders that earlier test runs could not (their process
+/// was killed).
 fn remove_stale_scratch() {
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
         return;
