@@ -228,7 +228,13 @@ fn answer(caller: &mut Caller, node: &Node) -> bool {
     match frame::split(&caller.read, 1 << 16) {
         Ok(None) => false,
         Ok(Some(_)) | Err(_) => {
-            let (leader, order_entry) = node.leader();
+            let (mut leader, mut order_entry) = node.leader();
+            if leader == node.replica.id() {
+                // Elected, not serving yet (still applying its log): naming
+                // itself would send the caller straight back here. No
+                // leader yet: the caller tries again shortly.
+                (leader, order_entry) = (0, String::new());
+            }
             let reply = frame::encode(&Sequenced {
                 seq: 0,
                 message: VenueMessage::NotLeader {
