@@ -93,6 +93,10 @@ impl Venues {
         let deadline = Instant::now() + patience;
         let mut turn = 0usize;
         let mut hint: Option<SocketAddr> = None;
+        // Redirects followed in a row: followers with stale views could
+        // name each other; past one per node, the round robin (and its
+        // pause) takes over.
+        let mut hops = 0usize;
         // Each node's last answer, for the message if none leads.
         let mut last: Vec<String> = vec!["not asked".into(); self.nodes.len()];
         while Instant::now() < deadline {
@@ -109,8 +113,13 @@ impl Venues {
                     self.current = node;
                     return Ok(node);
                 }
-                Answer::Follower(leader) => hint = leader,
-                Answer::Silent(_) => {}
+                // A node naming itself is not a redirect (an older venue
+                // answers so between its election and serving).
+                Answer::Follower(leader) => {
+                    hint = leader.filter(|l| *l != node && hops < self.nodes.len());
+                    hops = if hint.is_some() { hops + 1 } else { 0 };
+                }
+                Answer::Silent(_) => hops = 0,
             }
             if turn.is_multiple_of(self.nodes.len()) && hint.is_none() {
                 std::thread::sleep(Duration::from_millis(20));
