@@ -312,11 +312,11 @@ def main():
     peers = ",".join(f"{n.id}@127.0.0.1:{n.raft}" for n in nodes)
     entries = ",".join(f"{n.id}@127.0.0.1:{n.entry}" for n in nodes)
     venues = ",".join(f"127.0.0.1:{n.entry}" for n in nodes)
-    load = None
     try:
         return kills(args, bin_dir, work, nodes, peers, entries, venues)
-    except SystemExit:
-        # What each node was doing: a CI log has nothing else to go on.
+    except BaseException:
+        # A check failed or the script broke: what each node was doing (a
+        # CI log has nothing else to go on).
         for node in nodes:
             print(node.describe(), file=sys.stderr)
         raise
