@@ -2,50 +2,23 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tonnex_protocol::frame;
 use tonnex_protocol::wire::*;
 
-/// A test's scratch folder, removed when the test ends (passed or not):
-/// each holds a preallocated 256 MiB journal segment, and a run of the
-/// suite makes over fifty.
-pub struct Scratch(PathBuf);
-
-impl std::ops::Deref for Scratch {
-    type Target = PathBuf;
-    fn deref(&self) -> &PathBuf {
-        &self.0
-    }
-}
-
-impl AsRef<Path> for Scratch {
-    fn as_ref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl AsRef<std::ffi::OsStr> for Scratch {
-    fn as_ref(&self) -> &std::ffi::OsStr {
-        self.0.as_os_str()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+pub use crate::scratch_dir::Scratch;
 
 /// A scratch copy of `config/demo` with its journal inside and `extra`
-/// replacing the `[session]` table.
+/// replacing the `[session]` table; removed when the test ends (each holds
+/// a preallocated 256 MiB journal segment, and a run makes over fifty).
 pub fn scratch(name: &str, session: &str) -> Scratch {
     remove_stale_scratch();
-    let dir = std::env::temp_dir().join(format!("tonnex-venue-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::fresh(
+        std::env::temp_dir().join(format!("tonnex-venue-{name}-{}", std::process::id())),
+    );
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/demo");
     for entry in std::fs::read_dir(&demo).unwrap() {
         let entry = entry.unwrap();
@@ -79,7 +52,7 @@ pub fn scratch(name: &str, session: &str) -> Scratch {
     .replace("127.0.0.1:7004", "127.0.0.1:0")
     .replace("127.0.0.1:7005", "127.0.0.1:0");
     std::fs::write(dir.join("venue.toml"), venue).unwrap();
-    Scratch(dir)
+    dir
 }
 
 /// Removes scratch folders that earlier test runs could not (their process

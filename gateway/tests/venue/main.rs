@@ -13,6 +13,8 @@ mod logs;
 mod market_data;
 mod metrics;
 mod restart;
+#[path = "../../../testkit/scratch.rs"]
+mod scratch_dir;
 mod sessions;
 mod settlement;
 mod stream;

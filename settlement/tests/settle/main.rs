@@ -9,10 +9,12 @@
 mod callbacks;
 mod failures;
 mod operations;
+#[path = "../../../testkit/scratch.rs"]
+mod scratch_dir;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,44 +24,18 @@ use tonnex_protocol::wire::*;
 use tonnex_settlement::ledger::Ledger;
 use tonnex_settlement::registry::{self, Kind, RegistryEvent};
 
+use scratch_dir::Scratch;
+
 const BUYER: u64 = 1001;
 const SELLER: u64 = 2001;
 const MM_A: u64 = 3001;
 const MM_B: u64 = 3002;
 
-/// A test's scratch folder, removed when the test ends (passed or not).
-struct Scratch(PathBuf);
-
-impl std::ops::Deref for Scratch {
-    type Target = PathBuf;
-    fn deref(&self) -> &PathBuf {
-        &self.0
-    }
-}
-
-impl AsRef<Path> for Scratch {
-    fn as_ref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl AsRef<std::ffi::OsStr> for Scratch {
-    fn as_ref(&self) -> &std::ffi::OsStr {
-        self.0.as_os_str()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
+/// A test's scratch folder, removed when the test ends.
 fn scratch(name: &str) -> Scratch {
-    let dir = std::env::temp_dir().join(format!("tonnex-settle-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    Scratch(dir)
+    Scratch::fresh(
+        std::env::temp_dir().join(format!("tonnex-settle-{name}-{}", std::process::id())),
+    )
 }
 
 /// Tonnes of the buyer's IOC order that never trade.
