@@ -26,19 +26,18 @@ pub(super) struct Compaction {
 impl Compaction {
     /// Starts compacting `path` up to byte `upto`, keeping each account's
     /// records from sequence `keep_from[account]` on; `header` opens the new
-    /// file; `sync` makes it durable before it replaces the old one.
+    /// file, written out (durable) before it replaces the old one.
     pub fn start(
         path: &Path,
         upto: u64,
         header: Vec<u8>,
         keep_from: HashMap<u64, u64>,
-        sync: bool,
     ) -> Compaction {
         let tmp = path.with_extension("log.tmp");
         let (from, to) = (path.to_path_buf(), tmp.clone());
         let job = std::thread::Builder::new()
             .name("outbound-compaction".into())
-            .spawn(move || copy_windows(&from, &to, upto, &header, &keep_from, sync))
+            .spawn(move || copy_windows(&from, &to, upto, &header, &keep_from))
             .expect("spawning the compaction thread");
         Compaction { job, upto, tmp }
     }
@@ -80,7 +79,6 @@ fn copy_windows(
     upto: u64,
     header: &[u8],
     keep_from: &HashMap<u64, u64>,
-    sync: bool,
 ) -> std::io::Result<File> {
     let mut input = BufReader::with_capacity(1 << 20, File::open(from)?.take(upto));
     let file = OpenOptions::new()
@@ -119,8 +117,11 @@ fn copy_windows(
     }
     out.flush()?;
     drop(out);
-    if sync {
-        file.sync_all()?;
-    }
+    // Always, not only under `sync`: ext4 writes out a file's delayed
+    // blocks when it is renamed over another, and that rename is on the
+    // gateway thread. Written out here, they cost the helper, not the
+    // event loop (a compaction's rename and close were about 5 % of the
+    // gateway thread's time at full load).
+    file.sync_all()?;
     Ok(file)
 }

@@ -249,7 +249,11 @@ impl Outbound {
                     what: format!("compaction: {e}"),
                 })?;
             tracing::info!(from_bytes, to_bytes = length, "outbound log compacted");
-            self.file = Some(file);
+            if let Some(replaced) = self.file.replace(file) {
+                // Closing the replaced file frees its pages: milliseconds
+                // for a file of hundreds of MiB, not on the event loop.
+                std::thread::spawn(move || drop(replaced));
+            }
             self.file_bytes = length;
             return Ok(());
         }
@@ -264,7 +268,6 @@ impl Outbound {
                 self.file_bytes,
                 self.header(),
                 keep_from,
-                self.sync,
             ));
         }
         Ok(())
@@ -288,7 +291,6 @@ impl Outbound {
                 .iter()
                 .map(|(&account, stream)| (account, stream.first_seq))
                 .collect(),
-            self.sync,
         ));
         while self.compaction.as_ref().is_some_and(|c| !c.is_finished()) {
             std::thread::sleep(std::time::Duration::from_millis(1));
