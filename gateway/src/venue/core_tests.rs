@@ -2,12 +2,16 @@
 //! its command as durably as the policy asks.
 
 use tonnex_engine::journal::{recover, Durability, Journal, JournalConfig, RecoverOptions};
-use tonnex_engine::{Asset, Command, EngineConfig};
-use tonnex_protocol::Cash;
+use tonnex_engine::{Asset, Command, Compliance, EngineConfig, InstrumentSpec, NewOrder};
+use tonnex_protocol::{Cash, OrderKind, Price, Qty, Side, Symbol};
 
 use super::*;
 
 fn core(name: &str, durability: Durability) -> (Core, PathBuf) {
+    core_snapshotting(name, durability, u64::MAX)
+}
+
+fn core_snapshotting(name: &str, durability: Durability, every: u64) -> (Core, PathBuf) {
     let dir = std::env::temp_dir().join(format!("tonnex-core-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -35,7 +39,7 @@ fn core(name: &str, durability: Durability) -> (Core, PathBuf) {
         &recovered,
     )
     .unwrap();
-    let core = Core::new(recovered.state, journal, fills, dir.clone(), u64::MAX);
+    let core = Core::new(recovered.state, journal, fills, dir.clone(), every);
     (core, dir)
 }
 
@@ -157,4 +161,73 @@ fn a_followers_core_keeps_the_leaders_reports_and_a_new_leader_numbers_on() {
     assert!(follower.take_reports(99).is_none(), "taken once");
     std::fs::remove_dir_all(leader_dir).ok();
     std::fs::remove_dir_all(follower_dir).ok();
+}
+
+#[test]
+fn snapshots_are_spaced_by_the_state_they_copy_once_it_outgrows_the_venues_gap() {
+    // Every 10 commands, or 4 per resting order once that is more.
+    let (mut core, dir) = core_snapshotting("snapshot-gap", Durability::Process, 10);
+    let mut commands = vec![
+        Command::AddInstrument {
+            instrument: 0,
+            spec: InstrumentSpec {
+                symbol: Symbol::new("NBR-2024.CCP").unwrap(),
+                tick_micros: 10_000,
+                min_price: Price(1),
+                max_price: Price(10_000),
+            },
+        },
+        Command::Deposit {
+            account: 7,
+            asset: Asset::Credits {
+                instrument: 0,
+                qty: Qty(1_000),
+            },
+        },
+    ];
+    // Forty offers that rest (seq 3-42), then deposits.
+    for n in 0..40 {
+        commands.push(Command::New(NewOrder {
+            id: 0,
+            client_order_id: n + 1,
+            account: 7,
+            instrument: 0,
+            side: Side::Sell,
+            kind: OrderKind::Limit,
+            price: Price(2_000 + n as i64),
+            qty: Qty(1),
+            cash_budget: Cash(0),
+            compliance: Compliance::NONE,
+            ts_ns: 0,
+        }));
+    }
+    while commands.len() < 210 {
+        commands.push(Command::Deposit {
+            account: 7,
+            asset: Asset::Cash(Cash(1)),
+        });
+    }
+    for (corr, command) in commands.into_iter().enumerate() {
+        let input = Input::Command {
+            corr: corr as u64 + 1,
+            command,
+            annotation: None,
+        };
+        core.process(&mut vec![input], &mut |_| {}).unwrap();
+        // Each snapshot written before the next command, so none is
+        // skipped for one still being written.
+        core.close().unwrap();
+    }
+    let mut taken = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            let seq = name.strip_prefix("snapshot-")?.strip_suffix(".snap")?;
+            seq.parse::<u64>().ok()
+        })
+        .collect::<Vec<_>>();
+    taken.sort_unstable();
+    // At 10: 8 resting, the gap stays 32 (> 10); at 42: 40 resting, 160.
+    assert_eq!(taken, vec![10, 42, 202]);
+    std::fs::remove_dir_all(dir).ok();
 }
