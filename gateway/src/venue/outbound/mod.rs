@@ -13,15 +13,19 @@
 //! socket write of that round; under `batch` and `sync` durability also
 //! `fdatasync`ed) before any client can have it, so after a restart the
 //! sequence goes on above everything a client saw. A record cut short by a
-//! crash was never sent and is dropped at the next start. When the file has
-//! grown well past what the replay windows hold, a helper thread rewrites
-//! it with just those windows ([`compact`]), off the gateway thread. The session id is drawn when the file is created; it
-//! names the sequence space, so a client that sees a new one starts over.
+//! crash was never sent and is dropped at the next start, and so are the
+//! zeros a compaction leaves after the records (a record is never all
+//! zeros). When the file has grown well past what the replay windows hold,
+//! a helper thread rewrites a spare file with just those windows, which
+//! then takes the log's name ([`compact`]), off the gateway thread. The
+//! session id is drawn when the file is created; it names the sequence
+//! space, so a client that sees a new one starts over.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::hash::BuildHasherDefault;
 use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use tonnex_engine::accounts::IntHasher;
@@ -220,7 +224,10 @@ impl Outbound {
             path: self.path.clone(),
             what: e.to_string(),
         };
-        write_at_end(file, &self.buffer).map_err(fail)?;
+        // At where the records end, not the file's end: after a compaction
+        // the file goes on in zeros, the pages appended over.
+        file.write_all_at(&self.buffer, self.file_bytes)
+            .map_err(fail)?;
         if self.sync {
             file.sync_data().map_err(fail)?;
         }
@@ -250,8 +257,9 @@ impl Outbound {
                 })?;
             tracing::info!(from_bytes, to_bytes = length, "outbound log compacted");
             if let Some(replaced) = self.file.replace(file) {
-                // Closing the replaced file frees its pages: milliseconds
-                // for a file of hundreds of MiB, not on the event loop.
+                // Now the spare (a close of nothing much), or, where names
+                // could not be exchanged, unlinked: closing it then frees its
+                // pages, milliseconds for hundreds of MiB, not on the event loop.
                 std::thread::spawn(move || drop(replaced));
             }
             self.file_bytes = length;
@@ -268,6 +276,7 @@ impl Outbound {
                 self.file_bytes,
                 self.header(),
                 keep_from,
+                self.sync,
             ));
         }
         Ok(())
@@ -291,6 +300,7 @@ impl Outbound {
                 .iter()
                 .map(|(&account, stream)| (account, stream.first_seq))
                 .collect(),
+            self.sync,
         ));
         while self.compaction.as_ref().is_some_and(|c| !c.is_finished()) {
             std::thread::sleep(std::time::Duration::from_millis(1));
@@ -386,6 +396,59 @@ mod tests {
         assert_eq!(log.session_id(), 5);
         assert_eq!(log.next_seq(9), 12);
         assert_eq!(log.stream(9).unwrap().first_seq, 10);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn compaction_rewrites_the_spare_over_what_it_held_and_swaps_it_in() {
+        let dir = scratch("spare");
+        let (log_path, spare) = (dir.join("outbound.log"), dir.join("outbound.log.next"));
+        // A spare longer than the compacted log, of bytes that would parse
+        // as records if they were left after it.
+        let mut stale = Vec::new();
+        while stale.len() < 8192 {
+            let mut frame = vec![0u8; frame::HEADER_BYTES];
+            frame.extend_from_slice(&999u64.to_le_bytes());
+            stale.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            stale.extend_from_slice(&9u64.to_le_bytes());
+            stale.extend_from_slice(&frame);
+        }
+        std::fs::write(&spare, &stale).unwrap();
+        let mut log = Outbound::open(&dir, 2, false, 5).unwrap();
+        for n in 1..=10 {
+            log.push(9, text(n));
+        }
+        log.write_pending().unwrap();
+        let first = std::fs::read(&log_path).unwrap();
+        log.compact_now().unwrap();
+        // The old log is the spare now.
+        assert_eq!(std::fs::read(&spare).unwrap(), first);
+        let compacted = std::fs::read(&log_path).unwrap();
+        assert_eq!(compacted.len(), stale.len(), "written over, not cut");
+        let end = log.file_bytes as usize;
+        assert!(
+            compacted[end..].iter().all(|&b| b == 0),
+            "zeros after the records"
+        );
+        // Appended where the records end, over the zeros; then a second
+        // compaction writes over the first log.
+        for n in 11..=20 {
+            log.push(9, text(n));
+        }
+        log.write_pending().unwrap();
+        log.compact_now().unwrap();
+        log.push(9, text(21));
+        log.write_pending().unwrap();
+        assert_eq!(
+            std::fs::metadata(&log_path).unwrap().len(),
+            first.len() as u64
+        );
+        drop(log);
+        let log = Outbound::open(&dir, 2, false, 6).unwrap();
+        assert_eq!(log.session_id(), 5);
+        assert_eq!(log.next_seq(9), 22);
+        let stream = log.stream(9).unwrap();
+        assert_eq!((stream.first_seq, stream.len()), (20, 2));
         std::fs::remove_dir_all(dir).ok();
     }
 
