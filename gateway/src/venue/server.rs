@@ -416,6 +416,7 @@ impl Gateway {
                     Box::new(super::inline::InlineEngine {
                         engine,
                         batch: Vec::with_capacity(256),
+                        outputs: Vec::with_capacity(4096),
                     })
                 }),
                 inflight: VecDeque::new(),
