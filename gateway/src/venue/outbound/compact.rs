@@ -183,3 +183,30 @@ fn copy_windows(
     }
     Ok((file, end))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exchange_swaps_the_two_files_and_a_missing_spare_is_an_error() {
+        let dir = std::env::temp_dir().join(format!("tonnex-exchange-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (log, spare) = (dir.join("outbound.log"), dir.join("outbound.log.next"));
+        std::fs::write(&log, b"old log").unwrap();
+        std::fs::write(&spare, b"compacted").unwrap();
+        exchange(&spare, &log).unwrap();
+        assert_eq!(std::fs::read(&log).unwrap(), b"compacted");
+        assert_eq!(std::fs::read(&spare).unwrap(), b"old log");
+        std::fs::remove_file(&spare).unwrap();
+        let error = exchange(&spare, &log).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::NotFound);
+        assert_eq!(
+            std::fs::read(&log).unwrap(),
+            b"compacted",
+            "the log untouched"
+        );
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
