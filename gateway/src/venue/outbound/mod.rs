@@ -14,8 +14,8 @@
 //! `fdatasync`ed) before any client can have it, so after a restart the
 //! sequence goes on above everything a client saw. A record cut short by a
 //! crash was never sent and is dropped at the next start, and so are the
-//! zeros a compaction leaves after the records (a record is never all
-//! zeros). When the file has grown well past what the replay windows hold,
+//! zeros a compaction leaves after the records (no record has length 0).
+//! When the file has grown well past what the replay windows hold,
 //! a helper thread rewrites a spare file with just those windows, which
 //! then takes the log's name ([`compact`]), off the gateway thread. The
 //! session id is drawn when the file is created; it names the sequence
