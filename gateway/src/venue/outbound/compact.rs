@@ -46,7 +46,7 @@ impl Compaction {
         keep_from: HashMap<u64, u64>,
         sync: bool,
     ) -> Compaction {
-        let spare = spare_path(path);
+        let spare = path.with_extension("log.next");
         let (from, to) = (path.to_path_buf(), spare.clone());
         let job = std::thread::Builder::new()
             .name("outbound-compaction".into())
@@ -84,11 +84,6 @@ impl Compaction {
         exchange(&self.spare, path)?;
         Ok((file, end + tail.len() as u64))
     }
-}
-
-/// The spare file beside the log at `path`.
-pub(super) fn spare_path(path: &Path) -> PathBuf {
-    path.with_extension("log.next")
 }
 
 /// Swaps the names `spare` and `log` in one step, or, where the file

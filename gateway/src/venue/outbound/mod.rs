@@ -24,7 +24,7 @@
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::hash::BuildHasherDefault;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -161,7 +161,7 @@ impl Outbound {
     fn rewrite_empty(&mut self, file: &mut File) -> std::io::Result<()> {
         file.set_len(0)?;
         let header = self.header();
-        write_at_end(file, &header)?;
+        file.write_all_at(&header, 0)?;
         file.sync_all()?;
         self.file_bytes = HEADER as u64;
         Ok(())
@@ -309,15 +309,10 @@ impl Outbound {
     }
 }
 
-fn write_at_end(file: &mut File, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::{Seek, SeekFrom};
-    file.seek(SeekFrom::End(0))?;
-    file.write_all(bytes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     fn scratch(name: &str) -> PathBuf {
         let dir =
