@@ -3,8 +3,10 @@
 //! from the start of the spare file `outbound.log.next`, the header and
 //! every record still inside its account's replay window then, and zeros
 //! over whatever the spare held after them. The gateway keeps appending to
-//! the live file meanwhile; when the helper is done, it copies what was
-//! appended since (a few milliseconds' worth) to the spare and swaps the
+//! the live file meanwhile, and publishes where its records end; the helper
+//! follows, copying what was appended to the spare, until less than
+//! [`CAUGHT_UP`] is left. The gateway then copies that rest (a few rounds'
+//! worth, not the hundreds of milliseconds' the helper took) and swaps the
 //! two names in one step (`renameat2` with `RENAME_EXCHANGE`): the spare is
 //! the log, and the old log is the next compaction's spare. A crash at any
 //! point leaves one whole log under `outbound.log`.
@@ -22,26 +24,41 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use super::{HEADER, RECORD_HEAD};
 
+/// What the helper leaves for the gateway to copy itself: a few rounds'
+/// appends at most.
+const CAUGHT_UP: u64 = 256 << 10;
+
 /// A compaction under way.
 pub(super) struct Compaction {
-    /// The spare, and where the records the helper wrote to it end.
-    job: JoinHandle<std::io::Result<(File, u64)>>,
-    /// Where the live file ended when it started: the helper copied up to here.
-    upto: u64,
+    job: JoinHandle<std::io::Result<Copied>>,
     spare: PathBuf,
+}
+
+/// What the helper did.
+struct Copied {
+    /// The spare.
+    file: File,
+    /// Where the records it wrote to the spare end.
+    end: u64,
+    /// How much of the live file it copied (the rest is the gateway's).
+    upto: u64,
 }
 
 impl Compaction {
     /// Starts compacting `path` up to byte `upto`, keeping each account's
-    /// records from sequence `keep_from[account]` on; `header` opens the
+    /// records from sequence `keep_from[account]` on, then following the
+    /// appends the gateway publishes in `live_end`; `header` opens the
     /// spare, written out (durable) before it replaces the log when `sync`.
     pub fn start(
         path: &Path,
         upto: u64,
+        live_end: Arc<AtomicU64>,
         header: Vec<u8>,
         keep_from: HashMap<u64, u64>,
         sync: bool,
@@ -50,9 +67,29 @@ impl Compaction {
         let (from, to) = (path.to_path_buf(), spare.clone());
         let job = std::thread::Builder::new()
             .name("outbound-compaction".into())
-            .spawn(move || copy_windows(&from, &to, upto, &header, &keep_from, sync))
+            .spawn(move || {
+                let live = File::open(&from)?;
+                let (file, end) = copy_windows(&live, &to, upto, &header, &keep_from)?;
+                let mut copied = Copied { file, end, upto };
+                copied.catch_up(&live, &live_end)?;
+                // Zeros over the rest of what the spare held: the log ends
+                // at them.
+                let zeros = vec![0u8; 1 << 20];
+                let mut at = copied.end;
+                let old_end = copied.file.metadata()?.len();
+                while at < old_end {
+                    let n = (old_end - at).min(zeros.len() as u64);
+                    copied.file.write_all_at(&zeros[..n as usize], at)?;
+                    at += n;
+                }
+                copied.catch_up(&live, &live_end)?;
+                if sync {
+                    copied.file.sync_data()?;
+                }
+                Ok(copied)
+            })
             .expect("spawning the compaction thread");
-        Compaction { job, upto, spare }
+        Compaction { job, spare }
     }
 
     /// Whether the helper is done.
@@ -62,27 +99,28 @@ impl Compaction {
 
     /// Completes the compaction: appends the live file's bytes from where
     /// the helper stopped up to `live_end` to the spare, and makes the
-    /// spare `path` (and the old log the spare). Returns the new log and
-    /// where its records end.
+    /// spare `path` (and the old log the spare). Returns the new log, where
+    /// its records end, and how many bytes were copied here.
     pub fn finish(
         self,
         live: &File,
         live_end: u64,
         path: &Path,
         sync: bool,
-    ) -> std::io::Result<(File, u64)> {
-        let (file, end) = self
+    ) -> std::io::Result<(File, u64, u64)> {
+        let Copied { file, end, upto } = self
             .job
             .join()
             .map_err(|_| std::io::Error::other("the compaction thread panicked"))??;
-        let mut tail = vec![0u8; (live_end - self.upto) as usize];
-        live.read_exact_at(&mut tail, self.upto)?;
+        let mut tail = vec![0u8; (live_end - upto) as usize];
+        live.read_exact_at(&mut tail, upto)?;
         file.write_all_at(&tail, end)?;
         if sync {
             file.sync_data()?;
         }
         exchange(&self.spare, path)?;
-        Ok((file, end + tail.len() as u64))
+        let tail = tail.len() as u64;
+        Ok((file, end + tail, tail))
     }
 }
 
@@ -115,15 +153,40 @@ fn exchange(spare: &Path, log: &Path) -> std::io::Result<()> {
     }
 }
 
+impl Copied {
+    /// Copies what the gateway appended to `live` since, as published in
+    /// `live_end`, until less than [`CAUGHT_UP`] is left. The gateway only
+    /// appends, and publishes an end once the records before it are
+    /// written, so every byte read here is final.
+    fn catch_up(&mut self, live: &File, live_end: &AtomicU64) -> std::io::Result<()> {
+        let mut chunk = vec![0u8; 1 << 20];
+        loop {
+            let end = live_end.load(Ordering::Acquire);
+            if end.saturating_sub(self.upto) < CAUGHT_UP {
+                return Ok(());
+            }
+            while self.upto < end {
+                let n = (end - self.upto).min(chunk.len() as u64) as usize;
+                live.read_exact_at(&mut chunk[..n], self.upto)?;
+                self.file.write_all_at(&chunk[..n], self.end)?;
+                self.upto += n as u64;
+                self.end += n as u64;
+            }
+        }
+    }
+}
+
+/// Writes `header` and the records of `live` (up to `upto`) still inside
+/// their windows from the start of the spare `to`; returns the spare and
+/// where the records end.
 fn copy_windows(
-    from: &Path,
+    live: &File,
     to: &Path,
     upto: u64,
     header: &[u8],
     keep_from: &HashMap<u64, u64>,
-    sync: bool,
 ) -> std::io::Result<(File, u64)> {
-    let mut input = BufReader::with_capacity(1 << 20, File::open(from)?.take(upto));
+    let mut input = BufReader::with_capacity(1 << 20, live.take(upto));
     // The spare is overwritten from its start, not truncated: its pages
     // stay in the page cache for the gateway to append over.
     let file = OpenOptions::new()
@@ -164,18 +227,6 @@ fn copy_windows(
     }
     out.flush()?;
     drop(out);
-    // Zeros over the rest of what the spare held: the log ends at them.
-    let zeros = vec![0u8; 1 << 20];
-    let mut at = end;
-    let old_end = file.metadata()?.len();
-    while at < old_end {
-        let n = (old_end - at).min(zeros.len() as u64);
-        file.write_all_at(&zeros[..n as usize], at)?;
-        at += n;
-    }
-    if sync {
-        file.sync_data()?;
-    }
     Ok((file, end))
 }
 
@@ -202,6 +253,41 @@ mod tests {
             b"compacted",
             "the log untouched"
         );
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn the_helper_follows_the_appends_and_leaves_less_than_caught_up() {
+        let dir = std::env::temp_dir().join(format!("tonnex-catch-up-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let appended: Vec<u8> = (0..(CAUGHT_UP as usize * 3)).map(|i| i as u8).collect();
+        std::fs::write(dir.join("live"), &appended).unwrap();
+        let live = File::open(dir.join("live")).unwrap();
+        let spare = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join("spare"))
+            .unwrap();
+        // The helper copied the windows (100 bytes) up to live byte 1000.
+        let mut copied = Copied {
+            file: spare,
+            end: 100,
+            upto: 1000,
+        };
+        // Appended since, but less than CAUGHT_UP: left to the gateway.
+        let live_end = AtomicU64::new(1000 + CAUGHT_UP - 1);
+        copied.catch_up(&live, &live_end).unwrap();
+        assert_eq!((copied.end, copied.upto), (100, 1000));
+        // More: copied through the published end, byte for byte.
+        let end = appended.len() as u64 - 5;
+        live_end.store(end, Ordering::Release);
+        copied.catch_up(&live, &live_end).unwrap();
+        assert_eq!((copied.end, copied.upto), (100 + end - 1000, end));
+        let written = std::fs::read(dir.join("spare")).unwrap();
+        assert_eq!(&written[100..], &appended[1000..end as usize]);
         std::fs::remove_dir_all(dir).ok();
     }
 }

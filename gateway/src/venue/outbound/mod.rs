@@ -27,6 +27,8 @@ use std::hash::BuildHasherDefault;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use tonnex_engine::accounts::IntHasher;
 use tonnex_engine::venue::sessions::Records;
@@ -69,6 +71,8 @@ pub struct Outbound {
     /// Records not yet written to the file.
     buffer: Vec<u8>,
     file_bytes: u64,
+    /// `file_bytes` for a compaction's helper, which follows the appends.
+    live_end: Arc<AtomicU64>,
     /// Bytes the replay windows hold (what a compaction keeps).
     window_bytes: u64,
     sync: bool,
@@ -152,6 +156,7 @@ impl Outbound {
             capacity: capacity.max(1),
             buffer: Vec::with_capacity(1 << 16),
             file_bytes: 0,
+            live_end: Arc::default(),
             window_bytes: 0,
             sync,
             compaction: None,
@@ -232,6 +237,7 @@ impl Outbound {
             file.sync_data().map_err(fail)?;
         }
         self.file_bytes += self.buffer.len() as u64;
+        self.live_end.store(self.file_bytes, Ordering::Release);
         self.buffer.clear();
         self.compact_in_background()
     }
@@ -249,13 +255,18 @@ impl Outbound {
                 return Ok(());
             };
             let from_bytes = self.file_bytes;
-            let (file, length) = running
+            let (file, length, tail_bytes) = running
                 .finish(current, self.file_bytes, &self.path, self.sync)
                 .map_err(|e| OutboundError {
                     path: self.path.clone(),
                     what: format!("compaction: {e}"),
                 })?;
-            tracing::info!(from_bytes, to_bytes = length, "outbound log compacted");
+            tracing::info!(
+                from_bytes,
+                to_bytes = length,
+                tail_bytes,
+                "outbound log compacted"
+            );
             if let Some(replaced) = self.file.replace(file) {
                 // Now the spare (a close of nothing much), or, where names
                 // could not be exchanged, unlinked: closing it then frees its
@@ -271,9 +282,11 @@ impl Outbound {
                 .iter()
                 .map(|(&account, stream)| (account, stream.first_seq))
                 .collect();
+            self.live_end.store(self.file_bytes, Ordering::Release);
             self.compaction = Some(Compaction::start(
                 &self.path,
                 self.file_bytes,
+                Arc::clone(&self.live_end),
                 self.header(),
                 keep_from,
                 self.sync,
@@ -292,9 +305,11 @@ impl Outbound {
     /// Compacts now and waits for it (tests).
     #[cfg(test)]
     fn compact_now(&mut self) -> Result<(), OutboundError> {
+        self.live_end.store(self.file_bytes, Ordering::Release);
         self.compaction = Some(Compaction::start(
             &self.path,
             self.file_bytes,
+            Arc::clone(&self.live_end),
             self.header(),
             self.streams
                 .iter()
