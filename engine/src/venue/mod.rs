@@ -21,6 +21,7 @@ mod image;
 pub mod serials;
 pub mod sessions;
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasherDefault;
 
@@ -268,15 +269,18 @@ impl VenueState {
                 ..
             } => {
                 for (id, open) in [(taker_id, taker_open), (maker_id, maker_open)] {
-                    if let Some(tag) = self.orders.get_mut(&id) {
+                    // One probe: a filled order is removed through its entry.
+                    if let Entry::Occupied(mut tag) = self.orders.entry(id) {
+                        if open.tonnes() == 0 {
+                            tag.remove();
+                            continue;
+                        }
+                        let tag = tag.get_mut();
                         tag.open = open.tonnes();
                         if let Some(allocation) = &mut tag.allocation {
                             // Filled tonnes stay claimed: they leave the
                             // open part, first line first.
                             allocation.take_first(qty.tonnes());
-                        }
-                        if tag.open == 0 {
-                            self.orders.remove(&id);
                         }
                     }
                 }

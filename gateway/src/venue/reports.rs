@@ -4,6 +4,8 @@
 //! instrument by `md_seq`), so market data can never push a client's own
 //! reports out of its replay window.
 
+use std::collections::hash_map::Entry;
+
 use tonnex_engine::{Command, Event, VenueCommand};
 use tonnex_protocol::wire::{pathway_code, side_code, VenueMessage};
 use tonnex_protocol::{Pathway, RejectReason, Side};
@@ -433,16 +435,19 @@ impl Gateway {
             ),
         ] {
             let mut client_order_id = 0;
-            if let Some(info) = self.orders.get_mut(&order_id) {
-                client_order_id = info.client_order_id;
-                info.open = open.tonnes();
-                if let Some(allocation) = &mut info.allocation {
-                    // Filled tonnes stay claimed, first line first.
-                    allocation.take_first(qty.tonnes());
+            // One probe: a filled order is removed through its entry.
+            if let Entry::Occupied(mut info) = self.orders.entry(order_id) {
+                client_order_id = info.get().client_order_id;
+                if open.tonnes() == 0 {
+                    info.remove();
+                } else {
+                    let info = info.get_mut();
+                    info.open = open.tonnes();
+                    if let Some(allocation) = &mut info.allocation {
+                        // Filled tonnes stay claimed, first line first.
+                        allocation.take_first(qty.tonnes());
+                    }
                 }
-            }
-            if open.tonnes() == 0 {
-                self.orders.remove(&order_id);
             }
             self.send(
                 owner,
