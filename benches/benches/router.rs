@@ -67,7 +67,7 @@ fn order(id: u64, account: u64) -> OrderRequest {
         id,
         account,
         side: Side::Buy,
-        instrument: "NBR-2024.CCP".to_string(),
+        instrument: "NBR-2024.CCP".into(),
         kind: OrderKind::Limit,
         price_usd: Some("24.50".parse().unwrap()),
         qty: 10,

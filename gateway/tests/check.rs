@@ -200,7 +200,7 @@ fn buy(id: u64, price: &str, qty: i64, scope: &[(i64, Option<i64>, i64)]) -> Ord
         id,
         account: 1001,
         side: Side::Buy,
-        instrument: "NBR-2024.CCP".to_string(),
+        instrument: "NBR-2024.CCP".into(),
         kind: OrderKind::Limit,
         price_usd: Some(price.parse().unwrap()),
         qty,
@@ -244,7 +244,7 @@ fn a_held_order_is_accepted_once_the_buyer_attests_or_expires() {
     let mut held = compliance::HeldOrders::default();
     let mut order = buy(7, "79.99", 10, &[(1, None, 10)]);
     order.account = 1002;
-    order.instrument = "DAC-2025.REM".to_string();
+    order.instrument = "DAC-2025.REM".into();
     let mut other = order.clone();
     other.id = 8;
     for o in [&order, &other] {
@@ -283,7 +283,7 @@ fn a_hold_claims_nothing() {
     let (_, mut router) = compliance::load_router(&scenarios().join("basic/venue.toml")).unwrap();
     let mut order = buy(1, "79.99", 10, &[(1, None, 10)]);
     order.account = 1002;
-    order.instrument = "DAC-2025.REM".to_string();
+    order.instrument = "DAC-2025.REM".into();
     let held = router.decide(&order);
     assert_eq!(
         (held.outcome, held.reason),

@@ -585,7 +585,7 @@ fn run_case(seed: u64) {
             id: n,
             account,
             side: Side::Buy,
-            instrument: format!("I{inst}"),
+            instrument: format!("I{inst}").into(),
             kind: if limit.is_some() {
                 OrderKind::Limit
             } else {

@@ -3,6 +3,7 @@
 //! "`tonnex-venue check` input and output").
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use rust_decimal::Decimal;
 use tonnex_protocol::{OrderKind, Side};
@@ -94,7 +95,7 @@ pub fn parse_dated_order(line: &str) -> Result<(OrderRequest, Option<Date>), Str
         id,
         account,
         side,
-        instrument: text("instrument")?.to_string(),
+        instrument: Arc::from(text("instrument")?),
         kind,
         price_usd,
         qty: integer("qty")?,

@@ -54,7 +54,7 @@ impl Gateway {
             .market
             .instruments
             .iter()
-            .any(|i| i.symbol == listing.symbol)
+            .any(|i| *i.symbol == *listing.symbol)
         {
             return Err(invalid(format!("'{}' is already listed", listing.symbol)));
         }
@@ -70,7 +70,7 @@ impl Gateway {
         }
         // Routed from now on: orders for it are behind the listing on the ring.
         self.market.instruments.push(InstrumentRef {
-            symbol: config.symbol.clone(),
+            symbol: Arc::from(config.symbol.as_str()),
             sub_ledger: Arc::from(config.sub_ledger.as_str()),
             tick_usd: config.tick_usd,
             tick_micros: spec.tick_micros,

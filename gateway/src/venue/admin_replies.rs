@@ -21,7 +21,7 @@ impl Gateway {
                 .zip(&self.admin.halted)
                 .zip(&self.market.last_trade)
                 .map(|((i, &halted), &last)| InstrumentStatus {
-                    symbol: i.symbol.clone(),
+                    symbol: i.symbol.to_string(),
                     halted,
                     tick_micros: i.tick_micros,
                     last_trade_ticks: last,

@@ -87,7 +87,7 @@ impl Gateway {
             .enumerate()
             .map(|(i, inst)| InstrumentInfo {
                 instrument: i as u32,
-                symbol: inst.symbol.clone(),
+                symbol: inst.symbol.to_string(),
                 sub_ledger: inst.sub_ledger.to_string(),
                 tick_micros: inst.tick_micros,
                 min_price_ticks: inst.min_price,

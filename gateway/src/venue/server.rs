@@ -104,7 +104,7 @@ pub(super) struct Inflight {
 /// An instrument as the gateway needs it.
 pub struct InstrumentRef {
     /// Ticker.
-    pub symbol: String,
+    pub symbol: Arc<str>,
     /// Sub-ledger.
     pub sub_ledger: Arc<str>,
     /// Tick in USD.
@@ -334,7 +334,7 @@ impl Gateway {
                 .enumerate()
                 .map(|(i, r)| InstrumentInfo {
                     instrument: i as u32,
-                    symbol: r.symbol.clone(),
+                    symbol: r.symbol.to_string(),
                     sub_ledger: r.sub_ledger.to_string(),
                     tick_micros: r.tick_micros,
                     min_price_ticks: r.min_price,

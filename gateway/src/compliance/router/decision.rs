@@ -50,7 +50,7 @@ pub struct OrderRequest {
     /// Buy or sell.
     pub side: Side,
     /// Instrument symbol.
-    pub instrument: String,
+    pub instrument: Arc<str>,
     /// Order type.
     pub kind: OrderKind,
     /// Limit price in USD per tonne; `None` for a market order.

@@ -218,7 +218,7 @@ impl Router {
             decision.reject(RejectReason::AccountNotActive);
             return;
         }
-        let Some(routed) = self.instruments.get(&order.instrument) else {
+        let Some(routed) = self.instruments.get(&*order.instrument) else {
             decision.reject(RejectReason::UnknownInstrument);
             return;
         };
