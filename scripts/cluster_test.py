@@ -269,6 +269,8 @@ def fill_log_details(path):
     at, instruments, named, deposits, lots = 0, 0, 0, 0, 0
     while at + 8 <= len(data):
         _crc, length = struct.unpack_from("<II", data, at)
+        if length == 0:  # zeros prepared past the records end the log
+            break
         payload = data[at + 8:at + 8 + length]
         at += 8 + length
         (tag,) = struct.unpack_from("<I", payload, 16)

@@ -9,10 +9,15 @@
 //!
 //! Record layout: `u32 CRC32C of the payload | u32 length | payload`; the last
 //! two fields are exactly the frame a subscriber receives.
+//!
+//! While the venue runs, the file goes on in zeros past its last record
+//! (pages prepared off the event loop, [`ahead`]); a length of 0 ends the
+//! records, and the zeros are cut at a clean stop and at the next start.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,6 +30,9 @@ use tonnex_protocol::frame;
 use tonnex_protocol::wire::{StreamEvent, StreamRecord, StreamSubscribe};
 
 use crate::config::FillSubscriber;
+
+#[path = "fills_ahead.rs"]
+mod ahead;
 
 /// The fill log's file name inside the journal folder.
 pub use tonnex_engine::fill_log::FILE_NAME;
@@ -56,6 +64,8 @@ pub struct FillLog {
     /// Held: `(last journal sequence, file end)` of each flush.
     marks: std::collections::VecDeque<(u64, u64)>,
     last_journal_seq: u64,
+    /// The helper keeping the next pages in zeros ([`ahead`]).
+    ahead: Option<ahead::Ahead>,
 }
 
 /// Why the fill log could not be opened.
@@ -143,16 +153,21 @@ impl FillLog {
         }
         let length = file.metadata().map_err(io)?.len();
         if length != keep {
-            tracing::warn!(
-                path = %path.display(),
-                kept = keep,
-                cut = length - keep,
-                "fill log cut back to the journal"
-            );
+            if zeros_from(&file, keep).map_err(io)? {
+                // The pages prepared ahead, left by a stop without a close.
+                tracing::debug!(path = %path.display(), zeros = length - keep, "fill log: zeros after the records cut");
+            } else {
+                tracing::warn!(
+                    path = %path.display(),
+                    kept = keep,
+                    cut = length - keep,
+                    "fill log cut back to the journal"
+                );
+            }
             file.set_len(keep).map_err(io)?;
         }
-        file.seek(SeekFrom::Start(keep)).map_err(io)?;
         shared.committed.store(keep, Ordering::Release);
+        let ahead = ahead::Ahead::start(&file, keep).map_err(io)?;
         Ok(FillLog {
             path,
             file,
@@ -163,6 +178,7 @@ impl FillLog {
             hold: false,
             marks: std::collections::VecDeque::new(),
             last_journal_seq: 0,
+            ahead: Some(ahead),
         })
     }
 
@@ -207,7 +223,10 @@ impl FillLog {
         if self.buffer.is_empty() {
             return Ok(());
         }
-        self.file.write_all(&self.buffer)?;
+        match &self.ahead {
+            Some(ahead) => ahead.write(&self.file, &self.buffer, self.bytes)?,
+            None => self.file.write_all_at(&self.buffer, self.bytes)?,
+        }
         self.bytes += self.buffer.len() as u64;
         self.buffer.clear();
         if self.hold {
@@ -239,6 +258,33 @@ impl FillLog {
             self.shared.committed.store(bytes, Ordering::Release);
         }
     }
+}
+
+impl Drop for FillLog {
+    /// Stops the helper and cuts its zeros: a log closed cleanly ends at
+    /// its last record.
+    fn drop(&mut self) {
+        drop(self.ahead.take());
+        if let Err(e) = self.file.set_len(self.bytes) {
+            tracing::warn!(path = %self.path.display(), error = %e, "fill log: zeros after the records not cut");
+        }
+    }
+}
+
+/// Whether `file` holds only zeros from `from` to its end.
+fn zeros_from(file: &File, from: u64) -> std::io::Result<bool> {
+    let mut chunk = vec![0u8; 1 << 20];
+    let end = file.metadata()?.len();
+    let mut at = from;
+    while at < end {
+        let n = (end - at).min(chunk.len() as u64) as usize;
+        file.read_exact_at(&mut chunk[..n], at)?;
+        if chunk[..n].iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+        at += n as u64;
+    }
+    Ok(true)
 }
 
 /// Serves the fill stream on `listener` until `stop` is set, to the
