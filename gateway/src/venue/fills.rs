@@ -65,7 +65,7 @@ pub struct FillLog {
     marks: std::collections::VecDeque<(u64, u64)>,
     last_journal_seq: u64,
     /// The helper keeping the next pages in zeros ([`ahead`]).
-    ahead: Option<ahead::Ahead>,
+    ahead: ahead::Ahead,
 }
 
 /// Why the fill log could not be opened.
@@ -178,7 +178,7 @@ impl FillLog {
             hold: false,
             marks: std::collections::VecDeque::new(),
             last_journal_seq: 0,
-            ahead: Some(ahead),
+            ahead,
         })
     }
 
@@ -223,10 +223,7 @@ impl FillLog {
         if self.buffer.is_empty() {
             return Ok(());
         }
-        match &self.ahead {
-            Some(ahead) => ahead.write(&self.file, &self.buffer, self.bytes)?,
-            None => self.file.write_all_at(&self.buffer, self.bytes)?,
-        }
+        self.ahead.write(&self.file, &self.buffer, self.bytes)?;
         self.bytes += self.buffer.len() as u64;
         self.buffer.clear();
         if self.hold {
@@ -264,7 +261,7 @@ impl Drop for FillLog {
     /// Stops the helper and cuts its zeros: a log closed cleanly ends at
     /// its last record.
     fn drop(&mut self) {
-        drop(self.ahead.take());
+        self.ahead.stop();
         if let Err(e) = self.file.set_len(self.bytes) {
             tracing::warn!(path = %self.path.display(), error = %e, "fill log: zeros after the records not cut");
         }

@@ -94,13 +94,21 @@ impl Ahead {
     }
 }
 
-impl Drop for Ahead {
-    fn drop(&mut self) {
+impl Ahead {
+    /// Stops the helper and waits for it: no zeros are written after this
+    /// returns (writes still work, each extending the file itself).
+    pub fn stop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
         if let Some(helper) = self.helper.take() {
             helper.thread().unpark();
             let _ = helper.join();
         }
+    }
+}
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

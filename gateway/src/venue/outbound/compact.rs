@@ -72,16 +72,7 @@ impl Compaction {
                 let (file, end) = copy_windows(&live, &to, upto, &header, &keep_from)?;
                 let mut copied = Copied { file, end, upto };
                 copied.catch_up(&live, &live_end)?;
-                // Zeros over the rest of what the spare held: the log ends
-                // at them.
-                let zeros = vec![0u8; 1 << 20];
-                let mut at = copied.end;
-                let old_end = copied.file.metadata()?.len();
-                while at < old_end {
-                    let n = (old_end - at).min(zeros.len() as u64);
-                    copied.file.write_all_at(&zeros[..n as usize], at)?;
-                    at += n;
-                }
+                copied.zero_the_rest()?;
                 copied.catch_up(&live, &live_end)?;
                 if sync {
                     copied.file.sync_data()?;
@@ -154,6 +145,19 @@ fn exchange(spare: &Path, log: &Path) -> std::io::Result<()> {
 }
 
 impl Copied {
+    /// Zeros over the rest of what the spare held: the log ends at them.
+    fn zero_the_rest(&self) -> std::io::Result<()> {
+        let zeros = vec![0u8; 1 << 20];
+        let mut at = self.end;
+        let old_end = self.file.metadata()?.len();
+        while at < old_end {
+            let n = (old_end - at).min(zeros.len() as u64);
+            self.file.write_all_at(&zeros[..n as usize], at)?;
+            at += n;
+        }
+        Ok(())
+    }
+
     /// Copies what the gateway appended to `live` since, as published in
     /// `live_end`, until less than [`CAUGHT_UP`] is left. The gateway only
     /// appends, and publishes an end once the records before it are
