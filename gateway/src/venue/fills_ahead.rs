@@ -92,9 +92,7 @@ impl Ahead {
         }
         Ok(())
     }
-}
 
-impl Ahead {
     /// Stops the helper and waits for it: no zeros are written after this
     /// returns (writes still work, each extending the file itself).
     pub fn stop(&mut self) {
