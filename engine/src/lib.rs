@@ -10,6 +10,7 @@
 
 pub mod accounts;
 pub mod book;
+pub mod chunked;
 pub mod command;
 pub mod dump;
 pub mod event;

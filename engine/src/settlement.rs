@@ -23,12 +23,11 @@
 //! pending in the stage it needs is refused (`TRADE_NOT_PENDING`) and
 //! changes nothing either.
 
-use std::collections::VecDeque;
-
 use bincode::{Decode, Encode};
 use tonnex_protocol::RejectReason;
 
 use crate::accounts::Accounts;
+use crate::chunked::Chunked;
 use crate::event::Event;
 
 /// Fills of one command get trade ids `seq << TRADE_SHIFT | n`.
@@ -87,10 +86,12 @@ pub struct SettlementBatch {
 }
 
 /// Every trade booked and not yet finished, in trade id order, and the
-/// highest settlement outbox id applied.
+/// highest settlement outbox id applied. Kept in shared chunks
+/// ([`Chunked`]): a snapshot's clone of the state copies none of the
+/// trades, which grow without bound while settlement lags.
 #[derive(Clone, Debug, Default)]
 pub struct PendingTrades {
-    trades: VecDeque<PendingTrade>,
+    trades: Chunked<PendingTrade>,
     /// Finished trades still in `trades` (behind an unfinished one).
     done: usize,
     watermark: u64,
@@ -202,7 +203,7 @@ impl PendingTrades {
             .trades
             .binary_search_by_key(&trade_id, |t| t.trade_id)
             .map_err(|_| RejectReason::TradeNotPending)?;
-        let trade = self.trades[at];
+        let trade = *self.trades.get(at).expect("a trade just found");
         let needs = match outcome {
             Outcome::Settled { .. } | Outcome::Unwound { .. } => Stage::Booked,
             Outcome::Retired { .. } | Outcome::RetirementRefused { .. } => Stage::Retiring,
@@ -260,7 +261,7 @@ impl PendingTrades {
             }
             Outcome::WithdrawalReturned { .. } => unreachable!("not a trade's outcome"),
         };
-        self.trades[at].stage = next;
+        self.trades.get_mut(at).expect("a trade just found").stage = next;
         if next == Stage::Done {
             self.done += 1;
         }
