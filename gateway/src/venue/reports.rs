@@ -214,9 +214,17 @@ impl Gateway {
 
     fn on_book(&mut self, snapshot: BookSnapshot) {
         let i = snapshot.instrument as usize;
-        let Some(&md_seq) = self.market.md_seq.get(i) else {
+        let Some(seq) = self.market.md_seq.get_mut(i) else {
             return;
         };
+        // A mass cancel's or a halt's snapshot to every subscriber stands for
+        // the book changes it replaces, so it takes the next number: one
+        // number never names two books. A snapshot one connection asked for
+        // changes nothing and is current at the last number.
+        if snapshot.feed.is_none() && snapshot.account == 0 {
+            *seq += 1;
+        }
+        let md_seq = *seq;
         // The feed gets every level, for the connection that asked or (after
         // a mass change) for every subscriber; order entry the best ten.
         if snapshot.feed.is_some() || snapshot.account == 0 {

@@ -29,7 +29,8 @@ fn book_hash(book: &Book) -> u64 {
 
 /// Reads `subscriber` until `stop`, applying everything; returns the hash
 /// of instrument 0's book after every sequence number it applied, and the
-/// subscriber. `drop_nth`: the nth level update is dropped unseen (a gap).
+/// subscriber. `drop_nth`: the nth level update the book would apply is
+/// dropped unseen (a gap).
 fn follow(
     mut subscriber: Subscriber,
     stop: Arc<AtomicBool>,
@@ -51,12 +52,23 @@ fn follow(
         };
         quiet = 0;
         if let MdMessage::Level {
-            instrument: NBR, ..
+            instrument: NBR,
+            md_seq,
+            ..
         } = message
         {
-            levels += 1;
-            if Some(levels) == drop_nth {
-                continue;
+            // Only an update the book would apply counts: one that comes
+            // before the subscription's snapshot is dropped anyway, unseen
+            // as a gap (a slow machine's subscriber may read 200 of those).
+            let applies = subscriber
+                .books
+                .get(&NBR)
+                .is_some_and(|b| b.synced && !b.recovering && md_seq > b.md_seq);
+            if applies {
+                levels += 1;
+                if Some(levels) == drop_nth {
+                    continue;
+                }
             }
         }
         subscriber.apply(&message).unwrap();
@@ -337,4 +349,55 @@ fn snapshot_requests_on_the_way_are_not_multiplied() {
         (1..=2).contains(&asked),
         "{asked} snapshots asked of the engine"
     );
+}
+
+/// Reads `subscriber` until `pick` finds a message (5 s at most).
+fn wait_for<T>(subscriber: &mut Subscriber, mut pick: impl FnMut(&MdMessage) -> Option<T>) -> T {
+    loop {
+        let message = subscriber
+            .next(Duration::from_secs(5))
+            .unwrap()
+            .expect("a market-data message within 5 s");
+        subscriber.apply(&message).unwrap();
+        if let Some(found) = pick(&message) {
+            return found;
+        }
+    }
+}
+
+#[test]
+fn a_mass_cancels_snapshot_takes_the_next_number() {
+    // Before, it carried the last update's number: a subscriber that held
+    // the book at that number and one that took the snapshot held two
+    // different books under one number.
+    let dir = scratch("market-data-mass", QUICK);
+    let venue = Venue::start(&dir);
+    let mut feed = Subscriber::connect(&venue.market_data, KEY, vec![NBR]).unwrap();
+    wait_for(&mut feed, |m| {
+        matches!(m, MdMessage::Snapshot { .. }).then_some(())
+    });
+    let mut seller = venue.login(2001);
+    seller.rest(NBR, SIDE_SELL, 3000, 5);
+    let level = wait_for(&mut feed, |m| match *m {
+        MdMessage::Level { md_seq, qty: 5, .. } => Some(md_seq),
+        _ => None,
+    });
+    seller.send(&ClientMessage::MassCancel { instrument: None });
+    let (md_seq, asks) = wait_for(&mut feed, |m| match m {
+        MdMessage::Snapshot { md_seq, asks, .. } => Some((*md_seq, asks.len())),
+        _ => None,
+    });
+    assert_eq!((md_seq, asks), (level + 1, 0));
+    assert_eq!(feed.books[&NBR].md_seq, level + 1);
+    // The next update follows the snapshot: no gap, no recovery.
+    seller.rest(NBR, SIDE_SELL, 3100, 2);
+    let next = wait_for(&mut feed, |m| match *m {
+        MdMessage::Level { md_seq, qty: 2, .. } => Some(md_seq),
+        _ => None,
+    });
+    assert_eq!(next, level + 2);
+    assert_eq!(feed.counts.gaps, 0);
+    // A snapshot one subscriber asks for changes nothing: the same number.
+    let (asked, _, _) = snapshot_now(&venue.market_data);
+    assert_eq!(asked, level + 2);
 }
