@@ -11,11 +11,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use tonnex_benches::BaselineBook;
-use tonnex_engine::{
-    workload, Command, Compliance, EngineConfig, Event, NewOrder, State, OPERATOR,
-};
-use tonnex_protocol::{Cash, OrderKind, Price, Qty, Side};
+use tonnex_benches::{orders, BaselineBook};
+use tonnex_engine::{workload, Command, EngineConfig, Event, NewOrder, State, OPERATOR};
+use tonnex_protocol::{OrderKind, Price, Qty, Side};
 
 const DEPTH: u64 = 10_000;
 const LEVELS: u64 = 200;
@@ -23,19 +21,7 @@ const MID: i64 = 10_000;
 const BASE_ID: u64 = 1_000_000;
 
 fn limit(id: u64, side: Side, price: i64, qty: u64) -> NewOrder {
-    NewOrder {
-        client_order_id: 0,
-        id,
-        account: 1 + id % 50,
-        instrument: 0,
-        side,
-        kind: OrderKind::Limit,
-        price: Price(price),
-        qty: Qty(qty),
-        cash_budget: Cash::ZERO,
-        compliance: Compliance::NONE,
-        ts_ns: 0,
-    }
+    orders::limit(id, 1 + id % 50, side, price, qty)
 }
 
 /// A passive (non-crossing) price for the i-th order: bids below MID, asks above.

@@ -9,10 +9,9 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use tonnex_engine::{
-    Asset, Command, Compliance, EngineConfig, Event, InstrumentSpec, NewOrder, State,
-};
-use tonnex_protocol::{Cash, OrderKind, Price, Qty, Side, Symbol};
+use tonnex_benches::orders;
+use tonnex_engine::{Asset, Command, EngineConfig, Event, InstrumentSpec, State};
+use tonnex_protocol::{Cash, Price, Qty, Side, Symbol};
 
 /// The demo venue's `[session] order_capacity`.
 const ORDER_CAPACITY: usize = 1 << 21;
@@ -35,19 +34,7 @@ impl Builder {
 
     fn order(&mut self, account: u64, side: Side, price: i64, qty: u64) {
         let id = self.seq + 1;
-        self.apply(Command::New(NewOrder {
-            client_order_id: 0,
-            id,
-            account,
-            instrument: 0,
-            side,
-            kind: OrderKind::Limit,
-            price: Price(price),
-            qty: Qty(qty),
-            cash_budget: Cash::ZERO,
-            compliance: Compliance::NONE,
-            ts_ns: 0,
-        }));
+        self.apply(Command::New(orders::limit(id, account, side, price, qty)));
     }
 }
 

@@ -7,6 +7,8 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
+pub mod orders;
+
 use tonnex_engine::Command;
 use tonnex_protocol::{OrderKind, Side};
 
