@@ -19,16 +19,21 @@ const DEPTH: u64 = 10_000;
 const LEVELS: u64 = 200;
 const MID: i64 = 10_000;
 const BASE_ID: u64 = 1_000_000;
+/// Price levels just below MID that no resting bid takes: the sweep bench
+/// places its sellers there, above every bid, so they rest instead of
+/// crossing the book.
+const FREE_LEVELS: i64 = 5;
 
 fn limit(id: u64, side: Side, price: i64, qty: u64) -> NewOrder {
     orders::limit(id, 1 + id % 50, side, price, qty)
 }
 
-/// A passive (non-crossing) price for the i-th order: bids below MID, asks above.
+/// A passive (non-crossing) price for the i-th order: bids below MID and
+/// the free levels, asks above MID.
 fn passive(i: u64) -> (Side, i64) {
     let offset = 1 + (i.wrapping_mul(7919) % LEVELS) as i64;
     if i.is_multiple_of(2) {
-        (Side::Buy, MID - offset)
+        (Side::Buy, MID - FREE_LEVELS - offset)
     } else {
         (Side::Sell, MID + offset)
     }
@@ -183,7 +188,7 @@ fn add_then_cancel(c: &mut Criterion) {
 /// A market buy that takes five price levels of ten orders each (50 fills),
 /// then the levels are refilled (untimed).
 fn sweep_levels(c: &mut Criterion) {
-    const SWEEP_LEVELS: i64 = 5;
+    const SWEEP_LEVELS: i64 = FREE_LEVELS;
     const PER_LEVEL: u64 = 10;
     let mut group = c.benchmark_group("sweep_5_levels_50_fills");
     group.bench_function("tonnex", |b| {
@@ -192,7 +197,8 @@ fn sweep_levels(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut elapsed = Duration::ZERO;
             for _ in 0..iters {
-                // Sellers at MID-5..MID-1 ahead of the book's asks.
+                // Sellers at MID-5..MID-1: in the free levels, above every
+                // bid (so they rest) and ahead of the book's asks.
                 for level in 0..SWEEP_LEVELS {
                     for _ in 0..PER_LEVEL {
                         next += 1;
@@ -238,6 +244,7 @@ fn sweep_levels(c: &mut Criterion) {
                     &mut trades,
                 );
                 elapsed += started.elapsed();
+                debug_assert_eq!(trades.len(), 50);
             }
             elapsed
         })
@@ -249,7 +256,7 @@ fn sweep_levels(c: &mut Criterion) {
 /// `id` was built from `passive(id - 1)`).
 fn moved_price(id: u64, i: u64) -> i64 {
     match passive(id - 1).0 {
-        Side::Buy => MID - 1 - (i % 100) as i64,
+        Side::Buy => MID - FREE_LEVELS - 1 - (i % 100) as i64,
         Side::Sell => MID + 1 + (i % 100) as i64,
     }
 }
