@@ -11,12 +11,14 @@ pub mod admin_client;
 pub mod calendar;
 pub mod frame;
 pub mod md;
+pub mod name;
 pub mod numeric;
 pub mod reason;
 pub mod stream;
 pub mod types;
 pub mod wire;
 
+pub use name::Name;
 pub use numeric::{Cash, Price, Qty};
 pub use reason::{CancelReason, RejectReason};
 pub use types::{OrderKind, Pathway, Side, Symbol};

@@ -10,7 +10,7 @@
 
 use bincode::{Decode, Encode};
 
-use crate::{CancelReason, OrderKind, Pathway, RejectReason, Side};
+use crate::{CancelReason, Name, OrderKind, Pathway, RejectReason, Side};
 
 pub use crate::stream::{BuyDecision, LotInfo, StreamEvent, StreamRecord, StreamSubscribe};
 
@@ -265,8 +265,9 @@ pub enum VenueMessage {
         qty: u64,
         /// OER pathway code (0 none, 1 engaged, 2 recognised, 3 leadership).
         pathway: u8,
-        /// Sub-ledger the order routes to.
-        sub_ledger: String,
+        /// Sub-ledger the order routes to (a [`Name`]: the venue sends its
+        /// own without allocating).
+        sub_ledger: Name,
         /// Pathway floor in ticks (0: none).
         floor_ticks: u32,
         /// Attestation attached by the pre-router.

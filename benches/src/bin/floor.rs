@@ -19,7 +19,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use tonnex_protocol::frame;
 use tonnex_protocol::wire::{ClientMessage, InstrumentInfo, Sequenced, VenueMessage};
-use tonnex_protocol::CancelReason;
+use tonnex_protocol::{CancelReason, Name};
 
 const LISTENER: Token = Token(usize::MAX);
 
@@ -104,7 +104,7 @@ impl Conn {
                         price_ticks: order.price_ticks,
                         qty: order.qty,
                         pathway: 0,
-                        sub_ledger: String::new(),
+                        sub_ledger: Name::default(),
                         floor_ticks: 0,
                         attestation: None,
                     },

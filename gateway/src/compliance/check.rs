@@ -161,7 +161,7 @@ pub fn decision_line(id: u64, decision: &Decision, rules: &Rules) -> String {
         "{{\"id\": {id}, \"decision\": \"{outcome}\", \"reason\": {}, \"pathway\": {}, \"sub_ledger\": {}, \"floor_usd\": {}, \"attestation\": {}, \"coverage_pct\": {}, \"tier_threshold_met\": {}}}",
         json_opt_str(decision.reason.map(|r| r.as_str())),
         json_opt_str(decision.pathway.map(|p| p.as_str())),
-        json_opt_str(decision.sub_ledger.as_deref()),
+        json_opt_str(decision.sub_ledger),
         json_opt_decimal(decision.floor_usd),
         json_opt_str(decision.attestation.as_deref()),
         json_opt_decimal(decision.coverage_pct),

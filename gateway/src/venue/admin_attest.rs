@@ -5,8 +5,6 @@
 //! which orders below the floor are held again. Each decision is journaled
 //! with the officer and the evidence's SHA-256; the buyer hears of it.
 
-use std::sync::Arc;
-
 use mio::Token;
 use tonnex_engine::{AdminCommand, Command, VenueCommand};
 use tonnex_protocol::{Pathway, RejectReason};
@@ -93,7 +91,7 @@ impl Gateway {
                 client_order_id: 0,
                 rechecked: rechecked.len() as u32,
                 pathway: Pathway::None,
-                sub_ledger: Arc::from(""),
+                sub_ledger: "",
                 floor_ticks: 0,
                 attestation: None,
                 allocation: None,

@@ -2,8 +2,6 @@
 //! [`super::admin`]) becomes the journaled commands it stands for, and the
 //! last of them carries the answer.
 
-use std::sync::Arc;
-
 use mio::Token;
 use tonnex_engine::{AdminCommand, Asset, Command, VenueCommand};
 use tonnex_protocol::admin::{self, AdminVerb};
@@ -375,7 +373,7 @@ impl Gateway {
                     client_order_id: 0,
                     rechecked: 0,
                     pathway: Pathway::None,
-                    sub_ledger: Arc::from(""),
+                    sub_ledger: "",
                     floor_ticks: 0,
                     attestation: None,
                     allocation: None,

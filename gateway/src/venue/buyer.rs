@@ -3,8 +3,6 @@
 //! attestation; refuse), the buyer's `BuyDecision` journaled with the
 //! order, and wire attestations.
 
-use std::sync::Arc;
-
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use tonnex_engine::venue::OrderLines;
@@ -132,11 +130,7 @@ impl Gateway {
             company: profile.company.clone(),
             reporting_year: u16::try_from(profile.reporting_year).unwrap_or(0),
             pathway: pathway_code(pathway),
-            sub_ledger: decision
-                .sub_ledger
-                .as_deref()
-                .unwrap_or_default()
-                .to_string(),
+            sub_ledger: decision.sub_ledger.unwrap_or_default().to_string(),
             floor_micros: micros(decision.floor_usd.unwrap_or_default()),
             floor_ticks: decision.floor_ticks,
             internal_price_micros: micros(profile.internal_carbon_price_usd),
@@ -227,7 +221,7 @@ impl Gateway {
                 client_order_id: request.id,
                 rechecked: 0,
                 pathway,
-                sub_ledger: decision.sub_ledger.clone().unwrap_or_else(|| Arc::from("")),
+                sub_ledger: decision.sub_ledger.unwrap_or_default(),
                 floor_ticks: decision.floor_ticks,
                 attestation: decision.attestation.clone(),
                 allocation,

@@ -3,7 +3,6 @@
 //! risk limits, the compliance pre-router ([`super::buyer`]), then the
 //! command onto the engine ring with a correlation id.
 
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use mio::Token;
@@ -479,7 +478,7 @@ impl Gateway {
                 client_order_id,
                 rechecked,
                 pathway: Pathway::None,
-                sub_ledger: Arc::from(""),
+                sub_ledger: "",
                 floor_ticks: 0,
                 attestation: None,
                 allocation: None,

@@ -8,7 +8,7 @@ use std::collections::hash_map::Entry;
 
 use tonnex_engine::{Command, Event, VenueCommand};
 use tonnex_protocol::wire::{pathway_code, side_code, VenueMessage};
-use tonnex_protocol::{Pathway, RejectReason, Side};
+use tonnex_protocol::{Name, Pathway, RejectReason, Side};
 
 use super::core::Output;
 use super::depth::BookSnapshot;
@@ -376,12 +376,12 @@ impl Gateway {
             match self.link.current.as_mut() {
                 Some(c) => (
                     c.pathway,
-                    c.sub_ledger.to_string(),
+                    Name::from(c.sub_ledger),
                     c.floor_ticks,
                     c.attestation.clone(),
                     c.allocation.take(),
                 ),
-                None => (Pathway::None, String::new(), 0, None, None),
+                None => (Pathway::None, Name::default(), 0, None, None),
             };
         self.orders.insert(
             order_id,

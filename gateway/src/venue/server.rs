@@ -91,7 +91,9 @@ pub(super) struct Inflight {
     /// An accepted attestation: how many held orders it re-checked.
     pub rechecked: u32,
     pub pathway: Pathway,
-    pub sub_ledger: Arc<str>,
+    /// The instrument's sub-ledger a routed order's acceptance names
+    /// (interned: an order takes no reference count), or "".
+    pub sub_ledger: &'static str,
     pub floor_ticks: u32,
     pub attestation: Option<String>,
     pub allocation: Option<Box<OrderLines>>,

@@ -82,7 +82,7 @@ pub struct Decision {
     /// The OER pathway (`None` for orders that stop at step 4), once known.
     pub pathway: Option<Pathway>,
     /// The instrument's sub-ledger, once known.
-    pub sub_ledger: Option<Arc<str>>,
+    pub sub_ledger: Option<&'static str>,
     /// The pathway's floor in USD, once known ("0" for pathway none and
     /// for a buyer on the credit route, where no price applies).
     pub floor_usd: Option<Decimal>,

@@ -4,8 +4,6 @@
 //! predicates judged against its class of credits (those that do not read
 //! the buyer are judged here once, not per order).
 
-use std::sync::Arc;
-
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
@@ -27,7 +25,7 @@ pub(super) enum Check {
 pub(super) struct RoutedInstrument {
     pub(super) index: usize,
     pub(super) config: InstrumentConfig,
-    pub(super) sub_ledger: Arc<str>,
+    pub(super) sub_ledger: &'static str,
     /// Each pathway's floor in this instrument's ticks, rounded up.
     pub(super) floor_ticks: [u32; 3],
     /// Whether each pathway may buy from this instrument's sub-ledger.
@@ -51,7 +49,7 @@ pub(super) fn route(
     RoutedInstrument {
         index,
         config: inst.clone(),
-        sub_ledger: Arc::from(inst.sub_ledger.as_str()),
+        sub_ledger: super::interned::intern(&inst.sub_ledger),
         floor_ticks: [0, 1, 2].map(|p| floor_ticks(rules.pathways[p].floor_usd, inst.tick_usd)),
         eligible: [0, 1, 2].map(|p| rules.pathways[p].sub_ledgers.contains(&inst.sub_ledger)),
         checks: [0, 1, 2].map(|p| compile(rules, p, inst, date, labels)),

@@ -224,7 +224,7 @@ impl Router {
         };
         let instrument = &routed.config;
         decision.instrument = Some(routed.index);
-        decision.sub_ledger = Some(Arc::clone(&routed.sub_ledger));
+        decision.sub_ledger = Some(routed.sub_ledger);
         // 4: a well-formed order.
         let market = order.kind == OrderKind::Market;
         if order.qty <= 0 {
@@ -428,6 +428,7 @@ fn first_failing(
 mod allocation;
 mod decision;
 mod instrument;
+pub(crate) mod interned;
 mod runtime;
 
 #[cfg(test)]
