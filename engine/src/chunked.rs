@@ -53,7 +53,11 @@ impl<T> Clone for Chunked<T> {
 
 /// The chunk itself, to write; copied first if a clone shares it.
 fn own<T: Copy>(chunk: &mut Arc<Vec<T>>) -> &mut Vec<T> {
-    if Arc::get_mut(chunk).is_none() {
+    // A plain load first: `get_mut` is a locked compare-exchange, and this
+    // runs for every unsettled trade pushed. (Holding `&mut` to the only
+    // `Arc`, the count can only fall meanwhile: a stale 2 costs a copy, a
+    // 1 is confirmed by `get_mut` below. No `Weak` is ever made.)
+    if Arc::strong_count(chunk) != 1 {
         let mut copy = Vec::with_capacity(CHUNK);
         copy.extend_from_slice(chunk);
         *chunk = Arc::new(copy);

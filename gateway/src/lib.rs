@@ -6,6 +6,7 @@ pub use tonnex_protocol::admin_client;
 pub mod compliance;
 pub mod config;
 pub mod csv;
+pub(crate) mod interned;
 pub mod values;
 pub mod venue;
 

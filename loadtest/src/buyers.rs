@@ -93,7 +93,7 @@ pub fn plan(
                 id: 0,
                 account: account.id,
                 side: Side::Buy,
-                instrument: config.symbol.as_str().into(),
+                instrument: config.symbol.clone().into(),
                 kind: OrderKind::Limit,
                 price_usd: Some(config.max_price_usd),
                 qty: 1,

@@ -3,10 +3,9 @@
 //! "`tonnex-venue check` input and output").
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 use rust_decimal::Decimal;
-use tonnex_protocol::{OrderKind, Side};
+use tonnex_protocol::{Name, OrderKind, Side};
 
 use super::router::{Decision, OrderRequest, Outcome, RawScopeLine, Router};
 use super::rules::{Date, RuleVersions, Rules};
@@ -95,7 +94,7 @@ pub fn parse_dated_order(line: &str) -> Result<(OrderRequest, Option<Date>), Str
         id,
         account,
         side,
-        instrument: Arc::from(text("instrument")?),
+        instrument: Name::from(text("instrument")?.to_string()),
         kind,
         price_usd,
         qty: integer("qty")?,

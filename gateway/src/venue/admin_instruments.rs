@@ -70,7 +70,7 @@ impl Gateway {
         }
         // Routed from now on: orders for it are behind the listing on the ring.
         self.market.instruments.push(InstrumentRef {
-            symbol: Arc::from(config.symbol.as_str()),
+            symbol: crate::interned::intern(&config.symbol),
             sub_ledger: Arc::from(config.sub_ledger.as_str()),
             tick_usd: config.tick_usd,
             tick_micros: spec.tick_micros,

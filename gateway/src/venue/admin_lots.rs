@@ -74,7 +74,7 @@ impl Gateway {
             .market
             .instruments
             .iter()
-            .position(|i| &*i.symbol == symbol)
+            .position(|i| i.symbol == symbol)
             .ok_or_else(|| {
                 (
                     RejectReason::UnknownInstrument,

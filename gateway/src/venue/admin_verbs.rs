@@ -16,7 +16,7 @@ impl Gateway {
         self.market
             .instruments
             .iter()
-            .position(|i| &*i.symbol == symbol)
+            .position(|i| i.symbol == symbol)
             .map(|i| i as u32)
             .ok_or_else(|| {
                 (

@@ -374,7 +374,7 @@ pub(super) fn order_request(
         id: order.client_order_id,
         account,
         side,
-        instrument: reference.symbol.clone(),
+        instrument: tonnex_protocol::Name::from(reference.symbol),
         kind,
         price_usd,
         qty,

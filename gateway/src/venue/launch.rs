@@ -171,7 +171,7 @@ impl Prepared {
             .iter()
             .zip(&self.specs)
             .map(|(c, s)| InstrumentRef {
-                symbol: Arc::from(c.symbol.as_str()),
+                symbol: crate::interned::intern(&c.symbol),
                 sub_ledger: Arc::from(c.sub_ledger.as_str()),
                 tick_usd: c.tick_usd,
                 tick_micros: s.tick_micros,

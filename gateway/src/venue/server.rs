@@ -105,8 +105,8 @@ pub(super) struct Inflight {
 
 /// An instrument as the gateway needs it.
 pub struct InstrumentRef {
-    /// Ticker.
-    pub symbol: Arc<str>,
+    /// Ticker (interned: every order names it, without a reference count).
+    pub symbol: &'static str,
     /// Sub-ledger.
     pub sub_ledger: Arc<str>,
     /// Tick in USD.

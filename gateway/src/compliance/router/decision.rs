@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
-use tonnex_protocol::{OrderKind, Pathway, RejectReason, Side};
+use tonnex_protocol::{Name, OrderKind, Pathway, RejectReason, Side};
 
 use super::super::rules::Route;
 
@@ -49,8 +49,9 @@ pub struct OrderRequest {
     pub account: u64,
     /// Buy or sell.
     pub side: Side,
-    /// Instrument symbol.
-    pub instrument: Arc<str>,
+    /// Instrument symbol (the venue's own, interned; or one read from a
+    /// file).
+    pub instrument: Name,
     /// Order type.
     pub kind: OrderKind,
     /// Limit price in USD per tonne; `None` for a market order.

@@ -49,7 +49,7 @@ pub(super) fn route(
     RoutedInstrument {
         index,
         config: inst.clone(),
-        sub_ledger: super::interned::intern(&inst.sub_ledger),
+        sub_ledger: crate::interned::intern(&inst.sub_ledger),
         floor_ticks: [0, 1, 2].map(|p| floor_ticks(rules.pathways[p].floor_usd, inst.tick_usd)),
         eligible: [0, 1, 2].map(|p| rules.pathways[p].sub_ledgers.contains(&inst.sub_ledger)),
         checks: [0, 1, 2].map(|p| compile(rules, p, inst, date, labels)),

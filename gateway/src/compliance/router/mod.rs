@@ -428,7 +428,6 @@ fn first_failing(
 mod allocation;
 mod decision;
 mod instrument;
-pub(crate) mod interned;
 mod runtime;
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
-//! Sub-ledger names as `&'static str`. A decision names its instrument's
-//! sub-ledger for every order, and the event loop carries that name to the
-//! order's acceptance; a shared `Arc<str>` cost two atomic reference-count
-//! updates per copy there, a static name costs nothing. Each distinct name
-//! is leaked once: they are the venue's sub-ledgers, a handful that only
-//! the venue file or an operator's listing adds to.
+//! Instrument symbols and sub-ledger names as `&'static str`. Every order
+//! carries its instrument's symbol into the pre-router, and its decision
+//! the sub-ledger to the order's acceptance; a shared `Arc<str>` cost two
+//! atomic reference-count updates per copy on the event loop, a static
+//! name costs nothing. Each distinct name is leaked once: they are the
+//! venue's instruments and sub-ledgers, a handful that only the venue file
+//! or an operator's listing adds to.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
