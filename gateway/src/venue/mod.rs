@@ -24,6 +24,7 @@ pub mod fills;
 mod inline;
 mod intake;
 mod launch;
+mod market_data;
 mod md_feed;
 pub mod metrics;
 mod net;
