@@ -5,7 +5,9 @@
 # build's: each build's load test speaks its own protocol). DURABILITY is
 # process (the default), batch or sync (passed as --durability; leave it
 # out for builds that predate the flag). Prints the load test's summary line
-# (after its per-flow lines and rejects, with --buyers).
+# (after its per-flow lines and rejects, with --buyers), then a line
+# `cpu event_loop_s=S`: the CPU time of the venue's event-loop thread over
+# the run (scripts/venue-pairs.sh divides it by the orders acknowledged).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$1 rate=$2 seconds=$3 durability=${4:-}
@@ -29,7 +31,12 @@ entry=$(sed -E 's/.*order_entry=([^ ]+).*/\1/' "$work/venue.out")
 md=$(sed -nE 's/.*market_data=([^ ]+).*/\1/p' "$work/venue.out")
 args=()
 for a in "$@"; do [[ "$a" == "@MD@" ]] && args+=("$md") || args+=("$a"); done
+# The event loop's CPU time (its thread's utime + stime, in clock ticks).
+loop_ticks() { awk '{ print $14 + $15 }' "/proc/$venue_pid/task/$venue_pid/stat" 2>/dev/null || echo 0; }
+before=$(loop_ticks)
 "$bin/tonnex-loadtest" --venue "$entry" --sessions 4 --rate "$rate" --duration "$seconds" \
-    --out "$work/report.json" --quiet "${args[@]}" | grep -E '^(flow |rejects |md |sent=)' 
+    --out "$work/report.json" --quiet "${args[@]}" | grep -E '^(flow |rejects |md |sent=)'
+# Last line: the event loop's CPU seconds over the run (0 without /proc).
+echo "cpu event_loop_s=$(awk -v t=$(( $(loop_ticks) - before )) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }')"
 kill -TERM "$venue_pid"
 wait "$venue_pid"
