@@ -16,14 +16,6 @@ use bincode::{BorrowDecode, Decode, Encode};
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Name(pub Cow<'static, str>);
 
-impl Name {
-    /// The name as a `&str`.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 impl Deref for Name {
     type Target = str;
 

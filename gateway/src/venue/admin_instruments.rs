@@ -71,7 +71,7 @@ impl Gateway {
         // Routed from now on: orders for it are behind the listing on the ring.
         self.market.instruments.push(InstrumentRef {
             symbol: crate::interned::intern(&config.symbol),
-            sub_ledger: Arc::from(config.sub_ledger.as_str()),
+            sub_ledger: crate::interned::intern(&config.sub_ledger),
             tick_usd: config.tick_usd,
             tick_micros: spec.tick_micros,
             min_price: spec.min_price.ticks(),

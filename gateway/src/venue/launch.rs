@@ -172,7 +172,7 @@ impl Prepared {
             .zip(&self.specs)
             .map(|(c, s)| InstrumentRef {
                 symbol: crate::interned::intern(&c.symbol),
-                sub_ledger: Arc::from(c.sub_ledger.as_str()),
+                sub_ledger: crate::interned::intern(&c.sub_ledger),
                 tick_usd: c.tick_usd,
                 tick_micros: s.tick_micros,
                 min_price: s.min_price.ticks(),

@@ -107,8 +107,8 @@ pub(super) struct Inflight {
 pub struct InstrumentRef {
     /// Ticker (interned: every order names it, without a reference count).
     pub symbol: &'static str,
-    /// Sub-ledger.
-    pub sub_ledger: Arc<str>,
+    /// Sub-ledger (interned, as the pre-router's decisions name it).
+    pub sub_ledger: &'static str,
     /// Tick in USD.
     pub tick_usd: Decimal,
     /// Tick in micro-dollars.
