@@ -4,6 +4,9 @@
 # pages against a million-trade ledger, on release builds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Each step's header says how long the run has taken so far (CI's budget is
+# 25 minutes): `== [mm:ss] step`.
+step() { printf '== [%02d:%02d] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 # The metrics test parses scrapes with the reference Prometheus parser.
 if ! python3 -c "import prometheus_client" 2>/dev/null; then
     echo "== installing prometheus_client (Python) for the metrics test"
@@ -15,29 +18,30 @@ if ! python3 -c "import prometheus_client" 2>/dev/null; then
 fi
 # The browser tests drive a real headless Chromium with Selenium.
 scripts/setup-browser.sh
-echo "== cargo fmt --check"
+step "cargo fmt --check"
 cargo fmt --all -- --check
-echo "== cargo clippy -D warnings"
+step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
-echo "== cargo test --workspace"
+step "cargo test --workspace"
 cargo test --workspace
-echo "== scripts/crash-test.sh (release build, kill -9 under load)"
+step "scripts/crash-test.sh (release build, kill -9 under load)"
 scripts/crash-test.sh 6
-echo "== cluster simulation, 2,000 seeds (release build)"
+step "cluster simulation, 2,000 seeds (release build)"
 TONNEX_SIM_SEEDS=2000 cargo test --release -p tonnex-cluster --test sim
 cargo build --release --quiet --bin tonnex-venue --bin tonnex-loadtest --bin tonnex-replay --bin tonnex-admin
-echo "== scripts/cluster_test.py (three venue nodes: the leader killed with SIGKILL under a 20,000 msgs/s load test, once, then 20 times)"
+step "scripts/cluster_test.py (three venue nodes: the leader killed with SIGKILL under a 20,000 msgs/s load test, once, then 20 times)"
 python3 scripts/cluster_test.py target/release --kills 1
 python3 scripts/cluster_test.py target/release --kills 20
-echo "== scripts/cluster_test.py --operations (cluster status, leadership transfer, a node added and a voter removed)"
+step "scripts/cluster_test.py --operations (cluster status, leadership transfer, a node added and a voter removed)"
 python3 scripts/cluster_test.py target/release --operations
-echo "== scripts/settlement-crash-test.sh (settlement and venue kill -9 mid-run, audit and reconciliation)"
+step "scripts/settlement-crash-test.sh (settlement and venue kill -9 mid-run, audit and reconciliation)"
 scripts/settlement-crash-test.sh 8
-echo "== scripts/custody-in-test.sh (registry custody in: lot deposits through the venue's checks, exactly once)"
+step "scripts/custody-in-test.sh (registry custody in: lot deposits through the venue's checks, exactly once)"
 scripts/custody-in-test.sh
-echo "== scripts/demo.sh (the README's main command)"
+step "scripts/demo.sh (the README's main command)"
 TONNEX_DEMO_SECONDS=5 TONNEX_DEMO_OPS=100000 scripts/demo.sh
-echo "== scripts/web_test.py (tonnex-web in headless Chromium; screenshots in target/web-screenshots/)"
+step "scripts/web_test.py (tonnex-web in headless Chromium; screenshots in target/web-screenshots/)"
 python3 scripts/web_test.py target/release
-echo "== scripts/web-bench.sh (every page under 200 ms with a million-trade ledger)"
+step "scripts/web-bench.sh (every page under 200 ms with a million-trade ledger)"
 scripts/web-bench.sh 12
+step "all passed"
