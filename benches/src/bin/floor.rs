@@ -8,8 +8,14 @@
 //! (`scripts/floor-bench.sh`, README "Against the floor").
 //!
 //! ```text
-//! tonnex-floor [--listen ADDR]      # prints `ready order_entry=ADDR`
+//! tonnex-floor [--listen ADDR] [--fills PER_100]   # prints `ready order_entry=ADDR`
 //! ```
+//! `--fills N` adds N `Fill` messages per 100 new orders accepted (to the
+//! same session, never ending an order: leaves 1, not the aggressor), so
+//! the floor sends as many messages as the venue does on the same flow
+//! (in the closed loop about 92 per 100: `fills=` over `sent=` in the
+//! venue's summary). What the floor loses then is the cost of the
+//! message volume alone, in the kernel and in the load test's decoding.
 //! It serves until SIGTERM or SIGINT (the default handlers end it).
 
 use std::io::{ErrorKind, Read, Write};
@@ -18,7 +24,7 @@ use std::process::ExitCode;
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use tonnex_protocol::frame;
-use tonnex_protocol::wire::{ClientMessage, InstrumentInfo, Sequenced, VenueMessage};
+use tonnex_protocol::wire::{ClientMessage, InstrumentInfo, Sequenced, VenueMessage, SIDE_BUY};
 use tonnex_protocol::{CancelReason, Name};
 
 const LISTENER: Token = Token(usize::MAX);
@@ -30,6 +36,11 @@ struct Conn {
     write: Vec<u8>,
     written: usize,
     seq: u64,
+    /// `Fill` messages per 100 new orders (`--fills`).
+    fills_per_100: u32,
+    /// Hundredths of a `Fill` owed: one goes out per 100.
+    fill_credit: u32,
+    trade_id: u64,
 }
 
 impl Conn {
@@ -110,6 +121,7 @@ impl Conn {
                     },
                     true,
                 );
+                self.fills(order.instrument, *next_order_id, order.price_ticks);
             }
             ClientMessage::Cancel { order_id } => self.send(
                 VenueMessage::Cancelled {
@@ -141,6 +153,30 @@ impl Conn {
         true
     }
 
+    /// The `--fills` share of `Fill` messages for one accepted order.
+    fn fills(&mut self, instrument: u32, order_id: u64, price_ticks: i64) {
+        self.fill_credit += self.fills_per_100;
+        while self.fill_credit >= 100 {
+            self.fill_credit -= 100;
+            self.trade_id += 1;
+            self.send(
+                VenueMessage::Fill {
+                    client_order_id: 0,
+                    order_id,
+                    trade_id: self.trade_id,
+                    instrument,
+                    side: SIDE_BUY,
+                    price_ticks,
+                    qty: 1,
+                    leaves_qty: 1,
+                    aggressor: false,
+                    supplementary_ticks: 0,
+                },
+                true,
+            );
+        }
+    }
+
     /// Writes what it can; false on a broken connection.
     fn flush(&mut self) -> bool {
         while self.written < self.write.len() {
@@ -158,7 +194,7 @@ impl Conn {
     }
 }
 
-fn serve(listen: &str) -> std::io::Result<()> {
+fn serve(listen: &str, fills_per_100: u32) -> std::io::Result<()> {
     let mut poll = Poll::new()?;
     let mut listener = TcpListener::bind(listen.parse().map_err(std::io::Error::other)?)?;
     poll.registry()
@@ -183,6 +219,9 @@ fn serve(listen: &str) -> std::io::Result<()> {
                         write: Vec::with_capacity(1 << 16),
                         written: 0,
                         seq: 0,
+                        fills_per_100,
+                        fill_credit: 0,
+                        trade_id: 0,
                     }));
                 }
                 continue;
@@ -226,16 +265,32 @@ fn serve(listen: &str) -> std::io::Result<()> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let listen = match args.as_slice() {
-        [] => "127.0.0.1:0".to_string(),
-        [flag, addr] if flag == "--listen" => addr.clone(),
-        _ => {
-            eprintln!("usage: tonnex-floor [--listen ADDR]");
-            return ExitCode::from(2);
-        }
+    let usage = || {
+        eprintln!("usage: tonnex-floor [--listen ADDR] [--fills PER_100]");
+        ExitCode::from(2)
     };
-    match serve(&listen) {
+    let mut args = std::env::args().skip(1);
+    let mut listen = "127.0.0.1:0".to_string();
+    let mut fills_per_100 = 0u32;
+    while let Some(flag) = args.next() {
+        let Some(value) = args.next() else {
+            return usage();
+        };
+        match flag.as_str() {
+            "--listen" => listen = value,
+            "--fills" => {
+                match value.parse() {
+                    Ok(n) => fills_per_100 = n,
+                    Err(_) => {
+                        eprintln!("tonnex-floor: --fills {value}: not a whole number of fills per 100 orders");
+                        return ExitCode::from(2);
+                    }
+                }
+            }
+            _ => return usage(),
+        }
+    }
+    match serve(&listen, fills_per_100) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tonnex-floor: {e}");
