@@ -28,6 +28,8 @@ use tonnex_protocol::wire::{ClientMessage, InstrumentInfo, Sequenced, VenueMessa
 use tonnex_protocol::{CancelReason, Name};
 
 const LISTENER: Token = Token(usize::MAX);
+/// Most `--fills` (a hundred fills per order).
+const MOST_FILLS_PER_100: u32 = 10_000;
 
 /// One client connection.
 struct Conn {
@@ -278,15 +280,15 @@ fn main() -> ExitCode {
         };
         match flag.as_str() {
             "--listen" => listen = value,
-            "--fills" => {
-                match value.parse() {
-                    Ok(n) => fills_per_100 = n,
-                    Err(_) => {
-                        eprintln!("tonnex-floor: --fills {value}: not a whole number of fills per 100 orders");
-                        return ExitCode::from(2);
-                    }
+            "--fills" => match value.parse() {
+                Ok(n) if n <= MOST_FILLS_PER_100 => fills_per_100 = n,
+                _ => {
+                    eprintln!(
+                            "tonnex-floor: --fills {value}: not a whole number of fills per 100 orders from 0 to {MOST_FILLS_PER_100}"
+                        );
+                    return ExitCode::from(2);
                 }
-            }
+            },
             _ => return usage(),
         }
     }
