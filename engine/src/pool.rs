@@ -15,7 +15,8 @@ const FLAG_POST_ONLY: u8 = 2;
 /// Flag bit: the buyer attached a valid attestation (may trade below its floor).
 const FLAG_ATTESTED: u8 = 4;
 
-/// One resting order. 48 bytes: the hot fields a match touches come first.
+/// One resting order. 56 bytes: the hot fields a match touches come first;
+/// the client's id, which only the reports need, last.
 #[derive(Clone, Copy, Debug)]
 #[repr(C)]
 pub struct Slot {
@@ -36,9 +37,13 @@ pub struct Slot {
     /// Instrument index.
     pub instrument: u16,
     flags: u8,
+    /// The client's id for the order (0: none, as in workload replays).
+    /// The engine keeps it so the venue needs no order record of its own
+    /// to rebuild after a restart: one record per order.
+    pub client_order_id: u64,
 }
 
-const _: () = assert!(std::mem::size_of::<Slot>() == 48);
+const _: () = assert!(std::mem::size_of::<Slot>() == 56);
 
 impl Slot {
     /// A fresh, unlinked slot.
@@ -75,6 +80,16 @@ impl Slot {
             floor_ticks,
             instrument,
             flags,
+            client_order_id: 0,
+        }
+    }
+
+    /// The slot, carrying the client's id for the order.
+    #[must_use]
+    pub fn with_client_order_id(self, client_order_id: u64) -> Slot {
+        Slot {
+            client_order_id,
+            ..self
         }
     }
 

@@ -28,7 +28,9 @@ use crate::journal::crc;
 use crate::state::{State, StateImage};
 
 const MAGIC: [u8; 8] = *b"TONNEXS1";
-const VERSION: u32 = 7;
+/// 8: resting orders carry their client order id (`OrderImage`), and the venue
+/// tags only buyers' buys.
+const VERSION: u32 = 8;
 const HEADER_BYTES: usize = 32;
 
 /// `snapshot-<seq zero-padded to 20 digits>.snap`.

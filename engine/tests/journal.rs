@@ -108,7 +108,9 @@ fn commands(count: usize, seed: u64) -> Vec<Command> {
             let attested = next() % 3 == 0;
             out.push(Command::New(NewOrder {
                 id,
-                client_order_id: 0,
+                // Half the orders a client's (the pool slot keeps the id,
+                // and snapshots with it), half a workload's.
+                client_order_id: if id % 2 == 0 { id } else { 0 },
                 account: 1 + next() % 4,
                 instrument,
                 side,
@@ -208,6 +210,13 @@ fn recovery_rebuilds_exactly_the_live_state_with_and_without_snapshots() {
         })
         .count();
     assert!(segments > 5, "{segments} segments");
+    let image = live.image();
+    assert!(
+        image.orders.iter().any(|o| o.client_order_id != 0)
+            && image.orders.iter().any(|o| o.client_order_id == 0),
+        "orders rest with and without client ids"
+    );
+    assert_eq!(State::from_image(&image).unwrap().image(), image);
     for use_snapshot in [true, false] {
         let recovered = recover(&dir, use_snapshot).unwrap();
         assert_eq!(

@@ -62,6 +62,8 @@ pub struct OrderImage {
     pub post_only: bool,
     /// Carries an attestation.
     pub attested: bool,
+    /// The client's id for the order (0: none).
+    pub client_order_id: u64,
 }
 
 impl State {
@@ -73,22 +75,20 @@ impl State {
     #[must_use]
     pub fn image(&self) -> StateImage {
         let mut orders = Vec::with_capacity(self.pool.live());
-        let mut prices = Vec::new();
-        for book in &self.books {
-            book.walk(&self.pool, &mut prices, |_, slot| {
-                orders.push(OrderImage {
-                    id: slot.id,
-                    account: slot.account,
-                    instrument: u32::from(slot.instrument),
-                    side: slot.side(),
-                    price: slot.price,
-                    qty: slot.qty,
-                    floor_ticks: slot.floor_ticks,
-                    post_only: slot.post_only(),
-                    attested: slot.attested(),
-                });
+        self.for_each_resting(|slot| {
+            orders.push(OrderImage {
+                id: slot.id,
+                account: slot.account,
+                instrument: u32::from(slot.instrument),
+                side: slot.side(),
+                price: slot.price,
+                qty: slot.qty,
+                floor_ticks: slot.floor_ticks,
+                post_only: slot.post_only(),
+                attested: slot.attested(),
+                client_order_id: slot.client_order_id,
             });
-        }
+        });
         StateImage {
             config: self.config,
             last_seq: self.last_seq,
@@ -150,17 +150,20 @@ impl State {
             if state.ids.get(order.id, &state.pool).is_some() {
                 return Err(format!("order {} appears twice", order.id));
             }
-            state.rest(Slot::new(
-                order.id,
-                order.account,
-                order.instrument as u16,
-                order.side,
-                order.price,
-                order.qty,
-                order.floor_ticks,
-                order.post_only,
-                order.attested,
-            ));
+            state.rest(
+                Slot::new(
+                    order.id,
+                    order.account,
+                    order.instrument as u16,
+                    order.side,
+                    order.price,
+                    order.qty,
+                    order.floor_ticks,
+                    order.post_only,
+                    order.attested,
+                )
+                .with_client_order_id(order.client_order_id),
+            );
         }
         state.accounts = Accounts::from_list(image.accounts.clone());
         state.last_seq = image.last_seq;

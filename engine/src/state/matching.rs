@@ -90,7 +90,8 @@ impl State {
                 compliance.floor_ticks,
                 order.kind == OrderKind::PostOnly,
                 compliance.attested(),
-            );
+            )
+            .with_client_order_id(order.client_order_id);
             self.rest(slot);
         } else if taker.open > 0 {
             out.push(Event::Cancelled {

@@ -158,6 +158,15 @@ impl State {
         self.pool.live()
     }
 
+    /// Every resting order, per instrument bids best first then asks, each
+    /// level in time priority (the order [`State::image`] lists them in).
+    pub fn for_each_resting(&self, mut visit: impl FnMut(&Slot)) {
+        let mut prices = Vec::new();
+        for book in &self.books {
+            book.walk(&self.pool, &mut prices, |_, slot| visit(slot));
+        }
+    }
+
     /// The resting order `id`, if live.
     #[must_use]
     pub fn order(&self, id: u64) -> Option<&Slot> {

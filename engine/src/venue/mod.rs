@@ -37,7 +37,9 @@ use crate::accounts::IntHasher;
 use crate::command::{Command, VenueCommand};
 use crate::event::Event;
 
-/// A live order as the venue remembers it.
+/// A live buyer's buy as the venue remembers it: its allocation over the
+/// buyer's scope lines (every order's client id and open tonnes are in its
+/// pool slot too).
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct OrderTag {
     /// Venue order id.
@@ -247,7 +249,10 @@ impl VenueState {
                     }
                     _ => None,
                 };
-                if order.client_order_id != 0 || allocation.is_some() {
+                // A buyer's buy only: every other order's client id is in
+                // its pool slot ([`crate::pool::Slot`]), the one record
+                // the venue rebuilds from.
+                if allocation.is_some() {
                     self.orders.insert(
                         order_id,
                         OrderTag {

@@ -143,19 +143,7 @@ impl Prepared {
         let state = engine.core().state();
         Ok(Seed {
             venue: state.venue().image(),
-            orders: state
-                .venue()
-                .orders()
-                .iter()
-                .filter_map(|t| {
-                    state.order(t.order_id).map(|slot| SeedOrder {
-                        order_id: t.order_id,
-                        instrument: u32::from(slot.instrument),
-                        side: tonnex_protocol::wire::side_code(slot.side()),
-                        price_ticks: slot.price,
-                    })
-                })
-                .collect(),
+            orders: seed_orders(state),
             rules_version: rules_version_of(&rules),
             rules_sha256: rules_sha256_of(&rules),
             rule_versions: crate::compliance::load_rules(&self.config)?.0,
@@ -193,6 +181,27 @@ pub(super) struct Listening {
     /// optional ports (after `recovered_records`).
     pub head: String,
     pub tail: String,
+}
+
+/// The recovered state's live client orders: every resting order with a
+/// client order id (the pool slot keeps it) and every buyer's buy the venue
+/// tags (a buyer may send none).
+fn seed_orders(state: &tonnex_engine::State) -> Vec<SeedOrder> {
+    let mut orders = Vec::new();
+    state.for_each_resting(|slot| {
+        if slot.client_order_id != 0 || state.venue().order(slot.id).is_some() {
+            orders.push(SeedOrder {
+                order_id: slot.id,
+                account: slot.account,
+                client_order_id: slot.client_order_id,
+                instrument: u32::from(slot.instrument),
+                side: tonnex_protocol::wire::side_code(slot.side()),
+                price_ticks: slot.price,
+                open: slot.qty,
+            });
+        }
+    });
+    orders
 }
 
 fn bind_mio(addr: &str, what: &str) -> Result<mio::net::TcpListener, VenueError> {

@@ -235,16 +235,23 @@ pub enum Ended {
     Demoted,
 }
 
-/// A live tagged order as the recovered engine state has it.
+/// A live order of a client's (one with a client order id, or a buyer's
+/// buy) as the recovered engine state has it.
 pub struct SeedOrder {
     /// Venue order id.
     pub order_id: u64,
+    /// Owner.
+    pub account: u64,
+    /// The client's id.
+    pub client_order_id: u64,
     /// Instrument index.
     pub instrument: u32,
     /// Side code.
     pub side: u8,
     /// Limit price in ticks.
     pub price_ticks: i64,
+    /// Open tonnes.
+    pub open: u64,
 }
 
 /// What the gateway rebuilds from the recovered engine state at start: the

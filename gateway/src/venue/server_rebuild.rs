@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 
 use rust_decimal::Decimal;
+use tonnex_engine::venue::OrderLines;
 
-use super::{Gateway, OrderInfo, Seed, SeedOrder};
+use super::{Gateway, OrderInfo, Seed};
 use crate::compliance::profiles::Attestation;
 
 impl Gateway {
@@ -20,19 +21,26 @@ impl Gateway {
                 state.last_client_order_id = last;
             }
         }
-        let books: HashMap<u64, &SeedOrder> = seed.orders.iter().map(|o| (o.order_id, o)).collect();
-        for tag in &venue.orders {
-            let book = books.get(&tag.order_id);
+        // Live orders from the book (one record per order: the pool slot
+        // keeps the client id), a buyer's buy with its allocation.
+        let allocations: HashMap<u64, &OrderLines> = venue
+            .orders
+            .iter()
+            .filter_map(|t| t.allocation.as_deref().map(|a| (t.order_id, a)))
+            .collect();
+        for order in &seed.orders {
             self.orders.insert(
-                tag.order_id,
+                order.order_id,
                 OrderInfo {
-                    account: tag.account,
-                    client_order_id: tag.client_order_id,
-                    instrument: book.map_or(0, |o| o.instrument),
-                    side: book.map_or(0, |o| o.side),
-                    price_ticks: book.map_or(0, |o| o.price_ticks),
-                    open: tag.open,
-                    allocation: tag.allocation.clone(),
+                    account: order.account,
+                    client_order_id: order.client_order_id,
+                    instrument: order.instrument,
+                    side: order.side,
+                    price_ticks: order.price_ticks,
+                    open: order.open,
+                    allocation: allocations
+                        .get(&order.order_id)
+                        .map(|&a| Box::new(a.clone())),
                 },
             );
         }

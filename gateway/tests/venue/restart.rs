@@ -67,6 +67,61 @@ fn claims_client_ids_and_order_ids_survive_kill_9() {
 }
 
 #[test]
+fn a_market_makers_resting_orders_keep_their_client_ids_after_kill_9() {
+    // The venue keeps one record per order: the engine's pool slot holds
+    // the client id, and the gateway rebuilds its view of live orders from
+    // it (the engine tags buyers' buys only).
+    let dir = scratch("maker-restart", QUICK);
+    let mut venue = Venue::start(&dir);
+    let mut maker = venue.login(3001);
+    let first = maker.limit(NBR, SIDE_SELL, 2500, 10);
+    let first_id = maker.accepted(first);
+    let second = maker.limit(NBR, SIDE_SELL, 2600, 5);
+    let second_id = maker.accepted(second);
+    venue.kill9();
+
+    let venue = Venue::start(&dir);
+    let mut maker = relogin(&venue, 3001, 3);
+    let mut taker = venue.login(3002);
+    let buy = taker.limit(NBR, SIDE_BUY, 2500, 4);
+    taker.accepted(buy);
+    let fill = maker.expect("the maker's fill", |m| match m {
+        VenueMessage::Fill {
+            order_id,
+            client_order_id,
+            leaves_qty,
+            ..
+        } if *order_id == first_id => Some((*client_order_id, *leaves_qty)),
+        _ => None,
+    });
+    assert_eq!(fill, (first, 6));
+    maker.send(&ClientMessage::Cancel {
+        order_id: second_id,
+    });
+    let cancelled = maker.expect("cancelled", |m| match m {
+        VenueMessage::Cancelled {
+            order_id,
+            client_order_id,
+            ..
+        } if *order_id == second_id => Some(*client_order_id),
+        _ => None,
+    });
+    assert_eq!(cancelled, second);
+    maker.send(&ClientMessage::OrderStatus { client_order_id: 0 });
+    let status = maker.expect("the live order's status", |m| match m {
+        VenueMessage::OrderStatus {
+            order_id,
+            client_order_id,
+            open_qty,
+            price_ticks,
+            ..
+        } => Some((*order_id, *client_order_id, *open_qty, *price_ticks)),
+        _ => None,
+    });
+    assert_eq!(status, (first_id, first, 6, 2500));
+}
+
+#[test]
 fn an_ioc_remainder_and_a_replace_down_free_tonnes_and_a_replace_up_is_checked() {
     let dir = scratch("claims-fills", QUICK);
     let mut venue = Venue::start(&dir);
