@@ -11,7 +11,7 @@ use super::{
 /// The canonical form of a [`VenueState`], in the state image.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode)]
 pub struct VenueImage {
-    /// Live tagged orders, by order id.
+    /// Live buyers' buys' tags, by order id.
     pub orders: Vec<OrderTag>,
     /// `(account, highest client order id used)`, by account.
     pub client_order_ids: Vec<(u64, u64)>,

@@ -3,8 +3,9 @@
 //! events they produced, so that the one recovery path rebuilds it and the
 //! state digest covers it.
 //!
-//! - each account's client-order-id high-water mark, and every live order's
-//!   client id (reports after a restart still carry it);
+//! - each account's client-order-id high-water mark (every live order's
+//!   client id is in its pool slot, so reports after a restart still carry
+//!   it), and each live buyer's buy's allocation over its scope lines;
 //! - each buyer's claimed tonnes per inventory slot: claimed = filled +
 //!   open (COMPLIANCE.md step 11), so an IOC remainder, a cancel, an
 //!   expiry or a replace down frees tonnes at once, last line first;
@@ -349,13 +350,13 @@ impl VenueState {
         self.client_order_ids.iter().map(|(&a, &c)| (a, c))
     }
 
-    /// A live order's tag.
+    /// A live buyer's buy's tag.
     #[must_use]
     pub fn order(&self, order_id: u64) -> Option<&OrderTag> {
         self.orders.get(&order_id)
     }
 
-    /// Every live tagged order, by order id.
+    /// Every live buyer's buy's tag, by order id.
     #[must_use]
     pub fn orders(&self) -> Vec<&OrderTag> {
         let mut orders: Vec<&OrderTag> = self.orders.values().collect();
