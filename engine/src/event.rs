@@ -36,6 +36,10 @@ pub enum Event {
         taker_account: u64,
         /// The resting order's account.
         maker_account: u64,
+        /// The incoming order's client order id (0: none).
+        taker_client_order_id: u64,
+        /// The resting order's client order id (0: none).
+        maker_client_order_id: u64,
         /// The incoming order's side.
         taker_side: Side,
         /// Trade price (the maker's).
@@ -56,6 +60,8 @@ pub enum Event {
         order_id: u64,
         /// Owning account.
         account: u64,
+        /// The owner's client order id (0: none).
+        client_order_id: u64,
         /// Instrument index.
         instrument: u32,
         /// Tonnes that will now never trade.
@@ -72,6 +78,8 @@ pub enum Event {
     Replaced {
         /// Order id.
         order_id: u64,
+        /// The owner's client order id (0: none).
+        client_order_id: u64,
         /// New limit price.
         price: Price,
         /// New open quantity.

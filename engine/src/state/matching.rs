@@ -40,6 +40,7 @@ impl State {
             out.push(Event::Cancelled {
                 order_id: order.id,
                 account: order.account,
+                client_order_id: order.client_order_id,
                 instrument: order.instrument,
                 open_qty: order.qty,
                 reason: CancelReason::FokUnfilled,
@@ -54,6 +55,7 @@ impl State {
         let mut taker = Taker {
             id: order.id,
             account: order.account,
+            client_order_id: order.client_order_id,
             instrument: order.instrument,
             side: order.side,
             limit,
@@ -97,6 +99,7 @@ impl State {
             out.push(Event::Cancelled {
                 order_id: order.id,
                 account: order.account,
+                client_order_id: order.client_order_id,
                 instrument: order.instrument,
                 open_qty: Qty(taker.open),
                 reason: if exhausted {
@@ -161,6 +164,7 @@ impl State {
                     out.push(Event::Cancelled {
                         order_id: maker.id,
                         account: maker.account,
+                        client_order_id: maker.client_order_id,
                         instrument: taker.instrument,
                         open_qty: Qty(maker.qty),
                         reason: CancelReason::SelfTrade,
@@ -206,6 +210,8 @@ impl State {
                     maker_id: maker.id,
                     taker_account: taker.account,
                     maker_account: maker.account,
+                    taker_client_order_id: taker.client_order_id,
+                    maker_client_order_id: maker.client_order_id,
                     taker_side: taker.side,
                     price: Price(best),
                     qty: Qty(qty),
@@ -287,6 +293,7 @@ impl State {
         out.push(Event::Cancelled {
             order_id: slot.id,
             account: slot.account,
+            client_order_id: slot.client_order_id,
             instrument: u32::from(slot.instrument),
             open_qty: Qty(slot.qty),
             reason,

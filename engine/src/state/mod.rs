@@ -94,6 +94,7 @@ pub struct State {
 struct Taker {
     id: u64,
     account: u64,
+    client_order_id: u64,
     instrument: u32,
     side: Side,
     /// Worst acceptable price; `None` for a market order.

@@ -72,6 +72,7 @@ impl State {
             }
             out.push(Event::Replaced {
                 order_id,
+                client_order_id: slot.client_order_id,
                 price,
                 qty,
                 priority_kept: true,
@@ -122,6 +123,7 @@ impl State {
         self.books[instrument as usize].unlink(&mut self.pool, &slot);
         out.push(Event::Replaced {
             order_id,
+            client_order_id: slot.client_order_id,
             price,
             qty,
             priority_kept: false,
@@ -129,6 +131,7 @@ impl State {
         let mut taker = Taker {
             id: order_id,
             account: slot.account,
+            client_order_id: slot.client_order_id,
             instrument,
             side,
             limit: Some(new_price),

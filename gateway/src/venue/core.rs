@@ -34,6 +34,7 @@ use super::depth::{self, BookSnapshot};
 use super::fills::{self, FillLog};
 use super::metrics::Metrics;
 use super::outbound::Outbound;
+use super::status::{self, StatusAnswer};
 
 pub use tonnex_engine::settlement::{trade_id, TRADE_SHIFT};
 
@@ -58,6 +59,16 @@ pub enum Input {
         account: u64,
         /// The feed connection's token.
         feed: Option<usize>,
+    },
+    /// A client's live orders ([`status::live_orders`]), in line with
+    /// the commands.
+    Status {
+        /// The account that asked.
+        account: u64,
+        /// Only this client order id (0: every order).
+        client_order_id: u64,
+        /// The connection that asked (its token).
+        token: usize,
     },
     /// Finish the queue, sync the journal and stop.
     Shutdown,
@@ -103,6 +114,8 @@ pub enum Output {
     },
     /// A depth snapshot, for `account` (0: everyone subscribed).
     Book(Box<BookSnapshot>),
+    /// A client's live orders, for its order status.
+    Status(Box<StatusAnswer>),
     /// The engine thread has stopped.
     Stopped,
 }
@@ -292,6 +305,14 @@ impl Core {
                 } => {
                     let snapshot = depth::snapshot(&self.state, instrument, account, feed);
                     self.pending.push(Output::Book(Box::new(snapshot)));
+                }
+                Input::Status {
+                    account,
+                    client_order_id,
+                    token,
+                } => {
+                    let answer = status::live_orders(&self.state, account, client_order_id, token);
+                    self.pending.push(Output::Status(Box::new(answer)));
                 }
                 Input::Shutdown => stop = true,
             }

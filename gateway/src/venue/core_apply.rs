@@ -164,6 +164,7 @@ impl Core {
                     reason,
                     side,
                     price,
+                    ..
                 } => {
                     // A resting order taken off by self-trade prevention
                     // changes a level no fill touched.

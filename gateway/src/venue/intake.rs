@@ -8,9 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use mio::Token;
 use tonnex_engine::{Command, VenueCommand};
 use tonnex_protocol::frame;
-use tonnex_protocol::wire::{
-    side_code, ClientMessage, NewOrder, Sequenced, VenueMessage, STATE_HELD, STATE_LIVE,
-};
+use tonnex_protocol::wire::{side_code, ClientMessage, NewOrder, Sequenced, VenueMessage};
 use tonnex_protocol::{OrderKind, Price, Qty, RejectReason};
 
 use super::core::Input;
@@ -203,54 +201,6 @@ impl Gateway {
         });
     }
 
-    /// The account's live and held orders (or the one with
-    /// `client_order_id`), then the end with the last sequence they reflect.
-    fn order_status(&mut self, token: Token, account: u64, client_order_id: u64) {
-        let wanted = |id: u64| client_order_id == 0 || id == client_order_id;
-        let mut answers: Vec<VenueMessage> = Vec::new();
-        let mut live: Vec<(&u64, &super::server::OrderInfo)> = self
-            .orders
-            .iter()
-            .filter(|(_, o)| o.account == account && wanted(o.client_order_id))
-            .collect();
-        live.sort_unstable_by_key(|(id, _)| **id);
-        for (&order_id, o) in live {
-            answers.push(VenueMessage::OrderStatus {
-                client_order_id: o.client_order_id,
-                order_id,
-                instrument: o.instrument,
-                side: o.side,
-                price_ticks: o.price_ticks,
-                open_qty: o.open,
-                state: STATE_LIVE,
-            });
-        }
-        for (&(_, id), order) in self
-            .desk
-            .held_orders
-            .range((account, 0)..=(account, u64::MAX))
-        {
-            if wanted(id) {
-                answers.push(VenueMessage::OrderStatus {
-                    client_order_id: id,
-                    order_id: 0,
-                    instrument: order.instrument,
-                    side: order.side,
-                    price_ticks: order.price_ticks,
-                    open_qty: order.qty,
-                    state: STATE_HELD,
-                });
-            }
-        }
-        let count = answers.len() as u32;
-        let last_seq = self.outbound.next_seq(account) - 1;
-        for answer in answers {
-            self.net.queue_unsequenced(token, answer);
-        }
-        self.net
-            .queue_unsequenced(token, VenueMessage::OrderStatusEnd { count, last_seq });
-    }
-
     /// Rejects a cancel, replace or mass cancel when throttled or closing.
     fn refuse(&mut self, account: u64, order_id: u64, throttled: bool) -> bool {
         let reason = if throttled {
@@ -285,7 +235,6 @@ impl Gateway {
     /// again for the added tonnes, on the order's last scope line.
     fn replace(&mut self, account: u64, order_id: u64, price_ticks: i64, qty: u64) {
         if let Some(info) = self.orders.get(&order_id) {
-            let instrument = info.instrument;
             let over_inventory = info.allocation.as_ref().is_some_and(|a| {
                 qty > info.open
                     && !self.desk.router.fits(
@@ -298,6 +247,9 @@ impl Gateway {
                 self.reject(account, 0, order_id, RejectReason::ScopeExceedsInventory);
                 return;
             }
+        }
+        // (An order the engine does not hold is refused there.)
+        if let Some(instrument) = self.order_instrument(order_id) {
             if let Some(reason) =
                 self.risk(account, instrument, OrderKind::Limit, price_ticks, qty, 0)
             {
@@ -315,6 +267,17 @@ impl Gateway {
             account,
             0,
         );
+    }
+
+    /// The instrument of live order `order_id`: from the gateway's record
+    /// of it, else from the inline engine's book.
+    fn order_instrument(&self, order_id: u64) -> Option<u32> {
+        if let Some(info) = self.orders.get(&order_id) {
+            return Some(info.instrument);
+        }
+        let inline = self.link.inline.as_ref()?;
+        let slot = inline.engine.core().state().order(order_id)?;
+        Some(u32::from(slot.instrument))
     }
 
     fn risk(

@@ -193,10 +193,7 @@ fn seed_orders(state: &tonnex_engine::State) -> Vec<SeedOrder> {
             orders.push(SeedOrder {
                 order_id: slot.id,
                 account: slot.account,
-                client_order_id: slot.client_order_id,
                 instrument: u32::from(slot.instrument),
-                side: tonnex_protocol::wire::side_code(slot.side()),
-                price_ticks: slot.price,
                 open: slot.qty,
             });
         }

@@ -33,6 +33,7 @@ mod reports;
 pub mod server;
 pub mod session;
 mod startup;
+mod status;
 mod submit;
 
 use std::path::PathBuf;

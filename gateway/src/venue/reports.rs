@@ -79,6 +79,7 @@ impl Gateway {
                 qty,
             }),
             Output::Book(snapshot) => self.on_book(*snapshot),
+            Output::Status(answer) => self.on_status(*answer),
             Output::Stopped => self.engine_stopped = true,
         }
     }
@@ -234,13 +235,13 @@ impl Gateway {
             Event::Cancelled {
                 order_id,
                 account,
+                client_order_id,
                 instrument,
                 open_qty,
                 reason,
                 ..
             } => {
                 let info = self.orders.remove(&order_id);
-                let client_order_id = info.as_ref().map_or(0, |o| o.client_order_id);
                 if let Some(mut allocation) = info.and_then(|o| o.allocation) {
                     let freed = allocation.take_last(open_qty.tonnes());
                     self.desk.router.release_slots(account, &freed);
@@ -258,17 +259,15 @@ impl Gateway {
             }
             Event::Replaced {
                 order_id,
+                client_order_id,
                 price,
                 qty,
                 priority_kept,
             } => {
-                let (owner, client_order_id) = self
-                    .orders
-                    .get(&order_id)
-                    .map_or((account, 0), |o| (o.account, o.client_order_id));
-                self.replaced(order_id, price.ticks(), qty.tonnes());
+                // (The engine replaces only the owner's orders.)
+                self.replaced(order_id, qty.tonnes());
                 self.send(
-                    owner,
+                    account,
                     VenueMessage::Replaced {
                         client_order_id,
                         order_id,
@@ -306,18 +305,17 @@ impl Gateway {
                 ),
                 None => (Pathway::None, Name::default(), 0, None, None),
             };
-        self.orders.insert(
-            order_id,
-            OrderInfo {
-                account,
-                client_order_id,
-                instrument,
-                side: side_code(order.side),
-                price_ticks: order.price.ticks(),
-                open: order.qty.tonnes(),
-                allocation,
-            },
-        );
+        if allocation.is_some() || self.records_every_order() {
+            self.orders.insert(
+                order_id,
+                OrderInfo {
+                    account,
+                    instrument,
+                    open: order.qty.tonnes(),
+                    allocation,
+                },
+            );
+        }
         self.send(
             account,
             VenueMessage::OrderAccepted {
@@ -342,6 +340,8 @@ impl Gateway {
             maker_id,
             taker_account,
             maker_account,
+            taker_client_order_id,
+            maker_client_order_id,
             taker_side,
             price,
             qty,
@@ -355,20 +355,26 @@ impl Gateway {
         if let Some(last) = self.market.last_trade.get_mut(instrument as usize) {
             *last = Some(price.ticks());
         }
-        for (order_id, owner, side, open, aggressor) in [
-            (taker_id, taker_account, taker_side, taker_open, true),
+        for (order_id, owner, client_order_id, side, open, aggressor) in [
+            (
+                taker_id,
+                taker_account,
+                taker_client_order_id,
+                taker_side,
+                taker_open,
+                true,
+            ),
             (
                 maker_id,
                 maker_account,
+                maker_client_order_id,
                 taker_side.opposite(),
                 maker_open,
                 false,
             ),
         ] {
-            let mut client_order_id = 0;
             // One probe: a filled order is removed through its entry.
             if let Entry::Occupied(mut info) = self.orders.entry(order_id) {
-                client_order_id = info.get().client_order_id;
                 if open.tonnes() == 0 {
                     info.remove();
                 } else {
@@ -410,16 +416,15 @@ impl Gateway {
         });
     }
 
-    /// A replace changed an order's price and open tonnes: a buyer's claims
+    /// A replace changed an order's open tonnes: a buyer's claims
     /// follow (down: freed last line first; up: added to the last line,
     /// which intake checked against the inventory before sending it).
-    fn replaced(&mut self, order_id: u64, price_ticks: i64, new_open: u64) {
+    fn replaced(&mut self, order_id: u64, new_open: u64) {
         let Some(info) = self.orders.get_mut(&order_id) else {
             return;
         };
         let old_open = info.open;
         info.open = new_open;
-        info.price_ticks = price_ticks;
         let account = info.account;
         let Some(allocation) = &mut info.allocation else {
             return;

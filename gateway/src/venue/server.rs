@@ -68,13 +68,13 @@ pub(super) struct Account {
     pub last_client_order_id: u64,
 }
 
-/// A live order as the gateway knows it.
+/// A live order the gateway keeps a record of
+/// ([`Gateway::records_every_order`]): a buyer's buy always, for its claims.
+/// Everything else about an order is in its pool slot (client id, side,
+/// price, open tonnes), and the engine's events carry the client id.
 pub(super) struct OrderInfo {
     pub account: u64,
-    pub client_order_id: u64,
     pub instrument: u32,
-    pub side: u8,
-    pub price_ticks: i64,
     /// Open tonnes.
     pub open: u64,
     /// A buyer's buy: its open tonnes per inventory slot (the router's
@@ -226,6 +226,15 @@ pub struct Gateway {
     pub(super) held_acks: VecDeque<(u64, u64)>,
 }
 
+impl Gateway {
+    /// Whether the gateway keeps a record of every live order, not only of
+    /// buyers' buys: when the engine runs on its own thread, whose book a
+    /// replace's risk check cannot read (inline, it reads the pool slot).
+    pub(super) fn records_every_order(&self) -> bool {
+        self.link.inline.is_none()
+    }
+}
+
 /// How a gateway's run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ended {
@@ -236,20 +245,15 @@ pub enum Ended {
 }
 
 /// A live order of a client's (one with a client order id, or a buyer's
-/// buy) as the recovered engine state has it.
+/// buy) as the recovered engine state has it: what the gateway's record of
+/// it needs ([`OrderInfo`]).
 pub struct SeedOrder {
     /// Venue order id.
     pub order_id: u64,
     /// Owner.
     pub account: u64,
-    /// The client's id.
-    pub client_order_id: u64,
     /// Instrument index.
     pub instrument: u32,
-    /// Side code.
-    pub side: u8,
-    /// Limit price in ticks.
-    pub price_ticks: i64,
     /// Open tonnes.
     pub open: u64,
 }
@@ -259,7 +263,7 @@ pub struct SeedOrder {
 pub struct Seed {
     /// Client ids, live orders, claims, attestations, held orders, rules.
     pub venue: VenueImage,
-    /// Every live tagged order's instrument, side and price.
+    /// Every live client order's instrument and open tonnes.
     pub orders: Vec<SeedOrder>,
     /// The rules in force (`version`).
     pub rules_version: String,

@@ -21,26 +21,26 @@ impl Gateway {
                 state.last_client_order_id = last;
             }
         }
-        // Live orders from the book (one record per order: the pool slot
-        // keeps the client id), a buyer's buy with its allocation.
+        // Live orders from the book: a buyer's buy with its allocation, and
+        // every other one only if the gateway records every order.
+        let every = self.records_every_order();
         let allocations: HashMap<u64, &OrderLines> = venue
             .orders
             .iter()
             .filter_map(|t| t.allocation.as_deref().map(|a| (t.order_id, a)))
             .collect();
         for order in &seed.orders {
+            let allocation = allocations.get(&order.order_id);
+            if allocation.is_none() && !every {
+                continue;
+            }
             self.orders.insert(
                 order.order_id,
                 OrderInfo {
                     account: order.account,
-                    client_order_id: order.client_order_id,
                     instrument: order.instrument,
-                    side: order.side,
-                    price_ticks: order.price_ticks,
                     open: order.open,
-                    allocation: allocations
-                        .get(&order.order_id)
-                        .map(|&a| Box::new(a.clone())),
+                    allocation: allocation.map(|&a| Box::new(a.clone())),
                 },
             );
         }

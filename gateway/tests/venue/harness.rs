@@ -393,8 +393,24 @@ impl Client {
         qty: u64,
         scope: Vec<ScopeLine>,
     ) -> u64 {
+        let (id, message) = self.order_message(instrument, side, tif, price_ticks, qty, scope);
+        self.send(&message);
+        id
+    }
+
+    /// A limit order with the next client order id, not sent: its id and
+    /// the message.
+    pub fn order_message(
+        &mut self,
+        instrument: u32,
+        side: u8,
+        tif: u8,
+        price_ticks: i64,
+        qty: u64,
+        scope: Vec<ScopeLine>,
+    ) -> (u64, ClientMessage) {
         let id = self.next_id();
-        self.send(&ClientMessage::NewOrder(NewOrder {
+        let message = ClientMessage::NewOrder(NewOrder {
             client_order_id: id,
             instrument,
             side,
@@ -405,8 +421,8 @@ impl Client {
             cash_budget_micros: 0,
             scope,
             attestation: None,
-        }));
-        id
+        });
+        (id, message)
     }
 
     /// Sends a limit order and waits for its acceptance: the venue order id.

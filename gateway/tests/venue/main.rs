@@ -12,6 +12,7 @@ mod load;
 mod logs;
 mod market_data;
 mod metrics;
+mod order_records;
 mod restart;
 #[path = "../../../testkit/scratch.rs"]
 mod scratch_dir;
