@@ -61,6 +61,8 @@ $BIN/tonnex-loadtest --venue "$ENTRY" --sessions 4 --rate 30000 --duration 30 --
 LOAD=$!
 sleep "$(random_pause 0.5 2.5)"
 kill -9 "$VENUE_PID"
+# The load test has nothing left to do (it would wait out its 30 s).
+kill "$LOAD" 2>/dev/null || true
 wait "$LOAD" || true
 echo "killed the venue mid-run; settlement loses its stream and admin port"
 kill -9 "$SETTLEMENT"

@@ -43,5 +43,5 @@ TONNEX_DEMO_SECONDS=5 TONNEX_DEMO_OPS=100000 scripts/demo.sh
 step "scripts/web_test.py (tonnex-web in headless Chromium; screenshots in target/web-screenshots/)"
 python3 scripts/web_test.py target/release
 step "scripts/web-bench.sh (every page under 200 ms with a million-trade ledger)"
-scripts/web-bench.sh 12
+scripts/web-bench.sh 2
 step "all passed"
