@@ -33,5 +33,6 @@ pub use command::{
 };
 pub use event::Event;
 pub use state::{
-    EngineConfig, InstrumentImage, OrderImage, PrefetchStage, State, StateImage, MAX_QTY,
+    EngineConfig, InstrumentImage, OrderImage, PrefetchStage, SnapshotCopy, State, StateImage,
+    MAX_QTY,
 };

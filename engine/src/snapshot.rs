@@ -166,14 +166,15 @@ pub fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, SnapshotError> {
     Ok(snapshots)
 }
 
-/// Takes a snapshot without holding up the engine: copies `state` here
-/// (the only part the engine thread waits for) and encodes and writes the
-/// copy on a new thread, whose result the caller collects when it likes.
+/// Takes a snapshot without holding up the engine: copies what the
+/// state's image is made of here ([`State::snapshot_copy`], the only part
+/// the engine thread waits for) and builds, encodes and writes the image on
+/// a new thread, whose result the caller collects when it likes.
 pub fn write_in_background(
     state: &State,
     dir: &Path,
 ) -> JoinHandle<Result<PathBuf, SnapshotError>> {
-    let copy = state.clone();
+    let copy = state.snapshot_copy();
     let dir = dir.to_path_buf();
     std::thread::spawn(move || write(&dir, &copy.image()))
 }

@@ -217,6 +217,8 @@ fn recovery_rebuilds_exactly_the_live_state_with_and_without_snapshots() {
         "orders rest with and without client ids"
     );
     assert_eq!(State::from_image(&image).unwrap().image(), image);
+    // What a background snapshot copies builds the same image.
+    assert_eq!(live.snapshot_copy().image(), image);
     for use_snapshot in [true, false] {
         let recovered = recover(&dir, use_snapshot).unwrap();
         assert_eq!(

@@ -3,9 +3,12 @@
 
 use super::{crosses, EngineConfig, State, MAX_QTY};
 use crate::accounts::Accounts;
+use crate::book::Book;
 use crate::command::InstrumentSpec;
 use crate::event::Event;
+use crate::pool::Pool;
 use crate::pool::Slot;
+use crate::settlement::PendingTrades;
 use crate::venue::{VenueImage, VenueState};
 use tonnex_protocol::Side;
 
@@ -66,29 +69,74 @@ pub struct OrderImage {
     pub client_order_id: u64,
 }
 
-impl State {
-    /// The whole logical state, in a canonical form: what a snapshot stores
-    /// and what two states are compared by. Orders are listed per
-    /// instrument, bids best first then asks, each level in time priority;
-    /// accounts in first-seen order. (Pool slot numbers and the dense
-    /// window's position are layout, not state, and are not included.)
+/// What a snapshot copies of a [`State`] on the engine's thread, to build
+/// and write its image elsewhere: everything an image is made of, and not
+/// the id index (an image does not hold it; at the venue's order capacity
+/// it is 16 MB, which a whole-state clone copied into fresh pages at every
+/// snapshot, each page a fault on the event loop).
+#[derive(Debug)]
+pub struct SnapshotCopy {
+    config: EngineConfig,
+    last_seq: u64,
+    max_order_id: u64,
+    books: Vec<Book>,
+    pool: Pool,
+    accounts: Accounts,
+    venue: VenueState,
+    trades: PendingTrades,
+}
+
+impl SnapshotCopy {
+    /// The copied state's image (the same as [`State::image`] would have
+    /// given when it was copied).
     #[must_use]
     pub fn image(&self) -> StateImage {
+        Parts {
+            config: self.config,
+            last_seq: self.last_seq,
+            max_order_id: self.max_order_id,
+            books: &self.books,
+            pool: &self.pool,
+            accounts: &self.accounts,
+            venue: &self.venue,
+            trades: &self.trades,
+        }
+        .image()
+    }
+}
+
+/// The parts of a state an image is made of.
+struct Parts<'a> {
+    config: EngineConfig,
+    last_seq: u64,
+    max_order_id: u64,
+    books: &'a [Book],
+    pool: &'a Pool,
+    accounts: &'a Accounts,
+    venue: &'a VenueState,
+    trades: &'a PendingTrades,
+}
+
+impl Parts<'_> {
+    fn image(&self) -> StateImage {
         let mut orders = Vec::with_capacity(self.pool.live());
-        self.for_each_resting(|slot| {
-            orders.push(OrderImage {
-                id: slot.id,
-                account: slot.account,
-                instrument: u32::from(slot.instrument),
-                side: slot.side(),
-                price: slot.price,
-                qty: slot.qty,
-                floor_ticks: slot.floor_ticks,
-                post_only: slot.post_only(),
-                attested: slot.attested(),
-                client_order_id: slot.client_order_id,
+        let mut prices = Vec::new();
+        for book in self.books {
+            book.walk(self.pool, &mut prices, |_, slot| {
+                orders.push(OrderImage {
+                    id: slot.id,
+                    account: slot.account,
+                    instrument: u32::from(slot.instrument),
+                    side: slot.side(),
+                    price: slot.price,
+                    qty: slot.qty,
+                    floor_ticks: slot.floor_ticks,
+                    post_only: slot.post_only(),
+                    attested: slot.attested(),
+                    client_order_id: slot.client_order_id,
+                });
             });
-        });
+        }
         StateImage {
             config: self.config,
             last_seq: self.last_seq,
@@ -106,6 +154,43 @@ impl State {
             venue: self.venue.image(),
             pending_trades: self.trades.image().0,
             settlement_watermark: self.trades.watermark(),
+        }
+    }
+}
+
+impl State {
+    /// The whole logical state, in a canonical form: what a snapshot stores
+    /// and what two states are compared by. Orders are listed per
+    /// instrument, bids best first then asks, each level in time priority;
+    /// accounts in first-seen order. (Pool slot numbers and the dense
+    /// window's position are layout, not state, and are not included.)
+    #[must_use]
+    pub fn image(&self) -> StateImage {
+        Parts {
+            config: self.config,
+            last_seq: self.last_seq,
+            max_order_id: self.max_order_id,
+            books: &self.books,
+            pool: &self.pool,
+            accounts: &self.accounts,
+            venue: &self.venue,
+            trades: &self.trades,
+        }
+        .image()
+    }
+
+    /// What a snapshot needs of this state, copied (see [`SnapshotCopy`]).
+    #[must_use]
+    pub fn snapshot_copy(&self) -> SnapshotCopy {
+        SnapshotCopy {
+            config: self.config,
+            last_seq: self.last_seq,
+            max_order_id: self.max_order_id,
+            books: self.books.clone(),
+            pool: self.pool.clone(),
+            accounts: self.accounts.clone(),
+            venue: self.venue.clone(),
+            trades: self.trades.clone(),
         }
     }
 

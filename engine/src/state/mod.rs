@@ -31,7 +31,7 @@ use self::holds::{book_trade, checked_resting_value, release_resting, resting_va
 pub use self::prefetch::PrefetchStage;
 use self::validation::{breaks_floor, crosses, Admitted};
 
-pub use image::{InstrumentImage, OrderImage, StateImage};
+pub use image::{InstrumentImage, OrderImage, SnapshotCopy, StateImage};
 
 /// Largest order quantity the engine accepts, in tonnes (2^48, about 2.8e14 t:
 /// far above any real lot, and low enough that no balance sum can overflow).
