@@ -65,7 +65,7 @@ fn forged_replayed_and_unknown_callbacks_are_refused_over_http() {
         200
     );
     wait_for(10, "the trade settled by the callbacks", || {
-        trades_in(&dir, &["settled"]) == 1
+        trades_in(&dir, &["settled"]) == 1 && certificate_files_written(&dir)
     });
     let (ok, json, _) = audit(&dir);
     assert!(ok, "{json:#}");

@@ -10,6 +10,7 @@ fn refused_transfers_and_timeouts_unwind_both_legs() {
     let _settlement = Settlement::start(&venue, &dir, &["--fail-pct", "25"]);
     wait_for(20, "every trade final", || {
         trades_in(&dir, &["settled", "retired", "unwound"]) == 402
+            && certificate_files_written(&dir)
     });
     let (ok, json, _) = audit(&dir);
     assert!(ok, "{json:#}");
@@ -153,7 +154,7 @@ fn a_registry_down_for_a_while_gets_every_pending_request_again_once_it_is_back(
         "test-secret",
     ]));
     wait_for(60, "every trade settled once the registry is back", || {
-        trades_in(&dir, &["settled", "retired"]) == 22
+        trades_in(&dir, &["settled", "retired"]) == 22 && certificate_files_written(&dir)
     });
     let _ = sim.kill();
     let _ = sim.wait();

@@ -293,6 +293,29 @@ fn state_count(json: &serde_json::Value, state: &str) -> u64 {
 }
 
 /// Trades in `states`, read straight from the ledger (cheaper than an audit).
+/// Whether every certificate the ledger holds has its file: settlement
+/// writes the files just after the commit that issues them, so a test
+/// that audits a running settlement waits for them too.
+fn certificate_files_written(dir: &Path) -> bool {
+    let Ok(conn) = rusqlite::Connection::open_with_flags(
+        dir.join("ledger.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    ) else {
+        return false;
+    };
+    let Ok(mut query) = conn.prepare("SELECT certificate_id FROM certificates") else {
+        return false;
+    };
+    let Ok(ids) = query
+        .query_map([], |r| r.get::<_, String>(0))
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+    else {
+        return false;
+    };
+    ids.iter()
+        .all(|id| dir.join("certificates").join(format!("{id}.json")).exists())
+}
+
 fn trades_in(dir: &Path, states: &[&str]) -> u64 {
     let Ok(conn) = rusqlite::Connection::open_with_flags(
         dir.join("ledger.sqlite"),
