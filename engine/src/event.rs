@@ -78,6 +78,8 @@ pub enum Event {
     Replaced {
         /// Order id.
         order_id: u64,
+        /// Owning account (an operator may replace any order).
+        account: u64,
         /// The owner's client order id (0: none).
         client_order_id: u64,
         /// New limit price.

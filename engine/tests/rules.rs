@@ -546,3 +546,41 @@ fn add_instrument_requires_the_next_index_and_a_sane_band() {
         Some(RejectReason::InvalidInstrument)
     );
 }
+
+#[test]
+fn events_name_the_owner_and_its_client_order_id() {
+    let mut e = Engine::new(false);
+    let mut maker = order(1, 5, 'S', 'L', 100, 10);
+    maker.client_order_id = 71;
+    e.new_order(maker);
+    // An operator's replace (account 0) still names the owner.
+    assert!(matches!(
+        e.r(1, 100, 8)[..],
+        [Event::Replaced {
+            account: 5,
+            client_order_id: 71,
+            ..
+        }]
+    ));
+    let mut taker = order(2, 6, 'B', 'L', 100, 3);
+    taker.client_order_id = 72;
+    assert!(matches!(
+        e.new_order(taker)[..],
+        [
+            Event::Accepted { .. },
+            Event::Fill {
+                taker_client_order_id: 72,
+                maker_client_order_id: 71,
+                ..
+            }
+        ]
+    ));
+    assert!(matches!(
+        e.c(1)[..],
+        [Event::Cancelled {
+            account: 5,
+            client_order_id: 71,
+            ..
+        }]
+    ));
+}

@@ -72,6 +72,7 @@ impl State {
             }
             out.push(Event::Replaced {
                 order_id,
+                account: slot.account,
                 client_order_id: slot.client_order_id,
                 price,
                 qty,
@@ -123,6 +124,7 @@ impl State {
         self.books[instrument as usize].unlink(&mut self.pool, &slot);
         out.push(Event::Replaced {
             order_id,
+            account: slot.account,
             client_order_id: slot.client_order_id,
             price,
             qty,

@@ -259,15 +259,15 @@ impl Gateway {
             }
             Event::Replaced {
                 order_id,
+                account: owner,
                 client_order_id,
                 price,
                 qty,
                 priority_kept,
             } => {
-                // (The engine replaces only the owner's orders.)
                 self.replaced(order_id, qty.tonnes());
                 self.send(
-                    account,
+                    owner,
                     VenueMessage::Replaced {
                         client_order_id,
                         order_id,
