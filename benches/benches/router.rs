@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use tonnex_gateway::compliance::{self, Decision, OrderRequest, Outcome, RawScopeLine};
+use tonnex_gateway::compliance::{self, Decision, LimitPrice, OrderRequest, Outcome, RawScopeLine};
 use tonnex_protocol::{OrderKind, Side};
 
 const BUYERS: u64 = 10_000;
@@ -69,7 +69,7 @@ fn order(id: u64, account: u64) -> OrderRequest {
         side: Side::Buy,
         instrument: "NBR-2024.CCP".into(),
         kind: OrderKind::Limit,
-        price_usd: Some("24.50".parse().unwrap()),
+        price: Some(LimitPrice::Usd("24.50".parse().unwrap())),
         qty: 10,
         scope: Some(vec![
             RawScopeLine {

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use tonnex_gateway::compliance::{self, OrderRequest, Outcome, RawScopeLine};
+use tonnex_gateway::compliance::{self, LimitPrice, OrderRequest, Outcome, RawScopeLine};
 use tonnex_protocol::{OrderKind, RejectReason, Side};
 
 fn venue(args: &[&str]) -> Output {
@@ -202,7 +202,7 @@ fn buy(id: u64, price: &str, qty: i64, scope: &[(i64, Option<i64>, i64)]) -> Ord
         side: Side::Buy,
         instrument: "NBR-2024.CCP".into(),
         kind: OrderKind::Limit,
-        price_usd: Some(price.parse().unwrap()),
+        price: Some(LimitPrice::Usd(price.parse().unwrap())),
         qty,
         scope: Some(
             scope

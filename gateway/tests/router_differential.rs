@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use rust_decimal::{Decimal, RoundingStrategy};
-use tonnex_gateway::compliance::{self, Date, OrderRequest, Outcome, RawScopeLine};
+use tonnex_gateway::compliance::{self, Date, LimitPrice, OrderRequest, Outcome, RawScopeLine};
 use tonnex_protocol::{OrderKind, Side};
 
 /// SplitMix64: reproducible from a seed.
@@ -591,7 +591,15 @@ fn run_case(seed: u64) {
             } else {
                 OrderKind::Market
             },
-            price_usd: limit.map(|c| Decimal::new(c, 2)),
+            // Cents are whole ticks here (tick_usd 0.01): every other
+            // order is priced the way the venue prices wire orders.
+            price: limit.map(|c| {
+                if n % 2 == 0 {
+                    LimitPrice::Usd(Decimal::new(c, 2))
+                } else {
+                    LimitPrice::Ticks(c)
+                }
+            }),
             qty: qty as i64,
             scope: Some(vec![RawScopeLine {
                 scope: Some(slot as i64 + 1),

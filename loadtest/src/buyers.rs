@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use rust_decimal::Decimal;
-use tonnex_gateway::compliance::{self, OrderRequest, Outcome, RawScopeLine};
+use tonnex_gateway::compliance::{self, LimitPrice, OrderRequest, Outcome, RawScopeLine};
 use tonnex_gateway::config::{AccountStatus, Role};
 use tonnex_protocol::wire::{NewOrder, ScopeLine, SIDE_BUY, TIF_GTC, TIF_IOC, TYPE_LIMIT};
 use tonnex_protocol::{OrderKind, Side};
@@ -95,7 +95,7 @@ pub fn plan(
                 side: Side::Buy,
                 instrument: config.symbol.clone().into(),
                 kind: OrderKind::Limit,
-                price_usd: Some(config.max_price_usd),
+                price: Some(LimitPrice::Usd(config.max_price_usd)),
                 qty: 1,
                 scope: Some(vec![RawScopeLine {
                     scope: Some(i64::from(scope)),

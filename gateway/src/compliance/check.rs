@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use rust_decimal::Decimal;
 use tonnex_protocol::{Name, OrderKind, Side};
 
-use super::router::{Decision, OrderRequest, Outcome, RawScopeLine, Router};
+use super::router::{Decision, LimitPrice, OrderRequest, Outcome, RawScopeLine, Router};
 use super::rules::{Date, RuleVersions, Rules};
 use crate::values::{json_decimal, json_type};
 
@@ -96,7 +96,7 @@ pub fn parse_dated_order(line: &str) -> Result<(OrderRequest, Option<Date>), Str
         side,
         instrument: Name::from(text("instrument")?.to_string()),
         kind,
-        price_usd,
+        price: price_usd.map(LimitPrice::Usd),
         qty: integer("qty")?,
         scope,
     };

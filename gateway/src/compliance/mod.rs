@@ -11,7 +11,9 @@ pub mod rules;
 
 pub use held::HeldOrders;
 pub use profiles::{Attestation, BuyerProfile, Inventory};
-pub use router::{Allocation, Decision, OrderRequest, Outcome, RawScopeLine, Router, ScopeLine};
+pub use router::{
+    Allocation, Decision, LimitPrice, OrderRequest, Outcome, RawScopeLine, Router, ScopeLine,
+};
 pub use rules::{CcpLabels, Date, FloorMode, FloorPolicy, PathwayRule, Route, RuleVersions, Rules};
 
 use crate::config::VenueConfig;

@@ -13,7 +13,7 @@ use tonnex_protocol::{Cash, OrderKind, Pathway, Price, Qty, RejectReason, Side};
 use super::intake::wall_ns;
 use super::server::{Gateway, Inflight, InstrumentRef};
 use crate::compliance::profiles::Attestation;
-use crate::compliance::router::{Decision, OrderRequest, Outcome, RawScopeLine};
+use crate::compliance::router::{Decision, LimitPrice, OrderRequest, Outcome, RawScopeLine};
 use crate::config::Role;
 
 /// Longest attestation id, in bytes (COMPLIANCE.md, "Attestations").
@@ -366,9 +366,9 @@ pub(super) fn order_request(
     side: Side,
     qty: i64,
 ) -> OrderRequest {
-    let price_usd = match kind {
+    let price = match kind {
         OrderKind::Market if order.price_ticks == 0 => None,
-        _ => Some(Decimal::from(order.price_ticks) * reference.tick_usd),
+        _ => Some(LimitPrice::Ticks(order.price_ticks)),
     };
     OrderRequest {
         id: order.client_order_id,
@@ -376,7 +376,7 @@ pub(super) fn order_request(
         side,
         instrument: tonnex_protocol::Name::from(reference.symbol),
         kind,
-        price_usd,
+        price,
         qty,
         scope: (!order.scope.is_empty()).then(|| {
             order

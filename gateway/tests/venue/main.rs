@@ -408,6 +408,26 @@ fn risk_limits_refuse_oversized_orders_and_prices_outside_the_collar() {
     limited.accepted(id);
 }
 
+/// A wire order's price is in ticks; the pre-router checks it against the
+/// instrument's band in ticks (NBR: 0.01 to 1000.00 USD at 0.01 a tick).
+#[test]
+fn a_limit_price_outside_the_instruments_band_is_refused_and_its_edges_are_accepted() {
+    let dir = scratch("band", QUICK);
+    let venue = Venue::start(&dir);
+    let mut maker = venue.login(3001);
+    for price_ticks in [0, -1, 100_001, i64::MAX, i64::MIN] {
+        let id = maker.limit(NBR, SIDE_SELL, price_ticks, 1);
+        assert_eq!(
+            maker.rejected(),
+            (id, 0, "INVALID_ORDER"),
+            "price {price_ticks}"
+        );
+    }
+    for price_ticks in [1, 100_000] {
+        maker.rest(NBR, SIDE_SELL, price_ticks, 1);
+    }
+}
+
 #[test]
 fn a_buy_below_the_floor_is_held_until_an_attestation_then_fills_with_supplementary_pricing() {
     let dir = scratch("attest", QUICK);

@@ -40,6 +40,17 @@ pub struct ScopeLine {
 /// bookkeeping take filled and freed tonnes off the same way.
 pub use tonnex_engine::venue::Allocation;
 
+/// A limit order's price, as its source gives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitPrice {
+    /// USD per tonne (an order read from a file): the router finds its
+    /// whole ticks, and refuses a price between two ticks.
+    Usd(Decimal),
+    /// Whole ticks of the instrument (an order off the wire, priced in
+    /// ticks already: no decimal round trip on the venue's hot path).
+    Ticks(i64),
+}
+
 /// An order as the pre-router sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OrderRequest {
@@ -54,8 +65,8 @@ pub struct OrderRequest {
     pub instrument: Name,
     /// Order type.
     pub kind: OrderKind,
-    /// Limit price in USD per tonne; `None` for a market order.
-    pub price_usd: Option<Decimal>,
+    /// Limit price; `None` for a market order.
+    pub price: Option<LimitPrice>,
     /// Tonnes.
     pub qty: i64,
     /// The scope allocation (buyers' buys), as sent.

@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 
 use super::super::rules::predicate::{self, Verdict};
 use super::super::rules::{CcpLabels, Date, Rules};
+use super::LimitPrice;
 use crate::config::InstrumentConfig;
 
 /// One required predicate still to judge at decision time.
@@ -96,10 +97,21 @@ fn floor_ticks(floor_usd: Decimal, tick_usd: Decimal) -> u32 {
     (floor_usd / tick_usd).ceil().to_u32().unwrap_or(u32::MAX)
 }
 
+impl LimitPrice {
+    /// The price in whole ticks of `tick`, or `None` for a USD price that
+    /// is not a whole number of them.
+    pub fn ticks(self, tick: Decimal) -> Option<i64> {
+        match self {
+            LimitPrice::Usd(usd) => to_ticks(usd, tick),
+            LimitPrice::Ticks(ticks) => Some(ticks),
+        }
+    }
+}
+
 /// `price` in whole ticks of `tick`, or `None` if it is not a whole number
 /// of them; exact integer arithmetic on the decimals' mantissas (cheaper
 /// than a decimal division).
-pub(super) fn to_ticks(price: Decimal, tick: Decimal) -> Option<i64> {
+fn to_ticks(price: Decimal, tick: Decimal) -> Option<i64> {
     let scale = price.scale().max(tick.scale());
     let p = price
         .mantissa()

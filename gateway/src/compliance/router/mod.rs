@@ -13,8 +13,10 @@ use tonnex_protocol::{OrderKind, Pathway, RejectReason, Side};
 use self::allocation::{
     check_allocation, coverage_hundredths, coverage_pct_decimal, slot_limits, slots_of,
 };
-pub use self::decision::{Allocation, Decision, OrderRequest, Outcome, RawScopeLine, ScopeLine};
-use self::instrument::{route, to_ticks, Check, RoutedInstrument};
+pub use self::decision::{
+    Allocation, Decision, LimitPrice, OrderRequest, Outcome, RawScopeLine, ScopeLine,
+};
+use self::instrument::{route, Check, RoutedInstrument};
 use super::profiles::BuyerProfile;
 use super::rules::predicate::{self, Subject};
 use super::rules::{CcpLabels, Date, FloorMode, FloorPolicy, Route, Rules};
@@ -231,13 +233,13 @@ impl Router {
             decision.reject(RejectReason::InvalidOrder);
             return;
         }
-        match (market, order.price_usd) {
+        match (market, order.price) {
             (true, Some(_)) | (false, None) => {
                 decision.reject(RejectReason::InvalidOrder);
                 return;
             }
             (true, None) => {}
-            (false, Some(price)) => match to_ticks(price, instrument.tick_usd) {
+            (false, Some(price)) => match price.ticks(instrument.tick_usd) {
                 Some(ticks) if ticks >= routed.band_ticks.0 && ticks <= routed.band_ticks.1 => {
                     decision.price_ticks = Some(ticks);
                 }
