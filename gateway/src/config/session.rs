@@ -15,6 +15,10 @@ pub struct SessionSettings {
     /// Messages a session may send per second; over it requests are rejected
     /// `THROTTLED`, over 1.5 times it the session is disconnected.
     pub throttle_per_s: u32,
+    /// `OrderStatus` and `MassCancel` requests a session may send per
+    /// second (each reads every resting order of the books it asks
+    /// about); over it they are rejected `THROTTLED`.
+    pub sweeps_per_s: u32,
     /// Largest inbound frame payload.
     pub max_frame_bytes: usize,
     /// Most simultaneous order-entry connections.
@@ -40,6 +44,7 @@ impl Default for SessionSettings {
             heartbeat_ms: 1000,
             login_timeout_ms: 2000,
             throttle_per_s: 200_000,
+            sweeps_per_s: 5,
             max_frame_bytes: tonnex_protocol::frame::DEFAULT_MAX_FRAME_BYTES,
             max_connections: 1024,
             replay_capacity: 100_000,
@@ -85,6 +90,9 @@ pub(super) fn read_session(table: &toml::Table, path: &Path) -> Result<SessionSe
     }
     if let Some(v) = positive("throttle_per_s")? {
         settings.throttle_per_s = v as u32;
+    }
+    if let Some(v) = positive("sweeps_per_s")? {
+        settings.sweeps_per_s = v as u32;
     }
     if let Some(v) = positive("max_frame_bytes")? {
         settings.max_frame_bytes = v as usize;

@@ -32,6 +32,7 @@ impl Gateway {
     pub(super) fn on_message(&mut self, token: Token, message: ClientMessage) {
         let now = self.net.round();
         let limit = self.settings.throttle_per_s;
+        let sweeps_limit = self.settings.sweeps_per_s;
         let Some(conn) = self.net.conn(token) else {
             return;
         };
@@ -59,6 +60,15 @@ impl Gateway {
                 return;
             }
         };
+        // A request that reads every resting order of the books it asks
+        // about has a limit of its own: one session asking in a loop must
+        // not stall every other (the answer costs O(resting orders)).
+        let sweeping = matches!(
+            message,
+            ClientMessage::OrderStatus { .. } | ClientMessage::MassCancel { .. }
+        );
+        let throttled =
+            throttled || (sweeping && conn.sweeps.admit(now, sweeps_limit) != Admit::Yes);
         match message {
             ClientMessage::Heartbeat => {}
             ClientMessage::Logout => self.close_after_flush(token),
@@ -106,7 +116,19 @@ impl Gateway {
             } => self.attest(account, id, internal_price_micros, reporting_year),
             ClientMessage::Subscribe { instrument } => self.subscribe(token, account, instrument),
             ClientMessage::OrderStatus { client_order_id } => {
-                self.order_status(token, account, client_order_id);
+                if throttled {
+                    // In the place of the answer: unsequenced, as it is.
+                    self.net.queue_unsequenced(
+                        token,
+                        VenueMessage::OrderRejected {
+                            client_order_id,
+                            order_id: 0,
+                            reason: RejectReason::Throttled.code(),
+                        },
+                    );
+                } else {
+                    self.order_status(token, account, client_order_id);
+                }
             }
         }
     }

@@ -408,6 +408,65 @@ fn risk_limits_refuse_oversized_orders_and_prices_outside_the_collar() {
     limited.accepted(id);
 }
 
+/// `OrderStatus` and `MassCancel` read every resting order of the books
+/// they ask about, so they have a limit of their own (`sweeps_per_s`):
+/// past it they are refused `THROTTLED`, counted whether answered or not,
+/// while the session's orders and other sessions carry on.
+#[test]
+fn order_status_and_mass_cancel_past_their_own_limit_are_throttled() {
+    let dir = scratch("sweeps", &format!("{QUICK}\nsweeps_per_s = 2"));
+    let venue = Venue::start(&dir);
+    let mut maker = venue.login(3001);
+    let ask = maker.rest(NBR, SIDE_SELL, 2500, 10);
+    for _ in 0..6 {
+        maker.send(&ClientMessage::OrderStatus { client_order_id: 0 });
+    }
+    // Two answered, or three when a second begins inside the burst (the
+    // window slides over two seconds); the rest refused.
+    let (mut answered, mut refused) = (0, 0);
+    while answered + refused < 6 {
+        match maker.recv().expect("an answer per request") {
+            VenueMessage::OrderStatusEnd { count: 1, .. } => answered += 1,
+            VenueMessage::OrderRejected {
+                client_order_id: 0,
+                order_id: 0,
+                reason,
+            } if reject_name(reason) == "THROTTLED" => refused += 1,
+            VenueMessage::OrderStatus { order_id, .. } => assert_eq!(order_id, ask),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!((2..=3).contains(&answered), "{answered} answered");
+    maker.send(&ClientMessage::MassCancel { instrument: None });
+    assert_eq!(maker.rejected(), (0, 0, "THROTTLED"));
+    // Orders are not limited by it, nor is another session.
+    let id = maker.limit(NBR, SIDE_SELL, 2600, 1);
+    maker.accepted(id);
+    let mut other = venue.login(3002);
+    other.send(&ClientMessage::OrderStatus { client_order_id: 0 });
+    other.expect("the other session's answer", |m| match m {
+        VenueMessage::OrderStatusEnd { count: 0, .. } => Some(()),
+        _ => None,
+    });
+    // Two seconds on (heartbeats keep the session), the window is clear:
+    // the mass cancel goes through.
+    for _ in 0..7 {
+        std::thread::sleep(Duration::from_millis(300));
+        maker.send(&ClientMessage::Heartbeat);
+    }
+    maker.send(&ClientMessage::MassCancel { instrument: None });
+    let mut gone = Vec::new();
+    while gone.len() < 2 {
+        gone.push(maker.expect("mass cancel", |m| match m {
+            VenueMessage::Cancelled {
+                order_id, reason, ..
+            } if cancel_name(*reason) == "MASS_CANCEL" => Some(*order_id),
+            _ => None,
+        }));
+    }
+    assert!(gone.contains(&ask), "{gone:?}");
+}
+
 /// A wire order's price is in ticks; the pre-router checks it against the
 /// instrument's band in ticks (NBR: 0.01 to 1000.00 USD at 0.01 a tick).
 #[test]

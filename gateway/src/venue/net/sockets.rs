@@ -46,6 +46,8 @@ pub(in crate::venue) struct Conn {
     pub account: Option<u64>,
     pub live: Liveness,
     pub throttle: Throttle,
+    /// Its rate of requests that sweep the books (`OrderStatus`, `MassCancel`).
+    pub sweeps: Throttle,
     pub cancel_on_disconnect: bool,
     pub subscriptions: Vec<u32>,
     /// Close once the queued bytes are out.
@@ -73,6 +75,7 @@ impl Conn {
             account: None,
             live: Liveness::new(now),
             throttle: Throttle::default(),
+            sweeps: Throttle::default(),
             cancel_on_disconnect: false,
             subscriptions: Vec::new(),
             closing: false,
