@@ -107,17 +107,7 @@ fn an_order_trades_and_both_sides_get_their_fill_then_cancel_replace_and_mass_ca
     let a = maker.rest(NBR, SIDE_SELL, 2700, 1);
     let b = maker.rest(1, SIDE_SELL, 2700, 1);
     let other = taker.rest(NBR, SIDE_SELL, 2800, 1);
-    maker.send(&ClientMessage::MassCancel { instrument: None });
-    let mut gone = Vec::new();
-    while gone.len() < 2 {
-        gone.push(maker.expect("mass cancel", |m| match m {
-            VenueMessage::Cancelled {
-                order_id, reason, ..
-            } if cancel_name(*reason) == "MASS_CANCEL" => Some(*order_id),
-            _ => None,
-        }));
-    }
-    gone.sort_unstable();
+    let gone = mass_cancel(&mut maker, 2);
     assert_eq!(gone, vec![a, b]);
     taker.send(&ClientMessage::Cancel { order_id: other });
     taker.expect("own cancel still works", |m| match m {
@@ -454,17 +444,25 @@ fn order_status_and_mass_cancel_past_their_own_limit_are_throttled() {
         std::thread::sleep(Duration::from_millis(300));
         maker.send(&ClientMessage::Heartbeat);
     }
-    maker.send(&ClientMessage::MassCancel { instrument: None });
+    let gone = mass_cancel(&mut maker, 2);
+    assert!(gone.contains(&ask), "{gone:?}");
+}
+
+/// Sends a mass cancel of every instrument; the ids of the `count` orders
+/// it cancels, sorted.
+fn mass_cancel(client: &mut Client, count: usize) -> Vec<u64> {
+    client.send(&ClientMessage::MassCancel { instrument: None });
     let mut gone = Vec::new();
-    while gone.len() < 2 {
-        gone.push(maker.expect("mass cancel", |m| match m {
+    while gone.len() < count {
+        gone.push(client.expect("mass cancel", |m| match m {
             VenueMessage::Cancelled {
                 order_id, reason, ..
             } if cancel_name(*reason) == "MASS_CANCEL" => Some(*order_id),
             _ => None,
         }));
     }
-    assert!(gone.contains(&ask), "{gone:?}");
+    gone.sort_unstable();
+    gone
 }
 
 /// A wire order's price is in ticks; the pre-router checks it against the
