@@ -19,6 +19,7 @@ pub mod generate;
 pub mod idmap;
 pub mod journal;
 pub mod ladder;
+pub mod owners;
 pub mod pool;
 pub mod seqhash;
 pub mod settlement;

@@ -5,6 +5,8 @@
 
 use tonnex_protocol::Side;
 
+use crate::owners::Owners;
+
 /// "No slot": the end of a list.
 pub const NIL: u32 = u32::MAX;
 
@@ -119,12 +121,15 @@ impl Slot {
     }
 }
 
-/// The slab of order slots with its free list.
+/// The slab of order slots with its free list, and each account's list of
+/// the slots it holds.
 #[derive(Clone, Debug)]
 pub struct Pool {
     slots: Vec<Slot>,
     free_head: u32,
     live: usize,
+    /// Each account's slots (`None`: not kept, see [`Pool::drop_owner_lists`]).
+    owners: Option<Owners>,
 }
 
 impl Pool {
@@ -135,6 +140,7 @@ impl Pool {
             slots: Vec::with_capacity(capacity),
             free_head: NIL,
             live: 0,
+            owners: Some(Owners::with_capacity(capacity)),
         }
     }
 
@@ -142,7 +148,8 @@ impl Pool {
     #[inline]
     pub fn alloc(&mut self, slot: Slot) -> u32 {
         self.live += 1;
-        if self.free_head != NIL {
+        let account = slot.account;
+        let index = if self.free_head != NIL {
             let index = self.free_head;
             let cell = &mut self.slots[index as usize];
             self.free_head = cell.next;
@@ -153,7 +160,11 @@ impl Pool {
             assert!(index != NIL, "order pool exceeds u32 slots");
             self.slots.push(slot);
             index
+        };
+        if let Some(owners) = &mut self.owners {
+            owners.link(index, account);
         }
+        index
     }
 
     /// Returns slot `index` to the free list.
@@ -161,6 +172,9 @@ impl Pool {
     pub fn release(&mut self, index: u32) {
         self.live -= 1;
         let cell = &mut self.slots[index as usize];
+        if let Some(owners) = &mut self.owners {
+            owners.unlink(index, cell.account);
+        }
         cell.next = self.free_head;
         self.free_head = index;
     }
@@ -182,6 +196,20 @@ impl Pool {
     #[must_use]
     pub fn live(&self) -> usize {
         self.live
+    }
+
+    /// Stops keeping each account's list of its slots (a pool with none in
+    /// use: the replay tool's, whose workloads never ask for one account's
+    /// orders but pay for the lists on every order).
+    pub fn drop_owner_lists(&mut self) {
+        assert_eq!(self.live, 0, "owner lists dropped from a pool in use");
+        self.owners = None;
+    }
+
+    /// Each account's list of its slots, if kept.
+    #[must_use]
+    pub fn owners(&self) -> Option<&Owners> {
+        self.owners.as_ref()
     }
 
     /// Slots ever used at once (the pool's high-water mark).

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{cancels, fills, order, rejected, Engine};
-use tonnex_engine::{Asset, Command, Event};
+use tonnex_engine::{Asset, Command, EngineConfig, Event, State};
 use tonnex_protocol::{CancelReason, Cash, Price, Qty, RejectReason};
 
 #[test]
@@ -444,7 +444,25 @@ fn holds_deposit_and_withdraw_are_commands_and_checked() {
 
 #[test]
 fn mass_cancel_by_account_and_by_account_and_instrument() {
-    let mut e = Engine::new(false);
+    mass_cancel_by_account(Engine::new(false));
+}
+
+/// A state that keeps no lists of each account's orders (the replay
+/// tool's) walks the books instead, and cancels the same orders in the
+/// same order.
+#[test]
+fn mass_cancel_without_owner_lists_gives_the_same_events() {
+    mass_cancel_by_account(Engine::with_state(
+        State::new(EngineConfig {
+            holds: false,
+            order_capacity: 16,
+            ..EngineConfig::default()
+        })
+        .without_owner_lists(),
+    ));
+}
+
+fn mass_cancel_by_account(mut e: Engine) {
     e.ok(Command::AddInstrument {
         instrument: 1,
         spec: common::spec("SECOND"),
@@ -460,13 +478,14 @@ fn mass_cancel_by_account_and_by_account_and_instrument() {
         account: 1,
         instrument: Some(0),
     });
-    // Bids best first, then asks; the other instrument untouched.
+    // Oldest first, from the account's own list (the other account's bid
+    // between them is never visited); the other instrument untouched.
     assert_eq!(
         cancels(&events),
         [
-            (4, 1, CancelReason::MassCancel),
             (1, 1, CancelReason::MassCancel),
-            (3, 1, CancelReason::MassCancel)
+            (3, 1, CancelReason::MassCancel),
+            (4, 1, CancelReason::MassCancel)
         ]
     );
     assert_eq!(e.book(), "O 2 B 101 1\n");

@@ -4,8 +4,10 @@
 use super::*;
 
 impl State {
-    /// Collects resting orders best-first per side (bids, then asks), each
-    /// level in time priority, of the given instruments, filtered by account.
+    /// Collects the resting orders of the given instruments: every order,
+    /// best-first per side (bids, then asks), each level in time priority;
+    /// or only `account`'s, oldest (lowest order id) first, from its own
+    /// list when the pool keeps one (else by a walk of the books).
     pub(super) fn collect_resting(
         &mut self,
         instruments: std::ops::Range<usize>,
@@ -19,12 +21,24 @@ impl State {
             ..
         } = self;
         scratch_slots.clear();
-        for book in &books[instruments] {
-            book.walk(pool, scratch_prices, |index, slot| {
-                if account.is_none_or(|a| a == slot.account) {
+        match (account, pool.owners()) {
+            (Some(account), Some(owners)) => owners.for_each(account, |index| {
+                if instruments.contains(&usize::from(pool.get(index).instrument)) {
                     scratch_slots.push(index);
                 }
-            });
+            }),
+            _ => {
+                for book in &books[instruments] {
+                    book.walk(pool, scratch_prices, |index, slot| {
+                        if account.is_none_or(|a| a == slot.account) {
+                            scratch_slots.push(index);
+                        }
+                    });
+                }
+            }
+        }
+        if account.is_some() {
+            scratch_slots.sort_unstable_by_key(|&index| pool.get(index).id);
         }
     }
 

@@ -9,7 +9,8 @@ impl State {
     /// Walks the whole state and panics, naming what is wrong, if any
     /// invariant is broken: a crossed book, a level whose total is not the
     /// sum of its orders, a broken FIFO link, an order in the wrong level, an
-    /// id index that does not match the resting orders, or (with holds) a
+    /// id index that does not match the resting orders, an account's list of
+    /// its orders that is not exactly its resting orders, or (with holds) a
     /// locked balance that is not exactly the value of the account's open
     /// orders, or a pending balance that is not exactly the legs of the
     /// account's unfinished trades.
@@ -18,6 +19,7 @@ impl State {
         let mut locked_cash: std::collections::BTreeMap<u64, i64> = Default::default();
         let mut locked_credits: std::collections::BTreeMap<(u64, u32), i64> = Default::default();
         let mut prices = Vec::new();
+        let mut owned: std::collections::BTreeMap<u64, Vec<u32>> = Default::default();
         for (instrument, book) in self.books.iter().enumerate() {
             if let (Some(bid), Some(ask)) = (book.bids.best(), book.asks.best()) {
                 assert!(
@@ -51,6 +53,7 @@ impl State {
                         );
                         sum += slot.qty;
                         resting += 1;
+                        owned.entry(slot.account).or_default().push(cursor);
                         let value = resting_value(side, price, slot.qty, book.spec.tick_micros);
                         match side {
                             Side::Buy => *locked_cash.entry(slot.account).or_default() += value,
@@ -69,6 +72,19 @@ impl State {
             }
         }
         assert_eq!(resting, self.pool.live(), "pool live count");
+        if let Some(owners) = self.pool.owners() {
+            assert_eq!(resting, owners.listed(), "slots on the accounts' lists");
+            for (account, mut want) in owned {
+                let mut listed = Vec::new();
+                owners.for_each(account, |index| {
+                    assert!(listed.len() < resting, "account {account}'s list loops");
+                    listed.push(index);
+                });
+                listed.sort_unstable();
+                want.sort_unstable();
+                assert_eq!(listed, want, "account {account}'s list of its orders");
+            }
+        }
         assert_eq!(resting, self.ids.len(), "id index size");
         self.ids.check(&self.pool);
         if self.config.holds {

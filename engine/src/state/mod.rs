@@ -168,6 +168,29 @@ impl State {
         }
     }
 
+    /// `account`'s resting orders, in no particular order: from its own
+    /// list (the cost is its orders', whatever the books hold), or by a walk
+    /// of every book in a state that keeps no lists.
+    pub fn for_each_resting_of(&self, account: u64, mut visit: impl FnMut(&Slot)) {
+        match self.pool.owners() {
+            Some(owners) => owners.for_each(account, |index| visit(self.pool.get(index))),
+            None => self.for_each_resting(|slot| {
+                if slot.account == account {
+                    visit(slot);
+                }
+            }),
+        }
+    }
+
+    /// This state without each account's list of its resting orders (a
+    /// fresh state: the replay tool's). Answers stay the same; a mass cancel
+    /// or [`State::for_each_resting_of`] then walks every book.
+    #[must_use]
+    pub fn without_owner_lists(mut self) -> State {
+        self.pool.drop_owner_lists();
+        self
+    }
+
     /// The resting order `id`, if live.
     #[must_use]
     pub fn order(&self, id: u64) -> Option<&Slot> {

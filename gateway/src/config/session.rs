@@ -16,8 +16,8 @@ pub struct SessionSettings {
     /// `THROTTLED`, over 1.5 times it the session is disconnected.
     pub throttle_per_s: u32,
     /// `OrderStatus` and `MassCancel` requests a session may send per
-    /// second (each reads every resting order of the books it asks
-    /// about); over it they are rejected `THROTTLED`.
+    /// second (each reads every resting order of the account); over it
+    /// they are rejected `THROTTLED`.
     pub sweeps_per_s: u32,
     /// Largest inbound frame payload.
     pub max_frame_bytes: usize,

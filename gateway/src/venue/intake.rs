@@ -60,9 +60,9 @@ impl Gateway {
                 return;
             }
         };
-        // A request that reads every resting order of the books it asks
-        // about has a limit of its own: one session asking in a loop must
-        // not stall every other (the answer costs O(resting orders)).
+        // A request that reads every resting order of the account has a
+        // limit of its own: one session asking in a loop must not stall
+        // every other (the answer costs O(the account's resting orders)).
         let sweeping = matches!(
             message,
             ClientMessage::OrderStatus { .. } | ClientMessage::MassCancel { .. }

@@ -29,8 +29,7 @@ pub struct StatusAnswer {
 }
 
 /// `account`'s resting orders in `state` (only `client_order_id`'s, unless
-/// 0), by venue order id. It walks every book: order status is asked at a
-/// reconnect, not per order.
+/// 0), by venue order id, from the account's own list of its orders.
 #[must_use]
 pub fn live_orders(
     state: &State,
@@ -39,10 +38,8 @@ pub fn live_orders(
     token: usize,
 ) -> StatusAnswer {
     let mut found = Vec::new();
-    state.for_each_resting(|slot| {
-        if slot.account == account
-            && (client_order_id == 0 || slot.client_order_id == client_order_id)
-        {
+    state.for_each_resting_of(account, |slot| {
+        if client_order_id == 0 || slot.client_order_id == client_order_id {
             found.push(*slot);
         }
     });

@@ -398,8 +398,8 @@ fn risk_limits_refuse_oversized_orders_and_prices_outside_the_collar() {
     limited.accepted(id);
 }
 
-/// `OrderStatus` and `MassCancel` read every resting order of the books
-/// they ask about, so they have a limit of their own (`sweeps_per_s`):
+/// `OrderStatus` and `MassCancel` read every resting order of the
+/// account, so they have a limit of their own (`sweeps_per_s`):
 /// past it they are refused `THROTTLED`, counted whether answered or not,
 /// while the session's orders and other sessions carry on.
 #[test]
