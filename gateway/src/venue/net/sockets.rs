@@ -46,7 +46,8 @@ pub(in crate::venue) struct Conn {
     pub account: Option<u64>,
     pub live: Liveness,
     pub throttle: Throttle,
-    /// Its rate of requests that sweep the books (`OrderStatus`, `MassCancel`).
+    /// Its rate of `OrderStatus` and `MassCancel` requests (each reads all
+    /// of the account's resting orders).
     pub sweeps: Throttle,
     pub cancel_on_disconnect: bool,
     pub subscriptions: Vec<u32>,
