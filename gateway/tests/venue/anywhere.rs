@@ -20,7 +20,7 @@ use tonnex_protocol::frame;
 use tonnex_protocol::wire::*;
 use tonnex_protocol::RejectReason;
 
-use crate::harness::{scratch, Client, Venue};
+use crate::harness::{limit_order as order, scratch, Client, Venue};
 
 const NBR: u32 = 0;
 const DAC: u32 = 1;
@@ -39,29 +39,6 @@ struct Step {
     /// `None`: only wait (for an expiry).
     send: Option<fn(u64) -> ClientMessage>,
     until: Until,
-}
-
-fn order(
-    client_order_id: u64,
-    instrument: u32,
-    side: u8,
-    tif: u8,
-    price_ticks: i64,
-    qty: u64,
-    scope: Vec<ScopeLine>,
-) -> ClientMessage {
-    ClientMessage::NewOrder(NewOrder {
-        client_order_id,
-        instrument,
-        side,
-        order_type: TYPE_LIMIT,
-        time_in_force: tif,
-        price_ticks,
-        qty,
-        cash_budget_micros: 0,
-        scope,
-        attestation: None,
-    })
 }
 
 fn line(scope: u8, category: u8, qty: u64) -> Vec<ScopeLine> {

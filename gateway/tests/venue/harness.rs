@@ -410,19 +410,10 @@ impl Client {
         scope: Vec<ScopeLine>,
     ) -> (u64, ClientMessage) {
         let id = self.next_id();
-        let message = ClientMessage::NewOrder(NewOrder {
-            client_order_id: id,
-            instrument,
-            side,
-            order_type: TYPE_LIMIT,
-            time_in_force: tif,
-            price_ticks,
-            qty,
-            cash_budget_micros: 0,
-            scope,
-            attestation: None,
-        });
-        (id, message)
+        (
+            id,
+            limit_order(id, instrument, side, tif, price_ticks, qty, scope),
+        )
     }
 
     /// Sends a limit order and waits for its acceptance: the venue order id.
@@ -452,6 +443,30 @@ impl Client {
             _ => None,
         })
     }
+}
+
+/// A limit order with no cash budget or attestation.
+pub fn limit_order(
+    client_order_id: u64,
+    instrument: u32,
+    side: u8,
+    tif: u8,
+    price_ticks: i64,
+    qty: u64,
+    scope: Vec<ScopeLine>,
+) -> ClientMessage {
+    ClientMessage::NewOrder(NewOrder {
+        client_order_id,
+        instrument,
+        side,
+        order_type: TYPE_LIMIT,
+        time_in_force: tif,
+        price_ticks,
+        qty,
+        cash_budget_micros: 0,
+        scope,
+        attestation: None,
+    })
 }
 
 /// Load-test options: the four demo market makers on instruments 0 and 1.
