@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Cluster failover test on real processes: three `tonnex-venue run --node`
-nodes on loopback, a load test following the leader (`--venue A,B,C`), and
+"""Cluster failover test on real processes: three (or five) `tonnex-venue run
+--node` nodes on loopback, a load test following the leader (`--venue A,B,C`), and
 the leader killed with SIGKILL at random moments while orders flow.
 
 After each kill a new leader must take over and the load test must resume
@@ -12,8 +12,9 @@ node is stopped, and every node's journal must hold every order the load
 test saw acknowledged (its `--acked-log`), and all nodes must hold the same
 state (equal `tonnex-replay --digest`, equal last sequence).
 
-    scripts/cluster_test.py BIN_DIR [--kills N] [--rate R] [--seconds S]
+    scripts/cluster_test.py BIN_DIR [--nodes 3|5] [--kills N] [--rate R] [--seconds S]
     scripts/cluster_test.py BIN_DIR --operations
+    scripts/cluster_test.py BIN_DIR --minority
 
 Prints one line per kill (`kill n=.. node=.. leader_after_ms=..`) and last
 `cluster-test ok kills=N acked=N failover_max_ms=N digest=...`; exit 0 only
@@ -23,6 +24,11 @@ when everything holds.
 ...): status on the leader and on a follower, a planned leadership
 transfer, a fourth node added (started with --join) that catches up, and
 a voter removed; then the remaining voters must hold equal states.
+
+`--minority` cuts a leader off from both its followers (SIGSTOP) and sends
+it an order: nothing sequenced may come back (no acknowledgement without a
+quorum) and the leader must step down; once the followers run again a
+leader takes orders and the three nodes end in one state.
 """
 
 import argparse
@@ -33,6 +39,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -117,6 +124,13 @@ class Node:
                          + [f"  {l.rstrip()[:220]}" for l in tail])
 
 
+def make_nodes(bin_dir, work, count):
+    """`count` nodes numbered from 1, each on six free ports of its own."""
+    ports = free_ports(count * 6)
+    return [Node(bin_dir, work, i + 1, ports[6 * i], ports[6 * i + 1], ports[6 * i + 2:6 * i + 6])
+            for i in range(count)]
+
+
 def wait_for(what, check, seconds):
     deadline = time.time() + seconds
     while time.time() < deadline:
@@ -163,9 +177,7 @@ def field(text, name):
 
 def operations(bin_dir, work):
     """Status, transfer, add and remove, through tonnex-admin."""
-    ports = free_ports(4 * 6)
-    nodes = [Node(bin_dir, work, i + 1, ports[6 * i], ports[6 * i + 1], ports[6 * i + 2:6 * i + 6])
-             for i in range(4)]
+    nodes = make_nodes(bin_dir, work, 4)
     founders = nodes[:3]
     peers = ",".join(f"{n.id}@127.0.0.1:{n.raft}" for n in founders)
     entries = ",".join(f"{n.id}@127.0.0.1:{n.entry}" for n in nodes)
@@ -259,6 +271,111 @@ def operations(bin_dir, work):
                 node.proc.kill()
 
 
+def read_for(sock, buffer, seconds):
+    """Every message `sock` brings within `seconds`, decoded, and whether the
+    venue closed the connection."""
+    import client
+    messages, deadline = [], time.time() + seconds
+    while time.time() < deadline:
+        sock.settimeout(max(0.01, deadline - time.time()))
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            break
+        except OSError:
+            return messages, True
+        if not chunk:
+            return messages, True
+        buffer.extend(chunk)
+        while len(buffer) >= 4:
+            (length,) = struct.unpack_from("<I", buffer)
+            if len(buffer) < 4 + length:
+                break
+            messages.append(client.decode(bytes(buffer[4:4 + length])))
+            del buffer[:4 + length]
+    return messages, False
+
+
+def minority(bin_dir, work):
+    """A leader cut off from both followers (stopped with SIGSTOP: they
+    neither answer nor time out) takes an order it cannot acknowledge:
+    nothing sequenced comes back for it, check quorum makes the leader step
+    down, and once the followers run again the cluster has a leader that
+    takes orders, and the three nodes end in one state."""
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import client
+    nodes = make_nodes(bin_dir, work, 3)
+    peers = ",".join(f"{n.id}@127.0.0.1:{n.raft}" for n in nodes)
+    entries = ",".join(f"{n.id}@127.0.0.1:{n.entry}" for n in nodes)
+    stopped = []
+    try:
+        for node in nodes:
+            node.start(peers, entries)
+        leader = wait_for("a leader elected",
+                          lambda: next((n for n in nodes if n.role() == "leader"), None), 20)
+        sock, _, (seq, name, fields) = client.open_session(
+            [f"127.0.0.1:{leader.entry}"], 2001, "demo-2001", 2.0)
+        if name != "LoginAccepted":
+            raise SystemExit(f"FAIL: login to the leader: {name} {fields}")
+        buffer = bytearray()
+        # What a login brings (its replay), then quiet.
+        before, closed = read_for(sock, buffer, 1.0)
+        if closed:
+            raise SystemExit("FAIL: the leader closed a fresh session")
+        for node in nodes:
+            if node is not leader:
+                node.proc.send_signal(signal.SIGSTOP)
+                stopped.append(node)
+        cut_at = time.time()
+        sock.sendall(client.new_order(int(cut_at * 1000), 0, client.SIDES["sell"], 0, 0,
+                                      2500, 1))
+        answers, closed = read_for(sock, buffer, 3.0)
+        sequenced = [m for m in answers if m[0] > 0]
+        if sequenced:
+            raise SystemExit(f"FAIL: a leader without a quorum sent sequenced messages: "
+                             f"{sequenced}")
+        stepped = wait_for(f"node {leader.id}, cut off, to step down",
+                           lambda: leader.role() == "follower", 10)
+        print(f"node {leader.id} cut off from its followers: the order got no answer in 3 s "
+              f"({len(answers)} unsequenced messages, session "
+              f"{'closed' if closed else 'open'}), the node stepped down ({stepped})")
+        sock.close()
+        for node in stopped:
+            node.proc.send_signal(signal.SIGCONT)
+        stopped.clear()
+        new = wait_for("a leader after the followers run again",
+                       lambda: next((n for n in nodes if n.role() == "leader"), None), 20)
+        order = subprocess.run(
+            [sys.executable, os.path.join(ROOT, "scripts/client.py"),
+             "--venue", ",".join(f"127.0.0.1:{n.entry}" for n in nodes),
+             "--account", "2001", "--secret", "demo-2001", "--instrument", "0",
+             "--side", "sell", "--price-ticks", "2500", "--qty", "1"],
+            capture_output=True, text=True, timeout=30)
+        if "OrderAccepted" not in order.stdout:
+            raise SystemExit(f"FAIL: no order accepted once healed:\n{order.stdout}")
+        print(f"healed: node {new.id} leads and takes orders")
+        time.sleep(0.5)
+        for node in nodes:
+            node.proc.send_signal(signal.SIGTERM)
+        for node in nodes:
+            if node.proc.wait(timeout=30) != 0:
+                raise SystemExit(f"FAIL: node {node.id} did not exit 0 on SIGTERM")
+        results = [replay(bin_dir, n, work) for n in nodes]
+        if len({r[0] for r in results}) != 1 or len({r[1] for r in results}) != 1:
+            raise SystemExit(f"FAIL: the nodes' states differ: {[r[:2] for r in results]}")
+        print(f"cluster-minority ok last_seq={results[0][1]} digest={results[0][0]}")
+    except BaseException:
+        for node in nodes:
+            print(node.describe(), file=sys.stderr)
+        raise
+    finally:
+        for node in stopped:
+            node.proc.send_signal(signal.SIGCONT)
+        for node in nodes:
+            if node.alive():
+                node.proc.kill()
+
+
 def fill_log_details(path):
     """(instruments, their sub-ledgers named, credit deposits, with their
     registry lot) in a node's fill log: what only the journaled annotations
@@ -289,18 +406,21 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("bin_dir")
     parser.add_argument("--kills", type=int, default=1)
+    parser.add_argument("--nodes", type=int, default=3, choices=(3, 5))
     parser.add_argument("--rate", type=int, default=20000)
     parser.add_argument("--seconds", type=float, default=0,
                         help="seconds of load (default: enough for the kills)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     parser.add_argument("--operations", action="store_true",
                         help="status, transfer, add and remove instead of kills")
+    parser.add_argument("--minority", action="store_true",
+                        help="a leader cut off from its followers acknowledges nothing")
     args = parser.parse_args()
     bin_dir = os.path.abspath(args.bin_dir)
-    if args.operations:
+    if args.operations or args.minority:
         work = tempfile.mkdtemp(prefix="tonnex-cluster-ops.")
         try:
-            operations(bin_dir, work)
+            (operations if args.operations else minority)(bin_dir, work)
         finally:
             if args.keep:
                 print(f"kept {work}")
@@ -308,9 +428,7 @@ def main():
                 shutil.rmtree(work, ignore_errors=True)
         return 0
     work = tempfile.mkdtemp(prefix="tonnex-cluster.")
-    ports = free_ports(3 * 6)
-    nodes = [Node(bin_dir, work, i + 1, ports[6 * i], ports[6 * i + 1], ports[6 * i + 2:6 * i + 6])
-             for i in range(3)]
+    nodes = make_nodes(bin_dir, work, args.nodes)
     peers = ",".join(f"{n.id}@127.0.0.1:{n.raft}" for n in nodes)
     entries = ",".join(f"{n.id}@127.0.0.1:{n.entry}" for n in nodes)
     venues = ",".join(f"127.0.0.1:{n.entry}" for n in nodes)
