@@ -245,6 +245,42 @@ def operations(bin_dir, work):
                  lambda: field(admin(bin_dir, leader, "cluster", "status")[0], "voters")
                  == remaining, 10)
         print(f"node {old.id} removed: voters {remaining}")
+
+        # Node 4 leads, and a founder restarts with the founders' flags only
+        # (its --peers and --peer-order-entry predate node 4, and its log,
+        # compacted around the addition, no longer holds the change): it
+        # learns where node 4 listens from node 4's hello, catches up, and
+        # redirects a client to node 4's order entry.
+        out, code = admin(bin_dir, leader, "cluster", "transfer", "4")
+        if code != 0:
+            raise SystemExit(f"FAIL: cluster transfer to node 4:\n{out}")
+        wait_for("node 4 to lead", lambda: newcomer.role() == "leader", 10)
+        leader = newcomer
+        third = next(n for n in founders if n is not old and n.role() != "leader")
+        third.proc.send_signal(signal.SIGTERM)
+        if third.proc.wait(timeout=30) != 0:
+            raise SystemExit(f"FAIL: node {third.id} did not exit 0 on SIGTERM")
+        founder_entries = ",".join(f"{n.id}@127.0.0.1:{n.entry}" for n in founders)
+        third.start(peers, founder_entries)
+        wait_for(f"node {third.id} restarted", lambda: third.role() is not None, 20)
+        order = subprocess.run(
+            [sys.executable, os.path.join(ROOT, "scripts/client.py"),
+             "--venue", f"127.0.0.1:{third.entry}",
+             "--account", "2001", "--secret", "demo-2001", "--instrument", "0",
+             "--side", "sell", "--price-ticks", "2500", "--qty", "1"],
+            capture_output=True, text=True, timeout=30)
+        if (f"'order_entry': '127.0.0.1:{newcomer.entry}'" not in order.stdout
+                or "OrderAccepted" not in order.stdout):
+            raise SystemExit(f"FAIL: node {third.id}, restarted with the founders' flags, did "
+                             f"not redirect to node 4:\n{order.stdout}{order.stderr}")
+
+        def third_caught_up():
+            out, code = admin(bin_dir, leader, "cluster", "status")
+            lag = re.search(rf"peer node={third.id} matched=(\d+) lag=(\d+)", out)
+            return code == 0 and lag and int(lag.group(1)) > 0 and lag.group(2) == "0"
+        wait_for(f"node {third.id} to catch up with node 4 leading", third_caught_up, 20)
+        print(f"node {third.id}, restarted with the founders' --peers, learnt node 4 from its "
+              f"hello: caught up, and redirects clients to it")
         # The reconfigured cluster takes an order (through any node).
         order = subprocess.run(
             [sys.executable, os.path.join(ROOT, "scripts/client.py"),

@@ -20,4 +20,4 @@ pub use raft::prelude::Message;
 pub use replica::{
     Applied, ClusterError, PeerStatus, ProposeError, Replica, ReplicaConfig, Role, Status,
 };
-pub use transport::{Reports, Transport};
+pub use transport::{Hello, Reports, Transport};

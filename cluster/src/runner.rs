@@ -15,7 +15,7 @@ use mio::{Events, Poll, Token, Waker};
 use tonnex_engine::journal::Durability;
 use tonnex_engine::{Command, EngineConfig};
 
-use crate::transport::Transport;
+use crate::transport::{Hello, Transport};
 use crate::{ClusterError, JournalLog, Replica, ReplicaConfig, Role};
 
 /// The transport's tokens start here; the waker has token 0.
@@ -134,8 +134,13 @@ fn run(
 ) -> Result<End, ClusterError> {
     let voters: Vec<u64> = config.peers.keys().copied().collect();
     let listen = config.peers[&config.id];
-    let mut transport = Transport::bind(
+    let hello = Hello {
+        id: config.id,
         listen,
+        client: String::new(),
+    };
+    let mut transport = Transport::bind(
+        &hello,
         config.peers.clone(),
         poll.registry(),
         TRANSPORT_TOKENS,

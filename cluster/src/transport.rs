@@ -3,7 +3,15 @@
 //! Each node dials every peer once and only writes on that connection;
 //! what peers dial in is only read. A frame is a length (u32 LE) and a
 //! raft-rs message in its protobuf encoding (at most 64 MiB: a snapshot
-//! travels in one message). A lost connection is dialled again on the next
+//! travels in one message). The first frame on every connection is the
+//! dialling node's [`Hello`]: its id, where its transport listens and
+//! where its clients reach it. A connection whose first frame is not a
+//! hello, or that carries a message from another node than its hello
+//! named, is hung up on. A hello from a node this one has no address for
+//! teaches it the address (kept for as long as the process runs): a node
+//! restarted with a `--peers` list older than a membership change learns
+//! the added node as soon as that node dials it, as a leader does with
+//! its first heartbeat. A hello never moves a known address. A lost connection is dialled again on the next
 //! send; its unsent messages are dropped (Raft resends) and the peer
 //! reported unreachable, with any snapshot that was on it reported lost.
 //! What a slow peer has not taken is bounded (`MAX_QUEUED`): past it,
@@ -37,6 +45,59 @@ struct Link {
 struct Inbound {
     stream: TcpStream,
     buf: Vec<u8>,
+    /// The node its hello named (none before its first frame).
+    peer: Option<u64>,
+}
+
+/// What a node tells each peer it dials, first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hello {
+    /// The dialling node's id.
+    pub id: u64,
+    /// Where its transport listens.
+    pub listen: SocketAddr,
+    /// Where its clients reach it (the venue's order entry), or empty;
+    /// opaque to the transport.
+    pub client: String,
+}
+
+const HELLO_MAGIC: &[u8; 8] = b"TNXHELO1";
+
+impl Hello {
+    /// The hello's frame: length, then `TNXHELO1`, id u64 LE, and the
+    /// listen and client addresses, each a u16 LE length and UTF-8.
+    #[must_use]
+    pub fn frame(&self) -> Vec<u8> {
+        let listen = self.listen.to_string();
+        let mut body = Vec::with_capacity(24 + listen.len() + self.client.len());
+        body.extend_from_slice(HELLO_MAGIC);
+        body.extend_from_slice(&self.id.to_le_bytes());
+        for text in [listen.as_str(), self.client.as_str()] {
+            let len = u16::try_from(text.len()).unwrap_or(u16::MAX);
+            body.extend_from_slice(&len.to_le_bytes());
+            body.extend_from_slice(&text.as_bytes()[..usize::from(len)]);
+        }
+        let mut frame = (body.len() as u32).to_le_bytes().to_vec();
+        frame.extend_from_slice(&body);
+        frame
+    }
+
+    /// A hello's payload (after its length), or None when it is not one.
+    #[must_use]
+    pub fn parse(payload: &[u8]) -> Option<Hello> {
+        let rest = payload.strip_prefix(HELLO_MAGIC)?;
+        let id = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
+        let mut rest = &rest[8..];
+        let mut text = || -> Option<String> {
+            let len = usize::from(u16::from_le_bytes(rest.get(..2)?.try_into().ok()?));
+            let bytes = rest.get(2..2 + len)?;
+            rest = &rest[2 + len..];
+            String::from_utf8(bytes.to_vec()).ok()
+        };
+        let listen = text()?.parse().ok()?;
+        let client = text()?;
+        (id != 0 && rest.is_empty()).then_some(Hello { id, listen, client })
+    }
 }
 
 /// What the transport asks the node to report to Raft.
@@ -46,11 +107,16 @@ pub struct Reports {
     pub unreachable: Vec<u64>,
     /// Snapshots that left whole (`true`) or were lost (`false`), by peer.
     pub snapshots: Vec<(u64, bool)>,
+    /// Every hello read (peers that dialled this node).
+    pub hellos: Vec<Hello>,
 }
 
 /// The node's connections to its peers.
 pub struct Transport {
     listener: TcpListener,
+    /// This node's id and hello, as a frame.
+    id: u64,
+    hello: Vec<u8>,
     peers: BTreeMap<u64, SocketAddr>,
     links: BTreeMap<u64, Link>,
     inbound: BTreeMap<usize, Inbound>,
@@ -61,18 +127,20 @@ pub struct Transport {
 }
 
 impl Transport {
-    /// Listens on `listen` and registers with `registry`, using tokens
-    /// from `token_base` up (the caller keeps that range for this).
+    /// Listens on `hello.listen` and registers with `registry`, using
+    /// tokens from `token_base` up (the caller keeps that range for this).
     pub fn bind(
-        listen: SocketAddr,
+        hello: &Hello,
         peers: BTreeMap<u64, SocketAddr>,
         registry: &Registry,
         token_base: usize,
     ) -> std::io::Result<Transport> {
-        let mut listener = TcpListener::bind(listen)?;
+        let mut listener = TcpListener::bind(hello.listen)?;
         registry.register(&mut listener, Token(token_base), Interest::READABLE)?;
         Ok(Transport {
             listener,
+            id: hello.id,
+            hello: hello.frame(),
             peers,
             links: BTreeMap::new(),
             inbound: BTreeMap::new(),
@@ -161,7 +229,7 @@ impl Transport {
             Link {
                 stream,
                 token,
-                out: Vec::new(),
+                out: self.hello.clone(),
                 written: 0,
                 snapshots: 0,
             },
@@ -226,6 +294,7 @@ impl Transport {
                         Inbound {
                             stream,
                             buf: Vec::new(),
+                            peer: None,
                         },
                     );
                 }
@@ -270,15 +339,29 @@ impl Transport {
             if inbound.buf.len() < at + 4 + len {
                 break;
             }
-            match Message::parse_from_bytes(&inbound.buf[at + 4..at + 4 + len]) {
-                Ok(message) => deliver(message),
-                Err(_) => {
+            let payload = &inbound.buf[at + 4..at + 4 + len];
+            at += 4 + len;
+            let Some(peer) = inbound.peer else {
+                let Some(hello) = Hello::parse(payload) else {
                     // Not a peer speaking this protocol: hang up.
+                    closed = true;
+                    break;
+                };
+                inbound.peer = Some(hello.id);
+                if hello.id != self.id && !self.peers.contains_key(&hello.id) {
+                    self.peers.insert(hello.id, hello.listen);
+                }
+                self.reports.hellos.push(hello);
+                continue;
+            };
+            match Message::parse_from_bytes(payload) {
+                // A node speaks for itself only.
+                Ok(message) if message.from == peer => deliver(message),
+                _ => {
                     closed = true;
                     break;
                 }
             }
-            at += 4 + len;
         }
         inbound.buf.drain(..at);
         if closed {

@@ -287,7 +287,8 @@ fn a_stranger_speaking_garbage_is_hung_up_on_and_harms_nothing() {
         }
     }
     // A well-formed message Raft must not take from the network (a local
-    // kind): refused and dropped, the node goes on.
+    // kind), after a hello naming its sender: refused and dropped, the node
+    // goes on.
     {
         use protobuf::Message as _;
         let mut hup = raft::prelude::Message::default();
@@ -295,9 +296,21 @@ fn a_stranger_speaking_garbage_is_hung_up_on_and_harms_nothing() {
         hup.to = 1;
         hup.from = 2;
         let bytes = hup.write_to_bytes().unwrap();
+        let hello = tonnex_cluster::Hello {
+            id: 2,
+            listen: addrs[&2],
+            client: String::new(),
+        };
         let mut stranger = std::net::TcpStream::connect(addrs[&1]).unwrap();
         stranger
-            .write_all(&[&(bytes.len() as u32).to_le_bytes()[..], &bytes].concat())
+            .write_all(
+                &[
+                    &hello.frame()[..],
+                    &(bytes.len() as u32).to_le_bytes()[..],
+                    &bytes,
+                ]
+                .concat(),
+            )
             .unwrap();
         let start = Instant::now();
         while directory.lock().unwrap()[&1].view().refused == 0 {

@@ -182,11 +182,22 @@ fn run_once(
     let mut poll = mio::Poll::new().map_err(start_error)?;
     let mut listening = launch::listen(config)?;
     let listen = cluster.peers[&cluster.node];
+    // Where this node's clients reach it, for the hello its peers learn it
+    // from: --peer-order-entry's word, else the address it listens on (an
+    // unspecified one, 0.0.0.0, names nothing a client can dial).
+    let mut order_entry = cluster.order_entry.clone();
+    if let Ok(own) = listening.order_entry.local_addr() {
+        if !own.ip().is_unspecified() {
+            order_entry
+                .entry(cluster.node)
+                .or_insert_with(|| own.to_string());
+        }
+    }
     let mut node = Node::new(
         replica,
         listen,
         cluster.peers.clone(),
-        cluster.order_entry.clone(),
+        order_entry,
         poll.registry(),
     )
     .map_err(|e| start_error(format!("--peers: cannot listen on {listen}: {e}")))?;

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::{Registry, Token};
-use tonnex_cluster::{Applied, ClusterError, ProposeError, Replica, Role, Status, Transport};
+use tonnex_cluster::{
+    Applied, ClusterError, Hello, ProposeError, Replica, Role, Status, Transport,
+};
 
 use tonnex_engine::{Command, VenueCommand};
 
@@ -43,7 +45,8 @@ pub struct Node {
 }
 
 impl Node {
-    /// A node on `replica`, its transport listening on `listen`.
+    /// A node on `replica`, its transport listening on `listen`; the
+    /// hello it dials peers with names its own order-entry address.
     pub fn new(
         replica: Replica<Core>,
         listen: SocketAddr,
@@ -51,7 +54,12 @@ impl Node {
         order_entry: BTreeMap<u64, String>,
         registry: &Registry,
     ) -> std::io::Result<Node> {
-        let transport = Transport::bind(listen, peers, registry, TOKEN_BASE)?;
+        let hello = Hello {
+            id: replica.id(),
+            listen,
+            client: order_entry.get(&replica.id()).cloned().unwrap_or_default(),
+        };
+        let transport = Transport::bind(&hello, peers, registry, TOKEN_BASE)?;
         Ok(Node {
             replica,
             transport,
@@ -214,6 +222,13 @@ impl Node {
         self.transport
             .send(self.replica.take_messages(), &self.registry);
         let reports = self.transport.take_reports();
+        // A peer's own word for where its clients reach it fills a gap in
+        // --peer-order-entry (a node added since), never overrides it.
+        for hello in reports.hellos {
+            if !hello.client.is_empty() {
+                self.order_entry.entry(hello.id).or_insert(hello.client);
+            }
+        }
         for peer in reports.unreachable {
             self.replica.report_unreachable(peer);
         }

@@ -1,0 +1,224 @@
+//! The transport's hello: what a node learns from a peer that dials it,
+//! and the connections it hangs up on.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mio::{Events, Poll};
+use protobuf::Message as _;
+use raft::prelude::{Message, MessageType};
+use tonnex_cluster::{Hello, Transport};
+
+/// A transport on its own poll, and what it delivered.
+struct End {
+    poll: Poll,
+    transport: Transport,
+    delivered: Vec<Message>,
+    hellos: Vec<Hello>,
+}
+
+impl End {
+    fn new(id: u64, peers: BTreeMap<u64, SocketAddr>, client: &str) -> End {
+        // A free port: the hello it sends must name the one it listens on.
+        let listen = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let poll = Poll::new().unwrap();
+        let hello = Hello {
+            id,
+            listen,
+            client: client.into(),
+        };
+        let transport = Transport::bind(&hello, peers, poll.registry(), 1000).unwrap();
+        End {
+            poll,
+            transport,
+            delivered: Vec::new(),
+            hellos: Vec::new(),
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.transport.local_addr().unwrap()
+    }
+
+    /// One round: events handled, queued bytes written.
+    fn turn(&mut self) {
+        let mut events = Events::with_capacity(64);
+        self.poll
+            .poll(&mut events, Some(Duration::from_millis(2)))
+            .unwrap();
+        let registry = self.poll.registry();
+        for event in &events {
+            let delivered = &mut self.delivered;
+            self.transport
+                .on_event(event.token(), registry, &mut |m| delivered.push(m));
+        }
+        self.transport.send(Vec::new(), registry);
+        self.hellos.extend(self.transport.take_reports().hellos);
+    }
+
+    fn send(&mut self, message: Message) {
+        self.transport.send(vec![message], self.poll.registry());
+    }
+}
+
+fn heartbeat(from: u64, to: u64) -> Message {
+    let mut m = Message::default();
+    m.set_msg_type(MessageType::MsgHeartbeat);
+    m.from = from;
+    m.to = to;
+    m.term = 7;
+    m
+}
+
+fn until(ends: &mut [&mut End], what: &str, done: impl Fn(&[&mut End]) -> bool) {
+    let start = Instant::now();
+    while !done(ends) {
+        assert!(start.elapsed() < Duration::from_secs(5), "{what}");
+        for end in ends.iter_mut() {
+            end.turn();
+        }
+    }
+}
+
+#[test]
+fn a_hello_round_trips_and_anything_else_is_not_one() {
+    let hello = Hello {
+        id: 4,
+        listen: "127.0.0.1:7104".parse().unwrap(),
+        client: "127.0.0.1:7004".into(),
+    };
+    let frame = hello.frame();
+    assert_eq!(
+        u32::from_le_bytes(frame[..4].try_into().unwrap()) as usize,
+        frame.len() - 4
+    );
+    let payload = &frame[4..];
+    assert_eq!(Hello::parse(payload), Some(hello.clone()));
+    // Cut anywhere, or with a byte more, it is not a hello.
+    for cut in 0..payload.len() {
+        assert_eq!(Hello::parse(&payload[..cut]), None, "cut at {cut}");
+    }
+    assert_eq!(Hello::parse(&[payload, &[0]].concat()), None);
+    let mut magic = payload.to_vec();
+    magic[0] = b'X';
+    assert_eq!(Hello::parse(&magic), None);
+    let zero = Hello { id: 0, ..hello };
+    assert_eq!(Hello::parse(&zero.frame()[4..]), None, "node 0 is no node");
+    // A raft-rs message is not a hello.
+    let bytes = heartbeat(2, 1).write_to_bytes().unwrap();
+    assert_eq!(Hello::parse(&bytes), None);
+}
+
+#[test]
+fn a_node_learns_where_an_unknown_peer_listens_from_its_hello() {
+    // Node 1 knows only itself: node 2 was added after 1's --peers list.
+    let mut one = End::new(1, BTreeMap::new(), "127.0.0.1:7001");
+    let mut two = End::new(2, BTreeMap::new(), "127.0.0.1:7002");
+    two.transport.add_peer(1, one.addr());
+    // Node 1 cannot reach node 2 yet.
+    one.send(heartbeat(1, 2));
+    assert_eq!(one.transport.take_reports().unreachable, vec![2]);
+    // Node 2 dials node 1: its hello comes first, then the message.
+    two.send(heartbeat(2, 1));
+    until(&mut [&mut one, &mut two], "node 1 hears node 2", |e| {
+        !e[0].delivered.is_empty()
+    });
+    assert_eq!(one.delivered[0].from, 2);
+    assert_eq!(one.hellos.len(), 1);
+    assert_eq!(one.hellos[0].id, 2);
+    assert_eq!(one.hellos[0].listen, two.addr());
+    assert_eq!(one.hellos[0].client, "127.0.0.1:7002");
+    // Node 1 now answers node 2 at the address its hello named.
+    one.send(heartbeat(1, 2));
+    until(&mut [&mut one, &mut two], "node 2 hears node 1", |e| {
+        !e[1].delivered.is_empty()
+    });
+    assert_eq!(two.delivered[0].from, 1);
+    assert_eq!(two.hellos[0].id, 1);
+}
+
+#[test]
+fn a_hello_never_moves_a_known_address() {
+    let mut one = End::new(1, BTreeMap::new(), "");
+    let mut two = End::new(2, BTreeMap::new(), "");
+    // Node 1 has node 2 at an address where nothing listens.
+    let elsewhere: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    one.transport.add_peer(2, elsewhere);
+    two.transport.add_peer(1, one.addr());
+    two.send(heartbeat(2, 1));
+    until(&mut [&mut one, &mut two], "node 1 hears node 2", |e| {
+        !e[0].delivered.is_empty()
+    });
+    // Its answer still goes to the configured address (and is lost there).
+    one.send(heartbeat(1, 2));
+    for _ in 0..50 {
+        one.turn();
+        two.turn();
+    }
+    assert!(two.delivered.is_empty(), "a hello moved a known address");
+}
+
+fn hung_up(addr: SocketAddr, bytes: &[u8]) -> bool {
+    let mut stranger = std::net::TcpStream::connect(addr).unwrap();
+    stranger.write_all(bytes).unwrap();
+    stranger
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    matches!(stranger.read(&mut buf), Ok(0))
+}
+
+fn framed(bytes: &[u8]) -> Vec<u8> {
+    [&(bytes.len() as u32).to_le_bytes()[..], bytes].concat()
+}
+
+#[test]
+fn no_hello_or_a_message_from_another_node_is_hung_up_on() {
+    let mut one = End::new(1, BTreeMap::new(), "");
+    let addr = one.addr();
+    let message = heartbeat(2, 1).write_to_bytes().unwrap();
+    let hello = |id: u64| {
+        Hello {
+            id,
+            listen: "127.0.0.1:7102".parse().unwrap(),
+            client: String::new(),
+        }
+        .frame()
+    };
+    let cases: [(&str, Vec<u8>); 2] = [
+        ("a message with no hello", framed(&message)),
+        (
+            "node 3's hello, then a message from node 2",
+            [hello(3), framed(&message)].concat(),
+        ),
+    ];
+    for (what, bytes) in cases {
+        let strangers = std::thread::spawn(move || {
+            let start = Instant::now();
+            while !hung_up(addr, &bytes) {
+                assert!(
+                    start.elapsed() < Duration::from_secs(5),
+                    "{what}: not hung up on"
+                );
+            }
+        });
+        while !strangers.is_finished() {
+            one.turn();
+        }
+        strangers.join().unwrap();
+        assert!(one.delivered.is_empty(), "{what}: delivered");
+    }
+    // A node's hello and its own message are delivered.
+    let good = [hello(2), framed(&message)].concat();
+    let mut peer = std::net::TcpStream::connect(addr).unwrap();
+    peer.write_all(&good).unwrap();
+    until(&mut [&mut one], "a hello and a message delivered", |e| {
+        !e[0].delivered.is_empty()
+    });
+    assert_eq!(one.delivered[0].from, 2);
+}
