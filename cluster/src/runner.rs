@@ -38,6 +38,8 @@ pub struct RunnerConfig {
     pub snapshot_every: u64,
     /// The Raft tick (elections after 10 to 20 ticks without a leader).
     pub tick: Duration,
+    /// The cluster key every node's hello proves.
+    pub key: Vec<u8>,
 }
 
 /// Where a proposal's outcome goes: `(index, term)` once the node applied
@@ -141,6 +143,7 @@ fn run(
     };
     let mut transport = Transport::bind(
         &hello,
+        &config.key,
         config.peers.clone(),
         poll.registry(),
         TRANSPORT_TOKENS,

@@ -5,9 +5,13 @@
 //! raft-rs message in its protobuf encoding (at most 64 MiB: a snapshot
 //! travels in one message). The first frame on every connection is the
 //! dialling node's [`Hello`]: its id, where its transport listens and
-//! where its clients reach it. A connection whose first frame is not a
-//! hello, or that carries a message from another node than its hello
-//! named, is hung up on. A hello from a node this one has no address for
+//! where its clients reach it, signed with the cluster key (HMAC-SHA-256).
+//! A connection whose first frame is not a hello signed with this node's
+//! key, or that carries a message from another node than its hello named,
+//! is hung up on: only a holder of the key can speak Raft to a node. (The
+//! key authenticates; it does not encrypt, and a hello recorded off the
+//! wire can be sent again: across networks you do not trust, run the
+//! transport in a tunnel.) A hello from a node this one has no address for
 //! teaches it the address (kept for as long as the process runs): a node
 //! restarted with a `--peers` list older than a membership change learns
 //! the added node as soon as that node dials it, as a leader does with
@@ -21,10 +25,12 @@ use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
 
+use hmac::{Hmac, Mac};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
 use protobuf::Message as _;
 use raft::prelude::{Message, MessageType};
+use sha2::Sha256;
 
 /// The largest frame accepted.
 const MAX_FRAME: usize = 64 << 20;
@@ -62,12 +68,19 @@ pub struct Hello {
 }
 
 const HELLO_MAGIC: &[u8; 8] = b"TNXHELO1";
+/// Bytes of a hello's signature.
+const PROOF: usize = 32;
+
+fn signer(key: &[u8]) -> Hmac<Sha256> {
+    <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length")
+}
 
 impl Hello {
-    /// The hello's frame: length, then `TNXHELO1`, id u64 LE, and the
-    /// listen and client addresses, each a u16 LE length and UTF-8.
+    /// The hello's frame: length, then `TNXHELO1`, id u64 LE, the listen
+    /// and client addresses (each a u16 LE length and UTF-8), and the
+    /// HMAC-SHA-256 of all that under `key` (32 bytes).
     #[must_use]
-    pub fn frame(&self) -> Vec<u8> {
+    pub fn frame(&self, key: &[u8]) -> Vec<u8> {
         let listen = self.listen.to_string();
         let mut body = Vec::with_capacity(24 + listen.len() + self.client.len());
         body.extend_from_slice(HELLO_MAGIC);
@@ -77,15 +90,23 @@ impl Hello {
             body.extend_from_slice(&len.to_le_bytes());
             body.extend_from_slice(&text.as_bytes()[..usize::from(len)]);
         }
+        let mut mac = signer(key);
+        mac.update(&body);
+        body.extend_from_slice(&mac.finalize().into_bytes());
         let mut frame = (body.len() as u32).to_le_bytes().to_vec();
         frame.extend_from_slice(&body);
         frame
     }
 
-    /// A hello's payload (after its length), or None when it is not one.
+    /// A hello's payload (after its length), or None when it is not one
+    /// signed with `key`.
     #[must_use]
-    pub fn parse(payload: &[u8]) -> Option<Hello> {
-        let rest = payload.strip_prefix(HELLO_MAGIC)?;
+    pub fn parse(payload: &[u8], key: &[u8]) -> Option<Hello> {
+        let signed = payload.len().checked_sub(PROOF)?;
+        let mut mac = signer(key);
+        mac.update(&payload[..signed]);
+        mac.verify_slice(&payload[signed..]).ok()?;
+        let rest = payload[..signed].strip_prefix(HELLO_MAGIC)?;
         let id = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
         let mut rest = &rest[8..];
         let mut text = || -> Option<String> {
@@ -114,8 +135,9 @@ pub struct Reports {
 /// The node's connections to its peers.
 pub struct Transport {
     listener: TcpListener,
-    /// This node's id and hello, as a frame.
+    /// This node's id, the cluster key, and its hello as a frame.
     id: u64,
+    key: Vec<u8>,
     hello: Vec<u8>,
     peers: BTreeMap<u64, SocketAddr>,
     links: BTreeMap<u64, Link>,
@@ -128,9 +150,11 @@ pub struct Transport {
 
 impl Transport {
     /// Listens on `hello.listen` and registers with `registry`, using
-    /// tokens from `token_base` up (the caller keeps that range for this).
+    /// tokens from `token_base` up (the caller keeps that range for this);
+    /// `key` is the cluster's, which every peer's hello must prove.
     pub fn bind(
         hello: &Hello,
+        key: &[u8],
         peers: BTreeMap<u64, SocketAddr>,
         registry: &Registry,
         token_base: usize,
@@ -140,7 +164,8 @@ impl Transport {
         Ok(Transport {
             listener,
             id: hello.id,
-            hello: hello.frame(),
+            key: key.to_vec(),
+            hello: hello.frame(key),
             peers,
             links: BTreeMap::new(),
             inbound: BTreeMap::new(),
@@ -342,7 +367,7 @@ impl Transport {
             let payload = &inbound.buf[at + 4..at + 4 + len];
             at += 4 + len;
             let Some(peer) = inbound.peer else {
-                let Some(hello) = Hello::parse(payload) else {
+                let Some(hello) = Hello::parse(payload, &self.key) else {
                     // Not a peer speaking this protocol: hang up.
                     closed = true;
                     break;

@@ -28,6 +28,9 @@ fn engine() -> EngineConfig {
     }
 }
 
+/// The cluster key the nodes share.
+const KEY: &[u8] = b"loopback-test-cluster-key";
+
 /// The running nodes, by id (the proposing thread and the test share it).
 type Directory = Mutex<BTreeMap<u64, Arc<Running>>>;
 
@@ -41,6 +44,7 @@ fn start(id: u64, dir: PathBuf, addrs: &BTreeMap<u64, SocketAddr>, directory: &D
         // Often: a restarted node may catch up from a snapshot.
         snapshot_every: 64,
         tick: Duration::from_millis(10),
+        key: KEY.to_vec(),
     })
     .unwrap();
     directory.lock().unwrap().insert(id, Arc::new(node));
@@ -305,7 +309,7 @@ fn a_stranger_speaking_garbage_is_hung_up_on_and_harms_nothing() {
         stranger
             .write_all(
                 &[
-                    &hello.frame()[..],
+                    &hello.frame(KEY)[..],
                     &(bytes.len() as u32).to_le_bytes()[..],
                     &bytes,
                 ]

@@ -1,5 +1,6 @@
 //! The transport's hello: what a node learns from a peer that dials it,
-//! and the connections it hangs up on.
+//! and the connections it hangs up on (no hello, the wrong key, another
+//! node's message).
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -10,6 +11,9 @@ use mio::{Events, Poll};
 use protobuf::Message as _;
 use raft::prelude::{Message, MessageType};
 use tonnex_cluster::{Hello, Transport};
+
+/// The cluster key of these tests' nodes.
+const KEY: &[u8] = b"transport-test-cluster-key";
 
 /// A transport on its own poll, and what it delivered.
 struct End {
@@ -32,7 +36,7 @@ impl End {
             listen,
             client: client.into(),
         };
-        let transport = Transport::bind(&hello, peers, poll.registry(), 1000).unwrap();
+        let transport = Transport::bind(&hello, KEY, peers, poll.registry(), 1000).unwrap();
         End {
             poll,
             transport,
@@ -92,26 +96,34 @@ fn a_hello_round_trips_and_anything_else_is_not_one() {
         listen: "127.0.0.1:7104".parse().unwrap(),
         client: "127.0.0.1:7004".into(),
     };
-    let frame = hello.frame();
+    let frame = hello.frame(KEY);
     assert_eq!(
         u32::from_le_bytes(frame[..4].try_into().unwrap()) as usize,
         frame.len() - 4
     );
     let payload = &frame[4..];
-    assert_eq!(Hello::parse(payload), Some(hello.clone()));
-    // Cut anywhere, or with a byte more, it is not a hello.
+    assert_eq!(Hello::parse(payload, KEY), Some(hello.clone()));
+    // Under another key, cut anywhere, with a byte more or any byte
+    // changed, it is not a hello.
+    assert_eq!(Hello::parse(payload, b"another-cluster-key"), None);
     for cut in 0..payload.len() {
-        assert_eq!(Hello::parse(&payload[..cut]), None, "cut at {cut}");
+        assert_eq!(Hello::parse(&payload[..cut], KEY), None, "cut at {cut}");
     }
-    assert_eq!(Hello::parse(&[payload, &[0]].concat()), None);
-    let mut magic = payload.to_vec();
-    magic[0] = b'X';
-    assert_eq!(Hello::parse(&magic), None);
+    assert_eq!(Hello::parse(&[payload, &[0]].concat(), KEY), None);
+    for at in 0..payload.len() {
+        let mut changed = payload.to_vec();
+        changed[at] ^= 1;
+        assert_eq!(Hello::parse(&changed, KEY), None, "byte {at} changed");
+    }
     let zero = Hello { id: 0, ..hello };
-    assert_eq!(Hello::parse(&zero.frame()[4..]), None, "node 0 is no node");
+    assert_eq!(
+        Hello::parse(&zero.frame(KEY)[4..], KEY),
+        None,
+        "node 0 is no node"
+    );
     // A raft-rs message is not a hello.
     let bytes = heartbeat(2, 1).write_to_bytes().unwrap();
-    assert_eq!(Hello::parse(&bytes), None);
+    assert_eq!(Hello::parse(&bytes, KEY), None);
 }
 
 #[test]
@@ -182,19 +194,23 @@ fn no_hello_or_a_message_from_another_node_is_hung_up_on() {
     let mut one = End::new(1, BTreeMap::new(), "");
     let addr = one.addr();
     let message = heartbeat(2, 1).write_to_bytes().unwrap();
-    let hello = |id: u64| {
+    let hello = |id: u64, key: &[u8]| {
         Hello {
             id,
             listen: "127.0.0.1:7102".parse().unwrap(),
             client: String::new(),
         }
-        .frame()
+        .frame(key)
     };
-    let cases: [(&str, Vec<u8>); 2] = [
+    let cases: [(&str, Vec<u8>); 3] = [
         ("a message with no hello", framed(&message)),
         (
+            "node 2's hello under another key, then its message",
+            [hello(2, b"not-this-cluster-key"), framed(&message)].concat(),
+        ),
+        (
             "node 3's hello, then a message from node 2",
-            [hello(3), framed(&message)].concat(),
+            [hello(3, KEY), framed(&message)].concat(),
         ),
     ];
     for (what, bytes) in cases {
@@ -214,7 +230,7 @@ fn no_hello_or_a_message_from_another_node_is_hung_up_on() {
         assert!(one.delivered.is_empty(), "{what}: delivered");
     }
     // A node's hello and its own message are delivered.
-    let good = [hello(2), framed(&message)].concat();
+    let good = [hello(2, KEY), framed(&message)].concat();
     let mut peer = std::net::TcpStream::connect(addr).unwrap();
     peer.write_all(&good).unwrap();
     until(&mut [&mut one], "a hello and a message delivered", |e| {

@@ -108,6 +108,8 @@ fn run(args: &Args) -> Result<String, String> {
                 durability: args.durability,
                 snapshot_every: 100_000,
                 tick: Duration::from_millis(10),
+                // The nodes are this process's threads: any key they share.
+                key: b"tonnex-cluster-bench".to_vec(),
             })
             .map(|node| (id, node))
             .map_err(|e| e.to_string())

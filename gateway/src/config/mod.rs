@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 use crate::values::{Ctx, LoadError, TomlRecord};
 
 mod admin;
+mod cluster;
 mod eligibility;
 mod fill;
 mod journal;
@@ -18,6 +19,7 @@ mod session;
 
 use self::admin::read_admin;
 pub use self::admin::{AdminConfig, OperatorConfig, OperatorRole};
+use self::cluster::read_cluster_key;
 pub use self::eligibility::Eligibility;
 use self::fill::read_fill_subscribers;
 pub use self::fill::FillSubscriber;
@@ -139,6 +141,9 @@ pub struct VenueConfig {
     pub fill_subscribers: Vec<FillSubscriber>,
     /// `[market_data]`: the market-data feed, if the venue serves one.
     pub market_data: Option<MarketDataConfig>,
+    /// `[cluster] key`: what each node of a cluster proves to its peers
+    /// (none: the venue cannot run as a cluster node).
+    pub cluster_key: Option<String>,
     /// `[metrics] listen`: where `GET /metrics` answers (none: nowhere).
     pub metrics_listen: Option<String>,
     /// `[web] operator`: the `[[operator]]` whose key `tonnex-web` signs
@@ -391,6 +396,7 @@ impl VenueConfig {
         let admin = read_admin(&table, path)?;
         let fill_subscribers = read_fill_subscribers(&table, path, &accounts)?;
         let market_data = read_market_data(&table, path)?;
+        let cluster_key = read_cluster_key(&table, path)?;
         let metrics_listen = match table.get("metrics") {
             None => None,
             Some(_) => {
@@ -437,6 +443,7 @@ impl VenueConfig {
             admin,
             fill_subscribers,
             market_data,
+            cluster_key,
             metrics_listen,
             inventory,
             attestations_approved,

@@ -5,6 +5,7 @@
 
 mod admin;
 mod anywhere;
+mod cluster_key;
 mod floor_modes;
 mod harness;
 mod inventory;

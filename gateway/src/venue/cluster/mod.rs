@@ -136,6 +136,14 @@ fn run_once(
 ) -> Result<Ended, VenueError> {
     let mut prepared = launch::prepare(options)?;
     let config = &prepared.config;
+    // Fail closed: the transport takes entries that overwrite the log.
+    let key = config.cluster_key.clone().ok_or_else(|| {
+        start_error(format!(
+            "{}: [cluster] key: a cluster node needs the key every node of the cluster shares \
+             (16 bytes or more; docs/operations.md, \"Running a cluster\")",
+            config.path.display()
+        ))
+    })?;
     let dir = config.journal_dir.clone();
     refuse_single_journal(&dir)?;
     let engine_config = super::engine_config(config);
@@ -196,6 +204,7 @@ fn run_once(
     let mut node = Node::new(
         replica,
         listen,
+        key.as_bytes(),
         cluster.peers.clone(),
         order_entry,
         poll.registry(),

@@ -46,10 +46,12 @@ pub struct Node {
 
 impl Node {
     /// A node on `replica`, its transport listening on `listen`; the
-    /// hello it dials peers with names its own order-entry address.
+    /// hello it dials peers with names its own order-entry address and
+    /// proves the cluster `key`.
     pub fn new(
         replica: Replica<Core>,
         listen: SocketAddr,
+        key: &[u8],
         peers: BTreeMap<u64, SocketAddr>,
         order_entry: BTreeMap<u64, String>,
         registry: &Registry,
@@ -59,7 +61,7 @@ impl Node {
             listen,
             client: order_entry.get(&replica.id()).cloned().unwrap_or_default(),
         };
-        let transport = Transport::bind(&hello, peers, registry, TOKEN_BASE)?;
+        let transport = Transport::bind(&hello, key, peers, registry, TOKEN_BASE)?;
         Ok(Node {
             replica,
             transport,
