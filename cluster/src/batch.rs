@@ -56,6 +56,23 @@ pub fn encode(commands: &[Command]) -> Vec<u8> {
     out
 }
 
+/// Where `count` command fields (length, then bytes) starting at byte
+/// `at` of `fields` end.
+pub fn fields_end(fields: &[u8], mut at: usize, count: usize) -> Result<usize, BatchError> {
+    for _ in 0..count {
+        let len = fields
+            .get(at..at + 4)
+            .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize)
+            .ok_or(BatchError::Short { at })?;
+        at += 4;
+        if fields.len() < at + len {
+            return Err(BatchError::Short { at });
+        }
+        at += len;
+    }
+    Ok(at)
+}
+
 /// The number of commands in one entry's data (its first field).
 pub fn count(data: &[u8]) -> Result<usize, BatchError> {
     let head: [u8; 4] = data

@@ -15,7 +15,10 @@
 //! teaches it the address (kept for as long as the process runs): a node
 //! restarted with a `--peers` list older than a membership change learns
 //! the added node as soon as that node dials it, as a leader does with
-//! its first heartbeat. A hello never moves a known address. A lost connection is dialled again on the next
+//! its first heartbeat. A hello never moves a known address. Before its
+//! hello a connection may declare no frame over 1 KiB and stay open no
+//! more than 2 s, and past 64 such connections the oldest is hung up on:
+//! whoever lacks the key holds little of a node's memory and descriptors. A lost connection is dialled again on the next
 //! send; its unsent messages are dropped (Raft resends) and the peer
 //! reported unreachable, with any snapshot that was on it reported lost.
 //! What a slow peer has not taken is bounded (`MAX_QUEUED`): past it,
@@ -24,6 +27,7 @@
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
 use mio::net::{TcpListener, TcpStream};
@@ -36,6 +40,13 @@ use sha2::Sha256;
 const MAX_FRAME: usize = 64 << 20;
 /// The most bytes queued for one peer.
 const MAX_QUEUED: usize = 128 << 20;
+/// The largest hello (a connection declaring more before its hello is hung
+/// up on: nobody without the key makes a node buffer more than this).
+const MAX_HELLO: usize = 1024;
+/// How long a connection may stay open without its hello.
+const HELLO_WAIT: Duration = Duration::from_secs(2);
+/// Connections open without their hello at once; past it the oldest goes.
+const MAX_PENDING: usize = 64;
 
 /// A connection this node dialled, to send on.
 struct Link {
@@ -53,6 +64,29 @@ struct Inbound {
     buf: Vec<u8>,
     /// The node its hello named (none before its first frame).
     peer: Option<u64>,
+    /// When it was accepted (it has `HELLO_WAIT` to say its hello).
+    opened: Instant,
+}
+
+impl Inbound {
+    /// Takes the hello off the front of what was read, once it is whole:
+    /// `Ok(None)` while it is not, `Err` when it cannot be a hello signed
+    /// with `key`.
+    fn take_hello(&mut self, key: &[u8]) -> Result<Option<Hello>, ()> {
+        let Some(head) = self.buf.get(..4) else {
+            return Ok(None);
+        };
+        let len = u32::from_le_bytes(head.try_into().expect("4")) as usize;
+        if len > MAX_HELLO {
+            return Err(());
+        }
+        let Some(payload) = self.buf.get(4..4 + len) else {
+            return Ok(None);
+        };
+        let hello = Hello::parse(payload, key).ok_or(())?;
+        self.buf.drain(..4 + len);
+        Ok(Some(hello))
+    }
 }
 
 /// What a node tells each peer it dials, first.
@@ -196,8 +230,10 @@ impl Transport {
             || self.links.values().any(|l| l.token == token)
     }
 
-    /// Queues `messages` to their peers and writes what the sockets take.
+    /// Queues `messages` to their peers and writes what the sockets take;
+    /// hangs up on connections that have not said their hello in time.
     pub fn send(&mut self, messages: Vec<Message>, registry: &Registry) {
+        self.expire_pending(registry);
         for message in messages {
             let to = message.to;
             let snapshot = message.get_msg_type() == MessageType::MsgSnapshot;
@@ -221,6 +257,33 @@ impl Transport {
         let ids: Vec<u64> = self.links.keys().copied().collect();
         for id in ids {
             self.flush(id, registry);
+        }
+    }
+
+    /// Hangs up on connections still without their hello after
+    /// `HELLO_WAIT`, and on the oldest of them past `MAX_PENDING`.
+    fn expire_pending(&mut self, registry: &Registry) {
+        if self.inbound.values().all(|c| c.peer.is_some()) {
+            return;
+        }
+        let mut pending: Vec<(Instant, usize)> = self
+            .inbound
+            .iter()
+            .filter(|(_, c)| c.peer.is_none())
+            .map(|(&token, c)| (c.opened, token))
+            .collect();
+        if pending.is_empty() {
+            return;
+        }
+        pending.sort_unstable();
+        let now = Instant::now();
+        let excess = pending.len().saturating_sub(MAX_PENDING);
+        for (i, &(opened, token)) in pending.iter().enumerate() {
+            if i < excess || now.duration_since(opened) >= HELLO_WAIT {
+                if let Some(mut gone) = self.inbound.remove(&token) {
+                    let _ = registry.deregister(&mut gone.stream);
+                }
+            }
         }
     }
 
@@ -320,10 +383,12 @@ impl Transport {
                             stream,
                             buf: Vec::new(),
                             peer: None,
+                            opened: Instant::now(),
                         },
                     );
                 }
             }
+            self.expire_pending(registry);
             return;
         }
         if let Some(id) = self
@@ -345,7 +410,27 @@ impl Transport {
                     closed = true;
                     break;
                 }
-                Ok(n) => inbound.buf.extend_from_slice(&chunk[..n]),
+                Ok(n) => {
+                    inbound.buf.extend_from_slice(&chunk[..n]);
+                    // The hello first: nothing more is read from a
+                    // connection that has not proved the key.
+                    if inbound.peer.is_none() {
+                        match inbound.take_hello(&self.key) {
+                            Err(()) => {
+                                closed = true;
+                                break;
+                            }
+                            Ok(None) => {}
+                            Ok(Some(hello)) => {
+                                inbound.peer = Some(hello.id);
+                                if hello.id != self.id && !self.peers.contains_key(&hello.id) {
+                                    self.peers.insert(hello.id, hello.listen);
+                                }
+                                self.reports.hellos.push(hello);
+                            }
+                        }
+                    }
+                }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => {
@@ -355,7 +440,10 @@ impl Transport {
             }
         }
         let mut at = 0;
-        while inbound.buf.len() >= at + 4 {
+        while let Some(peer) = inbound.peer {
+            if inbound.buf.len() < at + 4 {
+                break;
+            }
             let len = u32::from_le_bytes(inbound.buf[at..at + 4].try_into().expect("4")) as usize;
             if len > MAX_FRAME {
                 closed = true;
@@ -366,19 +454,6 @@ impl Transport {
             }
             let payload = &inbound.buf[at + 4..at + 4 + len];
             at += 4 + len;
-            let Some(peer) = inbound.peer else {
-                let Some(hello) = Hello::parse(payload, &self.key) else {
-                    // Not a peer speaking this protocol: hang up.
-                    closed = true;
-                    break;
-                };
-                inbound.peer = Some(hello.id);
-                if hello.id != self.id && !self.peers.contains_key(&hello.id) {
-                    self.peers.insert(hello.id, hello.listen);
-                }
-                self.reports.hellos.push(hello);
-                continue;
-            };
             match Message::parse_from_bytes(payload) {
                 // A node speaks for itself only.
                 Ok(message) if message.from == peer => deliver(message),

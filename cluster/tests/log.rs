@@ -56,6 +56,62 @@ fn all(log: &JournalLog) -> Vec<Entry> {
 }
 
 #[test]
+fn a_far_behind_follower_is_sent_the_log_a_message_at_a_time() {
+    use protobuf::Message as _;
+    let dir = scratch("paged");
+    let mut log = open(&dir);
+    // 400 entries of 25 commands (10,000 commands, many small segments),
+    // every tenth with a large record as a venue journals its reports;
+    // reopened, none are in memory: every read comes from the journal.
+    let written: Vec<Entry> = (0..400)
+        .map(|i| {
+            let mut commands = orders(i * 25 + 1, 25);
+            if i % 10 == 0 {
+                commands[7] = Command::Venue(Box::new(tonnex_engine::VenueCommand::Reports {
+                    session_id: 9,
+                    records: vec![i as u8; 1500],
+                }));
+            }
+            entry(i + 1, 1, &commands)
+        })
+        .collect();
+    log.append(&written).unwrap();
+    drop(log);
+    let log = open(&dir);
+    let max = 16 << 10;
+    let mut low = 1;
+    let mut pages = 0;
+    while low <= 400 {
+        let page = log
+            .entries(low, 401, Some(max), GetEntriesContext::empty(false))
+            .unwrap();
+        let size: u64 = page.iter().map(|e| u64::from(e.compute_size())).sum();
+        assert!(!page.is_empty() && (size <= max || page.len() == 1));
+        assert_eq!(
+            page,
+            written[low as usize - 1..low as usize - 1 + page.len()]
+        );
+        low += page.len() as u64;
+        pages += 1;
+    }
+    assert!(pages > 10, "{pages} pages of {max} bytes for the whole log");
+    // Each command was read from the journal about once (some twice, at
+    // the end of a page), not once for every message sent before it.
+    assert!(
+        log.commands_read_back() <= 2 * 10_000,
+        "{} commands read back for 10,000",
+        log.commands_read_back()
+    );
+    // Asked again from the start, or from the middle, the same entries.
+    assert_eq!(all(&log), written);
+    let middle = log
+        .entries(150, 401, Some(max), GetEntriesContext::empty(false))
+        .unwrap();
+    assert_eq!(middle, written[149..149 + middle.len()]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn entries_and_hard_state_survive_a_reopen_and_an_overwrite_cuts_both_files() {
     let dir = scratch("reopen");
     let mut log = open(&dir);

@@ -238,3 +238,72 @@ fn no_hello_or_a_message_from_another_node_is_hung_up_on() {
     });
     assert_eq!(one.delivered[0].from, 2);
 }
+
+/// Whether the node hung up on `stream` (read gives end of file) while
+/// `end` runs, within `seconds`.
+fn hung_up_within(end: &mut End, stream: &mut std::net::TcpStream, seconds: f64) -> bool {
+    stream.set_nonblocking(true).unwrap();
+    let start = Instant::now();
+    let mut buf = [0u8; 16];
+    while start.elapsed() < Duration::from_secs_f64(seconds) {
+        end.turn();
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+#[test]
+fn before_its_hello_a_connection_may_not_declare_a_long_frame_or_linger() {
+    let mut one = End::new(1, BTreeMap::new(), "");
+    // A frame longer than any hello: hung up on at once.
+    let mut long = std::net::TcpStream::connect(one.addr()).unwrap();
+    long.write_all(&2000u32.to_le_bytes()).unwrap();
+    long.write_all(&[7; 100]).unwrap();
+    assert!(
+        hung_up_within(&mut one, &mut long, 1.0),
+        "a long first frame"
+    );
+    // Silent, or half a hello: hung up on after a while.
+    let mut silent = std::net::TcpStream::connect(one.addr()).unwrap();
+    let mut half = std::net::TcpStream::connect(one.addr()).unwrap();
+    half.write_all(&100u32.to_le_bytes()).unwrap();
+    half.write_all(b"TNXHELO1").unwrap();
+    assert!(
+        hung_up_within(&mut one, &mut silent, 5.0),
+        "a silent connection"
+    );
+    assert!(hung_up_within(&mut one, &mut half, 1.0), "half a hello");
+    assert!(one.delivered.is_empty() && one.hellos.is_empty());
+}
+
+#[test]
+fn past_sixty_four_silent_connections_the_oldest_go_and_a_peer_still_gets_in() {
+    let mut one = End::new(1, BTreeMap::new(), "");
+    let mut silent = Vec::new();
+    for _ in 0..100 {
+        silent.push(std::net::TcpStream::connect(one.addr()).unwrap());
+        one.turn();
+    }
+    for _ in 0..20 {
+        one.turn();
+    }
+    // The oldest were hung up on (well before the 2 s wait), the newest
+    // are still open.
+    assert!(
+        hung_up_within(&mut one, &mut silent[0], 0.5),
+        "the oldest kept"
+    );
+    let newest = silent.last_mut().unwrap();
+    assert!(!hung_up_within(&mut one, newest, 0.2), "the newest dropped");
+    // A peer with the key still gets its message through.
+    let mut two = End::new(2, BTreeMap::new(), "");
+    two.transport.add_peer(1, one.addr());
+    two.send(heartbeat(2, 1));
+    until(&mut [&mut one, &mut two], "node 1 hears node 2", |e| {
+        !e[0].delivered.is_empty()
+    });
+}

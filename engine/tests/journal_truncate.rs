@@ -1,6 +1,7 @@
 //! Cutting the journal back (`Journal::truncate_after`) and reading
-//! commands back (`journal::read_commands`), as a replicated node's log
-//! needs: across segment boundaries, within one segment, after reopening.
+//! commands back (`journal::read_commands`, and on from a position with
+//! `read_commands_at`), as a replicated node's log needs: across segment
+//! boundaries, within one segment, after reopening.
 
 use std::path::{Path, PathBuf};
 
@@ -108,6 +109,63 @@ fn a_cut_across_segments_then_new_records_read_and_recover_as_one_log() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("sequence 158 is not in the journal"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn reading_on_from_a_position_gives_what_reading_from_the_start_gives() {
+    let dir = scratch("positions");
+    let mut log = open(&dir);
+    let flow = orders(1, 300, 100);
+    for (seq, command) in (1..).zip(&flow) {
+        log.append(seq, command).unwrap();
+    }
+    assert!(segments(&dir) >= 5);
+    // Ranges of every length, each read on from where the last stopped:
+    // within a segment, across one or several boundaries, up to the end.
+    let mut at = None;
+    let mut from = 1;
+    for len in (1..).cycle() {
+        if from > 300 {
+            break;
+        }
+        let to = (from + len - 1).min(300);
+        let read = journal::read_commands_at(&dir, from, to, at).unwrap();
+        assert_eq!(read.commands, flow[from as usize - 1..to as usize].to_vec());
+        let (start, next) = read.span.unwrap();
+        assert_eq!((start.seq, next.seq), (from, to + 1));
+        // Reading again from the range's start position gives the same.
+        let again = journal::read_commands_at(&dir, from, to, Some(start)).unwrap();
+        assert_eq!(again, read);
+        at = Some(next);
+        from = to + 1;
+    }
+    // A position is a hint: asked for a range before it, or after a cut
+    // and new records where it pointed, the answer is still the journal's.
+    let early = journal::read_commands_at(&dir, 10, 12, at).unwrap();
+    assert_eq!(early.commands, flow[9..12].to_vec());
+    let mid = journal::read_commands_at(&dir, 1, 250, None)
+        .unwrap()
+        .span
+        .map(|(_, next)| next);
+    log.truncate_after(240).unwrap();
+    // Cancels: smaller records, so the old position falls mid-record.
+    let text: String = (1..=60).map(|id| format!("C {id}\n")).collect();
+    let other = tonnex_engine::workload::parse(&text).unwrap();
+    for (seq, command) in (241..).zip(&other) {
+        log.append(seq, command).unwrap();
+    }
+    let rewritten = journal::read_commands_at(&dir, 251, 260, mid).unwrap();
+    assert_eq!(rewritten.commands, other[10..20].to_vec());
+    assert_eq!(
+        journal::read_commands_at(&dir, 5, 4, mid).unwrap(),
+        journal::ReadBack::default()
+    );
+    let err = journal::read_commands_at(&dir, 295, 301, mid)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("sequence 301 is not in the journal"), "{err}");
+    drop(log);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -36,8 +36,10 @@
 //! acknowledged to a leader). A new leader overwriting a suffix cuts both
 //! files back ([`Journal::truncate_after`]). Recent entries are also kept
 //! in memory as the bytes Raft sends; older ones are read back from the
-//! journal.
+//! journal, no more of them per request than Raft's message size, from
+//! where the last read stopped.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -45,7 +47,7 @@ use std::path::{Path, PathBuf};
 
 use raft::prelude::{ConfState, Entry, EntryType, HardState};
 use raft::StorageError;
-use tonnex_engine::journal::{self, Durability, Journal, JournalConfig};
+use tonnex_engine::journal::{self, Durability, Journal, JournalConfig, ReadPosition};
 use tonnex_engine::EngineConfig;
 
 use crate::batch;
@@ -183,6 +185,12 @@ pub struct JournalLog {
     cache_first: u64,
     /// Entries kept behind a snapshot taken here ([`JournalLog::retain`]).
     retained: u64,
+    /// Where the last read from the journal started and stopped: a
+    /// follower catching up asks for what follows, or for the end of that
+    /// read when a message had no room for all of it ([`storage`]).
+    read_at: Cell<Option<(ReadPosition, ReadPosition)>>,
+    /// Commands read back from the journal since the log was opened.
+    read_back: Cell<u64>,
 }
 
 pub(crate) fn io(path: &Path) -> impl Fn(std::io::Error) -> LogError + '_ {
@@ -245,6 +253,8 @@ impl JournalLog {
             cache: VecDeque::new(),
             cache_first: 0,
             retained: 0,
+            read_at: Cell::new(None),
+            read_back: Cell::new(0),
         };
         let covered = log.seq_after(log.last()) - 1;
         if log.journal.last_seq() < covered {
@@ -312,6 +322,14 @@ impl JournalLog {
     #[must_use]
     pub fn snapshot_meta(&self) -> SnapMeta {
         self.stored.snap
+    }
+
+    /// Commands read back from the journal since the log was opened (for
+    /// followers behind the entries kept in memory): what catching them
+    /// up has cost this node.
+    #[must_use]
+    pub fn commands_read_back(&self) -> u64 {
+        self.read_back.get()
     }
 
     /// The folder.
@@ -390,6 +408,7 @@ impl JournalLog {
 
     fn cut_from(&mut self, index: u64) -> Result<(), LogError> {
         let keep = index - 1;
+        self.read_at.set(None);
         self.journal
             .truncate_after(self.seq_after(keep) - 1)
             .map_err(journal_error)?;

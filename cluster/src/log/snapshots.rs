@@ -109,6 +109,7 @@ impl JournalLog {
         let path = self.dir.join(snapshot_name(image.last_seq));
         std::fs::rename(&tmp, &path).map_err(io(&path))?;
         // Every journal segment goes: the log now starts after the snapshot.
+        self.read_at.set(None);
         // (The open journal still maps one; it is unlinked, and dropped
         // below.)
         for entry in std::fs::read_dir(&self.dir).map_err(io(&self.dir))? {

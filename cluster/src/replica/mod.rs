@@ -192,7 +192,7 @@ impl<M: StateMachine> Replica<M> {
             // after it is applied again.
             applied,
             max_size_per_msg: 1 << 20,
-            max_inflight_msgs: 256,
+            max_inflight_msgs: 32,
             // A leader that cannot hear a quorum steps down, and a node
             // rejoining from a partition cannot disrupt a working leader.
             check_quorum: true,

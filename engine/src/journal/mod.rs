@@ -36,18 +36,19 @@
 mod admin_codec;
 pub mod codec;
 pub mod crc;
+mod read_back;
 mod reader;
 mod recover;
 mod segment;
 mod truncate;
 mod writer;
 
+pub use read_back::{read_commands, read_commands_at, read_framed_at, ReadBack, ReadPosition};
 pub use reader::{dump, DumpLine};
 pub use recover::{
     locate_end, recover, JournalEnd, OrderStatus, RecoverOptions, Recovered, TornTail,
 };
 pub use segment::{segment_name, SegmentHeader, HEADER_BYTES, RECORD_HEADER_BYTES};
-pub use truncate::read_commands;
 pub use writer::{Journal, JournalConfig, DEFAULT_SEGMENT_BYTES};
 
 use std::path::PathBuf;

@@ -68,41 +68,17 @@ impl SegmentFile {
         mut visit: impl FnMut(u64, &[u8], usize) -> Result<(), RecoverError>,
     ) -> Result<ScanEnd, RecoverError> {
         self.header()?;
-        let bytes: &[u8] = &self.map;
         let mut pos = HEADER_BYTES;
         let mut expected = self.first_seq;
         loop {
-            if pos + RECORD_HEADER_BYTES > bytes.len() {
-                return self.end_at(pos, pos, newest, expected);
-            }
-            let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().expect("4 bytes")) as usize;
-            if len == 0 {
+            let (seq, payload, size) = match self.parse_at(pos) {
                 // The end of the log, unless something follows it.
-                return self.end_at(pos, pos, newest, expected);
-            }
-            let size = record_bytes(len.min(MAX_PAYLOAD));
-            let window_end = (pos + size).min(bytes.len());
-            if len > MAX_PAYLOAD || pos + size > bytes.len() {
-                return self.bad_record(
-                    pos,
-                    window_end,
-                    newest,
-                    expected,
-                    format!("record length {len} is impossible"),
-                );
-            }
-            let seq = u64::from_le_bytes(bytes[pos + 4..pos + 12].try_into().expect("8 bytes"));
-            let crc = u32::from_le_bytes(bytes[pos + 12..pos + 16].try_into().expect("4 bytes"));
-            let payload = &bytes[pos + RECORD_HEADER_BYTES..pos + RECORD_HEADER_BYTES + len];
-            if crc != super::crc::record(len as u32, seq, payload) {
-                return self.bad_record(
-                    pos,
-                    window_end,
-                    newest,
-                    expected,
-                    "record checksum mismatch".to_string(),
-                );
-            }
+                Parsed::End => return self.end_at(pos, pos, newest, expected),
+                Parsed::Bad { what, window_end } => {
+                    return self.bad_record(pos, window_end, newest, expected, what)
+                }
+                Parsed::Record { seq, payload, size } => (seq, payload, size),
+            };
             if seq != expected {
                 return Err(self.corrupt(
                     pos,
@@ -113,6 +89,45 @@ impl SegmentFile {
             expected += 1;
             pos += size;
         }
+    }
+
+    /// The record at `pos`, `None` where the records end (zeros, or the
+    /// end of the file); one that does not check is an error.
+    pub fn record_at(&self, pos: usize) -> Result<Option<Record<'_>>, RecoverError> {
+        match self.parse_at(pos) {
+            Parsed::End => Ok(None),
+            Parsed::Bad { what, .. } => Err(self.corrupt(pos, what)),
+            Parsed::Record { seq, payload, size } => Ok(Some(Record { seq, payload, size })),
+        }
+    }
+
+    fn parse_at(&self, pos: usize) -> Parsed<'_> {
+        let bytes: &[u8] = &self.map;
+        if pos + RECORD_HEADER_BYTES > bytes.len() {
+            return Parsed::End;
+        }
+        let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().expect("4 bytes")) as usize;
+        if len == 0 {
+            return Parsed::End;
+        }
+        let size = record_bytes(len.min(MAX_PAYLOAD));
+        let window_end = (pos + size).min(bytes.len());
+        if len > MAX_PAYLOAD || pos + size > bytes.len() {
+            return Parsed::Bad {
+                what: format!("record length {len} is impossible"),
+                window_end,
+            };
+        }
+        let seq = u64::from_le_bytes(bytes[pos + 4..pos + 12].try_into().expect("8 bytes"));
+        let crc = u32::from_le_bytes(bytes[pos + 12..pos + 16].try_into().expect("4 bytes"));
+        let payload = &bytes[pos + RECORD_HEADER_BYTES..pos + RECORD_HEADER_BYTES + len];
+        if crc != super::crc::record(len as u32, seq, payload) {
+            return Parsed::Bad {
+                what: "record checksum mismatch".to_string(),
+                window_end,
+            };
+        }
+        Parsed::Record { seq, payload, size }
     }
 
     /// The log ends at `pos`: the bytes from `from` on must be zero, or
@@ -165,6 +180,31 @@ impl SegmentFile {
             Err(self.corrupt(pos, what))
         }
     }
+}
+
+/// A checked record of a segment.
+pub(crate) struct Record<'a> {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its payload (one command in the journal codec).
+    pub payload: &'a [u8],
+    /// Its size in the file, header and padding included.
+    pub size: usize,
+}
+
+/// What lies at an offset of a segment.
+enum Parsed<'a> {
+    /// No record: zeros, or the end of the file.
+    End,
+    /// Bytes that are not a whole, checked record (they may run to
+    /// `window_end`).
+    Bad { what: String, window_end: usize },
+    /// A checked record and its size in the file.
+    Record {
+        seq: u64,
+        payload: &'a [u8],
+        size: usize,
+    },
 }
 
 /// Where a segment's log ended.

@@ -1,18 +1,15 @@
-//! Cutting the journal back, and reading commands back from it: what a
-//! replicated node needs of its log. A node's journal may end in records a
-//! new Raft leader overwrites (never applied, never acknowledged: they
-//! were not committed), and a leader sends followers commands it journaled
-//! earlier.
+//! Cutting the journal back: a replicated node's journal may end in
+//! records a new Raft leader overwrites (never applied, never
+//! acknowledged: they were not committed). Reading commands back, for a
+//! leader to send, is [`super::read_back`].
 
 use std::fs::OpenOptions;
-use std::path::Path;
 
 use memmap2::MmapMut;
 
 use super::reader::{list_segments, SegmentFile};
 use super::writer::{Journal, Segment};
 use super::{AppendError, Durability, RecoverError};
-use crate::command::Command;
 
 fn recover_to_append(e: RecoverError) -> AppendError {
     match e {
@@ -113,53 +110,4 @@ impl Journal {
         self.pending_since_ns = None;
         Ok(())
     }
-}
-
-/// The commands with sequence numbers `from..=to` in the journal in
-/// `dir`, in order. The journal must hold them all (an error names the
-/// first missing).
-pub fn read_commands(dir: &Path, from: u64, to: u64) -> Result<Vec<Command>, RecoverError> {
-    let mut out = Vec::with_capacity((to + 1).saturating_sub(from) as usize);
-    if to < from {
-        return Ok(out);
-    }
-    let segments = list_segments(dir)?;
-    let start = segments
-        .iter()
-        .rposition(|(first, _)| *first <= from)
-        .ok_or_else(|| RecoverError::MissingStart {
-            path: dir.to_path_buf(),
-            first: segments.first().map_or(0, |s| s.0),
-        })?;
-    let count = segments.len();
-    for (i, (first, path)) in segments.iter().enumerate().skip(start) {
-        if *first > to {
-            break;
-        }
-        let segment = SegmentFile::open(path, *first)?;
-        segment.scan(i + 1 == count, |seq, payload, offset| {
-            if (from..=to).contains(&seq) {
-                out.push(
-                    super::codec::decode(payload).map_err(|what| RecoverError::Corrupt {
-                        path: path.clone(),
-                        offset: offset as u64,
-                        what,
-                    })?,
-                );
-            }
-            Ok(())
-        })?;
-    }
-    let want = (to - from + 1) as usize;
-    if out.len() != want {
-        return Err(RecoverError::Corrupt {
-            path: dir.to_path_buf(),
-            offset: 0,
-            what: format!(
-                "sequence {} is not in the journal (wanted {from}..={to})",
-                from + out.len() as u64
-            ),
-        });
-    }
-    Ok(out)
 }
