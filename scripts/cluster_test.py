@@ -15,6 +15,7 @@ state (equal `tonnex-replay --digest`, equal last sequence).
     scripts/cluster_test.py BIN_DIR [--nodes 3|5] [--kills N] [--rate R] [--seconds S]
     scripts/cluster_test.py BIN_DIR --operations
     scripts/cluster_test.py BIN_DIR --minority
+    scripts/cluster_test.py BIN_DIR --behind
 
 Prints one line per kill (`kill n=.. node=.. leader_after_ms=..`) and last
 `cluster-test ok kills=N acked=N failover_max_ms=N digest=...`; exit 0 only
@@ -29,6 +30,10 @@ a voter removed; then the remaining voters must hold equal states.
 it an order: nothing sequenced may come back (no acknowledgement without a
 quorum) and the leader must step down; once the followers run again a
 leader takes orders and the three nodes end in one state.
+
+`--behind` stops a follower under load until it is past what its leader
+keeps in memory (70,000 entries), then lets it run: it must catch up from
+the leader's journal within 15 s, with no failover.
 """
 
 import argparse
@@ -451,6 +456,9 @@ def main():
                         help="status, transfer, add and remove instead of kills")
     parser.add_argument("--minority", action="store_true",
                         help="a leader cut off from its followers acknowledges nothing")
+    parser.add_argument("--behind", action="store_true",
+                        help="a follower stopped under load until past its leader's memory "
+                             "catches up from the leader's journal, with no failover")
     args = parser.parse_args()
     bin_dir = os.path.abspath(args.bin_dir)
     if args.operations or args.minority:
@@ -469,7 +477,8 @@ def main():
     entries = ",".join(f"{n.id}@127.0.0.1:{n.entry}" for n in nodes)
     venues = ",".join(f"127.0.0.1:{n.entry}" for n in nodes)
     try:
-        return kills(args, bin_dir, work, nodes, peers, entries, venues)
+        return (behind if args.behind else kills)(args, bin_dir, work, nodes, peers, entries,
+                                                   venues)
     except BaseException:
         # A check failed or the script broke: what each node was doing (a
         # CI log has nothing else to go on).
@@ -578,53 +587,144 @@ def kills(args, bin_dir, work, nodes, peers, entries, venues):
         errors = int(re.search(r"errors=(\d+)", last).group(1))
         if errors:
             raise SystemExit(f"FAIL: the load test counted {errors} errors:\n{load_text}")
-        # Let the last restarted node catch up, then stop every node.
-        time.sleep(1.0)
-        for node in nodes:
-            node.proc.send_signal(signal.SIGTERM)
-        for node in nodes:
-            if node.proc.wait(timeout=30) != 0:
-                raise SystemExit(f"FAIL: node {node.id} did not exit 0 on SIGTERM")
-        with open(acked_log) as f:
-            acked = {int(l) for l in f if l.strip()}
-        results = [replay(bin_dir, n, work) for n in nodes]
-        for node, (digest, last_seq, known, start) in zip(nodes, results):
-            covered = {a for a in acked if a >= start}
-            missing = sorted(covered - known)
-            if missing:
-                raise SystemExit(f"FAIL: node {node.id}: {len(missing)} acknowledged orders "
-                                 f"missing, first {missing[:10]}")
-            print(f"node {node.id}: last_seq={last_seq} journal_from={start} digest={digest} "
-                  f"all {len(covered)} acknowledged orders its journal covers present")
-        first = min(r[3] for r in results)
-        unverified = sorted(a for a in acked if a < first)
-        if unverified:
-            raise SystemExit(f"FAIL: {len(unverified)} acknowledged orders precede every node's "
-                             f"journal (all caught up from snapshots): cannot be checked")
-        if len({r[0] for r in results}) != 1 or len({r[1] for r in results}) != 1:
-            raise SystemExit("FAIL: the nodes' states differ")
-        # Every node serves the same fill stream: the same records under the
-        # same sequence numbers (each node writes its own, from the log).
-        fills = {}
-        for node in nodes:
-            with open(os.path.join(node.dir, "fills.log"), "rb") as f:
-                fills[node.id] = hashlib.sha256(f.read()).hexdigest()
-        if len(set(fills.values())) != 1:
-            raise SystemExit(f"FAIL: the nodes' fill logs differ: {fills}")
-        instruments, named, deposits, lots = fill_log_details(
-            os.path.join(nodes[0].dir, "fills.log"))
-        if not instruments or named != instruments or not deposits or lots != deposits:
-            raise SystemExit(f"FAIL: fill log details lost: {named} of {instruments} instruments "
-                             f"name a sub-ledger, {lots} of {deposits} credit deposits a lot")
-        print(f"every node's fill log is the same ({fills[1][:16]}...)")
-        print(f"cluster-test ok kills={args.kills} acked={len(acked)} "
+        digest = final_checks(bin_dir, work, nodes, acked_log)
+        print(f"cluster-test ok kills={args.kills} acked={count_lines(acked_log)} "
               f"elected_max_ms={max(failovers, default=0)} "
               f"first_ack_median_ms={first_acks[len(first_acks) // 2] if first_acks else 0} "
-              f"first_ack_max_ms={max(first_acks, default=0)} digest={results[0][0]}")
+              f"first_ack_max_ms={max(first_acks, default=0)} digest={digest}")
         return 0
     finally:
         if load is not None and load.poll() is None:
             load.kill()
+
+
+def behind(args, bin_dir, work, nodes, peers, entries, venues):
+    """A follower stopped (SIGSTOP) under the load test until it is 70,000
+    entries behind, past the 65,536 its leader keeps in memory, then let
+    run: it must catch up from the leader's journal (the leader's
+    `tonnex_cluster_commands_read_back` says it read it) within 15 s, with
+    no failover and no load-test error, and the kill test's end checks
+    hold."""
+    import urllib.request
+    seconds = args.seconds or 40
+    load = None
+    try:
+        for node in nodes:
+            node.start(peers, entries)
+        leader = wait_for("a leader elected",
+                          lambda: next((n for n in nodes if n.role() == "leader"), None), 20)
+        acked_log = os.path.join(work, "acked.log")
+        load_out = open(os.path.join(work, "load.out"), "w")
+        load = subprocess.Popen(
+            [f"{bin_dir}/tonnex-loadtest", "--venue", venues, "--sessions", "4",
+             "--rate", str(args.rate), "--duration", str(seconds), "--instruments", "0,1",
+             "--acked-log", acked_log, "--quiet"],
+            stdout=load_out, stderr=subprocess.STDOUT)
+        wait_for("the load test's first acknowledgements",
+                 lambda: os.path.exists(acked_log) and os.path.getsize(acked_log) > 0, 20)
+        follower = next(n for n in nodes if n is not leader)
+
+        def lag():
+            out, code = admin(bin_dir, leader, "cluster", "status")
+            match = re.search(rf"peer node={follower.id} matched=\d+ lag=(\d+)", out)
+            return int(match.group(1)) if code == 0 and match else None
+
+        follower.proc.send_signal(signal.SIGSTOP)
+        stopped_at = time.time()
+        try:
+            while (lag() or 0) < 70_000:
+                if time.time() - stopped_at > seconds - 15:
+                    raise SystemExit(f"FAIL: the stopped follower is only {lag()} entries "
+                                     f"behind after {time.time() - stopped_at:.0f} s")
+                time.sleep(0.5)
+        finally:
+            follower.proc.send_signal(signal.SIGCONT)
+        gap = lag()
+        resumed_at = time.time()
+        wait_for(f"node {follower.id} to catch up",
+                 lambda: (lag() if lag() is not None else 1 << 62) < 100, 15)
+        caught_s = time.time() - resumed_at
+        metrics = urllib.request.urlopen(
+            f"http://127.0.0.1:{leader.others[2]}/metrics", timeout=10).read().decode()
+        shown = re.search(r"^tonnex_cluster_commands_read_back (\d+)$", metrics, re.M)
+        read_back = int(shown.group(1)) if shown else 0
+        if read_back == 0:
+            raise SystemExit("FAIL: the leader read nothing back from its journal: the "
+                             "follower was not behind its memory")
+        print(f"node {follower.id} stopped {resumed_at - stopped_at:.1f} s, {gap} entries "
+              f"behind: caught up in {caught_s:.1f} s, the leader read {read_back} commands "
+              f"back from its journal")
+        load.wait(timeout=seconds + 120)
+        load_out.close()
+        with open(os.path.join(work, "load.out")) as f:
+            load_text = f.read()
+        last = load_text.strip().splitlines()[-1] if load_text.strip() else ""
+        if load.returncode != 0 or not last.startswith("sent="):
+            raise SystemExit(f"FAIL: the load test failed:\n{load_text}")
+        print(f"load test: {last}")
+        failovers = re.findall(r"^failover .*$", load_text, re.M)
+        if failovers:
+            raise SystemExit(f"FAIL: the catch-up cost a failover: {failovers}")
+        if int(re.search(r"errors=(\d+)", last).group(1)):
+            raise SystemExit(f"FAIL: the load test counted errors:\n{load_text}")
+        digest = final_checks(bin_dir, work, nodes, acked_log)
+        print(f"cluster-behind ok entries_behind={gap} caught_up_s={caught_s:.1f} "
+              f"read_back={read_back} acked={count_lines(acked_log)} digest={digest}")
+        return 0
+    finally:
+        if load is not None and load.poll() is None:
+            load.kill()
+
+
+def count_lines(path):
+    with open(path) as f:
+        return sum(1 for l in f if l.strip())
+
+
+def final_checks(bin_dir, work, nodes, acked_log):
+    """Stops every node, then: every acknowledged order in every node's
+    journal that covers it, one digest and last sequence, one fill log
+    (with every lot and sub-ledger). Returns the digest."""
+    # Let the last restarted node catch up, then stop every node.
+    time.sleep(1.0)
+    for node in nodes:
+        node.proc.send_signal(signal.SIGTERM)
+    for node in nodes:
+        if node.proc.wait(timeout=30) != 0:
+            raise SystemExit(f"FAIL: node {node.id} did not exit 0 on SIGTERM")
+    with open(acked_log) as f:
+        acked = {int(l) for l in f if l.strip()}
+    results = [replay(bin_dir, n, work) for n in nodes]
+    for node, (digest, last_seq, known, start) in zip(nodes, results):
+        covered = {a for a in acked if a >= start}
+        missing = sorted(covered - known)
+        if missing:
+            raise SystemExit(f"FAIL: node {node.id}: {len(missing)} acknowledged orders "
+                             f"missing, first {missing[:10]}")
+        print(f"node {node.id}: last_seq={last_seq} journal_from={start} digest={digest} "
+              f"all {len(covered)} acknowledged orders its journal covers present")
+    first = min(r[3] for r in results)
+    unverified = sorted(a for a in acked if a < first)
+    if unverified:
+        raise SystemExit(f"FAIL: {len(unverified)} acknowledged orders precede every node's "
+                         f"journal (all caught up from snapshots): cannot be checked")
+    if len({r[0] for r in results}) != 1 or len({r[1] for r in results}) != 1:
+        raise SystemExit("FAIL: the nodes' states differ")
+    # Every node serves the same fill stream: the same records under the
+    # same sequence numbers (each node writes its own, from the log).
+    fills = {}
+    for node in nodes:
+        with open(os.path.join(node.dir, "fills.log"), "rb") as f:
+            fills[node.id] = hashlib.sha256(f.read()).hexdigest()
+    if len(set(fills.values())) != 1:
+        raise SystemExit(f"FAIL: the nodes' fill logs differ: {fills}")
+    instruments, named, deposits, lots = fill_log_details(
+        os.path.join(nodes[0].dir, "fills.log"))
+    if not instruments or named != instruments or not deposits or lots != deposits:
+        raise SystemExit(f"FAIL: fill log details lost: {named} of {instruments} instruments "
+                         f"name a sub-ledger, {lots} of {deposits} credit deposits a lot")
+    print(f"every node's fill log is the same ({fills[1][:16]}...)")
+    return results[0][0]
 
 
 if __name__ == "__main__":

@@ -34,9 +34,10 @@ python3 scripts/cluster_test.py target/release --kills 1
 python3 scripts/cluster_test.py target/release --kills 20
 step "scripts/cluster_test.py --operations (cluster status, leadership transfer, a node added and a voter removed)"
 python3 scripts/cluster_test.py target/release --operations
-step "scripts/cluster_test.py --nodes 5 --kills 3, --minority (five nodes; a leader cut off from its followers acknowledges nothing)"
+step "scripts/cluster_test.py --nodes 5 --kills 3, --minority, --behind (five nodes; a leader cut off from its followers acknowledges nothing; a follower far behind catches up with no failover)"
 python3 scripts/cluster_test.py target/release --nodes 5 --kills 3
 python3 scripts/cluster_test.py target/release --minority
+python3 scripts/cluster_test.py target/release --behind
 step "scripts/settlement-crash-test.sh (settlement and venue kill -9 mid-run, audit and reconciliation)"
 scripts/settlement-crash-test.sh 8
 step "scripts/custody-in-test.sh (registry custody in: lot deposits through the venue's checks, exactly once)"

@@ -115,6 +115,9 @@ pub struct ClusterGauges {
     pub applied: AtomicU64,
     /// On the leader: the most entries any voter is behind.
     pub max_lag: AtomicU64,
+    /// Commands read back from the journal for followers behind the
+    /// entries kept in memory, since the node's log was opened.
+    pub read_back: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -323,6 +326,11 @@ impl Metrics {
                         "tonnex_cluster_max_peer_lag",
                         "On the leader: the most entries any voter is behind (0 elsewhere).",
                         get(&c.max_lag),
+                    ),
+                    (
+                        "tonnex_cluster_commands_read_back",
+                        "Commands read back from the journal for followers behind the entries kept in memory, since the log was opened.",
+                        get(&c.read_back),
                     ),
                 ],
             );

@@ -104,6 +104,7 @@ impl Node {
             (&gauges.commit, status.commit),
             (&gauges.applied, status.applied),
             (&gauges.max_lag, max_lag),
+            (&gauges.read_back, self.replica.log().commands_read_back()),
         ] {
             gauge.store(value, std::sync::atomic::Ordering::Relaxed);
         }
