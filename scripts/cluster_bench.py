@@ -20,7 +20,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster_test import ROOT, Node, free_ports, wait_for  # noqa: E402
+from cluster_nodes import ROOT, Node, free_ports, wait_for  # noqa: E402
 
 
 def load(bin_dir, venues, rate, seconds):

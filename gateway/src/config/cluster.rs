@@ -1,5 +1,5 @@
 //! The venue file's `[cluster]`: the key every node of a cluster proves to
-//! its peers in the first frame of each connection (`cluster/src/transport.rs`,
+//! its peers in the first frame of each connection (`cluster/src/transport/`,
 //! the hello). A node (`--node`) refuses to start without one: the Raft
 //! transport takes entries that overwrite the venue's log, so it is never
 //! open to whoever reaches its port.

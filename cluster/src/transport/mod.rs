@@ -18,9 +18,10 @@
 //! its first heartbeat. A hello never moves a known address. Before its
 //! hello a connection may declare no frame over 1 KiB and stay open no
 //! more than 2 s, and past 64 such connections the oldest is hung up on:
-//! whoever lacks the key holds little of a node's memory and descriptors. A lost connection is dialled again on the next
-//! send; its unsent messages are dropped (Raft resends) and the peer
-//! reported unreachable, with any snapshot that was on it reported lost.
+//! whoever lacks the key holds little of a node's memory and descriptors.
+//! A lost connection is dialled again on the next send; its unsent
+//! messages are dropped (Raft resends) and the peer reported unreachable,
+//! with any snapshot that was on it reported lost.
 //! What a slow peer has not taken is bounded (`MAX_QUEUED`): past it,
 //! messages to that peer are dropped and the peer reported unreachable.
 
@@ -29,20 +30,20 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, Mac};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
 use protobuf::Message as _;
 use raft::prelude::{Message, MessageType};
-use sha2::Sha256;
+
+mod hello;
+
+use self::hello::take_hello;
+pub use self::hello::Hello;
 
 /// The largest frame accepted.
 const MAX_FRAME: usize = 64 << 20;
 /// The most bytes queued for one peer.
 const MAX_QUEUED: usize = 128 << 20;
-/// The largest hello (a connection declaring more before its hello is hung
-/// up on: nobody without the key makes a node buffer more than this).
-const MAX_HELLO: usize = 1024;
 /// How long a connection may stay open without its hello.
 const HELLO_WAIT: Duration = Duration::from_secs(2);
 /// Connections open without their hello at once; past it the oldest goes.
@@ -66,93 +67,6 @@ struct Inbound {
     peer: Option<u64>,
     /// When it was accepted (it has `HELLO_WAIT` to say its hello).
     opened: Instant,
-}
-
-impl Inbound {
-    /// Takes the hello off the front of what was read, once it is whole:
-    /// `Ok(None)` while it is not, `Err` when it cannot be a hello signed
-    /// with `key`.
-    fn take_hello(&mut self, key: &[u8]) -> Result<Option<Hello>, ()> {
-        let Some(head) = self.buf.get(..4) else {
-            return Ok(None);
-        };
-        let len = u32::from_le_bytes(head.try_into().expect("4")) as usize;
-        if len > MAX_HELLO {
-            return Err(());
-        }
-        let Some(payload) = self.buf.get(4..4 + len) else {
-            return Ok(None);
-        };
-        let hello = Hello::parse(payload, key).ok_or(())?;
-        self.buf.drain(..4 + len);
-        Ok(Some(hello))
-    }
-}
-
-/// What a node tells each peer it dials, first.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Hello {
-    /// The dialling node's id.
-    pub id: u64,
-    /// Where its transport listens.
-    pub listen: SocketAddr,
-    /// Where its clients reach it (the venue's order entry), or empty;
-    /// opaque to the transport.
-    pub client: String,
-}
-
-const HELLO_MAGIC: &[u8; 8] = b"TNXHELO1";
-/// Bytes of a hello's signature.
-const PROOF: usize = 32;
-
-fn signer(key: &[u8]) -> Hmac<Sha256> {
-    <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length")
-}
-
-impl Hello {
-    /// The hello's frame: length, then `TNXHELO1`, id u64 LE, the listen
-    /// and client addresses (each a u16 LE length and UTF-8), and the
-    /// HMAC-SHA-256 of all that under `key` (32 bytes).
-    #[must_use]
-    pub fn frame(&self, key: &[u8]) -> Vec<u8> {
-        let listen = self.listen.to_string();
-        let mut body = Vec::with_capacity(24 + listen.len() + self.client.len());
-        body.extend_from_slice(HELLO_MAGIC);
-        body.extend_from_slice(&self.id.to_le_bytes());
-        for text in [listen.as_str(), self.client.as_str()] {
-            let len = u16::try_from(text.len()).unwrap_or(u16::MAX);
-            body.extend_from_slice(&len.to_le_bytes());
-            body.extend_from_slice(&text.as_bytes()[..usize::from(len)]);
-        }
-        let mut mac = signer(key);
-        mac.update(&body);
-        body.extend_from_slice(&mac.finalize().into_bytes());
-        let mut frame = (body.len() as u32).to_le_bytes().to_vec();
-        frame.extend_from_slice(&body);
-        frame
-    }
-
-    /// A hello's payload (after its length), or None when it is not one
-    /// signed with `key`.
-    #[must_use]
-    pub fn parse(payload: &[u8], key: &[u8]) -> Option<Hello> {
-        let signed = payload.len().checked_sub(PROOF)?;
-        let mut mac = signer(key);
-        mac.update(&payload[..signed]);
-        mac.verify_slice(&payload[signed..]).ok()?;
-        let rest = payload[..signed].strip_prefix(HELLO_MAGIC)?;
-        let id = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
-        let mut rest = &rest[8..];
-        let mut text = || -> Option<String> {
-            let len = usize::from(u16::from_le_bytes(rest.get(..2)?.try_into().ok()?));
-            let bytes = rest.get(2..2 + len)?;
-            rest = &rest[2 + len..];
-            String::from_utf8(bytes.to_vec()).ok()
-        };
-        let listen = text()?.parse().ok()?;
-        let client = text()?;
-        (id != 0 && rest.is_empty()).then_some(Hello { id, listen, client })
-    }
 }
 
 /// What the transport asks the node to report to Raft.
@@ -272,9 +186,6 @@ impl Transport {
             .filter(|(_, c)| c.peer.is_none())
             .map(|(&token, c)| (c.opened, token))
             .collect();
-        if pending.is_empty() {
-            return;
-        }
         pending.sort_unstable();
         let now = Instant::now();
         let excess = pending.len().saturating_sub(MAX_PENDING);
@@ -415,7 +326,7 @@ impl Transport {
                     // The hello first: nothing more is read from a
                     // connection that has not proved the key.
                     if inbound.peer.is_none() {
-                        match inbound.take_hello(&self.key) {
+                        match take_hello(&mut inbound.buf, &self.key) {
                             Err(()) => {
                                 closed = true;
                                 break;
