@@ -13,6 +13,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -135,7 +136,7 @@ def admin(bin_dir, node, *verb):
         [f"{bin_dir}/tonnex-admin", "--admin", f"127.0.0.1:{node.others[1]}",
          "--operator", "ops", "--key", "demo-ops-key", "--reason", "cluster test", *verb],
         capture_output=True, text=True, timeout=30)
-    return result.stdout + result.stderr, result.returncode
+    return result.stdout, result.returncode
 
 
 def field(text, name):
@@ -199,6 +200,71 @@ def fill_log_details(path):
 def count_lines(path):
     with open(path) as f:
         return sum(1 for l in f if l.strip())
+
+
+def client_order(addresses):
+    """`scripts/client.py` sells 1 t of instrument 0 at 25.00 as account
+    2001 through `addresses` (it follows redirects); its output."""
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "scripts/client.py"),
+         "--venue", ",".join(addresses),
+         "--account", "2001", "--secret", "demo-2001", "--instrument", "0",
+         "--side", "sell", "--price-ticks", "2500", "--qty", "1"],
+        capture_output=True, text=True, timeout=30)
+    return result.stdout
+
+
+def metrics(node):
+    """NODE's `GET /metrics` text."""
+    import urllib.request
+    return urllib.request.urlopen(
+        f"http://127.0.0.1:{node.others[2]}/metrics", timeout=10).read().decode()
+
+
+class Load:
+    """`tonnex-loadtest --venue A,B,C` in the background for `seconds`, its
+    acknowledged orders in `acked_log` and its report in `json_path`."""
+
+    def __init__(self, bin_dir, work, venues, rate, seconds):
+        self.seconds = seconds
+        self.acked_log = os.path.join(work, "acked.log")
+        self.json_path = os.path.join(work, "load.json")
+        self.out_path = os.path.join(work, "load.out")
+        self.out = open(self.out_path, "w")
+        self.proc = subprocess.Popen(
+            [f"{bin_dir}/tonnex-loadtest", "--venue", venues, "--sessions", "4",
+             "--rate", str(rate), "--duration", str(seconds), "--instruments", "0,1",
+             "--acked-log", self.acked_log, "--out", self.json_path, "--quiet"],
+            stdout=self.out, stderr=subprocess.STDOUT)
+        wait_for("the load test's first acknowledgements",
+                 lambda: os.path.exists(self.acked_log) and os.path.getsize(self.acked_log) > 0,
+                 20)
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def text(self):
+        with open(self.out_path) as f:
+            return f.read()
+
+    def finish(self):
+        """Waits for the end; its output and last line (`sent=...`), which
+        must show no error."""
+        self.proc.wait(timeout=self.seconds + 120)
+        self.out.close()
+        text = self.text()
+        last = text.strip().splitlines()[-1] if text.strip() else ""
+        if self.proc.returncode != 0 or not last.startswith("sent="):
+            raise SystemExit(f"FAIL: the load test failed:\n{text}")
+        print(f"load test: {last}")
+        errors = int(re.search(r"errors=(\d+)", last).group(1))
+        if errors:
+            raise SystemExit(f"FAIL: the load test counted {errors} errors:\n{text}")
+        return text, last
+
+    def kill(self):
+        if self.running():
+            self.proc.kill()
 
 
 def stop_all(nodes):

@@ -42,15 +42,14 @@ import random
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster_nodes import (  # noqa: E402
-    ROOT, admin, count_lines, field, final_checks, make_nodes, read_for, same_state, stop_all,
-    wait_for)
+    Load, admin, client_order, count_lines, field, final_checks, make_nodes, metrics, read_for,
+    same_state, stop_all, wait_for)
 
 
 def operations(bin_dir, work):
@@ -78,10 +77,8 @@ def operations(bin_dir, work):
             raise SystemExit(f"FAIL: a follower carried out an order-flow verb:\n{out}")
         print("a follower answers cluster status and refuses other verbs NOT_LEADER")
         # GET /metrics shows each node's view.
-        import urllib.request
         for node in founders:
-            text = urllib.request.urlopen(
-                f"http://127.0.0.1:{node.others[2]}/metrics", timeout=10).read().decode()
+            text = metrics(node)
             shown = dict(re.findall(r"^(tonnex_cluster_\w+) (\d+)$", text, re.M))
             if shown.get("tonnex_cluster_node") != str(node.id) or \
                     shown.get("tonnex_cluster_leader") != str(int(node is leader)):
@@ -139,16 +136,11 @@ def operations(bin_dir, work):
         founder_entries = ",".join(f"{n.id}@127.0.0.1:{n.entry}" for n in founders)
         third.start(peers, founder_entries)
         wait_for(f"node {third.id} restarted", lambda: third.role() is not None, 20)
-        order = subprocess.run(
-            [sys.executable, os.path.join(ROOT, "scripts/client.py"),
-             "--venue", f"127.0.0.1:{third.entry}",
-             "--account", "2001", "--secret", "demo-2001", "--instrument", "0",
-             "--side", "sell", "--price-ticks", "2500", "--qty", "1"],
-            capture_output=True, text=True, timeout=30)
-        if (f"'order_entry': '127.0.0.1:{newcomer.entry}'" not in order.stdout
-                or "OrderAccepted" not in order.stdout):
+        order = client_order([f"127.0.0.1:{third.entry}"])
+        if (f"'order_entry': '127.0.0.1:{newcomer.entry}'" not in order
+                or "OrderAccepted" not in order):
             raise SystemExit(f"FAIL: node {third.id}, restarted with the founders' flags, did "
-                             f"not redirect to node 4:\n{order.stdout}{order.stderr}")
+                             f"not redirect to node 4:\n{order}")
 
         def third_caught_up():
             out, code = admin(bin_dir, leader, "cluster", "status")
@@ -158,14 +150,9 @@ def operations(bin_dir, work):
         print(f"node {third.id}, restarted with the founders' --peers, learnt node 4 from its "
               f"hello: caught up, and redirects clients to it")
         # The reconfigured cluster takes an order (through any node).
-        order = subprocess.run(
-            [sys.executable, os.path.join(ROOT, "scripts/client.py"),
-             "--venue", ",".join(f"127.0.0.1:{n.entry}" for n in nodes if n is not old),
-             "--account", "2001", "--secret", "demo-2001", "--instrument", "0",
-             "--side", "sell", "--price-ticks", "2500", "--qty", "1"],
-            capture_output=True, text=True, timeout=30)
-        if "OrderAccepted" not in order.stdout:
-            raise SystemExit(f"FAIL: no order accepted after the changes:\n{order.stdout}")
+        order = client_order([f"127.0.0.1:{n.entry}" for n in nodes if n is not old])
+        if "OrderAccepted" not in order:
+            raise SystemExit(f"FAIL: no order accepted after the changes:\n{order}")
         time.sleep(0.5)
         stop_all(nodes)
         results = same_state(bin_dir, work, [n for n in nodes if n is not old])
@@ -182,7 +169,6 @@ def minority(bin_dir, work):
     nothing sequenced comes back for it, check quorum makes the leader step
     down, and once the followers run again the cluster has a leader that
     takes orders, and the three nodes end in one state."""
-    sys.path.insert(0, os.path.join(ROOT, "scripts"))
     import client
     nodes = make_nodes(bin_dir, work, 3)
     peers = ",".join(f"{n.id}@127.0.0.1:{n.raft}" for n in nodes)
@@ -225,14 +211,9 @@ def minority(bin_dir, work):
         stopped.clear()
         new = wait_for("a leader after the followers run again",
                        lambda: next((n for n in nodes if n.role() == "leader"), None), 20)
-        order = subprocess.run(
-            [sys.executable, os.path.join(ROOT, "scripts/client.py"),
-             "--venue", ",".join(f"127.0.0.1:{n.entry}" for n in nodes),
-             "--account", "2001", "--secret", "demo-2001", "--instrument", "0",
-             "--side", "sell", "--price-ticks", "2500", "--qty", "1"],
-            capture_output=True, text=True, timeout=30)
-        if "OrderAccepted" not in order.stdout:
-            raise SystemExit(f"FAIL: no order accepted once healed:\n{order.stdout}")
+        order = client_order([f"127.0.0.1:{n.entry}" for n in nodes])
+        if "OrderAccepted" not in order:
+            raise SystemExit(f"FAIL: no order accepted once healed:\n{order}")
         print(f"healed: node {new.id} leads and takes orders")
         time.sleep(0.5)
         stop_all(nodes)
@@ -315,28 +296,16 @@ def kills(args, bin_dir, work, nodes, peers, entries, venues):
         print(f"cluster ready: node {leader.id} leads")
         # The reference client, given a follower first, is redirected.
         follower = next(n for n in nodes if n is not leader)
-        order = subprocess.run(
-            [sys.executable, os.path.join(ROOT, "scripts/client.py"),
-             "--venue", f"127.0.0.1:{follower.entry},127.0.0.1:{leader.entry}",
-             "--account", "2001", "--secret", "demo-2001", "--instrument", "0",
-             "--side", "sell", "--price-ticks", "2500", "--qty", "1"],
-            capture_output=True, text=True, timeout=30)
-        if ("NotLeader" not in order.stdout or f"127.0.0.1:{leader.entry}" not in order.stdout
-                or "OrderAccepted" not in order.stdout):
+        order = client_order([f"127.0.0.1:{follower.entry}", f"127.0.0.1:{leader.entry}"])
+        if ("NotLeader" not in order or f"127.0.0.1:{leader.entry}" not in order
+                or "OrderAccepted" not in order):
             raise SystemExit(f"FAIL: the client was not redirected to the leader:\n"
-                             f"{order.stdout}{order.stderr}")
+                             f"{order}")
         print("a client sent to a follower was redirected to the leader and its order accepted")
-        acked_log = os.path.join(work, "acked.log")
-        load_out = open(os.path.join(work, "load.out"), "w")
-        load = subprocess.Popen(
-            [f"{bin_dir}/tonnex-loadtest", "--venue", venues, "--sessions", "4",
-             "--rate", str(args.rate), "--duration", str(seconds), "--instruments", "0,1",
-             "--acked-log", acked_log, "--out", os.path.join(work, "load.json"), "--quiet"],
-            stdout=load_out, stderr=subprocess.STDOUT)
+        # The first kill must find the load test's sessions logged in (Load
+        # waits for its first acknowledgements).
+        load = Load(bin_dir, work, venues, args.rate, seconds)
         rng = random.Random()
-        # The first kill must find the load test's sessions logged in.
-        wait_for("the load test's first acknowledgements",
-                 lambda: os.path.exists(acked_log) and os.path.getsize(acked_log) > 0, 20)
         started = time.time()
         failovers = []
         for kill in range(args.kills):
@@ -344,9 +313,8 @@ def kills(args, bin_dir, work, nodes, peers, entries, venues):
             left = args.kills - kill
             budget = (started + seconds - 1.5) - time.time()
             time.sleep(max(0.3, rng.uniform(0.3, max(0.4, budget / left - 1.0))))
-            if load.poll() is not None:
-                raise SystemExit("FAIL: the load test ended early:\n"
-                                 + open(os.path.join(work, "load.out")).read())
+            if not load.running():
+                raise SystemExit(f"FAIL: the load test ended early:\n{load.text()}")
             leader = wait_for("a leader to kill",
                               lambda: next((n for n in nodes if n.alive() and n.role() == "leader"), None), 10)
             killed_at = time.time()
@@ -361,47 +329,37 @@ def kills(args, bin_dir, work, nodes, peers, entries, venues):
                   f"new_leader={new.id} leader_after_ms={elected_ms}")
             leader.start(peers, entries)
             wait_for(f"node {leader.id} restarted", lambda: leader.role() is not None, 20)
-        load.wait(timeout=seconds + 120)
-        load_out.close()
-        with open(os.path.join(work, "load.out")) as f:
-            load_text = f.read()
-        last = load_text.strip().splitlines()[-1] if load_text.strip() else ""
-        if load.returncode != 0 or not last.startswith("sent="):
-            raise SystemExit(f"FAIL: the load test failed:\n{load_text}")
+        load_text, _ = load.finish()
         seen = len(re.findall(r"^failover ", load_text, re.M))
         first_acks = sorted(int(v) for v in re.findall(r"^failover .*first_ack_ms=(\d+)",
                                                        load_text, re.M))
-        print(f"load test: {last}")
         print(f"load test followed {seen} failovers; leader lost to the new leader's first "
               f"acknowledgement, ms: {first_acks}")
         if seen < args.kills:
             raise SystemExit(f"FAIL: {args.kills} kills, the load test followed {seen}")
         import json
-        with open(os.path.join(work, "load.json")) as f:
+        with open(load.json_path) as f:
             reported = json.load(f)["failovers"]
         # (The last failover may come too close to the end for an ack.)
         if len(reported) != seen or any(f["first_ack_ms"] <= 0 for f in reported[:-1]):
             raise SystemExit(f"FAIL: the JSON report's failovers: {reported}")
         # Every session resumed on each new leader from the last message it
         # saw: same session id, the stream going on with no gap (a gap or a
-        # repeat would be a load-test error, checked below).
+        # repeat would be a load-test error, checked by `finish`).
         not_resumed = [f for f in reported if not f["resumed"]]
         if not_resumed:
             raise SystemExit(f"FAIL: sessions did not resume after these failovers: {not_resumed}")
         replayed = sum(f["replayed"] for f in reported)
         print(f"every session resumed after every failover; {replayed} messages replayed "
               f"by new leaders")
-        errors = int(re.search(r"errors=(\d+)", last).group(1))
-        if errors:
-            raise SystemExit(f"FAIL: the load test counted {errors} errors:\n{load_text}")
-        digest = final_checks(bin_dir, work, nodes, acked_log)
-        print(f"cluster-test ok kills={args.kills} acked={count_lines(acked_log)} "
+        digest = final_checks(bin_dir, work, nodes, load.acked_log)
+        print(f"cluster-test ok kills={args.kills} acked={count_lines(load.acked_log)} "
               f"elected_max_ms={max(failovers, default=0)} "
               f"first_ack_median_ms={first_acks[len(first_acks) // 2] if first_acks else 0} "
               f"first_ack_max_ms={max(first_acks, default=0)} digest={digest}")
         return 0
     finally:
-        if load is not None and load.poll() is None:
+        if load is not None:
             load.kill()
 
 
@@ -412,7 +370,6 @@ def behind(args, bin_dir, work, nodes, peers, entries, venues):
     `tonnex_cluster_commands_read_back` says it read it) within 15 s, with
     no failover and no load-test error, and the kill test's end checks
     hold."""
-    import urllib.request
     seconds = args.seconds or 40
     load = None
     try:
@@ -420,15 +377,7 @@ def behind(args, bin_dir, work, nodes, peers, entries, venues):
             node.start(peers, entries)
         leader = wait_for("a leader elected",
                           lambda: next((n for n in nodes if n.role() == "leader"), None), 20)
-        acked_log = os.path.join(work, "acked.log")
-        load_out = open(os.path.join(work, "load.out"), "w")
-        load = subprocess.Popen(
-            [f"{bin_dir}/tonnex-loadtest", "--venue", venues, "--sessions", "4",
-             "--rate", str(args.rate), "--duration", str(seconds), "--instruments", "0,1",
-             "--acked-log", acked_log, "--quiet"],
-            stdout=load_out, stderr=subprocess.STDOUT)
-        wait_for("the load test's first acknowledgements",
-                 lambda: os.path.exists(acked_log) and os.path.getsize(acked_log) > 0, 20)
+        load = Load(bin_dir, work, venues, args.rate, seconds)
         follower = next(n for n in nodes if n is not leader)
 
         def lag():
@@ -451,9 +400,7 @@ def behind(args, bin_dir, work, nodes, peers, entries, venues):
         wait_for(f"node {follower.id} to catch up",
                  lambda: (lag() if lag() is not None else 1 << 62) < 100, 15)
         caught_s = time.time() - resumed_at
-        metrics = urllib.request.urlopen(
-            f"http://127.0.0.1:{leader.others[2]}/metrics", timeout=10).read().decode()
-        shown = re.search(r"^tonnex_cluster_commands_read_back (\d+)$", metrics, re.M)
+        shown = re.search(r"^tonnex_cluster_commands_read_back (\d+)$", metrics(leader), re.M)
         read_back = int(shown.group(1)) if shown else 0
         if read_back == 0:
             raise SystemExit("FAIL: the leader read nothing back from its journal: the "
@@ -461,25 +408,16 @@ def behind(args, bin_dir, work, nodes, peers, entries, venues):
         print(f"node {follower.id} stopped {resumed_at - stopped_at:.1f} s, {gap} entries "
               f"behind: caught up in {caught_s:.1f} s, the leader read {read_back} commands "
               f"back from its journal")
-        load.wait(timeout=seconds + 120)
-        load_out.close()
-        with open(os.path.join(work, "load.out")) as f:
-            load_text = f.read()
-        last = load_text.strip().splitlines()[-1] if load_text.strip() else ""
-        if load.returncode != 0 or not last.startswith("sent="):
-            raise SystemExit(f"FAIL: the load test failed:\n{load_text}")
-        print(f"load test: {last}")
+        load_text, _ = load.finish()
         failovers = re.findall(r"^failover .*$", load_text, re.M)
         if failovers:
             raise SystemExit(f"FAIL: the catch-up cost a failover: {failovers}")
-        if int(re.search(r"errors=(\d+)", last).group(1)):
-            raise SystemExit(f"FAIL: the load test counted errors:\n{load_text}")
-        digest = final_checks(bin_dir, work, nodes, acked_log)
+        digest = final_checks(bin_dir, work, nodes, load.acked_log)
         print(f"cluster-behind ok entries_behind={gap} caught_up_s={caught_s:.1f} "
-              f"read_back={read_back} acked={count_lines(acked_log)} digest={digest}")
+              f"read_back={read_back} acked={count_lines(load.acked_log)} digest={digest}")
         return 0
     finally:
-        if load is not None and load.poll() is None:
+        if load is not None:
             load.kill()
 
 

@@ -46,6 +46,32 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// The table this context names (`[market_data]`) in `table`, if
+    /// present; anything but a table there, or a field not in `fields`, is
+    /// an error.
+    pub fn optional_section<'t>(
+        &self,
+        table: &'t toml::Table,
+        fields: &[&str],
+    ) -> Result<Option<&'t toml::Table>, LoadError> {
+        let section = match table.get(&self.record) {
+            None => return Ok(None),
+            Some(toml::Value::Table(section)) => section,
+            Some(other) => {
+                return Err(self.error("", format!("expected a table, found {}", other.type_str())))
+            }
+        };
+        for key in section.keys() {
+            if !fields.contains(&key.as_str()) {
+                return Err(self.error(
+                    key,
+                    format!("not a {} field ({})", self.record, fields.join(", ")),
+                ));
+            }
+        }
+        Ok(Some(section))
+    }
+
     /// An error about `field` of this record.
     #[must_use]
     pub fn error(&self, field: &str, message: impl Into<String>) -> LoadError {

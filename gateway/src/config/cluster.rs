@@ -20,18 +20,9 @@ pub(super) fn read_cluster_key(
         file: path,
         record: "cluster".to_string(),
     };
-    let section = match table.get("cluster") {
-        None => return Ok(None),
-        Some(toml::Value::Table(section)) => section,
-        Some(other) => {
-            return Err(ctx.error("", format!("expected a table, found {}", other.type_str())))
-        }
+    let Some(section) = ctx.optional_section(table, &["key"])? else {
+        return Ok(None);
     };
-    for key in section.keys() {
-        if key != "key" {
-            return Err(ctx.error(key, "not a cluster field (key)"));
-        }
-    }
     let record = TomlRecord {
         table: section,
         ctx: &ctx,

@@ -28,18 +28,9 @@ pub(super) fn read_market_data(
         file: path,
         record: "market_data".to_string(),
     };
-    let section = match table.get("market_data") {
-        None => return Ok(None),
-        Some(toml::Value::Table(section)) => section,
-        Some(other) => {
-            return Err(ctx.error("", format!("expected a table, found {}", other.type_str())))
-        }
+    let Some(section) = ctx.optional_section(table, &["listen", "key", "max_queued_kb"])? else {
+        return Ok(None);
     };
-    for key in section.keys() {
-        if !["listen", "key", "max_queued_kb"].contains(&key.as_str()) {
-            return Err(ctx.error(key, "not a market_data field (listen, key, max_queued_kb)"));
-        }
-    }
     let record = TomlRecord {
         table: section,
         ctx: &ctx,
